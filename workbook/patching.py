@@ -1,0 +1,380 @@
+"""Ground truth: full activation patching of nodes and edges, batched.
+
+Every claim in the course is checked against these functions.
+
+Sign convention (noising, the default)::
+
+    effect(n) = M(clean run with n := n(corrupt)) - M(clean run)
+
+``direction="denoising"`` gives ``M(corrupt run with n := n(clean)) - M(corrupt run)`` instead.
+``M`` is the task metric (batch mean); per-example effects are kept in ``Scores.per_example``.
+
+Speed: patches are stacked along the batch dimension (one copy of the batch per patch) and the
+run starts at the first patched layer from the cached clean residual stream, so a sweep costs
+about ``n_patches x (layers after the patch)`` example-layers, in a handful of large forwards.
+
+Node kinds (``what=``), with names and hook points:
+
+========== ============================ ===================================
+what       names                        hook
+========== ============================ ===================================
+head       ``L{l}H{h}``                 ``blocks.l.attn.hook_z`` (head output)
+q, k, v    ``L{l}H{h}.q`` ...           ``blocks.l.attn.hook_q`` / ``hook_k`` / ``hook_v``
+pattern    ``L{l}H{h}.pattern``         ``blocks.l.attn.hook_pattern`` (per query row with ``per_position``)
+mlp        ``MLP{l}``                   ``blocks.l.hook_mlp_out``
+neuron     ``L{l}N{n}``                 ``blocks.l.mlp.hook_post``
+========== ============================ ===================================
+
+With ``per_position=True`` each name gets ``@{pos}`` and only that position is patched.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+
+from workbook.graph import Graph, head_name
+from workbook.hooks import cache_activations, progress
+from workbook.scores import Scores
+from workbook.tasks import Task
+from workbook.validate import check_model, check_tokens, WorkbookError
+
+__all__ = ["NODE_KINDS", "node_specs", "patch_nodes", "patch_edges", "run_with_patched_edges", "edge_patched_metric"]
+
+NODE_KINDS = ("head", "q", "k", "v", "pattern", "mlp", "neuron")
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """Where a node lives: hook, layer, and the index into one example's activation."""
+
+    name: str
+    hook: str
+    layer: int
+    index: tuple
+
+
+def _hook_for(kind: str, layer: int) -> str:
+    return {
+        "head": f"blocks.{layer}.attn.hook_z",
+        "q": f"blocks.{layer}.attn.hook_q",
+        "k": f"blocks.{layer}.attn.hook_k",
+        "v": f"blocks.{layer}.attn.hook_v",
+        "pattern": f"blocks.{layer}.attn.hook_pattern",
+        "mlp": f"blocks.{layer}.hook_mlp_out",
+        "neuron": f"blocks.{layer}.mlp.hook_post",
+    }[kind]
+
+
+def node_specs(model, what: str, per_position: bool = False, seq_len: int | None = None) -> list[NodeSpec]:
+    """Every node of kind ``what`` in ``model`` (see the module table), in layer order."""
+    if what not in NODE_KINDS:
+        raise WorkbookError(f"unknown node kind {what!r}; choose from {NODE_KINDS}.")
+    if per_position and seq_len is None:
+        raise WorkbookError("per_position=True needs seq_len.")
+    L, H, Dm = model.cfg.n_layers, model.cfg.n_heads, model.cfg.d_mlp
+    positions = range(seq_len) if per_position else [None]
+    all_ = slice(None)
+    specs = []
+    for l in range(L):
+        hook = _hook_for(what, l)
+        if what in ("head", "q", "k", "v"):
+            suffix = "" if what == "head" else f".{what}"
+            for h in range(H):
+                for p in positions:
+                    nm = f"{head_name(l, h)}{suffix}" + ("" if p is None else f"@{p}")
+                    specs.append(NodeSpec(nm, hook, l, (all_ if p is None else p, h)))
+        elif what == "pattern":
+            for h in range(H):
+                for p in positions:
+                    nm = f"{head_name(l, h)}.pattern" + ("" if p is None else f"@{p}")
+                    specs.append(NodeSpec(nm, hook, l, (h,) if p is None else (h, p)))
+        elif what == "mlp":
+            for p in positions:
+                specs.append(NodeSpec(f"MLP{l}" + ("" if p is None else f"@{p}"), hook, l, (all_ if p is None else p,)))
+        else:  # neuron
+            for n in range(Dm):
+                for p in positions:
+                    nm = f"L{l}N{n}" + ("" if p is None else f"@{p}")
+                    specs.append(NodeSpec(nm, hook, l, (all_ if p is None else p, n)))
+    return specs
+
+
+def _orient(task: Task, direction: str) -> Task:
+    if direction == "noising":
+        return task
+    if direction == "denoising":
+        return task.swapped()
+    raise WorkbookError(f"direction must be 'noising' or 'denoising', got {direction!r}.")
+
+
+def _resid_pre_names(L: int) -> list[str]:
+    return [f"blocks.{l}.hook_resid_pre" for l in range(L)]
+
+
+def _run_from(model, clean: dict[str, torch.Tensor], layer: int, copies: int, fwd_hooks) -> torch.Tensor:
+    """Run ``copies`` stacked copies of the clean batch from block ``layer`` on, with ``fwd_hooks``.
+
+    Blocks before ``layer`` are unaffected by the patches, so their cached clean residual
+    stream is reused (``start_at_layer``) instead of being recomputed for every copy.
+    """
+    with torch.no_grad(), model.hooks(fwd_hooks=fwd_hooks):
+        if layer == 0:
+            return model(clean["__tokens__"].repeat(copies, 1))
+        start = clean[f"blocks.{layer}.hook_resid_pre"]
+        return model(start.repeat(copies, 1, 1), start_at_layer=layer)
+
+
+def _chunks(items: list, size: int) -> list[list]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def patch_nodes(
+    model,
+    task: Task,
+    what: str = "head",
+    per_position: bool = False,
+    direction: str = "noising",
+    nodes: Sequence[str] | None = None,
+    max_rows: int = 512,
+    progress_bar: bool | None = None,
+) -> Scores:
+    """Activation-patch every node of kind ``what`` (or just ``nodes``) and measure the metric.
+
+    Returns :class:`Scores` with ``values[n] = mean_b effect_b(n)`` (see the module docstring
+    for the sign convention) and ``per_example[b, n]``. ``max_rows`` bounds the rows
+    (patches x batch) of one forward pass.
+    """
+    check_model(model)
+    check_tokens(task.clean, task.corrupt, model.cfg.d_vocab)
+    t0 = time.perf_counter()
+    run = _orient(task, direction)
+    specs = node_specs(model, what, per_position, task.seq_len)
+    if nodes is not None:
+        by_name = {s.name: s for s in specs}
+        unknown = [n for n in nodes if n not in by_name]
+        if unknown:
+            raise WorkbookError(f"unknown {what} node(s) {unknown[:3]}; e.g. {list(by_name)[:4]}.")
+        specs = [by_name[n] for n in nodes]
+    L = model.cfg.n_layers
+    hooks_needed = sorted({s.hook for s in specs})
+    check_model(model, hooks=hooks_needed)
+    B = task.batch_size
+    clean_logits, clean = cache_activations(model, run.clean, hooks_needed + _resid_pre_names(L))
+    _, corr = cache_activations(model, run.corrupt, hooks_needed)
+    clean["__tokens__"] = run.clean
+    base = run.per_example(clean_logits)  # [B]
+
+    per_rows = max(1, max_rows // B)
+    specs_sorted = sorted(range(len(specs)), key=lambda i: specs[i].layer)
+    chunks = []
+    for layer in sorted({s.layer for s in specs}):
+        idx = [i for i in specs_sorted if specs[i].layer == layer]
+        chunks += [(layer, c) for c in _chunks(idx, per_rows)]
+    effects = torch.zeros(B, len(specs))
+    for layer, chunk in progress(chunks, total=len(chunks), desc=f"patching {what}", enabled=progress_bar):
+        K = len(chunk)
+        masks: dict[str, torch.Tensor] = {}
+        for j, i in enumerate(chunk):
+            s = specs[i]
+            if s.hook not in masks:
+                masks[s.hook] = torch.zeros((K,) + tuple(corr[s.hook].shape[1:]), dtype=torch.bool)
+            masks[s.hook][(j,) + s.index] = True
+
+        def make_hook(name: str):
+            m = masks[name][:, None]  # [K, 1, ...]
+
+            def fn(act, hook):
+                shaped = act.reshape((K, B) + tuple(act.shape[1:]))
+                out = torch.where(m, corr[name][None], shaped)
+                return out.reshape(act.shape)
+
+            return fn
+
+        logits = _run_from(model, clean, layer, K, [(h, make_hook(h)) for h in masks])
+        vals = run.per_example(logits).reshape(K, B)
+        effects[:, chunk] = (vals - base[None]).T
+    return Scores(
+        [s.name for s in specs],
+        effects.mean(0),
+        method="activation patching",
+        kind="node",
+        per_example=effects,
+        info={"direction": direction, "what": what, "seconds": time.perf_counter() - t0,
+              "passes": f"{len(specs)} patched fwd", "forward_passes": len(specs) + 2},
+    )
+
+
+# --------------------------------------------------------------------------- edges
+def _edge_list(graph: Graph, edges: Sequence[str] | None) -> list[tuple[int, int]]:
+    if edges is None:
+        return [tuple(x) for x in graph.edge_mask.nonzero().tolist()]
+    out = []
+    for e in edges:
+        try:
+            i, j = graph.edge_index(e)
+        except ValueError:
+            raise WorkbookError(f"{e!r} is not an edge name of the form 'src->dst' in {graph}.") from None
+        if not graph.edge_mask[i, j]:
+            raise WorkbookError(f"{e!r} is not an edge of the graph (the source is not upstream of the destination).")
+        out.append((i, j))
+    return out
+
+
+def _edge_caches(model, run: Task, graph: Graph):
+    names = list(graph.source_hooks) + list(graph.dest_hooks) + _resid_pre_names(graph.n_layers)
+    clean_logits, clean = cache_activations(model, run.clean, names)
+    _, corr = cache_activations(model, run.corrupt, list(graph.source_hooks))
+    clean["__tokens__"] = run.clean
+    return clean_logits, clean, corr
+
+
+def patch_edges(
+    model,
+    task: Task,
+    edges: Sequence[str] | None = None,
+    direction: str = "noising",
+    max_rows: int = 512,
+    progress_bar: bool | None = None,
+) -> Scores:
+    """Exactly patch every edge (or just ``edges``) of the model's :class:`~workbook.graph.Graph`.
+
+    Patching edge ``u->v`` runs the clean input with *only* ``v``'s input changed: it receives
+    ``u``'s corrupt write instead of its clean one (``in_v += u(corrupt) - u(clean)``, at every
+    position); everything upstream of ``v`` stays clean and everything downstream of ``v`` is
+    recomputed. Returns edge :class:`Scores` (``effect = M(patched) - M(clean)``, noising).
+    """
+    check_model(model)
+    check_tokens(task.clean, task.corrupt, model.cfg.d_vocab)
+    t0 = time.perf_counter()
+    run = _orient(task, direction)
+    graph = Graph.from_model(model)
+    pairs = _edge_list(graph, edges)
+    B = task.batch_size
+    clean_logits, clean, corr = _edge_caches(model, run, graph)
+    base = run.per_example(clean_logits)
+    deltas = graph.stack_sources(corr) - graph.stack_sources(clean)  # [n_src, B, P, D]
+    L = graph.n_layers
+
+    def start_layer(j: int) -> int:
+        d = graph.destinations[j]
+        return min(int(graph.dest_layer(d)), L - 1)
+
+    per_rows = max(1, max_rows // B)
+    order = sorted(range(len(pairs)), key=lambda e: start_layer(pairs[e][1]))
+    chunks = []
+    for layer in sorted({start_layer(j) for _, j in pairs}):
+        idx = [e for e in order if start_layer(pairs[e][1]) == layer]
+        chunks += [(layer, c) for c in _chunks(idx, per_rows)]
+    effects = torch.zeros(B, len(pairs))
+    for layer, chunk in progress(chunks, total=len(chunks), desc="patching edges", enabled=progress_bar):
+        K = len(chunk)
+        adds: dict[str, torch.Tensor] = {}
+        for slot, e in enumerate(chunk):
+            i, j = pairs[e]
+            hook, head = graph.dest_hook(graph.destinations[j])
+            if hook not in adds:
+                adds[hook] = torch.zeros((K,) + tuple(clean[hook].shape), dtype=deltas.dtype)
+            if head is None:
+                adds[hook][slot] += deltas[i]
+            else:
+                adds[hook][slot, :, :, head] += deltas[i]
+
+        def make_hook(name: str):
+            add = adds[name]
+
+            def fn(act, hook):
+                return (act.reshape(add.shape) + add).reshape(act.shape)
+
+            return fn
+
+        logits = _run_from(model, clean, layer, K, [(h, make_hook(h)) for h in adds])
+        vals = run.per_example(logits).reshape(K, B)
+        effects[:, chunk] = (vals - base[None]).T
+    names = [f"{graph.sources[i]}->{graph.destinations[j]}" for i, j in pairs]
+    return Scores(
+        names,
+        effects.mean(0),
+        method="edge patching",
+        kind="edge",
+        per_example=effects,
+        info={"direction": direction, "seconds": time.perf_counter() - t0,
+              "passes": f"{len(pairs)} patched fwd", "forward_passes": len(pairs) + 2},
+    )
+
+
+def run_with_patched_edges(model, task: Task, patched: Sequence[str] | torch.Tensor, direction: str = "noising") -> torch.Tensor:
+    """Logits of the clean run with every edge in ``patched`` corrupted *jointly*.
+
+    ``patched`` is a list of edge names or a boolean ``[n_sources, n_destinations]`` mask.
+    Circuit semantics (as in Hanna et al.'s ``evaluate_graph`` and TL's ``faithfulness``):
+    a destination's input receives ``u(corrupt) - u(current run)`` for each patched incoming
+    edge, where ``u(current run)`` is the source's output *in this patched run*. With a single
+    edge this is exactly :func:`patch_edges`. Patching every edge reproduces the corrupt run.
+    """
+    check_model(model)
+    run = _orient(task, direction)
+    graph = Graph.from_model(model)
+    if isinstance(patched, torch.Tensor):
+        mask = patched.bool()
+        if mask.shape != graph.edge_mask.shape:
+            raise WorkbookError(f"edge mask must have shape {tuple(graph.edge_mask.shape)}, got {tuple(mask.shape)}.")
+        mask = mask & graph.edge_mask
+    else:
+        mask = torch.zeros_like(graph.edge_mask)
+        for i, j in _edge_list(graph, patched):
+            mask[i, j] = True
+    _, corr = cache_activations(model, run.corrupt, list(graph.source_hooks))
+    corr_src = graph.stack_sources(corr)  # [n_src, B, P, D]
+    live: dict[str, torch.Tensor] = {}
+
+    def save(name):
+        def fn(t, hook):
+            live[name] = t
+
+        return fn
+
+    def current_sources(upto_dest: int) -> torch.Tensor:
+        rows = []
+        for s in graph.sources:
+            hook, head = graph.source_hook(s)
+            if hook not in live:
+                rows.append(torch.zeros_like(corr_src[0]))
+            else:
+                rows.append(live[hook] if head is None else live[hook][:, :, head])
+        return torch.stack(rows)
+
+    def patch_dest(hook_name: str):
+        cols = [j for j, d in enumerate(graph.destinations) if graph.dest_hook(d)[0] == hook_name]
+
+        def fn(act, hook):
+            if not mask[:, cols].any():
+                return act
+            cur = current_sources(cols[0])
+            act = act.clone()
+            for j in cols:
+                rows = mask[:, j]
+                if not rows.any():
+                    continue
+                delta = (corr_src[rows] - cur[rows]).sum(0)
+                head = graph.dest_hook(graph.destinations[j])[1]
+                if head is None:
+                    act = act + delta
+                else:
+                    act[:, :, head] = act[:, :, head] + delta
+            return act
+
+        return fn
+
+    fwd = [(h, save(h)) for h in graph.source_hooks] + [(h, patch_dest(h)) for h in graph.dest_hooks]
+    with torch.no_grad(), model.hooks(fwd_hooks=fwd):
+        return model(run.clean)
+
+
+def edge_patched_metric(model, task: Task, patched, direction: str = "noising") -> float:
+    """The task metric with the edges in ``patched`` jointly corrupted (see :func:`run_with_patched_edges`)."""
+    run = _orient(task, direction)
+    return float(run.metric_value(run_with_patched_edges(model, task, patched, direction)))
