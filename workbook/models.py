@@ -47,9 +47,7 @@ def gpt2_config(
     **extra: Any,
 ) -> GPT2Config:
     """An HF GPT-2 config with every dropout set to 0 (attribution needs deterministic runs)."""
-    extra.setdefault("bos_token_id", 0)
-    extra.setdefault("eos_token_id", 0)
-    return GPT2Config(
+    kwargs: dict[str, Any] = dict(
         n_layer=n_layers,
         n_head=n_heads,
         n_embd=d_model,
@@ -60,8 +58,11 @@ def gpt2_config(
         embd_pdrop=0.0,
         attn_pdrop=0.0,
         tie_word_embeddings=tie_embeddings,
-        **extra,
+        bos_token_id=0,
+        eos_token_id=0,
     )
+    kwargs.update(extra)
+    return GPT2Config(**kwargs)
 
 
 def bridge_from_hf(hf_model: GPT2LMHeadModel, dtype: torch.dtype | None = None):

@@ -1,0 +1,33 @@
+"""Repo-root pytest configuration for nbval (unit-test fixtures live in tests/conftest.py).
+
+Notebooks under notebooks/ and solutions/ are collected by nbval in *lax* mode: every cell
+is executed, and only cells marked ``# NBVAL_CHECK_OUTPUT`` (present only in solutions/) have
+their stored output compared, after the sanitiser in nbval_sanitize.cfg. Images, HTML,
+widgets, JavaScript and stderr (warnings) are never compared.
+"""
+
+import os
+from pathlib import Path
+
+# Inherited by the notebook kernels nbval starts.
+os.environ.setdefault("WORKBOOK_PROGRESS", "0")
+os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ["WORKBOOK_WIDGETS"] = "0"
+
+SKIP_COMPARE = ("image/png", "image/jpeg", "image/svg+xml", "text/html", "application/javascript",
+                "application/vnd.jupyter.widget-view+json", "application/vnd.jupyter.widget-state+json", "stderr")
+SANITIZE = Path(__file__).with_name("nbval_sanitize.cfg")
+
+
+def pytest_configure(config):
+    opt = config.option
+    if getattr(opt, "nbval_lax", False) or getattr(opt, "nbval", False):
+        if getattr(opt, "nbval_sanitize_with", None) is None and SANITIZE.exists():
+            opt.nbval_sanitize_with = str(SANITIZE)
+
+
+def pytest_collectstart(collector):
+    path = getattr(collector, "path", None)
+    if path is not None and path.suffix == ".ipynb" and hasattr(collector, "skip_compare"):
+        collector.skip_compare = tuple(collector.skip_compare) + SKIP_COMPARE

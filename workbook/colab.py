@@ -1,0 +1,109 @@
+"""Notebook set-up in one call: install on Colab if needed, pick a device, seed everything.
+
+``REPO`` is the one place the GitHub ``owner/name`` of the course lives: the Colab badges in
+every notebook (``scripts/build_notebooks.py``) and the Colab install in :func:`setup` read
+it. It is a placeholder until the course is published; change it here and rebuild the
+notebooks.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import random
+import subprocess
+import sys
+
+__all__ = ["REPO", "setup", "in_colab", "pick_device", "seed_everything"]
+
+REPO = "when-gradients-mislead/when-gradients-mislead"
+_DONE: dict[str, str] = {}
+
+
+def in_colab() -> bool:
+    """True inside Google Colab (its runtime imports ``google.colab``)."""
+    return "google.colab" in sys.modules
+
+
+def _install_from_github(quiet: bool) -> None:
+    # --no-deps for torch: Colab ships a CUDA torch; reinstalling it would take minutes.
+    url = f"git+https://github.com/{REPO}.git"
+    base = [sys.executable, "-m", "pip", "install", "-q"]
+    subprocess.check_call(base + ["--no-deps", url])
+    deps = ["transformer_lens>=4.3,<5", "transformers>=5", "safetensors>=0.4", "circuitsvis>=1.43",
+            "ipywidgets>=8", "scipy>=1.10", "tqdm>=4.60"]
+    subprocess.check_call(base + deps)
+    importlib.invalidate_caches()
+    if not quiet:
+        print(f"installed the course package from github.com/{REPO}")
+
+
+def pick_device(device: str | None = None) -> str:
+    """``device`` if given, else ``"cpu"``: the course models are tiny, so the CPU is fastest.
+
+    Pass ``"auto"`` to take ``cuda``, then ``mps``, when present.
+    """
+    import torch
+
+    if device not in (None, "auto"):
+        return str(torch.device(device))
+    if device == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return "mps"
+    return "cpu"
+
+
+def seed_everything(seed: int) -> None:
+    """Seed ``random``, ``numpy`` and ``torch`` (CPU and CUDA)."""
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _plot_defaults() -> None:
+    try:
+        import matplotlib
+    except ImportError:
+        return
+    matplotlib.rcParams.update({"figure.figsize": (6.0, 3.6), "figure.dpi": 100, "axes.grid": True,
+                                "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False})
+
+
+def setup(seed: int = 0, device: str | None = None, quiet: bool = False) -> str:
+    """Prepare a notebook session and return the device string.
+
+    Idempotent (a second call only re-seeds). On Colab, installs the course package from
+    GitHub (``REPO``) when it is missing, keeping Colab's torch. Elsewhere it never installs
+    anything. Seeds ``random``/``numpy``/``torch`` with ``seed``, sets readable matplotlib
+    defaults, turns off tqdm bars when ``WORKBOOK_PROGRESS=0``, and prints one line of
+    versions unless ``quiet``.
+    """
+    if in_colab() and importlib.util.find_spec("transformer_lens") is None:
+        _install_from_github(quiet)
+    import torch
+
+    seed_everything(seed)
+    first = "device" not in _DONE
+    if first or device is not None:
+        _DONE["device"] = pick_device(device)
+        _plot_defaults()
+    dev = _DONE["device"]
+    if not quiet and first:
+        import transformer_lens
+
+        import workbook
+
+        tl_version = getattr(transformer_lens, "__version__", None)
+        if tl_version is None:
+            from importlib.metadata import version
+
+            tl_version = version("transformer_lens")
+        where = "colab" if in_colab() else "local"
+        print(f"workbook {workbook.__version__} | torch {torch.__version__} | transformer_lens {tl_version} | {dev} | {where}")
+    return dev

@@ -1,0 +1,158 @@
+"""EAP-IG (Hanna, Pezzelle & Belinkov, COLM 2024): EAP with the gradient averaged along a path.
+
+EAP takes the gradient at the clean point only. Where the metric is flat there (a saturated
+softmax, a GELU tail), that gradient is ~0 although the edge matters. EAP-IG averages the
+destination-input gradient over ``m`` points between the corrupt and the clean input (noising,
+per example, shapes ``[B, P, d_model]``)::
+
+    EAP-IG(u->v) = sum_{p,d} (z_u(corrupt) - z_u(clean)) . (1/m) sum_{k=1..m} dM/d in_v |_{e(k/m)}
+    e(a) = e_corrupt + a (e_clean - e_corrupt)          (the token embedding, ``hook_embed``)
+
+Two variants:
+
+* ``variant="inputs"`` (the paper's method): only the embedding is interpolated; every later
+  activation is what the model computes from it.
+* ``variant="activations"`` (hannamw's ``EAP-IG-activations``): for one *group* of sources at a
+  time (the embedding, one attention layer, one MLP) its output is replaced by the constant
+  ``a * clean + (1 - a) * corrupt``; every backward updates every edge; the result is divided
+  by ``#groups * m``. The replaced output is a constant, so paths through it are cut in its own
+  passes.
+
+Step indexing: we use the paper's ``k = 1..m`` (``a`` in ``{1/m, ..., 1}``), which includes the
+clean endpoint, so ``m = 1`` is exactly EAP. hannamw's current edge code (``attribute.py`` since
+commit 13c0033) uses ``k = 0..m-1``, which includes the corrupt endpoint instead; pass
+``alphas="corrupt_end"`` to reproduce it.
+
+Scaling: hannamw sums over the batch and divides by the number of items; we report the batch
+mean of per-example scores, the same number. ``Scores.per_example`` holds ``[B, n_edges]``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import torch
+
+from workbook.eap import edge_scores_from_grads, edge_scores_to_scores
+from workbook.graph import Graph
+from workbook.hooks import LEAF_HOOK, cache_activations, cache_activations_and_grads
+from workbook.patching import _orient
+from workbook.scores import Scores
+from workbook.tasks import Task
+from workbook.validate import WorkbookError, check_model, check_tokens
+
+__all__ = ["eap_ig", "ig_alphas", "interpolated_dest_grads", "source_groups"]
+
+
+def ig_alphas(steps: int, alphas: str = "paper") -> torch.Tensor:
+    """Interpolation weights ``a_k`` toward clean: ``paper`` -> ``k/m, k=1..m``; ``corrupt_end`` -> ``k/m, k=0..m-1``."""
+    if not isinstance(steps, int) or steps < 1:
+        raise WorkbookError(f"steps must be a positive integer, got {steps!r}.")
+    if alphas == "paper":
+        return torch.arange(1, steps + 1, dtype=torch.float64) / steps
+    if alphas == "corrupt_end":
+        return torch.arange(0, steps, dtype=torch.float64) / steps
+    raise WorkbookError(f"alphas must be 'paper' or 'corrupt_end', got {alphas!r}.")
+
+
+def _replace_with(values: torch.Tensor) -> Callable:
+    """Forward hook that swaps the activation for ``values`` (straight-through, so grads still flow)."""
+
+    def fn(t, hook):
+        return t + (values.to(t.dtype) - t).detach()
+
+    return fn
+
+
+def interpolated_dest_grads(
+    model,
+    task: Task,
+    points: torch.Tensor,
+    graph: Graph,
+    hook: str = LEAF_HOOK,
+    constant: bool = False,
+) -> torch.Tensor:
+    """Destination-input gradients of the metric with ``hook`` replaced by each of ``points``.
+
+    ``points``: ``[k, B, P, D]`` (k replacement values for the activation at ``hook``; the clean
+    tokens are run). All k runs go through one batched forward + backward of ``k*B`` rows.
+    ``constant=True`` replaces by a constant (cuts gradient paths through ``hook``).
+    Returns per-example gradients ``[k, n_destinations, B, P, D]``.
+    """
+    k, B = points.shape[:2]
+    flat = points.reshape((k * B,) + tuple(points.shape[2:]))
+    tokens = task.clean.repeat(k, 1)
+    repl = (lambda t, hook: flat.to(t.dtype).detach().clone().requires_grad_(True)) if constant else _replace_with(flat)
+    _, _, grads = cache_activations_and_grads(
+        model, task, [], list(graph.dest_hooks), tokens=tokens, extra_fwd_hooks=[(hook, repl)]
+    )
+    N, P, D = tokens.shape[0], tokens.shape[1], points.shape[-1]
+    for name in graph.dest_hooks:  # a gradient cut by a constant replacement is zero
+        if grads.get(name) is None:
+            split = "_input" in name and "mlp" not in name
+            grads[name] = torch.zeros((N, P, graph.n_heads, D) if split else (N, P, D), dtype=points.dtype)
+    stacked = graph.stack_dest_grads(grads)  # [n_dst, k*B, P, D]
+    n_dst = stacked.shape[0]
+    return stacked.reshape((n_dst, k, B) + tuple(stacked.shape[2:])).transpose(0, 1)
+
+
+def source_groups(graph: Graph) -> list[str]:
+    """Hooks interpolated one at a time by the activations variant: embed, each attn layer, each MLP."""
+    out = [LEAF_HOOK]
+    for l in range(graph.n_layers):
+        out += [f"blocks.{l}.hook_attn_out", f"blocks.{l}.hook_mlp_out"]
+    return out
+
+
+def _chunked(alphas: torch.Tensor, batch_steps: int) -> list[torch.Tensor]:
+    return list(alphas.split(max(1, batch_steps)))
+
+
+def eap_ig(
+    model,
+    task: Task,
+    steps: int = 5,
+    variant: str = "inputs",
+    direction: str = "noising",
+    alphas: str = "paper",
+    batch_steps: int | None = None,
+) -> Scores:
+    """EAP-IG scores for every edge (names ``"src->dst"``; batch means, noising by default).
+
+    ``steps`` = m. ``batch_steps`` runs that many path points per forward/backward (default:
+    all m at once; lower it for big models). ``direction="denoising"`` swaps clean and corrupt.
+    """
+    check_model(model)
+    check_tokens(task.clean, task.corrupt, model.cfg.d_vocab)
+    if variant not in ("inputs", "activations"):
+        raise WorkbookError(f"variant must be 'inputs' or 'activations', got {variant!r}.")
+    a = ig_alphas(steps, alphas)
+    t0 = time.perf_counter()
+    run = _orient(task, direction)
+    graph = Graph.from_model(model)
+    group_hooks = source_groups(graph) if variant == "activations" else [LEAF_HOOK]
+    names = list(dict.fromkeys(list(graph.source_hooks) + group_hooks))
+    _, clean = cache_activations(model, run.clean, names)
+    _, corr = cache_activations(model, run.corrupt, names)
+    deltas = graph.stack_sources(corr) - graph.stack_sources(clean)  # [n_src, B, P, D]
+    grad_sum = None
+    n_fb = 0
+    for hook in group_hooks:
+        c, n = clean[hook], corr[hook]
+        for chunk in _chunked(a, batch_steps or steps):
+            w = chunk.to(c.dtype).view(-1, 1, 1, 1)
+            pts = n[None] + w * (c - n)[None]  # [k, B, P, D]
+            g = interpolated_dest_grads(model, run, pts, graph, hook, constant=variant == "activations").sum(0)
+            grad_sum = g if grad_sum is None else grad_sum + g
+            n_fb += 1
+    mean_grad = grad_sum / (steps * len(group_hooks))
+    per_ex = edge_scores_from_grads(deltas, mean_grad, graph)
+    passes = steps * len(group_hooks)
+    return edge_scores_to_scores(
+        per_ex, graph, f"EAP-IG (m={steps})" + ("" if variant == "inputs" else " activations"),
+        {"direction": direction, "variant": variant, "steps": steps, "alphas": a.tolist(),
+         "seconds": time.perf_counter() - t0,
+         "passes": f"2 fwd + {passes} path points in {n_fb} batched fwd+bwd",
+         "forward_passes": 2 + passes, "backward_passes": passes},
+    )

@@ -1,0 +1,30 @@
+"""Interactive knobs (ipywidgets) with a static fallback when no widget frontend is present."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+WIDGETS_ENV = "WORKBOOK_WIDGETS"
+
+
+def widgets_available() -> bool:
+    """True only when widgets can actually render: ipywidgets importable AND a live IPython kernel.
+
+    Conservative on purpose: plain python, nbval/nbclient runs (the test set-up exports
+    ``WORKBOOK_WIDGETS=0``) and terminals get False, so callers draw a static figure instead.
+    ``WORKBOOK_WIDGETS=1`` forces True, ``WORKBOOK_WIDGETS=0`` forces False.
+    """
+    forced = os.environ.get(WIDGETS_ENV, "").strip()
+    if forced in ("0", "1"):
+        return forced == "1"
+    if importlib.util.find_spec("ipywidgets") is None:
+        return False
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    if shell is None or getattr(shell, "kernel", None) is None:
+        return False  # a terminal IPython, or plain python: no frontend to draw widgets
+    return getattr(shell.kernel, "comm_manager", None) is not None or importlib.util.find_spec("comm") is not None
