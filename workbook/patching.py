@@ -30,6 +30,7 @@ With ``per_position=True`` each name gets ``@{pos}`` and only that position is p
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from typing import Sequence
@@ -225,11 +226,71 @@ def _edge_list(graph: Graph, edges: Sequence[str] | None) -> list[tuple[int, int
 
 
 def _edge_caches(model, run: Task, graph: Graph):
-    names = list(graph.source_hooks) + list(graph.dest_hooks) + _resid_pre_names(graph.n_layers)
-    clean_logits, clean = cache_activations(model, run.clean, names)
+    """Clean/corrupt source writes, plus the clean fused-attention run the patched runs start from."""
+    _, clean = cache_activations(model, run.clean, list(graph.source_hooks))
     _, corr = cache_activations(model, run.corrupt, list(graph.source_hooks))
+    L = graph.n_layers
+    names = _resid_pre_names(L) + [f"blocks.{l}.attn.hook_{x}" for l in range(L) for x in "qkv"]
+    names += [f"blocks.{l}.hook_mlp_in" for l in range(L)] + [f"blocks.{L - 1}.hook_resid_post"]
+    with _fused_attention(model):
+        clean_logits, fused = cache_activations(model, run.clean, names)
+    clean.update(fused)
     clean["__tokens__"] = run.clean
     return clean_logits, clean, corr
+
+
+class _HeadInputProjector:
+    """q/k/v of one head computed from a patched head input: ``LN1(resid_pre + delta) @ W + b``.
+
+    Patching edge ``u -> L{l}H{h}.q`` changes only head h's query input. Instead of running the
+    whole model with per-head (split) q/k/v inputs — which applies LayerNorm and the projection
+    once per head and is several times slower — we run the fused attention and overwrite head
+    h's query at ``hook_q`` with the value the split input would have produced. Exactness is
+    checked against the cached clean q/k/v the first time a layer is used.
+    """
+
+    def __init__(self, model, clean: dict[str, torch.Tensor]):
+        self.model, self.clean = model, clean
+        self.H, self.dh = model.cfg.n_heads, model.cfg.d_head
+        self._checked: set[tuple[int, str]] = set()
+
+    def _weights(self, layer: int, kind: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(W [d_model, n_heads*d_head], b)`` with ``kind = x @ W + b`` (nn.Linear stores W transposed)."""
+        lin = getattr(self.model.blocks[layer].attn, kind)._original_component
+        return lin.weight.T, lin.bias
+
+    def _ln(self, layer: int, x: torch.Tensor) -> torch.Tensor:
+        return self.model.blocks[layer].ln1._original_component(x)
+
+    def project(self, layer: int, kind: str, head: int, delta: torch.Tensor) -> torch.Tensor:
+        """Head ``head``'s ``kind`` vector ``[B, P, d_head]`` when its input is ``resid_pre + delta``."""
+        W, b = self._weights(layer, kind)
+        resid = self.clean[f"blocks.{layer}.hook_resid_pre"]
+        cols = slice(head * self.dh, (head + 1) * self.dh)
+        with torch.no_grad():
+            if (layer, kind) not in self._checked:
+                full = self._ln(layer, resid) @ W + b
+                want = self.clean[f"blocks.{layer}.attn.hook_{kind}"]
+                if not torch.allclose(full.reshape(want.shape), want, atol=1e-4, rtol=1e-4):
+                    raise WorkbookError(
+                        f"cannot reproduce blocks.{layer}.attn.hook_{kind} from ln1 and the {kind} weights; "
+                        "edge patching supports GPT-2-style (pre-LN, fused q/k/v) blocks only."
+                    )
+                self._checked.add((layer, kind))
+            return self._ln(layer, resid + delta) @ W[:, cols] + b[cols]
+
+
+@contextlib.contextmanager
+def _fused_attention(model):
+    """Temporarily run attention with fused q/k/v inputs and summed head outputs (faster)."""
+    split, result = model.cfg.use_split_qkv_input, model.cfg.use_attn_result
+    model.set_use_split_qkv_input(False)
+    model.set_use_attn_result(False)
+    try:
+        yield
+    finally:
+        model.set_use_split_qkv_input(split)
+        model.set_use_attn_result(result)
 
 
 def patch_edges(
@@ -270,30 +331,49 @@ def patch_edges(
         idx = [e for e in order if start_layer(pairs[e][1]) == layer]
         chunks += [(layer, c) for c in _chunks(idx, per_rows)]
     effects = torch.zeros(B, len(pairs))
-    for layer, chunk in progress(chunks, total=len(chunks), desc="patching edges", enabled=progress_bar):
-        K = len(chunk)
-        adds: dict[str, torch.Tensor] = {}
-        for slot, e in enumerate(chunk):
-            i, j = pairs[e]
-            hook, head = graph.dest_hook(graph.destinations[j])
-            if hook not in adds:
-                adds[hook] = torch.zeros((K,) + tuple(clean[hook].shape), dtype=deltas.dtype)
-            if head is None:
-                adds[hook][slot] += deltas[i]
-            else:
-                adds[hook][slot, :, :, head] += deltas[i]
+    qkv = _HeadInputProjector(model, clean)
+    with _fused_attention(model):
+        for layer, chunk in progress(chunks, total=len(chunks), desc="patching edges", enabled=progress_bar):
+            K = len(chunk)
+            adds: dict[str, torch.Tensor] = {}  # hook -> [K, B, P, D] additive patch (MLP and logits inputs)
+            heads: dict[str, list[tuple[int, int, int]]] = {}  # hook_q/k/v -> [(slot, head, source)]
+            for slot, e in enumerate(chunk):
+                i, j = pairs[e]
+                dest = graph.destinations[j]
+                hook, head = graph.dest_hook(dest)
+                if head is None:
+                    if hook not in adds:
+                        adds[hook] = torch.zeros((K,) + tuple(clean[hook].shape), dtype=deltas.dtype)
+                    adds[hook][slot] += deltas[i]
+                else:
+                    kind = dest.rsplit(".", 1)[1]
+                    heads.setdefault(f"blocks.{layer}.attn.hook_{kind}", []).append((slot, head, i))
 
-        def make_hook(name: str):
-            add = adds[name]
+            def add_hook(name: str):
+                add = adds[name]
 
-            def fn(act, hook):
-                return (act.reshape(add.shape) + add).reshape(act.shape)
+                def fn(act, hook):
+                    return (act.reshape(add.shape) + add).reshape(act.shape)
 
-            return fn
+                return fn
 
-        logits = _run_from(model, clean, layer, K, [(h, make_hook(h)) for h in adds])
-        vals = run.per_example(logits).reshape(K, B)
-        effects[:, chunk] = (vals - base[None]).T
+            def head_hook(name: str):
+                kind = name[-1]
+                # a source whose write is identical on clean and corrupt patches nothing: skip it
+                new = [(slot, h, qkv.project(layer, kind, h, deltas[i])) for slot, h, i in heads[name] if deltas[i].any()]
+
+                def fn(act, hook):
+                    act = act.reshape((K, B) + tuple(act.shape[1:])).clone()
+                    for slot, h, value in new:
+                        act[slot, :, :, h] = value
+                    return act.reshape((K * B,) + tuple(act.shape[2:]))
+
+                return fn
+
+            fwd = [(h, add_hook(h)) for h in adds] + [(h, head_hook(h)) for h in heads]
+            logits = _run_from(model, clean, layer, K, fwd)
+            vals = run.per_example(logits).reshape(K, B)
+            effects[:, chunk] = (vals - base[None]).T
     names = [f"{graph.sources[i]}->{graph.destinations[j]}" for i, j in pairs]
     return Scores(
         names,
