@@ -4,7 +4,8 @@
     python scripts/train_models.py --only ioi   # retrain one model
 
 Each model is an HF ``GPT2LMHeadModel`` (LayerNorm, GELU MLPs, learned positions, no dropout)
-trained with AdamW on cross-entropy at the last position only (the task's answer token),
+trained with AdamW on cross-entropy at the positions :func:`workbook.datasets.train_batch` marks
+(IOI: the answer at the last position; induction: every copied token),
 seeded and single-threaded, so a rerun reproduces the shipped weights. Training stops early
 once held-out accuracy has reached ``target_acc`` at two consecutive evaluations. The trained
 model is wrapped with :func:`workbook.models.bridge_from_hf` and written to
@@ -96,7 +97,8 @@ def train_hf(cfg: TrainConfig, max_steps: int | None = None, log=print) -> tuple
     acc, ld = 0.0, 0.0
     for step in range(1, steps_cap + 1):
         tokens, target = datasets.train_batch(cfg.task, cfg.batch_size, g)
-        loss = torch.nn.functional.cross_entropy(hf(tokens).logits[:, -1], target)
+        logits = hf(tokens).logits
+        loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), target.flatten(), ignore_index=-100)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -124,7 +126,7 @@ def train_and_save(name: str, out_dir: Path = WEIGHTS, max_steps: int | None = N
         task=cfg.task, accuracy=summary["accuracy"], clean_logit_diff=summary["clean_logit_diff"],
         eval_seed=EVAL_SEED, eval_n=EVAL_N, seed=cfg.seed, steps=summary["steps"],
         train_seconds=summary["train_seconds"], config=asdict(cfg),
-        loss="cross-entropy on the answer token at the last position",
+        loss="cross-entropy on the targets of workbook.datasets.train_batch",
         script="scripts/train_models.py",
     )
     log(f"{name}: accuracy {summary['accuracy']:.3f} (held-out seed {EVAL_SEED}, n={EVAL_N}), "

@@ -22,7 +22,7 @@ from typing import Sequence
 import torch
 
 from workbook.hooks import cache_activations, cache_activations_and_grads
-from workbook.patching import NODE_KINDS, _hook_for, _orient, node_specs
+from workbook.patching import NODE_KINDS, _fused_attention, _hook_for, _orient, node_specs
 from workbook.scores import Scores
 from workbook.tasks import Task
 from workbook.validate import WorkbookError, check_model, check_tokens
@@ -85,8 +85,9 @@ def atp(
     t0 = time.perf_counter()
     run = _orient(task, direction)
     hooks = node_hooks(model, kinds)
-    _, corr = cache_activations(model, run.corrupt, hooks)
-    _, clean, grads = cache_activations_and_grads(model, run, hooks, hooks)
+    with _fused_attention(model):  # node hooks need no per-head flags; plain passes are faster
+        _, corr = cache_activations(model, run.corrupt, hooks)
+        _, clean, grads = cache_activations_and_grads(model, run, hooks, hooks)
     cols, names = [], []
     for k in kinds:
         specs = node_specs(model, k, per_position, task.seq_len)

@@ -26,8 +26,11 @@ Tasks
   first occurrence, ``x(j+1)``, is replaced by a letter ``w`` not in the sequence, so the
   induction answer of the corrupt prompt is ``w``. ``answer = x(j+1)``, ``wrong = w``.
 
-Training streams: :func:`train_batch` returns ``(tokens[B,S], targets[B])`` — the clean prompts
-and the token to predict at the last position.
+Training streams: :func:`train_batch` returns ``(tokens[B,S'], targets[B,S'])`` with target
+``-100`` (ignored) wherever there is nothing to learn. IOI: the clean prompts, target = the IO at
+the last position. Induction: the clean prompt continued by copying, ``<bos> x1..x10 xj x(j+1) ...``
+up to 16 tokens, target = the next copied token at every position from 11 on (more signal per
+sequence; position 11 is exactly the evaluation prompt).
 """
 
 from __future__ import annotations
@@ -143,16 +146,45 @@ def make(name: str, n: int = 32, seed: int = 0) -> Task:
     return TASKS[name](n=n, seed=seed)
 
 
-def train_batch(name: str, n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """A training batch of clean prompts: ``(tokens[n, S], targets[n])``, target = the answer.
+INDUCTION_TRAIN_LEN = 16
 
-    ``g`` is advanced, so successive calls give a reproducible stream.
+
+def _induction_train(n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Induction prompts continued by copying: ``(tokens[n,16], targets[n,16])``, -100 = no loss."""
+    k, L = INDUCTION_SPAN, INDUCTION_TRAIN_LEN
+    seq = torch.stack([torch.randperm(len(LETTERS), generator=g)[:k] + 1 for _ in range(n)])
+    j = torch.randint(0, k - 1, (n,), generator=g)
+    # copied index for positions k+1 .. L-1 of the output; clamp keeps tokens in range, masked below
+    steps = torch.arange(L - k - 1)
+    src = (j[:, None] + steps[None]).clamp(max=k - 1)
+    tokens = torch.cat([torch.zeros(n, 1, dtype=torch.long), seq, seq.gather(1, src)], dim=1)
+    nxt = (j[:, None] + steps[None] + 1)
+    targets = torch.full((n, L), -100, dtype=torch.long)
+    valid = nxt <= k - 1
+    targets[:, k + 1 :] = torch.where(valid, seq.gather(1, nxt.clamp(max=k - 1)), torch.full_like(nxt, -100))
+    return tokens, targets
+
+
+def _ioi_train(n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    clean, _, io, _ = _ioi_tokens(n, g)
+    targets = torch.full_like(clean, -100)
+    targets[:, -1] = io
+    return clean, targets
+
+
+_TRAIN = {"ioi": _ioi_train, "induction": _induction_train}
+
+
+def train_batch(name: str, n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """A training batch: ``(tokens[n, S'], targets[n, S'])``, targets ``-100`` where no loss applies.
+
+    ``g`` is advanced, so successive calls give a reproducible stream. See the module doc for
+    what each task trains on.
     """
-    if name not in _TOKENS:
-        raise KeyError(f"unknown task {name!r}; choose from {sorted(_TOKENS)}.")
+    if name not in _TRAIN:
+        raise KeyError(f"unknown task {name!r}; choose from {sorted(_TRAIN)}.")
     _check_n(n)
-    clean, _, answer, _ = _TOKENS[name](n, g)
-    return clean, answer
+    return _TRAIN[name](n, g)
 
 
 def _check_n(n: int) -> None:

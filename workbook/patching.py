@@ -239,6 +239,13 @@ def _edge_caches(model, run: Task, graph: Graph):
     return clean_logits, clean, corr
 
 
+def weight_in_out(module: torch.nn.Module) -> torch.Tensor:
+    """A projection's weight as ``[d_in, d_out]``: HF ``Conv1D`` stores it so, ``nn.Linear`` transposed."""
+    if isinstance(module, torch.nn.Linear):
+        return module.weight.T
+    return module.weight
+
+
 class _HeadInputProjector:
     """q/k/v of one head computed from a patched head input: ``LN1(resid_pre + delta) @ W + b``.
 
@@ -257,7 +264,7 @@ class _HeadInputProjector:
     def _weights(self, layer: int, kind: str) -> tuple[torch.Tensor, torch.Tensor]:
         """``(W [d_model, n_heads*d_head], b)`` with ``kind = x @ W + b`` (nn.Linear stores W transposed)."""
         lin = getattr(self.model.blocks[layer].attn, kind)._original_component
-        return lin.weight.T, lin.bias
+        return weight_in_out(lin), lin.bias
 
     def _ln(self, layer: int, x: torch.Tensor) -> torch.Tensor:
         return self.model.blocks[layer].ln1._original_component(x)
