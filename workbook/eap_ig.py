@@ -34,7 +34,7 @@ from typing import Callable
 
 import torch
 
-from workbook.eap import edge_scores_from_grads, edge_scores_to_scores
+from workbook.eap import GraphIO, edge_scores_from_grads, edge_scores_to_scores
 from workbook.graph import Graph
 from workbook.hooks import LEAF_HOOK, cache_activations, cache_activations_and_grads
 from workbook.patching import _orient
@@ -84,15 +84,19 @@ def interpolated_dest_grads(
     flat = points.reshape((k * B,) + tuple(points.shape[2:]))
     tokens = task.clean.repeat(k, 1)
     repl = (lambda t, hook: flat.to(t.dtype).detach().clone().requires_grad_(True)) if constant else _replace_with(flat)
-    _, _, grads = cache_activations_and_grads(
-        model, task, [], list(graph.dest_hooks), tokens=tokens, extra_fwd_hooks=[(hook, repl)]
-    )
-    N, P, D = tokens.shape[0], tokens.shape[1], points.shape[-1]
-    for name in graph.dest_hooks:  # a gradient cut by a constant replacement is zero
+    io = GraphIO(model, graph)  # fused attention: per-head input gradients via the LN backward (exact, faster)
+    resid = [f"blocks.{l}.hook_resid_pre" for l in range(graph.n_layers)]
+    with io.fused(model):
+        _, acts, grads = cache_activations_and_grads(
+            model, task, resid, io.grad_names(), tokens=tokens, extra_fwd_hooks=[(hook, repl)]
+        )
+    N, P = tokens.shape
+    for name in io.grad_names():  # a gradient cut by a constant replacement is zero
         if grads.get(name) is None:
-            split = "_input" in name and "mlp" not in name
-            grads[name] = torch.zeros((N, P, graph.n_heads, D) if split else (N, P, D), dtype=points.dtype)
-    stacked = graph.stack_dest_grads(grads)  # [n_dst, k*B, P, D]
+            per_head = ".attn.hook_" in name
+            shape = (N, P, graph.n_heads, model.cfg.d_head) if per_head else (N, P, points.shape[-1])
+            grads[name] = torch.zeros(shape, dtype=points.dtype)
+    stacked = io.dest_grads(acts, grads)  # [n_dst, k*B, P, D]
     n_dst = stacked.shape[0]
     return stacked.reshape((n_dst, k, B) + tuple(stacked.shape[2:])).transpose(0, 1)
 

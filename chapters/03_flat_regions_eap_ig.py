@@ -1,0 +1,231 @@
+# %% [markdown]
+# # Chapter 3 — Zero-gradient regions and EAP-IG
+#
+# **Learning objectives**
+#
+# * Score every *edge* of a transformer with one backward pass (EAP), and see where it breaks:
+#   a prompt that sits in a flat region of a nonlinearity gets a gradient of ~0 on an edge
+#   that carries the whole effect.
+# * Implement EAP-IG (integrated gradients over the input embedding) and watch it recover
+#   the edge, checked against exact edge patching.
+# * Understand why "this circuit overlaps the known one" is not the same as "this circuit is
+#   faithful", and compare faithfulness curves of EAP and EAP-IG circuits.
+#
+# Sign convention (all chapters): noising, `effect = M(clean with edge := corrupt) - M(clean)`.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+import workbook
+
+device = getattr(workbook, "setup", lambda: "cpu")()
+
+# %%
+import torch
+import matplotlib.pyplot as plt
+
+import workbook as wb
+from workbook import circuits as C
+from workbook.checks import edge_methods as checks
+from workbook.eap_ig import eap_ig
+from workbook.graph import Graph
+from workbook.hooks import cache_activations, cache_activations_and_grads
+from workbook.specimens import build, describe
+
+torch.manual_seed(0)
+
+# %% [markdown]
+# ## 1. The specimen: a neuron parked in GELU's tail
+#
+# Read the mechanism first; every number below is computed from the model.
+
+# %%
+print(describe("flat_region"))
+model, task = build("flat_region")
+clean_m, corr_m = task.baselines(model)
+print(f"M(clean) = {clean_m:.3g}   M(corrupt) = {corr_m:.3g}")
+
+# %% [markdown]
+# The neuron's pre-activation on the clean and corrupt prompts, and where the methods look:
+# EAP evaluates GELU' only at the clean point; EAP-IG (m = 5) at the five points
+# `e_corrupt + k/5 (e_clean - e_corrupt)`.
+
+# %%
+def neuron_preact(model, tokens=None) -> torch.Tensor:
+    """Pre-activation of MLP0's neuron 0 at the last position, one value per example."""
+    tokens = task.clean if tokens is None else tokens
+    _, acts = cache_activations(model, tokens, ["blocks.0.mlp.hook_pre"])
+    return acts["blocks.0.mlp.hook_pre"][:, -1, 0]
+
+
+h_clean, h_corr = neuron_preact(model), neuron_preact(model, tokens=task.corrupt)
+alphas = torch.arange(1, 6) / 5
+h_ig = h_corr[0] + alphas * (h_clean[0] - h_corr[0])  # linear in the embedding here (LN ~ linear)
+xs = torch.linspace(-7, 7, 200)
+fig, ax = plt.subplots(figsize=(6, 3))
+ax.plot(xs, torch.nn.functional.gelu(xs), label="GELU")
+ax.scatter([float(h_clean[0])], [float(torch.nn.functional.gelu(h_clean[0]))], c="r", zorder=3, label="EAP: gradient here")
+ax.scatter(h_ig, torch.nn.functional.gelu(h_ig), marker="x", c="k", zorder=3, label="EAP-IG points (m=5)")
+ax.set_xlabel("pre-activation h"); ax.legend(); plt.show()
+print("IG sample points h:", [f"{v:.2g}" for v in h_ig.tolist()])
+print("pre-activation clean:", [f"{v:.2g}" for v in h_clean.tolist()], " corrupt:", [f"{v:.2g}" for v in h_corr.tolist()])
+
+# %% [markdown]
+# ### Exercise — EAP for every edge
+# > Difficulty: 🔴🔴🔴⚪⚪  Importance: 🔵🔵🔵🔵🔵  ~20 min
+#
+# Return the batch-mean EAP matrix `[n_sources, n_destinations]` (zero off `graph.edge_mask`):
+# `EAP(u->v) = sum_{p,d} (z_u(corrupt) - z_u(clean)) . dM/d in_v |clean`.
+# Use `Graph.from_model`, `cache_activations`, `cache_activations_and_grads` (its gradients are
+# already per example), `graph.stack_sources` and `graph.stack_dest_grads`.
+#
+# <details><summary>Hint 1</summary>One no-grad corrupt run for z(corrupt); one clean run with
+# gradients at the destination hooks (`graph.dest_hooks`), not at the sources.</details>
+# <details><summary>Hint 2</summary><code>torch.einsum("sbpd,tbpd->st", deltas, grads) / B</code>,
+# then multiply by the mask.</details>
+
+# %%
+def my_eap(model, task) -> torch.Tensor:
+    """Noising EAP edge matrix [n_sources, n_destinations], batch mean."""
+    # EXERCISE
+    # # YOUR CODE HERE
+    # raise NotImplementedError("my_eap")
+    # END EXERCISE
+    # SOLUTION
+    graph = Graph.from_model(model)
+    _, corr = cache_activations(model, task.corrupt, list(graph.source_hooks))
+    _, clean, grads = cache_activations_and_grads(model, task, list(graph.source_hooks), list(graph.dest_hooks))
+    deltas = graph.stack_sources(corr) - graph.stack_sources(clean)
+    scores = torch.einsum("sbpd,tbpd->st", deltas, graph.stack_dest_grads(grads)) / task.batch_size
+    return scores * graph.edge_mask
+    # END SOLUTION
+
+
+checks.check_eap(my_eap)
+
+# %%
+truth = wb.patch_edges(model, task)
+eap_scores = wb.eap(model, task)
+edge = "embed->MLP0"
+print(f"{edge}: exact edge patching {truth[edge]:.3g}, EAP {eap_scores[edge]:.2g}")
+print(f"rank of {edge}: truth {truth.rank(edge)}, EAP {eap_scores.rank(edge)} (of {len(truth)} edges)")
+
+# %% [markdown]
+# ### Exercise — EAP-IG (inputs)
+# > Difficulty: 🔴🔴🔴🔴⚪  Importance: 🔵🔵🔵🔵🔵  ~25 min
+#
+# Average the destination-input gradients over the m points
+# `e(k/m) = e_corrupt + (k/m)(e_clean - e_corrupt)`, k = 1..m: run the **clean tokens** with
+# `hook_embed` replaced by `e(k/m)`, differentiate, and keep the delta `z_u(corrupt) - z_u(clean)`
+# from the real runs. Replace with a straight-through hook `t + (target - t).detach()` (pass it
+# as `extra_fwd_hooks=[("hook_embed", hook)]`) so gradients keep flowing.
+#
+# <details><summary>Hint</summary>m = 1 must give exactly EAP. Divide the gradient sum by m.</details>
+
+# %%
+def my_eap_ig(model, task, steps: int) -> torch.Tensor:
+    """Noising EAP-IG (inputs) edge matrix [n_sources, n_destinations], batch mean."""
+    # EXERCISE
+    # # YOUR CODE HERE
+    # raise NotImplementedError("my_eap_ig")
+    # END EXERCISE
+    # SOLUTION
+    graph = Graph.from_model(model)
+    names = list(graph.source_hooks)
+    _, clean = cache_activations(model, task.clean, names)
+    _, corr = cache_activations(model, task.corrupt, names)
+    deltas = graph.stack_sources(corr) - graph.stack_sources(clean)
+    e_c, e_n = clean["hook_embed"], corr["hook_embed"]
+    total = 0.0
+    for k in range(1, steps + 1):
+        target = e_n + (k / steps) * (e_c - e_n)
+        hook = lambda t, hook, target=target: t + (target - t).detach()
+        _, _, grads = cache_activations_and_grads(model, task, [], list(graph.dest_hooks), extra_fwd_hooks=[("hook_embed", hook)])
+        total = total + graph.stack_dest_grads(grads)
+    scores = torch.einsum("sbpd,tbpd->st", deltas, total / steps) / task.batch_size
+    return scores * graph.edge_mask
+    # END SOLUTION
+
+
+checks.check_eap_ig(my_eap_ig)
+
+# %% [markdown]
+# ### How many steps? (widget over m; a static plot when no widget frontend is present)
+
+# %%
+ms = [1, 2, 3, 5, 10, 20]
+ig_by_m = [eap_ig(model, task, m)[edge] for m in ms]
+
+
+def show_m(m: int = 5) -> None:
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.plot(ms, ig_by_m, "o-", label=f"EAP-IG score of {edge}")
+    ax.axhline(truth[edge], color="k", ls="--", label="exact edge patching")
+    ax.scatter([m], [eap_ig(model, task, m)[edge]], c="r", zorder=3)
+    ax.set_xlabel("m"); ax.legend(); plt.show()
+
+
+from workbook.widgets import widgets_available
+
+if widgets_available():
+    import ipywidgets
+
+    ipywidgets.interact(show_m, m=ipywidgets.IntSlider(value=5, min=1, max=20))
+else:
+    show_m(5)
+print("m:", ms)
+print("EAP-IG:", [f"{v:.3g}" for v in ig_by_m], " truth:", f"{truth[edge]:.3g}")
+
+# %% [markdown]
+# ### Pause and think
+#
+# Replace GELU by a *step function* `1[h > 0]`. What do EAP and EAP-IG (m = 5) give for this
+# edge, and what does exact patching give?
+#
+# <details><summary>Answer</summary>The gradient of a step is 0 everywhere except at the jump,
+# so EAP is 0 and every IG sample point also sees 0 unless it lands exactly on the jump: both
+# score 0, while patching flips the neuron and gives the full effect. IG fixes flat regions
+# only when the path passes through points with a non-zero gradient; Chapter 4 is about paths
+# that don't.</details>
+
+# %% [markdown]
+# ## 2. Faithfulness is not overlap (trained IOI model)
+#
+# Overlap with a reference circuit (here: the greedy circuit of exact edge patching, same size)
+# and faithfulness `(m(C) - m(corrupt)) / (m(clean) - m(corrupt))`, where every edge outside C
+# is corrupted, answer different questions. Compare the two columns: similar overlap does not
+# imply similar faithfulness.
+
+# %%
+from workbook import zoo
+
+ioi_model, ioi_task = zoo.load("ioi", n=8, seed=0)
+graph = Graph.from_model(ioi_model)
+ioi_truth = wb.patch_edges(ioi_model, ioi_task)
+ioi_eap, ioi_ig = wb.eap(ioi_model, ioi_task), eap_ig(ioi_model, ioi_task, 5)
+base = ioi_task.baselines(ioi_model)
+for n in (20, 40):
+    ref = C.greedy(ioi_truth, n, graph)
+    for s in (ioi_eap, ioi_ig):
+        c = C.greedy(s, n, graph)
+        ov = C.overlap(c, ref)
+        print(f"n={n:<3} {s.method:<14} edges {c.n_edges:>3}  node overlap {ov['node_jaccard']:.2f}  "
+              f"edge overlap {ov['edge_jaccard']:.2f}  faithfulness {C.faithfulness(ioi_model, ioi_task, c, base):.2f}")
+
+# %%
+sizes = [5, 10, 20, 40, 80]
+curves = {s.method: C.faithfulness_curve(ioi_model, ioi_task, s, sizes) for s in (ioi_eap, ioi_ig, ioi_truth)}
+from workbook import plots
+
+plots.faithfulness_curves(curves)
+plt.show()
+for name, (x, y) in curves.items():
+    print(f"{name:<16}", " ".join(f"{n}:{v:.2f}" for n, v in zip(x, y)))
+
+# %% [markdown]
+# ## Closing table: the flat-region specimen vs exact edge patching
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print(wb.comparison_table([eap_scores, eap_ig(model, task, 5)], truth, k=3, threshold=0.5))
+fmt = lambda v: f"{round(v, 2) + 0.0:.2f}"  # noqa: E731  (no "-0.00" from float noise)
+print(f"{edge}: truth {fmt(truth[edge])}  EAP {fmt(eap_scores[edge])}  EAP-IG(m=5) {fmt(eap_ig(model, task, 5)[edge])}")

@@ -1,0 +1,102 @@
+"""Circuit selection, pruning, faithfulness and overlap."""
+
+import torch
+from transformer_lens.tools.analysis.attribution_patching import Node, faithfulness as tl_faithfulness
+
+import workbook as wb
+from tests._edge_util import random_case
+from workbook import circuits as C
+
+
+def setup_case(seed=1, B=3):
+    model, task = random_case(seed=seed, B=B)
+    return model, task, wb.Graph.from_model(model), wb.eap(model, task)
+
+
+def test_full_is_one_and_empty_is_zero():
+    model, task, graph, _ = setup_case()
+    assert abs(C.faithfulness(model, task, C.Circuit.full(graph)) - 1.0) < 1e-5
+    assert abs(C.faithfulness(model, task, C.Circuit.empty(graph))) < 1e-5
+
+
+def test_greedy_is_connected_to_logits():
+    _, _, graph, scores = setup_case()
+    for n in (3, 10, 30):
+        c = C.greedy(scores, n, graph)
+        assert 0 < c.n_edges <= n
+        # every kept source has a path to logits: walk backwards from logits
+        reach = {"logits"}
+        changed = True
+        while changed:
+            changed = False
+            for e in c.edges:
+                s, d = e.split("->")
+                if d.split(".")[0] in reach and s not in reach:
+                    reach.add(s)
+                    changed = True
+        assert {e.split("->")[0] for e in c.edges} <= reach
+
+
+def test_prune_removes_dangling_edges():
+    _, _, graph, _ = setup_case()
+    c = C.Circuit.from_edges(graph, ["L0H0->L1H0.q"])  # L1H0 has no way out
+    assert C.prune(c.mask, graph).sum() == 0
+    c = C.Circuit.from_edges(graph, ["L0H0->logits"])  # L0H0 has no input
+    assert C.prune(c.mask, graph).sum() == 0
+    c = C.Circuit.from_edges(graph, ["embed->L0H0.v", "L0H0->logits"])
+    assert C.prune(c.mask, graph).sum() == 2
+
+
+def test_top_n_keeps_at_most_n():
+    _, _, graph, scores = setup_case()
+    c = C.top_n(scores, 12, graph)
+    assert c.n_edges <= 12
+
+
+def test_curve_and_overlap():
+    model, task, graph, scores = setup_case()
+    xs, ys = C.faithfulness_curve(model, task, scores, [5, 400])
+    assert xs[0] <= 5 and abs(ys[-1] - 1.0) < 1e-5
+    a = C.greedy(scores, 10, graph)
+    ov = C.overlap(a, a)
+    assert ov["edge_jaccard"] == 1.0 and ov["node_recall"] == 1.0
+    assert C.overlap(a, C.Circuit.full(graph))["edge_recall"] < 1.0
+
+
+def test_batched_evaluation_matches_one_at_a_time():
+    model, task, graph, scores = setup_case(seed=2)
+    circuits = [C.greedy(scores, n, graph) for n in (4, 9, 25)] + [C.top_n(scores, 15, graph)]
+    batched = C.evaluate_many(model, task, torch.stack([c.mask for c in circuits]))
+    single = torch.tensor([C.evaluate(model, task, c) for c in circuits], dtype=batched.dtype)
+    torch.testing.assert_close(batched, single, atol=1e-5, rtol=1e-4)
+    assert single.std() > 1e-4  # the circuits differ
+
+
+def _tl_node(name, pos, L):
+    if name == "embed":
+        return Node("embed", pos)
+    if name == "logits":
+        return Node("logits", pos, L - 1)
+    if name.startswith("MLP"):
+        return Node("mlp_out", pos, int(name[3:]))
+    lh, _, kind = name.partition(".")
+    l, h = lh[1:].split("H")
+    return Node(f"{kind}_input" if kind else "attn_head_out", pos, int(l), int(h))
+
+
+def _tl_reader(name, pos, L):
+    if name.startswith("MLP"):
+        return Node("mlp_in", pos, int(name[3:]))
+    return _tl_node(name, pos, L)
+
+
+def test_agrees_with_transformerlens_faithfulness():
+    model, task, graph, scores = setup_case(seed=7, B=1)
+    circuit = C.greedy(scores, 15, graph)
+    L, S = graph.n_layers, task.seq_len
+    tl_edges = [(_tl_node(e.split("->")[0], p, L), _tl_reader(e.split("->")[1], p, L)) for e in circuit.edges for p in range(S)]
+    a, w = int(task.answer[0]), int(task.wrong[0])
+    tl = tl_faithfulness(model, task.clean, task.corrupt, lambda lg: lg[0, -1, a] - lg[0, -1, w], tl_edges)
+    ours = C.faithfulness(model, task, circuit)
+    assert abs(ours - tl.recovered) < 1e-4
+    assert 0.01 < abs(ours) and abs(ours - 1) > 0.01  # a non-trivial circuit

@@ -1,0 +1,298 @@
+"""Circuits from edge scores: selection (top-n, greedy), pruning, faithfulness, overlap.
+
+A :class:`Circuit` is a boolean edge mask ``[n_sources, n_destinations]`` on a
+:class:`~workbook.graph.Graph`. Semantics follow Hanna et al.'s ``graph.py`` / ``evaluate.py``:
+
+* :func:`top_n` keeps the n edges with the largest ``|score|`` and then :func:`prune` s;
+* :func:`greedy` starts from the edges into ``logits`` and repeatedly adds the highest-``|score|``
+  edge whose *child* is already in the circuit (so the circuit stays connected to the logits);
+* :func:`prune` drops, until nothing changes, every node without an incoming or an outgoing
+  circuit edge (``embed`` always counts as fed, ``logits`` as read) and the edges touching it.
+  A head counts as fed when any of its q/k/v inputs has an incoming edge;
+* :func:`evaluate` runs the clean input with every edge *outside* the circuit corrupted
+  (circuit-run semantics, :func:`workbook.patching.run_with_patched_edges`);
+* :func:`faithfulness` = ``(m(C) - m(corrupt)) / (m(clean) - m(corrupt))`` with batch-mean
+  metrics (a ratio of means): 1 = the circuit alone reproduces clean behaviour, 0 = corrupt.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+
+import torch
+
+from workbook.graph import Graph
+from workbook.hooks import cache_activations
+from workbook.patching import run_with_patched_edges
+from workbook.scores import Scores
+from workbook.tasks import Task
+from workbook.validate import WorkbookError
+
+__all__ = [
+    "Circuit", "score_matrix", "top_n", "greedy", "prune", "evaluate", "faithfulness",
+    "evaluate_many", "faithfulness_curve", "overlap",
+]
+
+
+@dataclass(frozen=True)
+class Circuit:
+    """A set of edges of ``graph`` (``mask[i, j]``: source i -> destination j is kept)."""
+
+    graph: Graph
+    mask: torch.Tensor
+
+    @classmethod
+    def from_edges(cls, graph: Graph, edges) -> "Circuit":
+        mask = torch.zeros_like(graph.edge_mask)
+        for e in edges:
+            try:
+                i, j = graph.edge_index(e)
+            except ValueError:
+                raise WorkbookError(f"{e!r} is not an edge name 'src->dst' of {graph}.") from None
+            if not graph.edge_mask[i, j]:
+                raise WorkbookError(f"{e!r} is not an edge of {graph}.")
+            mask[i, j] = True
+        return cls(graph, mask)
+
+    @classmethod
+    def full(cls, graph: Graph) -> "Circuit":
+        return cls(graph, graph.edge_mask.clone())
+
+    @classmethod
+    def empty(cls, graph: Graph) -> "Circuit":
+        return cls(graph, torch.zeros_like(graph.edge_mask))
+
+    @property
+    def edges(self) -> list[str]:
+        return [f"{self.graph.sources[i]}->{self.graph.destinations[j]}" for i, j in self.mask.nonzero().tolist()]
+
+    @property
+    def n_edges(self) -> int:
+        return int(self.mask.sum())
+
+    @property
+    def nodes(self) -> set[str]:
+        """Components touched by a kept edge (q/k/v inputs count as their head; plus logits)."""
+        out = set()
+        for i, j in self.mask.nonzero().tolist():
+            out.add(self.graph.sources[i])
+            out.add(self.graph.destinations[j].split(".")[0])
+        return out
+
+    def __repr__(self) -> str:
+        return f"Circuit({self.n_edges} edges, {len(self.nodes)} nodes)"
+
+
+def score_matrix(scores: Scores, graph: Graph) -> torch.Tensor:
+    """Edge :class:`Scores` as a ``[n_sources, n_destinations]`` matrix (0 where no edge)."""
+    if scores.kind != "edge":
+        raise WorkbookError(f"need edge scores, got {scores.kind!r} scores from {scores.method!r}.")
+    mat = torch.zeros(graph.edge_mask.shape, dtype=torch.float64)
+    for name, v in zip(scores.names, scores.values.tolist()):
+        i, j = graph.edge_index(name)
+        mat[i, j] = v
+    return mat
+
+
+def _dest_owner(graph: Graph) -> list[int | None]:
+    """For each destination, the index of the source it belongs to (None for logits)."""
+    owner = []
+    for d in graph.destinations:
+        base = d.split(".")[0]
+        owner.append(graph.sources.index(base) if base in graph.sources else None)
+    return owner
+
+
+def prune(mask: torch.Tensor, graph: Graph) -> torch.Tensor:
+    """Remove dead nodes until a fixed point (see module doc). Returns a new mask."""
+    mask = mask.clone() & graph.edge_mask
+    owner = _dest_owner(graph)
+    n_src = len(graph.sources)
+    while True:
+        has_out = mask.any(1)  # [n_src]
+        fed = torch.zeros(n_src, dtype=torch.bool)
+        fed[0] = True  # embed
+        into = mask.any(0)
+        for j, o in enumerate(owner):
+            if o is not None and into[j]:
+                fed[o] = True
+        alive_src = has_out & fed
+        alive_dst = torch.tensor([True if o is None else bool(has_out[o] & fed[o]) for o in owner])
+        new = mask & alive_src[:, None] & alive_dst[None, :]
+        if torch.equal(new, mask):
+            return mask
+        mask = new
+
+
+def top_n(scores: Scores, n: int, graph: Graph, absolute: bool = True, pruned: bool = True) -> Circuit:
+    """The n highest-scoring edges (by ``|score|`` when ``absolute``), then pruned (may end < n)."""
+    mat = score_matrix(scores, graph)
+    key = mat.abs() if absolute else mat
+    key = torch.where(graph.edge_mask, key, torch.full_like(key, -float("inf")))
+    idx = key.flatten().argsort(descending=True, stable=True)[: max(0, int(n))]
+    mask = torch.zeros(graph.edge_mask.numel(), dtype=torch.bool)
+    mask[idx] = True
+    mask = mask.view_as(graph.edge_mask) & graph.edge_mask
+    return Circuit(graph, prune(mask, graph) if pruned else mask)
+
+
+def greedy(scores: Scores, n: int, graph: Graph, absolute: bool = True, pruned: bool = True) -> Circuit:
+    """Greedy growth from the logits: add the best edge whose child is already in the circuit.
+
+    Starts with the edges into ``logits`` on the frontier; when an edge's parent is new, the
+    parent's incoming edges (from all of its q/k/v inputs, or its MLP input) join the frontier.
+    """
+    mat = score_matrix(scores, graph)
+    key = mat.abs() if absolute else mat
+    owner = _dest_owner(graph)
+    dests_of: dict[int, list[int]] = {}
+    for j, o in enumerate(owner):
+        if o is not None:
+            dests_of.setdefault(o, []).append(j)
+    mask = torch.zeros_like(graph.edge_mask)
+    frontier: list[tuple[float, int, int]] = []
+
+    def push_into(j: int) -> None:
+        for i in graph.edge_mask[:, j].nonzero().flatten().tolist():
+            heapq.heappush(frontier, (-float(key[i, j]), i, j))
+
+    push_into(len(graph.destinations) - 1)  # logits
+    in_circuit = set()
+    count = 0
+    while frontier and count < int(n):
+        _, i, j = heapq.heappop(frontier)
+        if mask[i, j]:
+            continue
+        mask[i, j] = True
+        count += 1
+        if i != 0 and i not in in_circuit:
+            in_circuit.add(i)
+            for jj in dests_of.get(i, []):
+                push_into(jj)
+    return Circuit(graph, prune(mask, graph) if pruned else mask)
+
+
+def evaluate(model, task: Task, circuit: Circuit) -> float:
+    """Batch-mean metric with every edge outside ``circuit`` corrupted (circuit-run semantics)."""
+    complement = graph_mask(circuit) & ~circuit.mask
+    return float(task.metric_value(run_with_patched_edges(model, task, complement)))
+
+
+def graph_mask(circuit: Circuit) -> torch.Tensor:
+    return circuit.graph.edge_mask
+
+
+@torch.no_grad()
+def evaluate_many(model, task: Task, masks: torch.Tensor) -> torch.Tensor:
+    """Batch-mean metric for K circuits at once: ``masks [K, n_src, n_dst]`` -> ``[K]``.
+
+    Same circuit-run semantics as :func:`evaluate` (each destination receives
+    ``u(corrupt) - u(current run)`` for every non-circuit edge), with the K circuits stacked
+    along the batch so one forward evaluates them all.
+    """
+    graph = Graph.from_model(model)
+    if masks.ndim != 3 or tuple(masks.shape[1:]) != tuple(graph.edge_mask.shape):
+        raise WorkbookError(f"masks must have shape [K, {graph.edge_mask.shape[0]}, {graph.edge_mask.shape[1]}], got {tuple(masks.shape)}.")
+    K, B = masks.shape[0], task.batch_size
+    patched = (graph.edge_mask[None] & ~masks.bool())  # [K, n_src, n_dst]
+    _, corr = cache_activations(model, task.corrupt, list(graph.source_hooks))
+    corr_src = graph.stack_sources(corr)  # [n_src, B, P, D]
+    live: dict[str, torch.Tensor] = {}
+
+    def save(name):
+        def fn(t, hook):
+            live[name] = t
+
+        return fn
+
+    def current() -> torch.Tensor:
+        rows = []
+        for src in graph.sources:
+            hook, head = graph.source_hook(src)
+            t = live.get(hook)
+            if t is None:
+                rows.append(torch.zeros((K * B,) + tuple(corr_src.shape[2:]), dtype=corr_src.dtype))
+            else:
+                rows.append(t if head is None else t[:, :, head])
+        return torch.stack(rows)  # [n_src, K*B, P, D]
+
+    def patch(hook_name: str):
+        cols = [j for j, d in enumerate(graph.destinations) if graph.dest_hook(d)[0] == hook_name]
+
+        def fn(act, hook):
+            if not patched[:, :, cols].any():
+                return act
+            diff = (corr_src.repeat(1, K, 1, 1) - current()).reshape((len(graph.sources), K, B) + tuple(corr_src.shape[2:]))
+            act = act.clone()
+            for j in cols:
+                w = patched[:, :, j].to(diff.dtype)  # [K, n_src]
+                if not w.any():
+                    continue
+                delta = torch.einsum("ks,skbpd->kbpd", w, diff).reshape((K * B,) + tuple(corr_src.shape[2:]))
+                head = graph.dest_hook(graph.destinations[j])[1]
+                if head is None:
+                    act = act + delta
+                else:
+                    act[:, :, head] = act[:, :, head] + delta
+            return act
+
+        return fn
+
+    fwd = [(h, save(h)) for h in graph.source_hooks] + [(h, patch(h)) for h in graph.dest_hooks]
+    with model.hooks(fwd_hooks=fwd):
+        logits = model(task.clean.repeat(K, 1))
+    return task.per_example(logits).reshape(K, B).mean(1)
+
+
+def faithfulness(model, task: Task, circuit: Circuit, baselines: tuple[float, float] | None = None) -> float:
+    """``(m(C) - m(corrupt)) / (m(clean) - m(corrupt))`` (batch means; ratio of means)."""
+    baselines = baselines or task.baselines(model)
+    return float(task.normalize(evaluate(model, task, circuit), baselines=baselines))
+
+
+def faithfulness_curve(
+    model,
+    task: Task,
+    scores: Scores,
+    sizes,
+    select: str = "greedy",
+    absolute: bool = True,
+    chunk: int = 8,
+) -> tuple[list[int], list[float]]:
+    """Faithfulness of the circuits chosen from ``scores`` at each requested size.
+
+    Returns ``(edge counts after pruning, faithfulness)``. ``select``: ``"greedy"`` or ``"top_n"``.
+    Baselines are computed once; distinct circuits are evaluated ``chunk`` at a time in one
+    batched forward (:func:`evaluate_many`); circuits repeated after pruning are evaluated once.
+    """
+    if select not in ("greedy", "top_n"):
+        raise WorkbookError(f"select must be 'greedy' or 'top_n', got {select!r}.")
+    graph = Graph.from_model(model)
+    pick = greedy if select == "greedy" else top_n
+    base = task.baselines(model)
+    circuits = [pick(scores, int(n), graph, absolute) for n in sizes]
+    keys = [c.mask.numpy().tobytes() for c in circuits]
+    distinct = list(dict.fromkeys(keys))
+    masks = {k: c.mask for k, c in zip(keys, circuits)}
+    values: dict[bytes, float] = {}
+    for i in range(0, len(distinct), max(1, chunk)):
+        part = distinct[i : i + chunk]
+        metric = evaluate_many(model, task, torch.stack([masks[k] for k in part]))
+        for k, v in zip(part, metric.tolist()):
+            values[k] = float(task.normalize(v, baselines=base))
+    return [c.n_edges for c in circuits], [values[k] for k in keys]
+
+
+def overlap(circuit: Circuit, reference: Circuit) -> dict[str, float]:
+    """Edge and node overlap of ``circuit`` with ``reference``: precision, recall, Jaccard."""
+
+    def stats(a: set, b: set, prefix: str) -> dict[str, float]:
+        inter = len(a & b)
+        return {
+            f"{prefix}_precision": inter / len(a) if a else 0.0,
+            f"{prefix}_recall": inter / len(b) if b else 0.0,
+            f"{prefix}_jaccard": inter / len(a | b) if a | b else 1.0,
+        }
+
+    return {**stats(set(circuit.edges), set(reference.edges), "edge"), **stats(circuit.nodes, reference.nodes, "node")}

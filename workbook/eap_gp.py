@@ -1,0 +1,145 @@
+"""EAP-GP (Zhang et al. 2025): EAP-IG along an adaptive "GradPath" instead of a straight line.
+
+Straight-line IG can still be damped: if the segment from the corrupt to the clean embedding
+crosses a broad saturated region, most of its sample points see ~0 gradient. EAP-GP bends the
+path: starting at the clean input it repeatedly steps *down* the gradient of the distance
+between the model's output and the corrupt output, so it moves toward corrupt-like behaviour
+where the output actually changes. Scores then use the EAP-IG bookkeeping (noising)::
+
+    gamma_0 = e_clean
+    g_{j+1} = grad_gamma || G(gamma_j) - G(e_corrupt) ||^2        (G = all logits of the example)
+    gamma_{j+1} = gamma_j - eta_j * g_{j+1} / ||g_{j+1}||           (per example, j = 0..k-1)
+    EAP-GP(u->v) = sum_{p,d} (z_u(corrupt) - z_u(clean)) . (1/k) sum_{j=1..k} dM/d in_v |_{gamma_j}
+
+The paper's code is not public. Choices, following the third-party reading in
+algorithms.md section 5 (Brokttv/EAP-GP, Lexsi-Labs/CircuitKIT):
+
+* **Step rule**: normalised gradient descent on the output distance, one step per path point.
+* **Per-example normalisation** (CircuitKIT): ``||g||`` is taken per example over
+  ``[positions, d_model]``, so the step length does not depend on which other prompts share
+  the batch (Brokttv normalises over the whole batch tensor).
+* **Step size** ``eta``: ``step_size="unit"`` (default, the reading: ``eta = 1``) or
+  ``"scaled"`` (``eta = ||e_clean - e_corrupt|| / k`` per example, so k steps cover the same
+  length as the straight segment; useful when embeddings are far smaller or larger than 1),
+  or a float.
+* **Points used**: ``gamma_1 .. gamma_k`` (the start ``gamma_0`` is excluded), all weighted
+  equally: a plain mean of gradients as in EAP-IG, not IG2's displacement-weighted path sum.
+* **End point**: the path is *not* forced to reach ``e_corrupt``; ``Scores.info`` logs
+  ``||e_clean - e_corrupt||`` (``embed_distance``), the final embedding distance to
+  ``e_corrupt`` (``final_embed_distance``) and the output distance before and after
+  (``output_distance_start``, ``output_distance_end``), all batch means.
+* **Only the embedding moves** (one joint path in input space, as EAP-IG-inputs), not one
+  path per edge.
+
+Cost: 2 caching forwards, k path-building forward+backward passes, one forward logging the
+final output distance, and one batched attribution pass of ``k*B`` rows.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from workbook.eap import edge_scores_from_grads, edge_scores_to_scores
+from workbook.eap_ig import interpolated_dest_grads
+from workbook.graph import Graph
+from workbook.hooks import LEAF_HOOK, cache_activations, frozen_params
+from workbook.patching import _orient
+from workbook.scores import Scores
+from workbook.tasks import Task
+from workbook.validate import WorkbookError, check_finite, check_model, check_tokens
+
+__all__ = ["eap_gp", "gradpath", "output_distance"]
+
+
+def output_distance(model, tokens: torch.Tensor, embed: torch.Tensor, target_logits: torch.Tensor) -> torch.Tensor:
+    """``||G(embed) - target||^2`` per example ``[B]``: run ``tokens`` with ``hook_embed := embed``."""
+    with model.hooks(fwd_hooks=[(LEAF_HOOK, lambda t, hook: embed.to(t.dtype))]):
+        logits = model(tokens)
+    return ((logits - target_logits) ** 2).flatten(1).sum(1)
+
+
+def _step_sizes(step_size, e_clean: torch.Tensor, e_corrupt: torch.Tensor, steps: int) -> torch.Tensor:
+    B = e_clean.shape[0]
+    if step_size == "unit":
+        return torch.ones(B, dtype=e_clean.dtype)
+    if step_size == "scaled":
+        return (e_clean - e_corrupt).flatten(1).norm(dim=1) / steps
+    if isinstance(step_size, (int, float)) and step_size > 0:
+        return torch.full((B,), float(step_size), dtype=e_clean.dtype)
+    raise WorkbookError(f"step_size must be 'unit', 'scaled' or a positive number, got {step_size!r}.")
+
+
+def gradpath(
+    model,
+    task: Task,
+    steps: int = 5,
+    step_size: str | float = "unit",
+    endpoints: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+) -> tuple[torch.Tensor, dict]:
+    """The GradPath from the clean toward the corrupt embedding (noising orientation).
+
+    Returns ``(points [steps + 1, B, P, D], log)``: ``points[0]`` is ``e_clean``, ``points[j]``
+    is gamma_j. ``log`` holds per-step output distances ``[steps + 1, B]`` (``objective``),
+    ``e_clean``, ``e_corrupt`` and the step lengths ``eta`` ``[B]``. ``endpoints`` =
+    ``(e_clean, e_corrupt, corrupt_logits)`` skips the two caching runs when already known.
+    """
+    if not isinstance(steps, int) or steps < 1:
+        raise WorkbookError(f"steps must be a positive integer, got {steps!r}.")
+    if endpoints is None:
+        _, c = cache_activations(model, task.clean, [LEAF_HOOK])
+        target_logits, n = cache_activations(model, task.corrupt, [LEAF_HOOK])
+        e_clean, e_corr = c[LEAF_HOOK], n[LEAF_HOOK]
+    else:
+        e_clean, e_corr, target_logits = endpoints
+    eta = _step_sizes(step_size, e_clean, e_corr, steps)
+    gamma = e_clean.clone()
+    points, objective = [gamma], []
+    with frozen_params(model), torch.enable_grad():
+        for _ in range(steps):
+            leaf = gamma.detach().requires_grad_(True)
+            dist = output_distance(model, task.clean, leaf, target_logits)
+            (g,) = torch.autograd.grad(dist.sum(), leaf)  # per-example: examples are independent
+            check_finite(g, "the GradPath gradient")
+            norm = g.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1)
+            gamma = (leaf - eta.view(-1, 1, 1) * g / norm).detach()
+            objective.append(dist.detach())
+            points.append(gamma)
+    with torch.no_grad():
+        objective.append(output_distance(model, task.clean, gamma, target_logits))
+    log = {"objective": torch.stack(objective), "e_clean": e_clean, "e_corrupt": e_corr, "eta": eta}
+    return torch.stack(points), log
+
+
+def eap_gp(
+    model,
+    task: Task,
+    steps: int = 5,
+    step_size: str | float = "unit",
+    direction: str = "noising",
+) -> Scores:
+    """EAP-GP edge scores (names ``"src->dst"``, batch means, noising by default); see module doc."""
+    check_model(model)
+    check_tokens(task.clean, task.corrupt, model.cfg.d_vocab)
+    t0 = time.perf_counter()
+    run = _orient(task, direction)
+    graph = Graph.from_model(model)
+    _, clean = cache_activations(model, run.clean, list(graph.source_hooks))
+    corr_logits, corr = cache_activations(model, run.corrupt, list(graph.source_hooks))
+    points, log = gradpath(model, run, steps, step_size, (clean[LEAF_HOOK], corr[LEAF_HOOK], corr_logits))
+    deltas = graph.stack_sources(corr) - graph.stack_sources(clean)
+    grads = interpolated_dest_grads(model, run, points[1:], graph).mean(0)
+    per_ex = edge_scores_from_grads(deltas, grads, graph)
+    e_c, e_n = log["e_clean"], log["e_corrupt"]
+    info = {
+        "direction": direction, "steps": steps, "step_size": step_size,
+        "embed_distance": float((e_c - e_n).flatten(1).norm(dim=1).mean()),
+        "final_embed_distance": float((points[-1] - e_n).flatten(1).norm(dim=1).mean()),
+        "output_distance_start": float(log["objective"][0].mean()),
+        "output_distance_end": float(log["objective"][-1].mean()),
+        "seconds": time.perf_counter() - t0,
+        "passes": f"2 fwd + {steps} path fwd+bwd + 1 batched fwd+bwd of {steps} points",
+        "forward_passes": 3 + 2 * steps, "backward_passes": 2 * steps,
+    }
+    return edge_scores_to_scores(per_ex, graph, f"EAP-GP (k={steps})", info)
