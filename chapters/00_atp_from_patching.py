@@ -1,0 +1,227 @@
+# %% [markdown]
+# # Chapter 0 — From activation patching to attribution patching
+#
+# **Learning objectives**
+#
+# * Define a task by clean/corrupt prompt pairs and a metric, and measure the *true* effect of
+#   a component with full activation patching (the ground truth of the whole course).
+# * Derive attribution patching (AtP) as a first-order Taylor expansion of that effect, and
+#   implement it for every attention head with one backward pass.
+# * Compare AtP with the truth component by component, and measure what the speed costs.
+#
+# Sign convention (all chapters): **noising**,
+# `effect(n) = M(clean run with n := n(corrupt)) - M(clean run)`.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+import workbook
+
+device = getattr(workbook, "setup", lambda: "cpu")()
+
+# %%
+import time
+
+import matplotlib.pyplot as plt
+import torch
+
+import workbook as wb
+from workbook import zoo
+from workbook.checks import node_methods as checks
+from workbook.hooks import cache_activations, cache_activations_and_grads
+from workbook.plots import scatter_vs_truth
+
+torch.manual_seed(0)
+
+# %% [markdown]
+# ## 1. A task and a metric
+#
+# We use a small GPT-2 from the course zoo, trained on single-token induction: after
+# `... A B ... A` it predicts `B`. The corrupt prompt replaces the token after the first `A`,
+# so the model should predict that replacement instead. A `Task` holds clean prompts, corrupt prompts (same length, the key information changed),
+# the answer and the competing wrong token, and a metric read off the logits. The metric here
+# is the logit difference `logit(answer) - logit(wrong)` at the last position, averaged over
+# the batch.
+
+# %%
+model, task = zoo.load("induction", n=16, seed=0)
+print(zoo.info("induction")["task_description"])
+print(f"{model.cfg.n_layers} layers x {model.cfg.n_heads} heads, d_model = {model.cfg.d_model}; "
+      f"{task.batch_size} prompt pairs of length {task.seq_len}; metric = {task.metric}")
+for b in range(2):
+    print("clean  :", " ".join(task.labels(task.clean[b])))
+    print("corrupt:", " ".join(task.labels(task.corrupt[b])))
+clean_m, corr_m = task.baselines(model)
+print(f"M(clean) = {clean_m:.3g}   M(corrupt) = {corr_m:.3g}")
+
+# %% [markdown]
+# ## 2. Ground truth: activation patching
+#
+# Patching head `(l, h)` means: run the clean prompts, but overwrite that head's output
+# (`blocks.l.attn.hook_z[:, :, h]`, every position) with its value on the corrupt prompts, and
+# read the metric. One forward pass per head — exact, and expensive for big models.
+#
+# ### Exercise — patch every head
+# > Difficulty: 🔴🔴⚪⚪⚪  Importance: 🔵🔵🔵🔵🔵  ~15 min
+#
+# Return a `[n_layers, n_heads]` tensor of noising effects (batch mean). Cache the corrupt
+# `hook_z` of every layer once (`cache_activations`), then for each head run the clean tokens
+# with a forward hook that writes the corrupt values into that head only.
+#
+# <details><summary>Hint 1</summary>
+#
+# `model.hooks(fwd_hooks=[(name, fn)])` is a context manager; `fn(act, hook)` may return a new
+# tensor. Clone before editing: `act = act.clone(); act[:, :, h] = corrupt[:, :, h]`.
+# </details>
+# <details><summary>Hint 2</summary>
+#
+# The effect is `task.metric_value(patched_logits) - task.metric_value(clean_logits)`, under
+# `torch.no_grad()`.
+# </details>
+
+# %%
+def patch_heads(model, task: wb.Task) -> torch.Tensor:
+    """Noising effect of patching each head's output at all positions: ``[n_layers, n_heads]``."""
+    # EXERCISE
+    # # YOUR CODE HERE
+    # raise NotImplementedError("patch_heads")
+    # END EXERCISE
+    # SOLUTION
+    L, H = model.cfg.n_layers, model.cfg.n_heads
+    names = [f"blocks.{l}.attn.hook_z" for l in range(L)]
+    _, corr = cache_activations(model, task.corrupt, names)
+    with torch.no_grad():
+        base = task.metric_value(model(task.clean))
+    out = torch.zeros(L, H)
+    for l in range(L):
+        for h in range(H):
+            def put(act, hook, l=l, h=h):
+                act = act.clone()
+                act[:, :, h] = corr[names[l]][:, :, h]
+                return act
+
+            with torch.no_grad(), model.hooks(fwd_hooks=[(names[l], put)]):
+                out[l, h] = task.metric_value(model(task.clean)) - base
+    return out
+    # END SOLUTION
+
+
+checks.check_patch_heads(patch_heads)
+
+# %% [markdown]
+# From here on we use the package's batched version, `wb.patch_nodes`, which gives the same
+# numbers (your check compared against it) with names such as `L1H2`.
+
+# %%
+truth = wb.patch_nodes(model, task, "head")
+print(truth)
+print("top 5 heads by |effect|:", [(n, f"{v:.2g}") for n, v in truth.top(5)])
+
+# %% [markdown]
+# ## 3. Attribution patching: one gradient for every head
+#
+# Write `z` for a head's output. The effect is `M(z_clean + Δz) - M(z_clean)` with
+# `Δz = z_corrupt - z_clean`. To first order,
+#
+# `AtP(head) = Δz · ∂M/∂z |clean`  (summed over positions and the head dimension).
+#
+# Every head's gradient comes from the **same** backward pass of the clean run, so the cost is
+# one corrupt forward, one clean forward and one backward — for all heads at once.
+#
+# ### Exercise — AtP for every head
+# > Difficulty: 🔴🔴⚪⚪⚪  Importance: 🔵🔵🔵🔵🔵  ~15 min
+#
+# Return `[n_layers, n_heads]` batch-mean noising estimates. `cache_activations_and_grads(model,
+# task, act_names, grad_names)` runs the clean forward and one backward of the metric and
+# returns `(metric per example, activations, gradients)`; the gradients are **per example**
+# (the batch-mean's `1/B` is already undone).
+#
+# <details><summary>Hint</summary>
+#
+# `((corr[n] - clean[n]) * grads[n])` has shape `[B, pos, head, d_head]`; sum over positions
+# and `d_head`, average over the batch.
+# </details>
+
+# %%
+def atp_heads(model, task: wb.Task) -> torch.Tensor:
+    """Noising AtP estimate for each head output (``hook_z``): ``[n_layers, n_heads]``."""
+    # EXERCISE
+    # # YOUR CODE HERE
+    # raise NotImplementedError("atp_heads")
+    # END EXERCISE
+    # SOLUTION
+    names = [f"blocks.{l}.attn.hook_z" for l in range(model.cfg.n_layers)]
+    _, corr = cache_activations(model, task.corrupt, names)
+    _, clean, grads = cache_activations_and_grads(model, task, names, names)
+    return torch.stack([((corr[n] - clean[n]) * grads[n]).sum((1, 3)).mean(0) for n in names])
+    # END SOLUTION
+
+
+checks.check_atp_heads(atp_heads)
+
+# %% [markdown]
+# ## 4. How good is the approximation?
+#
+# The reference `wb.atp` gives the same numbers as your function. Plot it against the truth:
+# points on the diagonal are heads AtP gets right.
+
+# %%
+estimate = wb.atp(model, task, "head")
+ax = scatter_vs_truth(estimate, truth, annotate_top=4)
+plt.show()
+
+# %%
+# NBVAL_CHECK_OUTPUT
+summary = wb.compare(estimate, truth, k=5)
+print(f"Pearson(AtP, truth) = {summary['pearson']:.2f}   Spearman on |.| = {summary['spearman']:.2f}   "
+      f"recall@5 = {summary['recall@5']:.2f}")
+worst = max(truth.names, key=lambda n: abs(estimate[n] - truth[n]))
+print(f"largest error: {worst}  truth {truth[worst]:.2g}  AtP {estimate[worst]:.2g}")
+
+# %% [markdown]
+# ### Pause and think
+#
+# AtP is exact when `M` is linear in `z` along the segment from clean to corrupt. Which parts of
+# a transformer between a head's output and the logits are *not* linear, and which of them can
+# bend the effect a lot for a large `Δz`?
+#
+# <details><summary>Answer</summary>
+#
+# LayerNorm (mild: it rescales), the MLP nonlinearities, the attention softmax of later heads
+# reading this head through their queries and keys, and the metric itself (a probability
+# saturates, a logit difference does not). The next chapters build models where the softmax
+# (chapter 1) and a cancellation between a direct and an indirect path (chapter 2) make AtP
+# miss components that matter.
+# </details>
+
+# %% [markdown]
+# ## 5. What the speed buys
+#
+# Count passes and time both methods on the same heads (per position, where patching needs one
+# run per head *and* position). Timings vary by machine; the pass counts do not.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+t0 = time.perf_counter()
+truth_pos = wb.patch_nodes(model, task, "head", per_position=True)
+t_patch = time.perf_counter() - t0
+t0 = time.perf_counter()
+atp_pos = wb.atp(model, task, "head", per_position=True)
+t_atp = time.perf_counter() - t0
+print(f"activation patching: {truth_pos.info['forward_passes']} forward passes, {t_patch:.2f} s")
+print(f"attribution patching: {atp_pos.info['forward_passes']} forward + {atp_pos.info['backward_passes']} "
+      f"backward passes, {t_atp:.2f} s  ({t_patch / t_atp:.0f}x faster)")
+
+# %% [markdown]
+# ## 6. Summary table
+#
+# Every method in the course is scored the same way against activation patching: recall of
+# the true top-k, false negatives (components with `|effect| >= 0.5 x max` that the method
+# scores below that cut), and rank/linear correlation.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print("heads, all positions")
+print(wb.comparison_table([estimate], truth, k=5))
+print()
+print("heads, one node per position")
+print(wb.comparison_table([atp_pos], truth_pos, k=10))

@@ -1,0 +1,296 @@
+# %% [markdown]
+# # Chapter 1 — Attention saturation and the QK fix
+#
+# **Learning objectives**
+#
+# * See attribution patching miss a query that carries most of a head's effect, because the
+#   head's softmax is saturated on the clean prompt.
+# * Diagnose saturation from the attention pattern: clean probabilities near 0 or 1 and a
+#   large change between clean and corrupt.
+# * Implement the AtP* QK fix for queries and for keys (each key patched on its own), check it
+#   against activation patching, and look for the same failure in a trained model.
+#
+# Sign convention: noising, `effect(n) = M(clean with n := n(corrupt)) - M(clean)`.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+import workbook
+
+device = getattr(workbook, "setup", lambda: "cpu")()
+
+# %%
+import matplotlib.pyplot as plt
+import torch
+
+import workbook as wb
+from workbook import zoo
+from workbook.checks import node_methods as checks
+from workbook.hooks import cache_activations, cache_activations_and_grads
+from workbook.plots import bar_compare
+from workbook.qk_fix import atp_qk_fix
+from workbook.specimens import describe, saturation
+from workbook.widgets import slider_or_grid
+
+torch.manual_seed(0)
+
+# %% [markdown]
+# ## 1. The specimen
+#
+# A hand-built 2-layer GPT-2. Read how its weights work first; everything after is measured.
+
+# %%
+print(describe("saturation"))
+model, task = saturation.build()
+node = saturation.QUERY_NODE
+clean_m, corr_m = task.baselines(model)
+print(f"M(clean) = {clean_m:.3g}   M(corrupt) = {corr_m:.3g}   node under study: {node}")
+
+# %% [markdown]
+# ## 2. The failure
+#
+# Ground truth for every query node (one per layer, head and position), and plain AtP on the
+# same nodes (`hook_q`).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+truth_q = wb.patch_nodes(model, task, "q", per_position=True)
+atp_q = wb.atp(model, task, "q", per_position=True)
+print(f"{node}: true effect {truth_q[node]:.3g}   AtP {atp_q[node]:.3g}   "
+      f"(AtP / truth = {atp_q[node] / truth_q[node]:.2g})")
+print(f"rank by |.|: truth {truth_q.rank(node)}, AtP {atp_q.rank(node)} of {len(truth_q)}")
+print("AtP's top 3:", [(n, f"{v:.2g}") for n, v in atp_q.top(3)])
+
+# %% [markdown]
+# ### Diagnosis: look at the pattern
+#
+# The last query row of `L0H0`, clean vs corrupt (first example).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+_, pc = cache_activations(model, task.clean, ["blocks.0.attn.hook_pattern"])
+_, pn = cache_activations(model, task.corrupt, ["blocks.0.attn.hook_pattern"])
+row_c, row_n = pc["blocks.0.attn.hook_pattern"][0, 0, -1], pn["blocks.0.attn.hook_pattern"][0, 0, -1]
+print("keys   :", task.labels(task.clean[0]))
+print("clean  :", [f"{p:.3f}" for p in row_c.tolist()])
+print("corrupt:", [f"{p:.3f}" for p in row_n.tolist()])
+p = row_c.max().item()
+print(f"max clean probability p = {p:.4f};  softmax slope p(1-p) = {p * (1 - p):.2g};  "
+      f"largest change of one entry = {(row_n - row_c).abs().max():.2f}")
+
+# %% [markdown]
+# The softmax's derivative with respect to a score is `p(1-p)` on the diagonal. At `p ≈ 1` it
+# is tiny, so the gradient AtP uses barely sees the query, while the real pattern change (from
+# almost one-hot to uniform) is large.
+#
+# ### Explore: raise the score gap
+#
+# `saturation.build(gap=...)` sets how far the clean query prefers `X`. Move the slider (or
+# read the static table when no widget frontend is running): the true effect of the query
+# grows and then stays large, while `p(1-p)` and AtP collapse.
+
+# %%
+def at_gap(gap: float) -> dict[str, float]:
+    """Saturation statistics of the specimen built with score gap ``gap``."""
+    m, t = saturation.build(gap=gap)
+    _, cache = cache_activations(m, t.clean, ["blocks.0.attn.hook_pattern"])
+    p = cache["blocks.0.attn.hook_pattern"][:, 0, -1].max(-1).values.mean().item()
+    tr = wb.patch_nodes(m, t, "q", per_position=True, nodes=[node])[node]
+    return {"p(X)": p, "p(1-p)": p * (1 - p), "truth": tr, "AtP": wb.atp(m, t, "q", per_position=True)[node]}
+
+
+# %%
+# NBVAL_CHECK_OUTPUT
+rows = slider_or_grid(at_gap, [1.0, 2.0, 4.0, 6.0, 8.0, 10.0], name="gap", fmt="{:.2g}")
+
+# %% [markdown]
+# ### Pause and think
+#
+# The corrupt prompt changes the *query*. Why does plain AtP on the value vectors or on the
+# head output not suffer from the same problem?
+#
+# <details><summary>Answer</summary>
+#
+# The head output `z_t = Σ_s A_ts v_s` is linear in the values and AtP on `hook_z` linearises
+# after the softmax. Only queries and keys reach the metric *through* the softmax, so only
+# they meet its vanishing slope. That is why the fix below touches q and k nodes only.
+# </details>
+
+# %% [markdown]
+# ## 3. The QK fix for queries
+#
+# Recompute the softmax exactly with the patched query and the clean keys, and linearise only
+# *after* it:
+#
+# `QKfix(q_t) = Σ_s (A'_ts - A_ts) · ∂M/∂A_ts |clean`,  with `A'_t = softmax_s(q_t(corrupt)·k_s(clean)/√d_head + mask)`.
+#
+# ### Exercise — QK fix for queries
+# > Difficulty: 🔴🔴🔴⚪⚪  Importance: 🔵🔵🔵🔵⚪  ~20 min
+#
+# Return `[n_layers, n_heads, seq]` batch-mean estimates, one per query position. Use the
+# gradient at `blocks.l.attn.hook_pattern` (post-softmax, per example from
+# `cache_activations_and_grads`), `hook_q`/`hook_k` (`[B, pos, head, d_head]`), the causal
+# mask, and the model's score scale `workbook.qk_fix.attn_scale(model, l)`.
+#
+# <details><summary>Hint 1</summary>
+#
+# `torch.einsum("bthd,bshd->bhts", q, k) / scale` gives scores `[B, H, T, S]`; fill `-inf`
+# where `s > t` before the softmax.
+# </details>
+# <details><summary>Hint 2</summary>
+#
+# Patching the query at `t` changes only row `t`, so a single matmul with *all* corrupt
+# queries gives every position's patched row at once.
+# </details>
+
+# %%
+from workbook.qk_fix import attn_scale
+
+
+def qk_fix_queries(model, task: wb.Task) -> torch.Tensor:
+    """QK-fix estimate for the query of every (layer, head, position): ``[n_layers, n_heads, seq]``."""
+    # EXERCISE
+    # # YOUR CODE HERE
+    # raise NotImplementedError("qk_fix_queries")
+    # END EXERCISE
+    # SOLUTION
+    L, T = model.cfg.n_layers, task.seq_len
+    qk = [f"blocks.{l}.attn.hook_{x}" for l in range(L) for x in ("q", "k")]
+    pats = [f"blocks.{l}.attn.hook_pattern" for l in range(L)]
+    _, corr = cache_activations(model, task.corrupt, qk)
+    _, clean, grads = cache_activations_and_grads(model, task, qk, pats)
+    mask = torch.ones(T, T, dtype=torch.bool).tril()
+    out = []
+    for l in range(L):
+        q, k = clean[f"blocks.{l}.attn.hook_q"], clean[f"blocks.{l}.attn.hook_k"]
+        q_new = corr[f"blocks.{l}.attn.hook_q"]
+        sc = attn_scale(model, l)
+        A = (torch.einsum("bthd,bshd->bhts", q, k) / sc).masked_fill(~mask, float("-inf")).softmax(-1)
+        A_new = (torch.einsum("bthd,bshd->bhts", q_new, k) / sc).masked_fill(~mask, float("-inf")).softmax(-1)
+        out.append(((A_new - A) * grads[pats[l]]).sum(-1).mean(0))  # [H, T]
+    return torch.stack(out)
+    # END SOLUTION
+
+
+checks.check_qk_fix_queries(qk_fix_queries)
+
+# %% [markdown]
+# ### Exercise (harder) — QK fix for keys
+# > Difficulty: 🔴🔴🔴🔴⚪  Importance: 🔵🔵🔵⚪⚪  ~25 min
+#
+# A key node is one key position `s` of one head, patched **on its own**. Patching it changes
+# column `s` of every row `t ≥ s`; every such row must be re-softmaxed. Return
+# `[n_layers, n_heads, seq]`. A loop over `s` is fine here (sequences are short); the
+# reference `workbook.qk_fix.key_fix_per_position` uses a closed form in the log-odds instead.
+#
+# <details><summary>Hint</summary>
+#
+# For each `s`: `k2 = k.clone(); k2[:, s] = k_corrupt[:, s]`, recompute the pattern with `k2`,
+# and sum `(A2 - A) * grad` over query rows *and* keys.
+# </details>
+
+# %%
+def qk_fix_keys(model, task: wb.Task) -> torch.Tensor:
+    """QK-fix estimate for each key position patched alone: ``[n_layers, n_heads, seq]``."""
+    # EXERCISE
+    # # YOUR CODE HERE
+    # raise NotImplementedError("qk_fix_keys")
+    # END EXERCISE
+    # SOLUTION
+    L, T = model.cfg.n_layers, task.seq_len
+    qk = [f"blocks.{l}.attn.hook_{x}" for l in range(L) for x in ("q", "k")]
+    pats = [f"blocks.{l}.attn.hook_pattern" for l in range(L)]
+    _, corr = cache_activations(model, task.corrupt, qk)
+    _, clean, grads = cache_activations_and_grads(model, task, qk, pats)
+    mask = torch.ones(T, T, dtype=torch.bool).tril()
+    out = torch.zeros(L, model.cfg.n_heads, T)
+    for l in range(L):
+        q, k = clean[f"blocks.{l}.attn.hook_q"], clean[f"blocks.{l}.attn.hook_k"]
+        sc = attn_scale(model, l)
+
+        def pattern(keys):
+            return (torch.einsum("bthd,bshd->bhts", q, keys) / sc).masked_fill(~mask, float("-inf")).softmax(-1)
+
+        A = pattern(k)
+        for s in range(T):
+            k2 = k.clone()
+            k2[:, s] = corr[f"blocks.{l}.attn.hook_k"][:, s]
+            out[l, :, s] = ((pattern(k2) - A) * grads[pats[l]]).sum((-1, -2)).mean(0)
+    return out
+    # END SOLUTION
+
+
+checks.check_qk_fix_keys(qk_fix_keys)
+
+# %% [markdown]
+# ## 4. The missed query, recovered
+#
+# The reference `atp_qk_fix` computes the same thing for all q/k nodes.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+fix_q = atp_qk_fix(model, task, "q", per_position=True)
+print(f"{node}: truth {truth_q[node]:.3g}   AtP {atp_q[node]:.3g}   QK fix {fix_q[node]:.3g}")
+print(f"rank: truth {truth_q.rank(node)}   AtP {atp_q.rank(node)}   QK fix {fix_q.rank(node)}")
+
+# %%
+names = truth_q.order()[:3]
+bar_compare(names, {"activation patching": [truth_q[n] for n in names], "AtP": [atp_q[n] for n in names],
+                    "AtP* QK fix": [fix_q[n] for n in names]}, title="query nodes of the saturation specimen")
+plt.show()
+
+# %% [markdown]
+# ### Pause and think
+#
+# The QK fix is exact about the pattern change but still linearises everything after the
+# softmax. When would it still be wrong?
+#
+# <details><summary>Answer</summary>
+#
+# When the rest of the network reacts nonlinearly to the changed head output: a later head's
+# softmax reading it, an MLP, a saturating metric such as a probability. The fix removes one
+# source of error (the softmax of the patched head), not all of them.
+# </details>
+
+# %% [markdown]
+# ## 5. Does it happen in a trained model?
+#
+# The zoo's trained induction model. For the five q and five k nodes with the largest true
+# effects (per position), compare their rank under plain AtP and under the QK fix. Whatever
+# the numbers say is the answer; the sentence after the table is computed from them.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+tmodel, ttask = zoo.load("induction", n=16, seed=0)
+rows_out, better, worse, trained_truth = [], 0, 0, {}
+for kind in ("q", "k"):
+    tr = trained_truth[kind] = wb.patch_nodes(tmodel, ttask, kind, per_position=True)
+    a = wb.atp(tmodel, ttask, kind, per_position=True)
+    f = atp_qk_fix(tmodel, ttask, kind, per_position=True)
+    for n in tr.order()[:5]:
+        rows_out.append((n, tr[n], a[n], a.rank(n), f[n], f.rank(n)))
+        better += f.rank(n) < a.rank(n)
+        worse += f.rank(n) > a.rank(n)
+print(f"{'node':<12} {'truth':>8} {'AtP':>8} {'rank':>5} {'QK fix':>8} {'rank':>5}")
+for n, t_, a_, ra, f_, rf in rows_out:
+    print(f"{n:<12} {t_:>8.2g} {a_:>8.2g} {ra:>5d} {f_:>8.2g} {rf:>5d}")
+print(f"QK fix ranks {better} of {len(rows_out)} true top nodes higher than AtP, {worse} lower.")
+
+# %% [markdown]
+# ## 6. Summary
+#
+# Query and key nodes of the specimen and of the trained model: plain AtP vs the QK fix, both
+# against activation patching.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+specimen_truth = {"q": truth_q, "k": wb.patch_nodes(model, task, "k", per_position=True)}
+for label, m, t, tt in (("saturation specimen", model, task, specimen_truth),
+                        ("trained induction model", tmodel, ttask, trained_truth)):
+    truth, truth_k = tt["q"], tt["k"]
+    both = wb.Scores(truth.names + truth_k.names, torch.cat([truth.values, truth_k.values]),
+                     method="activation patching")
+    plain = wb.atp(m, t, ["q", "k"], per_position=True)
+    fixed = atp_qk_fix(m, t, ["q", "k"], per_position=True)
+    print(label)
+    print(wb.comparison_table([plain, fixed], both, k=5))
+    print()

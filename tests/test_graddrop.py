@@ -1,0 +1,90 @@
+"""GradDrop edge cases: own layer is 0, earlier drops equal AtP, last layer gives |AtP|, L=1 refuses."""
+
+import re
+
+import pytest
+import torch
+
+import workbook as wb
+from workbook.graddrop import aggregate_graddrop, graddrop
+from workbook.qk_fix import atp_qk_fix
+from workbook.validate import ModelError
+
+KINDS = ("head", "q", "k", "v", "mlp", "neuron")
+
+
+def _setup(seed=0, n_layers=3):
+    model = wb.build_gpt2(seed=seed, n_layers=n_layers, d_model=32, n_heads=2, d_vocab=20, d_mlp=16)
+    g = torch.Generator().manual_seed(seed)
+    clean = torch.randint(0, 20, (3, 6), generator=g)
+    corr = clean.clone()
+    corr[:, 1:4] = torch.randint(0, 20, (3, 3), generator=g)
+    return model, wb.Task(clean, corr, clean[:, 2], corr[:, 2])
+
+
+def _layer_of(name: str) -> int:
+    return int(re.match(r"^(?:MLP|L)(\d+)", name).group(1))
+
+
+def test_pass_structure():
+    model, task = _setup()
+    L = model.cfg.n_layers
+    gd = graddrop(model, task, list(KINDS))
+    plain = wb.atp(model, task, list(KINDS))
+    assert gd.names == plain.names
+    per_pass = gd.info["per_pass"]  # [L, B, n]
+    layers = torch.tensor([_layer_of(n) for n in gd.names])
+    for l in range(L):
+        own = layers == l
+        assert per_pass[l][:, own].abs().max() == 0, "dropping a node's own layer must cut every path"
+        later = layers > l  # dropping an earlier layer leaves the node's gradient untouched
+        assert torch.allclose(per_pass[l][:, later], plain.per_example[:, later], atol=1e-5, rtol=1e-4)
+    last = layers == L - 1
+    assert torch.allclose(gd.per_example[:, last], plain.per_example[:, last].abs(), atol=1e-5, rtol=1e-4)
+    # abs per example, then mean (not abs of the mean)
+    assert torch.allclose(gd.values, gd.per_example.mean(0))
+    assert torch.allclose(gd.per_example, aggregate_graddrop(per_pass))
+    assert gd.info["backward_passes"] == L
+
+
+def test_qk_fix_inside_graddrop():
+    model, task = _setup(seed=1, n_layers=2)
+    gd = graddrop(model, task, ("q", "k"), per_position=True, qk_fix=True)
+    fix = atp_qk_fix(model, task, ("q", "k"), per_position=True)
+    last = [i for i, n in enumerate(gd.names) if n.startswith("L1")]
+    assert torch.allclose(gd.per_example[:, last], fix.per_example[:, last].abs(), atol=1e-5, rtol=1e-4)
+
+
+def test_one_layer_refused():
+    model = wb.build_gpt2(seed=0, n_layers=1, d_model=32, n_heads=2, d_vocab=20)
+    task = wb.Task(torch.tensor([[1, 2, 3]]), torch.tensor([[1, 4, 3]]), torch.tensor([5]), torch.tensor([6]))
+    with pytest.raises(ModelError, match="L-1"):
+        graddrop(model, task, "head")
+
+
+def test_cancellation_exposed():
+    """Specimen: AtP on the cancelling head is small, GradDrop's score is large."""
+    from workbook.specimens import build
+    from workbook.specimens.cancellation import COMPONENT
+
+    model, task = build("cancellation")
+    plain = wb.atp(model, task, "head")
+    gd = graddrop(model, task, "head")
+    assert gd[COMPONENT] > 5 * abs(plain[COMPONENT])
+
+
+def test_atp_star_variants():
+    """AtP* without GradDrop = AtP for plain kinds + QK fix for q/k; with GradDrop = graddrop(qk_fix=True)."""
+    from workbook.atp_star import atp_star
+
+    model, task = _setup(seed=2, n_layers=2)
+    kinds = ["q", "k", "v", "head", "mlp"]
+    s = atp_star(model, task, kinds, per_position=True, use_graddrop=False)
+    plain = wb.atp(model, task, ["v", "head", "mlp"], per_position=True)
+    fix = atp_qk_fix(model, task, ["q", "k"], per_position=True)
+    ref = {**plain.to_dict(), **fix.to_dict()}
+    assert s.names == fix.names + plain.names
+    assert torch.allclose(s.values, torch.tensor([ref[n] for n in s.names]), atol=1e-6)
+    star = atp_star(model, task, kinds)
+    gd = graddrop(model, task, kinds, qk_fix=True)
+    assert star.method == "AtP*" and torch.allclose(star.values, gd.values)

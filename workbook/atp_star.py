@@ -1,0 +1,73 @@
+"""AtP*: attribution patching with both fixes of Kramár et al. (2024).
+
+* query and key nodes: the QK fix (exact softmax, :mod:`workbook.qk_fix`);
+* every node: GradDrop (:mod:`workbook.graddrop`), ``L`` backward passes, each dropping one
+  layer's residual-stream writes, ``sum_l |estimate_l| / (L-1)`` per prompt pair.
+
+Combination used here — *the natural reading* of the paper, not verified against its text
+(see the course's algorithms notes, section 3.3): in every GradDrop pass, q/k nodes use the
+QK-fix formula fed with that pass's ``dM/dA``; the other nodes use plain AtP with that
+pass's gradient. ``use_graddrop=False`` gives "AtP + QK fix" (signed; one backward pass).
+
+Sign convention: noising. With GradDrop the scores are magnitudes (non-negative); without,
+they are signed estimates of ``M(clean with node := corrupt) - M(clean)``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+import torch
+
+from workbook.atp import node_hooks, reduce_node_products
+from workbook.graddrop import graddrop
+from workbook.hooks import cache_activations, cache_activations_and_grads
+from workbook.patching import _hook_for, _orient, node_specs
+from workbook.qk_fix import atp_qk_fix, qk_fix_from_caches, qk_hooks
+from workbook.validate import check_model, check_tokens
+from workbook.scores import Scores
+from workbook.tasks import Task
+
+__all__ = ["atp_star", "atp_qk_fix", "graddrop"]
+
+
+def atp_star(
+    model,
+    task: Task,
+    what: str | Sequence[str] = ("q", "k", "v", "head", "mlp"),
+    per_position: bool = False,
+    use_graddrop: bool = True,
+    direction: str = "noising",
+) -> Scores:
+    """AtP* scores for the node kinds in ``what`` (method ``"AtP*"``, or ``"AtP+QK fix"``).
+
+    Returns :class:`Scores` named as :func:`workbook.patching.patch_nodes`;
+    ``per_example`` ``[B, n]``.
+    """
+    kinds = [what] if isinstance(what, str) else list(what)
+    if use_graddrop:
+        return graddrop(model, task, kinds, per_position=per_position, qk_fix=True, direction=direction, method="AtP*")
+    check_model(model)
+    check_tokens(task.clean, task.corrupt, model.cfg.d_vocab)
+    t0 = time.perf_counter()
+    run = _orient(task, direction)
+    qk = [k for k in kinds if k in ("q", "k")]
+    plain_hooks = node_hooks(model, [k for k in kinds if k not in qk])
+    qk_acts, qk_grads = qk_hooks(model) if qk else ([], [])
+    # one corrupt forward and one clean forward + backward serve both plain AtP and the QK fix
+    _, corr = cache_activations(model, run.corrupt, plain_hooks + qk_acts)
+    _, clean, grads = cache_activations_and_grads(model, run, plain_hooks + qk_acts, plain_hooks + qk_grads)
+    cols, names = [], []
+    for k in kinds:
+        names += [s.name for s in node_specs(model, k, per_position, task.seq_len)]
+        if k in qk:
+            cols.append(qk_fix_from_caches(model, k, per_position, clean, corr, grads).float())
+            continue
+        for l in range(model.cfg.n_layers):
+            h = _hook_for(k, l)
+            cols.append(reduce_node_products(k, (corr[h] - clean[h]) * grads[h], per_position))
+    per_ex = torch.cat(cols, 1)
+    return Scores(names, per_ex.mean(0), method="AtP+QK fix", kind="node", per_example=per_ex,
+                  info={"direction": direction, "seconds": time.perf_counter() - t0,
+                        "passes": "2 fwd + 1 bwd + attention recompute", "forward_passes": 2, "backward_passes": 1})
