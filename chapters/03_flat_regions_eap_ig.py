@@ -17,7 +17,7 @@
 # NBVAL_IGNORE_OUTPUT
 import workbook
 
-device = getattr(workbook, "setup", lambda: "cpu")()
+device = workbook.setup()  # installs the course package on Colab; picks the device; seeds everything
 
 # %%
 import torch

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 import torch
 
 from workbook.graph import Graph
-from workbook.hooks import cache_activations
 from workbook.patching import run_with_patched_edges
 from workbook.scores import Scores
 from workbook.tasks import Task
@@ -195,53 +194,8 @@ def evaluate_many(model, task: Task, masks: torch.Tensor) -> torch.Tensor:
     if masks.ndim != 3 or tuple(masks.shape[1:]) != tuple(graph.edge_mask.shape):
         raise WorkbookError(f"masks must have shape [K, {graph.edge_mask.shape[0]}, {graph.edge_mask.shape[1]}], got {tuple(masks.shape)}.")
     K, B = masks.shape[0], task.batch_size
-    patched = (graph.edge_mask[None] & ~masks.bool())  # [K, n_src, n_dst]
-    _, corr = cache_activations(model, task.corrupt, list(graph.source_hooks))
-    corr_src = graph.stack_sources(corr)  # [n_src, B, P, D]
-    live: dict[str, torch.Tensor] = {}
-
-    def save(name):
-        def fn(t, hook):
-            live[name] = t
-
-        return fn
-
-    def current() -> torch.Tensor:
-        rows = []
-        for src in graph.sources:
-            hook, head = graph.source_hook(src)
-            t = live.get(hook)
-            if t is None:
-                rows.append(torch.zeros((K * B,) + tuple(corr_src.shape[2:]), dtype=corr_src.dtype))
-            else:
-                rows.append(t if head is None else t[:, :, head])
-        return torch.stack(rows)  # [n_src, K*B, P, D]
-
-    def patch(hook_name: str):
-        cols = [j for j, d in enumerate(graph.destinations) if graph.dest_hook(d)[0] == hook_name]
-
-        def fn(act, hook):
-            if not patched[:, :, cols].any():
-                return act
-            diff = (corr_src.repeat(1, K, 1, 1) - current()).reshape((len(graph.sources), K, B) + tuple(corr_src.shape[2:]))
-            act = act.clone()
-            for j in cols:
-                w = patched[:, :, j].to(diff.dtype)  # [K, n_src]
-                if not w.any():
-                    continue
-                delta = torch.einsum("ks,skbpd->kbpd", w, diff).reshape((K * B,) + tuple(corr_src.shape[2:]))
-                head = graph.dest_hook(graph.destinations[j])[1]
-                if head is None:
-                    act = act + delta
-                else:
-                    act[:, :, head] = act[:, :, head] + delta
-            return act
-
-        return fn
-
-    fwd = [(h, save(h)) for h in graph.source_hooks] + [(h, patch(h)) for h in graph.dest_hooks]
-    with model.hooks(fwd_hooks=fwd):
-        logits = model(task.clean.repeat(K, 1))
+    patched = graph.edge_mask[None] & ~masks.bool()  # [K, n_src, n_dst]: every edge outside the circuit
+    logits = run_with_patched_edges(model, task, patched)
     return task.per_example(logits).reshape(K, B).mean(1)
 
 

@@ -396,7 +396,9 @@ def patch_edges(
 def run_with_patched_edges(model, task: Task, patched: Sequence[str] | torch.Tensor, direction: str = "noising") -> torch.Tensor:
     """Logits of the clean run with every edge in ``patched`` corrupted *jointly*.
 
-    ``patched`` is a list of edge names or a boolean ``[n_sources, n_destinations]`` mask.
+    ``patched`` is a list of edge names, a boolean ``[n_sources, n_destinations]`` mask, or a
+    stack ``[K, n_sources, n_destinations]`` of K masks evaluated at once (the batch is
+    repeated K times; logits come back as ``[K*B, S, V]``, copy-major).
     Circuit semantics (as in Hanna et al.'s ``evaluate_graph`` and TL's ``faithfulness``):
     a destination's input receives ``u(corrupt) - u(current run)`` for each patched incoming
     edge, where ``u(current run)`` is the source's output *in this patched run*. With a single
@@ -405,17 +407,24 @@ def run_with_patched_edges(model, task: Task, patched: Sequence[str] | torch.Ten
     check_model(model)
     run = _orient(task, direction)
     graph = Graph.from_model(model)
+    n_src, n_dst = graph.edge_mask.shape
     if isinstance(patched, torch.Tensor):
-        mask = patched.bool()
-        if mask.shape != graph.edge_mask.shape:
-            raise WorkbookError(f"edge mask must have shape {tuple(graph.edge_mask.shape)}, got {tuple(mask.shape)}.")
-        mask = mask & graph.edge_mask
+        masks = patched.bool()
+        if masks.ndim == 2:
+            masks = masks[None]
+        if masks.ndim != 3 or tuple(masks.shape[1:]) != (n_src, n_dst):
+            raise WorkbookError(
+                f"edge mask must have shape [{n_src}, {n_dst}] or [K, {n_src}, {n_dst}], got {tuple(patched.shape)}."
+            )
+        masks = masks & graph.edge_mask
     else:
-        mask = torch.zeros_like(graph.edge_mask)
+        masks = torch.zeros((1, n_src, n_dst), dtype=torch.bool)
         for i, j in _edge_list(graph, patched):
-            mask[i, j] = True
+            masks[0, i, j] = True
+    K, B = masks.shape[0], run.batch_size
     _, corr = cache_activations(model, run.corrupt, list(graph.source_hooks))
     corr_src = graph.stack_sources(corr)  # [n_src, B, P, D]
+    act_shape = tuple(corr_src.shape[2:])
     live: dict[str, torch.Tensor] = {}
 
     def save(name):
@@ -424,29 +433,31 @@ def run_with_patched_edges(model, task: Task, patched: Sequence[str] | torch.Ten
 
         return fn
 
-    def current_sources(upto_dest: int) -> torch.Tensor:
+    def current() -> torch.Tensor:
+        """Every source's write in this run so far: ``[n_src, K, B, P, D]`` (zeros if not computed yet)."""
         rows = []
-        for s in graph.sources:
-            hook, head = graph.source_hook(s)
-            if hook not in live:
-                rows.append(torch.zeros_like(corr_src[0]))
+        for src in graph.sources:
+            hook, head = graph.source_hook(src)
+            t = live.get(hook)
+            if t is None:
+                rows.append(corr_src.new_zeros((K * B,) + act_shape))
             else:
-                rows.append(live[hook] if head is None else live[hook][:, :, head])
-        return torch.stack(rows)
+                rows.append(t if head is None else t[:, :, head])
+        return torch.stack(rows).reshape((n_src, K, B) + act_shape)
 
     def patch_dest(hook_name: str):
         cols = [j for j, d in enumerate(graph.destinations) if graph.dest_hook(d)[0] == hook_name]
 
         def fn(act, hook):
-            if not mask[:, cols].any():
+            if not masks[:, :, cols].any():
                 return act
-            cur = current_sources(cols[0])
+            diff = corr_src[:, None] - current()  # [n_src, K, B, P, D]
             act = act.clone()
             for j in cols:
-                rows = mask[:, j]
-                if not rows.any():
+                w = masks[:, :, j].to(diff.dtype)  # [K, n_src]
+                if not w.any():
                     continue
-                delta = (corr_src[rows] - cur[rows]).sum(0)
+                delta = torch.einsum("ks,skbpd->kbpd", w, diff).reshape((K * B,) + act_shape)
                 head = graph.dest_hook(graph.destinations[j])[1]
                 if head is None:
                     act = act + delta
@@ -458,7 +469,7 @@ def run_with_patched_edges(model, task: Task, patched: Sequence[str] | torch.Ten
 
     fwd = [(h, save(h)) for h in graph.source_hooks] + [(h, patch_dest(h)) for h in graph.dest_hooks]
     with torch.no_grad(), model.hooks(fwd_hooks=fwd):
-        return model(run.clean)
+        return model(run.clean.repeat(K, 1))
 
 
 def edge_patched_metric(model, task: Task, patched, direction: str = "noising") -> float:
