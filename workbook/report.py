@@ -83,6 +83,7 @@ METHODS: dict[str, Method] = {
         Method("AtP (q,k)", "workbook.atp", "atp", "qk", {"what": ("q", "k")}),
         Method("AtP* QK fix", "workbook.qk_fix", "atp_qk_fix", "qk", {"what": ("q", "k")}),
         Method("GradDrop", "workbook.graddrop", "graddrop", "nodes", {"what": ("head", "mlp")}),
+        Method("AtP*", "workbook.atp_star", "atp_star", "qk", {"what": ("q", "k")}),
         Method("EAP", "workbook.eap", "eap", "edges"),
         Method("EAP-IG", "workbook.eap_ig", "eap_ig", "edges", {"steps": 5}, steps_arg="steps"),
         Method("EAP-GP", "workbook.eap_gp", "eap_gp", "edges", {"steps": 5}, steps_arg="steps"),
@@ -119,8 +120,9 @@ def model_names(include_random: bool | None = None) -> list[str]:
     ``include_random=None`` lists ``"random"`` only when neither specimens nor zoo exist.
     """
     zoo = _zoo()
-    names = list(zoo.list_models()) if zoo is not None else []
-    names += [s for s in _specimens() if s not in names]
+    built = _specimens()
+    names = list(zoo.trained_models()) if zoo is not None else []
+    names += [s for s in built if s not in names]
     if include_random or (include_random is None and not names):
         names.append(RANDOM)
     return names
@@ -145,11 +147,11 @@ def load(name: str):
     if name == RANDOM:
         return random_model()
     zoo = _zoo()
-    if zoo is not None and name in list(zoo.list_models()):
+    if zoo is not None and name in zoo.trained_models():
         return zoo.load(name)
-    from workbook.specimens import SPECIMENS, build
+    from workbook.specimens import build
 
-    if name in SPECIMENS:
+    if name in _specimens():
         return build(name)
     raise WorkbookError(f"unknown model {name!r}; valid names: {', '.join(model_names(include_random=True))}.")
 
@@ -205,7 +207,8 @@ def run_method(method: Method, model, task: Task, steps: int | None = None) -> S
 
 
 def _slug(name: str) -> str:
-    return "".join(c if c.isalnum() else "_" for c in name).strip("_").lower()
+    name = name.replace("*", "_star")
+    return "_".join("".join(c if c.isalnum() else " " for c in name).split()).lower()
 
 
 def _passes(info: dict) -> str:
@@ -215,22 +218,40 @@ def _passes(info: dict) -> str:
     return f"{f} fwd + {b} bwd" if f is not None else "?"
 
 
+def specimen_highlights(name: str) -> list[str]:
+    """Component/edge names a specimen module declares (upper-case string constants), to circle in plots."""
+    from workbook.specimens import SPECIMENS
+
+    if name not in SPECIMENS:
+        return []
+    mod = importlib.import_module(SPECIMENS[name])
+    return list(dict.fromkeys(v.split("@")[0] for k, v in vars(mod).items() if k.isupper() and isinstance(v, str)))
+
+
+def circuit_sizes(n_edges: int) -> list[int]:
+    """Circuit sizes for a faithfulness curve: 1, 2, 4, ... and every edge."""
+    sizes, n = [], 1
+    while n < n_edges:
+        sizes.append(n)
+        n *= 2
+    return sizes + [n_edges]
+
+
 def _faithfulness_figure(model, task: Task, edge_scores: dict[str, Scores], path: Path) -> str | None:
-    """Faithfulness-vs-circuit-size curves via :mod:`workbook.circuits`, if it is available."""
+    """Faithfulness-vs-circuit-size curves (greedy circuits, :mod:`workbook.circuits`), if available."""
     try:
         circuits = importlib.import_module("workbook.circuits")
-    except ModuleNotFoundError:
-        return None
-    curve_fn = getattr(circuits, "faithfulness_curve", None)
-    if curve_fn is None or not edge_scores:
+    except ModuleNotFoundError as err:
+        if err.name == "workbook.circuits":
+            return None
+        raise
+    if not edge_scores:
         return None
     from workbook import plots
 
-    curves = {}
-    for name, sc in edge_scores.items():
-        res = curve_fn(model, task, sc)
-        curves[name] = (res[0], res[1]) if isinstance(res, tuple) else (res["n_edges"], res["faithfulness"])
-    ax = plots.faithfulness_curves(curves)
+    sizes = circuit_sizes(len(next(iter(edge_scores.values()))))
+    curves = {name: circuits.faithfulness_curve(model, task, sc, sizes) for name, sc in edge_scores.items()}
+    ax = plots.faithfulness_curves(curves, title="Faithfulness vs circuit size (greedy circuits)")
     return plots.save(ax, path)
 
 
@@ -274,13 +295,20 @@ def run_model(
     fig_dir = Path(out_dir) / _slug(name) if out_dir is not None else None
     if fig_dir is not None:
         fig_dir.mkdir(parents=True, exist_ok=True)
+    highlights = specimen_highlights(name)
     truths: dict[str, Scores] = {}
     estimates: dict[str, list[Scores]] = {}
     for mname in progress(chosen, total=len(chosen), desc=f"{name}: methods", enabled=len(chosen) > 1):
         method = METHODS[mname]
-        est = run_method(method, model, task, steps)
+        try:
+            est = run_method(method, model, task, steps)
+        except WorkbookError as err:  # e.g. a method that needs more layers than this model has
+            result["methods"].append({"method": mname, "truth": method.truth, "available": False,
+                                      "reason": f"{type(err).__name__}: {err}"})
+            continue
         if est is None:
-            result["methods"].append({"method": mname, "truth": method.truth, "available": False})
+            result["methods"].append({"method": mname, "truth": method.truth, "available": False,
+                                      "reason": "not available (module not written yet)"})
             continue
         if method.truth not in truths:
             truths[method.truth] = ground_truth(model, task, method.truth)
@@ -298,14 +326,15 @@ def run_model(
             from workbook import plots
 
             path = fig_dir / f"scatter_{_slug(mname)}.png"
-            ax = plots.scatter_vs_truth(est, truths[method.truth], title=f"{name}: {mname} vs activation patching")
+            ax = plots.scatter_vs_truth(est, truths[method.truth], highlight=[h for h in highlights if h in est],
+                                        title=f"{name}: {mname} vs activation patching")
             result["figures"].append(plots.save(ax, path))
     if fig_dir is not None and "edges" in estimates:
         named = {e.method: e for e in estimates["edges"]}
         named["activation patching"] = truths["edges"]
         try:
             fig = _faithfulness_figure(model, task, named, fig_dir / "faithfulness.png")
-        except Exception as err:  # a report must not die on an optional figure
+        except WorkbookError as err:  # e.g. a graph the circuit code cannot handle
             log(f"  (faithfulness curves skipped: {type(err).__name__}: {err})")
             fig = None
         if fig:
@@ -321,15 +350,15 @@ def format_model(result: dict, k: int = 5) -> str:
              f"{result['d_model']}; batch {result['batch']} x {result['seq_len']} tokens)"]
     for fam, t in result["truth"].items():
         lines.append(f"   truth [{fam}]: {t['description']}, {t['n']} items, {t['passes']}, {t['seconds']:.2g} s")
-    head = f"   {'method':<14} {'truth':<6} {'passes':<22} {'time s':>7} {'recall@' + str(k):>9} {'false neg':>9} {'spearman':>9}"
-    lines += [head, "   " + "-" * (len(head) - 3)]
+    head = f"   {'method':<14} {'truth':<6} {'time s':>7} {'recall@' + str(k):>9} {'false neg':>9} {'spearman':>9}  passes"
+    lines += [head, "   " + "-" * (len(head) + 20)]
     for r in result["methods"]:
         if not r["available"]:
-            lines.append(f"   {r['method']:<14} {r['truth']:<6} not available (module not written yet)")
+            lines.append(f"   {r['method']:<14} {r['truth']:<6} {r['reason']}")
             continue
         lines.append(
-            f"   {r['method']:<14} {r['truth']:<6} {r['passes'][:22]:<22} {r['seconds']:>7.2g} "
-            f"{r[f'recall@{k}']:>9.2f} {r['false_negatives']:>9d} {r['spearman']:>9.2f}"
+            f"   {r['method']:<14} {r['truth']:<6} {r['seconds']:>7.2g} "
+            f"{r[f'recall@{k}']:>9.2f} {r['false_negatives']:>9d} {r['spearman']:>9.2f}  {r['passes']}"
         )
     return "\n".join(lines)
 
@@ -352,7 +381,7 @@ def write_summary(results: list[dict], out_dir: str | Path, k: int = 5, threshol
                "|---|---|---|---|---|---|---|---|"]
         for row in r["methods"]:
             if not row["available"]:
-                md.append(f"| {row['method']} | {row['truth']} | not available | | | | | |")
+                md.append(f"| {row['method']} | {row['truth']} | {row['reason']} | | | | | |")
                 continue
             md.append(f"| {row['method']} | {row['truth']} | {row['passes']} | {row['seconds']:.2g} | "
                       f"{row[f'recall@{k}']:.2f} | {row['false_negatives']} | {row['spearman']:.2f} | "

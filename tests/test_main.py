@@ -1,0 +1,148 @@
+"""The main job ``python -m workbook``: CLI contract, error handling, and a quick real run."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import runpy
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from workbook import report
+from workbook.__main__ import main
+from workbook.atp import atp
+from workbook.patching import patch_nodes
+from workbook.scores import compare
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_help_lists_the_options(monkeypatch, capsys):
+    # exactly what `python -m workbook --help` runs, without paying for a second interpreter
+    monkeypatch.setattr(sys, "argv", ["python -m workbook", "--help"])
+    with pytest.raises(SystemExit) as exc:
+        runpy.run_module("workbook", run_name="__main__")
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for opt in ("--model", "--task", "--method", "--out", "--quick", "--k", "--threshold"):
+        assert opt in out
+    assert "AtP" in out and "EAP-IG" in out
+
+
+def test_console_script_is_declared():
+    text = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
+    assert 'when-gradients-mislead = "workbook.__main__:main"' in text
+
+
+def test_unknown_model_exits_2_and_lists_valid_names(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--model", "no_such_model"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "no_such_model" in err and "valid names" in err
+    for name in report.model_names(include_random=True):
+        assert name in err
+
+
+def test_unknown_method_exits_2_and_lists_valid_names(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--model", "random", "--method", "AtQ"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "AtQ" in err and all(m in err for m in report.METHODS)
+
+
+def test_load_unknown_name_raises_workbook_error():
+    from workbook.validate import WorkbookError
+
+    with pytest.raises(WorkbookError, match="valid names"):
+        report.load("no_such_model")
+
+
+def test_quick_run_writes_figures_and_summary(tmp_path, capsys):
+    out = tmp_path / "rep"
+    assert main(["--model", "random", "--quick", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "AtP" in printed and "recall@5" in printed and str(out.resolve()) in printed
+    data = json.loads((out / "report.json").read_text())
+    (res,) = data["models"]
+    assert res["model"] == "random" and res["batch"] == 4
+    rows = {r["method"]: r for r in res["methods"]}
+    assert set(rows) == set(report.METHODS)
+    for r in rows.values():
+        if r["available"]:
+            assert 0.0 <= r["recall@5"] <= 1.0 and r["seconds"] > 0 and r["passes"]
+    assert rows["AtP"]["available"] and rows["EAP"]["available"]
+    assert res["truth"]["edges"]["n"] == rows["EAP"]["n"]
+    for fig in res["figures"]:
+        assert os.path.getsize(fig) > 1000
+    assert (out / "random" / "scatter_atp.png").exists() and (out / "random" / "scatter_eap.png").exists()
+    if importlib.util.find_spec("workbook.circuits") is not None:
+        assert (out / "random" / "faithfulness.png").exists()
+    md = (out / "report.md").read_text()
+    assert "| AtP |" in md and "## random" in md
+
+
+def test_report_row_matches_a_direct_comparison():
+    torch.manual_seed(0)
+    res = report.run_model("random", ["AtP"], out_dir=None, quick=True, log=lambda s: None)
+    model, task = report.random_model()
+    task = task.subset(slice(0, 4))
+    truth = report.concat_scores([patch_nodes(model, task, "head"), patch_nodes(model, task, "mlp")])
+    direct = compare(atp(model, task, ("head", "mlp")), truth, k=5, threshold=0.5)
+    (row,) = res["methods"]
+    assert row["recall@5"] == direct["recall@5"]
+    assert row["false_negatives"] == direct["false_negatives"]
+    assert row["spearman"] == pytest.approx(direct["spearman"], abs=1e-9)
+
+
+def test_missing_method_is_reported_not_available(monkeypatch, tmp_path):
+    ghost = report.Method("Ghost", "workbook.no_such_module", "ghost", "nodes")
+    assert ghost.resolve() is None
+    monkeypatch.setitem(report.METHODS, "Ghost", ghost)
+    res = report.run_model("random", ["Ghost", "AtP"], out_dir=tmp_path, quick=True, log=lambda s: None)
+    rows = {r["method"]: r for r in res["methods"]}
+    assert rows["Ghost"]["available"] is False and rows["AtP"]["available"] is True
+    assert "not available" in report.format_model(res)
+
+
+def test_concat_scores_keeps_names_values_and_costs():
+    model, task = report.random_model()
+    a, b = patch_nodes(model, task, "head"), patch_nodes(model, task, "mlp")
+    both = report.concat_scores([a, b])
+    assert both.names == a.names + b.names
+    assert torch.equal(both.values, torch.cat([a.values, b.values]))
+    assert both.per_example.shape == (task.batch_size, len(a) + len(b))
+    assert both.info["forward_passes"] == a.info["forward_passes"] + b.info["forward_passes"]
+
+
+def test_model_names_lists_only_loadable_models():
+    names = report.model_names(include_random=True)
+    assert report.RANDOM in names
+    for n in names:
+        assert n == report.RANDOM or n in report._specimens() or n in report._zoo().trained_models()
+
+
+def test_method_that_rejects_the_model_is_reported_with_its_reason(monkeypatch):
+    import types
+
+    from workbook.validate import ModelError
+
+    def picky(model, task, **kwargs):
+        raise ModelError("needs at least 3 layers")
+
+    fake = types.ModuleType("workbook_fake_picky")
+    fake.picky = picky
+    monkeypatch.setitem(sys.modules, "workbook_fake_picky", fake)
+    monkeypatch.setitem(report.METHODS, "Picky", report.Method("Picky", "workbook_fake_picky", "picky", "nodes"))
+    res = report.run_model("random", ["Picky"], out_dir=None, quick=True, log=lambda s: None)
+    (row,) = res["methods"]
+    assert row["available"] is False and "needs at least 3 layers" in row["reason"]
+
+
+def test_circuit_sizes_double_up_to_every_edge():
+    assert report.circuit_sizes(1) == [1]
+    assert report.circuit_sizes(10) == [1, 2, 4, 8, 10]
+    assert report.circuit_sizes(16) == [1, 2, 4, 8, 16]
