@@ -126,6 +126,15 @@ def colab_badge(folder: str, filename: str, repo: str) -> str:
     return f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({url})"
 
 
+def colab_install(repo: str) -> str:
+    """Code cell run first: on Colab only, pip-install the course package (a no-op elsewhere)."""
+    return ("# On Colab, install the course package first (does nothing anywhere else).\n"
+            "import sys\n\n"
+            "if \"google.colab\" in sys.modules:\n"
+            "    import subprocess\n\n"
+            f"    subprocess.run([sys.executable, \"-m\", \"pip\", \"install\", \"-q\", \"git+https://github.com/{repo}.git\"], check=True)")
+
+
 # ---------------------------------------------------------------- notebook assembly
 
 def _new_cell(kind: str, source: str, metadata: dict | None = None):
@@ -164,8 +173,9 @@ def build_pair(path: Path, repo: str | None = None) -> tuple[nbformat.NotebookNo
     repo = repo or _repo_slug()
     source_nb = read_chapter(path)
     stem = path.stem
-    learner = [_new_cell("markdown", colab_badge(LEARNER_DIR, stem + ".ipynb", repo))]
-    solution = [_new_cell("markdown", colab_badge(SOLUTION_DIR, stem + ".ipynb", repo))]
+    install = colab_install(repo)
+    learner = [_new_cell("markdown", colab_badge(LEARNER_DIR, stem + ".ipynb", repo)), _new_cell("code", install)]
+    solution = [_new_cell("markdown", colab_badge(SOLUTION_DIR, stem + ".ipynb", repo)), _new_cell("code", install)]
     for cell in source_nb.cells:
         meta = _clean_metadata(cell.metadata)
         if cell.cell_type != "code":

@@ -1,8 +1,8 @@
 """Notebook set-up in one call: install on Colab if needed, pick a device, seed everything.
 
-``REPO`` is the one place the GitHub ``owner/name`` of the course lives: the Colab badges in
-every notebook (``scripts/build_notebooks.py``) and the Colab install in :func:`setup` read
-it. It is a placeholder until the course is published; change it here and rebuild the
+``REPO`` is the one place the GitHub ``owner/name`` of the course lives: the Colab badge and
+the Colab install cell that ``scripts/build_notebooks.py`` puts at the top of every notebook,
+and the fallback install in :func:`setup` (dependencies missing on Colab), all read it. It is a placeholder until the course is published; change it here and rebuild the
 notebooks.
 """
 

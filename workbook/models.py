@@ -60,6 +60,7 @@ def gpt2_config(
         tie_word_embeddings=tie_embeddings,
         bos_token_id=0,
         eos_token_id=0,
+        activation_function="gelu_pytorch_tanh",  # same function as GPT-2's gelu_new, ~20% faster
     )
     kwargs.update(extra)
     return GPT2Config(**kwargs)

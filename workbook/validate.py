@@ -107,7 +107,8 @@ def check_tokens(clean: torch.Tensor, corrupt: torch.Tensor, d_vocab: int | None
 
 def check_finite(tensor: torch.Tensor, where: str) -> torch.Tensor:
     """Return ``tensor`` or raise :class:`NonFiniteError` naming ``where`` the NaN/inf appeared."""
-    if not torch.isfinite(tensor).all():
+    # one reduction first (cheap); the element-wise check only runs if the sum is not finite
+    if not torch.isfinite(tensor.sum()) and not torch.isfinite(tensor).all():
         n_nan = int(torch.isnan(tensor).sum())
         n_inf = int(torch.isinf(tensor).sum())
         raise NonFiniteError(
