@@ -63,7 +63,17 @@ print("AtP's top 3:", [(n, f"{v:.2g}") for n, v in atp_q.top(3)])
 # %% [markdown]
 # ### Diagnosis: look at the pattern
 #
-# The last query row of `L0H0`, clean vs corrupt (first example).
+# First the whole picture: every layer-0 head on the first clean prompt, then on its corrupt
+# twin (interactive with circuitsvis in a notebook: hover a token to see where it attends;
+# a static grid elsewhere). Then the numbers: the last query row of `L0H0`, clean vs corrupt.
+
+# %%
+from workbook.plots import attention_patterns
+
+attention_patterns(model, task, layer=0, run="clean")
+
+# %%
+attention_patterns(model, task, layer=0, run="corrupt")
 
 # %%
 # NBVAL_CHECK_OUTPUT

@@ -76,3 +76,14 @@ def test_boot_native_model_is_rejected_with_reason():
 def test_non_bridge_is_rejected():
     with pytest.raises(wb.ModelError, match="TransformerBridge"):
         wb.prepare(torch.nn.Linear(2, 2))
+
+
+def test_attention_view_static_and_circuitsvis():
+    from workbook.plots import attention_patterns
+    from workbook.specimens import saturation
+
+    model, task = saturation.build()
+    fig = attention_patterns(model, task, layer=0, static=True)
+    assert len(fig.axes) == model.cfg.n_heads
+    html = attention_patterns(model, task, layer=0, static=False)
+    assert "circuits-vis" in html.local_src or "CircuitsVis" in html.local_src or len(html.local_src) > 1000

@@ -105,3 +105,47 @@ def save(fig_or_ax, path) -> str:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return str(path)
+
+
+def attention_patterns(model, task, layer: int, example: int = 0, run: str = "clean", static: bool | None = None):
+    """Every head's attention pattern in ``layer`` on one prompt of ``task``.
+
+    Interactive (circuitsvis ``attention_patterns``: hover a token to see where it attends)
+    when a notebook frontend is present; a static matplotlib grid otherwise (``static=True``
+    forces it; so does ``WORKBOOK_WIDGETS=0``, as in CI). circuitsvis falls back to its inlined
+    JavaScript when there is no internet, so it renders offline too.
+    Returns the circuitsvis HTML object or the matplotlib Figure.
+    """
+    import os
+
+    from workbook.hooks import cache_activations
+
+    if run not in ("clean", "corrupt"):
+        raise ValueError(f"run must be 'clean' or 'corrupt', got {run!r}.")
+    tokens = (task.clean if run == "clean" else task.corrupt)[example : example + 1]
+    hook = f"blocks.{layer}.attn.hook_pattern"
+    _, acts = cache_activations(model, tokens, [hook])
+    pattern = acts[hook][0].float()  # [heads, query, key]
+    labels = task.labels(tokens[0])
+    if static is None:
+        static = os.environ.get("WORKBOOK_WIDGETS", "1") == "0" or "ipykernel" not in os.sys.modules
+    if not static:
+        try:
+            from circuitsvis.attention import attention_patterns as cv_attention
+
+            return cv_attention(tokens=labels, attention=pattern)
+        except ImportError:
+            pass
+    H = pattern.shape[0]
+    fig, axes = plt.subplots(1, H, figsize=(2.6 * H, 2.6), squeeze=False)
+    for h in range(H):
+        ax = axes[0, h]
+        ax.imshow(pattern[h].numpy(), vmin=0, vmax=1, cmap="Blues")
+        ax.set_title(f"L{layer}H{h} ({run})", fontsize=9)
+        ax.set_xticks(range(len(labels)))
+        ax.set_xticklabels(labels, rotation=90, fontsize=7)
+        ax.set_yticks(range(len(labels)))
+        ax.set_yticklabels(labels, fontsize=7)
+        ax.grid(False)
+    fig.tight_layout()
+    return fig
