@@ -5,6 +5,9 @@ import torch
 
 torch.set_num_threads(1)
 os.environ.setdefault("WORKBOOK_PROGRESS", "0")
+# the tests never touch the network: the hub client is told so up front
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
 @pytest.fixture(autouse=True)
