@@ -5,6 +5,9 @@
 #
 # * Split a component's effect into a direct and an indirect part by patching edges, and see
 #   how a small relative error in a large indirect part wrecks AtP's total.
+# * Build intuition for the dangerous case, a false negative: a head with the largest true
+#   effect whose AtP estimate is about zero, because a saturating neuron makes the
+#   linearised indirect path over-cancel the direct one.
 # * Implement GradDrop (AtP*'s backward-pass dropout): `L` backward passes, each cutting one
 #   layer's writes to the residual stream, `Σ_l |estimate_l| / (L-1)` per prompt pair.
 # * Compare AtP and GradDrop on MLP neurons of a trained model, and bound how large a missed
@@ -36,6 +39,11 @@ torch.manual_seed(0)
 
 # %% [markdown]
 # ## 1. The specimen: +5 direct, about -4.8 indirect
+#
+# The specimen has two layer-0 heads built the same way: each has a direct path to the
+# logits and an opposing indirect path through a neuron of `MLP1`. `L0H0` is the seed's
+# worked example; `L0H1` comes in section 2. `L1H0` is an honest distractor (a direct effect
+# only).
 
 # %%
 print(describe("cancellation"))
@@ -48,27 +56,44 @@ print(f"M(clean) = {clean_m:.3g}   M(corrupt) = {corr_m:.3g}")
 #
 # Edge patching (`wb.patch_edges`) changes only one reader's input. `L0H0->logits` is the
 # head's direct effect; `L0H0->MLP1` is the effect through the downstream MLP. Next to each we
-# print its linearisation: the head's change `Δ` (at `attn.hook_result`, head 0) dotted with
-# the clean-run gradient at that reader's input (`blocks.1.hook_resid_post` for the logits,
+# print its linearisation: the head's change `Δ` (at `attn.hook_result`) dotted with the
+# clean-run gradient at that reader's input (`blocks.1.hook_resid_post` for the logits,
 # `blocks.1.hook_mlp_in` for the MLP) — the two terms whose sum is AtP.
 
 # %%
+def path_split(model, task: wb.Task, head: int) -> dict[str, float]:
+    """Direct/indirect effects of layer-0 head ``head``: patched (edges) and linearised (AtP's terms).
+
+    Noising; the linearised terms are ``Δ · ∂M/∂(reader input)`` summed over positions and
+    ``d_model``, averaged over the batch.
+    """
+    name = f"L0H{head}"
+    direct_edge, indirect_edge = f"{name}->logits", f"{name}->MLP1"
+    edges = wb.patch_edges(model, task, [direct_edge, indirect_edge])
+    src, readers = "blocks.0.attn.hook_result", ["blocks.1.hook_resid_post", "blocks.1.hook_mlp_in"]
+    _, corr_res = cache_activations(model, task.corrupt, [src])
+    _, clean_res, reader_grads = cache_activations_and_grads(model, task, [src], readers)
+    delta = corr_res[src][:, :, head] - clean_res[src][:, :, head]  # [B, pos, d_model]
+    lin_direct, lin_indirect = ((delta * reader_grads[r]).sum((1, 2)).mean().item() for r in readers)
+    return {"direct": edges[direct_edge], "indirect": edges[indirect_edge],
+            "lin_direct": lin_direct, "lin_indirect": lin_indirect}
+
+
+def print_split(name: str, p: dict[str, float], truth: wb.Scores, plain: wb.Scores) -> None:
+    print(f"direct   (patch {name}->logits): {p['direct']:+.3g}   linearised: {p['lin_direct']:+.3g}")
+    print(f"indirect (patch {name}->MLP1):   {p['indirect']:+.3g}   linearised: {p['lin_indirect']:+.3g}")
+    print(f"direct + indirect = {p['direct'] + p['indirect']:+.3g};  true total (patch {name}) = {truth[name]:+.3g}")
+    print(f"linearised sum = {p['lin_direct'] + p['lin_indirect']:+.3g};  AtP({name}) = {plain[name]:+.3g}")
+    print(f"rank of {name}: truth {truth.rank(name)}, AtP {plain.rank(name)} of {len(truth)}")
+
+
+# %%
 # NBVAL_CHECK_OUTPUT
-comp = cancellation.COMPONENT
-edges = wb.patch_edges(model, task, [cancellation.DIRECT_EDGE, cancellation.INDIRECT_EDGE])
-direct, indirect = edges[cancellation.DIRECT_EDGE], edges[cancellation.INDIRECT_EDGE]
-src, readers = "blocks.0.attn.hook_result", ["blocks.1.hook_resid_post", "blocks.1.hook_mlp_in"]
-_, corr_res = cache_activations(model, task.corrupt, [src])
-_, clean_res, reader_grads = cache_activations_and_grads(model, task, [src], readers)
-delta = corr_res[src][:, :, 0] - clean_res[src][:, :, 0]  # head 0's write, [B, pos, d_model]
-lin_direct, lin_indirect = ((delta * reader_grads[r]).sum((1, 2)).mean().item() for r in readers)
+comp, fn_comp = cancellation.COMPONENT, cancellation.FN_COMPONENT
 truth = wb.patch_nodes(model, task, "head")
 plain = wb.atp(model, task, "head")
-print(f"direct   (patch {cancellation.DIRECT_EDGE}): {direct:+.3g}   linearised: {lin_direct:+.3g}")
-print(f"indirect (patch {cancellation.INDIRECT_EDGE}):  {indirect:+.3g}   linearised: {lin_indirect:+.3g}")
-print(f"direct + indirect = {direct + indirect:+.3g};  true total (patch {comp}) = {truth[comp]:+.3g}")
-print(f"linearised sum = {lin_direct + lin_indirect:+.3g};  AtP({comp}) = {plain[comp]:+.3g}")
-print(f"rank of {comp}: truth {truth.rank(comp)}, AtP {plain.rank(comp)} of {len(truth)}")
+seed = path_split(model, task, head=0)
+print_split(comp, seed, truth, plain)
 
 # %% [markdown]
 # The indirect path goes through a GELU neuron whose pre-activation moves a long way; the
@@ -82,14 +107,111 @@ print(f"rank of {comp}: truth {truth.rank(comp)}, AtP {plain.rank(comp)} of {len
 # <details><summary>Answer</summary>
 #
 # Because both of its paths are part of the mechanism: remove the MLP (or change the prompt
-# distribution a little) and the head's effect is large. Also, in other examples of the same
-# structure the two paths need not cancel so neatly: AtP's error is about the size of the
-# *parts*, not of the total, so the same failure can hide a head with a large total effect.
-# AtP is a pre-filter whose top components get verified; a false negative is never verified.
+# distribution a little) and the head's effect is large. And AtP's error is about the size of
+# the *parts*, not of the total: the same structure can hide a head whose total effect is
+# large — section 2 builds one. AtP is a pre-filter whose top components get verified; a
+# false negative is never verified.
 # </details>
 
 # %% [markdown]
-# ## 2. GradDrop
+# ## 2. A genuine false negative: the linearisation over-cancels
+#
+# `L0H1` has the same two paths, but the neuron on its indirect path *saturates*: the patch
+# pushes it from a steep part of GELU into the flat negative tail. The true indirect effect is
+# then much smaller than its linearisation, the true total is large, and AtP's linearised
+# paths still cancel to about zero.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+fn_split = path_split(model, task, head=1)
+print_split(fn_comp, fn_split, truth, plain)
+print(f"largest |true effect| among heads: {truth.order()[0]} = {truth[truth.order()[0]]:+.3g}")
+print(f"AtP false negatives (|truth| >= 0.5 x max, |AtP| below that): "
+      f"{wb.false_negatives(plain, truth, threshold=0.5, relative=True)}")
+screened = [n for n in plain.order() if abs(plain[n]) >= 0.5 * abs(plain.values).max()]
+print(f"heads AtP scores above half its own largest score (what gets verified): {screened}")
+
+# %% [markdown]
+# ### Where the linearisation goes wrong: one neuron
+#
+# Neuron 1 of `MLP1` reads `L0H1`'s write. Below: its pre-activation on the clean run and
+# with `L0H1` patched (the corrupt value of head 1's `hook_z`), GELU's slope at both points,
+# and the change the clean-point slope predicts against the real change. The seed's neuron 0
+# is printed for contrast.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+gelu = torch.nn.functional.gelu
+z_name, pre_name, post_name = "blocks.0.attn.hook_z", "blocks.1.mlp.hook_pre", "blocks.1.mlp.hook_post"
+_, corr_z = cache_activations(model, task.corrupt, [z_name])
+_, clean_mlp = cache_activations(model, task.clean, [pre_name, post_name])
+
+
+def gelu_slope(x: torch.Tensor) -> torch.Tensor:
+    """d GELU / dx at ``x`` (elementwise)."""
+    x = x.detach().clone().requires_grad_(True)
+    gelu(x).sum().backward()
+    return x.grad
+
+
+def patch_head(head: int):
+    """Forward hook on ``hook_z`` that puts head ``head``'s corrupt value in the clean run."""
+    def fn(t, hook):
+        t = t.clone()
+        t[:, :, head] = corr_z[z_name][:, :, head]
+        return t
+
+    return fn
+
+
+moves = {}
+for head, neuron in [(0, 0), (1, 1)]:
+    with model.hooks(fwd_hooks=[(z_name, patch_head(head))]):
+        _, patched_mlp = cache_activations(model, task.clean, [pre_name, post_name])
+    x0, x1 = clean_mlp[pre_name][0, -1, neuron], patched_mlp[pre_name][0, -1, neuron]  # example 0, last position
+    true_change = patched_mlp[post_name][0, -1, neuron] - clean_mlp[post_name][0, -1, neuron]
+    moves[head] = (x0.item(), x1.item())
+    print(f"L0H{head} -> neuron {neuron}: pre-activation {x0.item():+.3g} -> {x1.item():+.3g};  "
+          f"GELU slope {gelu_slope(x0).item():+.3g} -> {gelu_slope(x1).item():+.3g};  "
+          f"change: linearised {(gelu_slope(x0) * (x1 - x0)).item():+.3g}, true {true_change.item():+.3g}")
+
+# %%
+xs = torch.linspace(-4, 6, 200)
+fig, ax = plt.subplots(figsize=(6, 3.5))
+ax.plot(xs, gelu(xs), color="black", label="GELU")
+for head, color in [(0, "tab:blue"), (1, "tab:red")]:
+    x0, x1 = moves[head]
+    g0, slope = gelu(torch.tensor(x0)).item(), gelu_slope(torch.tensor(x0)).item()
+    ax.plot([x0, x1], [g0, g0 + slope * (x1 - x0)], "--", color=color, label=f"L0H{head}: tangent at clean")
+    ax.scatter([x0, x1], gelu(torch.tensor([x0, x1])), color=color, zorder=3)
+ax.set(xlabel="pre-activation", ylabel="GELU(pre)", title="true move (dots) vs tangent (dashes)")
+ax.legend(fontsize=8)
+plt.show()
+
+# %% [markdown]
+# The seed's neuron moves along a gently curved part of GELU, so the tangent is a few percent
+# off. `L0H1`'s neuron starts where GELU is steep and lands in the flat tail: after a small
+# move the function stops falling, but the tangent keeps going. AtP inherits the tangent's
+# answer, which cancels the direct path almost exactly.
+#
+# ### Pause and think
+#
+# At a screening threshold of half the largest AtP score, a practitioner verifies only the
+# heads AtP puts above it. Which head would they never patch, and what would their circuit
+# look like? Is there any gradient-only number from this section that hints at the problem?
+#
+# <details><summary>Answer</summary>
+#
+# `L0H1`, the head with the largest true effect, is never patched: the screened list printed
+# in this section holds only what AtP ranks high, so the verified "circuit" misses the most
+# important head. The hint is that AtP's two *terms* for `L0H1` (the linearised direct and
+# indirect values printed above) are large and opposite: a tiny sum of large parts means the
+# estimate is fragile. Edge-level attribution (EAP) shows exactly these terms; GradDrop turns
+# the observation into a score.
+# </details>
+
+# %% [markdown]
+# ## 3. GradDrop
 #
 # Run the backward pass `L` times. In pass `l` stop the gradient at layer `l`'s two writes to
 # the residual stream, `blocks.l.hook_attn_out` and `blocks.l.hook_mlp_out` (a backward hook
@@ -162,33 +284,41 @@ def graddrop_heads(model, task: wb.Task) -> torch.Tensor:
 checks.check_graddrop(graddrop_heads)
 
 # %% [markdown]
-# ## 3. The cancelling head, exposed
+# ## 4. Both heads, exposed
 #
 # The reference `graddrop` also returns each pass's signed estimates (`info["per_pass"]`).
+# For a layer-0 head in a 2-layer model, pass 0 cuts every path out of the head and pass 1
+# (dropping layer 1's writes, including `MLP1`) leaves only the direct path.
 
 # %%
 # NBVAL_CHECK_OUTPUT
 gd = graddrop(model, task, "head")
-i = gd.names.index(comp)
-for l in range(model.cfg.n_layers):
-    print(f"pass {l} (drop layer {l}'s writes): {comp} estimate per example "
-          f"{[f'{v:+.3g}' for v in gd.info['per_pass'][l, :, i].tolist()]}")
-print(f"GradDrop({comp}) = {gd[comp]:.3g}   |AtP| = {abs(plain[comp]):.3g}   |truth| = {abs(truth[comp]):.3g}")
-print(f"rank of {comp}: GradDrop {gd.rank(comp)}, AtP {plain.rank(comp)}")
+splits = {comp: seed, fn_comp: fn_split}
+for name in (comp, fn_comp):
+    i = gd.names.index(name)
+    for l in range(model.cfg.n_layers):
+        print(f"{name} pass {l} (drop layer {l}'s writes): estimate per example "
+              f"{[f'{v:+.3g}' for v in gd.info['per_pass'][l, :, i].tolist()]}")
+    print(f"{name}: GradDrop {gd[name]:.3g} (direct path {splits[name]['direct']:+.3g})   "
+          f"|AtP| {abs(plain[name]):.3g}   |truth| {abs(truth[name]):.3g}")
+    print(f"{name}: rank by GradDrop {gd.rank(name)}, by AtP {plain.rank(name)}, by truth {truth.rank(name)}")
+print(f"GradDrop false negatives at 0.5 x max: {wb.false_negatives(gd, truth, threshold=0.5, relative=True)}")
 
 # %%
-names = truth.order()[:2]
+names = truth.order()[:3]
 bar_compare(names, {"|activation patching|": [abs(truth[n]) for n in names], "|AtP|": [abs(plain[n]) for n in names],
-                    "GradDrop": [gd[n] for n in names], "direct path": [direct if n == comp else float("nan") for n in names]},
+                    "GradDrop": [gd[n] for n in names],
+                    "direct path": [splits[n]["direct"] if n in splits else float("nan") for n in names]},
             title="cancellation specimen: magnitudes")
 plt.show()
 
 # %% [markdown]
 # GradDrop is a *screening* score: it says "this head has a large path to the metric", not
-# "patching this head changes the metric by this much". Verify what it flags with activation
-# patching.
+# "patching this head changes the metric by this much". It flags both heads — the one whose
+# total really is small (`L0H0`) as well as the false negative (`L0H1`) — so verify what it
+# flags with activation patching: that step removes `L0H0` and keeps `L0H1`.
 #
-# ## 4. MLP neurons in a trained model
+# ## 5. MLP neurons in a trained model
 #
 # The AtP* paper reports cancellation mostly among MLP neurons. Here is the zoo's trained
 # induction model: every neuron patched, then AtP and GradDrop scored against it. The
@@ -208,7 +338,7 @@ for n in under:
     print(f"  {n}: truth {ntruth[n]:+.2g}   AtP {natp[n]:+.2g} (rank {natp.rank(n)})   GradDrop {ngd[n]:.2g} (rank {ngd.rank(n)})")
 
 # %% [markdown]
-# ## 5. Advanced: how large could a missed node be?
+# ## 6. Advanced: how large could a missed node be?
 #
 # AtP* verifies its top-K nodes by activation patching and bounds the rest: patch random
 # subsets of the unverified nodes jointly, compare the subsets that contain a node with those
@@ -265,11 +395,16 @@ print("GradDrop passes (mean over examples):", [f"{v:+.2g}" for v in hgd.info["p
 # as additivity: nodes patched together interact (here a head's
 # output at one position feeds later heads), so treat it as a diagnostic, not a proof.
 #
-# ## 6. Summary
+# ## 7. Summary
 #
-# The tables score each method against the *total* effect. On the specimen that total is
-# small by construction, so ranking by it rewards AtP's accidental near-zero; GradDrop's value
-# is that it ranks the head with the large direct and indirect paths first (section 3).
+# The tables score each method against the *total* effect by activation patching. On the
+# specimen, the important heads are those with `|effect| >= 0.5 x max`; the "missed" column
+# lists the ones a method scores below that cut-off. AtP misses `L0H1`, the head with the
+# largest true effect; GradDrop and AtP* (which, for head outputs, is GradDrop) do not.
+# Recall@k does not separate them here: GradDrop spends one of its top places on `L0H0`,
+# whose paths are large but whose total is small — a false positive that verification
+# removes, whereas a false negative is never looked at again. The last lines do that
+# verification: patch each method's top 2 and keep the largest true effect found.
 # Pearson is computed on signed values; GradDrop scores are magnitudes, so read its Spearman
 # column (on |.|) instead.
 
@@ -277,7 +412,12 @@ print("GradDrop passes (mean over examples):", [f"{v:+.2g}" for v in hgd.info["p
 # NBVAL_CHECK_OUTPUT
 star = atp_star(model, task, "head")
 print("cancellation specimen, heads")
-print(wb.comparison_table([plain, gd, star], truth, k=2, threshold=0.1))
+print(wb.comparison_table([plain, gd, star], truth, k=2, threshold=0.5))
+for s in (plain, gd, star):
+    top2 = s.order()[:2]
+    best = max(top2, key=lambda n: abs(truth[n]))
+    print(f"{s.method:<14} top 2 {top2}: true effects {[f'{truth[n]:+.2g}' for n in top2]}; "
+          f"verified circuit's largest head {best} ({truth[best]:+.2g})")
 print()
 print("trained induction model, neurons")
 print(wb.comparison_table([natp, ngd], ntruth, k=10, threshold=0.25))

@@ -46,7 +46,7 @@ def test_specimen_constants_agree():
 
 
 HEALTHY = [
-    ("cancellation", ["MLP1", "MLP0", "L0H1", "L1H0", "L1H1"]),
+    ("cancellation", ["MLP1", "MLP0", "L1H0", "L1H1"]),  # L0H1 is the false-negative head: flagged
     ("saturation", ["L1H0", "L1H1", "L0H0.k"]),
     ("flat_region", ["MLP0", "MLP0->logits"]),
 ]

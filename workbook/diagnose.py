@@ -56,7 +56,7 @@ FIXES = {
 }
 CHECKS = tuple(FIXES)
 # When several failures hit one component, the most specific one names the fix.
-PRIORITY = ("path_saturation", "flat_gradient", "saturation", "cancellation")
+PRIORITY = ("path_saturation", "saturation", "cancellation", "flat_gradient")  # most specific first
 
 
 @dataclass

@@ -1,30 +1,52 @@
-"""Effect cancellation: a head with a large direct effect that a downstream MLP almost undoes.
+"""Effect cancellation: large direct effects that a downstream MLP (partly) undoes.
 
-The seed's worked example made real: direct effect about +5, indirect effect about -4.8, true
-total about +0.2, and attribution patching, which linearises the indirect part, gets about
--5.1 for it, so its total has the wrong sign.
+Two layer-0 heads, each with a direct path to the logits and an opposing indirect path
+through a neuron of ``MLP1``. Attribution patching (AtP) adds the direct effect to a
+*linearised* indirect effect; when the two nearly cancel, a small relative error in the
+indirect part decides the total.
 
-Mechanism (hand-set GPT-2 weights, 2 layers, d_model 16, no random weights):
+``L0H0`` — the seed's worked example (a sign flip on a small total):
+
+* direct effect about +5, true indirect effect about -4.8, true total about +0.2;
+* the neuron it drives (neuron 0 of ``MLP1``) moves from pre-activation 2 to 5, where GELU
+  is slightly concave, so the gradient at 2 over-predicts the change a little: AtP's
+  linearised indirect effect is about -5.1 and its total about -0.1, the wrong sign.
+
+``L0H1`` — a genuine false negative (a large total that AtP calls zero):
+
+* direct effect about +4.5;
+* the neuron it drives (neuron 1 of ``MLP1``) sits at pre-activation 1 on the clean run,
+  where GELU's slope is steep (about 1.08); the patch pushes it down to -2.5, into GELU's flat
+  negative tail (slope about -0.04). The neuron *saturates*: it falls by about 0.86, not by
+  the 3.8 its clean-point slope promises. So the true indirect effect is about -1.0 while its
+  linearisation is about -4.55 (-4.5 after LayerNorm);
+* true total about +3.4 (the largest head effect by activation patching; only ``MLP1``,
+  which holds both neurons, moves the metric more), AtP about -0.04: the linearisation
+  over-cancels the direct path, and AtP ranks the head below the distractor and ``L0H0``.
+  It is a false negative of AtP at any threshold between about 0.04 and 3.4.
+
+GradDrop's pass that drops layer 1's writes keeps only each head's direct path, so it scores
+``L0H0`` about 5 and ``L0H1`` about 4.5: both are flagged.
+
+``L1H0`` is an honest distractor: it also reads the corrupted token but writes only to the
+logits, with a direct effect of about -1 that AtP estimates well.
+
+Construction (hand-set GPT-2 weights, 2 layers x 2 heads, d_model 20, no random weights):
 
 * Zero-mean unit token directions plus a large position-independent "anchor" direction keep
   every LayerNorm's scale almost constant, so writes to the residual stream act linearly.
-* ``L0H0`` attends uniformly (zero query/key weights). Its value reads the last token: ``a`` on
-  the clean prompt gives nothing, ``b`` on the corrupt prompt gives one unit, written along a
-  "signal" direction ``s``. Patching the head's output (noising) adds ``+1 s`` to the last
+* The three heads attend uniformly (zero query/key weights). Their values read the last
+  token: ``a`` on the clean prompt gives nothing, ``b`` on the corrupt prompt one unit.
+  ``L0H0`` writes along a direction ``s``, ``L0H1`` along ``s2``, ``L1H0`` along a "base"
+  direction; patching a head's output (noising) adds one unit of its direction at the last
   position.
-* Direct path: the unembedding reads ``s`` for logit(ANS) - logit(WRONG): ``+5``.
-* Indirect path: neuron 0 of ``MLP1`` reads ``s`` (pre-activation 2 on the clean run, 5 after
-  the patch) and writes ``-s``. GELU is slightly concave between 2 and 5, so the real change of
-  the neuron is smaller than its slope at 2 predicts: the true indirect effect is about -4.8,
-  the gradient's linear prediction about -5.1.
-* ``L0H1`` is an honest distractor: it also reads ``b`` but writes only to the logits, with a
-  direct effect of about -1 that AtP estimates well. Plain AtP ranks it above ``L0H0``.
+* The unembedding reads ``s`` and ``s2`` for logit(ANS) - logit(WRONG) (the direct paths);
+  ``MLP1`` neuron 0 reads ``s`` and writes ``-s``, neuron 1 reads ``-s2`` and writes ``+s2``
+  (the indirect paths).
 
 Direct and indirect effects are measured by edge patching
-(:func:`workbook.patching.patch_edges`): ``L0H0->logits`` is the direct path and
-``L0H0->MLP1`` the path through the MLP. AtP sums direct (+5) and linearised indirect (-5.1)
-and lands near -0.1. GradDrop's pass that drops layer 1's writes keeps only the direct path
-and scores the head around 5.
+(:func:`workbook.patching.patch_edges`): ``L0H0->logits`` / ``L0H1->logits`` are the direct
+paths, ``L0H0->MLP1`` / ``L0H1->MLP1`` the paths through the MLP.
 """
 
 from __future__ import annotations
@@ -36,14 +58,20 @@ from transformers import GPT2LMHeadModel
 from workbook.models import bridge_from_hf, gpt2_config
 from workbook.tasks import Task
 
-__all__ = ["build", "VOCAB", "COMPONENT", "DOWNSTREAM", "DIRECT_EDGE", "INDIRECT_EDGE"]
+__all__ = ["build", "VOCAB", "COMPONENT", "SEED_COMPONENT", "DOWNSTREAM", "DIRECT_EDGE", "INDIRECT_EDGE",
+           "FN_COMPONENT", "FN_DIRECT_EDGE", "FN_INDIRECT_EDGE", "DISTRACTOR"]
 
 VOCAB = ["BOS", "a", "b", "c", "d", "ANS", "WRONG"]
-COMPONENT = "L0H0"
-DOWNSTREAM = "MLP1"
+SEED_COMPONENT = COMPONENT = "L0H0"  # the seed's sign flip
 DIRECT_EDGE = "L0H0->logits"
 INDIRECT_EDGE = "L0H0->MLP1"
-D_MODEL, N_HEADS, D_MLP = 16, 2, 16
+FN_COMPONENT = "L0H1"  # the false negative
+FN_DIRECT_EDGE = "L0H1->logits"
+FN_INDIRECT_EDGE = "L0H1->MLP1"
+DISTRACTOR = "L1H0"
+DOWNSTREAM = "MLP1"
+D_MODEL, N_HEADS, D_MLP = 20, 2, 20
+D_HEAD = D_MODEL // N_HEADS
 BASE_READOUT = 30.0  # logit(ANS) offset per unit of the constant 'base' direction
 
 
@@ -55,20 +83,35 @@ def basis(d_model: int) -> torch.Tensor:
     return f
 
 
-def _hf(direct: float, indirect: float, pre_clean: float, pre_shift: float, noise: float) -> GPT2LMHeadModel:
+def _gelu(x: float) -> float:
+    return float(gelu(torch.tensor(x, dtype=torch.float64)))
+
+
+def _gelu_slope(x: float) -> float:
+    t = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    gelu(t).backward()
+    return float(t.grad)
+
+
+def _hf(direct: float, indirect: float, pre_clean: float, pre_shift: float,
+        fn_direct: float, fn_linearised: float, fn_pre_clean: float, fn_pre_shift: float,
+        noise: float) -> GPT2LMHeadModel:
     cfg = gpt2_config(n_layers=2, d_model=D_MODEL, n_heads=N_HEADS, d_vocab=len(VOCAB), n_ctx=8,
                       d_mlp=D_MLP, tie_embeddings=False, activation_function="gelu")
     hf = GPT2LMHeadModel(cfg)
     f = basis(D_MODEL)
-    anchor_dir, sig, base_dir = f[0], f[6], f[7]
+    anchor_dir, sig, base_dir, sig2 = f[0], f[6], f[7], f[8]
     tok = {t: i for i, t in enumerate(VOCAB)}
     anchor, seq = 20.0, 3
     ln_gain = D_MODEL ** 0.5 / anchor  # LayerNorm scale with the anchor dominating the norm
-    # neuron: pre = pre_clean + w_in * x_s ; the patch adds x_s = 1
-    w_in = pre_shift
-    true_change = float(gelu(torch.tensor(pre_clean + pre_shift)) - gelu(torch.tensor(pre_clean)))
+    # seed neuron: pre = pre_clean + pre_shift * x_s; the patch adds x_s = 1; set by its TRUE change
+    true_change = _gelu(pre_clean + pre_shift) - _gelu(pre_clean)
     readout = direct / (2 * ln_gain)  # logit diff per unit of s in the residual stream
     w_out = -indirect / (2 * ln_gain * readout * true_change)
+    # false-negative neuron: set by its LINEARISED change (slope at the clean point x shift)
+    fn_readout = fn_direct / (2 * ln_gain)
+    fn_w_out = fn_linearised / (_gelu_slope(fn_pre_clean) * fn_pre_shift)  # metric change per unit of neuron 1
+    b_dir = f[1 + tok["b"]] / ln_gain  # value weights: 1 on b, 0 on a
     with torch.no_grad():
         for p in hf.parameters():
             p.zero_()
@@ -78,18 +121,27 @@ def _hf(direct: float, indirect: float, pre_clean: float, pre_shift: float, nois
             hf.transformer.wte.weight[i] = f[1 + i] if 1 + i < 6 else 0.0
         hf.transformer.wpe.weight[:] = anchor * anchor_dir + base_dir
         attn0 = hf.transformer.h[0].attn
-        attn0.c_attn.weight[:, 2 * D_MODEL + 0] = f[1 + tok["b"]] / ln_gain  # v: 1 on b, 0 on a
-        attn0.c_proj.weight[0] = seq * sig  # uniform attention over `seq` positions -> +1 s
-        # L0H1: an honest distractor, also reading b, with a direct effect only (-1 on the metric)
-        attn0.c_attn.weight[:, 2 * D_MODEL + D_MODEL // N_HEADS] = f[1 + tok["b"]] / ln_gain
-        attn0.c_proj.weight[D_MODEL // N_HEADS] = -seq * base_dir / (BASE_READOUT * ln_gain)
+        v0 = 2 * D_MODEL  # first value column; head h uses v0 + h * D_HEAD
+        # L0H0 (seed): uniform attention over `seq` positions -> +1 s
+        attn0.c_attn.weight[:, v0] = b_dir
+        attn0.c_proj.weight[0] = seq * sig
+        # L0H1 (false negative): +1 s2
+        attn0.c_attn.weight[:, v0 + D_HEAD] = b_dir
+        attn0.c_proj.weight[D_HEAD] = seq * sig2
+        # L1H0: an honest distractor with a direct effect only (-1 on the metric)
+        attn1 = hf.transformer.h[1].attn
+        attn1.c_attn.weight[:, v0] = b_dir
+        attn1.c_proj.weight[0] = -seq * base_dir / (BASE_READOUT * ln_gain)
         mlp1 = hf.transformer.h[1].mlp
-        mlp1.c_fc.weight[:, 0] = w_in * sig / ln_gain
+        mlp1.c_fc.weight[:, 0] = pre_shift * sig / ln_gain
         mlp1.c_fc.bias[0] = pre_clean
         mlp1.c_proj.weight[0] = -w_out * sig
-        hf.lm_head.weight[tok["ANS"]] = readout * sig + BASE_READOUT * base_dir
-        hf.lm_head.weight[tok["WRONG"]] = -readout * sig
-        gen = torch.Generator().manual_seed(0)  # small fixed background so other nodes are not exactly 0
+        mlp1.c_fc.weight[:, 1] = fn_pre_shift * sig2 / ln_gain
+        mlp1.c_fc.bias[1] = fn_pre_clean
+        mlp1.c_proj.weight[1] = fn_w_out * sig2 / (2 * ln_gain * fn_readout)
+        hf.lm_head.weight[tok["ANS"]] = readout * sig + fn_readout * sig2 + BASE_READOUT * base_dir
+        hf.lm_head.weight[tok["WRONG"]] = -readout * sig - fn_readout * sig2
+        gen = torch.Generator().manual_seed(0)  # optional small fixed background (noise=0 by default)
         for name, p in hf.named_parameters():
             if p.ndim == 2 and "wpe" not in name:
                 p.add_(noise * torch.randn(p.shape, generator=gen))
@@ -97,14 +149,24 @@ def _hf(direct: float, indirect: float, pre_clean: float, pre_shift: float, nois
 
 
 def build(direct: float = 5.0, indirect: float = -4.8, pre_clean: float = 2.0, pre_shift: float = 3.0,
-          noise: float = 0.0):
-    """``(model, task)`` with designed direct and (true) indirect effects of ``L0H0``.
+          fn_direct: float = 4.5, fn_linearised: float = -4.55, fn_pre_clean: float = 1.0,
+          fn_pre_shift: float = -3.5, noise: float = 0.0):
+    """``(model, task)`` with designed direct and indirect effects of ``L0H0`` and ``L0H1``.
 
-    ``pre_clean``/``pre_shift``: the downstream neuron's clean pre-activation and how far the
-    patch moves it; the curvature of GELU over that interval sets how wrong the linearised
-    indirect effect is.
+    ``L0H0`` (seed): ``direct`` and TRUE ``indirect`` effect; ``pre_clean``/``pre_shift`` are its
+    neuron's clean pre-activation and how far the patch moves it (GELU's curvature over that
+    interval sets how wrong the linearisation is).
+
+    ``L0H1`` (false negative): ``fn_direct`` and the LINEARISED indirect effect
+    ``fn_linearised`` (so AtP ~ ``fn_direct + fn_linearised``); its neuron starts at
+    ``fn_pre_clean`` and moves by ``fn_pre_shift`` into GELU's flat tail, which sets the true
+    indirect effect.
+
+    Task: logit(ANS) - logit(WRONG) at the last position, 2 pairs of 3 tokens; the corrupt
+    prompt swaps the last token ``a`` -> ``b``.
     """
-    model = bridge_from_hf(_hf(direct, indirect, pre_clean, pre_shift, noise))
+    model = bridge_from_hf(_hf(direct, indirect, pre_clean, pre_shift, fn_direct, fn_linearised,
+                               fn_pre_clean, fn_pre_shift, noise))
     t = {s: i for i, s in enumerate(VOCAB)}
     clean = torch.tensor([[t["BOS"], t["c"], t["a"]], [t["BOS"], t["d"], t["a"]]])
     corrupt = clean.clone()
@@ -112,5 +174,6 @@ def build(direct: float = 5.0, indirect: float = -4.8, pre_clean: float = 2.0, p
     B = clean.shape[0]
     task = Task(clean, corrupt, torch.full((B,), t["ANS"]), torch.full((B,), t["WRONG"]), metric="logit_diff",
                 name="cancellation", vocab=VOCAB,
-                description="L0H0's direct effect is almost cancelled by MLP1 downstream.")
+                description="L0H0's and L0H1's direct effects are cancelled by MLP1 downstream: "
+                            "almost exactly (L0H0), or only in AtP's linearisation (L0H1).")
     return model, task
