@@ -118,8 +118,17 @@ class Graph:
         return int(self.edge_mask.sum())
 
     def edge_index(self, edge: str) -> tuple[int, int]:
-        src, dst = edge.split("->")
-        return self.sources.index(src), self.destinations.index(dst)
+        """``(source row, destination column)`` of ``"src->dst"``; a clear error if it is no edge."""
+        from workbook.validate import WorkbookError
+
+        try:
+            src, dst = edge.split("->")
+            i, j = self.sources.index(src), self.destinations.index(dst)
+        except ValueError:
+            raise WorkbookError(f"{edge!r} is not an edge name of the form 'src->dst' in {self}.") from None
+        if not self.edge_mask[i, j]:
+            raise WorkbookError(f"{edge!r} is not an edge of {self} (the source is not upstream of the destination).")
+        return i, j
 
     # ---------------------------------------------------------------- hooks
     def source_hook(self, name: str) -> tuple[str, int | None]:
