@@ -22,7 +22,7 @@ from typing import Sequence
 import torch
 
 from workbook.hooks import cache_activations, cache_activations_and_grads
-from workbook.patching import NODE_KINDS, _fused_attention, _hook_for, _orient, node_specs
+from workbook.patching import NODE_KINDS, _fused_attention, _hook_for, _orient, node_kinds, node_specs
 from workbook.scores import Scores
 from workbook.tasks import Task
 from workbook.validate import WorkbookError, check_model, check_tokens
@@ -76,10 +76,7 @@ def atp(
         :class:`Scores` with the batch-mean estimate and ``per_example`` ``[B, n]``, names as in
         :func:`workbook.patching.patch_nodes`.
     """
-    kinds = [what] if isinstance(what, str) else list(what)
-    for k in kinds:
-        if k not in NODE_KINDS:
-            raise WorkbookError(f"unknown node kind {k!r}; choose from {NODE_KINDS}.")
+    kinds = node_kinds(what)
     check_model(model)
     check_tokens(task.clean, task.corrupt, model.cfg.d_vocab)
     t0 = time.perf_counter()

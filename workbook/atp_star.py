@@ -23,7 +23,7 @@ import torch
 from workbook.atp import node_hooks, reduce_node_products
 from workbook.graddrop import graddrop
 from workbook.hooks import cache_activations, cache_activations_and_grads
-from workbook.patching import _hook_for, _orient, node_specs
+from workbook.patching import _hook_for, _orient, node_kinds, node_specs
 from workbook.qk_fix import atp_qk_fix, qk_fix_from_caches, qk_hooks
 from workbook.validate import check_model, check_tokens
 from workbook.scores import Scores
@@ -45,7 +45,7 @@ def atp_star(
     Returns :class:`Scores` named as :func:`workbook.patching.patch_nodes`;
     ``per_example`` ``[B, n]``.
     """
-    kinds = [what] if isinstance(what, str) else list(what)
+    kinds = node_kinds(what)
     if use_graddrop:
         return graddrop(model, task, kinds, per_position=per_position, qk_fix=True, direction=direction, method="AtP*")
     check_model(model)

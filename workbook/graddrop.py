@@ -26,11 +26,11 @@ import torch
 
 from workbook.atp import node_hooks, reduce_node_products
 from workbook.hooks import LEAF_HOOK, _leaf, cache_activations, frozen_params
-from workbook.patching import NODE_KINDS, _hook_for, _orient, node_specs
+from workbook.patching import _hook_for, _orient, node_kinds, node_specs
 from workbook.qk_fix import qk_fix_from_caches, qk_hooks
 from workbook.scores import Scores
 from workbook.tasks import Task
-from workbook.validate import ModelError, WorkbookError, check_finite, check_model, check_tokens
+from workbook.validate import ModelError, check_finite, check_model, check_tokens
 
 __all__ = ["graddrop", "graddrop_passes", "aggregate_graddrop", "layer_write_hooks"]
 
@@ -124,10 +124,7 @@ def graddrop(
         :class:`Scores` (non-negative: magnitudes), ``per_example`` ``[B, n]``, and
         ``info["per_pass"]`` ``[L, B, n]`` the signed per-pass estimates.
     """
-    kinds = [what] if isinstance(what, str) else list(what)
-    for k in kinds:
-        if k not in NODE_KINDS:
-            raise WorkbookError(f"unknown node kind {k!r}; choose from {NODE_KINDS}.")
+    kinds = node_kinds(what)
     check_model(model)
     check_tokens(task.clean, task.corrupt, model.cfg.d_vocab)
     L = model.cfg.n_layers

@@ -43,7 +43,7 @@ from workbook.scores import Scores
 from workbook.tasks import Task
 from workbook.validate import check_model, check_tokens, WorkbookError
 
-__all__ = ["NODE_KINDS", "node_specs", "patch_nodes", "patch_edges", "run_with_patched_edges", "edge_patched_metric"]
+__all__ = ["NODE_KINDS", "node_kinds", "node_specs", "patch_nodes", "patch_edges", "run_with_patched_edges", "edge_patched_metric"]
 
 NODE_KINDS = ("head", "q", "k", "v", "pattern", "mlp", "neuron")
 
@@ -68,6 +68,15 @@ def _hook_for(kind: str, layer: int) -> str:
         "mlp": f"blocks.{layer}.hook_mlp_out",
         "neuron": f"blocks.{layer}.mlp.hook_post",
     }[kind]
+
+
+def node_kinds(what: str | Sequence[str], allowed: Sequence[str] = NODE_KINDS, hint: str = "") -> list[str]:
+    """``what`` (one node kind or several) as a list, each checked against ``allowed``."""
+    kinds = [what] if isinstance(what, str) else list(what)
+    for k in kinds:
+        if k not in allowed:
+            raise WorkbookError(f"unknown node kind {k!r}; choose from {tuple(allowed)}.{hint}")
+    return kinds
 
 
 def node_specs(model, what: str, per_position: bool = False, seq_len: int | None = None) -> list[NodeSpec]:

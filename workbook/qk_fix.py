@@ -37,7 +37,7 @@ from typing import Sequence
 import torch
 
 from workbook.hooks import cache_activations, cache_activations_and_grads
-from workbook.patching import _orient, node_specs
+from workbook.patching import _orient, node_kinds, node_specs
 from workbook.scores import Scores
 from workbook.tasks import Task
 from workbook.validate import ModelError, WorkbookError, check_model, check_tokens
@@ -221,10 +221,7 @@ def atp_qk_fix(
         ``per_example`` ``[B, n]``. Cost: one corrupt forward, one clean forward + backward,
         plus one attention-score recomputation per layer and kind.
     """
-    kinds = [what] if isinstance(what, str) else list(what)
-    for k in kinds:
-        if k not in QK_KINDS:
-            raise WorkbookError(f"atp_qk_fix handles 'q' and 'k' nodes only, got {k!r}; use workbook.atp for the rest.")
+    kinds = node_kinds(what, QK_KINDS, hint=" atp_qk_fix handles 'q' and 'k' nodes only; use workbook.atp for the rest.")
     check_model(model)
     check_tokens(task.clean, task.corrupt, model.cfg.d_vocab)
     t0 = time.perf_counter()
