@@ -62,6 +62,11 @@ class Task:
             ``(logits[N,S,V], answer[N], wrong[N], pos[N]) -> Tensor[N]``.
         name, description: labels for plots and reports.
         vocab: optional list of token strings, for readable labels.
+        attention_mask: optional ``LongTensor[B, S]``, 1 on real tokens and 0 on padding,
+            shared by the clean and the corrupt row of each pair (a pair must have the same
+            token length; padding may sit left or right). ``None``: no padding. Methods pass
+            it to every forward pass, so padded positions change nothing; ``pos`` must point
+            at a real token.
     """
 
     clean: torch.Tensor
@@ -73,6 +78,7 @@ class Task:
     name: str = "task"
     description: str = ""
     vocab: Sequence[str] | None = field(default=None, repr=False)
+    attention_mask: torch.Tensor | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         check_tokens(self.clean, self.corrupt)
@@ -91,6 +97,16 @@ class Task:
                 raise TaskError(f"task.{nm} must have one entry per example ({B}), got shape {tuple(t.shape)}.")
         if (self.pos < 0).any() or (self.pos >= S).any():
             raise TaskError(f"task.pos must index positions in [0, {S}), got {self.pos.tolist()}.")
+        if self.attention_mask is not None:
+            m = torch.as_tensor(self.attention_mask)
+            if m.shape != (B, S):
+                raise TaskError(f"task.attention_mask must have the token shape {(B, S)}, got {tuple(m.shape)}.")
+            if m.is_floating_point() or not bool(((m == 0) | (m == 1)).all()):
+                raise TaskError("task.attention_mask must hold 0 (padding) and 1 (real token) only.")
+            self.attention_mask = m.to(torch.long)
+            if not bool(self.attention_mask[torch.arange(B), self.pos].all()):
+                bad = (self.attention_mask[torch.arange(B), self.pos] == 0).nonzero()[:, 0].tolist()
+                raise TaskError(f"task.pos points at a padding token in example(s) {bad[:5]}; read the last real token.")
         if isinstance(self.metric, str) and self.metric not in METRICS:
             raise TaskError(f"unknown metric {self.metric!r}; choose one of {sorted(METRICS)} or pass a function.")
 
@@ -175,6 +191,7 @@ class Task:
             answer=self.answer[idx],
             wrong=self.wrong[idx],
             pos=self.pos[idx],
+            attention_mask=None if self.attention_mask is None else self.attention_mask[idx],
         )
 
     def to(self, device) -> "Task":
@@ -185,6 +202,7 @@ class Task:
             answer=self.answer.to(device),
             wrong=self.wrong.to(device),
             pos=self.pos.to(device),
+            attention_mask=None if self.attention_mask is None else self.attention_mask.to(device),
         )
 
     def labels(self, tokens: torch.Tensor) -> list[str]:
