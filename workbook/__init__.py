@@ -5,8 +5,10 @@ Where things live (one module per idea):
 ==========================  =================================================================
 ``workbook.models``         build / wrap / load a TransformerBridge with the hooks attribution needs
 ``workbook.tasks``          clean/corrupt prompt pairs and per-example metrics
+``workbook.prompts``        ``task_from_strings``: a task from prompt strings (tokenizer, BOS, padding)
 ``workbook.datasets``       synthetic tasks the shipped models were trained on (IOI, induction)
 ``workbook.zoo``            every shipped model by name: ``zoo.load("ioi")``, ``zoo.load("saturation")``
+``workbook.local_models``   tiny random HF models with tokenizers, saved offline (``save_tiny_model``)
 ``workbook.specimens``      hand-built models, one per failure mode
 ``workbook.patching``       ground truth: full activation patching of nodes and edges
 ``workbook.graph``          the edge graph (sources, destinations, readable names)
@@ -20,6 +22,7 @@ Where things live (one module per idea):
 ``workbook.eap_ig``         EAP-IG (integrated gradients on edges)
 ``workbook.eap_gp``         EAP-GP (adaptive GradPath)
 ``workbook.circuits``       edge selection, faithfulness, faithfulness curves, overlap
+``workbook.interop``        scores and circuits in hannamw/EAP-IG's names and graph JSON
 ``workbook.diagnose``       which estimates to distrust, and the fix to use
 ``workbook.checks``         learner checks for the notebooks' exercises
 ``workbook.plots``          matplotlib figures; ``workbook.widgets`` interactive knobs
@@ -30,20 +33,44 @@ Sign convention everywhere: noising, ``effect = M(clean with node := corrupt) - 
 pass ``direction="denoising"`` for the other one.
 """
 
-from workbook.atp import atp
-from workbook.atp_star import atp_star
+import importlib as _importlib
+import inspect as _inspect
+import types as _types
+
 from workbook.colab import setup
-from workbook.diagnose import diagnose
-from workbook.eap import eap
-from workbook.eap_gp import eap_gp
-from workbook.eap_ig import eap_ig
-from workbook.graddrop import graddrop
 from workbook.graph import Graph
+from workbook.interop import from_eap_ig_json, from_eap_ig_name, to_eap_ig_json, to_eap_ig_name
+
 from workbook.models import bridge_from_hf, build_gpt2, load_model, load_pretrained, prepare, save_model
 from workbook.patching import patch_edges, patch_nodes, run_with_patched_edges
+from workbook.prompts import task_from_strings
 from workbook.qk_fix import atp_qk_fix
 from workbook.scores import Scores, compare, comparison_table, false_negatives, rank_correlation, recall_at_k
 from workbook.tasks import Task, make_task
 from workbook.validate import MetricError, ModelError, NonFiniteError, TaskError, WorkbookError
+
+
+class _CallableModule(_types.ModuleType):
+    """A method module that can also be called as its method: ``wb.eap(model, task)``.
+
+    ``workbook.eap`` is the module (``import workbook.eap``, ``workbook.eap.GraphIO``, help
+    pages), and calling it calls ``workbook.eap.eap`` — looked up at call time, so patching
+    the function in its module takes effect. ``inspect.signature`` reports the function's.
+    """
+
+    def __call__(self, *args, **kwargs):
+        return getattr(self, self.__workbook_main__)(*args, **kwargs)
+
+
+# Modules named after their method. Binding the function here under the module's name would
+# hide the module (``import workbook.eap as m`` gave the function); a callable module keeps both.
+CALLABLE_MODULES = ("atp", "atp_star", "diagnose", "eap", "eap_gp", "eap_ig", "graddrop")
+for _name in CALLABLE_MODULES:
+    _mod = _importlib.import_module(f"workbook.{_name}")
+    _mod.__class__ = _CallableModule
+    _mod.__workbook_main__ = _name
+    _mod.__signature__ = _inspect.signature(getattr(_mod, _name))
+    globals()[_name] = _mod
+del _name, _mod
 
 __version__ = "0.1.0"

@@ -29,13 +29,20 @@ __all__ = [
 ]
 
 
+def _storage(t: torch.Tensor) -> torch.Tensor:
+    """CPU copy kept in float64 if it is float64, else float32."""
+    return t.cpu().to(torch.float64 if t.dtype == torch.float64 else torch.float32)
+
+
 @dataclass
 class Scores:
     """Named scores from one method.
 
     Attributes:
         names: one name per component or edge.
-        values: ``Tensor[n]``, the batch-mean effect (ground truth) or estimate.
+        values: ``Tensor[n]``, the batch-mean effect (ground truth) or estimate. Stored on the
+            CPU in float64 when given float64 (a float64 model keeps its precision), else float32
+            (float16/bfloat16 are widened).
         method: e.g. ``"activation patching"``, ``"AtP"``, ``"EAP-IG (m=5)"``.
         kind: ``"node"`` or ``"edge"``.
         per_example: optional ``Tensor[B, n]`` of per-example values.
@@ -51,11 +58,11 @@ class Scores:
 
     def __post_init__(self) -> None:
         self.names = list(self.names)
-        self.values = torch.as_tensor(self.values).detach().reshape(-1).float().cpu()
+        self.values = _storage(torch.as_tensor(self.values).detach().reshape(-1))
         if len(self.names) != self.values.numel():
             raise ValueError(f"{len(self.names)} names but {self.values.numel()} values.")
         if self.per_example is not None:
-            self.per_example = self.per_example.detach().float().cpu()
+            self.per_example = _storage(self.per_example.detach())
         self._index = {n: i for i, n in enumerate(self.names)}
 
     # ---------------------------------------------------------------- access

@@ -19,7 +19,7 @@ import torch
 
 from workbook.validate import MetricError, TaskError, check_finite, check_tokens
 
-__all__ = ["Task", "logit_diff", "prob_diff", "answer_logprob", "METRICS", "make_task"]
+__all__ = ["Task", "logit_diff", "prob_diff", "answer_logprob", "METRICS", "make_task", "as_token_ids"]
 
 Metric = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -46,7 +46,36 @@ def answer_logprob(logits: torch.Tensor, answer: torch.Tensor, wrong: torch.Tens
     return _read(logits, pos).log_softmax(-1).gather(1, answer[:, None])[:, 0]
 
 
+def as_token_ids(x, what: str, allow_negative: bool = False) -> torch.Tensor:
+    """``x`` as a ``LongTensor`` of token ids (or positions); never truncates.
+
+    Raises :class:`TaskError` naming ``what`` for floats (``3.7`` would silently become token 3),
+    booleans, or negative ids (unless ``allow_negative``, for positions counted from the end).
+    """
+    t = x if isinstance(x, torch.Tensor) else torch.as_tensor(x)
+    if t.numel() == 0:
+        return t.to(torch.long)  # torch.as_tensor([]) is float32: nothing to truncate
+    if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
+        raise TaskError(
+            f"{what} must hold integer token ids, got dtype {t.dtype}"
+            + (f" (e.g. {t.reshape(-1)[:3].tolist()})" if t.numel() else "")
+            + ". Convert with .long() yourself if the values really are whole numbers; "
+            "workbook never truncates them."
+        )
+    t = t.to(torch.long)
+    if not allow_negative and t.numel() and int(t.min()) < 0:
+        raise TaskError(f"{what} must hold token ids >= 0, got {int(t.min())}.")
+    return t
+
+
 METRICS: dict[str, Metric] = {"logit_diff": logit_diff, "prob_diff": prob_diff, "answer_logprob": answer_logprob}
+
+_BATCH_AGNOSTIC = (
+    "A metric must be per-example and batch-agnostic: compute each row's value from that row's "
+    "logits and the answer/wrong/pos arguments it is given, for any number of rows. Do not close "
+    "over a tensor sized to one batch (patching calls the metric on stacked copies of the batch, "
+    "Task.subset on fewer examples) and do not mix examples (e.g. subtract the batch mean)."
+)
 
 
 @dataclass
@@ -83,11 +112,17 @@ class Task:
     def __post_init__(self) -> None:
         check_tokens(self.clean, self.corrupt)
         B, S = self.clean.shape
-        self.answer = torch.as_tensor(self.answer, dtype=torch.long).reshape(-1)
-        self.wrong = torch.as_tensor(self.wrong, dtype=torch.long).reshape(-1)
+        if B == 0:
+            raise TaskError("the task has no examples (empty batch): clean and corrupt need at least one row.")
+        if S == 0:
+            raise TaskError("the prompts are empty (0 tokens): every example needs at least one token.")
+        if int(min(self.clean.min(), self.corrupt.min())) < 0:
+            raise TaskError(f"token ids must be >= 0; got {int(min(self.clean.min(), self.corrupt.min()))}.")
+        self.answer = as_token_ids(self.answer, "task.answer").reshape(-1)
+        self.wrong = as_token_ids(self.wrong, "task.wrong").reshape(-1)
         if self.pos is None:
             self.pos = torch.full((B,), S - 1, dtype=torch.long)
-        self.pos = torch.as_tensor(self.pos, dtype=torch.long).reshape(-1)
+        self.pos = as_token_ids(self.pos, "task.pos", allow_negative=True).reshape(-1)
         if self.pos.numel() == 1 and B > 1:
             self.pos = self.pos.expand(B).clone()
         self.pos = torch.where(self.pos < 0, self.pos + S, self.pos)
@@ -107,6 +142,11 @@ class Task:
             if not bool(self.attention_mask[torch.arange(B), self.pos].all()):
                 bad = (self.attention_mask[torch.arange(B), self.pos] == 0).nonzero()[:, 0].tolist()
                 raise TaskError(f"task.pos points at a padding token in example(s) {bad[:5]}; read the last real token.")
+        if self.vocab is not None:
+            n = len(self.vocab)
+            for nm, t in (("clean", self.clean), ("corrupt", self.corrupt), ("answer", self.answer), ("wrong", self.wrong)):
+                if int(t.max()) >= n:
+                    raise TaskError(f"task.{nm} holds token id {int(t.max())}, outside task.vocab ({n} entries).")
         if isinstance(self.metric, str) and self.metric not in METRICS:
             raise TaskError(f"unknown metric {self.metric!r}; choose one of {sorted(METRICS)} or pass a function.")
 
@@ -124,15 +164,36 @@ class Task:
         return METRICS[self.metric] if isinstance(self.metric, str) else self.metric
 
     def per_example(self, logits: torch.Tensor) -> torch.Tensor:
-        """Metric per example. ``logits`` is ``[k*B, S, V]`` (k stacked copies of the batch) -> ``[k*B]``."""
+        """Metric per example. ``logits`` is ``[k*B, S, V]`` (k stacked copies of the batch) -> ``[k*B]``.
+
+        Checks that the answer ids exist in the model's vocabulary ``V`` and that the metric is
+        per-example and batch-agnostic: called on the first example alone it must return that
+        example's value (a metric that closes over a tensor sized to one batch, or mixes
+        examples, would give wrong numbers on stacked patched copies and on subsets).
+        """
         if logits.ndim != 3:
             raise MetricError(f"expected logits of shape [batch, seq, vocab], got {tuple(logits.shape)}.")
-        N, B = logits.shape[0], self.batch_size
+        N, B, V = logits.shape[0], self.batch_size, logits.shape[-1]
         if N % B:
             raise MetricError(f"logits batch {N} is not a multiple of the task batch {B}.")
+        for nm in ("answer", "wrong"):
+            ids = getattr(self, nm)
+            if int(ids.max()) >= V:
+                bad = (ids >= V).nonzero()[:, 0].tolist()
+                raise TaskError(
+                    f"task.{nm} id {int(ids.max())} is out of the model's vocabulary (d_vocab={V}); "
+                    f"example(s) {bad[:5]}. Token ids must lie in [0, {V})."
+                )
         k = N // B
         dev = logits.device
-        out = self.metric_fn(logits, self.answer.to(dev).repeat(k), self.wrong.to(dev).repeat(k), self.pos.to(dev).repeat(k))
+        args = (self.answer.to(dev).repeat(k), self.wrong.to(dev).repeat(k), self.pos.to(dev).repeat(k))
+        try:
+            out = self.metric_fn(logits, *args)
+        except (RuntimeError, IndexError) as err:
+            raise MetricError(
+                f"the metric failed on logits of shape {tuple(logits.shape)} ({k} stacked "
+                f"cop{'y' if k == 1 else 'ies'} of the batch of {B}): {err}. {_BATCH_AGNOSTIC}"
+            ) from err
         if not isinstance(out, torch.Tensor):
             raise MetricError(f"the metric must return a tensor, got {type(out).__name__}.")
         if out.ndim == 0:
@@ -141,11 +202,37 @@ class Task:
                 f"(shape [{N}]): do not average over the batch inside the metric."
             )
         if out.shape != (N,):
-            raise MetricError(
-                f"the metric must return one value per example, shape [{N}]; got {tuple(out.shape)}. "
-                "Reduce over vocabulary/positions inside the metric."
-            )
+            hint = _BATCH_AGNOSTIC if out.ndim == 1 else "Reduce over vocabulary/positions inside the metric."
+            raise MetricError(f"the metric must return one value per example, shape [{N}]; got {tuple(out.shape)}. {hint}")
+        if N > 1:
+            self._check_batch_agnostic(logits, args, out)
         return check_finite(out, "the metric value")
+
+    def _check_batch_agnostic(self, logits: torch.Tensor, args, out: torch.Tensor) -> None:
+        """The metric on example 0 alone must equal its value inside the batch."""
+        with torch.no_grad():
+            try:
+                one = self.metric_fn(logits[:1].detach(), *(a[:1] for a in args))
+            except (RuntimeError, IndexError) as err:
+                raise MetricError(f"the metric failed on a single example: {err}. {_BATCH_AGNOSTIC}") from err
+            ref = out[:1].detach()
+            tol = 1e-2 if logits.dtype in (torch.float16, torch.bfloat16) else 1e-4
+            ok = isinstance(one, torch.Tensor) and one.shape == (1,)
+            if ok:
+                one_f, ref_f = one.double(), ref.double()
+                both_nan = torch.isnan(one_f) & torch.isnan(ref_f)
+                ok = bool(both_nan.all() or torch.allclose(one_f, ref_f, rtol=tol, atol=tol * (1 + float(ref_f.abs().max()))))
+        if not ok:
+            if not isinstance(one, torch.Tensor):
+                got = type(one).__name__
+            elif one.shape != (1,):
+                got = f"shape {tuple(one.shape)}"
+            else:
+                got = f"{float(one):.6g}"
+            raise MetricError(
+                f"the metric is not per-example: on example 0 alone it returned {got}, but "
+                f"{float(ref):.6g} for the same example inside a batch of {logits.shape[0]}. {_BATCH_AGNOSTIC}"
+            )
 
     def metric_value(self, logits: torch.Tensor) -> torch.Tensor:
         """The scalar task metric: mean over the batch of :meth:`per_example`."""
@@ -220,10 +307,21 @@ def make_task(
     name: str = "custom",
     vocab: Sequence[str] | None = None,
     description: str = "",
+    attention_mask=None,
 ) -> Task:
-    """Build a :class:`Task` from lists or tensors (convenience for your own prompts)."""
-    as_long = lambda x: torch.as_tensor(x, dtype=torch.long)  # noqa: E731
-    clean, corrupt = as_long(clean), as_long(corrupt)
+    """Build a :class:`Task` from lists or tensors of token ids (convenience for your own prompts).
+
+    Ids must be integers: floats raise :class:`TaskError` instead of being truncated. For
+    prompt *strings*, use :func:`workbook.prompts.task_from_strings`.
+    """
+    clean, corrupt = as_token_ids(clean, "clean tokens"), as_token_ids(corrupt, "corrupt tokens")
     if clean.ndim == 1:
         clean, corrupt = clean[None], corrupt[None]
-    return Task(clean, corrupt, as_long(answer), as_long(wrong), pos, metric, name, description, vocab)
+    if attention_mask is not None:
+        attention_mask = torch.as_tensor(attention_mask)
+        if attention_mask.ndim == 1:
+            attention_mask = attention_mask[None]
+    return Task(
+        clean, corrupt, as_token_ids(answer, "answer"), as_token_ids(wrong, "wrong"), pos, metric, name,
+        description, vocab, attention_mask,
+    )

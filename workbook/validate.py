@@ -74,7 +74,10 @@ def check_model(model, hooks: Iterable[str] = (), flags: Iterable[str] = tuple(R
         )
     for flag in flags:
         if not getattr(model.cfg, flag, False):
-            raise ModelError(f"model.cfg.{flag} is off, so the model lacks {REQUIRED_FLAGS[flag]}.")
+            raise ModelError(
+                f"the model is not prepared for attribution: model.cfg.{flag} is off, so it lacks "
+                f"{REQUIRED_FLAGS[flag]}."
+            )
     missing = [h for h in hooks if h not in model.hook_dict]
     if missing:
         raise ModelError(

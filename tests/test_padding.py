@@ -1,0 +1,104 @@
+"""Strings -> task -> every method: a padded batch scores exactly the mean of its prompts run
+one at a time, unpadded, with either padding side (issue #11, item 4).
+
+Runs on offline save_pretrained folders (workbook.local_models) loaded the way a user would.
+
+DEPENDS ON HELPER "arch" (issue #11 items 1-3): methods must pass ``Task.attention_mask`` to
+every forward pass (masked attention, position ids counted from the first real token, masked
+output distance in EAP-GP), and ``load_pretrained`` must load Llama folders with their
+tokenizer. Until that branch lands, the combinations that need it are marked
+``xfail(strict=True)`` with ``NEEDS_ARCH``: once it lands they XPASS, which fails the run, so
+the markers get removed instead of silently outliving their reason.
+"""
+
+import pytest
+import torch
+from transformers import AutoTokenizer
+
+import workbook as wb
+from workbook.circuits import Circuit, evaluate
+from workbook.graph import Graph
+from workbook.local_models import ioi_strings, save_tiny_model
+
+NEEDS_ARCH = pytest.mark.xfail(
+    strict=True,
+    reason="needs helper 'arch' (issue #11): methods honouring Task.attention_mask / load_pretrained for Llama folders",
+)
+
+METHODS = {
+    "patch_nodes": lambda m, t: wb.patch_nodes(m, t, "head"),
+    "patch_nodes_mlp": lambda m, t: wb.patch_nodes(m, t, "mlp"),
+    "patch_edges": lambda m, t: wb.patch_edges(m, t),
+    "atp": lambda m, t: wb.atp(m, t, ("head", "mlp", "q", "k", "v")),
+    "atp_qk_fix": lambda m, t: wb.atp_qk_fix(m, t),
+    "graddrop": lambda m, t: wb.graddrop(m, t),
+    "atp_star": lambda m, t: wb.atp_star(m, t),
+    "eap": lambda m, t: wb.eap(m, t),
+    "eap_ig": lambda m, t: wb.eap_ig(m, t, steps=3),
+    "eap_ig_activations": lambda m, t: wb.eap_ig(m, t, steps=2, variant="activations"),
+    "eap_gp": lambda m, t: wb.eap_gp(m, t, steps=3),
+    "circuit_metric": lambda m, t: _circuit_metric(m, t),
+}
+# what already holds without "arch": right padding leaves every real position untouched in a
+# causal model, and each method's metric reads only real positions -- except EAP-GP, whose
+# output distance sums over all positions, padding included.
+PASSES_WITHOUT_ARCH = {("gpt2", "right", m) for m in METHODS if m != "eap_gp"}
+
+
+def _circuit_metric(model, task):
+    graph = Graph.from_model(model)
+    circuit = Circuit.from_edges(graph, graph.edges[::3])
+    return torch.tensor([evaluate(model, task, circuit)], dtype=torch.float64)
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pad")
+    return {fam: save_tiny_model(root / fam, fam, d_model=16, n_heads=2) for fam in ("gpt2", "llama")}
+
+
+def _load(family, folder):
+    if family == "gpt2":
+        # works before and after "arch": load_pretrained reads GPT-2 folders; the tokenizer is passed explicitly
+        return wb.load_pretrained(str(folder)), AutoTokenizer.from_pretrained(folder)
+    model = wb.load_pretrained(str(folder))  # "arch": Llama folders, tokenizer attached
+    assert type(model.original_model).__name__ == "LlamaForCausalLM", "load_pretrained did not load the Llama folder"
+    return model, None
+
+
+def _values(x) -> torch.Tensor:
+    return (x if isinstance(x, torch.Tensor) else x.values).double()
+
+
+CASES = [
+    pytest.param(fam, side, name, marks=() if (fam, side, name) in PASSES_WITHOUT_ARCH else NEEDS_ARCH, id=f"{fam}-{side}-{name}")
+    for fam in ("gpt2", "llama") for side in ("right", "left") for name in METHODS
+]
+
+
+@pytest.mark.parametrize("family, side, method", CASES)
+def test_padded_batch_equals_mean_of_unpadded_prompts(folders, family, side, method):
+    model, tok = _load(family, folders[family])
+    s = ioi_strings(3)
+    task = wb.task_from_strings(model, s["clean"], s["corrupt"], s["answer"], s["wrong"], padding_side=side, tokenizer=tok)
+    assert task.attention_mask is not None and not bool(task.attention_mask.all()), "the batch must need padding"
+    singles = [wb.task_from_strings(model, [c], [r], [a], [w], tokenizer=tok)
+               for c, r, a, w in zip(s["clean"], s["corrupt"], s["answer"], s["wrong"])]
+    assert all(t.attention_mask is None for t in singles)
+    fn = METHODS[method]
+    got = _values(fn(model, task))
+    want = torch.stack([_values(fn(model, t)) for t in singles]).mean(0)
+    # float32 model (float64 patching needs "arch" too): agreement to float32 rounding, measured
+    # <= 1.2e-5 x max|value| without padding errors; a padding leak is >= 3e-2 x max|value|
+    torch.testing.assert_close(got, want, rtol=0, atol=3e-4 * float(want.abs().max()) + 1e-9)
+
+
+@NEEDS_ARCH
+@pytest.mark.parametrize("family", ["gpt2", "llama"])
+def test_load_pretrained_brings_the_folder_tokenizer(folders, family):
+    model = wb.load_pretrained(str(folders[family]))
+    assert model.tokenizer is not None
+    s = ioi_strings(2)
+    task = wb.task_from_strings(model, s["clean"], s["corrupt"], s["answer"], s["wrong"])  # model.tokenizer
+    want = AutoTokenizer.from_pretrained(folders[family])
+    assert task.labels(task.answer) == s["answer"] and int(task.answer[0]) == want(s["clean"][0] + s["answer"][0], add_special_tokens=False)["input_ids"][-1]
