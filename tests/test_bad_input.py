@@ -35,7 +35,7 @@ def test_empty_batch():
 def test_float_ids_are_refused_not_truncated(field):
     kw = dict(clean=[[1, 2, 3], [4, 5, 6]], corrupt=[[1, 2, 7], [4, 5, 8]], answer=[3, 6], wrong=[7, 8], pos=[2, 2])
     kw[field] = [[1.0, 2.7, 3.0], [4.0, 5.0, 6.0]] if field == "clean" else [2.7, 1.0]
-    with pytest.raises(wb.TaskError, match="must hold integer token ids, got dtype torch.float"):
+    with pytest.raises(wb.TaskError, match="must hold integer (token ids|positions), got dtype torch.float"):
         wb.make_task(**kw)
     with pytest.raises(wb.TaskError, match="integer"):
         wb.Task(**{k: torch.as_tensor(v) for k, v in kw.items()})

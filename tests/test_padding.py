@@ -11,6 +11,8 @@ tokenizer. Until that branch lands, the combinations that need it are marked
 the markers get removed instead of silently outliving their reason.
 """
 
+import math
+
 import pytest
 import torch
 from transformers import AutoTokenizer
@@ -102,3 +104,17 @@ def test_load_pretrained_brings_the_folder_tokenizer(folders, family):
     task = wb.task_from_strings(model, s["clean"], s["corrupt"], s["answer"], s["wrong"])  # model.tokenizer
     want = AutoTokenizer.from_pretrained(folders[family])
     assert task.labels(task.answer) == s["answer"] and int(task.answer[0]) == want(s["clean"][0] + s["answer"][0], add_special_tokens=False)["input_ids"][-1]
+
+
+@pytest.mark.parametrize("family", [pytest.param("gpt2"), pytest.param("llama", marks=NEEDS_ARCH)])
+def test_diagnose_and_fn_bound_run_on_a_padded_task_from_strings(folders, family):
+    """Not batch means, so no equality to test: they run on the padded task and give finite numbers."""
+    from workbook.fn_bound import false_negative_bound
+
+    model, tok = _load(family, folders[family])
+    s = ioi_strings(3)
+    task = wb.task_from_strings(model, s["clean"], s["corrupt"], s["answer"], s["wrong"], tokenizer=tok)
+    bound = false_negative_bound(model, task, top_k=1, n_samples=8)
+    assert torch.isfinite(bound.upper_bounds).all() and torch.isfinite(bound.verified.values).all()
+    diagnosis = wb.diagnose(model, task, steps=2)
+    assert diagnosis.probes and math.isfinite(diagnosis.total_effect)

@@ -29,6 +29,10 @@ Where things live (one module per idea):
 ``workbook.colab``          ``setup()`` for notebooks (Colab install, device, seeds)
 ==========================  =================================================================
 
+The method modules are callable: ``wb.eap(model, task)`` calls ``workbook.eap.eap``, while
+``import workbook.eap`` still gives the module (same for atp, atp_star, eap_ig, eap_gp,
+graddrop, diagnose).
+
 Sign convention everywhere: noising, ``effect = M(clean with node := corrupt) - M(clean)``;
 pass ``direction="denoising"`` for the other one.
 """

@@ -3,7 +3,12 @@
 A :class:`Task` is everything a method needs besides the model. Metrics are *per example*:
 a function ``metric(logits, answer, wrong, pos) -> Tensor[N]``; the task metric is their mean
 over the batch. Keeping them per example lets ground-truth patching run many patches in one
-batched forward pass, and lets GradDrop take absolute values per prompt pair.
+batched forward pass, and lets GradDrop take absolute values per prompt pair. A metric must
+therefore be *batch-agnostic* (any number of rows, each computed from its own row);
+:meth:`Task.per_example` checks this on every call and raises :class:`MetricError` otherwise.
+
+Token ids are integers, never truncated floats; for prompt strings use
+:func:`workbook.prompts.task_from_strings` (tokenizer, BOS, padding, answer tokens).
 
 Sign convention used across the package (noising, as in AtP* and EAP):
 ``effect(node) = M(clean run with node := its corrupt value) - M(clean run)``.
@@ -46,7 +51,7 @@ def answer_logprob(logits: torch.Tensor, answer: torch.Tensor, wrong: torch.Tens
     return _read(logits, pos).log_softmax(-1).gather(1, answer[:, None])[:, 0]
 
 
-def as_token_ids(x, what: str, allow_negative: bool = False) -> torch.Tensor:
+def as_token_ids(x, what: str, allow_negative: bool = False, kind: str = "token ids") -> torch.Tensor:
     """``x`` as a ``LongTensor`` of token ids (or positions); never truncates.
 
     Raises :class:`TaskError` naming ``what`` for floats (``3.7`` would silently become token 3),
@@ -57,14 +62,14 @@ def as_token_ids(x, what: str, allow_negative: bool = False) -> torch.Tensor:
         return t.to(torch.long)  # torch.as_tensor([]) is float32: nothing to truncate
     if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
         raise TaskError(
-            f"{what} must hold integer token ids, got dtype {t.dtype}"
+            f"{what} must hold integer {kind}, got dtype {t.dtype}"
             + (f" (e.g. {t.reshape(-1)[:3].tolist()})" if t.numel() else "")
             + ". Convert with .long() yourself if the values really are whole numbers; "
             "workbook never truncates them."
         )
     t = t.to(torch.long)
     if not allow_negative and t.numel() and int(t.min()) < 0:
-        raise TaskError(f"{what} must hold token ids >= 0, got {int(t.min())}.")
+        raise TaskError(f"{what} must hold {kind} >= 0, got {int(t.min())}.")
     return t
 
 
@@ -122,7 +127,7 @@ class Task:
         self.wrong = as_token_ids(self.wrong, "task.wrong").reshape(-1)
         if self.pos is None:
             self.pos = torch.full((B,), S - 1, dtype=torch.long)
-        self.pos = as_token_ids(self.pos, "task.pos", allow_negative=True).reshape(-1)
+        self.pos = as_token_ids(self.pos, "task.pos", allow_negative=True, kind="positions").reshape(-1)
         if self.pos.numel() == 1 and B > 1:
             self.pos = self.pos.expand(B).clone()
         self.pos = torch.where(self.pos < 0, self.pos + S, self.pos)
