@@ -45,13 +45,17 @@ class MarkerError(ValueError):
     """A chapter source has unbalanced or nested EXERCISE/SOLUTION markers."""
 
 
-def _repo_slug() -> str:
+def _colab():
     sys.path.insert(0, str(ROOT))
     try:
-        from workbook.colab import REPO
+        from workbook import colab
     finally:
         sys.path.pop(0)
-    return REPO
+    return colab
+
+
+def _repo_slug() -> str:
+    return _colab().REPO
 
 
 # ---------------------------------------------------------------- cell-level transformations
@@ -127,12 +131,8 @@ def colab_badge(folder: str, filename: str, repo: str) -> str:
 
 
 def colab_install(repo: str) -> str:
-    """Code cell run first: on Colab only, pip-install the course package (a no-op elsewhere)."""
-    return ("# On Colab, install the course package first (does nothing anywhere else).\n"
-            "import sys\n\n"
-            "if \"google.colab\" in sys.modules:\n"
-            "    import subprocess\n\n"
-            f"    subprocess.run([sys.executable, \"-m\", \"pip\", \"install\", \"-q\", \"git+https://github.com/{repo}.git\"], check=True)")
+    """Code cell run first: on Colab only, pip-install the course package (``workbook.colab.install_cell_source``)."""
+    return _colab().install_cell_source(repo)
 
 
 # ---------------------------------------------------------------- notebook assembly

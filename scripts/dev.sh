@@ -3,6 +3,10 @@
 #   bash scripts/dev.sh main [args]   set up .venv if needed, then run `python -m workbook [args]`
 #   bash scripts/dev.sh test [args]   set up .venv if needed, then run the whole test suite
 #   bash scripts/dev.sh setup         only set up .venv
+#   bash scripts/dev.sh doctor        set up .venv if needed, then check the install (python -m workbook doctor)
+#   bash scripts/dev.sh solutions [args]  execute every solution notebook -> static HTML site in out/site/
+#   bash scripts/dev.sh docs [--check]    regenerate docs/exercises.md and the instructor guide's tables
+#   bash scripts/dev.sh reset-notebooks   put notebooks/ and solutions/ back as committed (backs up changes)
 # Set-up installs CPU torch FIRST (an unpinned torch pulls a multi-GB CUDA build), then the
 # package with its test extra. Override the torch requirement with TORCH_SPEC, the venv with VENV.
 set -euo pipefail
@@ -28,6 +32,29 @@ setup() {
   fi
 }
 
+reset_notebooks() {
+  # After a session: restore the committed notebooks; copies of changed/new files go to out/notebook-backups/.
+  if ! git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    echo ">> not a git checkout: regenerating the notebooks from chapters/ instead"
+    setup
+    exec "$VENV/bin/python" scripts/build_notebooks.py --no-execute
+  fi
+  local changed
+  changed=$(git ls-files --modified --others --exclude-standard -- notebooks solutions)
+  if [[ -z "$changed" ]]; then
+    echo "notebooks/ and solutions/ are already as committed"
+    return 0
+  fi
+  local backup
+  backup="out/notebook-backups/$(date +%Y%m%d-%H%M%S)"
+  while IFS= read -r f; do
+    if [[ -f "$f" ]]; then mkdir -p "$backup/$(dirname "$f")" && cp -p "$f" "$backup/$f"; fi
+  done <<< "$changed"
+  git checkout -- notebooks solutions
+  git clean -fdxq -- notebooks solutions
+  echo "reset $(wc -l <<< "$changed") file(s) in notebooks/ and solutions/; the changed versions are in $backup/"
+}
+
 cmd=${1:-test}
 shift || true
 case "$cmd" in
@@ -38,5 +65,9 @@ case "$cmd" in
     export WORKBOOK_PROGRESS=0 MPLBACKEND=Agg OMP_NUM_THREADS=1
     exec "$VENV/bin/python" -m pytest "$@"
     ;;
-  *) echo "usage: bash scripts/dev.sh {setup|main|test} [args]" >&2; exit 2 ;;
+  doctor) setup; exec "$VENV/bin/python" -m workbook doctor "$@" ;;
+  solutions) setup; exec "$VENV/bin/python" scripts/solutions_site.py "$@" ;;
+  docs) setup; exec "$VENV/bin/python" scripts/workshop_docs.py "$@" ;;
+  reset-notebooks) reset_notebooks ;;
+  *) echo "usage: bash scripts/dev.sh {setup|main|test|doctor|solutions|docs|reset-notebooks} [args]" >&2; exit 2 ;;
 esac

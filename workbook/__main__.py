@@ -4,6 +4,8 @@ Runs AtP, AtP* (QK fix, GradDrop), EAP, EAP-IG and EAP-GP on the shipped specime
 models, compares each with full activation patching (node methods with node patching, edge
 methods with exact edge patching) and prints passes, wall time, recall@k, false negatives and
 rank correlation. Figures and ``report.json`` / ``report.md`` go to ``--out``.
+
+``python -m workbook doctor`` checks an install instead (see :mod:`workbook.doctor`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m workbook",
         description=__doc__.split("\n\n")[1].replace("\n", " "),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        epilog="python -m workbook doctor: check this install (versions, offline models, one method, widgets, hub).",
     )
     p.add_argument("--model", "--task", dest="models", action="append", metavar="NAME",
                    help="model/task to run (repeatable, or comma-separated); 'all' = every shipped model. "
@@ -44,6 +47,11 @@ def _split(values: Sequence[str] | None) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["doctor"]:  # python -m workbook doctor: the participant install check
+        from workbook import doctor
+
+        return doctor.main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
 

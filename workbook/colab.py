@@ -1,9 +1,10 @@
 """Notebook set-up in one call: install on Colab if needed, pick a device, seed everything.
 
 ``REPO`` is the one place the GitHub ``owner/name`` of the course lives: the Colab badge and
-the Colab install cell that ``scripts/build_notebooks.py`` puts at the top of every notebook,
-and the fallback install in :func:`setup` (dependencies missing on Colab), all read it. It is a placeholder until the course is published; change it here and rebuild the
-notebooks.
+the Colab install cell (:func:`install_cell_source`) that ``scripts/build_notebooks.py`` puts at
+the top of every notebook, and the fallback install in :func:`setup` (which runs that same
+cell), all read it. It is a placeholder until the course is published; change it here and
+rebuild the notebooks (``tests/test_colab.py`` checks that every notebook uses it).
 """
 
 from __future__ import annotations
@@ -12,10 +13,9 @@ import importlib
 import importlib.util
 import os
 import random
-import subprocess
 import sys
 
-__all__ = ["REPO", "setup", "in_colab", "pick_device", "seed_everything"]
+__all__ = ["REPO", "install_cell_source", "setup", "in_colab", "pick_device", "seed_everything"]
 
 REPO = "when-gradients-mislead/when-gradients-mislead"
 _DONE: dict[str, str] = {}
@@ -26,14 +26,44 @@ def in_colab() -> bool:
     return "google.colab" in sys.modules
 
 
+_INSTALL_CELL = """\
+# On Colab, install the course package (does nothing elsewhere; safe to run again).
+# Packages Colab already has in a compatible version (torch, numpy, transformers, ...) are kept.
+import sys
+
+if "google.colab" in sys.modules:
+    import importlib
+    import importlib.metadata as md
+    import importlib.util
+    import subprocess
+
+    if importlib.util.find_spec("workbook") is None or importlib.util.find_spec("transformer_lens") is None:
+        before = {d.metadata["Name"].lower(): d.version for d in md.distributions()}
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/{REPO}.git"], check=True)
+        importlib.invalidate_caches()
+        loaded = {name.split(".")[0] for name in list(sys.modules)}
+        changed = sorted({d for m, ds in md.packages_distributions().items() if m in loaded for d in ds
+                          if before.get(d.lower()) not in (None, md.version(d))})
+        if changed:
+            print("Restart the session (Runtime > Restart session), then run this cell again: "
+                  + ", ".join(changed) + " changed after being imported.")"""
+
+
+def install_cell_source(repo: str | None = None) -> str:
+    """The Colab install cell at the top of every notebook, for GitHub ``repo`` (default ``REPO``).
+
+    Plain ``pip install git+https://github.com/<repo>.git``, never ``--upgrade``: pip keeps every
+    package Colab already has in a version the course accepts (torch, numpy, transformers, ...)
+    and installs only what is missing or too old. Idempotent: skipped once ``workbook`` and
+    ``transformer_lens`` import. If pip replaced a package this kernel had already imported,
+    it prints one line asking for a restart (the second run then does nothing).
+    """
+    return _INSTALL_CELL.replace("{REPO}", repo or REPO)
+
+
 def _install_from_github(quiet: bool) -> None:
-    # --no-deps for torch: Colab ships a CUDA torch; reinstalling it would take minutes.
-    url = f"git+https://github.com/{REPO}.git"
-    base = [sys.executable, "-m", "pip", "install", "-q"]
-    subprocess.check_call(base + ["--no-deps", url])
-    deps = ["transformer_lens>=4.3,<5", "transformers>=5", "safetensors>=0.4", "circuitsvis>=1.43",
-            "ipywidgets>=8", "scipy>=1.10", "tqdm>=4.60"]
-    subprocess.check_call(base + deps)
+    """Run the notebooks' install cell (the fallback when :func:`setup` finds nothing installed)."""
+    exec(compile(install_cell_source(), "<colab install cell>", "exec"), {"__name__": "__colab_install__"})
     importlib.invalidate_caches()
     if not quiet:
         print(f"installed the course package from github.com/{REPO}")
