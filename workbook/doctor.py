@@ -199,12 +199,14 @@ def check_methods() -> list[Line]:
 def check_frontend() -> list[Line]:
     import importlib.util
 
-    out = []
+    out, present = [], []
     for name, why in OPTIONAL.items():
         if importlib.util.find_spec(name) is None:
-            out.append(Line("warn", f"{name} missing: {why}"))
+            out.append(Line("warn", f"{name} missing: {why} (pip install {name})"))
         else:
-            out.append(Line("ok", f"{name} {_installed_version(name) or ''} importable".replace("  ", " ")))
+            present.append(f"{name} {_installed_version(name) or ''}".strip())
+    if present:
+        out.insert(0, Line("ok", f"{' and '.join(present)} importable: interactive figures in Jupyter, VS Code and Colab"))
     if importlib.util.find_spec("ipykernel") is None:
         out.append(Line("warn", "ipykernel missing: no Jupyter kernel for this Python (pip install ipykernel jupyterlab)"))
     else:
@@ -279,7 +281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     lines = run(checks)
     fails = sum(line.status == "FAIL" for line in lines)
     warns = sum(line.status == "warn" for line in lines)
-    took = f"{time.perf_counter() - t0:.1f} s"
+    took = f"checks took {time.perf_counter() - t0:.1f} s"
     if fails:
         print(f"{fails} problem(s), {warns} warning(s) ({took}): fix the [FAIL] lines, then run this again.")
         return 1
