@@ -34,7 +34,10 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_NAME = re.compile(r"^\d\d_[A-Za-z0-9_]+\.ipynb$")
 DOC_PAGES = ("instructor_guide.md", "exercises.md")
-KERNEL_ENV = {"WORKBOOK_PROGRESS": "0", "WORKBOOK_WIDGETS": "0", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+KERNEL_ENV = {"WORKBOOK_PROGRESS": "0", "WORKBOOK_WIDGETS": "0", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+              # one torch thread, as in the tests: the models are tiny, and extra threads only fight
+              # over shared cores (set OMP_NUM_THREADS yourself to override)
+              "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
 
 
 def solution_paths(root: Path, only: str | None = None) -> list[Path]:
@@ -147,10 +150,13 @@ def build_site(root: Path, out: Path, only: str | None = None, timeout: int = 60
     for name in DOC_PAGES:
         src = root / "docs" / name
         if src.exists():
-            (out / (src.stem + ".html")).write_text(markdown_page(src.stem, src.read_text(encoding="utf-8")), encoding="utf-8")
+            text = src.read_text(encoding="utf-8")
+            for other in DOC_PAGES:  # links between the docs point at their pages in the site
+                text = text.replace(f"]({other}", f"]({Path(other).stem}.html")
+            (out / (src.stem + ".html")).write_text(markdown_page(src.stem, text), encoding="utf-8")
             docs.append(name)
     machine = {"date": _dt.date.today().isoformat(), "cpus": os.cpu_count(), "platform": platform.platform(terse=True),
-               "python": platform.python_version(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+               "python": platform.python_version(), "omp_num_threads": KERNEL_ENV["OMP_NUM_THREADS"],
                "load_average_at_start": load}
     (out / "index.html").write_text(index_page(rows, docs, machine), encoding="utf-8")
     (out / "timings.json").write_text(json.dumps({"machine": machine, "notebooks": rows}, indent=1) + "\n")

@@ -279,15 +279,17 @@ def render_measured(root: Path = ROOT) -> str:
     sol = data["solutions"]
     m = sol["machine"]
     load = m.get("load_average_at_start")
+    threads = f"OMP_NUM_THREADS={m['omp_num_threads']}" if m.get("omp_num_threads") else "torch's default threads"
     shared = f"; load average {load} from other work when it started, so these are upper bounds" if load else ""
     out = [f"Solution notebooks executed by `bash scripts/dev.sh solutions` on {m['date']} ({m['cpus']} CPU cores, "
-           f"{m['platform']}, python {m['python']}; torch used its default threads{shared}):", "",
+           f"{m['platform']}, python {m['python']}; {threads}{shared}):", "",
            "| notebook | execution (s) | slowest cell (s) |", "| --- | --- | --- |"]
     for r in sol["notebooks"]:
         slow = "—" if r.get("slowest_cell_s") is None else f"{r['slowest_cell_s']:.1f}"
         out.append(f"| {r['notebook']} | {r['seconds']:.1f} | {slow} |")
     out += [f"| **all** | **{sum(r['seconds'] for r in sol['notebooks']):.0f}** | |", ""]
-    for key, what in (("install", "Install"), ("doctor", "`python -m workbook doctor`")):
+    for key, what in (("install", "Install"), ("doctor", "`python -m workbook doctor`"),
+                      ("colab_cell", "Colab install cell, Colab-like environment")):
         if key in data:
             d = data[key]
             out.append(f"* {what}: **{d['summary']}** — {d['how']} ({d['date']}).")

@@ -23,6 +23,7 @@ def test_site_executes_notebooks_and_writes_pages(tmp_path: Path):
     (tmp_path / "solutions").mkdir()
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "exercises.md").write_text("# Exercise list\n\n| a | b |\n| --- | --- |\n| 1 | 2 |\n")
+    (tmp_path / "docs" / "instructor_guide.md").write_text("# Guide\n\nPrint [the list](exercises.md).\n")
     nbformat.write(_notebook("print('hello from the solution', 6 * 7)",
                              "import matplotlib.pyplot as plt\nplt.plot([0, 1], [1, 0])\nplt.show()"),
                    tmp_path / "solutions" / "07_tiny.ipynb")
@@ -42,6 +43,7 @@ def test_site_executes_notebooks_and_writes_pages(tmp_path: Path):
     index = (out / "index.html").read_text()
     assert "href='07_tiny.html'" in index and "href='08_broken.html'" in index and "exercises.html" in index
     assert "| 1 | 2 |" not in (out / "exercises.html").read_text(), "markdown tables are rendered"
+    assert 'href="exercises.html"' in (out / "instructor_guide.html").read_text(), "links between docs follow them"
     timings = json.loads((out / "timings.json").read_text())
     rows = {r["notebook"]: r for r in timings["notebooks"]}
     assert rows["07_tiny.ipynb"]["error"] is None and rows["07_tiny.ipynb"]["seconds"] > 0
