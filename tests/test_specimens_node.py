@@ -8,13 +8,21 @@ from workbook.specimens import build, describe
 from workbook.specimens import cancellation, saturation
 
 
+def _screen_misses(estimate, truth, tau: float = 0.5) -> tuple[int, list[str]]:
+    """``(K, missed)``: K = truly important count (|true| >= tau max|true|); missed = those outside the estimate's top K."""
+    top = float(truth.values.abs().max())
+    important = [n for n in truth.names if abs(truth[n]) >= tau * top]
+    kept = set(estimate.select(truth.names).order()[: len(important)])
+    return len(important), [n for n in important if n not in kept]
+
+
 def test_saturation_specimen():
     model, task = build("saturation")
     _, c = cache_activations(model, task.clean, ["blocks.0.attn.hook_pattern"])
     _, n = cache_activations(model, task.corrupt, ["blocks.0.attn.hook_pattern"])
     row_clean = c["blocks.0.attn.hook_pattern"][:, 0, -1]  # head 0, last query row
     row_corr = n["blocks.0.attn.hook_pattern"][:, 0, -1]
-    assert (row_clean.max(-1).values > 0.98).all(), "clean attention must be saturated"
+    assert (row_clean.max(-1).values > 0.99).all(), "clean attention must be saturated"
     assert (row_corr.max(-1).values < 0.5).all(), "corrupt attention must be diffuse"
     truth = wb.patch_nodes(model, task, "q", per_position=True)
     node = saturation.QUERY_NODE
@@ -23,10 +31,47 @@ def test_saturation_specimen():
     assert abs(truth[node]) > 0.3 * abs(clean_v - corr_v), "the query's true effect must be large"
     plain = wb.atp(model, task, "q", per_position=True)
     fix = atp_qk_fix(model, task, "q", per_position=True)
-    assert abs(plain[node]) < 0.1 * abs(truth[node]), "AtP should miss the saturated query"
-    assert abs(fix[node] - truth[node]) < 0.2 * abs(truth[node]), "the QK fix should recover most of it"
-    assert plain.rank(node) > 1 and fix.rank(node) == 1
+    assert abs(plain[node]) < 0.05 * abs(truth[node]), "AtP's estimate of the saturated query must be tiny"
+    assert abs(fix[node] - truth[node]) < 0.1 * abs(truth[node]), "the QK fix should recover it"
+    assert fix.rank(node) == 1
     assert "saturat" in describe("saturation").lower()
+
+
+def test_saturation_query_is_a_false_negative_of_atp_only():
+    """AtP ranks the saturated query below every honest head (a screening miss); the QK fix does not."""
+    model, task = build("saturation")
+    truth = wb.patch_nodes(model, task, "q", per_position=True)
+    plain = wb.atp(model, task, "q", per_position=True)
+    fix = atp_qk_fix(model, task, "q", per_position=True)
+    node = saturation.QUERY_NODE
+    helpers = [f"{h}.q@{task.seq_len - 1}" for h in saturation.HELPERS]
+    K, missed = _screen_misses(plain, truth)
+    assert K >= 2, "at least one honest head must be truly important too"
+    assert node in missed, f"AtP must rank {node} outside its top {K}"
+    assert plain.rank(node) == len(helpers) + 1, "AtP puts every honest head above the saturated query"
+    assert _screen_misses(fix, truth) == (K, [])
+    for h in helpers:  # honest heads: unsaturated, AtP about right, each less important than the query
+        assert abs(plain[h] - truth[h]) < 0.2 * abs(truth[h]), h
+        assert abs(truth[h]) < abs(truth[node]) and truth[h] * truth[node] > 0
+    smaller = [h for h in helpers if abs(truth[h]) < 0.5 * abs(truth[node])]
+    assert smaller, "some honest heads are not truly important, yet AtP ranks them above the query"
+    assert all(plain.rank(h) < plain.rank(node) for h in smaller)
+    others = [n for n in truth.names if n != node and n not in helpers]
+    assert all(abs(truth[n]) < 0.01 * abs(truth[node]) for n in others)
+    assert all(abs(plain[n]) < 0.5 * abs(plain[node]) for n in others), "the query still ranks above the background"
+
+
+def test_saturation_atp_rank_falls_as_the_gap_grows():
+    """The explore-the-gap widget: at a small gap AtP ranks the query right; saturated, it misses it."""
+    node = saturation.QUERY_NODE
+    ranks = {}
+    for gap in (2.0, 8.0):
+        model, task = saturation.build(gap=gap)
+        truth = wb.patch_nodes(model, task, "q", per_position=True)
+        plain = wb.atp(model, task, "q", per_position=True)
+        ranks[gap] = (truth.rank(node), plain.rank(node), node in _screen_misses(plain, truth)[1])
+    assert ranks[2.0][1] == ranks[2.0][0] and not ranks[2.0][2]
+    assert ranks[8.0][0] == 1 and ranks[8.0][2]
 
 
 def _cancellation():

@@ -9,8 +9,9 @@ flat_region         zero gradient at the clean point             EAP-IG
 path_saturation     straight IG path crosses a saturated region  EAP-GP
 ==================  ==========================================  ===========================
 
-``workbook.specimens.build(name)`` returns ``(model, task)``; each module's docstring explains
-why its weights produce the failure.
+``workbook.specimens.build(name)`` returns ``(model, task)``; ``describe(name)`` prints how the
+specimen is built (for learners: the construction only, no results); each module's docstring
+explains, for developers, why its weights produce the failure.
 """
 
 from __future__ import annotations
@@ -33,7 +34,11 @@ def build(name: str):
 
 
 def describe(name: str) -> str:
-    """The specimen module's docstring: what it is and why it fails."""
+    """How specimen ``name`` is built: its ``CONSTRUCTION`` text (the module docstring if it has none).
+
+    Learner-facing: the task and what each weight block does, never what a method scores.
+    """
     if name not in SPECIMENS:
         raise KeyError(f"unknown specimen {name!r}; choose from {sorted(SPECIMENS)}.")
-    return importlib.import_module(SPECIMENS[name]).__doc__ or ""
+    module = importlib.import_module(SPECIMENS[name])
+    return (getattr(module, "CONSTRUCTION", None) or module.__doc__ or "").strip()
