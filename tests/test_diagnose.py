@@ -13,7 +13,7 @@ CASES = [
     ("saturation", "L0H0.q", "saturation"),
     ("cancellation", "L0H0", "cancellation"),
     ("flat_region", "embed->MLP0", "flat_gradient"),
-    ("path_saturation", "embed->L0H0.v", "path_saturation"),
+    ("path_saturation", "embed->L0H0.q", "path_saturation"),
 ]
 
 
