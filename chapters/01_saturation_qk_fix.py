@@ -79,6 +79,7 @@ print(f"AtP ranks above it: {above}, of which truly important: {[n for n in abov
 honest = [n for n in truth_q.order() if n != node and abs(truth_q[n]) > 0.05 * top_effect]
 close = all(abs(atp_q[n] - truth_q[n]) <= 0.2 * abs(truth_q[n]) for n in honest)
 print(f"AtP within 20 % of the truth on every other node that matters ({', '.join(honest)}): {close}")
+print(f"AtP orders those nodes as activation patching does: {[n for n in atp_q.order() if n in honest] == honest}")
 
 # %% [markdown]
 # AtP is not wrong everywhere: it scores the other heads' queries about right and ranks them
