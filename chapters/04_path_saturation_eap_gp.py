@@ -71,14 +71,14 @@ def screen(estimate: wb.Scores) -> tuple[list[str], list[str]]:
 
 
 print(f"truly important: {important} -> K = {K}")
-same = abs(truth[edge] - truth["L0H0->logits"]) <= 1e-3 * abs(truth[edge])
-print(f"{edge} and L0H0->logits have the same true effect: {same}")
+close = abs(truth["L0H0->logits"] - truth[edge]) <= 0.2 * abs(truth[edge])
+print(f"L0H0->logits within 20 % of the true effect of {edge}: {close}")
 
 # %% [markdown]
 # Patching the query alone shuts the gate, and a head that stops reading the signal writes
-# exactly what the corrupt head writes: the same change, seen at the head's input (the query
-# edge) and at its output (`L0H0->logits`). `embed->logits` is the gate token's own direct
-# vote. Now the screens.
+# almost what the corrupt head writes (which also reads a little of `G_off`'s own value): nearly
+# the same change, seen at the head's input (the query edge) and at its output
+# (`L0H0->logits`). `embed->logits` is the gate token's own direct vote. Now the screens.
 #
 # ## 2. The screen: EAP and EAP-IG (m = 5)
 

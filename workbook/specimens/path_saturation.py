@@ -7,7 +7,9 @@ Mechanism (1 layer, 1 head, MLP zeroed, no positional embeddings, hand-set weigh
 * The head's key and value read the signal token's direction ``s``, the only direction of
   ``A``; LayerNorm removes its length, so both are constants. When the head attends to the
   signal it writes ``VALUE_GAIN`` units of a readout direction ``r`` that the unembedding turns
-  into ``yes - no``. Filler and gate have no ``s``: their keys and values are 0.
+  into ``yes - no``. Filler and gate have no ``s``: their keys are 0. The value also reads the
+  gate coordinate ``t`` weakly (``GATE_VALUE``), so a head that attends to the gate token
+  writes a little of ``t`` (the filler's value is 0).
 * A gate token is ``C c + t g + rho r``: a large constant part ``c`` (LayerNorm ~linear at the
   gate), a gate coordinate ``t`` (``+1`` for ``G_on``, ``-15`` for ``G_off``) and a direct
   vote ``rho`` along ``r`` (``0`` for ``G_on``, ``-3`` for ``G_off``). The query reads ``t``
@@ -15,9 +17,12 @@ Mechanism (1 layer, 1 head, MLP zeroed, no positional embeddings, hand-set weigh
   the signal is ``SCORE_ON`` for ``G_on`` (the head attends to the signal with probability ~1:
   a saturated softmax) and far below zero for ``G_off``.
 * Exact patching of ``embed -> L0H0.q`` feeds the corrupt gate to the query only: the gate
-  shuts and the head stops writing ``r``. Its true effect equals that of ``L0H0 -> logits``
-  (the same change, seen after the head). ``embed -> logits`` carries ``G_off``'s direct
-  vote: a smaller effect on a linear path.
+  shuts and the head stops writing ``r``. ``L0H0 -> logits`` sees almost the same change after
+  the head, plus the shut head reading ``G_off``'s own value (``GATE_VALUE x t``), so the two
+  true effects are close but not tied. ``embed -> logits`` carries ``G_off``'s direct vote: a
+  smaller effect on a linear path. ``embed -> L0H0.v`` is ~0 (at the clean point the head
+  barely attends to the gate), but the straight path, where the gate is shut, credits it a
+  little.
 
 Why each method does what it does on ``embed -> L0H0.q``:
 
@@ -63,6 +68,7 @@ SCORE_ON = 8.0  # attention score on the signal for G_on (after the 1/sqrt(d_hea
 GATE_SLOPE = 6.0  # score change per unit of t (gate-position embedding units)
 VOTE_SLOPE = 0.3  # score change per unit of rho
 VALUE_GAIN = 10.0  # units of r the head writes when it attends to the signal
+GATE_VALUE = 0.1  # units of r per unit of t the head writes when it attends to the gate itself
 READOUT = 1.0  # yes - no = 2 * READOUT * <r, LN_f(x)>
 
 CONSTRUCTION = f"""\
@@ -76,7 +82,8 @@ Weights:
 * The signal token A is a single direction s (length {S_NORM:g}; LayerNorm removes the length).
   The head's key and value read s: when the head attends to the signal, it writes {VALUE_GAIN:g}
   units of a readout direction r, which the unembedding turns into yes - no. Filler and gate
-  tokens have no s.
+  tokens have no s. The value also reads the gate coordinate t (below): a head attending to
+  the gate token writes {GATE_VALUE:g} x t units of r.
 * A gate token is C c + t g + rho r: a large constant part (C = {C_NORM:g}, so LayerNorm
   rescales the gate position by an almost fixed factor), a gate coordinate t ({GATE_ON_T:+g} for
   G_on, {GATE_OFF_T:+g} for G_off) and a direct vote rho along r ({VOTE_ON:g} for G_on, {VOTE_OFF:g} for
@@ -133,7 +140,7 @@ def build_model(vote_slope: float = VOTE_SLOPE):
         w = block.attn.c_attn.weight  # [d_model, 3 d_model] = q | k | v (x @ W); head dim 0 only
         w[:, 0] = w_t * G_DIR + w_r * R_DIR + w_c * C_DIR  # query reads t, rho and the constant part
         w[:, d] = S_DIR  # key: sqrt(d) on the signal, 0 elsewhere
-        w[:, 2 * d] = (VALUE_GAIN / d**0.5) * S_DIR  # value: VALUE_GAIN on the signal
+        w[:, 2 * d] = (VALUE_GAIN / d**0.5) * S_DIR + (GATE_VALUE / ln_gate) * G_DIR  # value: signal, gate's t
         block.attn.c_proj.weight[0] = R_DIR  # head dim 0 writes r
         hf.lm_head.weight[ANSWER] = READOUT * R_DIR
         hf.lm_head.weight[WRONG] = -READOUT * R_DIR
