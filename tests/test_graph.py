@@ -30,6 +30,7 @@ def test_structure():
 
 
 def test_parse_node():
-    assert parse_node("L1H2.q@3") == {"name": "L1H2.q@3", "pos": 3, "layer": 1, "head": 2, "neuron": None, "kind": "q"}
+    assert parse_node("L1H2.q@3") == {"name": "L1H2.q@3", "pos": 3, "layer": 1, "head": 2, "neuron": None, "kind": "q", "kv": False}
+    assert parse_node("L1KV0.k") == {"name": "L1KV0.k", "pos": None, "layer": 1, "head": 0, "neuron": None, "kind": "k", "kv": True}
     assert parse_node("L0N17")["neuron"] == 17
     assert parse_node("MLP3")["kind"] == "mlp"

@@ -4,6 +4,7 @@ Where things live (one module per idea):
 
 ==========================  =================================================================
 ``workbook.models``         build / wrap / load a TransformerBridge with the hooks attribution needs
+``workbook.arch``           one adapter per model family: graph, hooks, norms, attention (GPT-2, NeoX, Llama, Qwen2, Gemma)
 ``workbook.tasks``          clean/corrupt prompt pairs and per-example metrics
 ``workbook.prompts``        ``task_from_strings``: a task from prompt strings (tokenizer, BOS, padding)
 ``workbook.datasets``       synthetic tasks the shipped models were trained on (IOI, induction)
@@ -51,7 +52,15 @@ from workbook.prompts import task_from_strings
 from workbook.qk_fix import atp_qk_fix
 from workbook.scores import Scores, compare, comparison_table, false_negatives, rank_correlation, recall_at_k
 from workbook.tasks import Task, make_task
-from workbook.validate import MetricError, ModelError, NonFiniteError, TaskError, WorkbookError
+from workbook.validate import (
+    MetricError,
+    ModelError,
+    ModelNotPreparedError,
+    NonFiniteError,
+    TaskError,
+    UnsupportedArchitectureError,
+    WorkbookError,
+)
 
 
 class _CallableModule(_types.ModuleType):

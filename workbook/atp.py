@@ -21,18 +21,33 @@ from typing import Sequence
 
 import torch
 
+from workbook.arch import adapter_for, compute_dtype
 from workbook.hooks import cache_activations, cache_activations_and_grads
-from workbook.patching import NODE_KINDS, _fused_attention, _hook_for, _orient, node_kinds, node_specs
+from workbook.patching import NODE_KINDS, _fused_attention, _orient, node_kinds, node_specs
 from workbook.scores import Scores
 from workbook.tasks import Task
 from workbook.validate import WorkbookError, check_model, check_tokens
 
-__all__ = ["atp", "reduce_node_products", "node_hooks"]
+__all__ = ["atp", "reduce_node_products", "node_hooks", "node_products"]
 
 
 def node_hooks(model, kinds: Sequence[str]) -> list[str]:
-    """Hook names holding the nodes of ``kinds`` in every layer."""
-    return [_hook_for(k, l) for k in kinds for l in range(model.cfg.n_layers)]
+    """Hook names holding the nodes of ``kinds`` in every layer (from the model's adapter)."""
+    ad = adapter_for(model)
+    return [ad.node_hook(k, l) for k in kinds for l in range(ad.n_layers)]
+
+
+def node_products(model, kind: str, per_position: bool, corr: dict, clean: dict, grads: dict) -> list[torch.Tensor]:
+    """Per layer, ``[B, n_nodes_in_layer]`` of ``(corrupt - clean) . grad`` for ``kind``, accumulated
+    in float32 (float64 for a float64 model) whatever the model's dtype."""
+    ad = adapter_for(model)
+    cd = compute_dtype(model)
+    out = []
+    for l in range(ad.n_layers):
+        h = ad.node_hook(kind, l)
+        prod = (corr[h].to(cd) - clean[h].to(cd)) * grads[h].to(cd)
+        out.append(reduce_node_products(kind, prod, per_position))
+    return out
 
 
 def reduce_node_products(kind: str, prod: torch.Tensor, per_position: bool) -> torch.Tensor:
@@ -83,15 +98,13 @@ def atp(
     run = _orient(task, direction)
     hooks = node_hooks(model, kinds)
     with _fused_attention(model):  # node hooks need no per-head flags; plain passes are faster
-        _, corr = cache_activations(model, run.corrupt, hooks)
+        _, corr = cache_activations(model, run.corrupt, hooks, attention_mask=run.attention_mask)
         _, clean, grads = cache_activations_and_grads(model, run, hooks, hooks)
     cols, names = [], []
     for k in kinds:
         specs = node_specs(model, k, per_position, task.seq_len)
         names += [s.name for s in specs]
-        for l in range(model.cfg.n_layers):
-            h = _hook_for(k, l)
-            cols.append(reduce_node_products(k, (corr[h] - clean[h]) * grads[h], per_position))
+        cols += node_products(model, k, per_position, corr, clean, grads)
     per_ex = torch.cat(cols, 1)
     return Scores(
         names,

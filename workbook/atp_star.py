@@ -20,11 +20,12 @@ from typing import Sequence
 
 import torch
 
-from workbook.atp import node_hooks, reduce_node_products
+from workbook.arch import adapter_for, compute_dtype
+from workbook.atp import node_hooks, node_products
 from workbook.graddrop import graddrop
 from workbook.hooks import cache_activations, cache_activations_and_grads
-from workbook.patching import _hook_for, _orient, node_kinds, node_specs
-from workbook.qk_fix import atp_qk_fix, qk_fix_from_caches, qk_hooks
+from workbook.patching import _orient, node_kinds, node_specs
+from workbook.qk_fix import atp_qk_fix, qk_fix_from_inputs, qk_fix_inputs, qk_hooks
 from workbook.validate import check_model, check_tokens
 from workbook.scores import Scores
 from workbook.tasks import Task
@@ -53,20 +54,22 @@ def atp_star(
     t0 = time.perf_counter()
     run = _orient(task, direction)
     qk = [k for k in kinds if k in ("q", "k")]
+    if qk:
+        adapter_for(model).require("qk_fix")
     plain_hooks = node_hooks(model, [k for k in kinds if k not in qk])
     qk_acts, qk_grads = qk_hooks(model) if qk else ([], [])
     # one corrupt forward and one clean forward + backward serve both plain AtP and the QK fix
-    _, corr = cache_activations(model, run.corrupt, plain_hooks + qk_acts)
+    _, corr = cache_activations(model, run.corrupt, plain_hooks + qk_acts, attention_mask=run.attention_mask)
     _, clean, grads = cache_activations_and_grads(model, run, plain_hooks + qk_acts, plain_hooks + qk_grads)
+    layers = qk_fix_inputs(model, clean, corr) if qk else None
+    cd = compute_dtype(model)
     cols, names = [], []
     for k in kinds:
         names += [s.name for s in node_specs(model, k, per_position, task.seq_len)]
         if k in qk:
-            cols.append(qk_fix_from_caches(model, k, per_position, clean, corr, grads).float())
+            cols.append(qk_fix_from_inputs(model, layers, k, per_position, grads).to(cd))
             continue
-        for l in range(model.cfg.n_layers):
-            h = _hook_for(k, l)
-            cols.append(reduce_node_products(k, (corr[h] - clean[h]) * grads[h], per_position))
+        cols += node_products(model, k, per_position, corr, clean, grads)
     per_ex = torch.cat(cols, 1)
     return Scores(names, per_ex.mean(0), method="AtP+QK fix", kind="node", per_example=per_ex,
                   info={"direction": direction, "seconds": time.perf_counter() - t0,

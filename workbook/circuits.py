@@ -8,7 +8,8 @@ A :class:`Circuit` is a boolean edge mask ``[n_sources, n_destinations]`` on a
   edge whose *child* is already in the circuit (so the circuit stays connected to the logits);
 * :func:`prune` drops, until nothing changes, every node without an incoming or an outgoing
   circuit edge (``embed`` always counts as fed, ``logits`` as read) and the edges touching it.
-  A head counts as fed when any of its q/k/v inputs has an incoming edge;
+  A head counts as fed when any of its q/k/v inputs has an incoming edge (a grouped k/v input
+  feeds every head of its group; it stays while one of them is alive);
 * :func:`evaluate` runs the clean input with every edge *outside* the circuit corrupted
   (circuit-run semantics, :func:`workbook.patching.run_with_patched_edges`);
 * :func:`faithfulness` = ``(m(C) - m(corrupt)) / (m(clean) - m(corrupt))`` with batch-mean
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 import torch
 
 from workbook.graph import Graph
+from workbook.hooks import baselines as metric_baselines
 from workbook.patching import run_with_patched_edges
 from workbook.scores import Scores
 from workbook.tasks import Task
@@ -70,7 +72,7 @@ class Circuit:
         out = set()
         for i, j in self.mask.nonzero().tolist():
             out.add(self.graph.sources[i])
-            out.add(self.graph.destinations[j].split(".")[0])
+            out.add(self.graph.destinations[j].split(".")[0])  # grouped k/v inputs count as L{l}KV{g}
         return out
 
     def __repr__(self) -> str:
@@ -88,30 +90,22 @@ def score_matrix(scores: Scores, graph: Graph) -> torch.Tensor:
     return mat
 
 
-def _dest_owner(graph: Graph) -> list[int | None]:
-    """For each destination, the index of the source it belongs to (None for logits)."""
-    owner = []
-    for d in graph.destinations:
-        base = d.split(".")[0]
-        owner.append(graph.sources.index(base) if base in graph.sources else None)
-    return owner
-
-
 def prune(mask: torch.Tensor, graph: Graph) -> torch.Tensor:
     """Remove dead nodes until a fixed point (see module doc). Returns a new mask."""
     mask = mask.clone() & graph.edge_mask
-    owner = _dest_owner(graph)
+    owners = [graph.dest_owners(j) for j in range(len(graph.destinations))]
     n_src = len(graph.sources)
     while True:
         has_out = mask.any(1)  # [n_src]
         fed = torch.zeros(n_src, dtype=torch.bool)
         fed[0] = True  # embed
         into = mask.any(0)
-        for j, o in enumerate(owner):
-            if o is not None and into[j]:
-                fed[o] = True
+        for j, os_ in enumerate(owners):
+            if into[j]:
+                for o in os_:
+                    fed[o] = True
         alive_src = has_out & fed
-        alive_dst = torch.tensor([True if o is None else bool(has_out[o] & fed[o]) for o in owner])
+        alive_dst = torch.tensor([not os_ or any(bool(alive_src[o]) for o in os_) for os_ in owners])
         new = mask & alive_src[:, None] & alive_dst[None, :]
         if torch.equal(new, mask):
             return mask
@@ -138,10 +132,9 @@ def greedy(scores: Scores, n: int, graph: Graph, absolute: bool = True, pruned: 
     """
     mat = score_matrix(scores, graph)
     key = mat.abs() if absolute else mat
-    owner = _dest_owner(graph)
     dests_of: dict[int, list[int]] = {}
-    for j, o in enumerate(owner):
-        if o is not None:
+    for j in range(len(graph.destinations)):
+        for o in graph.dest_owners(j):
             dests_of.setdefault(o, []).append(j)
     mask = torch.zeros_like(graph.edge_mask)
     frontier: list[tuple[float, int, int]] = []
@@ -195,7 +188,7 @@ def evaluate_many(model, task: Task, masks: torch.Tensor) -> torch.Tensor:
 
 def faithfulness(model, task: Task, circuit: Circuit, baselines: tuple[float, float] | None = None) -> float:
     """``(m(C) - m(corrupt)) / (m(clean) - m(corrupt))`` (batch means; ratio of means)."""
-    baselines = baselines or task.baselines(model)
+    baselines = baselines or metric_baselines(model, task)
     return float(task.normalize(evaluate(model, task, circuit), baselines=baselines))
 
 
@@ -218,7 +211,7 @@ def faithfulness_curve(
         raise WorkbookError(f"select must be 'greedy' or 'top_n', got {select!r}.")
     graph = Graph.from_model(model)
     pick = greedy if select == "greedy" else top_n
-    base = task.baselines(model)
+    base = metric_baselines(model, task)
     circuits = [pick(scores, int(n), graph, absolute) for n in sizes]
     keys = [c.mask.numpy().tobytes() for c in circuits]
     distinct = list(dict.fromkeys(keys))

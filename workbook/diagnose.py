@@ -38,8 +38,10 @@ from typing import Sequence
 
 import torch
 
+from workbook.arch import adapter_for
 from workbook.eap import eap
 from workbook.graph import Graph
+from workbook.hooks import baselines as metric_baselines
 from workbook.hooks import cache_activations
 from workbook.patching import patch_edges, patch_nodes
 from workbook.scores import Scores
@@ -161,33 +163,41 @@ def _lazy(module: str, fn: str):
 def pattern_probe(model, task: Task, saturation: float = 0.99) -> dict[str, dict[str, float]]:
     """Exact pattern change when one head's query (or key) is patched, on saturated rows.
 
-    For every head and kind in ``("q", "k")`` (all positions patched, noising) returns
+    For every query node and key node (``L{l}H{h}.q``, ``L{l}H{h}.k`` or ``L{l}KV{g}.k`` under
+    grouped-query attention; all positions patched, noising) returns
     ``{"saturated_change": mean_b max_t TV_t, "saturated_rows": fraction}`` where ``TV_t`` is the
     total-variation distance ``0.5 sum_s |A'_ts - A_ts|`` between the re-softmaxed and the clean
     pattern on query rows ``t`` whose clean max probability is ``>= saturation`` (other rows
-    count 0). Shapes: patterns ``[B, H, T, S]``.
+    count 0; a grouped key takes the largest change over the heads of its group). The pattern is
+    recomputed as the QK fix does (post-rotary q/k, the model's scale, soft-cap and mask).
+    Shapes: patterns ``[B, H, T, S]``.
     """
-    from workbook.qk_fix import _scores, attn_scale, causal_mask
+    from workbook.qk_fix import _scores, qk_fix_inputs, qk_hooks
 
-    L = model.cfg.n_layers
-    names = [f"blocks.{l}.attn.{h}" for l in range(L) for h in ("hook_q", "hook_k", "hook_pattern")]
-    _, clean = cache_activations(model, task.clean, names)
-    _, corr = cache_activations(model, task.corrupt, names)
+    ad = adapter_for(model)
+    acts, _ = qk_hooks(model)
+    names = acts + [f"blocks.{l}.attn.hook_pattern" for l in range(ad.n_layers)]
+    _, clean = cache_activations(model, task.clean, names, attention_mask=task.attention_mask)
+    _, corr = cache_activations(model, task.corrupt, names, attention_mask=task.attention_mask)
+    layers = qk_fix_inputs(model, clean, corr)
+    G, rep = ad.n_kv_heads, ad.n_heads // ad.n_kv_heads
     out: dict[str, dict[str, float]] = {}
-    for l in range(L):
-        q, k = clean[f"blocks.{l}.attn.hook_q"].double(), clean[f"blocks.{l}.attn.hook_k"].double()
-        qc, kc = corr[f"blocks.{l}.attn.hook_q"].double(), corr[f"blocks.{l}.attn.hook_k"].double()
+    for l, x in enumerate(layers):
         A = clean[f"blocks.{l}.attn.hook_pattern"].double()  # [B,H,T,S]
-        mask, sc = causal_mask(q.shape[1], q.device), attn_scale(model, l)
-        saturated = A.max(-1).values >= saturation  # [B,H,T]
-        saturated[..., 0] = False  # row 0 attends to one key: trivially "saturated", never changes
-        for kind, patched in (("q", _scores(qc, k, sc, mask)), ("k", _scores(q, kc, sc, mask))):
-            tv = 0.5 * (patched.softmax(-1) - A).abs().sum(-1)  # [B,H,T]
-            hit = torch.where(saturated, tv, torch.zeros_like(tv))
-            for h in range(A.shape[1]):
-                out[f"L{l}H{h}.{kind}"] = {
-                    "saturated_change": hit[:, h].max(-1).values.mean().item(),
-                    "saturated_rows": saturated[:, h].double().mean().item(),
+        k, kc = ad.expand_kv(x.k), ad.expand_kv(x.k_corr)
+        saturated = (A.max(-1).values >= saturation) & (x.visible.sum(-1) > 1)  # one visible key: never changes
+        for kind, patched in (("q", _scores(x.q_corr, k, x.scale, x.visible, x.softcap)),
+                              ("k", _scores(x.q, kc, x.scale, x.visible, x.softcap))):
+            tv = 0.5 * (patched.softmax(-1).nan_to_num(0.0) - A).abs().sum(-1)  # [B,H,T]
+            hit = torch.where(saturated, tv, torch.zeros_like(tv)).max(-1).values  # [B,H]
+            rows = saturated.double().mean(-1)  # [B,H]
+            if kind == "k":
+                hit = hit.reshape(hit.shape[0], G, rep).max(-1).values
+                rows = rows.reshape(rows.shape[0], G, rep).mean(-1)
+            for h in range(hit.shape[1]):
+                out[ad.node_label(kind, l, h)] = {
+                    "saturated_change": hit[:, h].mean().item(),
+                    "saturated_rows": rows[:, h].mean().item(),
                 }
     return out
 
@@ -265,7 +275,8 @@ def diagnose(
     """Flag attribution estimates that are likely wrong, say why, and recommend the fix.
 
     Args:
-        model: a prepared GPT-2 TransformerBridge.
+        model: a prepared TransformerBridge of a supported family (probes a family cannot run,
+            e.g. edge probes on Gemma 2, are listed in ``Diagnosis.skipped`` with the reason).
         task: clean/corrupt pairs and the metric (noising convention).
         scores: optional estimates to judge (any method); their names become ``components``.
         components: restrict the report to these names (nodes ``L0H1``, ``MLP0``, ``L1H2.q``
@@ -288,15 +299,22 @@ def diagnose(
         raise WorkbookError(f"unknown probe(s) {unknown}; choose from {list(CHECKS)}.")
     if scores is not None and components is None:
         components = list(scores.names)
-    clean_v, corr_v = task.baselines(model)
+    clean_v, corr_v = metric_baselines(model, task)
     total = abs(clean_v - corr_v)
     if total == 0:
         raise WorkbookError("the metric is identical on the clean and corrupt runs: there is no effect to attribute.")
     big = relative * total
-    graph = Graph.from_model(model)
     findings: list[Finding] = []
     skipped: dict[str, str] = {}
     ran: list[str] = []
+    ad = adapter_for(model)
+    for capability, needs in (("qk_fix", ("saturation",)), ("edges", ("cancellation", "flat_gradient", "path_saturation"))):
+        if not ad.supports(capability):
+            for p in needs:
+                if p in probes:
+                    skipped[p] = f"unsupported on {ad.arch}: {ad.refusals[capability]}"
+            probes = [p for p in probes if p not in needs]
+    graph = ad.graph() if ad.supports("edges") else None
 
     if "saturation" in probes:
         atp_qk_fix = _lazy("workbook.qk_fix", "atp_qk_fix")

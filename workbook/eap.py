@@ -6,7 +6,7 @@ reference code)::
     EAP(u->v) = sum_{pos, d} (z_u(corrupt) - z_u(clean)) . dM/d in_v |clean
 
 ``z_u`` is the source's write into the residual stream, ``in_v`` the destination's input
-before its LayerNorm. Scores are batch means of per-example scores. One corrupt forward, one
+before its norm. Scores are batch means of per-example scores. One corrupt forward, one
 clean forward and one backward score every edge. With the same gradient, the edges out of a
 source sum to its node AtP score (``sum_v EAP(u->v) = AtP(u)``).
 
@@ -20,9 +20,10 @@ import time
 
 import torch
 
+from workbook.arch import adapter_for, compute_dtype
 from workbook.graph import Graph
 from workbook.hooks import cache_activations, cache_activations_and_grads
-from workbook.patching import _fused_attention, _orient, weight_in_out
+from workbook.patching import _fused_attention, _orient
 from workbook.scores import Scores
 from workbook.tasks import Task
 from workbook.validate import check_model, check_tokens
@@ -34,23 +35,29 @@ class GraphIO:
     """Source writes and destination-input gradients of the edge graph, from fused-attention runs.
 
     With TransformerLens' per-head flags (split q/k/v inputs, per-head results) every forward
-    and backward applies LayerNorm and the projections once per head, which costs 2-3x a plain
+    and backward applies the norm and the projections once per head, which costs 2-3x a plain
     pass. This class gets the same quantities from a plain (fused) run instead:
 
     * a head's write ``L{l}H{h}`` is ``z_h @ W_O[h]`` (``hook_z`` times its slice of W_O, no b_O);
-    * the gradient at head h's query input is the LayerNorm backward of ``W_Q[h] . dM/dq_h``
-      (``dM/dq`` at ``hook_q``), evaluated at the clean ``resid_pre`` — exactly what autograd
-      would give at ``hook_q_input[:, :, h]``; the same for keys and values;
+    * the gradient at head h's query input is the pre-attention norm's backward of
+      ``W_Q[h] . dM/dq_h`` (``dM/dq`` at ``hook_q``, before any rotary embedding), evaluated at the
+      clean ``resid_pre`` — exactly what autograd would give at ``hook_q_input[:, :, h]``; the
+      same for keys and values (one per k/v head under grouped-query attention);
     * MLP inputs and the logits reader use ``hook_mlp_in`` / the last ``hook_resid_post``.
 
+    Weights and the norm backward (LayerNorm, RMSNorm, Gemma's ``1 + w``) come from the model's
+    adapter (:mod:`workbook.arch`). Results are in float32, or float64 for a float64 model.
     Use :meth:`fwd_names` / :meth:`grad_names` as hook lists inside :func:`fused`, then
     :meth:`sources` and :meth:`dest_grads` to stack them in graph order.
     """
 
     def __init__(self, model, graph: Graph | None = None):
         self.model = model
-        self.graph = graph or Graph.from_model(model)
-        self.L, self.H, self.dh = self.graph.n_layers, self.graph.n_heads, model.cfg.d_head
+        self.adapter = adapter_for(model)
+        self.graph = graph or self.adapter.graph()
+        self.L, self.H, self.dh = self.graph.n_layers, self.graph.n_heads, self.adapter.d_head
+        self.G = self.graph.n_kv_heads
+        self.dtype = compute_dtype(model)
 
     fused = staticmethod(_fused_attention)
 
@@ -61,7 +68,7 @@ class GraphIO:
         return names
 
     def fwd_names(self) -> list[str]:
-        """Activations needed: source writes plus each layer's ``resid_pre`` (for the LN backward)."""
+        """Activations needed: source writes plus each layer's ``resid_pre`` (for the norm backward)."""
         return self.source_names() + [f"blocks.{l}.hook_resid_pre" for l in range(self.L)]
 
     def grad_names(self) -> list[str]:
@@ -71,45 +78,37 @@ class GraphIO:
         return names + [f"blocks.{self.L - 1}.hook_resid_post"]
 
     def _weight(self, layer: int, kind: str) -> torch.Tensor:
-        """The ``kind`` (q/k/v/o) projection as ``[d_in, d_out]`` (``y = x @ W + b``)."""
-        return weight_in_out(getattr(self.model.blocks[layer].attn, kind)._original_component)
+        """The ``kind`` (q/k/v/o) projection as ``[d_in, d_out]`` (``y = x @ W + b``), in the compute dtype."""
+        return self.adapter.projection(layer, kind)[0].to(self.dtype)
 
     @torch.no_grad()
     def sources(self, acts: dict[str, torch.Tensor]) -> torch.Tensor:
         """Stack source writes ``[n_sources, B, P, D]`` from fused-run activations."""
-        parts = [acts["hook_embed"][None]]
+        dt = self.dtype
+        parts = [acts["hook_embed"][None].to(dt)]
         for l in range(self.L):
             W_O = self._weight(l, "o").reshape(self.H, self.dh, -1)  # [H, dh, D]
-            z = acts[f"blocks.{l}.attn.hook_z"]  # [B, P, H, dh]
+            z = acts[f"blocks.{l}.attn.hook_z"].to(dt)  # [B, P, H, dh]
             parts.append(torch.bmm(z.permute(2, 0, 1, 3).reshape(self.H, -1, self.dh), W_O).reshape(self.H, *z.shape[:2], -1))
-            parts.append(acts[f"blocks.{l}.hook_mlp_out"][None])
+            parts.append(acts[f"blocks.{l}.hook_mlp_out"][None].to(dt))
         return torch.cat(parts, 0)
-
-    def _ln_backward(self, layer: int, x: torch.Tensor, g_out: torch.Tensor, out: torch.Tensor) -> None:
-        """Write into ``out [H, B, P, D]`` the gradient at ``ln1``'s input ``x [B,P,D]`` for each head's
-        output gradient ``g_out [H, B, P, D]``: ``(g - mean(g) - xhat * mean(g * xhat)) / sigma``, g = w * g_out."""
-        ln = self.model.blocks[layer].ln1._original_component
-        inv_sigma = (x.var(-1, unbiased=False, keepdim=True) + ln.eps).rsqrt()  # [B,P,1]
-        xhat = (x - x.mean(-1, keepdim=True)) * inv_sigma  # [B,P,D]
-        g = g_out * ln.weight
-        m1 = g.mean(-1, keepdim=True)
-        m2 = torch.matmul(g[..., None, :], xhat[..., None])[..., 0] / x.shape[-1]  # [H,B,P,1]
-        torch.mul(torch.addcmul(g - m1, xhat, m2, value=-1), inv_sigma, out=out)
 
     @torch.no_grad()
     def dest_grads(self, acts: dict[str, torch.Tensor], grads: dict[str, torch.Tensor]) -> torch.Tensor:
         """Stack destination-input gradients ``[n_destinations, B, P, D]`` in graph order."""
+        dt = self.dtype
         first = grads[f"blocks.{self.L - 1}.hook_resid_post"]
-        out = first.new_empty((len(self.graph.destinations),) + tuple(first.shape))
+        out = first.new_empty((len(self.graph.destinations),) + tuple(first.shape), dtype=dt)
         row = 0
         for l in range(self.L):
-            x = acts[f"blocks.{l}.hook_resid_pre"]
+            x = acts[f"blocks.{l}.hook_resid_pre"].to(dt)
             for kind in "qkv":
-                W = self._weight(l, kind).T.reshape(self.H, self.dh, -1)  # [H, dh, D]
-                g = grads[f"blocks.{l}.attn.hook_{kind}"]  # [B, P, H, dh]
-                g_ln = torch.bmm(g.permute(2, 0, 1, 3).reshape(self.H, -1, self.dh), W)  # [H, B*P, D]
-                self._ln_backward(l, x, g_ln.reshape(self.H, *g.shape[:2], -1), out[row : row + self.H])
-                row += self.H
+                n = self.H if kind == "q" else self.G
+                W = self._weight(l, kind).T.reshape(n, self.dh, -1)  # [n, dh, D]
+                g = grads[f"blocks.{l}.attn.hook_{kind}"].to(dt)  # [B, P, n, dh]
+                g_ln = torch.bmm(g.permute(2, 0, 1, 3).reshape(n, -1, self.dh), W)  # [n, B*P, D]
+                self.adapter.norm_input_grad(l, x, g_ln.reshape(n, *g.shape[:2], -1), out[row : row + n])
+                row += n
             out[row] = grads[f"blocks.{l}.hook_mlp_in"]
             row += 1
         out[row] = first
@@ -121,8 +120,8 @@ def source_deltas(model, task: Task, graph: Graph | None = None) -> torch.Tensor
     """``z_u(corrupt) - z_u(clean)`` for every source: ``[n_sources, B, P, d_model]``."""
     io = GraphIO(model, graph)
     with io.fused(model):
-        _, clean = cache_activations(model, task.clean, io.source_names())
-        _, corr = cache_activations(model, task.corrupt, io.source_names())
+        _, clean = cache_activations(model, task.clean, io.source_names(), attention_mask=task.attention_mask)
+        _, corr = cache_activations(model, task.corrupt, io.source_names(), attention_mask=task.attention_mask)
     return io.sources(corr) - io.sources(clean)
 
 
@@ -133,6 +132,8 @@ def edge_scores_from_grads(deltas: torch.Tensor, dest_grads: torch.Tensor, graph
     """
     n_src, B = deltas.shape[:2]
     n_dst = dest_grads.shape[0]
+    dt = compute_dtype(torch.promote_types(deltas.dtype, dest_grads.dtype))  # float32 or float64
+    deltas, dest_grads = deltas.to(dt), dest_grads.to(dt)
     # a batched matmul over (pos, d_model); several times faster than the equivalent einsum on CPU
     lhs = deltas.permute(1, 0, 2, 3).reshape(B, n_src, -1)
     rhs = dest_grads.permute(1, 2, 3, 0).reshape(B, -1, n_dst)
@@ -160,7 +161,7 @@ def eap(model, task: Task, direction: str = "noising") -> Scores:
     io = GraphIO(model)
     graph = io.graph
     with io.fused(model):
-        _, corr = cache_activations(model, run.corrupt, io.source_names())
+        _, corr = cache_activations(model, run.corrupt, io.source_names(), attention_mask=run.attention_mask)
         _, clean, grads = cache_activations_and_grads(model, run, io.fwd_names(), io.grad_names())
     deltas = io.sources(corr) - io.sources(clean)
     per_ex = edge_scores_from_grads(deltas, io.dest_grads(clean, grads), graph)

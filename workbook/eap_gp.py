@@ -44,7 +44,8 @@ import torch
 from workbook.eap import edge_scores_from_grads, edge_scores_to_scores
 from workbook.eap_ig import interpolated_dest_grads
 from workbook.graph import Graph
-from workbook.hooks import LEAF_HOOK, cache_activations, frozen_params
+from workbook.arch import compute_dtype
+from workbook.hooks import LEAF_HOOK, cache_activations, frozen_params, run_model
 from workbook.patching import _orient
 from workbook.scores import Scores
 from workbook.tasks import Task
@@ -53,11 +54,19 @@ from workbook.validate import WorkbookError, check_finite, check_model, check_to
 __all__ = ["eap_gp", "gradpath", "output_distance"]
 
 
-def output_distance(model, tokens: torch.Tensor, embed: torch.Tensor, target_logits: torch.Tensor) -> torch.Tensor:
-    """``||G(embed) - target||^2`` per example ``[B]``: run ``tokens`` with ``hook_embed := embed``."""
+def output_distance(
+    model, tokens: torch.Tensor, embed: torch.Tensor, target_logits: torch.Tensor, attention_mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``||G(embed) - target||^2`` per example ``[B]``: run ``tokens`` with ``hook_embed := embed``.
+
+    With an ``attention_mask`` only real (unpadded) positions count, so a padded prompt follows
+    the same path as the prompt alone."""
     with model.hooks(fwd_hooks=[(LEAF_HOOK, lambda t, hook: embed.to(t.dtype))]):
-        logits = model(tokens)
-    return ((logits - target_logits) ** 2).flatten(1).sum(1)
+        logits = run_model(model, tokens, attention_mask)
+    sq = (logits - target_logits) ** 2
+    if attention_mask is not None:
+        sq = sq * attention_mask.to(sq.device, sq.dtype)[..., None]
+    return sq.flatten(1).sum(1)
 
 
 def _step_sizes(step_size, e_clean: torch.Tensor, e_corrupt: torch.Tensor, steps: int) -> torch.Tensor:
@@ -87,9 +96,10 @@ def gradpath(
     """
     if not isinstance(steps, int) or steps < 1:
         raise WorkbookError(f"steps must be a positive integer, got {steps!r}.")
+    mask = task.attention_mask
     if endpoints is None:
-        _, c = cache_activations(model, task.clean, [LEAF_HOOK])
-        target_logits, n = cache_activations(model, task.corrupt, [LEAF_HOOK])
+        _, c = cache_activations(model, task.clean, [LEAF_HOOK], attention_mask=mask)
+        target_logits, n = cache_activations(model, task.corrupt, [LEAF_HOOK], attention_mask=mask)
         e_clean, e_corr = c[LEAF_HOOK], n[LEAF_HOOK]
     else:
         e_clean, e_corr, target_logits = endpoints
@@ -99,7 +109,7 @@ def gradpath(
     with frozen_params(model), torch.enable_grad():
         for _ in range(steps):
             leaf = gamma.detach().requires_grad_(True)
-            dist = output_distance(model, task.clean, leaf, target_logits)
+            dist = output_distance(model, task.clean, leaf, target_logits, mask)
             (g,) = torch.autograd.grad(dist.sum(), leaf)  # per-example: examples are independent
             check_finite(g, "the GradPath gradient")
             norm = g.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1)
@@ -107,7 +117,7 @@ def gradpath(
             objective.append(dist.detach())
             points.append(gamma)
     with torch.no_grad():
-        objective.append(output_distance(model, task.clean, gamma, target_logits))
+        objective.append(output_distance(model, task.clean, gamma, target_logits, mask))
     log = {"objective": torch.stack(objective), "e_clean": e_clean, "e_corrupt": e_corr, "eta": eta}
     return torch.stack(points), log
 
@@ -125,10 +135,11 @@ def eap_gp(
     t0 = time.perf_counter()
     run = _orient(task, direction)
     graph = Graph.from_model(model)
-    _, clean = cache_activations(model, run.clean, list(graph.source_hooks))
-    corr_logits, corr = cache_activations(model, run.corrupt, list(graph.source_hooks))
+    _, clean = cache_activations(model, run.clean, list(graph.source_hooks), attention_mask=run.attention_mask)
+    corr_logits, corr = cache_activations(model, run.corrupt, list(graph.source_hooks), attention_mask=run.attention_mask)
     points, log = gradpath(model, run, steps, step_size, (clean[LEAF_HOOK], corr[LEAF_HOOK], corr_logits))
-    deltas = graph.stack_sources(corr) - graph.stack_sources(clean)
+    cd = compute_dtype(model)
+    deltas = graph.stack_sources(corr).to(cd) - graph.stack_sources(clean).to(cd)
     grads = interpolated_dest_grads(model, run, points[1:], graph).mean(0)
     per_ex = edge_scores_from_grads(deltas, grads, graph)
     e_c, e_n = log["e_clean"], log["e_corrupt"]

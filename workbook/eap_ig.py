@@ -34,6 +34,7 @@ from typing import Callable
 
 import torch
 
+from workbook.arch import compute_dtype
 from workbook.eap import GraphIO, edge_scores_from_grads, edge_scores_to_scores
 from workbook.graph import Graph
 from workbook.hooks import LEAF_HOOK, cache_activations, cache_activations_and_grads
@@ -93,8 +94,9 @@ def interpolated_dest_grads(
     N, P = tokens.shape
     for name in io.grad_names():  # a gradient cut by a constant replacement is zero
         if grads.get(name) is None:
+            heads = graph.n_heads if name.endswith("hook_q") else graph.n_kv_heads
             per_head = ".attn.hook_" in name
-            shape = (N, P, graph.n_heads, model.cfg.d_head) if per_head else (N, P, points.shape[-1])
+            shape = (N, P, heads, io.dh) if per_head else (N, P, points.shape[-1])
             grads[name] = torch.zeros(shape, dtype=points.dtype)
     stacked = io.dest_grads(acts, grads)  # [n_dst, k*B, P, D]
     n_dst = stacked.shape[0]
@@ -137,9 +139,10 @@ def eap_ig(
     graph = Graph.from_model(model)
     group_hooks = source_groups(graph) if variant == "activations" else [LEAF_HOOK]
     names = list(dict.fromkeys(list(graph.source_hooks) + group_hooks))
-    _, clean = cache_activations(model, run.clean, names)
-    _, corr = cache_activations(model, run.corrupt, names)
-    deltas = graph.stack_sources(corr) - graph.stack_sources(clean)  # [n_src, B, P, D]
+    _, clean = cache_activations(model, run.clean, names, attention_mask=run.attention_mask)
+    _, corr = cache_activations(model, run.corrupt, names, attention_mask=run.attention_mask)
+    cd = compute_dtype(model)
+    deltas = graph.stack_sources(corr).to(cd) - graph.stack_sources(clean).to(cd)  # [n_src, B, P, D]
     grad_sum = None
     n_fb = 0
     for hook in group_hooks:

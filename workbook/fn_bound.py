@@ -25,8 +25,9 @@ from typing import Sequence
 
 import torch
 
+from workbook.arch import compute_dtype
 from workbook.hooks import cache_activations
-from workbook.patching import _orient, _resid_pre_names, _run_from, node_specs, patch_nodes
+from workbook.patching import _orient, _run_copies, node_specs, patch_nodes
 from workbook.scores import Scores
 from workbook.tasks import Task
 from workbook.validate import WorkbookError, check_model, check_tokens
@@ -143,14 +144,13 @@ def patch_node_subsets(
     if masks.ndim != 2 or masks.shape[1] != len(specs):
         raise WorkbookError(f"masks must have shape [n_subsets, {len(specs)}], got {tuple(masks.shape)}.")
     hooks = sorted({s.hook for s in specs})
-    L, B = model.cfg.n_layers, task.batch_size
-    clean_logits, clean = cache_activations(model, run.clean, hooks + _resid_pre_names(L))
-    _, corr = cache_activations(model, run.corrupt, hooks)
-    clean["__tokens__"] = run.clean
-    base = run.per_example(clean_logits).mean()
-    start = min(s.layer for s in specs)
+    B = task.batch_size
+    cd = compute_dtype(model)
+    clean_logits, clean = cache_activations(model, run.clean, hooks, attention_mask=run.attention_mask)
+    _, corr = cache_activations(model, run.corrupt, hooks, attention_mask=run.attention_mask)
+    base = run.per_example(clean_logits).to(cd).mean()
     per = max(1, max_rows // B)
-    out = torch.zeros(masks.shape[0])
+    out = torch.zeros(masks.shape[0], dtype=cd)
     for lo in range(0, masks.shape[0], per):
         sub = masks[lo : lo + per]
         K = sub.shape[0]
@@ -169,8 +169,8 @@ def patch_node_subsets(
 
             return fn
 
-        logits = _run_from(model, clean, start, K, [(h, make_hook(h)) for h in hooks])
-        out[lo : lo + K] = run.per_example(logits).reshape(K, B).mean(1) - base
+        logits = _run_copies(model, run, K, [(h, make_hook(h)) for h in hooks])
+        out[lo : lo + K] = run.per_example(logits).reshape(K, B).to(cd).mean(1) - base
     return out
 
 
@@ -205,5 +205,5 @@ def false_negative_bound(
     stats = subset_statistics(effects, masks)
     point, upper = welch_upper_bound(stats, confidence)
     verified.info.update({"bound_seconds": time.perf_counter() - t0})
-    return FalseNegativeBound(verified, rest, point.float(), upper.float(), float(upper.max()), n_samples,
+    return FalseNegativeBound(verified, rest, point.to(effects.dtype), upper.to(effects.dtype), float(upper.max()), n_samples,
                               confidence, p, effects, masks)

@@ -24,10 +24,11 @@ from typing import Callable, Sequence
 
 import torch
 
-from workbook.atp import node_hooks, reduce_node_products
-from workbook.hooks import LEAF_HOOK, _leaf, cache_activations, frozen_params
-from workbook.patching import _hook_for, _orient, node_kinds, node_specs
-from workbook.qk_fix import qk_fix_from_caches, qk_hooks
+from workbook.arch import adapter_for, compute_dtype
+from workbook.atp import node_hooks, node_products
+from workbook.hooks import LEAF_HOOK, _leaf, cache_activations, frozen_params, run_model
+from workbook.patching import _orient, node_kinds, node_specs
+from workbook.qk_fix import qk_fix_from_inputs, qk_fix_inputs, qk_hooks
 from workbook.scores import Scores
 from workbook.tasks import Task
 from workbook.validate import ModelError, check_finite, check_model, check_tokens
@@ -90,7 +91,7 @@ def graddrop_passes(
     bwd += [(h, gate(l)) for l in range(L) for h in layer_write_hooks(l)]
     passes = []
     with frozen_params(model), torch.enable_grad(), model.hooks(fwd_hooks=fwd, bwd_hooks=bwd):
-        logits = model(run.clean)
+        logits = run_model(model, run.clean, run.attention_mask)
         total = run.per_example(logits).mean()
         for l in range(L):
             drop["layer"] = l
@@ -134,20 +135,22 @@ def graddrop(
     run = _orient(task, direction)
     fixed = [k for k in kinds if qk_fix and k in ("q", "k")]
     plain = [k for k in kinds if k not in fixed]
+    if fixed:
+        adapter_for(model).require("qk_fix")
     hooks = node_hooks(model, plain)
     qk_acts, qk_grads = qk_hooks(model) if fixed else ([], [])
-    _, corr = cache_activations(model, run.corrupt, hooks + qk_acts)
+    _, corr = cache_activations(model, run.corrupt, hooks + qk_acts, attention_mask=run.attention_mask)
     clean, passes = graddrop_passes(model, run, hooks + qk_grads, hooks + qk_acts)
+    layers = qk_fix_inputs(model, clean, corr) if fixed else None
+    cd = compute_dtype(model)
     per_pass = []
     for grads in passes:
         cols = []
         for k in kinds:
             if k in fixed:
-                cols.append(qk_fix_from_caches(model, k, per_position, clean, corr, grads).float())
+                cols.append(qk_fix_from_inputs(model, layers, k, per_position, grads).to(cd))
                 continue
-            for l in range(L):
-                h = _hook_for(k, l)
-                cols.append(reduce_node_products(k, (corr[h] - clean[h]) * grads[h], per_position))
+            cols += node_products(model, k, per_position, corr, clean, grads)
         per_pass.append(torch.cat(cols, 1))
     per_pass_t = torch.stack(per_pass)  # [L, B, n]
     per_ex = aggregate_graddrop(per_pass_t)

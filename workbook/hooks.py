@@ -1,8 +1,12 @@
 """Forward and backward passes with hooks: the plumbing every method shares.
 
+* :func:`run_model` — THE forward every method uses: passes the task's padding mask
+  (``Task.attention_mask``, repeated for stacked copies of the batch) and returns logits in
+  float32 or wider, so metrics never round in half precision.
 * :func:`cache_activations` — one no-grad forward, activations at the named hooks.
 * :func:`cache_activations_and_grads` — one forward + one backward of the task metric,
   activations at some hooks and metric gradients at others.
+* :func:`baselines` — ``(M(clean), M(corrupt))`` with the mask.
 * :func:`progress` — tqdm for long sweeps (silence with ``WORKBOOK_PROGRESS=0``).
 
 Gradients are *per example*: the metric is the batch mean, so every gradient is multiplied
@@ -20,7 +24,7 @@ import torch
 
 from workbook.validate import check_finite
 
-__all__ = ["cache_activations", "cache_activations_and_grads", "frozen_params", "progress", "LEAF_HOOK"]
+__all__ = ["run_model", "baselines", "cache_activations", "cache_activations_and_grads", "frozen_params", "progress", "LEAF_HOOK"]
 
 LEAF_HOOK = "hook_embed"
 
@@ -51,14 +55,76 @@ def frozen_params(model) -> Iterator[None]:
             p.requires_grad_(True)
 
 
+def _mask_for(attention_mask: torch.Tensor | None, rows: int) -> torch.Tensor | None:
+    if attention_mask is None:
+        return None
+    n = attention_mask.shape[0]
+    if rows % n:
+        from workbook.validate import TaskError
+
+        raise TaskError(f"{rows} token rows are not a whole number of copies of the {n}-row attention mask.")
+    return attention_mask if rows == n else attention_mask.repeat(rows // n, 1)
+
+
+_F32_MIN = torch.finfo(torch.float32).min
+
+
+def _finite_mask_fill(t: torch.Tensor, hook) -> torch.Tensor:
+    # float64 models: the bridge softmaxes in float32, where float64's mask value (finfo.min)
+    # becomes -inf; a fully masked (left-padding) row then gives NaN that leaks into real rows
+    # through 0 * NaN. Clamping masked scores to float32's min keeps them masked (exp -> 0).
+    return t.clamp(min=_F32_MIN)
+
+
+def run_model(model, tokens: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """``model(tokens)`` with the padding mask, logits upcast to float32 for half-precision models.
+
+    ``attention_mask`` is ``[B, S]`` (1 = real token); when ``tokens`` holds ``k`` stacked copies
+    of the batch (``[k*B, S]``) the mask is repeated to match. TransformerLens derives the
+    position ids from the mask, so left and right padding give the same real-token logits.
+    """
+    mask = _mask_for(attention_mask, tokens.shape[0])
+    if mask is None:
+        logits = model(tokens)
+    else:
+        mask = mask.to(tokens.device)
+        if bool((mask == 0).any()) and _dtype(model) == torch.float64:
+            names = [f"blocks.{l}.attn.hook_attn_scores" for l in range(model.cfg.n_layers)]
+            with model.hooks(fwd_hooks=[(n, _finite_mask_fill) for n in names]):
+                logits = model(tokens, attention_mask=mask)
+        else:
+            logits = model(tokens, attention_mask=mask)
+    if logits.dtype in (torch.float16, torch.bfloat16):
+        logits = logits.float()
+    return logits
+
+
+def _dtype(model) -> torch.dtype:
+    from workbook.arch import model_dtype
+
+    return model_dtype(model)
+
+
+@torch.no_grad()
+def baselines(model, task) -> tuple[float, float]:
+    """``(M(clean), M(corrupt))`` of ``task`` on ``model``, with the task's padding mask."""
+    mask = getattr(task, "attention_mask", None)
+    return (
+        float(task.metric_value(run_model(model, task.clean, mask))),
+        float(task.metric_value(run_model(model, task.corrupt, mask))),
+    )
+
+
 def _leaf(t: torch.Tensor, hook) -> torch.Tensor:
     # With parameters frozen, make the embedding a grad-requiring leaf so a graph is built.
     return t.detach().requires_grad_(True)
 
 
 @torch.no_grad()
-def cache_activations(model, tokens: torch.Tensor, names: Sequence[str], check: bool = True) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Run ``tokens`` once; return ``(logits, {name: activation})`` for the hooks in ``names``."""
+def cache_activations(
+    model, tokens: torch.Tensor, names: Sequence[str], check: bool = True, attention_mask: torch.Tensor | None = None
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Run ``tokens`` once (with ``attention_mask``); return ``(logits, {name: activation})`` for the hooks in ``names``."""
     acts: dict[str, torch.Tensor] = {}
 
     def save(name: str) -> Callable:
@@ -68,7 +134,7 @@ def cache_activations(model, tokens: torch.Tensor, names: Sequence[str], check: 
         return fn
 
     with model.hooks(fwd_hooks=[(n, save(n)) for n in dict.fromkeys(names)]):
-        logits = model(tokens)
+        logits = run_model(model, tokens, attention_mask)
     if check:
         check_finite(logits, "the logits")
         for n, a in acts.items():
@@ -88,6 +154,7 @@ def cache_activations_and_grads(
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """One forward on ``tokens`` (default ``task.clean``) and one backward of the task metric.
 
+    The task's ``attention_mask`` is passed (repeated when ``tokens`` stacks copies of the batch).
     Returns ``(per_example_metric[B], activations, gradients)``. Gradients are per example:
     ``d metric_b / d act_b`` (the batch-mean's ``1/B`` is undone). A gradient that never
     arrives (the hook is not upstream of the metric) is returned as zeros.
@@ -112,7 +179,7 @@ def cache_activations_and_grads(
     fwd = [(LEAF_HOOK, _leaf)] + [(n, save_act(n)) for n in dict.fromkeys(act_names)] + list(extra_fwd_hooks)
     bwd = [(n, save_grad(n)) for n in dict.fromkeys(grad_names)] + list(extra_bwd_hooks)
     with frozen_params(model), torch.enable_grad(), model.hooks(fwd_hooks=fwd, bwd_hooks=bwd):
-        logits = model(tokens)
+        logits = run_model(model, tokens, getattr(task, "attention_mask", None))
         per_ex = task.per_example(logits)
         per_ex.mean().backward()
     if check:

@@ -3,14 +3,18 @@
 Every method in this package needs three TransformerLens 4.x hook families that are off by
 default: per-head outputs (``attn.hook_result``), per-head split q/k/v inputs
 (``hook_{q,k,v}_input``) and ``hook_mlp_in``. :func:`prepare` switches them on and puts the
-model in eval mode. The GPT-2 architecture from HF ``transformers`` wrapped with
-``build_bridge_from_module`` supports all three; TL's ``boot_native`` models do not.
+model in eval mode. HF ``transformers`` models of the supported families
+(:func:`workbook.arch.supported_architectures`: GPT-2, GPT-NeoX/Pythia, Llama, Qwen2, Gemma,
+Gemma 2) wrapped with ``build_bridge_from_module`` support all three; TL's ``boot_native``
+models do not.
 
-Three ways in:
+Ways in:
 
 * :func:`build_gpt2` — a fresh random GPT-2-architecture model (offline, seeded).
-* :func:`load_pretrained` — real GPT-2 small (``"gpt2"``, needs the HF hub) or any folder
-  written by ``save_pretrained``; the same code path serves both.
+* :func:`bridge_from_hf` — wrap any supported HF ``*ForCausalLM`` you built or loaded.
+* :func:`load_pretrained` — a hub name (online) or a local ``save_pretrained`` folder
+  (offline): any supported family, with its tokenizer when the folder has one, never with
+  randomly initialised weights.
 * :func:`load_model` / :func:`save_model` — the small safetensors checkpoints this package ships.
 """
 
@@ -23,7 +27,7 @@ from typing import Any
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from workbook.validate import ModelError
+from workbook.validate import ModelError, UnsupportedArchitectureError
 
 __all__ = [
     "build_gpt2",
@@ -66,22 +70,44 @@ def gpt2_config(
     return GPT2Config(**kwargs)
 
 
-def bridge_from_hf(hf_model: GPT2LMHeadModel, dtype: torch.dtype | None = None):
-    """Wrap an HF ``GPT2LMHeadModel`` as a prepared :class:`TransformerBridge`.
+def _architecture_of(hf_model) -> str:
+    name = type(hf_model).__name__
+    archs = list(getattr(getattr(hf_model, "config", None), "architectures", None) or [])
+    if name.endswith("ForCausalLM") or name.endswith("LMHeadModel"):
+        return name
+    return archs[0] if archs else name
 
-    The HF module is modified in place (its submodules become bridge components), so do
-    not keep using ``hf_model`` directly afterwards.
+
+def bridge_from_hf(hf_model, dtype: torch.dtype | None = None, tokenizer=None):
+    """Wrap an HF causal LM of a supported family as a prepared :class:`TransformerBridge`.
+
+    Supported: :func:`workbook.arch.supported_architectures` (``GPT2LMHeadModel``,
+    ``GPTNeoXForCausalLM``, ``LlamaForCausalLM``, ``Qwen2ForCausalLM``, ``GemmaForCausalLM``,
+    ``Gemma2ForCausalLM``); anything else raises
+    :class:`~workbook.validate.UnsupportedArchitectureError` naming it. ``tokenizer`` (optional)
+    becomes ``model.tokenizer``. The HF module is modified in place (its submodules become
+    bridge components), so do not keep using ``hf_model`` directly afterwards.
     """
+    from transformers import PreTrainedModel
     from transformer_lens.model_bridge.sources._bridge_builder import build_bridge_from_module
 
-    if not isinstance(hf_model, GPT2LMHeadModel):
+    from workbook.arch import check_architecture
+
+    if not isinstance(hf_model, PreTrainedModel):
         raise ModelError(
-            f"bridge_from_hf expects a transformers GPT2LMHeadModel, got {type(hf_model).__name__}."
+            f"bridge_from_hf expects a transformers causal language model (e.g. GPT2LMHeadModel, "
+            f"LlamaForCausalLM), got {type(hf_model).__name__}."
+        )
+    arch = _architecture_of(hf_model)
+    check_architecture(arch)
+    if type(hf_model).__name__ != arch:
+        raise UnsupportedArchitectureError(
+            f"bridge_from_hf needs the causal-LM class {arch} (with its LM head), got {type(hf_model).__name__}."
         )
     if dtype is not None:
         hf_model = hf_model.to(dtype)
     hf_model.eval()
-    bridge = build_bridge_from_module(hf_model, "GPT2LMHeadModel", hf_config=hf_model.config)
+    bridge = build_bridge_from_module(hf_model, arch, hf_config=hf_model.config, tokenizer=tokenizer)
     return prepare(bridge)
 
 
@@ -128,21 +154,63 @@ def prepare(model):
     return model
 
 
-def load_pretrained(name_or_path: str = "gpt2", dtype: torch.dtype | None = None):
-    """Load a pretrained GPT-2 (``"gpt2"`` from the HF hub, or a local ``save_pretrained`` folder).
+def load_pretrained(name_or_path: str = "gpt2", dtype: torch.dtype | None = None, tokenizer: bool = True):
+    """Load a pretrained causal LM of a supported family: a hub name or a ``save_pretrained`` folder.
 
-    Uses ``GPT2LMHeadModel.from_pretrained`` and then the same wrapping as every other model
-    here, so hooks and flags are identical. Offline, pass a local folder.
+    The config is read first; an architecture without an adapter in :mod:`workbook.arch` is
+    refused by name (:class:`~workbook.validate.UnsupportedArchitectureError`) before any weight
+    is loaded. Weights come from ``AutoModelForCausalLM.from_pretrained``; if *any* parameter is
+    missing from the checkpoint (transformers would initialise it randomly) or has the wrong
+    shape, a :class:`~workbook.validate.ModelError` lists them: this never returns random
+    weights. The folder's (or hub repo's) tokenizer, when there is one, becomes
+    ``model.tokenizer`` (``tokenizer=False`` skips it). Offline, pass a local folder.
     """
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from workbook.arch import check_architecture
+
     try:
-        hf = GPT2LMHeadModel.from_pretrained(name_or_path)
-    except OSError as err:
+        cfg = AutoConfig.from_pretrained(name_or_path)
+    except (OSError, ValueError) as err:
         raise ModelError(
-            f"could not load {name_or_path!r}: {err}. Without internet access, pass a folder "
-            "written by GPT2LMHeadModel.save_pretrained, or use a shipped model "
-            "(workbook.zoo.list_models())."
+            f"could not load a model config from {name_or_path!r}: {err}. Without internet access, pass a "
+            "folder written by save_pretrained, or use a shipped model (workbook.zoo.list_models())."
         ) from err
-    return bridge_from_hf(hf, dtype=dtype)
+    archs = list(getattr(cfg, "architectures", None) or [])
+    if not archs:
+        raise UnsupportedArchitectureError(
+            f"{name_or_path!r} has no 'architectures' entry in its config, so its model class is unknown; "
+            "build the HF model yourself and call workbook.bridge_from_hf(model)."
+        )
+    check_architecture(archs[0])
+    kwargs: dict[str, Any] = {"output_loading_info": True}
+    if dtype is not None:
+        kwargs["dtype"] = dtype
+    try:
+        hf, info = AutoModelForCausalLM.from_pretrained(name_or_path, **kwargs)
+    except (OSError, ValueError) as err:
+        raise ModelError(f"could not load the weights of {name_or_path!r}: {err}") from err
+    missing = sorted(info.get("missing_keys") or [])
+    mismatched = [str(k[0]) if isinstance(k, (tuple, list)) else str(k) for k in info.get("mismatched_keys") or []]
+    if missing or mismatched:
+        what = (f"{len(missing)} missing (e.g. {missing[:4]})" if missing else "") + (
+            f"{'; ' if missing else ''}{len(mismatched)} with the wrong shape (e.g. {mismatched[:4]})" if mismatched else "")
+        raise ModelError(
+            f"{name_or_path!r} does not hold every weight of a {archs[0]}: {what}. transformers would "
+            "initialise those randomly; workbook refuses to return a partly random model."
+        )
+    tok = _load_tokenizer(name_or_path) if tokenizer else None
+    return bridge_from_hf(hf, tokenizer=tok)
+
+
+def _load_tokenizer(name_or_path: str):
+    """The tokenizer saved with the model, or ``None`` when there is none."""
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(name_or_path)
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
 
 
 def _hf_state_dict(model) -> dict[str, torch.Tensor]:

@@ -9,17 +9,20 @@ Sign convention (noising, the default)::
 ``direction="denoising"`` gives ``M(corrupt run with n := n(clean)) - M(corrupt run)`` instead.
 ``M`` is the task metric (batch mean); per-example effects are kept in ``Scores.per_example``.
 
-Speed: patches are stacked along the batch dimension (one copy of the batch per patch) and the
-run starts at the first patched layer from the cached clean residual stream, so a sweep costs
-about ``n_patches x (layers after the patch)`` example-layers, in a handful of large forwards.
+Speed: patches are stacked along the batch dimension (one copy of the batch per patch), so a
+sweep takes a handful of large forwards. Padding: the task's ``attention_mask`` goes to every
+forward (:func:`workbook.hooks.run_model`). Effects are computed in float32 (float64 for a float64
+model) whatever the model's dtype.
 
-Node kinds (``what=``), with names and hook points:
+Node kinds (``what=``), with names and hook points (the model's adapter, :mod:`workbook.arch`,
+owns the hook names):
 
 ========== ============================ ===================================
 what       names                        hook
 ========== ============================ ===================================
 head       ``L{l}H{h}``                 ``blocks.l.attn.hook_z`` (head output)
 q, k, v    ``L{l}H{h}.q`` ...           ``blocks.l.attn.hook_q`` / ``hook_k`` / ``hook_v``
+           (``L{l}KV{g}.k`` / ``.v``    one k/v node per k/v head under grouped-query attention)
 pattern    ``L{l}H{h}.pattern``         ``blocks.l.attn.hook_pattern`` (per query row with ``per_position``)
 mlp        ``MLP{l}``                   ``blocks.l.hook_mlp_out``
 neuron     ``L{l}N{n}``                 ``blocks.l.mlp.hook_post``
@@ -37,8 +40,9 @@ from typing import Sequence
 
 import torch
 
-from workbook.graph import Graph, head_name
-from workbook.hooks import cache_activations, progress
+from workbook.arch import adapter_for, compute_dtype
+from workbook.graph import Graph
+from workbook.hooks import cache_activations, progress, run_model
 from workbook.scores import Scores
 from workbook.tasks import Task
 from workbook.validate import check_model, check_tokens, WorkbookError
@@ -59,15 +63,9 @@ class NodeSpec:
 
 
 def _hook_for(kind: str, layer: int) -> str:
-    return {
-        "head": f"blocks.{layer}.attn.hook_z",
-        "q": f"blocks.{layer}.attn.hook_q",
-        "k": f"blocks.{layer}.attn.hook_k",
-        "v": f"blocks.{layer}.attn.hook_v",
-        "pattern": f"blocks.{layer}.attn.hook_pattern",
-        "mlp": f"blocks.{layer}.hook_mlp_out",
-        "neuron": f"blocks.{layer}.mlp.hook_post",
-    }[kind]
+    from workbook.arch import NODE_HOOKS
+
+    return NODE_HOOKS[kind].format(l=layer)
 
 
 def node_kinds(what: str | Sequence[str], allowed: Sequence[str] = NODE_KINDS, hint: str = "") -> list[str]:
@@ -85,22 +83,22 @@ def node_specs(model, what: str, per_position: bool = False, seq_len: int | None
         raise WorkbookError(f"unknown node kind {what!r}; choose from {NODE_KINDS}.")
     if per_position and seq_len is None:
         raise WorkbookError("per_position=True needs seq_len.")
-    L, H, Dm = model.cfg.n_layers, model.cfg.n_heads, model.cfg.d_mlp
+    ad = adapter_for(model)
+    L, Dm = ad.n_layers, model.cfg.d_mlp
     positions = range(seq_len) if per_position else [None]
     all_ = slice(None)
     specs = []
     for l in range(L):
-        hook = _hook_for(what, l)
+        hook = ad.node_hook(what, l)
         if what in ("head", "q", "k", "v"):
-            suffix = "" if what == "head" else f".{what}"
-            for h in range(H):
+            for h in range(ad.heads_of(what)):
                 for p in positions:
-                    nm = f"{head_name(l, h)}{suffix}" + ("" if p is None else f"@{p}")
+                    nm = ad.node_label(what, l, h) + ("" if p is None else f"@{p}")
                     specs.append(NodeSpec(nm, hook, l, (all_ if p is None else p, h)))
         elif what == "pattern":
-            for h in range(H):
+            for h in range(ad.n_heads):
                 for p in positions:
-                    nm = f"{head_name(l, h)}.pattern" + ("" if p is None else f"@{p}")
+                    nm = ad.node_label("pattern", l, h) + ("" if p is None else f"@{p}")
                     specs.append(NodeSpec(nm, hook, l, (h,) if p is None else (h, p)))
         elif what == "mlp":
             for p in positions:
@@ -125,17 +123,15 @@ def _resid_pre_names(L: int) -> list[str]:
     return [f"blocks.{l}.hook_resid_pre" for l in range(L)]
 
 
-def _run_from(model, clean: dict[str, torch.Tensor], layer: int, copies: int, fwd_hooks) -> torch.Tensor:
-    """Run ``copies`` stacked copies of the clean batch from block ``layer`` on, with ``fwd_hooks``.
+def _run_copies(model, run: Task, copies: int, fwd_hooks) -> torch.Tensor:
+    """Run ``copies`` stacked copies of the clean batch (with its padding mask) under ``fwd_hooks``.
 
-    Blocks before ``layer`` are unaffected by the patches, so their cached clean residual
-    stream is reused (``start_at_layer``) instead of being recomputed for every copy.
+    (TransformerLens 4.3's ``start_at_layer`` still executes the earlier blocks, so starting
+    from a cached residual stream would save nothing; running the tokens keeps the
+    mask-derived position ids right.)
     """
     with torch.no_grad(), model.hooks(fwd_hooks=fwd_hooks):
-        if layer == 0:
-            return model(clean["__tokens__"].repeat(copies, 1))
-        start = clean[f"blocks.{layer}.hook_resid_pre"]
-        return model(start.repeat(copies, 1, 1), start_at_layer=layer)
+        return run_model(model, run.clean.repeat(copies, 1), run.attention_mask)
 
 
 def _chunks(items: list, size: int) -> list[list]:
@@ -169,14 +165,13 @@ def patch_nodes(
         if unknown:
             raise WorkbookError(f"unknown {what} node(s) {unknown[:3]}; e.g. {list(by_name)[:4]}.")
         specs = [by_name[n] for n in nodes]
-    L = model.cfg.n_layers
     hooks_needed = sorted({s.hook for s in specs})
     check_model(model, hooks=hooks_needed)
     B = task.batch_size
-    clean_logits, clean = cache_activations(model, run.clean, hooks_needed + _resid_pre_names(L))
-    _, corr = cache_activations(model, run.corrupt, hooks_needed)
-    clean["__tokens__"] = run.clean
-    base = run.per_example(clean_logits)  # [B]
+    cd = compute_dtype(model)
+    clean_logits, clean = cache_activations(model, run.clean, hooks_needed, attention_mask=run.attention_mask)
+    _, corr = cache_activations(model, run.corrupt, hooks_needed, attention_mask=run.attention_mask)
+    base = run.per_example(clean_logits).to(cd)  # [B]
 
     per_rows = max(1, max_rows // B)
     specs_sorted = sorted(range(len(specs)), key=lambda i: specs[i].layer)
@@ -184,7 +179,7 @@ def patch_nodes(
     for layer in sorted({s.layer for s in specs}):
         idx = [i for i in specs_sorted if specs[i].layer == layer]
         chunks += [(layer, c) for c in _chunks(idx, per_rows)]
-    effects = torch.zeros(B, len(specs))
+    effects = torch.zeros(B, len(specs), dtype=cd)
     for layer, chunk in progress(chunks, total=len(chunks), desc=f"patching {what}", enabled=progress_bar):
         K = len(chunk)
         masks: dict[str, torch.Tensor] = {}
@@ -204,8 +199,8 @@ def patch_nodes(
 
             return fn
 
-        logits = _run_from(model, clean, layer, K, [(h, make_hook(h)) for h in masks])
-        vals = run.per_example(logits).reshape(K, B)
+        logits = _run_copies(model, run, K, [(h, make_hook(h)) for h in masks])
+        vals = run.per_example(logits).reshape(K, B).to(cd)
         effects[:, chunk] = (vals - base[None]).T
     return Scores(
         [s.name for s in specs],
@@ -227,15 +222,15 @@ def _edge_list(graph: Graph, edges: Sequence[str] | None) -> list[tuple[int, int
 
 def _edge_caches(model, run: Task, graph: Graph):
     """Clean/corrupt source writes, plus the clean fused-attention run the patched runs start from."""
-    _, clean = cache_activations(model, run.clean, list(graph.source_hooks))
-    _, corr = cache_activations(model, run.corrupt, list(graph.source_hooks))
+    mask = run.attention_mask
+    _, clean = cache_activations(model, run.clean, list(graph.source_hooks), attention_mask=mask)
+    _, corr = cache_activations(model, run.corrupt, list(graph.source_hooks), attention_mask=mask)
     L = graph.n_layers
     names = _resid_pre_names(L) + [f"blocks.{l}.attn.hook_{x}" for l in range(L) for x in "qkv"]
     names += [f"blocks.{l}.hook_mlp_in" for l in range(L)] + [f"blocks.{L - 1}.hook_resid_post"]
     with _fused_attention(model):
-        clean_logits, fused = cache_activations(model, run.clean, names)
+        clean_logits, fused = cache_activations(model, run.clean, names, attention_mask=mask)
     clean.update(fused)
-    clean["__tokens__"] = run.clean
     return clean_logits, clean, corr
 
 
@@ -246,45 +241,49 @@ def weight_in_out(module: torch.nn.Module) -> torch.Tensor:
     return module.weight
 
 
+# how far a recomputed q/k/v may sit from the model's own, relative to its largest entry
+_REPRO_TOL = {torch.float64: 1e-9, torch.float32: 1e-4, torch.bfloat16: 3e-2, torch.float16: 3e-3}
+
+
 class _HeadInputProjector:
-    """q/k/v of one head computed from a patched head input: ``LN1(resid_pre + delta) @ W + b``.
+    """q/k/v of one head computed from a patched head input: ``norm(resid_pre + delta) @ W + b``.
 
     Patching edge ``u -> L{l}H{h}.q`` changes only head h's query input. Instead of running the
-    whole model with per-head (split) q/k/v inputs — which applies LayerNorm and the projection
+    whole model with per-head (split) q/k/v inputs — which applies the norm and the projection
     once per head and is several times slower — we run the fused attention and overwrite head
-    h's query at ``hook_q`` with the value the split input would have produced. Exactness is
+    h's query at ``hook_q`` (before any rotary embedding, which the model then applies) with the
+    value the split input would have produced. Grouped k/v heads are overwritten at their k/v
+    index. Weights, bias (or none) and the norm come from the model's adapter. Exactness is
     checked against the cached clean q/k/v the first time a layer is used.
     """
 
     def __init__(self, model, clean: dict[str, torch.Tensor]):
         self.model, self.clean = model, clean
-        self.H, self.dh = model.cfg.n_heads, model.cfg.d_head
+        self.adapter = adapter_for(model)
+        self.dh = self.adapter.d_head
         self._checked: set[tuple[int, str]] = set()
-
-    def _weights(self, layer: int, kind: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(W [d_model, n_heads*d_head], b)`` with ``kind = x @ W + b`` (nn.Linear stores W transposed)."""
-        lin = getattr(self.model.blocks[layer].attn, kind)._original_component
-        return weight_in_out(lin), lin.bias
-
-    def _ln(self, layer: int, x: torch.Tensor) -> torch.Tensor:
-        return self.model.blocks[layer].ln1._original_component(x)
 
     def project(self, layer: int, kind: str, head: int, delta: torch.Tensor) -> torch.Tensor:
         """Head ``head``'s ``kind`` vector ``[B, P, d_head]`` when its input is ``resid_pre + delta``."""
-        W, b = self._weights(layer, kind)
+        ad = self.adapter
+        W, b = ad.projection(layer, kind)
         resid = self.clean[f"blocks.{layer}.hook_resid_pre"]
         cols = slice(head * self.dh, (head + 1) * self.dh)
         with torch.no_grad():
             if (layer, kind) not in self._checked:
-                full = self._ln(layer, resid) @ W + b
+                full = ad.apply_norm(layer, resid) @ W + (0 if b is None else b)
                 want = self.clean[f"blocks.{layer}.attn.hook_{kind}"]
-                if not torch.allclose(full.reshape(want.shape), want, atol=1e-4, rtol=1e-4):
+                err = (full.reshape(want.shape) - want).abs().max().item()
+                tol = _REPRO_TOL.get(want.dtype, 1e-4) * (1 + want.abs().max().item())
+                if not err <= tol:
                     raise WorkbookError(
-                        f"cannot reproduce blocks.{layer}.attn.hook_{kind} from ln1 and the {kind} weights; "
-                        "edge patching supports GPT-2-style (pre-LN, fused q/k/v) blocks only."
+                        f"cannot reproduce blocks.{layer}.attn.hook_{kind} from the pre-attention norm and the "
+                        f"{kind} weights of this {ad.arch} model (max error {err:.3g}); its attention input is "
+                        "not the norm-then-project the adapter describes."
                     )
                 self._checked.add((layer, kind))
-            return self._ln(layer, resid + delta) @ W[:, cols] + b[cols]
+            out = ad.apply_norm(layer, resid + delta) @ W[:, cols]
+            return out if b is None else out + b[cols]
 
 
 @contextlib.contextmanager
@@ -322,8 +321,9 @@ def patch_edges(
     graph = Graph.from_model(model)
     pairs = _edge_list(graph, edges)
     B = task.batch_size
+    cd = compute_dtype(model)
     clean_logits, clean, corr = _edge_caches(model, run, graph)
-    base = run.per_example(clean_logits)
+    base = run.per_example(clean_logits).to(cd)
     deltas = graph.stack_sources(corr) - graph.stack_sources(clean)  # [n_src, B, P, D]
     L = graph.n_layers
 
@@ -337,7 +337,7 @@ def patch_edges(
     for layer in sorted({start_layer(j) for _, j in pairs}):
         idx = [e for e in order if start_layer(pairs[e][1]) == layer]
         chunks += [(layer, c) for c in _chunks(idx, per_rows)]
-    effects = torch.zeros(B, len(pairs))
+    effects = torch.zeros(B, len(pairs), dtype=cd)
     qkv = _HeadInputProjector(model, clean)
     with _fused_attention(model):
         for layer, chunk in progress(chunks, total=len(chunks), desc="patching edges", enabled=progress_bar):
@@ -378,8 +378,8 @@ def patch_edges(
                 return fn
 
             fwd = [(h, add_hook(h)) for h in adds] + [(h, head_hook(h)) for h in heads]
-            logits = _run_from(model, clean, layer, K, fwd)
-            vals = run.per_example(logits).reshape(K, B)
+            logits = _run_copies(model, run, K, fwd)
+            vals = run.per_example(logits).reshape(K, B).to(cd)
             effects[:, chunk] = (vals - base[None]).T
     names = [f"{graph.sources[i]}->{graph.destinations[j]}" for i, j in pairs]
     return Scores(
@@ -422,7 +422,7 @@ def run_with_patched_edges(model, task: Task, patched: Sequence[str] | torch.Ten
         for i, j in _edge_list(graph, patched):
             masks[0, i, j] = True
     K, B = masks.shape[0], run.batch_size
-    _, corr = cache_activations(model, run.corrupt, list(graph.source_hooks))
+    _, corr = cache_activations(model, run.corrupt, list(graph.source_hooks), attention_mask=run.attention_mask)
     corr_src = graph.stack_sources(corr)  # [n_src, B, P, D]
     act_shape = tuple(corr_src.shape[2:])
     live: dict[str, torch.Tensor] = {}
@@ -468,8 +468,7 @@ def run_with_patched_edges(model, task: Task, patched: Sequence[str] | torch.Ten
         return fn
 
     fwd = [(h, save(h)) for h in graph.source_hooks] + [(h, patch_dest(h)) for h in graph.dest_hooks]
-    with torch.no_grad(), model.hooks(fwd_hooks=fwd):
-        return model(run.clean.repeat(K, 1))
+    return _run_copies(model, run, K, fwd)
 
 
 def edge_patched_metric(model, task: Task, patched, direction: str = "noising") -> float:

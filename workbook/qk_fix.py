@@ -24,23 +24,33 @@ Node semantics match :func:`workbook.patching.patch_nodes`:
 * ``L{l}H{h}.k`` (all positions) — every key patched at once: every row is re-softmaxed with
   the corrupt keys (this is *not* the sum over ``s``).
 
+Architectures (:mod:`workbook.arch`): the pattern is recomputed from the q/k the scores really
+use — after rotary embeddings (``hook_rot_q``/``hook_rot_k``, or rotated here from
+``hook_cos``/``hook_sin``) — with the model's own scale, soft-cap (Gemma 2) and mask (causal,
+padding, sliding window: read from the model's ``hook_attn_scores``). Before any estimate the
+recomputed scores are compared with ``hook_attn_scores``; a mismatch is a named
+:class:`~workbook.validate.UnsupportedArchitectureError`, so the QK fix is exact or refused.
+Under grouped-query attention a key node is one k/v head (``L{l}KV{g}.k``): patching it changes
+the pattern of every query head in its group, and the estimate sums over them.
+
 The pure tensor functions (:func:`query_fix`, :func:`key_fix_per_position`,
 :func:`key_fix_all_positions`) are reused by GradDrop, which feeds them one gradient per pass.
 """
 
 from __future__ import annotations
 
-import math
 import time
+from dataclasses import dataclass
 from typing import Sequence
 
 import torch
 
+from workbook.arch import adapter_for, compute_dtype
 from workbook.hooks import cache_activations, cache_activations_and_grads
 from workbook.patching import _orient, node_kinds, node_specs
 from workbook.scores import Scores
 from workbook.tasks import Task
-from workbook.validate import ModelError, WorkbookError, check_model, check_tokens
+from workbook.validate import UnsupportedArchitectureError, WorkbookError, check_model, check_tokens
 
 __all__ = [
     "atp_qk_fix",
@@ -50,20 +60,20 @@ __all__ = [
     "key_fix_per_position",
     "key_fix_all_positions",
     "qk_fix_from_caches",
+    "qk_fix_inputs",
+    "qk_fix_from_inputs",
     "qk_hooks",
+    "QKLayer",
 ]
 
 QK_KINDS = ("q", "k")
 
 
 def attn_scale(model, layer: int) -> float:
-    """The number attention scores are divided by in ``layer``: ``sqrt(d_head)`` for GPT-2,
-    times ``layer + 1`` when the config sets ``scale_attn_by_inverse_layer_idx``."""
-    cfg = model.cfg
-    scale = math.sqrt(cfg.d_head) if getattr(cfg, "use_attn_scale", True) else 1.0
-    if getattr(cfg, "scale_attn_by_inverse_layer_idx", False):
-        scale *= layer + 1
-    return scale
+    """The number attention scores are divided by in ``layer`` (from the model's adapter):
+    ``sqrt(d_head)`` for GPT-2 (times ``layer + 1`` with ``scale_attn_by_inverse_layer_idx``),
+    ``1 / scaling`` of the attention module for Llama-style models."""
+    return adapter_for(model).attn_divisor(layer)
 
 
 def causal_mask(T: int, device=None) -> torch.Tensor:
@@ -71,41 +81,53 @@ def causal_mask(T: int, device=None) -> torch.Tensor:
     return torch.ones(T, T, dtype=torch.bool, device=device).tril()
 
 
-def _scores(q: torch.Tensor, k: torch.Tensor, scale: float, mask: torch.Tensor) -> torch.Tensor:
-    """``q [B,T,H,d] , k [B,S,H,d] -> [B,H,T,S]`` scaled scores, ``-inf`` where masked."""
+def _raw_scores(q: torch.Tensor, k: torch.Tensor, scale: float, softcap: float | None = None) -> torch.Tensor:
     s = torch.einsum("bthd,bshd->bhts", q, k) / scale
-    return s.masked_fill(~mask, float("-inf"))
+    return s if softcap is None else softcap * torch.tanh(s / softcap)
 
 
-def query_fix(q_clean, q_corr, k_clean, grad_pattern, scale: float) -> torch.Tensor:
+def _scores(q: torch.Tensor, k: torch.Tensor, scale: float, mask: torch.Tensor, softcap: float | None = None) -> torch.Tensor:
+    """``q [B,T,H,d] , k [B,S,H,d] -> [B,H,T,S]`` scaled (and soft-capped) scores, ``-inf`` where
+    ``mask`` (``[T, S]`` or ``[B, H, T, S]``) is False."""
+    return _raw_scores(q, k, scale, softcap).masked_fill(~mask, float("-inf"))
+
+
+def _softmax(s: torch.Tensor) -> torch.Tensor:
+    # a row with no visible key (a left-padding query) gives NaN: it has no pattern to change
+    return s.softmax(-1).nan_to_num(0.0)
+
+
+def query_fix(q_clean, q_corr, k_clean, grad_pattern, scale: float, visible=None, softcap=None) -> torch.Tensor:
     """Exact-softmax estimate for every query node, per position: ``[B, H, T]``.
 
     Row ``t`` is re-softmaxed with the corrupt query ``q_corr[:, t]`` and the clean keys;
     the change of the pattern is multiplied by ``grad_pattern`` (``dM/dA`` at the clean run,
-    ``[B, H, T, S]``) and summed over keys. Inputs ``q_*, k_*`` are ``[B, T, H, d_head]``.
-    Computed in float64.
+    ``[B, H, T, S]``) and summed over keys. Inputs ``q_*, k_*`` are ``[B, T, H, d_head]`` (keys
+    already one per query head). ``visible``: the mask (default causal); ``softcap``: Gemma 2's
+    score cap. Computed in float64.
     """
     q_clean, q_corr, k_clean, g = (x.double() for x in (q_clean, q_corr, k_clean, grad_pattern))
-    mask = causal_mask(q_clean.shape[1], q_clean.device)
-    A = _scores(q_clean, k_clean, scale, mask).softmax(-1)
-    A_new = _scores(q_corr, k_clean, scale, mask).softmax(-1)
+    mask = causal_mask(q_clean.shape[1], q_clean.device) if visible is None else visible
+    A = _softmax(_scores(q_clean, k_clean, scale, mask, softcap))
+    A_new = _softmax(_scores(q_corr, k_clean, scale, mask, softcap))
     return ((A_new - A) * g).sum(-1)
 
 
-def key_fix_all_positions(q_clean, k_clean, k_corr, grad_pattern, scale: float) -> torch.Tensor:
+def key_fix_all_positions(q_clean, k_clean, k_corr, grad_pattern, scale: float, visible=None, softcap=None) -> torch.Tensor:
     """Exact-softmax estimate for patching *all* keys of each head at once: ``[B, H]``."""
     q_clean, k_clean, k_corr, g = (x.double() for x in (q_clean, k_clean, k_corr, grad_pattern))
-    mask = causal_mask(q_clean.shape[1], q_clean.device)
-    A = _scores(q_clean, k_clean, scale, mask).softmax(-1)
-    A_new = _scores(q_clean, k_corr, scale, mask).softmax(-1)
+    mask = causal_mask(q_clean.shape[1], q_clean.device) if visible is None else visible
+    A = _softmax(_scores(q_clean, k_clean, scale, mask, softcap))
+    A_new = _softmax(_scores(q_clean, k_corr, scale, mask, softcap))
     return ((A_new - A) * g).sum((-1, -2))
 
 
-def key_fix_per_position(q_clean, k_clean, k_corr, grad_pattern, scale: float) -> torch.Tensor:
+def key_fix_per_position(q_clean, k_clean, k_corr, grad_pattern, scale: float, visible=None, softcap=None) -> torch.Tensor:
     """Exact-softmax estimate for each key position patched *separately*: ``[B, H, S]``.
 
-    Patching key ``s`` adds ``D_ts = q_t . (k'_s - k_s) / scale`` to one score per row.
-    With ``p = A_ts`` and log-odds ``ell = S_ts - logsumexp_{s' != s} S_ts'`` the new entry is
+    Patching key ``s`` adds ``D_ts = q_t . (k'_s - k_s) / scale`` to one score per row (with a
+    soft-cap, the change of the capped score). With ``p = A_ts`` and log-odds
+    ``ell = S_ts - logsumexp_{s' != s} S_ts'`` the new entry is
     ``p' = sigmoid(ell + D_ts)`` and the other entries of the row are rescaled by
     ``(1-p')/(1-p)``, so row ``t`` contributes ``(p' - p) * (g_ts - H_ts)``, where ``H_ts`` is
     the gradient averaged with the row's weights *excluding* ``s``. Summed over rows ``t``.
@@ -116,9 +138,12 @@ def key_fix_per_position(q_clean, k_clean, k_corr, grad_pattern, scale: float) -
     """
     q_clean, k_clean, k_corr, g = (x.double() for x in (q_clean, k_clean, k_corr, grad_pattern))
     T = q_clean.shape[1]
-    mask = causal_mask(T, q_clean.device)
-    S = _scores(q_clean, k_clean, scale, mask)  # [B,H,T,S]
-    D = torch.einsum("bthd,bshd->bhts", q_clean, k_corr - k_clean) / scale
+    mask = causal_mask(T, q_clean.device) if visible is None else visible
+    S = _scores(q_clean, k_clean, scale, mask, softcap)  # [B,H,T,S]
+    if softcap is None:
+        D = torch.einsum("bthd,bshd->bhts", q_clean, k_corr - k_clean) / scale
+    else:
+        D = _raw_scores(q_clean, k_corr, scale, softcap) - _raw_scores(q_clean, k_clean, scale, softcap)
     D = D.masked_fill(~mask, 0.0)
     lse = S.logsumexp(-1, keepdim=True)
     logp = S - lse
@@ -145,11 +170,91 @@ def key_fix_per_position(q_clean, k_clean, k_corr, grad_pattern, scale: float) -
 
 
 def qk_hooks(model) -> tuple[list[str], list[str]]:
-    """``(activation hooks, gradient hooks)`` the QK fix needs in every layer."""
-    L = model.cfg.n_layers
-    acts = [f"blocks.{l}.attn.{h}" for l in range(L) for h in ("hook_q", "hook_k")]
-    grads = [f"blocks.{l}.attn.hook_pattern" for l in range(L)]
+    """``(activation hooks, gradient hooks)`` the QK fix needs in every layer: the q/k the scores
+    use (post-rotary), the model's ``hook_attn_scores`` (mask and check) and ``dM/dA``."""
+    ad = adapter_for(model)
+    acts, grads = [], []
+    for l in range(ad.n_layers):
+        acts += ad.qk_hook_names(l) + [f"blocks.{l}.attn.hook_attn_scores"]
+        grads.append(f"blocks.{l}.attn.hook_pattern")
     return acts, grads
+
+
+@dataclass
+class QKLayer:
+    """One layer's QK-fix inputs (float64): q ``[B,T,H,d]``, k ``[B,S,n_kv,d]`` on the clean and
+    corrupt runs, the visible mask ``[B,H,T,S]``, the score divisor and soft-cap."""
+
+    q: torch.Tensor
+    q_corr: torch.Tensor
+    k: torch.Tensor
+    k_corr: torch.Tensor
+    visible: torch.Tensor
+    scale: float
+    softcap: float | None
+
+
+# recomputed vs the model's hook_attn_scores, relative to the largest visible score
+_SCORE_TOL = {torch.float64: 1e-8, torch.float32: 1e-3, torch.bfloat16: 2e-2, torch.float16: 5e-3}
+
+
+def _visible(scores: torch.Tensor) -> torch.Tensor:
+    """Entries the model's own mask leaves visible (masked ones sit at the dtype's minimum or -inf)."""
+    floor = max(torch.finfo(scores.dtype).min, torch.finfo(torch.float32).min) / 2
+    return scores > floor
+
+
+def qk_fix_inputs(model, clean: dict[str, torch.Tensor], corr: dict[str, torch.Tensor]) -> list[QKLayer]:
+    """Per layer :class:`QKLayer` from caches holding :func:`qk_hooks`' activations; refuses (named
+    :class:`~workbook.validate.UnsupportedArchitectureError`) when the recomputed clean scores do
+    not match the model's ``hook_attn_scores``."""
+    ad = adapter_for(model)
+    ad.require("qk_fix")
+    out = []
+    for l in range(ad.n_layers):
+        q, k = ad.rotated_qk(clean, l)
+        qc, kc = ad.rotated_qk(corr, l)
+        theirs = clean[f"blocks.{l}.attn.hook_attn_scores"]
+        visible = _visible(theirs)
+        layer = QKLayer(q, qc, k, kc, visible, ad.attn_divisor(l), ad.attn_softcap(l))
+        ours = _raw_scores(q, ad.expand_kv(k), layer.scale, layer.softcap)
+        theirs = theirs.double()
+        err = (ours - theirs)[visible].abs().max().item() if visible.any() else 0.0
+        tol = _SCORE_TOL.get(clean[f"blocks.{l}.attn.hook_attn_scores"].dtype, 1e-3) * (
+            1 + (theirs[visible].abs().max().item() if visible.any() else 0.0))
+        if not err <= tol:
+            raise UnsupportedArchitectureError(
+                f"the AtP* QK fix cannot reproduce the attention scores of layer {l} of this {ad.arch} model "
+                f"(recomputed q.k/scale differs from hook_attn_scores by {err:.3g}): this attention variant "
+                "(its positional scheme, score scale or soft-capping) is not supported by the QK fix."
+            )
+        out.append(layer)
+    return out
+
+
+def qk_fix_from_inputs(model, layers: Sequence[QKLayer], kind: str, per_position: bool, grads: dict[str, torch.Tensor]) -> torch.Tensor:
+    """QK-fix estimates ``[B, n_nodes]`` (float64) for ``kind`` (``"q"`` or ``"k"``) in
+    :func:`node_specs` order; ``grads`` holds the per-example ``dM/dA`` at ``hook_pattern``."""
+    if kind not in QK_KINDS:
+        raise WorkbookError(f"the QK fix applies to query and key nodes only (kind 'q' or 'k'), got {kind!r}.")
+    ad = adapter_for(model)
+    G, rep = ad.n_kv_heads, ad.n_heads // ad.n_kv_heads
+    cols = []
+    for l, x in enumerate(layers):
+        g = grads[f"blocks.{l}.attn.hook_pattern"]
+        B = g.shape[0]
+        k, kc = ad.expand_kv(x.k), ad.expand_kv(x.k_corr)
+        if kind == "q":
+            est = query_fix(x.q, x.q_corr, k, g, x.scale, x.visible, x.softcap)  # [B,H,T]
+            cols.append(est.reshape(B, -1) if per_position else est.sum(-1))
+            continue
+        if per_position:
+            est = key_fix_per_position(x.q, k, kc, g, x.scale, x.visible, x.softcap)  # [B,H,S]
+        else:
+            est = key_fix_all_positions(x.q, k, kc, g, x.scale, x.visible, x.softcap)  # [B,H]
+        est = est.reshape((B, G, rep) + tuple(est.shape[2:])).sum(2)  # a k/v head feeds its whole group
+        cols.append(est.reshape(B, -1))
+    return torch.cat(cols, 1)
 
 
 def qk_fix_from_caches(
@@ -162,42 +267,12 @@ def qk_fix_from_caches(
 ) -> torch.Tensor:
     """QK-fix estimates ``[B, n_nodes]`` for ``kind`` (``"q"`` or ``"k"``) in :func:`node_specs` order.
 
-    ``clean``/``corr`` hold ``blocks.l.attn.hook_q``/``hook_k`` (``[B, T, H, d_head]``),
-    ``grads`` holds the per-example ``dM/dA`` at ``blocks.l.attn.hook_pattern``.
+    ``clean``/``corr`` hold :func:`qk_hooks`' activations, ``grads`` the per-example ``dM/dA``
+    at ``blocks.l.attn.hook_pattern``. (Checks the scores first; see :func:`qk_fix_inputs`.)
     """
     if kind not in QK_KINDS:
         raise WorkbookError(f"the QK fix applies to query and key nodes only (kind 'q' or 'k'), got {kind!r}.")
-    cols = []
-    for l in range(model.cfg.n_layers):
-        qn, kn = f"blocks.{l}.attn.hook_q", f"blocks.{l}.attn.hook_k"
-        g = grads[f"blocks.{l}.attn.hook_pattern"]
-        sc = attn_scale(model, l)
-        B = g.shape[0]
-        if kind == "q":
-            x = query_fix(clean[qn], corr[qn], clean[kn], g, sc)  # [B,H,T]
-            cols.append(x.reshape(B, -1) if per_position else x.sum(-1))
-        elif per_position:
-            cols.append(key_fix_per_position(clean[qn], clean[kn], corr[kn], g, sc).reshape(B, -1))
-        else:
-            cols.append(key_fix_all_positions(clean[qn], clean[kn], corr[kn], g, sc))
-    return torch.cat(cols, 1)
-
-
-def _check_scale(model, clean: dict[str, torch.Tensor]) -> None:
-    """Our recomputed scores must equal the model's own ``hook_attn_scores`` (catches unsupported
-    attention variants: rotary, soft-capping, other scales)."""
-    for l in range(model.cfg.n_layers):
-        q, k = clean[f"blocks.{l}.attn.hook_q"].double(), clean[f"blocks.{l}.attn.hook_k"].double()
-        mask = causal_mask(q.shape[1], q.device)
-        ours = torch.einsum("bthd,bshd->bhts", q, k) / attn_scale(model, l)
-        theirs = clean[f"blocks.{l}.attn.hook_attn_scores"].double()
-        err = (ours - theirs)[..., mask].abs().max().item()
-        tol = 1e-3 * (1 + theirs[..., mask].abs().max().item())
-        if err > tol:
-            raise ModelError(
-                f"layer {l}: q.k/scale differs from hook_attn_scores by {err:.3g}; this attention variant "
-                "(rotary, soft-capping or another score scale) is not supported by the QK fix."
-            )
+    return qk_fix_from_inputs(model, qk_fix_inputs(model, clean, corr), kind, per_position, grads)
 
 
 def atp_qk_fix(
@@ -210,7 +285,7 @@ def atp_qk_fix(
     """AtP* QK-fix estimates for query and/or key nodes (method ``"AtP* QK fix"``).
 
     Args:
-        model: a prepared GPT-2 TransformerBridge (eval mode).
+        model: a prepared TransformerBridge (eval mode) of a supported family.
         task: clean/corrupt pairs and the metric.
         what: ``"q"``, ``"k"`` or both.
         per_position: one node per (layer, head, position), names ``L{l}H{h}.q@t``.
@@ -224,18 +299,18 @@ def atp_qk_fix(
     kinds = node_kinds(what, QK_KINDS, hint=" atp_qk_fix handles 'q' and 'k' nodes only; use workbook.atp for the rest.")
     check_model(model)
     check_tokens(task.clean, task.corrupt, model.cfg.d_vocab)
+    adapter_for(model).require("qk_fix")
     t0 = time.perf_counter()
     run = _orient(task, direction)
     acts, grad_names = qk_hooks(model)
-    scores_hooks = [f"blocks.{l}.attn.hook_attn_scores" for l in range(model.cfg.n_layers)]
-    _, corr = cache_activations(model, run.corrupt, acts)
-    _, clean, grads = cache_activations_and_grads(model, run, acts + scores_hooks, grad_names)
-    _check_scale(model, clean)
+    _, corr = cache_activations(model, run.corrupt, acts, attention_mask=run.attention_mask)
+    _, clean, grads = cache_activations_and_grads(model, run, acts, grad_names)
+    layers = qk_fix_inputs(model, clean, corr)
     names, cols = [], []
     for k in kinds:
         names += [s.name for s in node_specs(model, k, per_position, task.seq_len)]
-        cols.append(qk_fix_from_caches(model, k, per_position, clean, corr, grads))
-    per_ex = torch.cat(cols, 1).float()
+        cols.append(qk_fix_from_inputs(model, layers, k, per_position, grads))
+    per_ex = torch.cat(cols, 1).to(compute_dtype(model))
     return Scores(
         names,
         per_ex.mean(0),

@@ -12,6 +12,8 @@ __all__ = [
     "TaskError",
     "MetricError",
     "NonFiniteError",
+    "ModelNotPreparedError",
+    "UnsupportedArchitectureError",
     "check_model",
     "check_tokens",
     "check_finite",
@@ -25,6 +27,18 @@ class WorkbookError(ValueError):
 
 class ModelError(WorkbookError):
     """The model cannot be used as given (train mode, dropout, missing hooks, wrong type)."""
+
+
+class ModelNotPreparedError(ModelError):
+    """The model's per-head hooks are off: call ``workbook.prepare(model)`` (or build it with ``workbook.models``)."""
+
+
+class UnsupportedArchitectureError(ModelError):
+    """The model family, or one of its features, is not supported by the method asked for.
+
+    The message names the architecture and the feature; see ``workbook.arch`` for what each
+    supported family can do.
+    """
 
 
 class TaskError(WorkbookError):
@@ -49,17 +63,22 @@ REQUIRED_FLAGS = {
 def check_model(model, hooks: Iterable[str] = (), flags: Iterable[str] = tuple(REQUIRED_FLAGS)) -> None:
     """Raise :class:`ModelError` unless ``model`` is an eval-mode bridge with the needed hooks.
 
-    Checks, in order: it is a ``TransformerBridge``; no submodule is in train mode (dropout
-    would make the clean and corrupt runs use different masks); the hook flags in ``flags``
-    are on; every name in ``hooks`` exists in ``model.hook_dict``.
+    Checks, in order: it is a ``TransformerBridge``; its architecture has an adapter in
+    :mod:`workbook.arch` (else :class:`UnsupportedArchitectureError`); no submodule is in train
+    mode (dropout would make the clean and corrupt runs use different masks); the hook flags in
+    ``flags`` are on (else :class:`ModelNotPreparedError`); every name in ``hooks`` exists in
+    ``model.hook_dict``.
     """
     from transformer_lens import TransformerBridge
+
+    from workbook.arch import adapter_for
 
     if not isinstance(model, TransformerBridge):
         raise ModelError(
             f"expected a transformer_lens TransformerBridge, got {type(model).__name__}; "
             "see workbook.models (build_gpt2, bridge_from_hf, load_pretrained)."
         )
+    adapter_for(model)  # UnsupportedArchitectureError for a family workbook does not know
     training = [name or "<root>" for name, mod in model.named_modules() if mod.training]
     if training:
         drop = [
@@ -74,7 +93,7 @@ def check_model(model, hooks: Iterable[str] = (), flags: Iterable[str] = tuple(R
         )
     for flag in flags:
         if not getattr(model.cfg, flag, False):
-            raise ModelError(
+            raise ModelNotPreparedError(
                 f"the model is not prepared for attribution: model.cfg.{flag} is off, so it lacks "
                 f"{REQUIRED_FLAGS[flag]}."
             )
@@ -82,7 +101,7 @@ def check_model(model, hooks: Iterable[str] = (), flags: Iterable[str] = tuple(R
     if missing:
         raise ModelError(
             f"the model has no hook point {missing[0]!r} ({len(missing)} missing). "
-            "Use a GPT-2-architecture bridge from workbook.models."
+            "Build or wrap the model with workbook.models (build_gpt2, bridge_from_hf, load_pretrained)."
         )
 
 
