@@ -20,7 +20,9 @@ from __future__ import annotations
 
 from workbook.arch.base import CAPABILITIES, NODE_HOOKS, Adapter, compute_dtype, model_dtype
 from workbook.arch.gpt2 import GPT2Adapter
+from workbook.arch.llama import LlamaAdapter
 from workbook.arch.neox import NeoXAdapter
+from workbook.arch.qwen2 import Qwen2Adapter
 from workbook.validate import UnsupportedArchitectureError
 
 __all__ = [
@@ -28,7 +30,7 @@ __all__ = [
     "supported_architectures", "check_architecture",
 ]
 
-_FAMILIES: tuple[type[Adapter], ...] = (GPT2Adapter, NeoXAdapter)
+_FAMILIES: tuple[type[Adapter], ...] = (GPT2Adapter, NeoXAdapter, LlamaAdapter, Qwen2Adapter)
 
 #: HF architecture name -> adapter class
 ADAPTERS: dict[str, type[Adapter]] = {arch: cls for cls in _FAMILIES for arch in cls.architectures}
