@@ -24,7 +24,7 @@ import torch
 import workbook as wb
 
 V, S, B = 24, 5, 2
-FAMILIES = ('gpt2', 'neox', 'neox_seq', 'llama', 'qwen2')
+FAMILIES = ("gpt2", "neox", "neox_seq", "llama", "qwen2", "gemma", "gemma2")
 EDGE_FAMILIES = tuple(f for f in FAMILIES if f != "gemma2")
 #: families whose HF modules compute in float32 even in a float64 model (RMSNorm upcasts then casts
 #: back; the bridge's rotary-attention softmax runs in float32): float64 results agree to ~1e-7 only

@@ -222,6 +222,14 @@ def test_fn_bound_and_diagnose(family, cases):
         assert {"cancellation", "flat_gradient", "path_saturation"} <= set(report.skipped)
 
 
+def test_gemma2_refuses_edge_methods_by_name(cases):
+    model, task = cases("gemma2")
+    for fn in (wb.eap, wb.patch_edges, lambda m, t: wb.eap_ig(m, t, steps=2), lambda m, t: wb.eap_gp(m, t, steps=2),
+               lambda m, t: wb.Graph.from_model(m)):
+        with pytest.raises(UnsupportedArchitectureError, match="post-attention RMSNorm"):
+            fn(model, task)
+
+
 @pytest.mark.parametrize("family", F.FAMILIES)
 def test_float32_matches_float64(family, cases):
     """The same model in float32 gives the float64 numbers to float32 accuracy, for every method."""

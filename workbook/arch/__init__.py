@@ -19,6 +19,7 @@ one line in ``_FAMILIES`` below and a row in ``tests/test_families.py``.
 from __future__ import annotations
 
 from workbook.arch.base import CAPABILITIES, NODE_HOOKS, Adapter, compute_dtype, model_dtype
+from workbook.arch.gemma import Gemma2Adapter, GemmaAdapter
 from workbook.arch.gpt2 import GPT2Adapter
 from workbook.arch.llama import LlamaAdapter
 from workbook.arch.neox import NeoXAdapter
@@ -30,7 +31,7 @@ __all__ = [
     "supported_architectures", "check_architecture",
 ]
 
-_FAMILIES: tuple[type[Adapter], ...] = (GPT2Adapter, NeoXAdapter, LlamaAdapter, Qwen2Adapter)
+_FAMILIES: tuple[type[Adapter], ...] = (GPT2Adapter, NeoXAdapter, LlamaAdapter, Qwen2Adapter, GemmaAdapter, Gemma2Adapter)
 
 #: HF architecture name -> adapter class
 ADAPTERS: dict[str, type[Adapter]] = {arch: cls for cls in _FAMILIES for arch in cls.architectures}
