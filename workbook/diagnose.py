@@ -46,7 +46,7 @@ from workbook.hooks import cache_activations
 from workbook.patching import patch_edges, patch_nodes
 from workbook.scores import Scores
 from workbook.tasks import Task
-from workbook.validate import WorkbookError, check_model, check_tokens
+from workbook.validate import UnsupportedArchitectureError, WorkbookError, check_model, check_tokens
 
 __all__ = ["Finding", "Diagnosis", "diagnose", "FIXES", "CHECKS", "pattern_probe", "source_totals"]
 
@@ -323,9 +323,13 @@ def diagnose(
         else:
             from workbook.atp import atp
 
-            ran.append("saturation")
-            probe = pattern_probe(model, task, saturation)
-            plain, fixed = atp(model, task, ("q", "k")), atp_qk_fix(model, task, ("q", "k"))
+            try:
+                probe = pattern_probe(model, task, saturation)
+                plain, fixed = atp(model, task, ("q", "k")), atp_qk_fix(model, task, ("q", "k"))
+                ran.append("saturation")
+            except UnsupportedArchitectureError as err:  # the QK fix refused this attention variant
+                skipped["saturation"] = str(err)
+                probe = {}
             for name, ev in probe.items():
                 gap = abs(fixed[name] - plain[name])
                 if ev["saturated_change"] >= pattern_change and gap >= big:

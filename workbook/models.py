@@ -203,10 +203,18 @@ def load_pretrained(name_or_path: str = "gpt2", dtype: torch.dtype | None = None
     return bridge_from_hf(hf, tokenizer=tok)
 
 
+# a folder holds a real tokenizer only if one of these vocabulary files is there (transformers
+# otherwise builds an empty placeholder tokenizer from the config alone)
+_VOCAB_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "vocab.txt", "spiece.model", "sentencepiece.bpe.model")
+
+
 def _load_tokenizer(name_or_path: str):
     """The tokenizer saved with the model, or ``None`` when there is none."""
     from transformers import AutoTokenizer
 
+    folder = Path(name_or_path)
+    if folder.is_dir() and not any((folder / f).exists() for f in _VOCAB_FILES):
+        return None
     try:
         return AutoTokenizer.from_pretrained(name_or_path)
     except (OSError, ValueError, TypeError, KeyError):

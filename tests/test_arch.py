@@ -1,0 +1,75 @@
+"""The architecture layer's own pieces: norm backwards vs autograd, refusals, grouped/parallel graphs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import _families as F
+from workbook.arch import adapter_for, check_architecture, supported_architectures
+from workbook.arch.gpt2 import GPT2Adapter
+from workbook.arch.norms import layernorm_input_grad, rmsnorm_input_grad
+from workbook.graph import Graph
+from workbook.validate import UnsupportedArchitectureError
+
+
+def _norms():
+    from transformers.models.gemma.modeling_gemma import GemmaRMSNorm
+    from transformers.models.llama.modeling_llama import LlamaRMSNorm
+
+    g = torch.Generator().manual_seed(0)
+    ln = torch.nn.LayerNorm(8, eps=1e-5).double()
+    llama, gemma = LlamaRMSNorm(8, eps=1e-6).double(), GemmaRMSNorm(8, eps=1e-6).double()
+    with torch.no_grad():
+        for m in (ln, llama, gemma):
+            m.weight.copy_(torch.randn(8, generator=g, dtype=torch.float64))
+        ln.bias.copy_(torch.randn(8, generator=g, dtype=torch.float64))
+    return [(ln, layernorm_input_grad, ln.weight, 1e-5), (llama, rmsnorm_input_grad, llama.weight, 1e-6),
+            (gemma, rmsnorm_input_grad, 1 + gemma.weight, 1e-6)]
+
+
+@pytest.mark.parametrize("i", range(3))
+def test_norm_input_grads_match_autograd(i):
+    module, fn, weight, eps = _norms()[i]
+    g = torch.Generator().manual_seed(i)
+    x = torch.randn(2, 3, 8, generator=g, dtype=torch.float64)
+    g_out = torch.randn(4, 2, 3, 8, generator=g, dtype=torch.float64)  # one output gradient per "head"
+    out = torch.empty_like(g_out)
+    fn(x, weight.detach(), eps, g_out, out)
+    for h in range(4):
+        xx = x.clone().requires_grad_(True)
+        (want,) = torch.autograd.grad(module(xx), xx, g_out[h])
+        # HF's RMSNorms compute in float32 even in a float64 model: agreement to float32 rounding
+        atol = 1e-12 if isinstance(module, torch.nn.LayerNorm) else 1e-5
+        assert torch.allclose(out[h], want, atol=atol), type(module).__name__
+
+
+def test_an_unexpected_norm_is_a_named_refusal():
+    class Confused(GPT2Adapter):  # claims RMSNorm on a LayerNorm model
+        norm = "rmsnorm"
+
+    model = F.build("gpt2")
+    ad = Confused(model)
+    assert not ad.supports("edges") and ad.supports("qk_fix")
+    with pytest.raises(UnsupportedArchitectureError, match="LayerNorm"):
+        ad.graph()
+
+
+def test_registry_names_what_it_supports():
+    assert {"GPT2LMHeadModel", "GPTNeoXForCausalLM", "LlamaForCausalLM", "Qwen2ForCausalLM",
+            "GemmaForCausalLM", "Gemma2ForCausalLM"} <= set(supported_architectures())
+    with pytest.raises(UnsupportedArchitectureError, match="OPTForCausalLM.*supported: .*LlamaForCausalLM"):
+        check_architecture("OPTForCausalLM")
+
+
+def test_grouped_and_parallel_graphs():
+    g = Graph(2, 4, n_kv_heads=2)
+    assert "L1KV1.k" in g.destinations and "L1H1.k" not in g.destinations
+    j = g.destinations.index("L1KV1.v")
+    assert [g.sources[i] for i in g.dest_owners(j)] == ["L1H2", "L1H3"]
+    assert g.dest_hook("L1KV1.v") == ("blocks.1.hook_v_input", 1)
+    p = Graph(2, 4, parallel=True)
+    assert "L0H0->MLP0" not in p.edges and "MLP0->L1H0.q" in p.edges and "L0H3->MLP1" in p.edges
+    assert p.n_edges == Graph(2, 4).n_edges - 2 * 4
+    for family in ("neox", "llama", "gemma"):
+        assert adapter_for(F.build(family)).graph() == Graph.from_model(F.build(family))
