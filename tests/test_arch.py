@@ -73,3 +73,29 @@ def test_grouped_and_parallel_graphs():
     assert p.n_edges == Graph(2, 4).n_edges - 2 * 4
     for family in ("neox", "llama", "gemma"):
         assert adapter_for(F.build(family)).graph() == Graph.from_model(F.build(family))
+
+
+@pytest.mark.parametrize("family", F.FAMILIES)
+def test_residual_stream_decomposes_into_the_graph_sources(family):
+    """resid_post = embed (+ positions) + sum of every layer's attention and MLP writes, the writes
+    are the hooks GradDrop and EAP-IG (activations) act on, and (edge families) attn_out = sum of
+    the per-head results + b_O — the premises of the edge graph."""
+    import _reference as R
+
+    model, task = F.build(family), F.task()
+    L = model.cfg.n_layers
+    names = ["hook_embed", "hook_pos_embed", f"blocks.{L - 1}.hook_resid_post"]
+    names += [f"blocks.{l}.hook_{x}_out" for l in range(L) for x in ("attn", "mlp")]
+    names += [f"blocks.{l}.attn.hook_result" for l in range(L)]
+    c = R.cache(model, task.clean, [n for n in names if n in model.hook_dict])
+    total = c["hook_embed"] + c.get("hook_pos_embed", 0)
+    for l in range(L):
+        total = total + c[f"blocks.{l}.hook_attn_out"] + c[f"blocks.{l}.hook_mlp_out"]
+        b_O = model.blocks[l].attn.o._original_component.bias
+        heads = c[f"blocks.{l}.attn.hook_result"].sum(2) + (0 if b_O is None else b_O)
+        if family != "gemma2":  # Gemma 2 normalises attn_out again: not the sum of its heads
+            assert torch.allclose(heads, c[f"blocks.{l}.hook_attn_out"], atol=1e-10)
+    assert torch.allclose(total, c[f"blocks.{L - 1}.hook_resid_post"], atol=1e-10)
+    zero = R.cache(model, task.clean, [f"blocks.{L - 1}.hook_resid_post"], [("blocks.0.hook_attn_out", lambda a, hook: a * 0)])
+    moved = c[f"blocks.{L - 1}.hook_resid_post"] - zero[f"blocks.{L - 1}.hook_resid_post"]
+    assert moved.abs().max() > 1e-3  # the write hook is live

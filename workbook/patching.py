@@ -174,13 +174,9 @@ def patch_nodes(
     base = run.per_example(clean_logits).to(cd)  # [B]
 
     per_rows = max(1, max_rows // B)
-    specs_sorted = sorted(range(len(specs)), key=lambda i: specs[i].layer)
-    chunks = []
-    for layer in sorted({s.layer for s in specs}):
-        idx = [i for i in specs_sorted if specs[i].layer == layer]
-        chunks += [(layer, c) for c in _chunks(idx, per_rows)]
+    chunks = _chunks(sorted(range(len(specs)), key=lambda i: specs[i].layer), per_rows)
     effects = torch.zeros(B, len(specs), dtype=cd)
-    for layer, chunk in progress(chunks, total=len(chunks), desc=f"patching {what}", enabled=progress_bar):
+    for chunk in progress(chunks, total=len(chunks), desc=f"patching {what}", enabled=progress_bar):
         K = len(chunk)
         masks: dict[str, torch.Tensor] = {}
         for j, i in enumerate(chunk):
@@ -232,13 +228,6 @@ def _edge_caches(model, run: Task, graph: Graph):
         clean_logits, fused = cache_activations(model, run.clean, names, attention_mask=mask)
     clean.update(fused)
     return clean_logits, clean, corr
-
-
-def weight_in_out(module: torch.nn.Module) -> torch.Tensor:
-    """A projection's weight as ``[d_in, d_out]``: HF ``Conv1D`` stores it so, ``nn.Linear`` transposed."""
-    if isinstance(module, torch.nn.Linear):
-        return module.weight.T
-    return module.weight
 
 
 # how far a recomputed q/k/v may sit from the model's own, relative to its largest entry
@@ -325,22 +314,12 @@ def patch_edges(
     clean_logits, clean, corr = _edge_caches(model, run, graph)
     base = run.per_example(clean_logits).to(cd)
     deltas = graph.stack_sources(corr) - graph.stack_sources(clean)  # [n_src, B, P, D]
-    L = graph.n_layers
-
-    def start_layer(j: int) -> int:
-        d = graph.destinations[j]
-        return min(int(graph.dest_layer(d)), L - 1)
-
     per_rows = max(1, max_rows // B)
-    order = sorted(range(len(pairs)), key=lambda e: start_layer(pairs[e][1]))
-    chunks = []
-    for layer in sorted({start_layer(j) for _, j in pairs}):
-        idx = [e for e in order if start_layer(pairs[e][1]) == layer]
-        chunks += [(layer, c) for c in _chunks(idx, per_rows)]
+    chunks = _chunks(sorted(range(len(pairs)), key=lambda e: graph.dest_layer(graph.destinations[pairs[e][1]])), per_rows)
     effects = torch.zeros(B, len(pairs), dtype=cd)
     qkv = _HeadInputProjector(model, clean)
     with _fused_attention(model):
-        for layer, chunk in progress(chunks, total=len(chunks), desc="patching edges", enabled=progress_bar):
+        for chunk in progress(chunks, total=len(chunks), desc="patching edges", enabled=progress_bar):
             K = len(chunk)
             adds: dict[str, torch.Tensor] = {}  # hook -> [K, B, P, D] additive patch (MLP and logits inputs)
             heads: dict[str, list[tuple[int, int, int]]] = {}  # hook_q/k/v -> [(slot, head, source)]
@@ -354,7 +333,7 @@ def patch_edges(
                     adds[hook][slot] += deltas[i]
                 else:
                     kind = dest.rsplit(".", 1)[1]
-                    heads.setdefault(f"blocks.{layer}.attn.hook_{kind}", []).append((slot, head, i))
+                    heads.setdefault(hook.replace(f"hook_{kind}_input", f"attn.hook_{kind}"), []).append((slot, head, i))
 
             def add_hook(name: str):
                 add = adds[name]
@@ -365,7 +344,7 @@ def patch_edges(
                 return fn
 
             def head_hook(name: str):
-                kind = name[-1]
+                kind, layer = name[-1], int(name.split(".")[1])
                 # a source whose write is identical on clean and corrupt patches nothing: skip it
                 new = [(slot, h, qkv.project(layer, kind, h, deltas[i])) for slot, h, i in heads[name] if deltas[i].any()]
 
