@@ -99,3 +99,18 @@ def test_residual_stream_decomposes_into_the_graph_sources(family):
     zero = R.cache(model, task.clean, [f"blocks.{L - 1}.hook_resid_post"], [("blocks.0.hook_attn_out", lambda a, hook: a * 0)])
     moved = c[f"blocks.{L - 1}.hook_resid_post"] - zero[f"blocks.{L - 1}.hook_resid_post"]
     assert moved.abs().max() > 1e-3  # the write hook is live
+
+
+def test_interop_with_parallel_and_grouped_graphs():
+    """EAP-IG's JSON round-trips a parallel (NeoX) graph; grouped k/v inputs are a named refusal."""
+    import workbook as wb
+    from workbook.interop import from_eap_ig_json, to_eap_ig_json
+    from workbook.validate import WorkbookError
+
+    model, task = F.build("neox"), F.task()
+    scores = wb.eap(model, task)
+    back = from_eap_ig_json(to_eap_ig_json(None, model, scores))
+    assert back.circuit.graph == Graph.from_model(model)
+    assert torch.allclose(back.scores.values, torch.tensor([scores[n] for n in back.scores.names], dtype=torch.float64))
+    with pytest.raises(WorkbookError, match="Grouped-query"):
+        to_eap_ig_json(None, F.build("llama"), wb.eap(F.build("llama"), task))

@@ -64,6 +64,9 @@ def _convert_node(name: str, pattern: re.Pattern, to_theirs: bool) -> str:
         side = "workbook" if to_theirs else "EAP-IG"
         example = "embed, L1H2, L1H2.q, MLP0, logits" if to_theirs else "input, a1.h2, a1.h2<q>, m0, logits"
         extra = " Per-position and per-neuron names have no EAP-IG equivalent." if to_theirs and ("@" in name or "N" in name) else ""
+        if to_theirs and "KV" in name:
+            extra = (" Grouped-query k/v inputs (one per k/v head) have no EAP-IG equivalent: EAP-IG names one "
+                     "k/v input per query head (TransformerLens' ungroup_grouped_query_attention).")
         raise WorkbookError(f"{name!r} is not a {side} node name (expected e.g. {example}).{extra}")
     special, layer, head, qkv, mlp = m.groups()
     if special is not None:
@@ -239,7 +242,7 @@ def from_eap_ig_json(source: str | Path | dict, graph: Graph | None = None, *, l
     """Read an EAP-IG graph JSON (a path or the loaded dict) into workbook names and objects.
 
     ``graph``: the workbook graph of the model the file is for (default: built from the
-    file's ``cfg``; pass ``Graph.from_model(model)`` for parallel-attention models).
+    file's ``cfg``, parallel blocks included).
     Edges absent from the file are outside the circuit; edges and nodes without a score (or
     with NaN, EAP-IG's "unscored") are absent from the returned scores.
     """
@@ -252,7 +255,7 @@ def from_eap_ig_json(source: str | Path | dict, graph: Graph | None = None, *, l
         L, H, parallel = int(cfg["n_layers"]), int(cfg["n_heads"]), bool(cfg.get("parallel_attn_mlp", False))
     except (KeyError, TypeError, ValueError) as err:
         raise WorkbookError(f"the JSON's cfg lacks n_layers / n_heads: {cfg!r}.") from err
-    graph = graph if graph is not None else Graph(L, H)
+    graph = graph if graph is not None else Graph(L, H, parallel=parallel)
     if (graph.n_layers, graph.n_heads) != (L, H):
         raise WorkbookError(f"the file is for {L} layers x {H} heads, the graph {graph} is not.")
     if _is_parallel(graph) != parallel:
@@ -266,7 +269,13 @@ def from_eap_ig_json(source: str | Path | dict, graph: Graph | None = None, *, l
     mask = torch.zeros_like(graph.edge_mask)
     for theirs, info in d["edges"].items():
         ours = from_eap_ig_name(theirs)
-        i, j = graph.edge_index(ours)
+        try:
+            i, j = graph.edge_index(ours)
+        except WorkbookError:
+            raise WorkbookError(
+                f"the file's edge {theirs!r} is not an edge of {graph}, the graph of its cfg "
+                f"(parallel_attn_mlp={parallel}): the file does not describe this architecture."
+            ) from None
         mask[i, j] = bool(info.get("in_graph", False))
         score = float(info.get("score", math.nan))
         if not math.isnan(score):
