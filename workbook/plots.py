@@ -124,7 +124,8 @@ def attention_patterns(model, task, layer: int, example: int = 0, run: str = "cl
         raise ValueError(f"run must be 'clean' or 'corrupt', got {run!r}.")
     tokens = (task.clean if run == "clean" else task.corrupt)[example : example + 1]
     hook = f"blocks.{layer}.attn.hook_pattern"
-    _, acts = cache_activations(model, tokens, [hook])
+    mask = None if task.attention_mask is None else task.attention_mask[example : example + 1]
+    _, acts = cache_activations(model, tokens, [hook], attention_mask=mask)
     pattern = acts[hook][0].float()  # [heads, query, key]
     labels = task.labels(tokens[0])
     if static is None:
