@@ -59,7 +59,8 @@ def atp_star(
     plain_hooks = node_hooks(model, [k for k in kinds if k not in qk])
     qk_acts, qk_grads = qk_hooks(model) if qk else ([], [])
     # one corrupt forward and one clean forward + backward serve both plain AtP and the QK fix
-    _, corr = cache_activations(model, run.corrupt, plain_hooks + qk_acts, attention_mask=run.attention_mask)
+    corr_qk = qk_hooks(model, scores=False)[0] if qk else []
+    _, corr = cache_activations(model, run.corrupt, plain_hooks + corr_qk, attention_mask=run.attention_mask)
     _, clean, grads = cache_activations_and_grads(model, run, plain_hooks + qk_acts, plain_hooks + qk_grads)
     layers = qk_fix_inputs(model, clean, corr) if qk else None
     cd = compute_dtype(model)

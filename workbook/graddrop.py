@@ -139,7 +139,8 @@ def graddrop(
         adapter_for(model).require("qk_fix")
     hooks = node_hooks(model, plain)
     qk_acts, qk_grads = qk_hooks(model) if fixed else ([], [])
-    _, corr = cache_activations(model, run.corrupt, hooks + qk_acts, attention_mask=run.attention_mask)
+    corr_qk = qk_hooks(model, scores=False)[0] if fixed else []
+    _, corr = cache_activations(model, run.corrupt, hooks + corr_qk, attention_mask=run.attention_mask)
     clean, passes = graddrop_passes(model, run, hooks + qk_grads, hooks + qk_acts)
     layers = qk_fix_inputs(model, clean, corr) if fixed else None
     cd = compute_dtype(model)

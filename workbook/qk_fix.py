@@ -92,9 +92,11 @@ def _scores(q: torch.Tensor, k: torch.Tensor, scale: float, mask: torch.Tensor, 
     return _raw_scores(q, k, scale, softcap).masked_fill(~mask, float("-inf"))
 
 
-def _softmax(s: torch.Tensor) -> torch.Tensor:
-    # a row with no visible key (a left-padding query) gives NaN: it has no pattern to change
-    return s.softmax(-1).nan_to_num(0.0)
+def _softmax(s: torch.Tensor, visible: torch.Tensor | None) -> torch.Tensor:
+    p = s.softmax(-1)
+    if visible is None or bool(visible.any(-1).all()):
+        return p
+    return p.nan_to_num(0.0)  # a row with no visible key (a left-padding query) has no pattern to change
 
 
 def query_fix(q_clean, q_corr, k_clean, grad_pattern, scale: float, visible=None, softcap=None) -> torch.Tensor:
@@ -108,8 +110,8 @@ def query_fix(q_clean, q_corr, k_clean, grad_pattern, scale: float, visible=None
     """
     q_clean, q_corr, k_clean, g = (x.double() for x in (q_clean, q_corr, k_clean, grad_pattern))
     mask = causal_mask(q_clean.shape[1], q_clean.device) if visible is None else visible
-    A = _softmax(_scores(q_clean, k_clean, scale, mask, softcap))
-    A_new = _softmax(_scores(q_corr, k_clean, scale, mask, softcap))
+    A = _softmax(_scores(q_clean, k_clean, scale, mask, softcap), visible)
+    A_new = _softmax(_scores(q_corr, k_clean, scale, mask, softcap), visible)
     return ((A_new - A) * g).sum(-1)
 
 
@@ -117,8 +119,8 @@ def key_fix_all_positions(q_clean, k_clean, k_corr, grad_pattern, scale: float, 
     """Exact-softmax estimate for patching *all* keys of each head at once: ``[B, H]``."""
     q_clean, k_clean, k_corr, g = (x.double() for x in (q_clean, k_clean, k_corr, grad_pattern))
     mask = causal_mask(q_clean.shape[1], q_clean.device) if visible is None else visible
-    A = _softmax(_scores(q_clean, k_clean, scale, mask, softcap))
-    A_new = _softmax(_scores(q_clean, k_corr, scale, mask, softcap))
+    A = _softmax(_scores(q_clean, k_clean, scale, mask, softcap), visible)
+    A_new = _softmax(_scores(q_clean, k_corr, scale, mask, softcap), visible)
     return ((A_new - A) * g).sum((-1, -2))
 
 
@@ -169,13 +171,14 @@ def key_fix_per_position(q_clean, k_clean, k_corr, grad_pattern, scale: float, v
     return contrib.sum(-2)  # sum over query rows t -> [B,H,S]
 
 
-def qk_hooks(model) -> tuple[list[str], list[str]]:
+def qk_hooks(model, scores: bool = True) -> tuple[list[str], list[str]]:
     """``(activation hooks, gradient hooks)`` the QK fix needs in every layer: the q/k the scores
-    use (post-rotary), the model's ``hook_attn_scores`` (mask and check) and ``dM/dA``."""
+    use (post-rotary), the model's ``hook_attn_scores`` (mask and check; clean run only, so
+    ``scores=False`` for the corrupt run) and ``dM/dA``."""
     ad = adapter_for(model)
     acts, grads = [], []
     for l in range(ad.n_layers):
-        acts += ad.qk_hook_names(l) + [f"blocks.{l}.attn.hook_attn_scores"]
+        acts += ad.qk_hook_names(l) + ([f"blocks.{l}.attn.hook_attn_scores"] if scores else [])
         grads.append(f"blocks.{l}.attn.hook_pattern")
     return acts, grads
 
@@ -183,7 +186,7 @@ def qk_hooks(model) -> tuple[list[str], list[str]]:
 @dataclass
 class QKLayer:
     """One layer's QK-fix inputs (float64): q ``[B,T,H,d]``, k ``[B,S,n_kv,d]`` on the clean and
-    corrupt runs, the visible mask ``[B,H,T,S]``, the score divisor and soft-cap."""
+    corrupt runs, the visible mask (broadcastable to ``[B,H,T,S]``), the score divisor and soft-cap."""
 
     q: torch.Tensor
     q_corr: torch.Tensor
@@ -199,9 +202,12 @@ _SCORE_TOL = {torch.float64: 1e-8, torch.float32: 1e-3, torch.bfloat16: 2e-2, to
 
 
 def _visible(scores: torch.Tensor) -> torch.Tensor:
-    """Entries the model's own mask leaves visible (masked ones sit at the dtype's minimum or -inf)."""
+    """``[B or 1, 1, T, S]``: entries the model's own mask leaves visible (masked ones sit at the
+    dtype's minimum or -inf). The mask is the same for every head (causal, padding, sliding
+    window), and for every example when nothing is padded."""
     floor = max(torch.finfo(scores.dtype).min, torch.finfo(torch.float32).min) / 2
-    return scores > floor
+    v = scores[:, :1] > floor
+    return v[:1] if bool((v == v[:1]).all()) else v
 
 
 def qk_fix_inputs(model, clean: dict[str, torch.Tensor], corr: dict[str, torch.Tensor]) -> list[QKLayer]:
@@ -218,10 +224,10 @@ def qk_fix_inputs(model, clean: dict[str, torch.Tensor], corr: dict[str, torch.T
         visible = _visible(theirs)
         layer = QKLayer(q, qc, k, kc, visible, ad.attn_divisor(l), ad.attn_softcap(l))
         ours = _raw_scores(q, ad.expand_kv(k), layer.scale, layer.softcap)
-        theirs = theirs.double()
-        err = (ours - theirs)[visible].abs().max().item() if visible.any() else 0.0
-        tol = _SCORE_TOL.get(clean[f"blocks.{l}.attn.hook_attn_scores"].dtype, 1e-3) * (
-            1 + (theirs[visible].abs().max().item() if visible.any() else 0.0))
+        dtype, theirs = theirs.dtype, theirs.double()
+        zero = ours.new_zeros(())
+        err = torch.where(visible, (ours - theirs).abs(), zero).max().item()
+        tol = _SCORE_TOL.get(dtype, 1e-3) * (1 + torch.where(visible, theirs.abs(), zero).max().item())
         if not err <= tol:
             raise UnsupportedArchitectureError(
                 f"the AtP* QK fix cannot reproduce the attention scores of layer {l} of this {ad.arch} model "
@@ -303,7 +309,7 @@ def atp_qk_fix(
     t0 = time.perf_counter()
     run = _orient(task, direction)
     acts, grad_names = qk_hooks(model)
-    _, corr = cache_activations(model, run.corrupt, acts, attention_mask=run.attention_mask)
+    _, corr = cache_activations(model, run.corrupt, qk_hooks(model, scores=False)[0], attention_mask=run.attention_mask)
     _, clean, grads = cache_activations_and_grads(model, run, acts, grad_names)
     layers = qk_fix_inputs(model, clean, corr)
     names, cols = [], []
