@@ -135,7 +135,8 @@ def prepare(model):
     if not isinstance(model, TransformerBridge):
         raise ModelError(
             f"expected a transformer_lens TransformerBridge, got {type(model).__name__}. "
-            "Wrap an HF GPT2LMHeadModel with workbook.models.bridge_from_hf(...)."
+            "Wrap an HF causal LM of a supported family with workbook.models.bridge_from_hf(...) "
+            "(workbook.arch.supported_architectures())."
         )
     for setter, what in (
         ("set_use_attn_result", "per-head outputs (attn.hook_result)"),
@@ -147,7 +148,7 @@ def prepare(model):
         except NotImplementedError as err:
             raise ModelError(
                 f"this model cannot provide {what}: {err}. TransformerBridge.boot_native models "
-                "lack it; build the model from an HF GPT2LMHeadModel with "
+                "lack it; build the model from an HF causal LM (e.g. GPT2LMHeadModel) with "
                 "workbook.models.bridge_from_hf (or workbook.models.build_gpt2)."
             ) from err
     model.eval()
