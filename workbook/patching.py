@@ -28,7 +28,9 @@ mlp        ``MLP{l}``                   ``blocks.l.hook_mlp_out``
 neuron     ``L{l}N{n}``                 ``blocks.l.mlp.hook_post``
 ========== ============================ ===================================
 
-With ``per_position=True`` each name gets ``@{pos}`` and only that position is patched.
+With ``per_position=True`` each name gets ``@{pos}`` and only that position is patched (with a
+padded task, ``pos`` indexes the padded sequence, so it depends on the padding side; the
+all-position scores do not).
 """
 
 from __future__ import annotations
