@@ -108,6 +108,7 @@ def test_circuits_and_subsets_with_padding(family, models):
         assert torch.allclose(circuits.evaluate_many(model, t, masks).double(), want_c.double(), atol=1e-9)
         assert torch.allclose(patch_node_subsets(model, t, "head", nodes, subsets).double(), want_s.double(), atol=1e-9)
         assert torch.allclose(torch.tensor(wb.hooks.baselines(model, t)), base, atol=1e-9)
+        assert torch.allclose(torch.tensor(t.baselines(model)), base, atol=1e-9)  # Task.baselines too
 
 
 def test_without_the_mask_left_padding_changes_the_scores(models):

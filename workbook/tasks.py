@@ -246,11 +246,10 @@ class Task:
     # ------------------------------------------------------------------ baselines
     @torch.no_grad()
     def baselines(self, model) -> tuple[float, float]:
-        """``(M(clean), M(corrupt))`` for ``model``."""
-        return (
-            float(self.metric_value(model(self.clean))),
-            float(self.metric_value(model(self.corrupt))),
-        )
+        """``(M(clean), M(corrupt))`` for ``model`` (with the task's padding mask)."""
+        from workbook.hooks import baselines
+
+        return baselines(model, self)
 
     def normalize(self, value, model=None, baselines: tuple[float, float] | None = None):
         """Map a metric value to 0 at corrupt and 1 at clean: ``(v - M_corr)/(M_clean - M_corr)``."""
