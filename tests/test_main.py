@@ -26,7 +26,7 @@ def test_help_lists_the_options(monkeypatch, capsys):
         runpy.run_module("workbook", run_name="__main__")
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    for opt in ("--model", "--task", "--method", "--out", "--quick", "--k", "--threshold"):
+    for opt in ("--model", "--task", "--method", "--out", "--quick", "--k", "--tau"):
         assert opt in out
     assert "AtP" in out and "EAP-IG" in out
 
@@ -91,10 +91,11 @@ def test_report_row_matches_a_direct_comparison():
     model, task = report.random_model()
     task = task.subset(slice(0, 4))
     truth = report.concat_scores([patch_nodes(model, task, "head"), patch_nodes(model, task, "mlp")])
-    direct = compare(atp(model, task, ("head", "mlp")), truth, k=5, threshold=0.5)
+    direct = compare(atp(model, task, ("head", "mlp")), truth, k=5, tau=0.5)
     (row,) = res["methods"]
     assert row["recall@5"] == direct["recall@5"]
     assert row["false_negatives"] == direct["false_negatives"]
+    assert row["verification_cost"] == direct["verification_cost"] and row["missed"] == direct["missed"]
     assert row["spearman"] == pytest.approx(direct["spearman"], abs=1e-9)
 
 

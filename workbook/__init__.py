@@ -13,7 +13,7 @@ Where things live (one module per idea):
 ``workbook.specimens``      hand-built models, one per failure mode
 ``workbook.patching``       ground truth: full activation patching of nodes and edges
 ``workbook.graph``          the edge graph (sources, destinations, readable names)
-``workbook.scores``         the common result type, recall@k, false negatives, rank correlation
+``workbook.scores``         the common result type; truly important, false negatives, verification cost, recall@k
 ``workbook.atp``            AtP (node attribution patching)
 ``workbook.qk_fix``         AtP* QK fix (attention saturation)
 ``workbook.graddrop``       AtP* GradDrop (effect cancellation)
@@ -50,7 +50,10 @@ from workbook.models import bridge_from_hf, build_gpt2, load_model, load_pretrai
 from workbook.patching import patch_edges, patch_nodes, run_with_patched_edges
 from workbook.prompts import task_from_strings
 from workbook.qk_fix import atp_qk_fix
-from workbook.scores import Scores, compare, comparison_table, false_negatives, rank_correlation, recall_at_k
+from workbook.scores import (
+    Scores, compare, comparison_table, false_negatives, important, rank_correlation, recall_at_k, scale_error,
+    verification_cost,
+)
 from workbook.tasks import Task, make_task
 from workbook.validate import (
     MetricError,

@@ -2,8 +2,9 @@
 
 Runs AtP, AtP* (QK fix, GradDrop), EAP, EAP-IG and EAP-GP on the shipped specimens and trained
 models, compares each with full activation patching (node methods with node patching, edge
-methods with exact edge patching) and prints passes, wall time, recall@k, false negatives and
-rank correlation. Figures and ``report.json`` / ``report.md`` go to ``--out``.
+methods with exact edge patching) and prints passes, wall time, recall@k, false negatives
+(truly important components, |effect| >= tau x max, that the method ranks outside its top K),
+verification cost, scale error and rank correlation. Figures and ``report.json`` / ``report.md`` go to ``--out``.
 
 ``python -m workbook doctor`` checks an install instead (see :mod:`workbook.doctor`).
 """
@@ -34,8 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="out/report", help="folder for figures, report.json and report.md")
     p.add_argument("--quick", action="store_true", help="fast subset: 4 examples per task, 3 integration steps")
     p.add_argument("--k", type=int, default=5, help="k for recall@k")
-    p.add_argument("--threshold", type=float, default=0.5,
-                   help="a component is important if |effect| >= threshold x max|effect| (false negatives)")
+    p.add_argument("--tau", "--threshold", dest="tau", type=float, default=0.5,
+                   help="a component is truly important if |effect| >= tau x max|effect|; a false negative is a "
+                        "truly important component the method ranks outside its top K (K = how many there are)")
     p.add_argument("--steps", type=int, default=None, help="integration steps for EAP-IG / EAP-GP (default 5)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--list", action="store_true", help="list model and method names and exit")
@@ -75,8 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     bad = [m for m in methods if m not in report.METHODS]
     if bad:
         parser.error(f"unknown method {', '.join(map(repr, bad))}; valid names: {', '.join(report.METHODS)}")
-    if args.k < 1 or not 0 < args.threshold <= 1:
-        parser.error("--k must be >= 1 and --threshold in (0, 1]")
+    if args.k < 1 or not 0 < args.tau <= 1:
+        parser.error("--k must be >= 1 and --tau in (0, 1]")
 
     out = Path(args.out)
     missing = [m for m in methods if report.METHODS[m].resolve() is None]
@@ -86,10 +88,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     t0 = time.perf_counter()
     results = []
     for name in models:
-        res = report.run_model(name, methods, out, k=args.k, threshold=args.threshold, quick=args.quick, steps=args.steps)
+        res = report.run_model(name, methods, out, k=args.k, tau=args.tau, quick=args.quick, steps=args.steps)
         results.append(res)
         print(report.format_model(res, k=args.k), flush=True)
-    json_path, md_path = report.write_summary(results, out, k=args.k, threshold=args.threshold)
+    json_path, md_path = report.write_summary(results, out, k=args.k, tau=args.tau)
     n_fig = sum(len(r["figures"]) for r in results)
     print(f"\n{n_fig} figures in {out.resolve()}/<model>/; summary: {json_path.resolve()} and {md_path.resolve()}")
     print(f"total {time.perf_counter() - t0:.1f} s")

@@ -11,8 +11,10 @@
 * :func:`run_model` — run every method on one model, compare with the truth, save figures.
 * :func:`write_summary` — ``report.json`` and ``report.md`` for a list of model results.
 
-Every comparison uses :func:`workbook.scores.compare` (recall@k, false negatives at
-``threshold x max|truth|``, Spearman on magnitudes, Pearson).
+Every comparison uses :func:`workbook.scores.compare`: recall@k; false negatives (truly
+important components, ``|truth| >= tau x max|truth|``, that the method ranks outside its top K,
+K = how many are truly important); verification cost (patches, in the method's order, to reach
+them all); scale (median estimate/truth on them); Spearman on magnitudes.
 """
 
 from __future__ import annotations
@@ -260,7 +262,7 @@ def run_model(
     methods: Sequence[str] | None = None,
     out_dir: str | Path | None = None,
     k: int = 5,
-    threshold: float = 0.5,
+    tau: float = 0.5,
     quick: bool = False,
     steps: int | None = None,
     log: Callable[[str], None] = print,
@@ -317,7 +319,7 @@ def run_model(
                 "description": TRUTHS[method.truth][1], "n": len(t), "seconds": t.info["seconds"],
                 "passes": _passes(t.info), "top": t.top(min(k, len(t))),
             }
-        row = compare(est, truths[method.truth], k=k, threshold=threshold, relative=True)
+        row = compare(est, truths[method.truth], k=k, tau=tau)
         row.update({"method": mname, "truth": method.truth, "available": True, "seconds": est.info["seconds"],
                     "passes": _passes(est.info), "n": len(est)})
         result["methods"].append(row)
@@ -339,18 +341,19 @@ def run_model(
             fig = None
         if fig:
             result["figures"].append(fig)
-    result["tables"] = {fam: comparison_table(ests, truths[fam], k=k, threshold=threshold) for fam, ests in estimates.items()}
+    result["tables"] = {fam: comparison_table(ests, truths[fam], k=k, tau=tau) for fam, ests in estimates.items()}
     return result
 
 
 # --------------------------------------------------------------------------- output
 def format_model(result: dict, k: int = 5) -> str:
-    """Plain-text block for one model: passes, wall time, recall@k, false negatives, Spearman."""
+    """Plain-text block for one model: passes, wall time, recall@k, false negatives, verification cost, scale, Spearman."""
     lines = [f"== {result['model']}  ({result['n_layers']} layers x {result['n_heads']} heads, d_model "
              f"{result['d_model']}; batch {result['batch']} x {result['seq_len']} tokens)"]
     for fam, t in result["truth"].items():
         lines.append(f"   truth [{fam}]: {t['description']}, {t['n']} items, {t['passes']}, {t['seconds']:.2g} s")
-    head = f"   {'method':<14} {'truth':<6} {'time s':>7} {'recall@' + str(k):>9} {'false neg':>9} {'spearman':>9}  passes"
+    head = (f"   {'method':<14} {'truth':<6} {'time s':>7} {'recall@' + str(k):>9} {'false neg':>9} {'verify':>7} "
+            f"{'scale':>6} {'spearman':>9}  passes")
     lines += [head, "   " + "-" * (len(head) + 20)]
     for r in result["methods"]:
         if not r["available"]:
@@ -358,33 +361,37 @@ def format_model(result: dict, k: int = 5) -> str:
             continue
         lines.append(
             f"   {r['method']:<14} {r['truth']:<6} {r['seconds']:>7.2g} "
-            f"{r[f'recall@{k}']:>9.2f} {r['false_negatives']:>9d} {r['spearman']:>9.2f}  {r['passes']}"
+            f"{r[f'recall@{k}']:>9.2f} {r['false_negatives']:>9d} {r['verification_cost']:>7d} {r['scale']:>6.2g} "
+            f"{r['spearman']:>9.2f}  {r['passes']}"
         )
     return "\n".join(lines)
 
 
-def write_summary(results: list[dict], out_dir: str | Path, k: int = 5, threshold: float = 0.5) -> tuple[Path, Path]:
+def write_summary(results: list[dict], out_dir: str | Path, k: int = 5, tau: float = 0.5) -> tuple[Path, Path]:
     """Write ``report.json`` (everything) and ``report.md`` (one table per model)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     json_path, md_path = out / "report.json", out / "report.md"
-    meta = {"k": k, "threshold": threshold, "convention": "noising: effect = M(clean with x := corrupt) - M(clean)",
+    meta = {"k": k, "tau": tau, "convention": "noising: effect = M(clean with x := corrupt) - M(clean)",
             "torch": torch.__version__}
     json_path.write_text(json.dumps({"meta": meta, "models": results}, indent=2, default=str))
     md = ["# When Gradients Mislead: every method against activation patching", "",
-          f"Recall@{k}, false negatives (|truth| >= {threshold} x max and |estimate| below that) and Spearman "
-          "correlation of magnitudes, against full activation patching (noising).", ""]
+          f"Against full activation patching (noising). A component is *truly important* when |truth| >= {tau:g} x "
+          "max|truth|. **false neg**: truly important components the method ranks outside its top K (K = how many "
+          "are truly important); **verify**: components patched in the method's order until all truly important "
+          f"ones are reached; **scale**: median estimate/truth on them; recall@{k}; Spearman on magnitudes.", ""]
     for r in results:
         md += [f"## {r['model']}", "",
                f"{r['n_layers']} layers x {r['n_heads']} heads, d_model {r['d_model']}, batch {r['batch']} x {r['seq_len']}.", "",
-               f"| method | truth | passes | time (s) | recall@{k} | false neg | spearman | missed |",
-               "|---|---|---|---|---|---|---|---|"]
+               f"| method | truth | passes | time (s) | recall@{k} | false neg | verify | scale | spearman | missed |",
+               "|---|---|---|---|---|---|---|---|---|---|"]
         for row in r["methods"]:
             if not row["available"]:
-                md.append(f"| {row['method']} | {row['truth']} | {row['reason']} | | | | | |")
+                md.append(f"| {row['method']} | {row['truth']} | {row['reason']} | | | | | | | |")
                 continue
             md.append(f"| {row['method']} | {row['truth']} | {row['passes']} | {row['seconds']:.2g} | "
-                      f"{row[f'recall@{k}']:.2f} | {row['false_negatives']} | {row['spearman']:.2f} | "
+                      f"{row[f'recall@{k}']:.2f} | {row['false_negatives']} | {row['verification_cost']} | "
+                      f"{row['scale']:.2g} | {row['spearman']:.2f} | "
                       f"{', '.join(row['missed'][:5])} |")
         for fam, t in r["truth"].items():
             md.append(f"\nGround truth `{fam}`: {t['description']} ({t['n']} items, {t['passes']}, {t['seconds']:.2g} s).")

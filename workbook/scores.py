@@ -4,15 +4,39 @@
 to values. Ground truth (activation patching) and estimates (AtP, AtP*, EAP, EAP-IG, EAP-GP)
 share it, so comparing a method with the truth is one call:
 
+>>> important(truth, tau=0.5)                  # the truly important components
+>>> false_negatives(estimate, truth)           # truly important, but ranked outside the top K
+>>> verification_cost(estimate, truth)         # patches needed, in the method's order, to find them all
+>>> scale_error(estimate, truth)               # estimate / truth on the truly important ones
 >>> recall_at_k(estimate, truth, k=5)          # share of the true top-5 the estimate ranks top-5
->>> false_negatives(estimate, truth, threshold=0.5)
 >>> rank_correlation(estimate, truth)          # Spearman on |values|
 
-Importance is magnitude: every ranking here uses ``|value|`` unless ``absolute=False``.
+Definitions (every table, check, report and notebook uses these):
+
+* **Importance is magnitude**: rankings use ``|value|``.
+* **Ties**: magnitudes closer than ``TIE_TOL x max|value|`` (``1e-5``) count as tied, because
+  they differ only by float rounding (a head that cannot matter patches to ``1e-9``, not 0, on
+  some CPUs). :meth:`Scores.order` lists a tie in name order; :meth:`Scores.rank` gives a
+  tied component the *last* place of its tie, so an estimate never earns a good rank by luck
+  of tie-breaking (an all-zero estimate ranks everything last).
+* **Truly important** (:func:`important`): ``|true effect| >= tau x max|true effect|``,
+  ``tau = 0.5`` by default.
+* **False negative** (:func:`false_negatives`): a truly important component that the method
+  ranks outside its top ``K``; ``K`` = the number of truly important components by default, or
+  an explicit verification ``budget``. This is the screening view of AtP* (arXiv 2403.00745):
+  a cheap method ranks, activation patching verifies its top ``K``; a component outside it is
+  never verified. A method that ranks everything right but reports the wrong *size* has no
+  false negative; that is a scale error.
+* **Scale error** (:func:`scale_error`): ``estimate / truth`` for each truly important
+  component (1 = exact, 0.1 = ten times too small, negative = wrong sign).
+* **Verification cost** (:func:`verification_cost`): how many components must be patched,
+  in the method's order, until every truly important one has been patched.
 """
 
 from __future__ import annotations
 
+import os
+import statistics
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
@@ -20,13 +44,56 @@ import torch
 
 __all__ = [
     "Scores",
-    "recall_at_k",
+    "TIE_TOL",
+    "important",
     "false_negatives",
+    "verification_cost",
+    "scale_error",
+    "recall_at_k",
     "rank_correlation",
     "pearson",
     "compare",
     "comparison_table",
+    "fmt",
+    "RoundingEdgeError",
 ]
+
+TIE_TOL = 1e-5
+STRICT_DIGITS_ENV = "WORKBOOK_STRICT_DIGITS"
+
+
+def _tie_order(key: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(order, group)``: indices from largest to smallest ``key``, and each position's tie group.
+
+    Consecutive sorted values closer than ``TIE_TOL x max|key|`` share a group; inside a group
+    the original (name) order is kept, so the result does not depend on float noise.
+    """
+    n = key.numel()
+    if n == 0:
+        return torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long)
+    k = key.double()
+    scale = float(k.abs().max())
+    idx = torch.argsort(k, descending=True, stable=True)
+    ks = k[idx]
+    new_group = torch.zeros(n, dtype=torch.long)
+    new_group[1:] = ((ks[:-1] - ks[1:]) > TIE_TOL * scale).long()
+    group_sorted = torch.cumsum(new_group, 0)
+    group = torch.empty(n, dtype=torch.long)
+    group[idx] = group_sorted
+    order = torch.argsort(group * n + torch.arange(n), stable=True)
+    return order, group[order]
+
+
+def _worst_ranks(key: torch.Tensor) -> torch.Tensor:
+    """1-based rank of every entry (largest ``key`` first), a tie taking the last place of its group."""
+    order, group = _tie_order(key)
+    n = key.numel()
+    ranks = torch.empty(n, dtype=torch.long)
+    if n:
+        last = torch.zeros(int(group.max()) + 1, dtype=torch.long)
+        last.scatter_reduce_(0, group, torch.arange(1, n + 1), reduce="amax")
+        ranks[order] = last[group]
+    return ranks
 
 
 def _storage(t: torch.Tensor) -> torch.Tensor:
@@ -104,19 +171,28 @@ class Scores:
 
     # ---------------------------------------------------------------- ranking
     def order(self, absolute: bool = True) -> list[str]:
-        """Names sorted from most to least important (stable for ties)."""
-        key = self.values.abs() if absolute else self.values
-        idx = torch.argsort(key, descending=True, stable=True)
-        return [self.names[i] for i in idx.tolist()]
+        """Names from most to least important (by ``|value|``, or signed with ``absolute=False``).
+
+        Values closer than ``TIE_TOL x max|value|`` are a tie, listed in name order.
+        """
+        order, _ = _tie_order(self.values.abs() if absolute else self.values)
+        return [self.names[i] for i in order.tolist()]
 
     def top(self, k: int = 10, absolute: bool = True) -> list[tuple[str, float]]:
         """The ``k`` most important ``(name, value)`` pairs."""
         return [(n, self[n]) for n in self.order(absolute)[:k]]
 
     def rank(self, name: str, absolute: bool = True) -> int:
-        """1-based rank of ``name`` (1 = most important)."""
+        """1-based rank of ``name`` (1 = most important); a tie takes the last place of its group.
+
+        So the rank is how many components you patch, in this order, to be sure to reach ``name``.
+        """
         self[name]  # raises a helpful KeyError
-        return self.order(absolute).index(name) + 1
+        return int(self.ranks(absolute)[self._index[name]])
+
+    def ranks(self, absolute: bool = True) -> torch.Tensor:
+        """``LongTensor[n]``: :meth:`rank` of every name, in ``names`` order."""
+        return _worst_ranks(self.values.abs() if absolute else self.values)
 
     def __repr__(self) -> str:
         head = ", ".join(f"{n}={v:+.3g}" for n, v in self.top(4))
@@ -134,46 +210,99 @@ def _aligned(estimate: Scores, truth: Scores) -> tuple[torch.Tensor, torch.Tenso
     return est, truth.values
 
 
-def recall_at_k(estimate: Scores, truth: Scores, k: int) -> float:
-    """Fraction of the true top-``k`` (by |effect|) that the estimate also ranks in its top-``k``."""
-    k = min(k, len(truth))
-    true_top = set(truth.order()[:k])
-    est_top = set(estimate.select(truth.names).order()[:k])
-    return len(true_top & est_top) / max(k, 1)
+def _check_tau(tau: float) -> float:
+    if not 0.0 < float(tau) <= 1.0:
+        raise ValueError(f"tau must be in (0, 1] (a fraction of the largest true effect), got {tau!r}.")
+    return float(tau)
 
 
-def false_negatives(
-    estimate: Scores,
-    truth: Scores,
-    threshold: float,
-    relative: bool = False,
-) -> list[str]:
-    """Components that matter but the estimate says do not.
+def important(truth: Scores, tau: float = 0.5) -> list[str]:
+    """The truly important components: ``|truth| >= tau x max|truth|``, most important first.
 
-    A name is a false negative when ``|truth| >= threshold`` and ``|estimate| < threshold``.
-    With ``relative=True`` the threshold is a fraction of ``max|truth|`` (and the estimate is
-    held to the same absolute cut-off).
+    ``tau`` (default 0.5) is a fraction of the largest true effect. An effect within
+    ``TIE_TOL x max`` of the cut counts as important (a designed tie must not depend on
+    rounding). Empty when every true effect is 0.
     """
-    est, tru = _aligned(estimate, truth)
-    cut = threshold * float(tru.abs().max()) if relative else threshold
-    flags = (tru.abs() >= cut) & (est.abs() < cut)
-    return [n for n, f in zip(truth.names, flags.tolist()) if f]
+    tau = _check_tau(tau)
+    mag = truth.values.abs().double()
+    top = float(mag.max()) if len(truth) else 0.0
+    if top == 0.0:
+        return []
+    keep = set(i for i, m in enumerate(mag.tolist()) if m >= (tau - TIE_TOL) * top)
+    return [n for n in truth.order() if truth._index[n] in keep]
+
+
+def _estimate_ranks(estimate: Scores, truth: Scores) -> dict[str, int]:
+    """The estimate's rank (by |value|, ties last) of every ground-truth name, among the truth's names."""
+    est, _ = _aligned(estimate, truth)
+    ranks = _worst_ranks(est.abs())
+    return dict(zip(truth.names, ranks.tolist()))
+
+
+def false_negatives(estimate: Scores, truth: Scores, tau: float = 0.5, budget: int | None = None,
+                    *, threshold=None, relative=None) -> list[str]:
+    """Truly important components that ``estimate`` ranks outside its top ``K`` (most important first).
+
+    A screen is followed by verification: activation-patch the method's top ``K`` components.
+    ``K = budget`` if given, else the number of truly important components
+    (:func:`important` with ``tau``), so a method with no false negative puts exactly the truly
+    important components on top. The size of the estimate does not matter, only its rank
+    (:meth:`Scores.rank`, ties ranked last): an estimate ten times too small but in the right
+    order has no false negative (see :func:`scale_error` for the size).
+    """
+    if threshold is not None or relative is not None:
+        raise TypeError("false_negatives(estimate, truth, tau=0.5, budget=None): 'threshold'/'relative' are gone; "
+                        "a false negative is now a truly important component (|truth| >= tau x max) ranked "
+                        "outside the method's top K. Pass tau=... (and budget=K to fix K).")
+    wanted = important(truth, tau)
+    k = len(wanted) if budget is None else int(budget)
+    if k < 0:
+        raise ValueError(f"budget must be >= 0, got {budget!r}.")
+    ranks = _estimate_ranks(estimate, truth)
+    return [n for n in wanted if ranks[n] > k]
+
+
+def verification_cost(estimate: Scores, truth: Scores, tau: float = 0.5) -> int:
+    """How many components must be patched, in ``estimate``'s order, to find every truly important one.
+
+    Equals the number of truly important components for a perfect ranking, and the total
+    number of components when one of them is ranked last (or tied with the noise at 0).
+    """
+    wanted = important(truth, tau)
+    if not wanted:
+        return 0
+    ranks = _estimate_ranks(estimate, truth)
+    return max(ranks[n] for n in wanted)
+
+
+def scale_error(estimate: Scores, truth: Scores, tau: float = 0.5) -> dict[str, float]:
+    """``{name: estimate / truth}`` for the truly important components (most important first).
+
+    1 means the estimate has the right size, 0.1 ten times too small, a negative value the
+    wrong sign. Independent of the ranking (:func:`false_negatives`).
+    """
+    _aligned(estimate, truth)
+    return {n: estimate[n] / truth[n] for n in important(truth, tau)}
+
+
+def recall_at_k(estimate: Scores, truth: Scores, k: int) -> float:
+    """Fraction of the true top-``k`` (by |effect|) that the estimate ranks in its top ``k`` (ties last)."""
+    k = min(k, len(truth))
+    if k <= 0:
+        return float("nan")
+    ranks = _estimate_ranks(estimate, truth)
+    return sum(ranks[n] <= k for n in truth.order()[:k]) / k
 
 
 def _ranks(x: torch.Tensor) -> torch.Tensor:
-    """Average ranks (ties share their mean rank), as in scipy.stats.rankdata."""
-    order = torch.argsort(x, stable=True)
-    ranks = torch.empty(len(x), dtype=torch.float64)
-    ranks[order] = torch.arange(1, len(x) + 1, dtype=torch.float64)
-    xs = x[order]
-    i = 0
-    while i < len(x):
-        j = i
-        while j + 1 < len(x) and xs[j + 1] == xs[i]:
-            j += 1
-        if j > i:
-            ranks[order[i : j + 1]] = (i + j + 2) / 2
-        i = j + 1
+    """Average ranks (largest first), ties (within ``TIE_TOL x max|x|``) sharing their mean rank."""
+    order, group = _tie_order(x)
+    n = x.numel()
+    pos = torch.arange(1, n + 1, dtype=torch.float64)
+    total = torch.zeros(int(group.max()) + 1 if n else 0, dtype=torch.float64).index_add_(0, group, pos)
+    count = torch.zeros_like(total).index_add_(0, group, torch.ones(n, dtype=torch.float64))
+    ranks = torch.empty(n, dtype=torch.float64)
+    ranks[order] = (total / count)[group]
     return ranks
 
 
@@ -184,22 +313,39 @@ def pearson(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def rank_correlation(estimate: Scores, truth: Scores, absolute: bool = True) -> float:
-    """Spearman correlation between estimate and truth (on magnitudes by default)."""
+    """Spearman correlation between estimate and truth (on magnitudes by default; float-noise ties tied)."""
     est, tru = _aligned(estimate, truth)
     if absolute:
         est, tru = est.abs(), tru.abs()
     return pearson(_ranks(est), _ranks(tru))
 
 
-def compare(estimate: Scores, truth: Scores, k: int = 5, threshold: float = 0.5, relative: bool = True) -> dict:
-    """The standard report row: recall@k, false negatives, Spearman and Pearson against ``truth``."""
+def _median(values: list[float]) -> float:
+    return float(statistics.median(values)) if values else float("nan")
+
+
+def compare(estimate: Scores, truth: Scores, k: int = 5, tau: float = 0.5, budget: int | None = None) -> dict:
+    """The standard report row of ``estimate`` against ``truth`` (definitions in the module docstring).
+
+    Keys: ``method``, ``recall@k``, ``important`` (how many are truly important), ``budget``
+    (K), ``false_negatives`` (count) and ``missed`` (their names), ``verification_cost``,
+    ``scale`` (median estimate/truth on the truly important ones) and ``scale_error`` (all of
+    them), ``spearman`` (on magnitudes), ``pearson`` (signed), ``passes``, ``seconds``.
+    """
     est, tru = _aligned(estimate, truth)
-    fns = false_negatives(estimate, truth, threshold, relative=relative)
+    wanted = important(truth, tau)
+    fns = false_negatives(estimate, truth, tau, budget)
+    ratios = scale_error(estimate, truth, tau)
     return {
         "method": estimate.method,
         f"recall@{k}": recall_at_k(estimate, truth, k),
+        "important": len(wanted),
+        "budget": len(wanted) if budget is None else int(budget),
         "false_negatives": len(fns),
         "missed": fns,
+        "verification_cost": verification_cost(estimate, truth, tau),
+        "scale": _median(list(ratios.values())),
+        "scale_error": ratios,
         "spearman": rank_correlation(estimate, truth),
         "pearson": pearson(est, tru),
         "passes": estimate.info.get("passes", ""),
@@ -207,23 +353,70 @@ def compare(estimate: Scores, truth: Scores, k: int = 5, threshold: float = 0.5,
     }
 
 
+class RoundingEdgeError(ValueError):
+    """A number about to be printed lies on a rounding edge: its last digit depends on float noise."""
+
+
+def fmt(value: float, spec: str = ".2f", margin: float = 1e-4) -> str:
+    """``format(value, spec)``; with ``WORKBOOK_STRICT_DIGITS=1`` also check the digits are stable.
+
+    Stable means: moving ``value`` by ``margin`` (relative, default 0.01 %, about 100 times the
+    float noise between CPUs and thread counts) prints the same string. The notebook build sets
+    the variable, so a compared output that could flip its last digit on another machine fails
+    the build instead of the test on that machine. ``-0.00`` prints as ``0.00``.
+    """
+    value = float(value)
+    out = format(value, spec)
+    if out.startswith("-") and float(out) == 0.0:
+        out = out[1:]
+    if os.environ.get(STRICT_DIGITS_ENV, "0") == "1" and value == value:
+        for moved in (value * (1 + margin), value * (1 - margin)):
+            alt = format(moved, spec)
+            if alt.startswith("-") and float(alt) == 0.0:
+                alt = alt[1:]
+            if alt != out:
+                raise RoundingEdgeError(
+                    f"{value!r} prints as {out!r} with {spec!r} but as {alt!r} after a {margin:.0e} relative change: "
+                    "its last digit depends on float noise. Print fewer digits, or a claim (a rank, a sign, a "
+                    f"comparison). ({STRICT_DIGITS_ENV}=1 makes this an error; the notebook build sets it.)")
+    return out
+
+
+def _names(names: Sequence[str], limit: int = 4) -> str:
+    return ", ".join(names[:limit]) + (" ..." if len(names) > limit else "")
+
+
 def comparison_table(
     estimates: Sequence[Scores],
     truth: Scores,
     k: int = 5,
-    threshold: float = 0.5,
-    relative: bool = True,
-    digits: int = 2,
+    tau: float = 0.5,
+    budget: int | None = None,
 ) -> str:
-    """A plain-text table comparing several methods against ground truth (stable across runs)."""
-    rows = [compare(e, truth, k, threshold, relative) for e in estimates]
-    head = f"{'method':<24} {'recall@' + str(k):>9} {'false neg':>9} {'spearman':>9} {'pearson':>8}  missed"
-    lines = [f"ground truth: {truth.method} ({len(truth)} {truth.kind}s, |effect| >= {threshold:g}"
-             f"{' x max' if relative else ''} counts as important)", head, "-" * len(head)]
+    """Plain-text table of several methods against ground truth (definitions in the module docstring).
+
+    Columns: recall@k; ``false neg`` (truly important but outside the method's top K);
+    ``verify`` (patches, in the method's order, to reach every truly important component);
+    ``scale`` (median estimate/truth on the truly important ones); ``spearman`` (on
+    magnitudes); ``missed`` (the false negatives). Numbers print through :func:`fmt`.
+    """
+    rows = [compare(e, truth, k, tau, budget) for e in estimates]
+    wanted = important(truth, tau)
+    K = len(wanted) if budget is None else int(budget)
+    head = (f"{'method':<24} {'recall@' + str(k):>9} {'false neg':>9} {'verify':>7} {'scale':>7} "
+            f"{'spearman':>8}  missed")
+    lines = [
+        f"ground truth: {truth.method} ({len(truth)} {truth.kind}s); truly important (|effect| >= {tau:g} x max): "
+        f"{len(wanted)} ({_names(wanted)})",
+        f"false neg: truly important but ranked outside the method's top {K}; verify: components patched in the "
+        f"method's order to reach all {len(wanted)}; scale: median estimate/truth on them",
+        head,
+        "-" * len(head),
+    ]
     for r in rows:
-        missed = ", ".join(r["missed"][:4]) + (" ..." if len(r["missed"]) > 4 else "")
         lines.append(
-            f"{r['method'][:24]:<24} {r[f'recall@{k}']:>9.{digits}f} {r['false_negatives']:>9d} "
-            f"{r['spearman']:>9.{digits}f} {r['pearson']:>8.{digits}f}  {missed}"
+            f"{r['method'][:24]:<24} {fmt(r[f'recall@{k}'], '.2f'):>9} {r['false_negatives']:>9d} "
+            f"{r['verification_cost']:>7d} {fmt(r['scale'], '.2g'):>7} {fmt(r['spearman'], '.2f'):>8}  "
+            f"{_names(r['missed'])}"
         )
     return "\n".join(lines)
