@@ -9,10 +9,13 @@ widgets, JavaScript and stderr (warnings) are never compared.
 import os
 from pathlib import Path
 
-# Inherited by the notebook kernels nbval starts.
+# Inherited by the notebook kernels nbval starts. Thread count: one by default; WORKBOOK_THREADS=N
+# makes every kernel's workbook.setup() call torch.set_num_threads(N); WORKBOOK_THREADS=default
+# leaves torch's own choice (do not set OMP_NUM_THREADS then: that is the "unset" variant).
 os.environ.setdefault("WORKBOOK_PROGRESS", "0")
 os.environ.setdefault("MPLBACKEND", "Agg")
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+if os.environ.get("WORKBOOK_THREADS", "").strip().lower() != "default":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ["WORKBOOK_WIDGETS"] = "0"
 
 SKIP_COMPARE = ("image/png", "image/jpeg", "image/svg+xml", "text/html", "application/javascript",

@@ -7,9 +7,13 @@
     python scripts/build_notebooks.py --check         # compare with the committed notebooks, exit 1 on drift
 
 ``chapters/NN_slug.py`` (jupytext py:percent) -> ``notebooks/NN_slug.ipynb`` (exercises, no
-outputs) and ``solutions/NN_slug.ipynb`` (solutions, executed; outputs kept only in cells whose
-first line is ``# NBVAL_CHECK_OUTPUT``). The markers are described in ``chapters/README.md``.
+outputs) and ``solutions/NN_slug.ipynb`` (solutions, executed; outputs kept only in cells marked
+``# NBVAL_CHECK_OUTPUT`` in the chapter). The markers are described in ``chapters/README.md``;
+nbval's comment markers become nbval's cell *tags* (``nbval-check-output``,
+``nbval-ignore-output``, ``nbval-skip``), so learners never see them in the code.
 Output is deterministic: stable cell ids, sorted keys, kernel "python3", no widget state.
+Solutions execute with one CPU thread and ``WORKBOOK_STRICT_DIGITS=1`` (a compared number on
+a rounding edge fails the build, see ``workbook.scores.fmt``).
 """
 
 from __future__ import annotations
@@ -33,6 +37,10 @@ SOLUTION_DIR = "solutions"
 EXERCISE, END_EXERCISE = "# EXERCISE", "# END EXERCISE"
 SOLUTION, END_SOLUTION = "# SOLUTION", "# END SOLUTION"
 CHECK_OUTPUT = "# NBVAL_CHECK_OUTPUT"
+# nbval comment marker in a chapter -> nbval cell tag in the generated notebooks
+MARKER_TAGS = {"# NBVAL_CHECK_OUTPUT": "nbval-check-output", "# NBVAL_IGNORE_OUTPUT": "nbval-ignore-output",
+               "# NBVAL_SKIP": "nbval-skip"}
+CHECK_TAG = MARKER_TAGS[CHECK_OUTPUT]
 KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
 NB_METADATA = {"kernelspec": KERNELSPEC, "language_info": {"name": "python"}}
 # MIME types never stored: widget state, JavaScript bundles, heavy HTML.
@@ -107,16 +115,26 @@ def split_variants(source: str) -> tuple[str, str, bool]:
     return "\n".join(learner).rstrip(), "\n".join(solution).rstrip(), has_markers
 
 
-def is_checked(source: str) -> bool:
-    """True when the cell's first line is ``# NBVAL_CHECK_OUTPUT``."""
-    return source.lstrip("\n").split("\n", 1)[0].strip() == CHECK_OUTPUT
+def split_markers(source: str) -> tuple[str, list[str]]:
+    """``(source without nbval marker lines, their nbval tags)`` for one chapter code cell."""
+    kept, tags = [], []
+    for line in source.split("\n"):
+        tag = MARKER_TAGS.get(line.strip())
+        if tag is None:
+            kept.append(line)
+        elif tag not in tags:
+            tags.append(tag)
+    return "\n".join(kept).strip("\n"), tags
+
+
+def is_checked(cell) -> bool:
+    """True for a generated code cell whose output nbval compares (tag ``nbval-check-output``)."""
+    return cell.get("cell_type") == "code" and CHECK_TAG in cell.get("metadata", {}).get("tags", [])
 
 
 def drop_check_marker(source: str) -> str:
-    """Remove the ``# NBVAL_CHECK_OUTPUT`` first line (learner notebooks compare nothing)."""
-    if not is_checked(source):
-        return source
-    return source.lstrip("\n").split("\n", 1)[1] if "\n" in source.strip("\n") else ""
+    """The cell source without nbval marker lines (what learners see)."""
+    return split_markers(source)[0]
 
 
 def solution_dropdown(solution_source: str) -> str:
@@ -148,6 +166,14 @@ def _new_cell(kind: str, source: str, metadata: dict | None = None):
 def _clean_metadata(metadata: dict) -> dict:
     # Keep only what affects rendering/testing; drop jupytext and execution bookkeeping.
     return {k: copy.deepcopy(v) for k, v in metadata.items() if k in ("tags",)}
+
+
+def _with_tags(metadata: dict, tags: list[str]) -> dict:
+    out = copy.deepcopy(metadata)
+    merged = list(dict.fromkeys(list(out.get("tags", [])) + list(tags)))
+    if merged:
+        out["tags"] = merged
+    return out
 
 
 def _finalise(cells: list, stem: str) -> nbformat.NotebookNode:
@@ -187,10 +213,13 @@ def build_pair(path: Path, repo: str | None = None) -> tuple[nbformat.NotebookNo
             learn_src, sol_src, has_markers = split_variants(cell.source)
         except MarkerError as err:
             raise MarkerError(f"{path.name}: {err}\n--- cell ---\n{cell.source}") from None
-        learner.append(_new_cell("code", drop_check_marker(learn_src), meta))
+        learn_src, tags = split_markers(learn_src)
+        sol_src, _ = split_markers(sol_src)
+        learner_meta = _with_tags(meta, [t for t in tags if t == "nbval-skip"])
+        learner.append(_new_cell("code", learn_src, learner_meta))
         if has_markers:
-            learner.append(_new_cell("markdown", solution_dropdown(drop_check_marker(sol_src))))
-        solution.append(_new_cell("code", sol_src, meta))
+            learner.append(_new_cell("markdown", solution_dropdown(sol_src)))
+        solution.append(_new_cell("code", sol_src, _with_tags(meta, tags)))
     return _finalise(learner, stem), _finalise(solution, stem)
 
 
@@ -206,14 +235,14 @@ def _keep_output(output: dict) -> dict | None:
 
 
 def strip_outputs(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Keep outputs and execution counts only in ``# NBVAL_CHECK_OUTPUT`` cells."""
+    """Keep outputs and execution counts only in compared (``nbval-check-output``) cells."""
     nb = copy.deepcopy(nb)
     nb.metadata = nbformat.from_dict(copy.deepcopy(NB_METADATA))
     for cell in nb.cells:
         cell.metadata = nbformat.from_dict(_clean_metadata(cell.metadata))
         if cell.cell_type != "code":
             continue
-        if is_checked(cell.source):
+        if is_checked(cell):
             cell.outputs = [o for o in map(_keep_output, cell.outputs) if o is not None]
         else:
             cell.outputs = []
@@ -222,11 +251,12 @@ def strip_outputs(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 
 def execute(nb: nbformat.NotebookNode, cwd: Path, timeout: int = 600) -> nbformat.NotebookNode:
-    """Run a notebook with nbclient in ``cwd`` (progress bars off, Agg backend, one thread)."""
+    """Run a notebook with nbclient in ``cwd`` (progress bars off, Agg backend, one thread, strict digits)."""
     from nbclient import NotebookClient
 
     nb = copy.deepcopy(nb)
-    env = {"WORKBOOK_PROGRESS": "0", "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "WORKBOOK_WIDGETS": "0"}
+    env = {"WORKBOOK_PROGRESS": "0", "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "WORKBOOK_THREADS": "1",
+           "WORKBOOK_WIDGETS": "0", "WORKBOOK_STRICT_DIGITS": "1"}
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
@@ -292,8 +322,8 @@ def process(path: Path, root: Path = ROOT, check: bool = False, run: bool = True
             diff = diff_notebooks(nb, committed, name, with_outputs=outputs)
             if diff:
                 problems.append(f"{target.relative_to(root)} differs from {path.relative_to(root)}:\n" + "\n".join(diff[:40]))
-            elif kind == "solution" and any(c.get("outputs") for c in committed.cells if c.cell_type == "code" and not is_checked(c.source)):
-                problems.append(f"{target.relative_to(root)} stores outputs outside # NBVAL_CHECK_OUTPUT cells")
+            elif kind == "solution" and any(c.get("outputs") for c in committed.cells if c.cell_type == "code" and not is_checked(c)):
+                problems.append(f"{target.relative_to(root)} stores outputs outside compared (nbval-check-output) cells")
         return Result(path.name, problems)
     learner_path.parent.mkdir(parents=True, exist_ok=True)
     solution_path.parent.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,8 @@
 # One entry point for set-up, the main job and the tests.
 #   bash scripts/dev.sh main [args]   set up .venv if needed, then run `python -m workbook [args]`
 #   bash scripts/dev.sh test [args]   set up .venv if needed, then run the whole test suite
+#                                     (notebook kernels use 1 CPU thread; WORKBOOK_THREADS=2 for two,
+#                                     WORKBOOK_THREADS=default for torch's own choice, OMP_NUM_THREADS unset)
 #   bash scripts/dev.sh setup         only set up .venv
 #   bash scripts/dev.sh doctor        set up .venv if needed, then check the install (python -m workbook doctor)
 #   bash scripts/dev.sh solutions [args]  execute every solution notebook -> static HTML site in out/site/
@@ -62,7 +64,8 @@ case "$cmd" in
   main) setup; exec "$VENV/bin/python" -m workbook "$@" ;;
   test)
     setup
-    export WORKBOOK_PROGRESS=0 MPLBACKEND=Agg OMP_NUM_THREADS=1
+    export WORKBOOK_PROGRESS=0 MPLBACKEND=Agg
+    if [[ "${WORKBOOK_THREADS:-}" == "default" ]]; then unset OMP_NUM_THREADS; else export OMP_NUM_THREADS=1; fi
     exec "$VENV/bin/python" -m pytest "$@"
     ;;
   doctor) setup; exec "$VENV/bin/python" -m workbook doctor "$@" ;;

@@ -80,8 +80,9 @@ def test_learner_notebook(repo):
     dropdown = learner.cells[idx + 1]
     assert dropdown.cell_type == "markdown" and dropdown.source.startswith("<details><summary>Solution</summary>")
     assert "return 2 * x" in dropdown.source and "NotImplementedError" not in dropdown.source
-    # learner notebooks compare nothing: the check marker is dropped, no outputs anywhere
-    assert not any(s.startswith(bn.CHECK_OUTPUT) for s in code)
+    # learner notebooks compare nothing: the check marker is dropped, no tag, no outputs anywhere
+    assert not any("NBVAL" in s for s in code)
+    assert not any(c.metadata.get("tags") for c in learner.cells)
     assert all(c.outputs == [] and c.execution_count is None for c in learner.cells if c.cell_type == "code")
 
 
@@ -96,11 +97,13 @@ def test_solution_notebook_and_output_stripping(repo):
                         nbformat.v4.new_output("display_data", data={"application/vnd.jupyter.widget-view+json": {"model_id": "x"}})]
     stripped = bn.strip_outputs(solution)
     kept = [c for c in stripped.cells if c.cell_type == "code" and c.outputs]
-    assert len(kept) == 1 and kept[0].source.startswith(bn.CHECK_OUTPUT)
+    assert len(kept) == 1 and kept[0].metadata["tags"] == ["nbval-check-output"]
+    assert "NBVAL" not in kept[0].source and kept[0].source.startswith("print(round(")
     assert kept[0].execution_count is not None
     assert [o.output_type for o in kept[0].outputs] == ["stream"], "widget state must be dropped"
-    others = [c for c in stripped.cells if c.cell_type == "code" and not c.source.startswith(bn.CHECK_OUTPUT)]
+    others = [c for c in stripped.cells if c.cell_type == "code" and not bn.is_checked(c)]
     assert all(c.execution_count is None and c.outputs == [] for c in others)
+    assert not any("NBVAL" in c.source for c in stripped.cells)
 
 
 def test_output_is_deterministic_and_valid(repo):
@@ -130,3 +133,41 @@ def test_check_detects_drift(repo, capsys):
     free.outputs = [nbformat.v4.new_output("stream", name="stdout", text="free 2\n")]
     nbformat.write(nb, sol)
     assert bn.main(["--root", str(repo), "--check"]) == 1
+
+
+def test_markers_become_tags_and_skip_reaches_the_learner():
+    src, tags = bn.split_markers("# NBVAL_SKIP\nx = 1\n# NBVAL_IGNORE_OUTPUT\nprint(x)")
+    assert src == "x = 1\nprint(x)" and tags == ["nbval-skip", "nbval-ignore-output"]
+    assert bn.split_markers("y = 2") == ("y = 2", [])
+
+
+NBVAL_PROBE = """from pathlib import Path
+import nbformat
+nb = nbformat.v4.new_notebook()
+nb.metadata = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}}
+wrong = [nbformat.v4.new_output("stream", name="stdout", text="2\\n")]
+checked = nbformat.v4.new_code_cell("print(1)", metadata={"tags": ["nbval-check-output"]}, outputs=wrong)
+free = nbformat.v4.new_code_cell("print(1)", outputs=wrong)
+ignored = nbformat.v4.new_code_cell("print(1)", metadata={"tags": ["nbval-ignore-output"]}, outputs=wrong)
+skipped = nbformat.v4.new_code_cell("raise SystemExit", metadata={"tags": ["nbval-skip"]})
+for n, cell in enumerate([checked, free, ignored]):
+    cell.execution_count = n + 1
+for name, cells in {"checked": [checked], "free": [free, ignored, skipped]}.items():
+    nb.cells = cells
+    nbformat.write(nb, Path(name + ".ipynb"))
+"""
+
+
+@pytest.mark.slow
+def test_this_nbval_honours_the_cell_tags(tmp_path):
+    """nbval (lax) compares a cell tagged nbval-check-output, ignores untagged/ignore-tagged ones, skips nbval-skip."""
+    import subprocess
+
+    subprocess.run([sys.executable, "-c", NBVAL_PROBE], cwd=tmp_path, check=True)
+    base = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist", "--nbval-lax",
+            "--nbval-current-env", "-q", "-c", str(tmp_path / "none.ini"), "--rootdir", str(tmp_path)]
+    (tmp_path / "none.ini").write_text("[pytest]\n")
+    bad = subprocess.run(base + ["checked.ipynb"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 1 and "1 failed" in bad.stdout, bad.stdout[-2000:]
+    good = subprocess.run(base + ["free.ipynb"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert good.returncode == 0 and "2 passed, 1 skipped" in good.stdout, good.stdout[-2000:]

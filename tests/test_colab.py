@@ -58,3 +58,20 @@ def test_widgets_available_is_conservative(monkeypatch):
     assert widgets_available() is True
     monkeypatch.setenv("WORKBOOK_WIDGETS", "0")
     assert widgets_available() is False
+
+
+def test_setup_sets_the_thread_count_from_the_environment(monkeypatch):
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setattr(colab, "_DONE", {"device": "cpu"})
+        monkeypatch.setenv("WORKBOOK_THREADS", "2")
+        colab.setup(quiet=True)
+        assert torch.get_num_threads() == 2
+        monkeypatch.setenv("WORKBOOK_THREADS", "default")
+        assert colab.set_threads() == 2, "'default' leaves the count alone"
+        assert colab.set_threads(1) == 1
+        monkeypatch.setenv("WORKBOOK_THREADS", "two")
+        with pytest.raises(ValueError, match="WORKBOOK_THREADS"):
+            colab.setup(quiet=True)
+    finally:
+        torch.set_num_threads(before)

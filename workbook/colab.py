@@ -15,9 +15,11 @@ import os
 import random
 import sys
 
-__all__ = ["REPO", "install_cell_source", "setup", "in_colab", "pick_device", "seed_everything"]
+__all__ = ["REPO", "THREADS_ENV", "install_cell_source", "setup", "in_colab", "pick_device", "seed_everything",
+           "set_threads"]
 
 REPO = "when-gradients-mislead/when-gradients-mislead"
+THREADS_ENV = "WORKBOOK_THREADS"
 _DONE: dict[str, str] = {}
 
 
@@ -96,6 +98,29 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def set_threads(threads: int | str | None = None) -> int:
+    """Set torch's CPU thread count and return the count in use.
+
+    ``threads``: an integer, ``"default"`` (leave torch's choice: ``OMP_NUM_THREADS`` or the
+    number of cores), or ``None`` to read the ``WORKBOOK_THREADS`` environment variable (unset
+    means ``"default"``). The tests run the notebooks with ``WORKBOOK_THREADS=1`` and ``=2`` to
+    show that no compared output depends on the thread count.
+    """
+    import torch
+
+    if threads is None:
+        threads = os.environ.get(THREADS_ENV, "default")
+    if str(threads).strip().lower() != "default":
+        try:
+            n = int(threads)
+        except ValueError:
+            raise ValueError(f"{THREADS_ENV} must be a positive integer or 'default', got {threads!r}.") from None
+        if n < 1:
+            raise ValueError(f"{THREADS_ENV} must be a positive integer or 'default', got {threads!r}.")
+        torch.set_num_threads(n)
+    return torch.get_num_threads()
+
+
 def _plot_defaults() -> None:
     try:
         import matplotlib
@@ -110,7 +135,8 @@ def setup(seed: int = 0, device: str | None = None, quiet: bool = False) -> str:
 
     Idempotent (a second call only re-seeds). On Colab, installs the course package from
     GitHub (``REPO``) when it is missing, keeping Colab's torch. Elsewhere it never installs
-    anything. Seeds ``random``/``numpy``/``torch`` with ``seed``, sets readable matplotlib
+    anything. Seeds ``random``/``numpy``/``torch`` with ``seed``, sets torch's CPU thread count
+    from ``WORKBOOK_THREADS`` when it is set (:func:`set_threads`), sets readable matplotlib
     defaults, turns off tqdm bars when ``WORKBOOK_PROGRESS=0``, and prints one line of
     versions unless ``quiet``.
     """
@@ -119,6 +145,7 @@ def setup(seed: int = 0, device: str | None = None, quiet: bool = False) -> str:
     import torch
 
     seed_everything(seed)
+    threads = set_threads()
     first = "device" not in _DONE
     if first or device is not None:
         _DONE["device"] = pick_device(device)
@@ -135,5 +162,6 @@ def setup(seed: int = 0, device: str | None = None, quiet: bool = False) -> str:
 
             tl_version = version("transformer_lens")
         where = "colab" if in_colab() else "local"
-        print(f"workbook {workbook.__version__} | torch {torch.__version__} | transformer_lens {tl_version} | {dev} | {where}")
+        print(f"workbook {workbook.__version__} | torch {torch.__version__} | transformer_lens {tl_version} | {dev} "
+              f"({threads} CPU threads) | {where}")
     return dev
