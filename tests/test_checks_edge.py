@@ -18,7 +18,7 @@ def _from_variant(variants_fn, key, *extra):
 
 @pytest.mark.parametrize("key,needle", [
     ("reference", None), ("sign", "sign is flipped"), ("wrong_run", "corrupt run"),
-    ("at_source", "LN Jacobian"),
+    ("at_source", "LN Jacobian"), ("no_mean", "divide by B"),
 ])
 def test_check_eap(key, needle):
     fn = _from_variant(eap_variants, key)
@@ -45,6 +45,7 @@ def test_check_eap_ig(key, needle):
 @pytest.mark.parametrize("key,needle", [
     ("reference", None), ("ascent", "AGAINST"), ("batch_norm", "per example"),
     ("no_normalise", "did not normalise"), ("from_corrupt", "starts at the corrupt"),
+    ("ignores_step_size", "do not depend on step_size"),
 ])
 def test_check_gradpath(key, needle):
     fn = _from_variant(gradpath_variants, key)
@@ -55,9 +56,27 @@ def test_check_gradpath(key, needle):
             check_gradpath(fn, strict=True)
 
 
+@pytest.mark.parametrize("fixed", ["unit", "scaled"])
+def test_gradpath_that_ignores_step_size_is_named_whichever_rule_it_hardcodes(fixed):
+    def hardcoded(model, task, steps, step_size):
+        return gradpath_variants(model, task, steps, fixed)["reference"]
+
+    with pytest.raises(CheckFailed, match="do not depend on step_size"):
+        check_gradpath(hardcoded, strict=True)
+
+
+def test_edge_mask_ignored_is_named():
+    def dense(model, task):
+        ref = eap_variants(model, task)["reference"]
+        return ref + (ref == 0).to(ref.dtype) * 0.5
+
+    with pytest.raises(CheckFailed, match="no edge"):
+        check_eap(dense, strict=True)
+
+
 def test_stub_is_not_done(capsys):
     def stub(model, task):
         raise NotImplementedError
 
-    assert check_eap(stub) is False
+    assert not check_eap(stub)
     assert "not done yet" in capsys.readouterr().out

@@ -24,9 +24,16 @@ def _patch(m, t, **kw):
     return wb.patch_nodes(m, t, "head", **kw).values.reshape(_LH(m))
 
 
+def _last_position(m, t, method):
+    L, H = _LH(m)
+    return method(m, t, "head", per_position=True).values.reshape(L, H, t.seq_len)[..., -1]
+
+
 def test_patch_heads():
     assert C.check_patch_heads(lambda m, t: _patch(m, t), strict=True)
     _expect(C.check_patch_heads, lambda m, t: -_patch(m, t), "sign flipped")
+    _expect(C.check_patch_heads, lambda m, t: _patch(m, t) * t.batch_size, "summed over the batch")
+    _expect(C.check_patch_heads, lambda m, t: _last_position(m, t, wb.patch_nodes), "patched only the last position")
     _expect(C.check_patch_heads, lambda m, t: _patch(m, t, direction="denoising"), "denoising")
     _expect(C.check_patch_heads, lambda m, t: _patch(m, t) + t.baselines(m)[0], "without subtracting")
     _expect(C.check_patch_heads, lambda m, t: _patch(m, t)[:1], "expected shape")
@@ -36,8 +43,35 @@ def test_stub_reports_not_done(capsys):
     def stub(m, t):
         raise NotImplementedError
 
-    assert C.check_patch_heads(stub) is False
+    assert not C.check_patch_heads(stub)
     assert "not done yet" in capsys.readouterr().out
+
+
+def test_an_exception_in_learner_code_is_reported_not_raised(capsys):
+    def buggy(m, t):
+        heads = [0, 1]
+        return heads[7]  # IndexError on this line
+
+    result = C.check_patch_heads(buggy)
+    out = capsys.readouterr().out
+    assert not result and repr(result) == "CheckResult(passed=False)"
+    assert out.startswith("[check failed] buggy raised IndexError: list index out of range (in buggy, line ")
+    assert "return heads[7]" in out
+    with pytest.raises(IndexError):
+        C.check_patch_heads(buggy, strict=True)
+
+
+def test_a_not_implemented_error_from_a_library_is_a_failure_not_a_stub(capsys):
+    def uses_missing_op(m, t):
+        return torch.zeros(2, 2).to_sparse().svd()  # torch raises NotImplementedError / RuntimeError
+
+    assert not C.check_patch_heads(uses_missing_op)
+    assert "not done yet" not in capsys.readouterr().out
+
+
+def test_check_result_is_not_displayed_by_ipython():
+    res = C.check_patch_heads(lambda m, t: _patch(m, t))
+    assert res and res == True and hasattr(res, "_ipython_display_")  # noqa: E712
 
 
 # ---------------------------------------------------------------- AtP
@@ -50,6 +84,9 @@ def test_atp_heads():
     _expect(C.check_atp_heads, lambda m, t: -_atp(m, t), "sign flipped")
     _expect(C.check_atp_heads, lambda m, t: -_atp(m, t, direction="denoising"), "gradient on the corrupt run")
     _expect(C.check_atp_heads, lambda m, t: _atp(m, t) / t.batch_size, "1/B")
+    _expect(C.check_atp_heads, lambda m, t: _atp(m, t) * t.batch_size, "B times too large")
+    _expect(C.check_atp_heads, lambda m, t: _atp(m, t, direction="denoising"), "denoising estimate")
+    _expect(C.check_atp_heads, lambda m, t: _last_position(m, t, wb.atp), "summed only the last position")
 
 
 # ---------------------------------------------------------------- QK fix
@@ -63,15 +100,23 @@ def _plain(m, t, kind):
     return wb.atp(m, t, kind, per_position=True).values.reshape(L, H, t.seq_len)
 
 
-def test_qk_fix_queries():
-    assert C.check_qk_fix_queries(lambda m, t: _qk(m, t, "q"), strict=True)
-    _expect(C.check_qk_fix_queries, lambda m, t: _plain(m, t, "q"), "softmax not recomputed")
-    _expect(C.check_qk_fix_queries, lambda m, t: -_qk(m, t, "q"), "sign flipped")
+def test_qk_fix_variant_is_the_reference_with_both_options_on():
+    for _, m, t in C.random_cases():
+        for kind in ("q", "k"):
+            assert torch.allclose(C.qk_fix_variant(m, t, kind), _qk(m, t, kind), atol=1e-5, rtol=1e-3)
 
 
-def test_qk_fix_keys():
-    assert C.check_qk_fix_keys(lambda m, t: _qk(m, t, "k"), strict=True)
-    _expect(C.check_qk_fix_keys, lambda m, t: _plain(m, t, "k"), "softmax not recomputed")
+@pytest.mark.parametrize("kind, check", [("q", C.check_qk_fix_queries), ("k", C.check_qk_fix_keys)])
+def test_qk_fix(kind, check):
+    assert check(lambda m, t: _qk(m, t, kind), strict=True)
+    _expect(check, lambda m, t: _plain(m, t, kind), "softmax not recomputed")
+    _expect(check, lambda m, t: -_qk(m, t, kind), "sign flipped")
+    _expect(check, lambda m, t: _qk(m, t, kind) * t.batch_size, "B times too large")
+    _expect(check, lambda m, t: C.qk_fix_variant(m, t, kind, scaled=False), "not divided by sqrt\\(d_head\\)")
+    _expect(check, lambda m, t: C.qk_fix_variant(m, t, kind, masked=False), "no causal mask")
+
+
+def test_qk_fix_keys_all_at_once():
     _expect(C.check_qk_fix_keys, C._keys_all_at_once, "all at once")
 
 
@@ -87,6 +132,12 @@ def _gd_variant(kind):
             return (s.values * (L - 1) / L).reshape(L, H)
         if kind == "abs_after":
             return (pp.mean(1).abs().sum(0) / (L - 1)).reshape(L, H)
+        if kind == "no_abs":
+            return (pp.sum(0) / (L - 1)).mean(0).reshape(L, H)
+        if kind == "no_div":
+            return (s.values * (L - 1)).reshape(L, H)
+        if kind == "no_B":
+            return (s.values / t.batch_size).reshape(L, H)
         if kind == "resid":
             # planted bug: block output (incl. residual) stopped -> layers <= l get no gradient in pass l
             plain = wb.atp(m, t, "head").per_example
@@ -102,3 +153,6 @@ def test_graddrop():
     _expect(C.check_graddrop, _gd_variant("by_L"), "instead of L-1")
     _expect(C.check_graddrop, _gd_variant("abs_after"), "abs taken after averaging")
     _expect(C.check_graddrop, _gd_variant("resid"), "residual stream too")
+    _expect(C.check_graddrop, _gd_variant("no_abs"), "no absolute value")
+    _expect(C.check_graddrop, _gd_variant("no_div"), "forgot to divide by L-1")
+    _expect(C.check_graddrop, _gd_variant("no_B"), "multiply the gradients by B")

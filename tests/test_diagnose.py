@@ -143,7 +143,7 @@ def test_check_verify_top_catches_planted_bugs(wrong, message, capsys):
     from workbook.checks._runner import learner_check
     from workbook.diagnose import check_verify_top
 
-    assert learner_check(check_verify_top)(wrong) is False
+    assert not learner_check(check_verify_top)(wrong)
     out = capsys.readouterr().out
     assert "[check failed]" in out and message in out, out
 
@@ -155,6 +155,6 @@ def test_check_verify_top_passes_reference_and_reports_stub(capsys):
     def stub(m, t, s, k):
         raise NotImplementedError
 
-    assert learner_check(check_verify_top)(verify_top) is True
-    assert learner_check(check_verify_top)(stub) is False
+    assert learner_check(check_verify_top)(verify_top)
+    assert not learner_check(check_verify_top)(stub)
     assert "[not done yet]" in capsys.readouterr().out

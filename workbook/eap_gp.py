@@ -51,7 +51,7 @@ from workbook.scores import Scores
 from workbook.tasks import Task
 from workbook.validate import WorkbookError, check_finite, check_model, check_tokens
 
-__all__ = ["eap_gp", "gradpath", "output_distance"]
+__all__ = ["eap_gp", "gradpath", "output_distance", "step_sizes"]
 
 
 def output_distance(
@@ -69,7 +69,10 @@ def output_distance(
     return sq.flatten(1).sum(1)
 
 
-def _step_sizes(step_size, e_clean: torch.Tensor, e_corrupt: torch.Tensor, steps: int) -> torch.Tensor:
+def step_sizes(step_size, e_clean: torch.Tensor, e_corrupt: torch.Tensor, steps: int) -> torch.Tensor:
+    """GradPath's step length per example, ``[B]``: ``"unit"`` = 1, ``"scaled"`` =
+    ``||e_clean - e_corrupt|| / steps`` (the straight path's length split into ``steps``), or a
+    positive number for every example."""
     B = e_clean.shape[0]
     if step_size == "unit":
         return torch.ones(B, dtype=e_clean.dtype)
@@ -78,6 +81,9 @@ def _step_sizes(step_size, e_clean: torch.Tensor, e_corrupt: torch.Tensor, steps
     if isinstance(step_size, (int, float)) and step_size > 0:
         return torch.full((B,), float(step_size), dtype=e_clean.dtype)
     raise WorkbookError(f"step_size must be 'unit', 'scaled' or a positive number, got {step_size!r}.")
+
+
+_step_sizes = step_sizes  # the old private name
 
 
 def gradpath(
@@ -103,7 +109,7 @@ def gradpath(
         e_clean, e_corr = c[LEAF_HOOK], n[LEAF_HOOK]
     else:
         e_clean, e_corr, target_logits = endpoints
-    eta = _step_sizes(step_size, e_clean, e_corr, steps)
+    eta = step_sizes(step_size, e_clean, e_corr, steps)
     gamma = e_clean.clone()
     points, objective = [gamma], []
     with frozen_params(model), torch.enable_grad():

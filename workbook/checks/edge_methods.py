@@ -19,7 +19,7 @@ import torch
 
 from workbook.checks._runner import CheckFailed, assert_close_named, learner_check
 from workbook.eap import edge_scores_from_grads
-from workbook.eap_gp import _step_sizes, gradpath, output_distance
+from workbook.eap_gp import gradpath, output_distance, step_sizes
 from workbook.eap_ig import eap_ig
 from workbook.graph import Graph
 from workbook.hooks import LEAF_HOOK, cache_activations, cache_activations_and_grads
@@ -64,7 +64,8 @@ def eap_variants(model, task: Task) -> dict[str, torch.Tensor]:
     wrong_run = _mean_matrix(edge_scores_from_grads(deltas, graph.stack_dest_grads(g_corr), graph))
     # gradient at each source's own output: every edge out of u gets AtP(u) = sum_v EAP(u->v)
     at_source = ref.sum(1, keepdim=True) * graph.edge_mask.to(ref.dtype)
-    return {"reference": ref, "sign": -ref, "wrong_run": wrong_run, "at_source": at_source}
+    return {"reference": ref, "sign": -ref, "wrong_run": wrong_run, "at_source": at_source,
+            "no_mean": ref * task.batch_size}
 
 
 def reference_eap_matrix(model, task: Task) -> torch.Tensor:
@@ -101,6 +102,8 @@ EAP_HINTS = {
     "at_source": "every edge out of a source has the same score: you used the gradient at the source's "
                  "output (dM/dz_u) instead of at each destination's input (before its LayerNorm), "
                  "so the destination's LN Jacobian and path are missed.",
+    "no_mean": "the scores are B times too large: the gradients are per example, so the einsum sums over the "
+               "batch; divide by B (task.batch_size) to get the batch mean.",
 }
 
 IG_HINTS = {
@@ -152,9 +155,9 @@ def gradpath_variants(model, task: Task, steps: int, step_size="scaled") -> dict
     _, c = cache_activations(model, task.clean, [LEAF_HOOK])
     target, n = cache_activations(model, task.corrupt, [LEAF_HOOK])
     e_c, e_n = c[LEAF_HOOK], n[LEAF_HOOK]
-    eta = _step_sizes(step_size, e_c, e_n, steps).view(-1, 1, 1)
+    eta = step_sizes(step_size, e_c, e_n, steps).view(-1, 1, 1)
 
-    def walk(start, sign=1.0, per_example=True, normalise=True):
+    def walk(start, sign=1.0, per_example=True, normalise=True, eta=eta):
         from workbook.hooks import frozen_params
 
         gamma, pts = start.clone(), [start.clone()]
@@ -173,6 +176,9 @@ def gradpath_variants(model, task: Task, steps: int, step_size="scaled") -> dict
     out["batch_norm"] = walk(e_c, per_example=False)
     out["no_normalise"] = walk(e_c, normalise=False)
     out["from_corrupt"] = walk(e_n)
+    # step_size ignored: the path taken with the other step-size rule
+    other = "unit" if step_size != "unit" else "scaled"
+    out["ignores_step_size"] = walk(e_c, eta=step_sizes(other, e_c, e_n, steps).view(-1, 1, 1))
     return out
 
 
@@ -183,13 +189,22 @@ GP_HINTS = {
     "no_normalise": "you did not normalise the gradient: each step must have length eta (g / ||g||).",
     "from_corrupt": "your path starts at the corrupt embedding; GradPath starts at e_clean and walks "
                     "toward corrupt-like outputs.",
+    "ignores_step_size": "your steps do not depend on step_size: the check asked for step_size={step_size!r} and got "
+                         "the path of step_size={other!r}. Take eta from step_sizes(step_size, e_clean, e_corrupt, "
+                         "steps) (one length per example).",
 }
 
 
 @learner_check
-def check_gradpath(gradpath_fn, steps: int = 3, step_size="scaled") -> None:
-    """``gradpath_fn(model, task, steps, step_size) -> [steps + 1, B, P, D]`` against the reference."""
-    for i, (model, task) in enumerate(random_cases()[:1] + _specimen_cases()):
+def check_gradpath(gradpath_fn, steps: int = 3, step_sizes_to_try=("scaled", "unit")) -> None:
+    """``gradpath_fn(model, task, steps, step_size) -> [steps + 1, B, P, D]`` against the reference.
+
+    Runs a random model and the flat-region specimen with each step-size rule in
+    ``step_sizes_to_try`` (so a function that ignores ``step_size`` fails one of them).
+    """
+    cases = random_cases()[:1] + _specimen_cases()
+    for i, ((model, task), step_size) in enumerate((c, s) for s in step_sizes_to_try for c in cases):
+        other = "unit" if step_size != "unit" else "scaled"
         variants = gradpath_variants(model, task, steps, step_size)
         actual = torch.as_tensor(gradpath_fn(model, task, steps, step_size)).detach()
         ref = variants["reference"]
@@ -200,5 +215,5 @@ def check_gradpath(gradpath_fn, steps: int = 3, step_size="scaled") -> None:
             continue
         for key, msg in GP_HINTS.items():
             if torch.allclose(actual, variants[key], atol=1e-4, rtol=1e-3):
-                raise CheckFailed(f"GradPath points (case {i}): {msg}")
+                raise CheckFailed(f"GradPath points (case {i}): " + msg.format(step_size=step_size, other=other))
         assert_close_named(actual, ref, f"GradPath points (case {i})", atol=1e-4, rtol=1e-3)

@@ -20,7 +20,7 @@ from workbook.hooks import cache_activations, cache_activations_and_grads
 from workbook.qk_fix import atp_qk_fix, attn_scale, causal_mask
 
 __all__ = ["check_patch_heads", "check_atp_heads", "check_qk_fix_queries", "check_qk_fix_keys", "check_graddrop",
-           "random_cases"]
+           "random_cases", "qk_fix_variant"]
 
 
 def _close(a: torch.Tensor, b: torch.Tensor, rel: float = 1e-3) -> bool:
@@ -93,11 +93,14 @@ def check_patch_heads(fn: Callable) -> None:
         L, H = model.cfg.n_layers, model.cfg.n_heads
         ref = wb.patch_nodes(model, task, "head").values.reshape(L, H)
         den = wb.patch_nodes(model, task, "head", direction="denoising").values.reshape(L, H)
+        last = wb.patch_nodes(model, task, "head", per_position=True).values.reshape(L, H, task.seq_len)[..., -1]
         clean_v, _ = task.baselines(model)
         out = _call(fn, model, task, (L, H), label)
         results.append((label, out, ref, {"sign": -ref, "den": den, "nosub": ref + clean_v,
-                                          "sum": ref * task.batch_size}))
+                                          "sum": ref * task.batch_size, "last": last}))
     _judge(results, [
+        ("last", "you patched only the last position: a head's output at EVERY position can matter (a later "
+                 "head reads earlier positions); write the corrupt values into act[:, :, h] for all positions."),
         ("sign", "sign flipped: the effect is M(patched) - M(clean), not M(clean) - M(patched)."),
         ("den", "you patched clean activations into the corrupt run (denoising); here we noise: corrupt "
                 "values into the clean run."),
@@ -115,11 +118,15 @@ def check_atp_heads(fn: Callable) -> None:
         L, H = model.cfg.n_layers, model.cfg.n_heads
         ref = wb.atp(model, task, "head").values.reshape(L, H)
         den = wb.atp(model, task, "head", direction="denoising").values.reshape(L, H)
+        last = wb.atp(model, task, "head", per_position=True).values.reshape(L, H, task.seq_len)[..., -1]
         out = _call(fn, model, task, (L, H), label)
         B = task.batch_size
         results.append((label, out, ref, {"sign": -ref, "corrupt_grad": -den, "den": den, "small": ref / B,
-                                          "big": ref * B}))
+                                          "big": ref * B, "last": last}))
     _judge(results, [
+        ("last", "you summed only the last position: the metric is read at the last position, but a head's "
+                 "output at every position reaches it (through later heads); sum (Δz · grad) over ALL positions "
+                 "and d_head."),
         ("sign", "sign flipped: did you take clean - corrupt? Noising uses corrupt - clean."),
         ("corrupt_grad", "you took the gradient on the corrupt run; take it on the clean run."),
         ("den", "you computed the denoising estimate (clean - corrupt) x gradient on the corrupt run."),
@@ -155,13 +162,47 @@ def _keys_all_at_once(model, task) -> torch.Tensor:
     return torch.stack(out).float()
 
 
+def qk_fix_variant(model, task, kind: str, scaled: bool = True, masked: bool = True) -> torch.Tensor:
+    """The QK fix computed directly (one query / one key patched at a time): ``[L, H, T]``.
+
+    ``scaled=False`` forgets the ``1/sqrt(d_head)`` of the scores, ``masked=False`` the causal
+    mask: two planted mistakes (with both True this is the reference, in float64).
+    """
+    clean, corr, grads = _pattern_grads(model, task)
+    T = task.seq_len
+    mask = causal_mask(T) if masked else torch.ones(T, T, dtype=torch.bool)
+    out = []
+    for l in range(model.cfg.n_layers):
+        q, k = clean[f"blocks.{l}.attn.hook_q"].double(), clean[f"blocks.{l}.attn.hook_k"].double()
+        new = corr[f"blocks.{l}.attn.hook_{kind}"].double()
+        g = grads[f"blocks.{l}.attn.hook_pattern"].double()
+        sc = attn_scale(model, l) if scaled else 1.0
+
+        def pattern(qq, kk):
+            return (torch.einsum("bthd,bshd->bhts", qq, kk) / sc).masked_fill(~mask, float("-inf")).softmax(-1)
+
+        A = pattern(q, k)
+        if kind == "q":
+            out.append(((pattern(new, k) - A) * g).sum(-1).mean(0))  # [H, T]
+            continue
+        per_key = []
+        for s_ in range(T):
+            k2 = k.clone()
+            k2[:, s_] = new[:, s_]
+            per_key.append(((pattern(q, k2) - A) * g).sum((-1, -2)).mean(0))  # [H]
+        out.append(torch.stack(per_key, -1))
+    return torch.stack(out).float()
+
+
 def _check_qk(fn: Callable, kind: str) -> None:
     results = []
     for label, model, task in _cases("saturation"):
         L, H, T = model.cfg.n_layers, model.cfg.n_heads, task.seq_len
         ref = atp_qk_fix(model, task, kind, per_position=True).values.reshape(L, H, T)
         plain = wb.atp(model, task, kind, per_position=True).values.reshape(L, H, T)
-        variants = {"sign": -ref, "plain": plain, "big": ref * task.batch_size}
+        variants = {"sign": -ref, "plain": plain, "big": ref * task.batch_size,
+                    "noscale": qk_fix_variant(model, task, kind, scaled=False),
+                    "nomask": qk_fix_variant(model, task, kind, masked=False)}
         if kind == "k":
             variants["at_once"] = _keys_all_at_once(model, task)
         out = _call(fn, model, task, (L, H, T), label)
@@ -173,6 +214,10 @@ def _check_qk(fn: Callable, kind: str) -> None:
                   f"corrupt {noun} and multiply its exact change by dM/dpattern."),
         ("at_once", "keys patched all at once instead of one at a time: patch key s alone (only column s "
                     "changes, then each row is re-softmaxed)."),
+        ("noscale", "the scores are not divided by sqrt(d_head): the model's attention divides q·k by "
+                    "attn_scale(model, layer) before the softmax, so your patterns are not the model's."),
+        ("nomask", "no causal mask: query t may only attend to keys s <= t; fill the scores with -inf where "
+                   "s > t before the softmax."),
         ("big", "values are B times too large: average over the batch."),
     ])
 
@@ -209,6 +254,7 @@ def check_graddrop(fn: Callable) -> None:
             "abs_after": (per_pass.mean(1).abs().sum(0) / (L - 1)).reshape(L, H),
             "no_abs": (per_pass.sum(0) / (L - 1)).mean(0).reshape(L, H),
             "no_div": ref * (L - 1),
+            "no_B": ref / task.batch_size,
         }))
     _judge(results, [
         ("by_L", "divided by L instead of L-1 (the pass that drops the node's own layer is always 0)."),
@@ -217,4 +263,6 @@ def check_graddrop(fn: Callable) -> None:
         ("abs_after", "abs taken after averaging: take |estimate| per prompt pair and pass, then average."),
         ("no_abs", "no absolute value: sum |estimate_l| over the passes, not the signed estimates."),
         ("no_div", "forgot to divide by L-1."),
+        ("no_B", "values are 1/B too small: the metric is a batch MEAN, so each example's gradient carries a "
+                 "factor 1/B; multiply the gradients by B (task.batch_size) before taking |estimate| per example."),
     ])
