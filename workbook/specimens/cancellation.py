@@ -5,7 +5,7 @@ through a neuron of ``MLP1``. Attribution patching (AtP) adds the direct effect 
 *linearised* indirect effect; when the two nearly cancel, a small relative error in the
 indirect part decides the total.
 
-``L0H0`` — the seed's worked example (a sign flip on a small total):
+``L0H0`` — a sign flip on a small total (the course's first cancellation example):
 
 * direct effect about +5, true indirect effect about -4.8, true total about +0.2;
 * the neuron it drives (neuron 0 of ``MLP1``) moves from pre-activation 2 to 5, where GELU
@@ -58,11 +58,32 @@ from transformers import GPT2LMHeadModel
 from workbook.models import bridge_from_hf, gpt2_config
 from workbook.tasks import Task
 
-__all__ = ["build", "VOCAB", "COMPONENT", "SEED_COMPONENT", "DOWNSTREAM", "DIRECT_EDGE", "INDIRECT_EDGE",
+__all__ = ["build", "CONSTRUCTION", "VOCAB", "COMPONENT", "SEED_COMPONENT", "DOWNSTREAM", "DIRECT_EDGE", "INDIRECT_EDGE",
            "FN_COMPONENT", "FN_DIRECT_EDGE", "FN_INDIRECT_EDGE", "DISTRACTOR"]
 
+CONSTRUCTION = """\
+Cancellation specimen: a hand-set GPT-2 with 2 layers of 2 heads (no random weights).
+
+Task: two prompt pairs of three tokens; the corrupt prompt changes the last token from `a` to
+`b`. Metric: logit(ANS) - logit(WRONG) at the last position.
+
+How the weights work:
+* Every head attends uniformly (its query and key weights are zero) and its value reads the
+  last token: `a` (clean) gives nothing, `b` (corrupt) one unit. Patching a head's output
+  (noising) therefore adds one unit of the direction the head writes, at the last position.
+* L0H0 writes a direction s, L0H1 a direction s2. The unembedding reads both: each of these
+  heads has a DIRECT path that raises the metric.
+* MLP1 has one neuron for each: neuron 0 reads s and writes -s, neuron 1 reads -s2 and writes
+  +s2. So each head also has an INDIRECT path, through its GELU neuron, that lowers the metric.
+  The two neurons sit at different points of GELU on the clean run and the patch moves them by
+  different amounts.
+* L1H0 reads the same token and writes only to the logits: a direct path and nothing else.
+* A large constant direction in the residual stream keeps every LayerNorm's scale almost
+  fixed, so writes add up linearly everywhere except inside the two GELU neurons.
+"""
+
 VOCAB = ["BOS", "a", "b", "c", "d", "ANS", "WRONG"]
-SEED_COMPONENT = COMPONENT = "L0H0"  # the seed's sign flip
+SEED_COMPONENT = COMPONENT = "L0H0"  # the small-total sign flip
 DIRECT_EDGE = "L0H0->logits"
 INDIRECT_EDGE = "L0H0->MLP1"
 FN_COMPONENT = "L0H1"  # the false negative
@@ -153,7 +174,7 @@ def build(direct: float = 5.0, indirect: float = -4.8, pre_clean: float = 2.0, p
           fn_pre_shift: float = -3.5, noise: float = 0.0):
     """``(model, task)`` with designed direct and indirect effects of ``L0H0`` and ``L0H1``.
 
-    ``L0H0`` (seed): ``direct`` and TRUE ``indirect`` effect; ``pre_clean``/``pre_shift`` are its
+    ``L0H0``: ``direct`` and TRUE ``indirect`` effect; ``pre_clean``/``pre_shift`` are its
     neuron's clean pre-activation and how far the patch moves it (GELU's curvature over that
     interval sets how wrong the linearisation is).
 

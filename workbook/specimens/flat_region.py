@@ -26,6 +26,24 @@ from transformers import GPT2LMHeadModel
 from workbook.models import bridge_from_hf, gpt2_config
 from workbook.tasks import Task
 
+__all__ = ["build", "build_mlp_specimen", "CONSTRUCTION"]
+
+CONSTRUCTION = """\
+Flat-region specimen: a hand-set 1-layer GPT-2 (no random weights).
+
+Task: two prompt pairs of two tokens, `<bos> X`; the corrupt prompts end in `B`, the clean ones
+in `A` or `A'`. Metric: logit(yes) - logit(no) at the last position.
+
+How the weights work:
+* The residual stream at the last position is p + t u: p is a large positional vector (it
+  keeps LayerNorm almost linear along u) and u a unit "token" direction. The token sets t:
+  negative for `A` and `A'`, positive for `B`.
+* The attention heads write nothing (their output weights are zero).
+* MLP0 has one GELU neuron that reads u with a large gain (its pre-activation is proportional
+  to t) and writes along a readout direction r.
+* The unembedding reads only r, and more r means a LOWER metric.
+"""
+
 D_MODEL, D_MLP, D_VOCAB, N_CTX = 8, 4, 6, 4
 POS_SCALE = 20.0  # |p|: makes LayerNorm nearly linear along the token direction
 BOS, CLEAN_TOK, CORRUPT_TOK, ANSWER, WRONG = 0, 1, 2, 3, 4
