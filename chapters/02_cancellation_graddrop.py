@@ -5,21 +5,28 @@
 #
 # * Split a component's effect into a direct and an indirect part by patching edges, and see
 #   how a small relative error in a large indirect part wrecks AtP's total.
-# * Build intuition for the dangerous case, a false negative: a head with the largest true
-#   effect whose AtP estimate is about zero, because a saturating neuron makes the
-#   linearised indirect path over-cancel the direct one.
+# * Build intuition for the dangerous case, a false negative: the head with the largest true
+#   effect, which AtP ranks below heads that matter less (so a screen never verifies it),
+#   because a saturating neuron makes the linearised indirect path over-cancel the direct one.
 # * Implement GradDrop (AtP*'s backward-pass dropout): `L` backward passes, each cutting one
 #   layer's writes to the residual stream, `Σ_l |estimate_l| / (L-1)` per prompt pair.
 # * Compare AtP and GradDrop on MLP neurons of a trained model, and bound how large a missed
 #   component can be with subset sampling (advanced).
 #
+# **Paper.** GradDrop and the false-negative bound are from Kramár et al.,
+# [AtP*: An efficient and scalable method for localizing LLM behaviour to components](https://arxiv.org/abs/2403.00745)
+# (2024), sections on "cancellation" and "diagnostics".
+#
 # Sign convention: noising, `effect(n) = M(clean with n := n(corrupt)) - M(clean)`.
+# Vocabulary (chapter 0, `workbook.scores`): a component is *truly important* when
+# `|true effect| >= 0.5 x max`; a *false negative* is a truly important component that a method
+# ranks outside its top K (K = how many are truly important, or your verification budget).
 
 # %%
 # NBVAL_IGNORE_OUTPUT
 import workbook
 
-device = workbook.setup()  # installs the course package on Colab; picks the device; seeds everything
+device = workbook.setup()  # on Colab: installs the course package; everywhere: seeds, threads, device
 
 # %%
 import matplotlib.pyplot as plt
@@ -35,15 +42,12 @@ from workbook.hooks import LEAF_HOOK, cache_activations, cache_activations_and_g
 from workbook.plots import bar_compare
 from workbook.specimens import cancellation, describe
 
-torch.manual_seed(0)
-
 # %% [markdown]
-# ## 1. The specimen: +5 direct, about -4.8 indirect
+# ## 1. The specimen: a direct path and an opposing indirect one
 #
 # The specimen has two layer-0 heads built the same way: each has a direct path to the
-# logits and an opposing indirect path through a neuron of `MLP1`. `L0H0` is the seed's
-# worked example; `L0H1` comes in section 2. `L1H0` is an honest distractor (a direct effect
-# only).
+# logits and an opposing indirect path through a neuron of `MLP1`. `L0H0` comes first; `L0H1`
+# comes in section 2. `L1H0` is an honest distractor (a direct effect only).
 
 # %%
 print(describe("cancellation"))
@@ -87,13 +91,28 @@ def print_split(name: str, p: dict[str, float], truth: wb.Scores, plain: wb.Scor
     print(f"rank of {name}: truth {truth.rank(name)}, AtP {plain.rank(name)} of {len(truth)}")
 
 
+def split_claims(name: str, p: dict[str, float], truth: wb.Scores, plain: wb.Scores) -> None:
+    """What the section claims about ``name``, as signs, ranks and ratios."""
+    sign = lambda v: "+" if v > 0 else "-"  # noqa: E731
+    print(f"{name}: direct path {sign(p['direct'])}, indirect path {sign(p['indirect'])}; "
+          f"|indirect| / |direct| = {wb.scores.fmt(abs(p['indirect'] / p['direct']), '.1f')}")
+    print(f"{name}: edges add up to the total (within 5 % of |direct|): "
+          f"{abs(p['direct'] + p['indirect'] - truth[name]) < 0.05 * abs(p['direct'])}")
+    print(f"{name}: sign of the true total {sign(truth[name])}, of AtP {sign(plain[name])}; "
+          f"|AtP| / |truth| = {wb.scores.fmt(abs(plain[name] / truth[name]), '.1f')}")
+    print(f"{name}: rank by truth {truth.rank(name)}, by AtP {plain.rank(name)} of {len(truth)}")
+
+
 # %%
-# NBVAL_CHECK_OUTPUT
 comp, fn_comp = cancellation.COMPONENT, cancellation.FN_COMPONENT
 truth = wb.patch_nodes(model, task, "head")
 plain = wb.atp(model, task, "head")
-seed = path_split(model, task, head=0)
-print_split(comp, seed, truth, plain)
+small_total = path_split(model, task, head=0)
+print_split(comp, small_total, truth, plain)
+
+# %%
+# NBVAL_CHECK_OUTPUT
+split_claims(comp, small_total, truth, plain)
 
 # %% [markdown]
 # The indirect path goes through a GELU neuron whose pre-activation moves a long way; the
@@ -122,25 +141,32 @@ print_split(comp, seed, truth, plain)
 # paths still cancel to about zero.
 
 # %%
-# NBVAL_CHECK_OUTPUT
 fn_split = path_split(model, task, head=1)
 print_split(fn_comp, fn_split, truth, plain)
 print(f"largest |true effect| among heads: {truth.order()[0]} = {truth[truth.order()[0]]:+.3g}")
-print(f"AtP false negatives (|truth| >= 0.5 x max, |AtP| below that): "
-      f"{wb.false_negatives(plain, truth, threshold=0.5, relative=True)}")
-screened = [n for n in plain.order() if abs(plain[n]) >= 0.5 * abs(plain.values).max()]
-print(f"heads AtP scores above half its own largest score (what gets verified): {screened}")
+
+# %% [markdown]
+# Now the screen: how many heads are truly important, where does AtP rank them, and which
+# heads would a researcher who verifies AtP's top K actually patch?
+
+# %%
+# NBVAL_CHECK_OUTPUT
+split_claims(fn_comp, fn_split, truth, plain)
+needed = wb.important(truth)
+print(f"truly important heads (|effect| >= 0.5 x max): {needed}  -> K = {len(needed)}")
+print(f"AtP's top {len(needed)} (what gets verified): {plain.order()[:len(needed)]}")
+print(f"AtP's false negatives: {wb.false_negatives(plain, truth)};  "
+      f"verification cost: {wb.verification_cost(plain, truth)} of {len(truth)} heads")
 
 # %% [markdown]
 # ### Where the linearisation goes wrong: one neuron
 #
 # Neuron 1 of `MLP1` reads `L0H1`'s write. Below: its pre-activation on the clean run and
 # with `L0H1` patched (the corrupt value of head 1's `hook_z`), GELU's slope at both points,
-# and the change the clean-point slope predicts against the real change. The seed's neuron 0
+# and the change the clean-point slope predicts against the real change. `L0H0`'s neuron 0
 # is printed for contrast.
 
 # %%
-# NBVAL_CHECK_OUTPUT
 gelu = torch.nn.functional.gelu
 z_name, pre_name, post_name = "blocks.0.attn.hook_z", "blocks.1.mlp.hook_pre", "blocks.1.mlp.hook_post"
 _, corr_z = cache_activations(model, task.corrupt, [z_name])
@@ -164,13 +190,14 @@ def patch_head(head: int):
     return fn
 
 
-moves = {}
+moves, kept = {}, {}
 for head, neuron in [(0, 0), (1, 1)]:
     with model.hooks(fwd_hooks=[(z_name, patch_head(head))]):
         _, patched_mlp = cache_activations(model, task.clean, [pre_name, post_name])
     x0, x1 = clean_mlp[pre_name][0, -1, neuron], patched_mlp[pre_name][0, -1, neuron]  # example 0, last position
     true_change = patched_mlp[post_name][0, -1, neuron] - clean_mlp[post_name][0, -1, neuron]
     moves[head] = (x0.item(), x1.item())
+    kept[head] = (true_change / (gelu_slope(x0) * (x1 - x0))).item()
     print(f"L0H{head} -> neuron {neuron}: pre-activation {x0.item():+.3g} -> {x1.item():+.3g};  "
           f"GELU slope {gelu_slope(x0).item():+.3g} -> {gelu_slope(x1).item():+.3g};  "
           f"change: linearised {(gelu_slope(x0) * (x1 - x0)).item():+.3g}, true {true_change.item():+.3g}")
@@ -188,23 +215,27 @@ ax.set(xlabel="pre-activation", ylabel="GELU(pre)", title="true move (dots) vs t
 ax.legend(fontsize=8)
 plt.show()
 
+# %%
+# NBVAL_CHECK_OUTPUT
+for head, neuron in [(0, 0), (1, 1)]:
+    print(f"L0H{head} -> neuron {neuron}: true change / linearised change = {wb.scores.fmt(kept[head], '.1f')}")
+
 # %% [markdown]
-# The seed's neuron moves along a gently curved part of GELU, so the tangent is a few percent
+# `L0H0`'s neuron moves along a gently curved part of GELU, so the tangent is only a little
 # off. `L0H1`'s neuron starts where GELU is steep and lands in the flat tail: after a small
 # move the function stops falling, but the tangent keeps going. AtP inherits the tangent's
 # answer, which cancels the direct path almost exactly.
 #
 # ### Pause and think
 #
-# At a screening threshold of half the largest AtP score, a practitioner verifies only the
-# heads AtP puts above it. Which head would they never patch, and what would their circuit
-# look like? Is there any gradient-only number from this section that hints at the problem?
+# A practitioner verifies AtP's top K heads, K = the number of truly important heads printed
+# above. Which head would they never patch, and what would their circuit look like? Is there
+# any gradient-only number from this section that hints at the problem?
 #
 # <details><summary>Answer</summary>
 #
-# `L0H1`, the head with the largest true effect, is never patched: the screened list printed
-# in this section holds only what AtP ranks high, so the verified "circuit" misses the most
-# important head. The hint is that AtP's two *terms* for `L0H1` (the linearised direct and
+# `L0H1`, the head with the largest true effect, is never patched: AtP's top K (printed
+# above) holds other heads, so the verified "circuit" misses the most important head. The hint is that AtP's two *terms* for `L0H1` (the linearised direct and
 # indirect values printed above) are large and opposite: a tiny sum of large parts means the
 # estimate is fragile. Edge-level attribution (EAP) shows exactly these terms; GradDrop turns
 # the observation into a score.
@@ -291,9 +322,8 @@ checks.check_graddrop(graddrop_heads)
 # (dropping layer 1's writes, including `MLP1`) leaves only the direct path.
 
 # %%
-# NBVAL_CHECK_OUTPUT
 gd = graddrop(model, task, "head")
-splits = {comp: seed, fn_comp: fn_split}
+splits = {comp: small_total, fn_comp: fn_split}
 for name in (comp, fn_comp):
     i = gd.names.index(name)
     for l in range(model.cfg.n_layers):
@@ -301,8 +331,20 @@ for name in (comp, fn_comp):
               f"{[f'{v:+.3g}' for v in gd.info['per_pass'][l, :, i].tolist()]}")
     print(f"{name}: GradDrop {gd[name]:.3g} (direct path {splits[name]['direct']:+.3g})   "
           f"|AtP| {abs(plain[name]):.3g}   |truth| {abs(truth[name]):.3g}")
-    print(f"{name}: rank by GradDrop {gd.rank(name)}, by AtP {plain.rank(name)}, by truth {truth.rank(name)}")
-print(f"GradDrop false negatives at 0.5 x max: {wb.false_negatives(gd, truth, threshold=0.5, relative=True)}")
+
+# %%
+# NBVAL_CHECK_OUTPUT
+for name in (comp, fn_comp):
+    i = gd.names.index(name)
+    own_layer_pass_is_zero = bool((gd.info["per_pass"][0, :, i] == 0).all())
+    near_direct = abs(gd[name] - splits[name]["direct"]) < 0.05 * abs(splits[name]["direct"])
+    print(f"{name}: pass 0 is exactly 0: {own_layer_pass_is_zero};  GradDrop within 5 % of the direct path: "
+          f"{near_direct};  rank by GradDrop {gd.rank(name)}, by AtP {plain.rank(name)}, by truth {truth.rank(name)}")
+K = len(wb.important(truth))
+print(f"GradDrop's top {K}: {gd.order()[:K]};  false negatives at K = {K}: {wb.false_negatives(gd, truth)};  "
+      f"verification cost: {wb.verification_cost(gd, truth)} (AtP: {wb.verification_cost(plain, truth)})")
+print(f"with a verification budget of 2 heads: GradDrop misses {wb.false_negatives(gd, truth, budget=2)}, "
+      f"AtP misses {wb.false_negatives(plain, truth, budget=2)}")
 
 # %%
 names = truth.order()[:3]
@@ -314,9 +356,12 @@ plt.show()
 
 # %% [markdown]
 # GradDrop is a *screening* score: it says "this head has a large path to the metric", not
-# "patching this head changes the metric by this much". It flags both heads — the one whose
-# total really is small (`L0H0`) as well as the false negative (`L0H1`) — so verify what it
-# flags with activation patching: that step removes `L0H0` and keeps `L0H1`.
+# "patching this head changes the metric by this much". It ranks both heads on top — the one
+# whose total really is small (`L0H0`) as well as the one AtP missed (`L0H1`). With K = 1 (one
+# truly important head) that is still not enough: GradDrop's single top place goes to `L0H0`,
+# and `L0H1` comes second. What GradDrop buys is a cheaper verification: read the verification
+# costs above. Verifying GradDrop's top two with activation patching removes `L0H0` (a false
+# positive costs one patch) and keeps `L0H1`; AtP needs more patches to reach it.
 #
 # ## 5. MLP neurons in a trained model
 #
@@ -330,12 +375,12 @@ tmodel, ttask = zoo.load("induction", n=16, seed=0)
 ntruth = wb.patch_nodes(tmodel, ttask, "neuron", progress_bar=False)
 natp = wb.atp(tmodel, ttask, "neuron")
 ngd = graddrop(tmodel, ttask, "neuron")
-print(wb.comparison_table([natp, ngd], ntruth, k=10, threshold=0.25))
+print(wb.comparison_table([natp, ngd], ntruth, k=10, tau=0.25))
 top = ntruth.order()[:10]
 under = [n for n in top if abs(natp[n]) < 0.5 * abs(ntruth[n])]
 print(f"of the true top-10 neurons, AtP underestimates {len(under)} by more than 2x: {under}")
 for n in under:
-    print(f"  {n}: truth {ntruth[n]:+.2g}   AtP {natp[n]:+.2g} (rank {natp.rank(n)})   GradDrop {ngd[n]:.2g} (rank {ngd.rank(n)})")
+    print(f"  {n}: rank by truth {ntruth.rank(n)}, by AtP {natp.rank(n)}, by GradDrop {ngd.rank(n)}")
 
 # %% [markdown]
 # ## 6. Advanced: how large could a missed node be?
@@ -347,19 +392,26 @@ for n in under:
 # AtP* verified, 64 random subsets for the remaining nodes.
 
 # %%
-# NBVAL_CHECK_OUTPUT
 res = false_negative_bound(tmodel, ttask, "head", per_position=True, top_k=10, n_samples=64, confidence=0.95)
 htruth = wb.patch_nodes(tmodel, ttask, "head", per_position=True)
 worst_missed = max(res.unverified, key=lambda n: abs(htruth[n]))
+smallest_verified = min(abs(v) for v in res.verified.values.tolist())
 print(res)
 print(f"largest true |effect| among unverified nodes: {worst_missed} = {abs(htruth[worst_missed]):.2g}; "
       f"its bound {res.bound(worst_missed):.2g}; max bound {res.max_bound:.2g}")
+print(f"largest true |effect| overall: {abs(htruth.values).max():.2g} (for scale); "
+      f"smallest verified |effect|: {smallest_verified:.2g}")
+
+# %%
+# NBVAL_CHECK_OUTPUT
 covered = sum(res.bound(n) >= abs(htruth[n]) for n in res.unverified)
+print(f"verified: the top {len(res.verified)} of AtP*'s ranking; unverified: {len(res.unverified)} nodes")
 print(f"bound >= true |effect| for {covered} of {len(res.unverified)} unverified nodes")
-print(f"largest true |effect| overall: {abs(htruth.values).max():.2g} (for scale)")
-smallest_verified = min(abs(v) for v in res.verified.values.tolist())
-print(f"smallest verified |effect| {smallest_verified:.2g}: the ranking left a larger node unverified: "
+print(f"the unverified node with the largest true effect: {worst_missed} (rank {htruth.rank(worst_missed)} by truth)")
+print(f"the ranking left a node unverified that is larger than a verified one: "
       f"{abs(htruth[worst_missed]) > smallest_verified}")
+print(f"truly important nodes (|effect| >= 0.5 x max) left unverified: "
+      f"{[n for n in wb.important(htruth) if n in res.unverified]}")
 
 # %% [markdown]
 # ### Pause and think
@@ -373,9 +425,10 @@ print(f"smallest verified |effect| {smallest_verified:.2g}: the ranking left a l
 hatp = wb.atp(tmodel, ttask, "head", per_position=True)
 hgd = graddrop(tmodel, ttask, "head", per_position=True)
 j = hgd.names.index(worst_missed)
-print(f"{worst_missed}: truth {htruth[worst_missed]:+.2g}   AtP {hatp[worst_missed]:+.2g} (rank {hatp.rank(worst_missed)})   "
-      f"GradDrop {hgd[worst_missed]:.2g} (rank {hgd.rank(worst_missed)})")
-print("GradDrop passes (mean over examples):", [f"{v:+.2g}" for v in hgd.info["per_pass"][:, :, j].mean(1).tolist()])
+print(f"{worst_missed}: rank by truth {htruth.rank(worst_missed)}, by AtP {hatp.rank(worst_missed)}, "
+      f"by GradDrop {hgd.rank(worst_missed)} of {len(htruth)}")
+print(f"{worst_missed}: GradDrop score is exactly 0: {hgd[worst_missed] == 0};  "
+      f"every GradDrop pass is exactly 0: {bool((hgd.info['per_pass'][:, :, j] == 0).all())}")
 
 # %% [markdown]
 # <details><summary>Answer</summary>
@@ -398,26 +451,38 @@ print("GradDrop passes (mean over examples):", [f"{v:+.2g}" for v in hgd.info["p
 # ## 7. Summary
 #
 # The tables score each method against the *total* effect by activation patching. On the
-# specimen, the important heads are those with `|effect| >= 0.5 x max`; the "missed" column
-# lists the ones a method scores below that cut-off. AtP misses `L0H1`, the head with the
-# largest true effect; GradDrop and AtP* (which, for head outputs, is GradDrop) do not.
-# Recall@k does not separate them here: GradDrop spends one of its top places on `L0H0`,
-# whose paths are large but whose total is small — a false positive that verification
-# removes, whereas a false negative is never looked at again. The last lines do that
-# verification: patch each method's top 2 and keep the largest true effect found.
-# Pearson is computed on signed values; GradDrop scores are magnitudes, so read its Spearman
-# column (on |.|) instead.
+# specimen one head is truly important (`|effect| >= 0.5 x max`); the first table uses a
+# verification budget of 2 of the 4 heads (`budget=2`), so "false neg" lists the truly important
+# heads a method ranks below its top 2. AtP misses `L0H1`, the head with the largest true
+# effect; GradDrop and AtP* (which, for head outputs, is GradDrop) do not. The "verify" column
+# does not depend on the budget: how many heads you patch, in each method's order, to reach
+# `L0H1`. GradDrop spends one of its top places on `L0H0`, whose paths are large but whose total
+# is small — a false positive that verification removes, whereas a false negative is never
+# looked at again. The lines under the table do that verification: patch each method's top 2
+# and keep the largest true effect found. "scale" compares a signed truth with GradDrop's
+# magnitudes, so only its size is meaningful for GradDrop.
 
 # %%
 # NBVAL_CHECK_OUTPUT
 star = atp_star(model, task, "head")
-print("cancellation specimen, heads")
-print(wb.comparison_table([plain, gd, star], truth, k=2, threshold=0.5))
+print("cancellation specimen, heads (verification budget: 2 heads)")
+print(wb.comparison_table([plain, gd, star], truth, k=2, budget=2))
 for s in (plain, gd, star):
     top2 = s.order()[:2]
     best = max(top2, key=lambda n: abs(truth[n]))
-    print(f"{s.method:<14} top 2 {top2}: true effects {[f'{truth[n]:+.2g}' for n in top2]}; "
-          f"verified circuit's largest head {best} ({truth[best]:+.2g})")
+    print(f"{s.method:<14} top 2 {top2}: largest true effect among them: {best} (rank {truth.rank(best)} by truth)")
 print()
 print("trained induction model, neurons")
-print(wb.comparison_table([natp, ngd], ntruth, k=10, threshold=0.25))
+print(wb.comparison_table([natp, ngd], ntruth, k=10, tau=0.25))
+
+# %% [markdown]
+# ## Further reading
+#
+# * Kramár et al., [AtP*](https://arxiv.org/abs/2403.00745) (2024): GradDrop, the cancellation
+#   failure mode in large models (mostly among MLP neurons), and the subset-sampling bound.
+# * Syed, Rager, Conmy, [Attribution Patching Outperforms Automated Circuit Discovery](https://arxiv.org/abs/2310.10348)
+#   (2023): scoring edges instead of nodes, which separates a head's direct and indirect paths
+#   (chapter 3).
+# * McGrath et al., [The Hydra Effect: Emergent Self-repair in Language Model Computations](https://arxiv.org/abs/2307.15771)
+#   (2023): downstream components that compensate for an ablated one, a natural source of
+#   cancelling paths.
