@@ -11,13 +11,23 @@
 # * Understand why "this circuit overlaps the known one" is not the same as "this circuit is
 #   faithful", and compare faithfulness curves of EAP and EAP-IG circuits.
 #
+# **Papers.** EAP: Syed, Rager, Conmy,
+# [Attribution Patching Outperforms Automated Circuit Discovery](https://arxiv.org/abs/2310.10348) (2023).
+# EAP-IG: Hanna, Pezzelle, Belinkov,
+# [Have Faith in Faithfulness: Going Beyond Circuit Overlap When Finding Model Mechanisms](https://arxiv.org/abs/2403.17806) (2024),
+# built on integrated gradients: Sundararajan, Taly, Yan,
+# [Axiomatic Attribution for Deep Networks](https://arxiv.org/abs/1703.01365) (2017).
+#
 # Sign convention (all chapters): noising, `effect = M(clean with edge := corrupt) - M(clean)`.
+# An *edge* `u -> v` is the path from a source `u` (the embedding, a head, an MLP) straight into
+# one input of a later component `v` (a head's q, k or v input, an MLP, the logits); patching an
+# edge changes only what `v` reads from `u`.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
 import workbook
 
-device = workbook.setup()  # installs the course package on Colab; picks the device; seeds everything
+device = workbook.setup()  # on Colab: installs the course package; everywhere: seeds, threads, device
 
 # %%
 import torch
@@ -30,8 +40,6 @@ from workbook.eap_ig import eap_ig
 from workbook.graph import Graph
 from workbook.hooks import cache_activations, cache_activations_and_grads
 from workbook.specimens import build, describe
-
-torch.manual_seed(0)
 
 # %% [markdown]
 # ## 1. The specimen: a neuron parked in GELU's tail
@@ -65,7 +73,8 @@ fig, ax = plt.subplots(figsize=(6, 3))
 ax.plot(xs, torch.nn.functional.gelu(xs), label="GELU")
 ax.scatter([float(h_clean[0])], [float(torch.nn.functional.gelu(h_clean[0]))], c="r", zorder=3, label="EAP: gradient here")
 ax.scatter(h_ig, torch.nn.functional.gelu(h_ig), marker="x", c="k", zorder=3, label="EAP-IG points (m=5)")
-ax.set_xlabel("pre-activation h"); ax.legend(); plt.show()
+ax.set(xlabel="pre-activation h (example 0)", ylabel="GELU(h)", title="where EAP and EAP-IG evaluate the gradient")
+ax.legend(); plt.show()
 print("IG sample points h:", [f"{v:.2g}" for v in h_ig.tolist()])
 print("pre-activation clean:", [f"{v:.2g}" for v in h_clean.tolist()], " corrupt:", [f"{v:.2g}" for v in h_corr.tolist()])
 
@@ -161,7 +170,8 @@ def show_m(m: int = 5) -> None:
     ax.plot(ms, ig_by_m, "o-", label=f"EAP-IG score of {edge}")
     ax.axhline(truth[edge], color="k", ls="--", label="exact edge patching")
     ax.scatter([m], [eap_ig(model, task, m)[edge]], c="r", zorder=3)
-    ax.set_xlabel("m"); ax.legend(); plt.show()
+    ax.set(xlabel="integration steps m", ylabel=f"score of {edge}", title="EAP-IG vs the number of steps")
+    ax.legend(); plt.show()
 
 
 from workbook.widgets import widgets_available
@@ -190,10 +200,15 @@ print("EAP-IG:", [f"{v:.3g}" for v in ig_by_m], " truth:", f"{truth[edge]:.3g}")
 # %% [markdown]
 # ## 2. Faithfulness is not overlap (trained IOI model)
 #
-# Overlap with a reference circuit (here: the greedy circuit of exact edge patching, same size)
-# and faithfulness `(m(C) - m(corrupt)) / (m(clean) - m(corrupt))`, where every edge outside C
-# is corrupted, answer different questions. Compare the two columns: similar overlap does not
-# imply similar faithfulness.
+# Two ways to judge a circuit `C` found by a method. **Overlap**: how many of its nodes or edges
+# it shares with a reference circuit (here: the greedy circuit of exact edge patching, same
+# budget), as a Jaccard index. **Faithfulness**: run the model with every edge *outside* `C`
+# corrupted and ask how much of the clean behaviour is left,
+# `(m(C) - m(corrupt)) / (m(clean) - m(corrupt))` (1 = all of it, 0 = none).
+#
+# `C.greedy(scores, n, graph)` grows a circuit from the logits backwards, `n` edges at most, and
+# then *prunes* every edge that is not on a complete path from the embedding to the logits
+# (a dangling edge cannot carry anything), so a circuit can end up with fewer than `n` edges.
 
 # %%
 from workbook import zoo
@@ -203,29 +218,102 @@ graph = Graph.from_model(ioi_model)
 ioi_truth = wb.patch_edges(ioi_model, ioi_task)
 ioi_eap, ioi_ig = wb.eap(ioi_model, ioi_task), eap_ig(ioi_model, ioi_task, 5)
 base = ioi_task.baselines(ioi_model)
-for n in (20, 40):
+rows = {}
+print(f"{'n':>3} {'circuit from':<14} {'edges':>5} {'node overlap':>13} {'edge overlap':>13} {'faithfulness':>13}")
+for n in (10, 20, 40):
     ref = C.greedy(ioi_truth, n, graph)
-    for s in (ioi_eap, ioi_ig):
+    for s in (ioi_eap, ioi_ig, ioi_truth):
         c = C.greedy(s, n, graph)
         ov = C.overlap(c, ref)
-        print(f"n={n:<3} {s.method:<14} edges {c.n_edges:>3}  node overlap {ov['node_jaccard']:.2f}  "
-              f"edge overlap {ov['edge_jaccard']:.2f}  faithfulness {C.faithfulness(ioi_model, ioi_task, c, base):.2f}")
+        rows[n, s.method] = (ov["node_jaccard"], ov["edge_jaccard"], C.faithfulness(ioi_model, ioi_task, c, base))
+        print(f"{n:>3} {s.method:<14} {c.n_edges:>5} {rows[n, s.method][0]:>13.2f} {rows[n, s.method][1]:>13.2f} "
+              f"{rows[n, s.method][2]:>13.2f}")
+
+# %% [markdown]
+# Read the table pairwise. Does the circuit with the larger overlap always reproduce more of the
+# clean behaviour? The cell below checks every pair of circuits of the same size.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+methods = [ioi_eap.method, ioi_ig.method, ioi_truth.method]
+for n in (10, 20, 40):
+    for i, a in enumerate(methods):
+        for b in methods[i + 1:]:
+            for col, what in ((0, "node"), (1, "edge")):
+                d_ov = rows[n, b][col] - rows[n, a][col]
+                d_f = rows[n, b][2] - rows[n, a][2]
+                if abs(d_ov) > 0.05 and abs(d_f) > 0.02 and (d_ov > 0) != (d_f > 0):
+                    print(f"n = {n}: {b if d_ov > 0 else a} has the larger {what} overlap, "
+                          f"{a if d_ov > 0 else b} the larger faithfulness")
+    if rows[n, ioi_truth.method][2] < 0.95:
+        print(f"n = {n}: the reference circuit itself (overlap 1 by definition) keeps less than 95 % of the "
+              f"clean behaviour")
+
+# %% [markdown]
+# Overlap measures agreement with a reference that is itself only a choice (the greedy circuit
+# of a ranking); faithfulness measures what the circuit *does*. They can disagree in both
+# directions, which is why EAP-IG's paper argues for reporting faithfulness.
+#
+# Now faithfulness against circuit size, for a budget of 5 to 80 edges. The printed numbers
+# are `edges after pruning: faithfulness`.
 
 # %%
 sizes = [5, 10, 20, 40, 80]
 curves = {s.method: C.faithfulness_curve(ioi_model, ioi_task, s, sizes) for s in (ioi_eap, ioi_ig, ioi_truth)}
 from workbook import plots
 
-plots.faithfulness_curves(curves)
+plots.faithfulness_curves(curves, title="IOI: faithfulness of greedy circuits vs size")
 plt.show()
 for name, (x, y) in curves.items():
     print(f"{name:<16}", " ".join(f"{n}:{v:.2f}" for n, v in zip(x, y)))
 
 # %% [markdown]
-# ## Closing table: the flat-region specimen vs exact edge patching
+# One of these circuits may print `0:` edges at the smallest budget. Why, when the budget was 5?
+# The cell below grows EAP's 5-edge circuit *without* pruning and shows which edges it picked.
 
 # %%
 # NBVAL_CHECK_OUTPUT
-print(wb.comparison_table([eap_scores, eap_ig(model, task, 5)], truth, k=3, threshold=0.5))
-fmt = lambda v: f"{round(v, 2) + 0.0:.2f}"  # noqa: E731  (no "-0.00" from float noise)
-print(f"{edge}: truth {fmt(truth[edge])}  EAP {fmt(eap_scores[edge])}  EAP-IG(m=5) {fmt(eap_ig(model, task, 5)[edge])}")
+raw = C.greedy(ioi_eap, 5, graph, pruned=False)
+kept = C.greedy(ioi_eap, 5, graph)
+print(f"EAP's greedy 5 edges before pruning: {raw.edges}")
+print(f"edges from the embedding among them: {[e for e in raw.edges if e.startswith('embed->')]}")
+print(f"after pruning (complete embedding -> logits paths only): {kept.n_edges} edges")
+q_edges = [e for e in ioi_truth.order()[:10] if e.startswith("embed->") and e.endswith(".q")]
+print(f"rank of the true top-10's embed -> query edges: by edge patching "
+      f"{[ioi_truth.rank(e) for e in q_edges]}, by EAP {[ioi_eap.rank(e) for e in q_edges]}")
+
+# %% [markdown]
+# Greedy growth starts at the logits and can only add an edge *into* a component that is already
+# in the circuit. EAP's best such edges all run between heads and the logits (printed above), and
+# the edges from the embedding into the queries of the heads it picked are ranked low by EAP
+# (compare the two rank lists), so the budget runs out before any path reaches the embedding: no
+# complete path, nothing survives pruning, faithfulness 0. It is the ranking failure of this
+# chapter seen from the circuit's side: the IOI table at the end lists embed -> query edges as
+# EAP's false negatives.
+
+# %% [markdown]
+# ## Closing tables: the flat-region specimen and the IOI model vs exact edge patching
+
+# %%
+# NBVAL_CHECK_OUTPUT
+spec_ig = eap_ig(model, task, 5)
+print("flat-region specimen")
+print(wb.comparison_table([eap_scores, spec_ig], truth, k=3))
+print(f"{edge}: rank by exact patching {truth.rank(edge)}, by EAP {eap_scores.rank(edge)}, by EAP-IG (m=5) "
+      f"{spec_ig.rank(edge)} of {len(truth)};  EAP-IG / truth = {wb.scores.fmt(spec_ig[edge] / truth[edge], '.1f')}")
+print()
+print("trained IOI model")
+print(wb.comparison_table([ioi_eap, ioi_ig], ioi_truth, k=10))
+
+# %% [markdown]
+# ## Further reading
+#
+# * Syed, Rager, Conmy, [Attribution Patching Outperforms Automated Circuit Discovery](https://arxiv.org/abs/2310.10348)
+#   (2023): EAP, and its comparison with ACDC.
+# * Hanna, Pezzelle, Belinkov, [Have Faith in Faithfulness](https://arxiv.org/abs/2403.17806) (2024): EAP-IG,
+#   and why faithfulness, not overlap, should judge a circuit. Reference code:
+#   [hannamw/EAP-IG](https://github.com/hannamw/EAP-IG).
+# * Sundararajan, Taly, Yan, [Axiomatic Attribution for Deep Networks](https://arxiv.org/abs/1703.01365) (2017):
+#   integrated gradients and the completeness axiom.
+# * Miller, Chughtai, Saunders, [Transformer Circuit Faithfulness Metrics are not Robust](https://arxiv.org/abs/2407.08734)
+#   (2024): how much a faithfulness number depends on the ablation choices.
