@@ -99,7 +99,7 @@ def split_claims(name: str, p: dict[str, float], truth: wb.Scores, plain: wb.Sco
     print(f"{name}: edges add up to the total (within 5 % of |direct|): "
           f"{abs(p['direct'] + p['indirect'] - truth[name]) < 0.05 * abs(p['direct'])}")
     print(f"{name}: sign of the true total {sign(truth[name])}, of AtP {sign(plain[name])}; "
-          f"|AtP| / |truth| = {wb.scores.fmt(abs(plain[name] / truth[name]), '.2g')}")
+          f"|AtP| / |truth| = {wb.scores.fmt(abs(plain[name] / truth[name]), '.1g')}")
     print(f"{name}: rank by truth {truth.rank(name)}, by AtP {plain.rank(name)} of {len(truth)}")
 
 

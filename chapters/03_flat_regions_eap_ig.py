@@ -284,7 +284,7 @@ print(f"rank of the true top-10's embed -> query edges: by edge patching "
 
 # %% [markdown]
 # Greedy growth starts at the logits and can only add an edge *into* a component that is already
-# in the circuit. EAP's best such edges all run between heads and the logits (printed above), and
+# in the circuit. EAP's best such edges all run between heads or from heads to the logits (printed), and
 # the edges from the embedding into the queries of the heads it picked are ranked low by EAP
 # (compare the two rank lists), so the budget runs out before any path reaches the embedding: no
 # complete path, nothing survives pruning, faithfulness 0. It is the ranking failure of this

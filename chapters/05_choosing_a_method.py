@@ -10,14 +10,23 @@
 #   EAP-IG / EAP-GP edge circuit, then activation patching of the shortlist.
 # * Use the diagnoser (`workbook.diagnose`) to find out which estimates not to trust, and why.
 #
+# **Papers.** AtP* ([arXiv 2403.00745](https://arxiv.org/abs/2403.00745)), EAP
+# ([arXiv 2310.10348](https://arxiv.org/abs/2310.10348)), EAP-IG
+# ([arXiv 2403.17806](https://arxiv.org/abs/2403.17806)), EAP-GP
+# ([arXiv 2502.06852](https://arxiv.org/abs/2502.06852)), integrated gradients
+# ([arXiv 1703.01365](https://arxiv.org/abs/1703.01365)).
+#
 # Sign convention (all chapters): noising, `effect = M(clean with c := corrupt) - M(clean)`.
-# Ground truth is always full activation patching.
+# Ground truth is always full activation patching. Vocabulary (`workbook.scores`): *truly
+# important* = `|true effect| >= 0.5 x max`; a *false negative* is a truly important component
+# ranked outside the method's top K (K = how many are truly important); the *verification cost*
+# is how many components you patch, in the method's order, to reach them all.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-from workbook.colab import setup
+import workbook
 
-device = setup(seed=0)
+device = workbook.setup()  # on Colab: installs the course package; everywhere: seeds, threads, device
 
 # %%
 import time
@@ -27,15 +36,13 @@ import torch
 import workbook as wb
 from workbook import circuits as C
 from workbook import zoo
-from workbook.checks._runner import learner_check
-from workbook.diagnose import check_verify_top, diagnose, verify_top
+from workbook.checks import workflow as checks
+from workbook.diagnose import diagnose, verify_top
 from workbook.eap_gp import eap_gp
 from workbook.eap_ig import eap_ig
 from workbook.graddrop import graddrop
 from workbook.qk_fix import atp_qk_fix
 from workbook.report import concat_scores
-
-torch.manual_seed(0)
 
 # %% [markdown]
 # ## 1. The model: a 2-layer GPT-2 trained on IOI
@@ -86,15 +93,16 @@ estimates = {
 
 
 def cost_row(family: str, s: wb.Scores, k: int = 5) -> str:
-    """One line: method, targets, passes, recall@k and false negatives against the family's truth."""
+    """One line: method, targets, passes, recall@k, false negatives and verification cost."""
     fwd, bwd = s.info.get("forward_passes", 0), s.info.get("backward_passes", 0)
     if s is truth[family]:
-        return f"{s.method[:22]:<22} {family:<6} {fwd:>4} {bwd:>4} {'(truth)':>9} {'':>9}"
+        return f"{s.method[:22]:<22} {family:<6} {fwd:>4} {bwd:>4} {'(truth)':>9} {'':>9} {'':>7}"
     cmp = wb.compare(s, truth[family], k=k)
-    return f"{s.method[:22]:<22} {family:<6} {fwd:>4} {bwd:>4} {cmp[f'recall@{k}']:>9.2f} {cmp['false_negatives']:>9d}"
+    return (f"{s.method[:22]:<22} {family:<6} {fwd:>4} {bwd:>4} {wb.scores.fmt(cmp[f'recall@{k}']):>9} "
+            f"{cmp['false_negatives']:>9d} {cmp['verification_cost']:>7d}")
 
 
-header = f"{'method':<22} {'target':<6} {'fwd':>4} {'bwd':>4} {'recall@5':>9} {'false neg':>9}"
+header = f"{'method':<22} {'target':<6} {'fwd':>4} {'bwd':>4} {'recall@5':>9} {'false neg':>9} {'verify':>7}"
 print(header)
 print("-" * len(header))
 for family in truth:
@@ -119,8 +127,8 @@ for family in truth:
 #
 # <details><summary>Answer</summary>
 #
-# Read it off the table you just printed: compare each estimate's recall and false
-# negatives with its family's truth, and its `fwd`/`bwd` with the truth's. The closing table
+# Read it off the table you just printed: compare each estimate's recall, false negatives
+# and verification cost with its family's truth, and its `fwd`/`bwd` with the truth's. The closing table
 # (section 6) adds rank and linear correlations. Two things to look for: whether the extra
 # passes of EAP-IG/EAP-GP over EAP bought fewer false negatives on this model, and whether
 # the QK fix changed anything on the q/k family (it only can where a head's softmax is
@@ -193,8 +201,8 @@ def shortlist(k: int = 4) -> list[str]:
 
 screened = shortlist()
 print("shortlist:", ", ".join(screened))
-important = [n for n in truth["nodes"].order() if abs(truth["nodes"][n]) >= 0.5 * truth["nodes"].values.abs().max()]
-print("important by activation patching:", ", ".join(important))
+important = wb.important(truth["nodes"])
+print("truly important by activation patching:", ", ".join(important))
 print(f"missed by the screen: {sorted(set(important) - set(screened)) or 'none'}")
 
 # %% [markdown]
@@ -260,26 +268,31 @@ def verify_top_k(model, task, scores: wb.Scores, k: int = 5) -> wb.Scores:
     # END SOLUTION
 
 
-learner_check(check_verify_top)(verify_top_k)
+checks.check_verify_top(verify_top_k)
 
 # %% [markdown]
 # The rest of the notebook uses the reference `workbook.diagnose.verify_top`, so it runs
 # whether or not your exercise is finished.
 #
-# For each estimate, patch its own top 5 and ask: how many of them are really important
-# (|exact effect| at least half the largest true effect of that family)?
+# For each estimate, patch its own top 5 and ask: how many of them are truly important
+# (|exact effect| at least half the largest true effect of that family), and how many truly
+# important components did those 5 patches *not* reach?
 
 # %%
-def hits(family: str, s: wb.Scores, k: int = 5) -> int:
-    """How many of the estimate's top-k are important by activation patching."""
+def hits(family: str, s: wb.Scores, k: int = 5) -> tuple[int, int]:
+    """(truly important among the estimate's top-k, truly important outside it), by patching."""
     exact = verify_top(model, task, s, k)
-    cutoff = 0.5 * truth[family].values.abs().max()
-    return int((exact.values.abs() >= cutoff).sum())
+    needed = set(wb.important(truth[family]))
+    found = needed & set(exact.names)
+    return len(found), len(needed - found)
 
 
 for family in ("nodes", "q/k", "edges"):
+    n_needed = len(wb.important(truth[family]))
     for s in estimates[family]:
-        print(f"{s.method[:22]:<22} {family:<6} {hits(family, s)}/5 of its top 5 verified important")
+        found, missed = hits(family, s)
+        print(f"{s.method[:22]:<22} {family:<6} top 5 patched: {found} truly important found, "
+              f"{missed} of {n_needed} not reached")
 
 # %% [markdown]
 # ## 5. The same diagnosis on each failure's specimen
@@ -304,12 +317,26 @@ for name, component in known.items():
 # %% [markdown]
 # ## 6. Closing table
 #
-# Every method against full activation patching on the trained IOI model: recall@5, false
-# negatives (important by patching, |effect| >= 0.5 x max, but outside the method's top
-# ranks), and rank / linear correlation with the truth.
+# Every method against full activation patching on the trained IOI model: recall@5; false
+# negatives (truly important by patching, |effect| >= 0.5 x max, but ranked outside the
+# method's top K, K = how many are truly important); verification cost; scale (median
+# estimate / truth on the truly important ones); and Spearman's rank correlation.
 
 # %%
 # NBVAL_CHECK_OUTPUT
 for family in truth:
     print(wb.comparison_table(estimates[family], truth[family], k=5))
     print()
+
+# %% [markdown]
+# ## Further reading
+#
+# * Kramár et al., [AtP*](https://arxiv.org/abs/2403.00745) (2024): the screen-then-verify workflow,
+#   the QK fix, GradDrop and the false-negative bound.
+# * Syed, Rager, Conmy, [EAP](https://arxiv.org/abs/2310.10348) (2023) and Hanna, Pezzelle, Belinkov,
+#   [EAP-IG](https://arxiv.org/abs/2403.17806) (2024): edge attribution and faithfulness.
+# * Zhang et al., [EAP-GP](https://arxiv.org/abs/2502.06852) (2025): the adaptive GradPath.
+# * Heimersheim, Nanda, [How to use and interpret activation patching](https://arxiv.org/abs/2404.15255)
+#   (2024): what the ground truth of this course does and does not tell you.
+# * Conmy et al., [Towards Automated Circuit Discovery for Mechanistic Interpretability](https://arxiv.org/abs/2304.14997)
+#   (2023): ACDC, the patching-based circuit search that EAP approximates.

@@ -2,7 +2,7 @@
 
 The signature plot of every chapter is :func:`scatter_vs_truth`: a method's estimate against
 full activation patching, with the y = x line, so points far from the line are where the
-gradient misleads.
+gradient misleads. Every figure here has a title and labelled axes.
 """
 
 from __future__ import annotations
@@ -64,7 +64,8 @@ def scatter_vs_truth(
     return ax
 
 
-def bar_compare(names: Sequence[str], series: dict[str, Sequence[float]], ax=None, title: str = "", ylabel: str = "effect"):
+def bar_compare(names: Sequence[str], series: dict[str, Sequence[float]], ax=None, title: str = "",
+                ylabel: str = "effect on the metric", xlabel: str = "component"):
     """Grouped bars: one group per name, one bar per series (e.g. truth, AtP, QK fix)."""
     import numpy as np
 
@@ -78,7 +79,8 @@ def bar_compare(names: Sequence[str], series: dict[str, Sequence[float]], ax=Non
     ax.set_xticklabels(names, rotation=30, ha="right", fontsize=8)
     ax.axhline(0, color="grey", lw=0.5)
     ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=10)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title or " vs ".join(series), fontsize=10)
     ax.legend(fontsize=8)
     return ax
 
@@ -110,12 +112,14 @@ def save(fig_or_ax, path) -> str:
 def attention_patterns(model, task, layer: int, example: int = 0, run: str = "clean", static: bool | None = None):
     """Every head's attention pattern in ``layer`` on one prompt of ``task``.
 
-    Interactive (circuitsvis ``attention_patterns``: hover a token to see where it attends)
+    Interactive (circuitsvis ``attention_patterns``: hover a token to see where it attends;
+    tokens are padded and HTML-escaped so that they read as separate words)
     when a notebook frontend is present; a static matplotlib grid otherwise (``static=True``
     forces it; so does ``WORKBOOK_WIDGETS=0``, as in CI). circuitsvis falls back to its inlined
     JavaScript when there is no internet, so it renders offline too.
     Returns the circuitsvis HTML object or the matplotlib Figure.
     """
+    import html
     import os
 
     from workbook.hooks import cache_activations
@@ -134,7 +138,8 @@ def attention_patterns(model, task, layer: int, example: int = 0, run: str = "cl
         try:
             from circuitsvis.attention import attention_patterns as cv_attention
 
-            return cv_attention(tokens=labels, attention=pattern)
+            padded = [f"\u00a0{html.escape(t)}\u00a0" for t in labels]  # circuitsvis glues tokens together
+            return cv_attention(tokens=padded, attention=pattern)
         except ImportError:
             pass
     H = pattern.shape[0]
@@ -147,6 +152,10 @@ def attention_patterns(model, task, layer: int, example: int = 0, run: str = "cl
         ax.set_xticklabels(labels, rotation=90, fontsize=7)
         ax.set_yticks(range(len(labels)))
         ax.set_yticklabels(labels, fontsize=7)
+        ax.set_xlabel("key (attended to)", fontsize=8)
+        if h == 0:
+            ax.set_ylabel("query (attending)", fontsize=8)
         ax.grid(False)
+    fig.suptitle(f"layer {layer} attention patterns, {run} prompt {example}", fontsize=10)
     fig.tight_layout()
     return fig

@@ -8,9 +8,9 @@ score, returning |effect|, a flipped sign, returning the estimate instead of pat
 
 from __future__ import annotations
 
-from workbook import diagnose
 from workbook.checks._runner import learner_check
+from workbook.diagnose import check_verify_top as _verify_top_cases
 
 __all__ = ["check_verify_top"]
 
-check_verify_top = learner_check(diagnose.check_verify_top)
+check_verify_top = learner_check(_verify_top_cases)
