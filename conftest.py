@@ -1,7 +1,7 @@
 """Repo-root pytest configuration for nbval (unit-test fixtures live in tests/conftest.py).
 
 Notebooks under notebooks/ and solutions/ are collected by nbval in *lax* mode: every cell
-is executed, and only cells marked ``# NBVAL_CHECK_OUTPUT`` (present only in solutions/) have
+is executed, and only cells tagged ``nbval-check-output`` (present only in solutions/) have
 their stored output compared, after the sanitiser in nbval_sanitize.cfg. Images, HTML,
 widgets, JavaScript and stderr (warnings) are never compared.
 """

@@ -129,7 +129,7 @@ for family in truth:
 #
 # Read it off the table you just printed: compare each estimate's recall, false negatives
 # and verification cost with its family's truth, and its `fwd`/`bwd` with the truth's. The closing table
-# (section 6) adds rank and linear correlations. Two things to look for: whether the extra
+# (section 6) adds the scale error and the rank correlation. Two things to look for: whether the extra
 # passes of EAP-IG/EAP-GP over EAP bought fewer false negatives on this model, and whether
 # the QK fix changed anything on the q/k family (it only can where a head's softmax is
 # saturated, chapter 1).

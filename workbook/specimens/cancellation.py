@@ -22,11 +22,12 @@ indirect part decides the total.
   linearisation is about -4.55 (-4.5 after LayerNorm);
 * true total about +3.4 (the largest head effect by activation patching; only ``MLP1``,
   which holds both neurons, moves the metric more), AtP about -0.04: the linearisation
-  over-cancels the direct path, and AtP ranks the head below the distractor and ``L0H0``.
-  It is a false negative of AtP at any threshold between about 0.04 and 3.4.
+  over-cancels the direct path, and AtP ranks the head below the distractor and ``L0H0``
+  (third of four): a false negative of a screen that verifies AtP's top 1 or top 2.
 
 GradDrop's pass that drops layer 1's writes keeps only each head's direct path, so it scores
-``L0H0`` about 5 and ``L0H1`` about 4.5: both are flagged.
+``L0H0`` about 5 and ``L0H1`` about 4.5: both rank on top (``L0H1`` second), so a budget of two
+verified heads finds ``L0H1``.
 
 ``L1H0`` is an honest distractor: it also reads the corrupted token but writes only to the
 logits, with a direct effect of about -1 that AtP estimates well.
