@@ -158,3 +158,11 @@ def test_check_verify_top_passes_reference_and_reports_stub(capsys):
     assert learner_check(check_verify_top)(verify_top)
     assert not learner_check(check_verify_top)(stub)
     assert "[not done yet]" in capsys.readouterr().out
+
+
+def test_the_public_workflow_check_is_the_wrapped_verify_top_check(capsys):
+    from workbook.checks import workflow
+    from workbook.diagnose import verify_top
+
+    assert workflow.check_verify_top(verify_top)
+    assert "[passed]" in capsys.readouterr().out
