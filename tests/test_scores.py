@@ -64,6 +64,13 @@ def test_false_negative_is_a_ranking_failure():
     assert rank_correlation(est, truth) == pytest.approx(want)
 
 
+def test_recall_ignores_true_effects_that_are_zero():
+    truth = Scores(list("abcd"), torch.tensor([3.0, 1e-9, 0.0, 0.0]))
+    est = Scores(list("abcd"), torch.tensor([1.0, 0.0, 0.5, 0.2]))
+    assert recall_at_k(est, truth, 3) == 1.0  # only "a" can be recalled, and it is
+    assert recall_at_k(est, truth.with_values(torch.zeros(4)), 3) != recall_at_k(est, truth, 3)  # nan
+
+
 def test_an_all_zero_estimate_finds_nothing():
     truth = Scores(list("abcd"), torch.tensor([3.0, 2.0, 0.1, 0.0]))
     zero = truth.with_values(torch.zeros(4), method="zero")

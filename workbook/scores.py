@@ -286,12 +286,19 @@ def scale_error(estimate: Scores, truth: Scores, tau: float = 0.5) -> dict[str, 
 
 
 def recall_at_k(estimate: Scores, truth: Scores, k: int) -> float:
-    """Fraction of the true top-``k`` (by |effect|) that the estimate ranks in its top ``k`` (ties last)."""
+    """Fraction of the true top-``k`` (by |effect|) that the estimate ranks in its top ``k`` (ties last).
+
+    True effects that are 0 up to rounding (``<= TIE_TOL x max``) are not part of the true
+    top-``k`` (there is nothing to recall); ``nan`` when every true effect is 0.
+    """
     k = min(k, len(truth))
-    if k <= 0:
+    mag = truth.values.abs().double()
+    top = float(mag.max()) if len(truth) else 0.0
+    if k <= 0 or top == 0.0:
         return float("nan")
+    wanted = [n for n in truth.order()[:k] if abs(truth[n]) > TIE_TOL * top]
     ranks = _estimate_ranks(estimate, truth)
-    return sum(ranks[n] <= k for n in truth.order()[:k]) / k
+    return sum(ranks[n] <= k for n in wanted) / len(wanted)
 
 
 def _ranks(x: torch.Tensor) -> torch.Tensor:
