@@ -110,6 +110,8 @@ def test_fmt_refuses_digits_on_a_rounding_edge_only_in_strict_mode(monkeypatch):
         fmt(0.99500001)
     with pytest.raises(RoundingEdgeError):
         fmt(0.12350001, ".3g")
+    with pytest.raises(RoundingEdgeError):
+        fmt(0.0050001, ".2f")  # near 0 the noise is absolute
 
 
 def test_comparing_mismatched_names_is_an_error():

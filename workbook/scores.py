@@ -364,11 +364,12 @@ class RoundingEdgeError(ValueError):
     """A number about to be printed lies on a rounding edge: its last digit depends on float noise."""
 
 
-def fmt(value: float, spec: str = ".2f", margin: float = 1e-4) -> str:
+def fmt(value: float, spec: str = ".2f", margin: float = 1e-4, atol: float = 1e-6) -> str:
     """``format(value, spec)``; with ``WORKBOOK_STRICT_DIGITS=1`` also check the digits are stable.
 
     Stable means: moving ``value`` by ``margin`` (relative, default 0.01 %, about 100 times the
-    float noise between CPUs and thread counts) prints the same string. The notebook build sets
+    float noise between CPUs and thread counts) or by ``atol`` (absolute, for values near 0)
+    prints the same string. The notebook build sets
     the variable, so a compared output that could flip its last digit on another machine fails
     the build instead of the test on that machine. ``-0.00`` prints as ``0.00``.
     """
@@ -377,7 +378,7 @@ def fmt(value: float, spec: str = ".2f", margin: float = 1e-4) -> str:
     if out.startswith("-") and float(out) == 0.0:
         out = out[1:]
     if os.environ.get(STRICT_DIGITS_ENV, "0") == "1" and value == value:
-        for moved in (value * (1 + margin), value * (1 - margin)):
+        for moved in (value * (1 + margin), value * (1 - margin), value + atol, value - atol):
             alt = format(moved, spec)
             if alt.startswith("-") and float(alt) == 0.0:
                 alt = alt[1:]
