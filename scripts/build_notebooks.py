@@ -234,6 +234,18 @@ def _keep_output(output: dict) -> dict | None:
     return output
 
 
+def _coalesce(outputs: list) -> list:
+    """Merge consecutive stream outputs of the same name (how the kernel split them is timing)."""
+    merged: list = []
+    for out in outputs:
+        if merged and out.get("output_type") == "stream" and merged[-1].get("output_type") == "stream" \
+                and merged[-1].get("name") == out.get("name"):
+            merged[-1]["text"] = "".join(merged[-1]["text"]) + "".join(out["text"])
+        else:
+            merged.append(out)
+    return merged
+
+
 def strip_outputs(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """Keep outputs and execution counts only in compared (``nbval-check-output``) cells."""
     nb = copy.deepcopy(nb)
@@ -243,7 +255,7 @@ def strip_outputs(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
         if cell.cell_type != "code":
             continue
         if is_checked(cell):
-            cell.outputs = [o for o in map(_keep_output, cell.outputs) if o is not None]
+            cell.outputs = _coalesce([o for o in map(_keep_output, cell.outputs) if o is not None])
         else:
             cell.outputs = []
             cell.execution_count = None

@@ -135,6 +135,14 @@ def test_check_detects_drift(repo, capsys):
     assert bn.main(["--root", str(repo), "--check"]) == 1
 
 
+def test_stream_pieces_are_merged():
+    out = [nbformat.v4.new_output("stream", name="stdout", text="a\n"),
+           nbformat.v4.new_output("stream", name="stdout", text="b\n"),
+           nbformat.v4.new_output("stream", name="stderr", text="w\n")]
+    merged = bn._coalesce(out)
+    assert [(o.name, "".join(o.text)) for o in merged] == [("stdout", "a\nb\n"), ("stderr", "w\n")]
+
+
 def test_markers_become_tags_and_skip_reaches_the_learner():
     src, tags = bn.split_markers("# NBVAL_SKIP\nx = 1\n# NBVAL_IGNORE_OUTPUT\nprint(x)")
     assert src == "x = 1\nprint(x)" and tags == ["nbval-skip", "nbval-ignore-output"]
