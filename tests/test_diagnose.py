@@ -166,3 +166,14 @@ def test_the_public_workflow_check_is_the_wrapped_verify_top_check(capsys):
 
     assert workflow.check_verify_top(verify_top)
     assert "[passed]" in capsys.readouterr().out
+
+
+def test_check_verify_top_names_a_wrong_count(capsys):
+    from workbook.checks import workflow
+    from workbook.diagnose import verify_top
+
+    def one_short(m, t, s, k):
+        return verify_top(m, t, s, k - 1)
+
+    assert not workflow.check_verify_top(one_short)
+    assert "keep exactly the top k" in capsys.readouterr().out
