@@ -9,9 +9,9 @@ widgets, JavaScript and stderr (warnings) are never compared.
 import os
 from pathlib import Path
 
-# Inherited by the notebook kernels nbval starts. Thread count: one by default; WORKBOOK_THREADS=N
-# makes every kernel's workbook.setup() call torch.set_num_threads(N); WORKBOOK_THREADS=default
-# leaves torch's own choice (do not set OMP_NUM_THREADS then: that is the "unset" variant).
+# Inherited by the notebook kernels nbval starts. Thread count: workbook.setup() uses one torch
+# thread unless WORKBOOK_THREADS=N says otherwise; WORKBOOK_THREADS=default leaves torch's own
+# choice, and OMP_NUM_THREADS is then left unset too (the "unset" variant).
 os.environ.setdefault("WORKBOOK_PROGRESS", "0")
 os.environ.setdefault("MPLBACKEND", "Agg")
 if os.environ.get("WORKBOOK_THREADS", "").strip().lower() != "default":

@@ -3,7 +3,8 @@
 #   bash scripts/dev.sh main [args]   set up .venv if needed, then run `python -m workbook [args]`
 #   bash scripts/dev.sh test [args]   set up .venv if needed, then run the whole test suite
 #                                     (notebook kernels use 1 CPU thread; WORKBOOK_THREADS=2 for two,
-#                                     WORKBOOK_THREADS=default for torch's own choice, OMP_NUM_THREADS unset)
+#                                     WORKBOOK_THREADS=default for torch's own choice, OMP_NUM_THREADS unset;
+#                                     add -n 1 with more than one thread, so kernels do not oversubscribe)
 #   bash scripts/dev.sh setup         only set up .venv
 #   bash scripts/dev.sh doctor        set up .venv if needed, then check the install (python -m workbook doctor)
 #   bash scripts/dev.sh solutions [args]  execute every solution notebook -> static HTML site in out/site/

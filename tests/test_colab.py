@@ -69,7 +69,8 @@ def test_setup_sets_the_thread_count_from_the_environment(monkeypatch):
         assert torch.get_num_threads() == 2
         monkeypatch.setenv("WORKBOOK_THREADS", "default")
         assert colab.set_threads() == 2, "'default' leaves the count alone"
-        assert colab.set_threads(1) == 1
+        monkeypatch.delenv("WORKBOOK_THREADS")
+        assert colab.set_threads() == 1, "one thread unless told otherwise"
         monkeypatch.setenv("WORKBOOK_THREADS", "two")
         with pytest.raises(ValueError, match="WORKBOOK_THREADS"):
             colab.setup(quiet=True)

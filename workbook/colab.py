@@ -102,14 +102,16 @@ def set_threads(threads: int | str | None = None) -> int:
     """Set torch's CPU thread count and return the count in use.
 
     ``threads``: an integer, ``"default"`` (leave torch's choice: ``OMP_NUM_THREADS`` or the
-    number of cores), or ``None`` to read the ``WORKBOOK_THREADS`` environment variable (unset
-    means ``"default"``). The tests run the notebooks with ``WORKBOOK_THREADS=1`` and ``=2`` to
-    show that no compared output depends on the thread count.
+    number of cores), or ``None`` to read the ``WORKBOOK_THREADS`` environment variable, which
+    defaults to ``1``: the course's models are tiny, one thread is about as fast as several, and
+    it never oversubscribes a busy or hyper-threaded CPU (two threads on two shared cores made a
+    5-second cell take over a minute). The tests also run the notebooks with
+    ``WORKBOOK_THREADS=2`` and ``=default`` to show that no compared output depends on it.
     """
     import torch
 
     if threads is None:
-        threads = os.environ.get(THREADS_ENV, "default")
+        threads = os.environ.get(THREADS_ENV, "1")
     if str(threads).strip().lower() != "default":
         try:
             n = int(threads)
@@ -136,7 +138,7 @@ def setup(seed: int = 0, device: str | None = None, quiet: bool = False) -> str:
     Idempotent (a second call only re-seeds). On Colab, installs the course package from
     GitHub (``REPO``) when it is missing, keeping Colab's torch. Elsewhere it never installs
     anything. Seeds ``random``/``numpy``/``torch`` with ``seed``, sets torch's CPU thread count
-    from ``WORKBOOK_THREADS`` when it is set (:func:`set_threads`), sets readable matplotlib
+    (one, or ``WORKBOOK_THREADS``: :func:`set_threads`), sets readable matplotlib
     defaults, turns off tqdm bars when ``WORKBOOK_PROGRESS=0``, and prints one line of
     versions unless ``quiet``.
     """
