@@ -11,13 +11,17 @@
 # * Implement the AtP* QK fix for queries and for keys (each key patched on its own), check it
 #   against activation patching, and look for the same failure in a trained model.
 #
+# **Paper.** The QK fix is from Kramár et al.,
+# [AtP*: An efficient and scalable method for localizing LLM behaviour to components](https://arxiv.org/abs/2403.00745)
+# (2024), section on attention saturation.
+#
 # Sign convention: noising, `effect(n) = M(clean with n := n(corrupt)) - M(clean)`.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
 import workbook
 
-device = workbook.setup()  # installs the course package on Colab; picks the device; seeds everything
+device = workbook.setup()  # on Colab: installs the course package; everywhere: seeds, threads, device
 
 # %%
 import matplotlib.pyplot as plt
@@ -31,8 +35,6 @@ from workbook.plots import bar_compare
 from workbook.qk_fix import atp_qk_fix
 from workbook.specimens import describe, saturation
 from workbook.widgets import slider_or_grid
-
-torch.manual_seed(0)
 
 # %% [markdown]
 # ## 1. The specimen
@@ -317,7 +319,6 @@ plt.show()
 # the numbers say is the answer; the sentence after the table is computed from them.
 
 # %%
-# NBVAL_CHECK_OUTPUT
 tmodel, ttask = zoo.load("induction", n=16, seed=0)
 rows_out, better, worse, trained_truth = [], 0, 0, {}
 for kind in ("q", "k"):
@@ -354,3 +355,13 @@ for label, m, t, tt in (("saturation specimen", model, task, specimen_truth),
     print(label)
     print(wb.comparison_table([plain, fixed], both, k=5))
     print()
+
+# %% [markdown]
+# ## Further reading
+#
+# * Kramár et al., [AtP*](https://arxiv.org/abs/2403.00745) (2024): attention saturation as a source
+#   of AtP false negatives, and the QK fix.
+# * N. Nanda, [Attribution Patching](https://www.neelnanda.io/mechanistic-interpretability/attribution-patching)
+#   (2023): where linearising through the attention softmax goes wrong.
+# * Olsson et al., [In-context Learning and Induction Heads](https://arxiv.org/abs/2209.11895) (2022):
+#   the mechanism of the trained model in section 5.

@@ -11,13 +11,18 @@
 # * Measure, rather than assume, what the adaptive path fixes on a specimen (the rank), what
 #   it does not (the size), and how it compares with plain EAP on trained models.
 #
+# **Papers.** EAP-GP: Zhang et al.,
+# [EAP-GP: Mitigating Saturation Effect in Gradient-based Automated Circuit Identification](https://arxiv.org/abs/2502.06852)
+# (2025). It revises EAP-IG (Hanna et al., [arXiv 2403.17806](https://arxiv.org/abs/2403.17806)), whose
+# straight path comes from integrated gradients (Sundararajan et al., [arXiv 1703.01365](https://arxiv.org/abs/1703.01365)).
+#
 # Sign convention: noising, `effect = M(clean with x := corrupt) - M(clean)`.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
 import workbook
 
-device = getattr(workbook, "setup", lambda: "cpu")()
+device = workbook.setup()  # on Colab: installs the course package; everywhere: seeds, threads, device
 
 # %%
 import torch
@@ -26,13 +31,11 @@ import matplotlib.pyplot as plt
 import workbook as wb
 from workbook import circuits as C, plots
 from workbook.checks import edge_methods as checks
-from workbook.eap_gp import _step_sizes, eap_gp, gradpath, output_distance
+from workbook.eap_gp import eap_gp, gradpath, output_distance, step_sizes
 from workbook.eap_ig import eap_ig
 from workbook.hooks import cache_activations, frozen_params
 from workbook.specimens import build, describe
 from workbook.specimens import path_saturation as ps
-
-torch.manual_seed(0)
 
 # %% [markdown]
 # ## 1. The specimen: a saturated gate
@@ -186,7 +189,7 @@ for m in (5, 10, 20, 50):
 # Start at `gamma_0 = e_clean` (`hook_embed` of the clean run). Repeat `steps` times:
 # `g = grad_gamma ||G(gamma) - G(e_corrupt)||^2` (G = all logits; use `output_distance`),
 # then `gamma <- gamma - eta * g / ||g||` with the norm **per example**. `eta` per example comes
-# from `_step_sizes(step_size, e_clean, e_corrupt, steps)`. Return all points `[steps+1, B, P, D]`.
+# from `step_sizes(step_size, e_clean, e_corrupt, steps)`. Return all points `[steps+1, B, P, D]`.
 #
 # <details><summary>Hint</summary>Wrap the loop in <code>frozen_params(model)</code> and
 # <code>torch.enable_grad()</code>; make <code>gamma.detach().requires_grad_(True)</code> each step
@@ -203,7 +206,7 @@ def my_gradpath(model, task, steps: int, step_size="unit") -> torch.Tensor:
     _, c = cache_activations(model, task.clean, ["hook_embed"])
     target, n = cache_activations(model, task.corrupt, ["hook_embed"])
     e_c, e_n = c["hook_embed"], n["hook_embed"]
-    eta = _step_sizes(step_size, e_c, e_n, steps).view(-1, 1, 1)
+    eta = step_sizes(step_size, e_c, e_n, steps).view(-1, 1, 1)
     gamma, points = e_c.clone(), [e_c.clone()]
     with frozen_params(model), torch.enable_grad():
         for _ in range(steps):
@@ -393,3 +396,14 @@ for name, (x, y) in curves.items():
 # %%
 # NBVAL_CHECK_OUTPUT
 print(wb.comparison_table(list(scores.values()), truth, k=K))
+
+# %% [markdown]
+# ## Further reading
+#
+# * Zhang et al., [EAP-GP](https://arxiv.org/abs/2502.06852) (2025): saturation along the integration
+#   path and the adaptive GradPath.
+# * Hanna, Pezzelle, Belinkov, [EAP-IG](https://arxiv.org/abs/2403.17806) (2024) and Sundararajan et al.,
+#   [Integrated Gradients](https://arxiv.org/abs/1703.01365) (2017): the straight path and its completeness.
+# * Miglani, Kokhlikyan, Alsallakh, Martin, Reblitz-Richardson,
+#   [Investigating Saturation Effects in Integrated Gradients](https://arxiv.org/abs/2010.12697) (2020):
+#   the same saturation problem for input attributions.
