@@ -206,7 +206,7 @@ def _aligned(estimate: Scores, truth: Scores) -> tuple[torch.Tensor, torch.Tenso
             f"{estimate.method or 'the estimate'} has no score for {len(missing)} of the ground-truth "
             f"names (e.g. {missing[:3]}); compare like with like (same node kind and positions)."
         )
-    est = torch.tensor([estimate[n] for n in truth.names])
+    est = torch.tensor([estimate[n] for n in truth.names], dtype=torch.float64)
     return est, truth.values
 
 
