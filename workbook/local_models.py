@@ -34,7 +34,7 @@ from __future__ import annotations
 import itertools
 import string
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 
@@ -64,21 +64,23 @@ _TEMPLATES = (
 )
 
 
-def _corpus() -> list[str]:
-    lines = list(WORDS) + [" ".join(WORDS)]
+def _corpus(extra_text: Sequence[str] = ()) -> list[str]:
+    lines = list(WORDS) + [" ".join(WORDS)] + list(extra_text)
     for t, (a, b) in itertools.product(_TEMPLATES, itertools.permutations(NAMES[:8], 2)):
         lines.append(t.format(A=a, B=b, S=b, P=PLACES[len(a) % len(PLACES)], O=OBJECTS[len(b) % len(OBJECTS)]) + f" {a}.")
     return lines
 
 
 def train_tokenizer(style: str = "byte_level", bos: str | None = None, eos: str = "<|endoftext|>", unk: str | None = None,
-                    prefix_space: bool = True, pad: str | None = None):
+                    prefix_space: bool = True, pad: str | None = None, extra_text: Sequence[str] = ()):
     """Train a BPE tokenizer on :data:`WORDS` and the IOI templates; returns a transformers tokenizer.
 
     ``style="byte_level"`` (GPT-2, Pythia, Qwen2): ``"ĠMary"`` pieces, no BOS inserted.
     ``style="metaspace"`` (Llama, Gemma): ``"▁Mary"`` pieces and a ``bos`` inserted at the start
     of every encoded text; ``prefix_space`` puts ``"▁"`` before the first word (Llama) or not
     (Gemma). Every word of :data:`WORDS` is one token with and without its leading space.
+    ``extra_text``: more training lines (e.g. the prompts of :mod:`workbook.prompt_tasks`), so
+    that their words become tokens too.
     """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
@@ -98,7 +100,7 @@ def train_tokenizer(style: str = "byte_level", bos: str | None = None, eos: str 
     else:
         raise ValueError(f"unknown tokenizer style {style!r}; use 'byte_level' or 'metaspace'.")
     trainer = trainers.BpeTrainer(vocab_size=4096, special_tokens=specials, initial_alphabet=alphabet, show_progress=False)
-    tok.train_from_iterator(_corpus(), trainer)
+    tok.train_from_iterator(_corpus(extra_text), trainer)
     if style == "metaspace" and bos is not None:
         bos_id = tok.token_to_id(bos)
         tok.post_processor = processors.TemplateProcessing(
@@ -108,28 +110,34 @@ def train_tokenizer(style: str = "byte_level", bos: str | None = None, eos: str 
     return PreTrainedTokenizerFast(tokenizer_object=tok, **kw)
 
 
-def _tokenizer_for(family: str):
+def _tokenizer_for(family: str, extra_text: Sequence[str] = ()):
+    x = tuple(extra_text)
     if family in ("gpt2", "neox"):
-        return train_tokenizer("byte_level", bos="<|endoftext|>", eos="<|endoftext|>", unk="<|endoftext|>")
+        return train_tokenizer("byte_level", bos="<|endoftext|>", eos="<|endoftext|>", unk="<|endoftext|>", extra_text=x)
     if family == "qwen2":
-        return train_tokenizer("byte_level", bos=None, eos="<|endoftext|>", pad="<|endoftext|>")
+        return train_tokenizer("byte_level", bos=None, eos="<|endoftext|>", pad="<|endoftext|>", extra_text=x)
     if family == "llama":
-        return train_tokenizer("metaspace", bos="<s>", eos="</s>", unk="<unk>")
+        return train_tokenizer("metaspace", bos="<s>", eos="</s>", unk="<unk>", extra_text=x)
     if family == "gemma":
-        return train_tokenizer("metaspace", bos="<bos>", eos="<eos>", unk="<unk>", pad="<pad>", prefix_space=False)
+        return train_tokenizer("metaspace", bos="<bos>", eos="<eos>", unk="<unk>", pad="<pad>", prefix_space=False,
+                               extra_text=x)
     raise ValueError(f"unknown family {family!r}; choose one of {sorted(FAMILIES)}.")
 
 
-def _config(family: str, tok, n_layers: int, d_model: int, n_heads: int, n_kv_heads: int | None, d_mlp: int | None, n_ctx: int):
+def _config(family: str, tok, n_layers: int, d_model: int, n_heads: int, n_kv_heads: int | None, d_mlp: int | None, n_ctx: int,
+            d_vocab: int | None = None):
     import transformers as tf
 
     ids = dict(bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
-    common: dict[str, Any] = dict(vocab_size=len(tok), **ids)
+    vocab = len(tok) if d_vocab is None else int(d_vocab)
+    if vocab < len(tok):
+        raise ValueError(f"d_vocab={vocab} is smaller than the tokenizer's {len(tok)} tokens.")
+    common: dict[str, Any] = dict(vocab_size=vocab, **ids)
     d_mlp = d_mlp or 4 * d_model
     if family == "gpt2":
         from workbook.models import gpt2_config
 
-        return gpt2_config(n_layers=n_layers, d_model=d_model, n_heads=n_heads, d_vocab=len(tok), n_ctx=n_ctx, d_mlp=d_mlp, **ids)
+        return gpt2_config(n_layers=n_layers, d_model=d_model, n_heads=n_heads, d_vocab=vocab, n_ctx=n_ctx, d_mlp=d_mlp, **ids)
     if family == "neox":
         return tf.GPTNeoXConfig(hidden_size=d_model, num_hidden_layers=n_layers, num_attention_heads=n_heads,
                                 intermediate_size=d_mlp, max_position_embeddings=n_ctx, use_parallel_residual=True,
@@ -172,6 +180,8 @@ def save_tiny_model(
     d_mlp: int | None = None,
     n_ctx: int = 64,
     perturb_norms: bool = True,
+    d_vocab: int | None = None,
+    extra_text: Sequence[str] = (),
 ) -> Path:
     """Write a random ``family`` model and its tokenizer to ``folder`` (``save_pretrained`` layout).
 
@@ -182,6 +192,10 @@ def save_tiny_model(
         seed: weights seed; the tokenizer is the same for every seed.
         n_kv_heads: grouped-query attention for the RMSNorm families (default: = ``n_heads``).
         perturb_norms: add seeded noise to norm weights/biases (default) so they are not identity.
+        d_vocab: the model's vocabulary size (default: the tokenizer's); a larger one gives a
+            model with a real-sized unembedding (e.g. 50257 for a GPT-2-small-shaped model),
+            whose extra ids the tokenizer never produces.
+        extra_text: more tokenizer training lines (see :func:`train_tokenizer`).
 
     Returns:
         ``Path(folder)``.
@@ -191,8 +205,8 @@ def save_tiny_model(
     if family not in FAMILIES:
         raise ValueError(f"unknown family {family!r}; choose one of {sorted(FAMILIES)}.")
     folder = Path(folder)
-    tok = _tokenizer_for(family)
-    cfg = _config(family, tok, n_layers, d_model, n_heads, n_kv_heads, d_mlp, n_ctx)
+    tok = _tokenizer_for(family, extra_text)
+    cfg = _config(family, tok, n_layers, d_model, n_heads, n_kv_heads, d_mlp, n_ctx, d_vocab)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         model = AutoModelForCausalLM.from_config(cfg).eval()
