@@ -17,6 +17,9 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 if os.environ.get("WORKBOOK_THREADS", "").strip().lower() != "default":
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ["WORKBOOK_WIDGETS"] = "0"
+# the optional "Now on GPT-2 small" sections print one line and skip (no download, no hub probe);
+# tests/test_real_models.py runs them on local random folders instead
+os.environ.setdefault("WORKBOOK_REAL_MODELS", "0")
 
 SKIP_COMPARE = ("image/png", "image/jpeg", "image/svg+xml", "text/html", "application/javascript",
                 "application/vnd.jupyter.widget-view+json", "application/vnd.jupyter.widget-state+json", "stderr")

@@ -263,12 +263,16 @@ def strip_outputs(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 
 def execute(nb: nbformat.NotebookNode, cwd: Path, timeout: int = 600) -> nbformat.NotebookNode:
-    """Run a notebook with nbclient in ``cwd`` (progress bars off, Agg backend, one thread, strict digits)."""
+    """Run a notebook with nbclient in ``cwd`` (progress bars off, Agg backend, one thread, strict digits).
+
+    The optional real-model sections are switched off (``WORKBOOK_REAL_MODELS=0``): their
+    outputs are never stored, and the build must not depend on the network.
+    """
     from nbclient import NotebookClient
 
     nb = copy.deepcopy(nb)
     env = {"WORKBOOK_PROGRESS": "0", "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "WORKBOOK_THREADS": "1",
-           "WORKBOOK_WIDGETS": "0", "WORKBOOK_STRICT_DIGITS": "1"}
+           "WORKBOOK_WIDGETS": "0", "WORKBOOK_STRICT_DIGITS": "1", "WORKBOOK_REAL_MODELS": "0"}
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:

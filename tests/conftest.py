@@ -8,6 +8,7 @@ os.environ.setdefault("WORKBOOK_PROGRESS", "0")
 # the tests never touch the network: the hub client is told so up front
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("WORKBOOK_REAL_MODELS", "0")  # the chapters' real-model sections skip (workbook.real_models)
 
 
 @pytest.fixture(autouse=True)

@@ -10,6 +10,8 @@ Where things live (one module per idea):
 ``workbook.datasets``       synthetic tasks the shipped models were trained on (IOI, induction)
 ``workbook.zoo``            every shipped model by name: ``zoo.load("ioi")``, ``zoo.load("saturation")``
 ``workbook.local_models``   tiny random HF models with tokenizers, saved offline (``save_tiny_model``)
+``workbook.prompt_tasks``   IOI, greater-than, SVA as plain prompts for a pretrained model
+``workbook.real_models``    the chapters' "Now on GPT-2 small" sections: load or skip, screen then verify
 ``workbook.specimens``      hand-built models, one per failure mode
 ``workbook.patching``       ground truth: full activation patching of nodes and edges
 ``workbook.graph``          the edge graph (sources, destinations, readable names)

@@ -1,0 +1,162 @@
+#!/usr/bin/env python
+"""Run the "Now on GPT-2 small" section of each chapter, exactly as the notebook runs it.
+
+    python scripts/real_model_sections.py --tiny DIR             # tiny random GPT-2 / Pythia folders (seconds)
+    python scripts/real_model_sections.py --shaped DIR           # random models SHAPED like GPT-2 small and
+                                                                 # Pythia-160M: the CPU timing of each section
+    python scripts/real_model_sections.py --shaped DIR --record  # ... and write the times to docs/measured_times.json
+    python scripts/real_model_sections.py --only 03 ...          # one chapter
+
+The section's code cells are read from ``chapters/NN_*.py`` (the code after the
+``## N. Now on GPT-2 small`` header, up to "Further reading"), after the chapter's setup and
+import cells, with ``WORKBOOK_MODEL_DIR`` pointing at the folders written here, so the hub
+names ``gpt2`` and ``EleutherAI/pythia-160m`` resolve to local random models
+(:mod:`workbook.real_models`). ``tests/test_real_models.py`` runs every section this way on
+the tiny folders. The shaped model has GPT-2 small's sizes but random weights and a small
+trained tokenizer, so it measures compute, not results; likewise a random GPT-NeoX folder
+with Pythia-160M's sizes (12 x 12, d 768, vocab 50304, parallel attention, rotary).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import platform
+import re
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+HEADER = re.compile(r"^## \d+\. Now on GPT-2 small")
+MARKER = re.compile(r"^# NBVAL_\w+\s*$", re.M)
+FOLDERS = ("gpt2", "EleutherAI--pythia-160m")
+SHAPES = {  # the hub models' sizes (config.json of gpt2 and EleutherAI/pythia-160m)
+    "gpt2": ("gpt2", dict(n_layers=12, d_model=768, n_heads=12, n_ctx=1024, d_vocab=50257)),
+    "EleutherAI--pythia-160m": ("neox", dict(n_layers=12, d_model=768, n_heads=12, n_ctx=2048, d_vocab=50304)),
+}
+
+
+def chapter_paths(only: str | None = None) -> list[Path]:
+    paths = sorted((ROOT / "chapters").glob("[0-9][0-9]_*.py"))
+    return [p for p in paths if only is None or p.name.startswith(only)]
+
+
+def section_cells(path: Path) -> tuple[list[str], list[str]]:
+    """``(setup and import cells, section code cells)`` of a chapter source, markers removed."""
+    import jupytext
+
+    cells = jupytext.read(path, fmt="py:percent").cells
+    starts = [i for i, c in enumerate(cells) if c.cell_type == "markdown" and HEADER.match(c.source)]
+    if len(starts) != 1:
+        raise ValueError(f"{path.name}: expected one '## N. Now on GPT-2 small' section, found {len(starts)}")
+    code = [i for i, c in enumerate(cells) if c.cell_type == "code"]
+    clean = lambda src: MARKER.sub("", src).strip("\n")  # noqa: E731
+    head = [clean(cells[i].source) for i in code[:2]]
+    body = [clean(cells[i].source) for i in code if i > starts[0]]
+    return head, body
+
+
+def write_folders(folder: Path, shaped: bool) -> Path:
+    """Random save_pretrained folders standing in for the hub models: GPT-2 and GPT-NeoX (Pythia) families."""
+    from workbook.local_models import save_tiny_model
+    from workbook.prompt_tasks import corpus
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in FOLDERS:
+        target = folder / name
+        if (target / "config.json").exists():
+            continue
+        family, sizes = SHAPES[name]
+        if not shaped:
+            sizes = dict(n_layers=2, d_model=32, n_heads=4, n_ctx=64)
+        save_tiny_model(target, family, extra_text=corpus(), **sizes)
+    return folder
+
+
+def run_section(path: Path, model_dir: Path | None) -> tuple[str, float]:
+    """Execute the chapter's setup, imports and section cells; returns (what the section printed, its seconds).
+
+    ``model_dir``: the folder ``WORKBOOK_MODEL_DIR`` points at; ``None`` runs the section
+    switched off (``WORKBOOK_REAL_MODELS=0``), as the test suite's notebooks do.
+    """
+    head, body = section_cells(path)
+    old = {k: os.environ.get(k) for k in ("WORKBOOK_MODEL_DIR", "WORKBOOK_REAL_MODELS", "WORKBOOK_PROGRESS", "MPLBACKEND")}
+    os.environ.update({"WORKBOOK_PROGRESS": "0", "MPLBACKEND": "Agg"})
+    if model_dir is None:
+        os.environ.update({"WORKBOOK_REAL_MODELS": "0"})
+        os.environ.pop("WORKBOOK_MODEL_DIR", None)
+    else:
+        os.environ.update({"WORKBOOK_MODEL_DIR": str(model_dir)})
+        os.environ.pop("WORKBOOK_REAL_MODELS", None)
+    namespace: dict = {"__name__": "__section__"}
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            for src in head:
+                exec(compile(src, f"{path.name}:setup", "exec"), namespace)
+        with contextlib.redirect_stdout(out):
+            t0 = time.perf_counter()
+            for i, src in enumerate(body):
+                exec(compile(src, f"{path.name}:section cell {i}", "exec"), namespace)
+            seconds = time.perf_counter() - t0
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return out.getvalue(), seconds
+
+
+def record(times: dict[str, float], model_dir: Path) -> None:
+    path = ROOT / "docs" / "measured_times.json"
+    data = json.loads(path.read_text()) if path.exists() else {}
+    import torch
+
+    data["real_models"] = {
+        "machine": {"date": date.today().isoformat(), "cpus": os.cpu_count(), "platform": platform.platform(),
+                    "python": platform.python_version(), "torch_threads": torch.get_num_threads(),
+                    "load_average_at_start": round(os.getloadavg()[0], 1) if hasattr(os, "getloadavg") else None},
+        "how": ("`python scripts/real_model_sections.py --shaped DIR --record`: each chapter's real-model section "
+                "run on the CPU on random folders shaped like GPT-2 small (12 layers x 12 heads, d_model 768, vocab "
+                "50257) and Pythia-160M (the same with GPT-NeoX blocks, vocab 50304)"),
+        "sections": [{"chapter": k, "seconds": round(v, 1)} for k, v in sorted(times.items())],
+    }
+    path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    kind = parser.add_mutually_exclusive_group(required=True)
+    kind.add_argument("--tiny", type=Path, help="write/use tiny random folders here")
+    kind.add_argument("--shaped", type=Path, help="write/use GPT-2-small-shaped random folders here")
+    parser.add_argument("--only", help="chapter number, e.g. 03")
+    parser.add_argument("--record", action="store_true", help="write the times to docs/measured_times.json")
+    parser.add_argument("--quiet", action="store_true", help="print only the times")
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(ROOT))
+    import torch
+
+    torch.set_num_threads(1)
+    model_dir = write_folders(args.tiny or args.shaped, shaped=args.shaped is not None)
+    times = {}
+    for path in chapter_paths(args.only):
+        text, seconds = run_section(path, model_dir)
+        times[path.name[:2]] = seconds
+        if not args.quiet:
+            print(f"===== {path.name}\n{text}")
+        print(f"{path.name}: section ran in {seconds:.1f} s", flush=True)
+    if args.record:
+        if args.tiny or args.only:
+            parser.error("--record needs --shaped and every chapter")
+        record(times, model_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
