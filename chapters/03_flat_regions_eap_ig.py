@@ -306,6 +306,48 @@ print("trained IOI model")
 print(wb.comparison_table([ioi_eap, ioi_ig], ioi_truth, k=10))
 
 # %% [markdown]
+# ## 3. Now on GPT-2 small (optional, needs internet once)
+#
+# Hanna et al. compared EAP and EAP-IG on GPT-2 small. This section loads it and then
+# Pythia-160M ([arXiv 2304.01373](https://arxiv.org/abs/2304.01373)) from the Hugging Face hub
+# and runs one of their tasks, **greater-than** (Hanna, Liu, Variengien,
+# [arXiv 2305.00586](https://arxiv.org/abs/2305.00586)): after `"The war lasted from the year
+# 1732 to the year 17"` the model should prefer years after 32; the corrupt prompt starts in
+# `1701`. The metric is their probability difference, `p(later year) - p(same or earlier year)`.
+# GPT-2 small has 32,491 edges, too many to patch one by one on a CPU, so EAP and EAP-IG
+# (m = 5) each nominate their top 20 edges and exact edge patching verifies every nominated
+# edge (`rm.verify_pool`). Then the faithfulness of each method's greedy circuit, the criterion
+# the paper argues for.
+#
+# What to look for: truly important edges that EAP ranks far down (an "EAP/truth" near 0: a
+# flat region at the clean point) and whether EAP-IG recovers them (the "verdict" line); and
+# whether the EAP-IG circuit is more faithful than the EAP circuit of the same size.
+# The numbers are computed on the spot; this text does not know them. Offline the first cell
+# prints one line saying it skipped, and nothing else in the notebook depends on this section.
+# Each model takes a minute or two on a CPU (the cell prints the time); on a GPU runtime the
+# models go to the GPU.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+from workbook import real_models as rm
+
+models = rm.load_or_skip("gpt2", "EleutherAI/pythia-160m")  # {} and one line saying why, without internet
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+for name, real in models.items():
+    with rm.timed(real, f"EAP vs EAP-IG on {name}, every edge"):
+        years = rm.greater_than_task(real, n=8)
+        print(rm.describe_task(real, years))
+        real_eap = wb.eap(real, years)
+        real_ig = eap_ig(real, years, 5)
+        real_truth = rm.verify_pool(real, years, [real_eap, real_ig], top=20)
+        print(rm.screen_report(real_truth, [real_eap, real_ig]))
+        print(rm.rank_moves(real_truth, real_eap, real_ig))
+        print(rm.faithfulness_report(real, years, [real_eap, real_ig], sizes=[100, 400]))
+    print()
+
+# %% [markdown]
 # ## Further reading
 #
 # * Syed, Rager, Conmy, [Attribution Patching Outperforms Automated Circuit Discovery](https://arxiv.org/abs/2310.10348)

@@ -398,6 +398,44 @@ for name, (x, y) in curves.items():
 print(wb.comparison_table(list(scores.values()), truth, k=K))
 
 # %% [markdown]
+# ## 7. Now on GPT-2 small (optional, needs internet once)
+#
+# EAP-GP was evaluated on GPT-2 with Hanna et al.'s tasks. This section loads GPT-2 small and
+# then Pythia-160M ([arXiv 2304.01373](https://arxiv.org/abs/2304.01373)) from the Hugging Face
+# hub and runs **subject-verb agreement**: after `"The author near the station"` the model
+# should prefer a singular verb (` is`, ` was`, ` has`) over a plural one; the corrupt prompt
+# makes the subject plural. The metric is the probability difference between the agreeing and
+# the disagreeing verbs, a metric that saturates. EAP, EAP-IG and EAP-GP (m = 5 each) nominate
+# their top 15 edges, and exact edge patching verifies every nominated edge (`rm.verify_pool`).
+#
+# What to look for: whether EAP-GP moves truly important edges up or down relative to
+# EAP-IG's straight path (the "verdict" line), and whether either beats plain EAP on false
+# negatives and verification cost. As in section 6, the geometry EAP-GP is built for need
+# not be there.
+# The numbers are computed on the spot; this text does not know them. Offline the first cell
+# prints one line saying it skipped, and nothing else in the notebook depends on this section.
+# Each model takes a minute or two on a CPU (the cell prints the time); on a GPU runtime the
+# models go to the GPU.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+from workbook import real_models as rm
+
+models = rm.load_or_skip("gpt2", "EleutherAI/pythia-160m")  # {} and one line saying why, without internet
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+for name, real in models.items():
+    with rm.timed(real, f"EAP, EAP-IG and EAP-GP on {name}, every edge"):
+        sva = rm.sva_task(real, n=8)
+        print(rm.describe_task(real, sva))
+        real_scores = [wb.eap(real, sva), eap_ig(real, sva, 5), eap_gp(real, sva, 5)]
+        real_truth = rm.verify_pool(real, sva, real_scores, top=15)
+        print(rm.screen_report(real_truth, real_scores))
+        print(rm.rank_moves(real_truth, real_scores[1], real_scores[2]))
+    print()
+
+# %% [markdown]
 # ## Further reading
 #
 # * Zhang et al., [EAP-GP](https://arxiv.org/abs/2502.06852) (2025): saturation along the integration
