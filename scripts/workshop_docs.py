@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import sys
 from dataclasses import dataclass, field
@@ -38,6 +39,8 @@ CHAPTER_NAME = re.compile(r"^\d\d_[A-Za-z0-9_]+\.py$")
 EXERCISE_HEADER = re.compile(r"^# ###\s+Exercise(?:\s*\(([^)]*)\))?\s+—\s+(.+?)\s*$")
 RATING = re.compile(r"^# >\s*Difficulty:\s*(\S+)\s+Importance:\s*(\S+)\s+~(\d+)\s*min")
 CHECK_CALL = re.compile(r"\b(check_\w+)\b")
+REAL_SECTION = re.compile(r"^# ## (\d+)\. Now on GPT-2 small")
+LOAD_CALL = re.compile(r"load_or_skip\(([^)]*)\)")
 
 # ------------------------------------------------------------------------------------ plans
 # A plan is a list of blocks: (label, chapter "NN" or None, exercises done in the room,
@@ -95,6 +98,8 @@ class Chapter:
     title: str
     objectives: list[str] = field(default_factory=list)
     exercises: list[Exercise] = field(default_factory=list)
+    real_section: str | None = None  # "7": the number of the optional "Now on GPT-2 small" section
+    real_models: list[str] = field(default_factory=list)  # the hub models it loads
 
 
 def _dots(rating: str) -> int:
@@ -120,6 +125,11 @@ def parse_chapter(path: Path) -> Chapter:
                 chapter.objectives[-1] += " " + text.strip()
             elif chapter.objectives or text.strip():
                 break
+    real = [i for i, ln in enumerate(lines) if REAL_SECTION.match(ln)]
+    if real:
+        chapter.real_section = REAL_SECTION.match(lines[real[0]]).group(1)
+        load = next((LOAD_CALL.search(ln) for ln in lines[real[0]:] if LOAD_CALL.search(ln)), None)
+        chapter.real_models = re.findall(r'"([^"]+)"', load.group(1)) if load else []
     headers = [i for i, ln in enumerate(lines) if EXERCISE_HEADER.match(ln)]
     for n, i in enumerate(headers):
         qualifier, name = EXERCISE_HEADER.match(lines[i]).groups()
@@ -220,6 +230,18 @@ def _execution_seconds(root: Path) -> dict[str, float]:
     return {r["notebook"][:2]: r["seconds"] for r in data.get("solutions", {}).get("notebooks", [])}
 
 
+def _real_seconds(root: Path) -> dict[str, float]:
+    path = root / "docs" / "measured_times.json"
+    data = json.loads(path.read_text()) if path.exists() else {}
+    return {r["chapter"]: r["seconds"] for r in data.get("real_models", {}).get("sections", [])}
+
+
+def _real_note(chapter: Chapter, root: Path) -> str:
+    secs = _real_seconds(root).get(chapter.number)
+    run = f"under {math.ceil(secs / 60)} min to run on a CPU" if secs is not None else "run time not measured"
+    return f"optional: § {chapter.real_section} on GPT-2 small ({run}, needs the hub)"
+
+
 def render_plans(chs: list[Chapter], root: Path = ROOT) -> str:
     out = []
     executed = _execution_seconds(root)
@@ -237,8 +259,12 @@ def render_plans(chs: list[Chapter], root: Path = ROOT) -> str:
         for r in rows:
             names = ", ".join(e.name for e in r["exercises"]) or "—"
             ex = f"{r['exercise_min']} min" if r["exercises"] else ""
+            note = r["note"]
+            chapter = _find(chs, r["chapter"]) if r["chapter"] else None
+            if chapter is not None and chapter.real_section:
+                note = "; ".join(x for x in (note, _real_note(chapter, root)) if x)
             out.append(f"| {r['start'] // 60}:{r['start'] % 60:02d} | {r['label']} | {names} | {ex} | {r['talk_min']} min "
-                       f"| {r['total']} min | {r['note']} |")
+                       f"| {r['total']} min | {note} |")
         ex_total = sum(r["exercise_min"] for r in rows)
         out += [f"| | **total** | | {ex_total} min | {total - ex_total} min | **{total} min** | |", ""]
     return "\n".join(out)
@@ -256,6 +282,28 @@ def render_skips(chs: list[Chapter]) -> str:
         out.append(f"| {i} | {e.name} | {e.chapter} | {e.importance}/5 | {e.difficulty}/5 | ~{e.minutes} min | {status} |")
     out.append("")
     return "\n".join(out)
+
+
+def render_real_models(chs: list[Chapter], root: Path = ROOT) -> str:
+    """The optional real-model sections: where, which models, measured CPU run time."""
+    path = root / "docs" / "measured_times.json"
+    data = json.loads(path.read_text()).get("real_models") if path.exists() else None
+    secs = _real_seconds(root)
+    out = ["| chapter | section | models | run time, measured on a CPU (s) |", "| --- | --- | --- | --- |"]
+    for c in chs:
+        if c.real_section:
+            t = f"{secs[c.number]:.0f}" if c.number in secs else "not measured"
+            out.append(f"| {c.title} | § {c.real_section} | {', '.join(f'`{m}`' for m in c.real_models) or '—'} | {t} |")
+    if data:
+        m = data["machine"]
+        load = m.get("load_average_at_start")
+        out += ["", f"Measured on {m['date']}: {data['how']}; {m['cpus']} CPU cores, {m['torch_threads']} torch thread, "
+                    f"{m['platform']}, python {m['python']}" + (f"; load average {load} from other work, so upper bounds"
+                                                                  if load else "") + ". Random weights: this measures "
+                    "compute, not results. Loading (and, the first time, downloading) the models comes on top."]
+    else:
+        out += ["", "Not measured yet: `python scripts/real_model_sections.py --shaped DIR --record`."]
+    return "\n".join(out) + "\n"
 
 
 def render_mistakes(chs: list[Chapter], root: Path = ROOT) -> str:
@@ -303,6 +351,7 @@ BLOCKS = {  # name -> render(chapters, root)
     "skips": lambda chs, root: render_skips(chs),
     "mistakes": render_mistakes,
     "measured": lambda chs, root: render_measured(root),
+    "realmodels": render_real_models,
 }
 
 
