@@ -1,7 +1,8 @@
 """Train the small GPT-2 models of the zoo on the synthetic tasks and ship them.
 
-    python scripts/train_models.py              # train every model in CONFIGS
-    python scripts/train_models.py --only ioi   # retrain one model
+    python scripts/train_models.py                  # train every model in CONFIGS and MIXTURES
+    python scripts/train_models.py --only ioi       # retrain one model
+    python scripts/train_models.py --only mixture   # the 6-layer model of the six-task mixture
 
 Each model is an HF ``GPT2LMHeadModel`` (LayerNorm, GELU MLPs, learned positions, no dropout)
 trained with AdamW on cross-entropy at the positions :func:`workbook.datasets.train_batch` marks
@@ -12,11 +13,22 @@ model is wrapped with :func:`workbook.models.bridge_from_hf` and written to
 ``workbook/weights/<name>.safetensors`` + ``.json`` with accuracy and settings in ``info``.
 Accuracy = argmax over the whole vocabulary at the last position equals the answer, on
 prompts from a held-out seed (``EVAL_SEED``) never used for training batches.
+
+The ``mixture`` model (:data:`MIXTURES`, :func:`train_mixture`) is one deeper GPT-2 trained on
+the six tasks of :mod:`workbook.mixture_tasks` plus filler text: rows of
+:func:`workbook.mixture_tasks.training_rows`, loss = cross-entropy on the task answers +
+``lm_weight`` x next-token cross-entropy on the filler, AdamW with warm-up and cosine decay,
+gradient clipping, a fixed number of steps. Accuracy per task (top-1 over the whole vocabulary
+is a correct answer, :func:`workbook.mixture_tasks.accuracy`) on ``EVAL_N`` held-out prompts.
+Single-threaded (``torch.set_num_threads(1)``) and seeded, so a rerun on the same machine and
+torch build reproduces the shipped weights bit for bit.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import random
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -29,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from workbook import datasets  # noqa: E402
+from workbook import datasets, mixture_tasks  # noqa: E402
 from workbook.models import bridge_from_hf, gpt2_config, save_model  # noqa: E402
 
 WEIGHTS = ROOT / "workbook" / "weights"
@@ -135,15 +147,142 @@ def train_and_save(name: str, out_dir: Path = WEIGHTS, max_steps: int | None = N
     return path
 
 
+# --------------------------------------------------------------------------- the mixture model
+@dataclass(frozen=True)
+class MixtureConfig:
+    """Architecture and optimiser settings of a model trained on the six-task mixture."""
+
+    n_layers: int = 6
+    d_model: int = 128
+    n_heads: int = 8
+    d_mlp: int = 512
+    n_ctx: int = 32
+    row_len: int = 32
+    batch_size: int = 64
+    steps: int = 3000
+    lr: float = 2e-3
+    final_lr_frac: float = 0.05
+    weight_decay: float = 0.05
+    warmup: int = 100
+    grad_clip: float = 1.0
+    lm_weight: float = 0.3
+    task_share: float = 0.75
+    eval_every: int = 250
+    seed: int = 0
+
+
+MIXTURES: dict[str, MixtureConfig] = {"mixture": MixtureConfig()}
+MIXTURE_EVAL_N = 256
+
+
+def build_mixture_hf(cfg: MixtureConfig) -> GPT2LMHeadModel:
+    hf_cfg = gpt2_config(n_layers=cfg.n_layers, d_model=cfg.d_model, n_heads=cfg.n_heads, d_mlp=cfg.d_mlp,
+                         d_vocab=len(mixture_tasks.VOCAB), n_ctx=cfg.n_ctx)
+    torch.manual_seed(cfg.seed)
+    return GPT2LMHeadModel(hf_cfg)
+
+
+@torch.no_grad()
+def mixture_accuracy(hf: GPT2LMHeadModel, n: int = MIXTURE_EVAL_N, seed: int = EVAL_SEED) -> dict[str, float]:
+    """Held-out accuracy of an HF model on every mixture task (``n`` prompts from ``seed``)."""
+    was_training = hf.training
+    hf.eval()
+    dev = next(hf.parameters()).device
+    out = {name: mixture_tasks.accuracy(lambda x: hf(x.to(dev)).logits.cpu(), mixture_tasks.make(name, n=n, seed=seed))
+           for name in mixture_tasks.TASK_NAMES}
+    hf.train(was_training)
+    return out
+
+
+def _lr_factor(cfg: MixtureConfig, step: int) -> float:
+    """Linear warm-up, then cosine decay to ``final_lr_frac`` at ``cfg.steps``."""
+    if step < cfg.warmup:
+        return (step + 1) / cfg.warmup
+    t = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    return cfg.final_lr_frac + (1 - cfg.final_lr_frac) * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+
+
+def train_mixture(cfg: MixtureConfig, steps: int | None = None, log=print, eval_n: int = MIXTURE_EVAL_N,
+                  device: str = "cpu") -> tuple[GPT2LMHeadModel, dict]:
+    """Train an HF GPT-2 on the mixture; returns the model (eval mode, on CPU) and a summary dict.
+
+    ``steps`` stops early (the schedule is still that of ``cfg.steps``), for smoke tests.
+    ``device`` other than ``"cpu"`` is for quick experiments only: the shipped weights are
+    reproducible on CPU with one thread, not on a GPU.
+    """
+    n_steps = cfg.steps if steps is None else steps
+    hf = build_mixture_hf(cfg).to(device)
+    hf.train()
+    decay = [p for n, p in hf.named_parameters() if p.ndim >= 2]
+    no_decay = [p for n, p in hf.named_parameters() if p.ndim < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.98))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(cfg, s))
+    rng = random.Random(f"mixture-train:{cfg.seed}")
+    ce = torch.nn.functional.cross_entropy
+    t0, cpu0 = time.time(), time.process_time()
+    acc: dict[str, float] = {}
+    for step in range(1, n_steps + 1):
+        tokens, task_t, lm_t = mixture_tasks.training_rows(cfg.batch_size, cfg.row_len, rng, cfg.task_share)
+        logits = hf(tokens.to(device)).logits.flatten(0, 1)
+        task_loss = ce(logits, task_t.flatten().to(device), ignore_index=-100)
+        lm_loss = ce(logits, lm_t.flatten().to(device), ignore_index=-100)
+        loss = task_loss + cfg.lm_weight * lm_loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(hf.parameters(), cfg.grad_clip)
+        opt.step()
+        sched.step()
+        if step % cfg.eval_every == 0 or step == n_steps:
+            acc = mixture_accuracy(hf, n=eval_n)
+            accs = " ".join(f"{k} {v:.2f}" for k, v in acc.items())
+            log(f"  [mixture] step {step:5d}  task loss {task_loss.item():.3f}  lm loss {lm_loss.item():.3f}  "
+                f"acc: {accs}  ({time.time() - t0:.0f}s)")
+    hf = hf.cpu().eval()
+    if not acc:
+        acc = mixture_accuracy(hf, n=eval_n)
+    return hf, {"steps": n_steps, "accuracy": acc, "train_seconds": round(time.time() - t0, 1),
+                "train_cpu_seconds": round(time.process_time() - cpu0, 1)}
+
+
+def train_and_save_mixture(name: str, out_dir: Path = WEIGHTS, steps: int | None = None, log=print) -> Path:
+    """Train the mixture model ``name`` and write ``<out_dir>/<name>.safetensors`` + ``.json``."""
+    cfg = MIXTURES[name]
+    hf, summary = train_mixture(cfg, steps=steps, log=log)
+    bridge = bridge_from_hf(hf)
+    baselines = {}
+    for task_name in mixture_tasks.TASK_NAMES:
+        clean, corrupt = mixture_tasks.make(task_name, n=MIXTURE_EVAL_N, seed=EVAL_SEED).baselines(bridge)
+        baselines[task_name] = {"clean": clean, "corrupt": corrupt}
+    path = save_model(
+        bridge, Path(out_dir) / name,
+        tasks=list(mixture_tasks.TASK_NAMES), accuracy=summary["accuracy"], baselines=baselines,
+        metrics=mixture_tasks.METRIC_NAME, eval_seed=EVAL_SEED, eval_n=MIXTURE_EVAL_N, seed=cfg.seed,
+        steps=summary["steps"], train_seconds=summary["train_seconds"],
+        train_cpu_seconds=summary["train_cpu_seconds"], config=asdict(cfg),
+        torch_threads=torch.get_num_threads(), torch_version=torch.__version__,
+        loss="cross-entropy on the task answers + lm_weight x next-token cross-entropy on filler "
+             "(workbook.mixture_tasks.training_rows)",
+        script="scripts/train_models.py",
+    )
+    accs = ", ".join(f"{k} {v:.3f}" for k, v in summary["accuracy"].items())
+    log(f"{name}: held-out accuracy (seed {EVAL_SEED}, n={MIXTURE_EVAL_N} per task): {accs}; "
+        f"{summary['steps']} steps, {summary['train_seconds']}s wall, {summary['train_cpu_seconds']}s CPU -> {path}")
+    return path
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=sorted(CONFIGS), help="train just this model")
+    parser.add_argument("--only", choices=sorted(CONFIGS) + sorted(MIXTURES), help="train just this model")
     parser.add_argument("--out-dir", default=str(WEIGHTS))
     parser.add_argument("--max-steps", type=int, default=None)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    for name in [args.only] if args.only else list(CONFIGS):
-        train_and_save(name, Path(args.out_dir), max_steps=args.max_steps)
+    for name in [args.only] if args.only else list(CONFIGS) + list(MIXTURES):
+        if name in MIXTURES:
+            train_and_save_mixture(name, Path(args.out_dir), steps=args.max_steps)
+        else:
+            train_and_save(name, Path(args.out_dir), max_steps=args.max_steps)
 
 
 if __name__ == "__main__":
