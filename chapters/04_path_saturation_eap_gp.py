@@ -345,7 +345,8 @@ def screen_stats(estimate: wb.Scores, exact: wb.Scores) -> dict[str, float]:
 
 
 trained = {}
-jobs = [(name, k) for name in zoo.trained_models() for k in ("truth", "EAP", "EAP-IG (m=5)", "EAP-GP (unit)", "EAP-GP (scaled)")]
+small = [m for m in zoo.trained_models() if len(zoo.tasks(m)) == 1]  # the 2-layer models
+jobs = [(name, k) for name in small for k in ("truth", "EAP", "EAP-IG (m=5)", "EAP-GP (unit)", "EAP-GP (scaled)")]
 for name, what in progress(jobs, total=len(jobs), desc="trained models", enabled=True):
     if what == "truth":
         tm, tt = zoo.load(name, n=16, seed=0)

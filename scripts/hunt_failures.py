@@ -2,7 +2,8 @@
 
     python scripts/hunt_failures.py [--models ioi induction] [--n 32] [--seed 1] [--out out/failures.json]
 
-For every trained model (``workbook.zoo.trained_models()``) and its task (``n`` pairs from
+For every single-task trained model (the 2-layer ``ioi`` and ``induction``; the 6-layer
+``mixture`` model has its own hunt, ``scripts/hunt_deep.py``) and its task (``n`` pairs from
 ``seed``; the default seed 1 is not one the models were trained or evaluated on), noising:
 
 1. saturation — q/k nodes (per head over all positions, and per position) whose true effect
@@ -249,7 +250,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    result = hunt(args.models or zoo.trained_models(), args.n, args.seed)
+    single = [m for m in zoo.trained_models() if len(zoo.tasks(m)) == 1]
+    result = hunt(args.models or single, args.n, args.seed)
     print_table(result)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

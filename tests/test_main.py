@@ -147,3 +147,49 @@ def test_circuit_sizes_double_up_to_every_edge():
     assert report.circuit_sizes(1) == [1]
     assert report.circuit_sizes(10) == [1, 2, 4, 8, 10]
     assert report.circuit_sizes(16) == [1, 2, 4, 8, 16]
+
+
+# --------------------------------------------------------------------------- multi-task models
+def test_tasks_of_models():
+    assert report.tasks_of("random") == [None]
+    assert report.tasks_of("saturation") == [None]
+    assert report.tasks_of("ioi") == ["ioi"]
+    assert report.tasks_of("mixture") == ["ioi", "greater_than", "sva", "capital", "hypernymy", "gender"]
+
+
+def test_unknown_task_exits_2_and_lists_the_tasks(capsys):
+    for argv in (["--model", "mixture", "--task", "nope"], ["--model", "ioi", "--task", "sva"],
+                 ["--model", "saturation", "--task", "ioi"]):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == 2, argv
+        err = capsys.readouterr().err
+        assert "unknown task" in err and argv[-1] in err
+    with pytest.raises(SystemExit):
+        main(["--model", "mixture", "--task", "nope"])
+    assert "greater_than" in capsys.readouterr().err
+
+
+def test_list_shows_the_tasks_of_multi_task_models(capsys):
+    assert main(["--list"]) == 0
+    out = capsys.readouterr().out
+    assert "tasks of mixture: ioi, greater_than, sva, capital, hypernymy, gender" in out
+
+
+def test_run_model_on_one_task_of_the_mixture(tmp_path):
+    res = report.run_model("mixture", ["AtP"], out_dir=tmp_path, quick=True, task="sva", log=lambda s: None)
+    assert res["model"] == "mixture" and res["task"] == "sva" and res["label"] == "mixture/sva"
+    assert res["n_layers"] == 6 and res["batch"] == 4
+    assert report.format_model(res).startswith("== mixture/sva")
+    assert (tmp_path / "mixture_sva" / "scatter_atp.png").exists()
+    from workbook.validate import WorkbookError
+
+    with pytest.raises(WorkbookError, match="its tasks"):
+        report.load("mixture", "induction")
+
+
+def test_main_runs_the_chosen_task_only(tmp_path, capsys):
+    assert main(["--model", "mixture", "--task", "gender", "--method", "AtP", "--quick", "--out", str(tmp_path)]) == 0
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert [(r["model"], r["task"]) for r in data["models"]] == [("mixture", "gender")]
+    assert "## mixture/gender" in (tmp_path / "report.md").read_text()

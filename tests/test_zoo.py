@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from workbook import datasets, zoo
+from workbook import datasets, mixture_tasks, zoo
 from workbook.models import load_model, save_model
 from workbook.specimens import SPECIMENS
 from workbook.validate import check_model
@@ -27,14 +27,17 @@ def _train_script():
 
 
 TRAINED = zoo.trained_models()
+MIXTURE = "mixture"
+SINGLE = [n for n in TRAINED if n != MIXTURE]  # one task each (workbook.datasets)
 
 
 def test_trained_models_shipped():
     train = _train_script()
-    assert set(TRAINED) == set(train.CONFIGS), "every config in scripts/train_models.py has shipped weights"
+    assert set(TRAINED) == set(train.CONFIGS) | set(train.MIXTURES), "every training config has shipped weights"
     for name in TRAINED:
         size = (zoo.WEIGHTS_DIR / f"{name}.safetensors").stat().st_size
-        assert size < 5_000_000, f"{name} checkpoint is {size} bytes; keep shipped weights small"
+        limit = 15_000_000 if name in train.MIXTURES else 5_000_000
+        assert size < limit, f"{name} checkpoint is {size} bytes; keep shipped weights small"
 
 
 def test_list_models_and_unknown_name():
@@ -57,7 +60,7 @@ def test_model_loads_ready_for_attribution(name):
     assert model.cfg.d_vocab == len(task.vocab)
 
 
-@pytest.mark.parametrize("name", TRAINED)
+@pytest.mark.parametrize("name", SINGLE)
 def test_accuracy_and_clean_corrupt_gap(name):
     model, task = zoo.load(name, n=256, seed=HELD_OUT_SEED)
     with torch.no_grad():
@@ -68,7 +71,7 @@ def test_accuracy_and_clean_corrupt_gap(name):
     assert m_clean - m_corr >= GAP_BAR, f"{name}: clean {m_clean:.2f} vs corrupt {m_corr:.2f}"
 
 
-@pytest.mark.parametrize("name", TRAINED)
+@pytest.mark.parametrize("name", SINGLE)
 def test_recorded_info_matches_recomputation(name):
     inf = zoo.info(name)
     assert inf["kind"] == "trained" and inf["script"] == "scripts/train_models.py"
@@ -129,7 +132,7 @@ def test_specimens_delegate(name):
         zoo.load(name, n=4)
 
 
-@pytest.mark.parametrize("name", TRAINED)
+@pytest.mark.parametrize("name", SINGLE)
 def test_trained_model_has_natural_qk_saturation(name):
     """The hunt's headline claim: AtP misses a significant q/k node and the QK fix gets closer."""
     qk_fix = pytest.importorskip("workbook.qk_fix")
@@ -148,3 +151,83 @@ def test_trained_model_has_natural_qk_saturation(name):
             if abs(t) >= 0.1 * big and abs(est[n]) * 5 <= abs(t) and abs(fixed[n] - t) < abs(est[n] - t):
                 found.append(n)
     assert found, f"{name}: no q/k node where AtP underestimates 5x and the QK fix improves"
+
+
+# --------------------------------------------------------------------------- the mixture model
+def test_mixture_is_deep_and_lists_its_tasks():
+    inf = zoo.info(MIXTURE)
+    arch = inf["architecture"]
+    assert arch["n_layer"] >= 4 and arch["n_embd"] >= 128 and arch["n_head"] >= 8 and arch["n_inner"] >= 512
+    assert zoo.tasks(MIXTURE) == list(mixture_tasks.TASK_NAMES) == inf["tasks"]
+    assert len(zoo.tasks(MIXTURE)) >= 4
+    assert set(inf["task_descriptions"]) == set(inf["tasks"]) and inf["script"] == "scripts/train_models.py"
+    assert zoo.tasks("ioi") == ["ioi"]
+    assert zoo.tasks("saturation") == [zoo.load("saturation")[1].name]
+
+
+@pytest.mark.parametrize("task_name", mixture_tasks.TASK_NAMES)
+def test_mixture_task_accuracy_and_gap(task_name):
+    model, task = zoo.load(MIXTURE, task=task_name, n=128, seed=HELD_OUT_SEED)
+    assert task.name == task_name and task.batch_size == 128 and model.cfg.d_vocab == len(task.vocab)
+    acc = mixture_tasks.accuracy(model, task)
+    assert acc >= ACC_BAR, f"{task_name}: held-out accuracy {acc:.3f} < {ACC_BAR}"
+    m_clean, m_corr = task.baselines(model)
+    # prob_diff tasks live in [-1, 1]; logit_diff tasks in logits
+    gap = 0.5 if task.metric in (mixture_tasks.greater_than_prob_diff, mixture_tasks.sva_prob_diff,
+                                 mixture_tasks.prob_diff) else GAP_BAR
+    assert m_clean - m_corr >= gap, f"{task_name}: clean {m_clean:.2f} vs corrupt {m_corr:.2f}"
+
+
+def test_mixture_recorded_accuracy_matches_recomputation():
+    inf = zoo.info(MIXTURE)
+    model = zoo.load_model(MIXTURE)
+    for name in inf["tasks"]:
+        task = mixture_tasks.make(name, n=inf["eval_n"], seed=inf["eval_seed"])
+        assert abs(mixture_tasks.accuracy(model, task) - inf["accuracy"][name]) < 1e-9, name
+        assert inf["accuracy"][name] >= ACC_BAR
+
+
+def test_load_with_task_and_errors():
+    model, task = zoo.load(MIXTURE, task="capital", n=4, seed=1)
+    assert task.name == "capital" and task.batch_size == 4
+    assert zoo.load_task(MIXTURE).name == mixture_tasks.TASK_NAMES[0], "no task= gives the first task"
+    assert zoo.load("ioi", task="ioi", n=3)[1].batch_size == 3, "single-task models accept their own task"
+    with pytest.raises(KeyError, match="its tasks") as err:
+        zoo.load(MIXTURE, task="induction")
+    assert "sva" in str(err.value)
+    with pytest.raises(KeyError, match="its tasks"):
+        zoo.load("ioi", task="sva")
+    with pytest.raises(KeyError, match="its tasks"):
+        zoo.load_task("saturation", task="ioi")
+
+
+def test_mixture_training_is_bit_for_bit_reproducible():
+    """A few steps of the shipped configuration, twice from scratch: identical weights."""
+    train = _train_script()
+    cfg = train.MIXTURES[MIXTURE]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        a, sa = train.train_mixture(cfg, steps=3, log=lambda s: None, eval_n=8)
+        b, sb = train.train_mixture(cfg, steps=3, log=lambda s: None, eval_n=8)
+    finally:
+        torch.set_num_threads(threads)
+    assert sa["steps"] == sb["steps"] == 3
+    fresh = train.build_mixture_hf(cfg)
+    moved = False
+    for (k, x), (_, y), (_, z) in zip(a.state_dict().items(), b.state_dict().items(), fresh.state_dict().items()):
+        assert torch.equal(x, y), k
+        moved |= not torch.equal(x, z)
+    assert moved, "three steps changed the weights"
+
+
+def test_mixture_training_smoke(tmp_path):
+    train = _train_script()
+    logs: list[str] = []
+    path = train.train_and_save_mixture(MIXTURE, tmp_path, steps=2, log=logs.append)
+    model = load_model(path)
+    inf = model.workbook_info
+    assert inf["steps"] == 2 and inf["tasks"] == list(mixture_tasks.TASK_NAMES)
+    assert set(inf["accuracy"]) == set(inf["tasks"]) and all(0 <= v <= 1 for v in inf["accuracy"].values())
+    assert set(inf["baselines"]) == set(inf["tasks"])
+    assert any("held-out accuracy" in line for line in logs)

@@ -7,13 +7,15 @@ Where things live (one module per idea):
 ``workbook.arch``           one adapter per model family: graph, hooks, norms, attention (GPT-2, NeoX, Llama, Qwen2, Gemma)
 ``workbook.tasks``          clean/corrupt prompt pairs and per-example metrics
 ``workbook.prompts``        ``task_from_strings``: a task from prompt strings (tokenizer, BOS, padding)
-``workbook.datasets``       synthetic tasks the shipped models were trained on (IOI, induction)
-``workbook.zoo``            every shipped model by name: ``zoo.load("ioi")``, ``zoo.load("saturation")``
+``workbook.datasets``       synthetic tasks the 2-layer models were trained on (IOI, induction)
+``workbook.mixture_tasks``  the six tasks of the 6-layer ``mixture`` model (IOI, greater-than, SVA, ...)
+``workbook.zoo``            every shipped model by name: ``zoo.load("ioi")``, ``zoo.load("mixture", task="sva")``
 ``workbook.local_models``   tiny random HF models with tokenizers, saved offline (``save_tiny_model``)
 ``workbook.prompt_tasks``   IOI, greater-than, SVA as plain prompts for a pretrained model
 ``workbook.real_models``    the chapters' "Now on GPT-2 small" sections: load or skip, screen then verify
 ``workbook.specimens``      hand-built models, one per failure mode
 ``workbook.patching``       ground truth: full activation patching of nodes and edges
+``workbook.direct_effects`` a node's direct effect (downstream frozen) and indirect effect, by patching
 ``workbook.graph``          the edge graph (sources, destinations, readable names)
 ``workbook.scores``         the common result type; truly important, false negatives, verification cost, recall@k
 ``workbook.atp``            AtP (node attribution patching)

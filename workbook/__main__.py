@@ -27,9 +27,12 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         epilog="python -m workbook doctor: check this install (versions, offline models, one method, widgets, hub).",
     )
-    p.add_argument("--model", "--task", dest="models", action="append", metavar="NAME",
-                   help="model/task to run (repeatable, or comma-separated); 'all' = every shipped model. "
+    p.add_argument("--model", dest="models", action="append", metavar="NAME",
+                   help="model to run (repeatable, or comma-separated); 'all' = every shipped model. "
                         "Use --list to see the names.")
+    p.add_argument("--task", dest="tasks", action="append", metavar="TASK",
+                   help="task of a multi-task model such as 'mixture' (repeatable, or comma-separated); "
+                        "default: every task of each model. Use --list to see each model's tasks.")
     p.add_argument("--method", dest="methods", action="append", metavar="NAME",
                    help=f"method to run (repeatable or comma-separated; default all): {', '.join(METHODS)}")
     p.add_argument("--out", default="out/report", help="folder for figures, report.json and report.md")
@@ -66,13 +69,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     accepted = valid_models + ([report.RANDOM] if report.RANDOM not in valid_models else [])
     if args.list:
         print("models: " + ", ".join(accepted))
+        for m in accepted:
+            if report.tasks_of(m) != [None]:
+                print(f"  tasks of {m}: " + ", ".join(report.tasks_of(m)))
         print("methods: " + ", ".join(report.METHODS))
         return 0
     models = _split(args.models) or ["all"]
     models = valid_models if models == ["all"] else models
     bad = [m for m in models if m not in accepted]
     if bad:
-        parser.error(f"unknown model/task {', '.join(map(repr, bad))}; valid names: {', '.join(accepted)} (or 'all')")
+        parser.error(f"unknown model {', '.join(map(repr, bad))}; valid names: {', '.join(accepted)} (or 'all')")
+    wanted = _split(args.tasks)
+    runs = [(m, t) for m in models for t in report.tasks_of(m) if not wanted or t in wanted]
+    offered = {t for m in models for t in report.tasks_of(m) if t}
+    bad = [t for t in wanted if t not in offered]
+    if bad or not runs:
+        listing = "; ".join(f"{m}: {', '.join(t for t in report.tasks_of(m) if t) or 'a fixed task'}" for m in models)
+        parser.error(f"unknown task {', '.join(map(repr, bad or wanted))} for the chosen model(s); tasks: {listing}")
     methods = _split(args.methods) or list(report.METHODS)
     bad = [m for m in methods if m not in report.METHODS]
     if bad:
@@ -82,13 +95,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     out = Path(args.out)
     missing = [m for m in methods if report.METHODS[m].resolve() is None]
-    print(f"When Gradients Mislead: {len(methods)} methods x {len(models)} models -> {out.resolve()}")
+    print(f"When Gradients Mislead: {len(methods)} methods x {len(runs)} model/task runs -> {out.resolve()}")
     if missing:
         print(f"not available (module not written yet): {', '.join(missing)}")
     t0 = time.perf_counter()
     results = []
-    for name in models:
-        res = report.run_model(name, methods, out, k=args.k, tau=args.tau, quick=args.quick, steps=args.steps)
+    for name, task in runs:
+        res = report.run_model(name, methods, out, k=args.k, tau=args.tau, quick=args.quick, steps=args.steps,
+                               task=task)
         results.append(res)
         print(report.format_model(res, k=args.k), flush=True)
     json_path, md_path = report.write_summary(results, out, k=args.k, tau=args.tau)

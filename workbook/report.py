@@ -4,8 +4,9 @@
   and which ground truth it is compared with (``"nodes"``: heads + MLPs, ``"qk"``: query and key
   inputs of every head, ``"edges"``: exact edge patching). Modules are imported lazily; a
   method whose module is missing is reported as *not available* instead of failing the run.
-* :func:`model_names` / :func:`load` — specimens (:mod:`workbook.specimens`), trained models
-  (:mod:`workbook.zoo`), and ``"random"`` (a seeded random GPT-2 with a random task, always there).
+* :func:`model_names` / :func:`tasks_of` / :func:`load` — specimens (:mod:`workbook.specimens`),
+  trained models (:mod:`workbook.zoo`; the ``mixture`` model has several tasks), and ``"random"``
+  (a seeded random GPT-2 with a random task, always there).
 * :func:`ground_truth` — activation patching for one truth family (noising convention:
   ``effect = M(clean with node := corrupt) - M(clean)``).
 * :func:`run_model` — run every method on one model, compare with the truth, save figures.
@@ -38,6 +39,7 @@ __all__ = [
     "METHODS",
     "TRUTHS",
     "model_names",
+    "tasks_of",
     "load",
     "concat_scores",
     "ground_truth",
@@ -144,13 +146,25 @@ def random_model(seed: int = 0, n_layers: int = 2, d_model: int = 64, n_heads: i
     return model, task
 
 
-def load(name: str):
-    """``(model, task)`` for a name from :func:`model_names` (or ``"random"``)."""
+def tasks_of(name: str) -> list[str | None]:
+    """The tasks ``--task`` may pick for model ``name``: a zoo model's tasks, ``[None]`` for a fixed task."""
+    zoo = _zoo()
+    if zoo is not None and name in zoo.trained_models():
+        return list(zoo.tasks(name))
+    return [None]
+
+
+def load(name: str, task: str | None = None):
+    """``(model, task)`` for a name from :func:`model_names` (or ``"random"``); ``task`` picks one of :func:`tasks_of`."""
+    if task is not None and task not in tasks_of(name):
+        valid = [t for t in tasks_of(name) if t]
+        raise WorkbookError(f"model {name!r} has no task {task!r}; "
+                            + (f"its tasks: {', '.join(valid)}." if valid else "its task is fixed."))
     if name == RANDOM:
         return random_model()
     zoo = _zoo()
     if zoo is not None and name in zoo.trained_models():
-        return zoo.load(name)
+        return zoo.load(name, task=task)
     from workbook.specimens import build
 
     if name in _specimens():
@@ -266,24 +280,31 @@ def run_model(
     quick: bool = False,
     steps: int | None = None,
     log: Callable[[str], None] = print,
+    task: str | None = None,
 ) -> dict:
     """Run the chosen methods (default: all) on model ``name`` and compare each with its ground truth.
 
+    ``task`` picks one of a multi-task model's tasks (:func:`tasks_of`; default its first).
     With ``quick`` the batch is cut to 4 examples and integration steps to 3. Figures (one
     scatter per method, plus faithfulness curves when :mod:`workbook.circuits` provides them)
-    go to ``out_dir/<model>/``. Returns a JSON-ready dict with one row per method.
+    go to ``out_dir/<model>/`` (``out_dir/<model>_<task>/`` for a multi-task model). Returns a
+    JSON-ready dict with one row per method.
     """
     from workbook.hooks import progress
 
     torch.manual_seed(0)
     t_load = time.perf_counter()
-    model, task = load(name)
+    model, task_obj = load(name, task)
+    label = name if len(tasks_of(name)) == 1 else f"{name}/{task_obj.name}"
+    task = task_obj
     if quick:
         task = task.subset(slice(0, 4))
         steps = steps or 3
     chosen = list(methods) if methods else list(METHODS)
     result: dict = {
         "model": name,
+        "task": task.name,
+        "label": label,
         "n_layers": int(model.cfg.n_layers),
         "n_heads": int(model.cfg.n_heads),
         "d_model": int(model.cfg.d_model),
@@ -294,13 +315,13 @@ def run_model(
         "methods": [],
         "figures": [],
     }
-    fig_dir = Path(out_dir) / _slug(name) if out_dir is not None else None
+    fig_dir = Path(out_dir) / _slug(label) if out_dir is not None else None
     if fig_dir is not None:
         fig_dir.mkdir(parents=True, exist_ok=True)
     highlights = specimen_highlights(name)
     truths: dict[str, Scores] = {}
     estimates: dict[str, list[Scores]] = {}
-    for mname in progress(chosen, total=len(chosen), desc=f"{name}: methods", enabled=len(chosen) > 1):
+    for mname in progress(chosen, total=len(chosen), desc=f"{label}: methods", enabled=len(chosen) > 1):
         method = METHODS[mname]
         try:
             est = run_method(method, model, task, steps)
@@ -329,7 +350,7 @@ def run_model(
 
             path = fig_dir / f"scatter_{_slug(mname)}.png"
             ax = plots.scatter_vs_truth(est, truths[method.truth], highlight=[h for h in highlights if h in est],
-                                        title=f"{name}: {mname} vs activation patching")
+                                        title=f"{label}: {mname} vs activation patching")
             result["figures"].append(plots.save(ax, path))
     if fig_dir is not None and "edges" in estimates:
         named = {e.method: e for e in estimates["edges"]}
@@ -348,7 +369,7 @@ def run_model(
 # --------------------------------------------------------------------------- output
 def format_model(result: dict, k: int = 5) -> str:
     """Plain-text block for one model: passes, wall time, recall@k, false negatives, verification cost, scale, Spearman."""
-    lines = [f"== {result['model']}  ({result['n_layers']} layers x {result['n_heads']} heads, d_model "
+    lines = [f"== {result.get('label', result['model'])}  ({result['n_layers']} layers x {result['n_heads']} heads, d_model "
              f"{result['d_model']}; batch {result['batch']} x {result['seq_len']} tokens)"]
     for fam, t in result["truth"].items():
         lines.append(f"   truth [{fam}]: {t['description']}, {t['n']} items, {t['passes']}, {t['seconds']:.2g} s")
@@ -381,7 +402,7 @@ def write_summary(results: list[dict], out_dir: str | Path, k: int = 5, tau: flo
           "are truly important); **verify**: components patched in the method's order until all truly important "
           f"ones are reached; **scale**: median estimate/truth on them; recall@{k}; Spearman on magnitudes.", ""]
     for r in results:
-        md += [f"## {r['model']}", "",
+        md += [f"## {r.get('label', r['model'])}", "",
                f"{r['n_layers']} layers x {r['n_heads']} heads, d_model {r['d_model']}, batch {r['batch']} x {r['seq_len']}.", "",
                f"| method | truth | passes | time (s) | recall@{k} | false neg | verify | scale | spearman | missed |",
                "|---|---|---|---|---|---|---|---|---|---|"]
