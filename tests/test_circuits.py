@@ -100,3 +100,11 @@ def test_agrees_with_transformerlens_faithfulness():
     ours = C.faithfulness(model, task, circuit)
     assert abs(ours - tl.recovered) < 1e-4
     assert 0.01 < abs(ours) and abs(ours - 1) > 0.01  # a non-trivial circuit
+
+
+def test_edges_to_reach_is_the_smallest_evaluated_circuit_at_the_level():
+    from workbook.circuits import edges_to_reach
+
+    assert edges_to_reach([5, 10, 20, 40], [0.1, 0.85, 0.7, 0.95]) == 10
+    assert edges_to_reach([5, 10, 20, 40], [0.1, 0.85, 0.7, 0.95], level=0.9) == 40
+    assert edges_to_reach([5, 10], [0.1, 0.2]) is None

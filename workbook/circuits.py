@@ -32,7 +32,7 @@ from workbook.validate import WorkbookError
 
 __all__ = [
     "Circuit", "score_matrix", "top_n", "greedy", "prune", "evaluate", "faithfulness",
-    "evaluate_many", "faithfulness_curve", "overlap",
+    "evaluate_many", "faithfulness_curve", "edges_to_reach", "overlap",
 ]
 
 
@@ -223,6 +223,17 @@ def faithfulness_curve(
         for k, v in zip(part, metric.tolist()):
             values[k] = float(task.normalize(v, baselines=base))
     return [c.n_edges for c in circuits], [values[k] for k in keys]
+
+
+def edges_to_reach(n_edges, faithfulness, level: float = 0.8) -> int | None:
+    """The smallest circuit on a faithfulness curve whose faithfulness is at least ``level``.
+
+    ``n_edges`` and ``faithfulness`` are the two lists :func:`faithfulness_curve` returns. The
+    answer is only as fine as the sizes evaluated (report them with it); ``None`` when no
+    evaluated circuit reaches ``level``.
+    """
+    hits = [int(n) for n, f in zip(n_edges, faithfulness) if f >= level]
+    return min(hits) if hits else None
 
 
 def overlap(circuit: Circuit, reference: Circuit) -> dict[str, float]:

@@ -1,0 +1,134 @@
+"""Direct and indirect effects of a node, by patching: the split behind AtP*'s cancellation failure.
+
+A node's patching effect travels two ways: *directly* through the residual stream to the
+unembedding, and *indirectly* through later components that read its write. When the two have
+opposite signs they cancel in the total; AtP's linear estimate can then be near 0 for a node that
+matters (GradDrop's target). This module measures the split exactly, noising convention::
+
+    total(n)    = M(clean run, n := n(corrupt)) - M(clean run)                  (patch_nodes)
+    direct(n)   = M(clean run, n := n(corrupt), everything downstream of n frozen) - M(clean run)
+    indirect(n) = total(n) - direct(n)
+
+*Downstream of n* = every attention layer and MLP that runs after ``n`` and could read its write:
+for a head of layer ``l``, MLP ``l`` and every block after ``l``; for an MLP or a neuron of layer
+``l``, every block after ``l``. *Frozen* = that component's residual write
+(``blocks.*.hook_attn_out`` / ``blocks.*.hook_mlp_out``) is replaced by its clean-run value. The
+final residual stream is then the clean one plus ``n``'s change of write, and the final
+LayerNorm is recomputed from it: the same number as exactly patching the single edge
+``n -> logits`` (:func:`workbook.patching.patch_edges`; the tests check this). The indirect
+effect is what remains, including every interaction between ``n``'s change and later nodes.
+
+Node kinds: ``head`` (``L{l}H{h}``), ``mlp`` (``MLP{l}``), ``neuron`` (``L{l}N{i}``), the nodes that
+write to the residual stream; ``per_position=True`` patches one position at a time (``@pos``).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+import torch
+
+from workbook.hooks import cache_activations, progress
+from workbook.patching import _chunks, _orient, _resid_pre_names, _run_from, node_kinds, node_specs
+from workbook.scores import Scores
+from workbook.tasks import Task
+from workbook.validate import WorkbookError, check_model, check_tokens
+
+__all__ = ["direct_effects", "effect_split", "downstream_writes"]
+
+KINDS = ("head", "mlp", "neuron")
+
+
+def downstream_writes(n_layers: int, kind: str, layer: int) -> list[str]:
+    """Hooks of the residual writes downstream of a ``kind`` node in ``layer`` (frozen for its direct effect)."""
+    hooks = [f"blocks.{layer}.hook_mlp_out"] if kind == "head" else []
+    for l in range(layer + 1, n_layers):
+        hooks += [f"blocks.{l}.hook_attn_out", f"blocks.{l}.hook_mlp_out"]
+    return hooks
+
+
+def direct_effects(
+    model,
+    task: Task,
+    what: str = "head",
+    per_position: bool = False,
+    direction: str = "noising",
+    nodes: Sequence[str] | None = None,
+    max_rows: int = 512,
+    progress_bar: bool | None = None,
+) -> Scores:
+    """Direct effect of every node of kind ``what`` (or just ``nodes``); see the module docstring.
+
+    Returns :class:`Scores` named like :func:`workbook.patching.patch_nodes` (batch means, with
+    ``per_example [B, n]``). ``max_rows`` bounds the rows (patches x batch) of one forward pass.
+    """
+    node_kinds(what, KINDS, " Direct effects are defined for nodes that write to the residual stream.")
+    check_model(model)
+    check_tokens(task.clean, task.corrupt, model.cfg.d_vocab)
+    t0 = time.perf_counter()
+    run = _orient(task, direction)
+    specs = node_specs(model, what, per_position, task.seq_len)
+    if nodes is not None:
+        by_name = {s.name: s for s in specs}
+        unknown = [n for n in nodes if n not in by_name]
+        if unknown:
+            raise WorkbookError(f"unknown {what} node(s) {unknown[:3]}; e.g. {list(by_name)[:4]}.")
+        specs = [by_name[n] for n in nodes]
+    L, B = model.cfg.n_layers, task.batch_size
+    writes = [f"blocks.{l}.{h}" for l in range(L) for h in ("hook_attn_out", "hook_mlp_out")]
+    node_hooks = sorted({s.hook for s in specs})
+    clean_logits, clean = cache_activations(model, run.clean, node_hooks + writes + _resid_pre_names(L))
+    _, corr = cache_activations(model, run.corrupt, node_hooks)
+    clean["__tokens__"] = run.clean
+    base = run.per_example(clean_logits)
+
+    per_rows = max(1, max_rows // B)
+    chunks = []
+    for layer in sorted({s.layer for s in specs}):
+        idx = [i for i, s in enumerate(specs) if s.layer == layer]
+        chunks += [(layer, c) for c in _chunks(idx, per_rows)]
+    effects = torch.zeros(B, len(specs))
+    for layer, chunk in progress(chunks, total=len(chunks), desc=f"direct effects ({what})", enabled=progress_bar):
+        K = len(chunk)
+        hook = specs[chunk[0]].hook
+        mask = torch.zeros((K,) + tuple(corr[hook].shape[1:]), dtype=torch.bool)
+        for j, i in enumerate(chunk):
+            mask[(j,) + specs[i].index] = True
+
+        def patch(act, hook, mask=mask[:, None], name=hook):
+            shaped = act.reshape((K, B) + tuple(act.shape[1:]))
+            return torch.where(mask, corr[name][None], shaped).reshape(act.shape)
+
+        def freeze(name: str):
+            value = clean[name].repeat((K,) + (1,) * (clean[name].ndim - 1))
+            return lambda act, hook: value
+
+        fwd = [(hook, patch)] + [(h, freeze(h)) for h in downstream_writes(L, what, layer)]
+        logits = _run_from(model, clean, layer, K, fwd)
+        effects[:, chunk] = (run.per_example(logits).reshape(K, B) - base[None]).T
+    return Scores(
+        [s.name for s in specs], effects.mean(0), method="direct effect (patching)", kind="node",
+        per_example=effects,
+        info={"direction": direction, "what": what, "seconds": time.perf_counter() - t0,
+              "passes": f"{len(specs)} patched fwd", "forward_passes": len(specs) + 2},
+    )
+
+
+def effect_split(model, task: Task, what: str = "head", per_position: bool = False, direction: str = "noising",
+                 total: Scores | None = None, nodes: Sequence[str] | None = None) -> dict[str, Scores]:
+    """``{"total", "direct", "indirect"}`` :class:`Scores` for the nodes of kind ``what`` (noising).
+
+    ``total`` may be passed if already computed with :func:`workbook.patching.patch_nodes` (same
+    task, kind, positions and direction); ``indirect = total - direct`` per example.
+    """
+    from workbook.patching import patch_nodes
+
+    direct = direct_effects(model, task, what, per_position, direction, nodes=nodes)
+    if total is None:
+        total = patch_nodes(model, task, what, per_position, direction, nodes=nodes)
+    total = total.select(direct.names)
+    ind_pe = total.per_example - direct.per_example if total.per_example is not None else None
+    indirect = Scores(direct.names, total.values - direct.values, "indirect effect (total - direct)", "node",
+                      ind_pe, {"direction": direction, "what": what})
+    return {"total": total, "direct": direct, "indirect": indirect}
