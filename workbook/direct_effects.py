@@ -29,8 +29,9 @@ from typing import Sequence
 
 import torch
 
+from workbook.arch import compute_dtype
 from workbook.hooks import cache_activations, progress
-from workbook.patching import _chunks, _orient, _resid_pre_names, _run_from, node_kinds, node_specs
+from workbook.patching import _chunks, _orient, _run_copies, node_kinds, node_specs
 from workbook.scores import Scores
 from workbook.tasks import Task
 from workbook.validate import WorkbookError, check_model, check_tokens
@@ -76,37 +77,51 @@ def direct_effects(
             raise WorkbookError(f"unknown {what} node(s) {unknown[:3]}; e.g. {list(by_name)[:4]}.")
         specs = [by_name[n] for n in nodes]
     L, B = model.cfg.n_layers, task.batch_size
+    cd = compute_dtype(model)
     writes = [f"blocks.{l}.{h}" for l in range(L) for h in ("hook_attn_out", "hook_mlp_out")]
     node_hooks = sorted({s.hook for s in specs})
-    clean_logits, clean = cache_activations(model, run.clean, node_hooks + writes + _resid_pre_names(L))
-    _, corr = cache_activations(model, run.corrupt, node_hooks)
-    clean["__tokens__"] = run.clean
-    base = run.per_example(clean_logits)
+    check_model(model, hooks=node_hooks + writes)
+    mask = run.attention_mask
+    clean_logits, clean = cache_activations(model, run.clean, node_hooks + writes, attention_mask=mask)
+    _, corr = cache_activations(model, run.corrupt, node_hooks, attention_mask=mask)
+    base = run.per_example(clean_logits).to(cd)
 
     per_rows = max(1, max_rows // B)
-    chunks = []
-    for layer in sorted({s.layer for s in specs}):
-        idx = [i for i, s in enumerate(specs) if s.layer == layer]
-        chunks += [(layer, c) for c in _chunks(idx, per_rows)]
-    effects = torch.zeros(B, len(specs))
-    for layer, chunk in progress(chunks, total=len(chunks), desc=f"direct effects ({what})", enabled=progress_bar):
+    chunks = _chunks(sorted(range(len(specs)), key=lambda i: specs[i].layer), per_rows)
+    effects = torch.zeros(B, len(specs), dtype=cd)
+    for chunk in progress(chunks, total=len(chunks), desc=f"direct effects ({what})", enabled=progress_bar):
         K = len(chunk)
-        hook = specs[chunk[0]].hook
-        mask = torch.zeros((K,) + tuple(corr[hook].shape[1:]), dtype=torch.bool)
+        patch_masks: dict[str, torch.Tensor] = {}
+        frozen = {h: torch.zeros(K, dtype=torch.bool) for h in writes}  # copy j freezes write h
         for j, i in enumerate(chunk):
-            mask[(j,) + specs[i].index] = True
+            spec = specs[i]
+            if spec.hook not in patch_masks:
+                patch_masks[spec.hook] = torch.zeros((K,) + tuple(corr[spec.hook].shape[1:]), dtype=torch.bool)
+            patch_masks[spec.hook][(j,) + spec.index] = True
+            for h in downstream_writes(L, what, spec.layer):
+                frozen[h][j] = True
 
-        def patch(act, hook, mask=mask[:, None], name=hook):
-            shaped = act.reshape((K, B) + tuple(act.shape[1:]))
-            return torch.where(mask, corr[name][None], shaped).reshape(act.shape)
+        def patch(name: str):
+            m = patch_masks[name][:, None]  # [K, 1, ...]
+
+            def fn(act, hook):
+                shaped = act.reshape((K, B) + tuple(act.shape[1:]))
+                return torch.where(m, corr[name][None], shaped).reshape(act.shape)
+
+            return fn
 
         def freeze(name: str):
-            value = clean[name].repeat((K,) + (1,) * (clean[name].ndim - 1))
-            return lambda act, hook: value
+            m = frozen[name].view((K,) + (1,) * clean[name].ndim)  # [K, 1, 1, 1]
 
-        fwd = [(hook, patch)] + [(h, freeze(h)) for h in downstream_writes(L, what, layer)]
-        logits = _run_from(model, clean, layer, K, fwd)
-        effects[:, chunk] = (run.per_example(logits).reshape(K, B) - base[None]).T
+            def fn(act, hook):
+                shaped = act.reshape((K, B) + tuple(act.shape[1:]))
+                return torch.where(m, clean[name][None], shaped).reshape(act.shape)
+
+            return fn
+
+        fwd = [(h, patch(h)) for h in patch_masks] + [(h, freeze(h)) for h in writes if frozen[h].any()]
+        logits = _run_copies(model, run, K, fwd)
+        effects[:, chunk] = (run.per_example(logits).reshape(K, B).to(cd) - base[None]).T
     return Scores(
         [s.name for s in specs], effects.mean(0), method="direct effect (patching)", kind="node",
         per_example=effects,
