@@ -6,23 +6,20 @@ length (the key words sit at different positions, and distractor clauses mention
 years, nouns, countries or animals), so a task's clean and corrupt prompts stack into one batch
 without padding. :func:`make` returns a :class:`workbook.tasks.Task` with ``task.vocab = VOCAB``.
 
-==============  =====================================================  ===================  ===========
-task            clean prompt (one template) -> answer                  corrupt              metric
-==============  =====================================================  ===================  ===========
-``ioi``         When Mary and John went to the park , John then gave   S2 := third name     logit_diff
-                a ball to -> Mary (wrong: John)                        (ABC)
-``greater_than`` The war of 15 40 ended . The siege lasted from the    YY := 01             greater_than
-                year 17 32 to the year 17 -> any year > 32                                  _prob_diff
-``sva``         Tom said that the author near the old guards -> is/    subject number       sva_prob_diff
-                was/has/does (wrong: the plural verbs)                 flipped
-``capital``     Anna flew from Peru to Chile . The capital of France   country := another   prob_diff
-                is -> Paris (wrong: the other country's capital)
-``hypernymy``   Tom saw a trout near the lake . A robin is a kind of   hyponym := one of    logit_diff
-                -> bird (wrong: the other hyponym's category)          another category
-``gender``      The nurse met Tom at the bank and said that -> she     profession := its    logit_diff
-                (wrong: he)                                            opposite-stereotype
-                                                                       pair (nurse: pilot)
-==============  =====================================================  ===================  ===========
+Tasks (one template each; ``->`` the answer, then the corruption and the metric):
+
+* ``ioi`` — "When Mary and John went to the park , John then gave a ball to" -> Mary (wrong:
+  John). Corrupt: the second "John" (S2) becomes a third name (ABC). ``logit_diff``.
+* ``greater_than`` — "The war of 15 40 ended . The siege lasted from the year 17 32 to the
+  year 17" -> any year above 32. Corrupt: 32 becomes 01. ``greater_than_prob_diff``.
+* ``sva`` — "Tom said that the author near the old guards" -> is / was / has / does (wrong: the
+  plural verbs). Corrupt: the subject's number flipped (authors). ``sva_prob_diff``.
+* ``capital`` — "Anna flew from Peru to Chile . The capital of France is" -> Paris. Corrupt:
+  another country (wrong: its capital). ``prob_diff``.
+* ``hypernymy`` — "Tom saw a trout near the lake . A robin is a kind of" -> bird. Corrupt: a
+  hyponym of another category (wrong: that category). ``logit_diff``.
+* ``gender`` — "The nurse met Tom at the bank and said that" -> she (wrong: he). Corrupt: the
+  paired profession of the other stereotype (pilot). ``logit_diff``.
 
 Metrics follow Hanna et al.'s ``metrics.py``: ``prob_diff`` for greater-than, SVA and
 country-capital, ``logit_diff`` for the others. Greater-than reads ``answer`` as the start year
