@@ -177,3 +177,45 @@ def test_check_verify_top_names_a_wrong_count(capsys):
 
     assert not workflow.check_verify_top(one_short)
     assert "keep exactly the top k" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- predicted false negatives (deep model)
+
+def test_predicted_misses_uses_the_false_negative_definition():
+    from workbook.diagnose import predicted_misses
+
+    better = {"a": 10.0, "b": 6.0, "c": 4.0, "d": 1.0}  # K = 2 (a, b reach 0.5 x 10)
+    suspect = {"a": 5.0, "b": 0.1, "c": 3.0, "d": 2.0}  # ranks b 4th: outside its top 2
+    got = predicted_misses(suspect, better, tau=0.5)
+    assert list(got) == ["b"]
+    assert got["b"]["K"] == 2 and got["b"]["rank_better"] == 2 and got["b"]["rank_suspect"] == 4
+    assert got["b"]["floor"] == 5.0
+    assert predicted_misses(better, better) == {}
+    assert predicted_misses({"a": 1.0}, {"a": 0.0}) == {}
+
+
+def test_flags_every_query_key_node_atp_misses_on_the_deep_model():
+    """mixture/ioi: AtP ranks the truly important queries far down (saturated softmax); each one
+    carries under 10 % of the total effect, so only the predicted-false-negative rule can flag it."""
+    from workbook import zoo
+    from workbook.report import concat_scores
+
+    torch.set_num_threads(1)
+    model = zoo.load_model("mixture")
+    task = zoo.load_task("mixture", n=8, seed=0, task="ioi")
+    truth = concat_scores([wb.patch_nodes(model, task, "q"), wb.patch_nodes(model, task, "k")], method="patching")
+    missed = wb.false_negatives(wb.atp(model, task, ("q", "k")), truth)
+    assert missed, "AtP should miss saturated queries here (the capstone's example)"
+    total = abs(task.baselines(model)[0] - task.baselines(model)[1])
+    assert all(abs(truth[n]) < 0.1 * total for n in missed), "each is below the absolute 'large' threshold"
+    d = diagnose(model, task, probes=("saturation",))
+    for n in missed:
+        found = [f for f in d.for_component(n) if f.failure == "saturation"]
+        assert found and all(f.confirmed for f in found), f"{n} not flagged/confirmed\n{d}"
+        assert "predicted false negative" in found[0].message
+    probe = pattern_probe(model, task)
+    for n in missed:  # the softmax's tangent sees a fraction of the real pattern move on the read row
+        assert probe[n]["read_change"] > 2 * probe[n]["read_linear"], probe[n]
+    # without the rank rule (family floor above every family) nothing is flagged: the rule is what finds them
+    quiet = diagnose(model, task, probes=("saturation",), family_floor=1.0)
+    assert not any(quiet.failures(n) for n in missed), str(quiet)

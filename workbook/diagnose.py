@@ -8,21 +8,35 @@ failure             evidence                                                    
 ``saturation``      a query/key whose clean attention rows are saturated (max prob       AtP* QK fix
                     >= ``saturation``) yet change a lot (total variation >=
                     ``pattern_change``) when it is patched — computed exactly by
-                    re-softmaxing; and AtP disagrees with the QK fix.
+                    re-softmaxing; and AtP disagrees with the QK fix. Or a predicted
+                    false negative of AtP that the QK fix ranks in its top K (below).
 ``cancellation``    a source whose outgoing edge contributions (EAP, per edge) are       AtP* GradDrop
                     large but cancel in the sum, e.g. its direct effect on the logits
                     against the rest (``sum|edges| >= ratio * |sum edges|``).
 ``flat_gradient``   EAP-IG's node total ``>= ratio x`` EAP's (the clean-point            EAP-IG
-                    gradient misses an effect the path average sees).
+                    gradient misses an effect the path average sees), large, or a
+                    predicted false negative of EAP that EAP-IG ranks in its top K.
 ``path_saturation`` the straight IG path is damped too: EAP-IG with ``4 x steps`` moves     EAP-GP / more
                     the score by more than half (the few path points land on flat        IG steps
                     stretches), or EAP-GP's total is ``>= ratio x`` EAP's and EAP-IG's.
 ==================  ==================================================================  =============
 
 "Large" means at least ``relative`` x the task's total effect ``|M(clean) - M(corrupt)|``.
+That misses what matters to a screen in a deep model, where a component can carry a few percent
+of the total and still be among the most important of its kind. So the ``saturation`` and
+``flat_gradient`` probes also flag **predicted false negatives**: components that the fix ranks
+in its top ``K`` of their family (``K`` = how many reach ``tau`` x the fix's largest estimate;
+families: q/k nodes, source nodes, edges) while the suspect method ranks them outside it, with
+the two estimates ``ratio`` x apart (and, for saturation, the exact pattern moving by at least
+``pattern_change``), in a family whose largest fixed estimate reaches ``family_floor`` x the
+total effect (below that nothing in the family matters). The same definition of a false
+negative as :func:`workbook.scores.false_negatives`, with the fix standing in for the truth.
+
 With ``verify=True`` (default) every flagged component is activation-patched (one forward
 each): a finding whose estimate agrees with patching is kept but marked as a false alarm and
-does not count as untrustworthy.
+does not count as untrustworthy. A predicted false negative is confirmed when the estimate
+misses the patched effect by at least half and the patched effect is at least ``tau`` x the
+fix's largest estimate in the family (it really is among the important ones).
 
 Sign convention: noising, ``effect(n) = M(clean with n := corrupt) - M(clean)``. Source node
 totals are the sum of the source's outgoing edge scores (which equals the source's AtP).
@@ -48,7 +62,8 @@ from workbook.scores import Scores
 from workbook.tasks import Task
 from workbook.validate import UnsupportedArchitectureError, WorkbookError, check_model, check_tokens
 
-__all__ = ["Finding", "Diagnosis", "diagnose", "FIXES", "CHECKS", "pattern_probe", "source_totals"]
+__all__ = ["Finding", "Diagnosis", "diagnose", "FIXES", "CHECKS", "pattern_probe", "source_totals",
+           "predicted_misses", "verify_top"]
 
 FIXES = {
     "saturation": "AtP* QK fix (workbook.qk_fix.atp_qk_fix)",
@@ -150,6 +165,19 @@ def _applies(finding_component: str, name: str) -> bool:
     return False
 
 
+def _ordinal(rank: float) -> str:
+    r = int(rank)
+    return f"{r}" + ("th" if 10 <= r % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(r % 10, "th"))
+
+
+def _family_misses(suspect, better, names: list[str], tau: float, floor: float) -> dict[str, dict[str, float]]:
+    """:func:`predicted_misses` over ``names``, or ``{}`` when the family's largest |better| is below ``floor``."""
+    b = {n: float(better[n]) for n in names}
+    if not b or max(abs(v) for v in b.values()) < floor:
+        return {}
+    return predicted_misses({n: float(suspect[n]) for n in names}, b, tau)
+
+
 def _lazy(module: str, fn: str):
     try:
         return getattr(importlib.import_module(module), fn)
@@ -161,16 +189,24 @@ def _lazy(module: str, fn: str):
 
 @torch.no_grad()
 def pattern_probe(model, task: Task, saturation: float = 0.99) -> dict[str, dict[str, float]]:
-    """Exact pattern change when one head's query (or key) is patched, on saturated rows.
+    """Exact pattern change when one head's query (or key) is patched, against AtP's tangent.
 
     For every query node and key node (``L{l}H{h}.q``, ``L{l}H{h}.k`` or ``L{l}KV{g}.k`` under
-    grouped-query attention; all positions patched, noising) returns
-    ``{"saturated_change": mean_b max_t TV_t, "saturated_rows": fraction}`` where ``TV_t`` is the
-    total-variation distance ``0.5 sum_s |A'_ts - A_ts|`` between the re-softmaxed and the clean
-    pattern on query rows ``t`` whose clean max probability is ``>= saturation`` (other rows
-    count 0; a grouped key takes the largest change over the heads of its group). The pattern is
-    recomputed as the QK fix does (post-rotary q/k, the model's scale, soft-cap and mask).
-    Shapes: patterns ``[B, H, T, S]``.
+    grouped-query attention; all positions patched, noising) returns batch means:
+
+    * ``saturated_change``: ``max_t TV_t`` over query rows ``t`` whose clean max probability is
+      ``>= saturation`` (other rows count 0); ``saturated_rows``: the share of such rows;
+    * ``change``: ``max_t TV_t`` over every row;
+    * ``read_change``, ``read_linear``, ``read_peak``: on the row the metric reads
+      (``task.pos``), the exact ``TV``, the ``TV`` of the softmax's tangent
+      ``dA = A * (ds - sum_s A ds)`` (the change of pattern AtP's gradient sees, for the change of
+      scores ``ds``) and the clean max probability.
+
+    ``TV_t = 0.5 sum_s |A'_ts - A_ts|`` is the total-variation distance between the re-softmaxed
+    and the clean pattern of row ``t``. A grouped key takes each statistic's largest value over
+    the heads of its group (the mean for ``saturated_rows``). The pattern is recomputed as the QK
+    fix does (post-rotary q/k, the model's scale, soft-cap and mask). Shapes: patterns
+    ``[B, H, T, S]``.
     """
     from workbook.qk_fix import _scores, qk_fix_inputs, qk_hooks
 
@@ -184,21 +220,31 @@ def pattern_probe(model, task: Task, saturation: float = 0.99) -> dict[str, dict
     out: dict[str, dict[str, float]] = {}
     for l, x in enumerate(layers):
         A = clean[f"blocks.{l}.attn.hook_pattern"].double()  # [B,H,T,S]
+        B, H, _, S = A.shape
         k, kc = ad.expand_kv(x.k), ad.expand_kv(x.k_corr)
         saturated = (A.max(-1).values >= saturation) & (x.visible.sum(-1) > 1)  # one visible key: never changes
+        read = task.pos.to(A.device)[:, None, None, None].expand(B, H, 1, S)  # the metric's row
+        A_read = A.gather(2, read)[:, :, 0]  # [B,H,S]
+        base = _scores(x.q, k, x.scale, x.visible, x.softcap)
         for kind, patched in (("q", _scores(x.q_corr, k, x.scale, x.visible, x.softcap)),
                               ("k", _scores(x.q, kc, x.scale, x.visible, x.softcap))):
             tv = 0.5 * (patched.softmax(-1).nan_to_num(0.0) - A).abs().sum(-1)  # [B,H,T]
-            hit = torch.where(saturated, tv, torch.zeros_like(tv)).max(-1).values  # [B,H]
-            rows = saturated.double().mean(-1)  # [B,H]
+            ds = (patched - base).gather(2, read)[:, :, 0].double()  # [B,H,S]
+            ds = torch.where(A_read > 0, ds, torch.zeros_like(ds))  # masked keys (-inf - -inf): no change
+            tangent = A_read * (ds - (A_read * ds).sum(-1, keepdim=True))
+            stats = {  # each [B,H]
+                "saturated_change": torch.where(saturated, tv, torch.zeros_like(tv)).max(-1).values,
+                "saturated_rows": saturated.double().mean(-1),
+                "change": tv.max(-1).values,
+                "read_change": tv.gather(2, read[..., 0])[..., 0],
+                "read_linear": 0.5 * tangent.abs().sum(-1),
+                "read_peak": A_read.max(-1).values,
+            }
             if kind == "k":
-                hit = hit.reshape(hit.shape[0], G, rep).max(-1).values
-                rows = rows.reshape(rows.shape[0], G, rep).mean(-1)
-            for h in range(hit.shape[1]):
-                out[ad.node_label(kind, l, h)] = {
-                    "saturated_change": hit[:, h].mean().item(),
-                    "saturated_rows": rows[:, h].mean().item(),
-                }
+                stats = {n: v.reshape(B, G, rep).mean(-1) if n == "saturated_rows" else v.reshape(B, G, rep).max(-1).values
+                         for n, v in stats.items()}
+            for h in range(stats["change"].shape[1]):
+                out[ad.node_label(kind, l, h)] = {n: v[:, h].mean().item() for n, v in stats.items()}
     return out
 
 
@@ -219,6 +265,31 @@ def source_totals(scores: Scores, graph: Graph) -> dict[str, dict[str, float]]:
     return out
 
 
+def predicted_misses(suspect: dict[str, float], better: dict[str, float], tau: float = 0.5) -> dict[str, dict[str, float]]:
+    """Components ``better`` ranks in its top ``K`` and ``suspect`` ranks outside it (by ``|value|``).
+
+    ``K`` = how many components reach ``tau`` x the largest ``|better|`` (the definition of
+    :func:`workbook.scores.false_negatives`, with ``better`` standing in for the truth). Returns
+    ``{name: {"rank_suspect", "rank_better", "K", "floor"}}`` with ``floor = tau x max|better|``;
+    ranks count from 1, ties ranked last (:meth:`Scores.rank`).
+    """
+    names = list(better)
+    if not names:
+        return {}
+    fixed = Scores(names, torch.tensor([better[n] for n in names], dtype=torch.float64))
+    plain = Scores(names, torch.tensor([suspect[n] for n in names], dtype=torch.float64))
+    top = float(fixed.values.abs().max())
+    if top == 0.0:
+        return {}
+    from workbook.scores import important
+
+    wanted = important(fixed, tau)
+    K = len(wanted)
+    return {n: {"rank_suspect": float(plain.rank(n)), "rank_better": float(fixed.rank(n)), "K": float(K),
+                "floor": tau * top}
+            for n in wanted if plain.rank(n) > K}
+
+
 def _node_kind(component: str) -> tuple[str, str] | None:
     """``(what, name)`` for :func:`patch_nodes`, or ``None`` when not a patchable node."""
     if component.startswith("MLP"):
@@ -233,11 +304,16 @@ def _node_kind(component: str) -> tuple[str, str] | None:
 def _judge(f: Finding, exact: float, total: float, relative: float) -> None:
     """Confirmed = the estimate misses the patched effect by a large share of it and by a large
     absolute amount. A cancelling total is the small difference of big terms, so a smaller
-    share (0.3 instead of 0.5) already matters there."""
+    share (0.3 instead of 0.5) already matters there. For a predicted false negative the
+    absolute amount is replaced by: the patched effect reaches the family's importance floor
+    (``tau`` x the fix's largest estimate), i.e. the component really is among the important ones."""
     f.exact = float(exact)
     err = abs(f.estimate - f.exact)
     share = 0.3 if f.failure == "cancellation" else 0.5
-    f.confirmed = err >= share * max(abs(f.exact), abs(f.estimate)) and err >= relative * total
+    large = err >= relative * total
+    if "floor" in f.evidence:
+        large = large or abs(f.exact) >= f.evidence["floor"]
+    f.confirmed = err >= share * max(abs(f.exact), abs(f.estimate)) and large
 
 
 def _verify(model, task: Task, findings: list[Finding], total: float, relative: float, embed_effect: float) -> None:
@@ -271,6 +347,8 @@ def diagnose(
     relative: float = 0.1,
     ratio: float = 3.0,
     verify: bool = True,
+    tau: float = 0.5,
+    family_floor: float = 0.05,
 ) -> Diagnosis:
     """Flag attribution estimates that are likely wrong, say why, and recommend the fix.
 
@@ -288,6 +366,10 @@ def diagnose(
         relative: "large" = at least this fraction of ``|M(clean) - M(corrupt)|``.
         ratio: how much bigger one term must be to call a gap (cancellation / flat gradients).
         verify: activation-patch every flagged node and mark findings the patching refutes.
+        tau: a predicted false negative is in the fix's top K, K = how many reach ``tau`` x its
+            largest estimate in the family (module docstring).
+        family_floor: predicted false negatives are only looked for in a family whose largest
+            fixed estimate reaches ``family_floor`` x ``|M(clean) - M(corrupt)|``.
 
     Returns:
         :class:`Diagnosis` (``print`` it for the report).
@@ -330,15 +412,27 @@ def diagnose(
             except UnsupportedArchitectureError as err:  # the QK fix refused this attention variant
                 skipped["saturation"] = str(err)
                 probe = {}
+            misses = _family_misses(plain, fixed, list(probe), tau, family_floor * total)
             for name, ev in probe.items():
                 gap = abs(fixed[name] - plain[name])
+                ranked = (name in misses and ev["change"] >= pattern_change
+                          and abs(fixed[name]) >= ratio * abs(plain[name]))
                 if ev["saturated_change"] >= pattern_change and gap >= big:
-                    findings.append(Finding(
-                        name, "saturation",
-                        f"saturated attention (max prob >= {saturation}) whose pattern still moves by "
-                        f"{ev['saturated_change']:.2f} (TV) when patched; AtP {plain[name]:.3g} vs QK fix {fixed[name]:.3g}",
-                        estimate=float(plain[name]), better=float(fixed[name]),
-                        evidence={**ev, "atp": float(plain[name]), "qk_fix": float(fixed[name])}))
+                    why = (f"saturated attention (max prob >= {saturation}) whose pattern still moves by "
+                           f"{ev['saturated_change']:.2f} (TV) when patched")
+                elif ranked:
+                    m = misses[name]
+                    why = (f"AtP ranks it {_ordinal(m['rank_suspect'])} of the q/k nodes, the QK fix {_ordinal(m['rank_better'])} "
+                           f"(top {m['K']:.0f}): a predicted false negative. On the row the metric reads (clean max "
+                           f"prob {ev['read_peak']:.2f}) the pattern moves by {ev['read_change']:.2f} (TV); the "
+                           f"softmax's tangent predicts {ev['read_linear']:.2f}")
+                else:
+                    continue
+                findings.append(Finding(
+                    name, "saturation", f"{why}; AtP {plain[name]:.3g} vs QK fix {fixed[name]:.3g}",
+                    estimate=float(plain[name]), better=float(fixed[name]),
+                    evidence={**ev, "atp": float(plain[name]), "qk_fix": float(fixed[name]),
+                              **(misses[name] if ranked else {})}))
 
     need_edges = {"cancellation", "flat_gradient", "path_saturation"} & set(probes)
     eap_scores = eap(model, task) if need_edges else None
@@ -388,12 +482,20 @@ def diagnose(
         if "flat_gradient" in probes and ig is not None:
             ran.append("flat_gradient")
             for level, eap_t, ig_t, _ in tables:
+                totals = lambda tab: {n: v["total"] for n, v in tab.items()}  # noqa: E731
+                misses = _family_misses(totals(eap_t), totals(ig_t), list(ig_t), tau, family_floor * total)
                 for name, t in ig_t.items():
                     e, i = eap_t[name]["total"], t["total"]
-                    if abs(i) >= big and abs(i) >= ratio * abs(e):
-                        findings.append(Finding(name, "flat_gradient",
-                                                f"gradient flat at the clean point ({level}): EAP {e:.3g} vs EAP-IG {i:.3g}",
-                                                estimate=e, better=i, evidence={"eap": e, "eap_ig": i}))
+                    if abs(i) < ratio * abs(e) or not (abs(i) >= big or name in misses):
+                        continue
+                    msg = f"gradient flat at the clean point ({level}): EAP {e:.3g} vs EAP-IG {i:.3g}"
+                    if abs(i) < big:
+                        m = misses[name]
+                        msg += (f"; EAP ranks it {_ordinal(m['rank_suspect'])}, EAP-IG {_ordinal(m['rank_better'])} "
+                                f"(top {m['K']:.0f}): a predicted false negative")
+                    findings.append(Finding(name, "flat_gradient", msg, estimate=e, better=i,
+                                            evidence={"eap": e, "eap_ig": i,
+                                                      **(misses[name] if abs(i) < big else {})}))
         if "path_saturation" in probes and ig is not None:
             ran.append("path_saturation")
             ig_fine = eap_ig(model, task, steps=4 * steps)
