@@ -10,8 +10,9 @@
 #   because a saturating neuron makes the linearised indirect path over-cancel the direct one.
 # * Implement GradDrop (AtP*'s backward-pass dropout): `L` backward passes, each cutting one
 #   layer's writes to the residual stream, `Σ_l |estimate_l| / (L-1)` per prompt pair.
-# * Compare AtP and GradDrop on MLP neurons of a trained model, and bound how large a missed
-#   component can be with subset sampling (advanced).
+# * On a trained 6-layer model, split each head's effect into its direct and indirect parts
+#   before trusting GradDrop, and see why GradDrop cannot fix an underestimate whose parts share
+#   a sign; bound how large a missed component can be with subset sampling (advanced).
 #
 # **Paper.** GradDrop and the false-negative bound are from Kramár et al.,
 # [AtP*: An efficient and scalable method for localizing LLM behaviour to components](https://arxiv.org/abs/2403.00745)
@@ -36,6 +37,9 @@ import workbook as wb
 from workbook import zoo
 from workbook.atp_star import atp_star
 from workbook.checks import node_methods as checks
+from workbook.diagnose import source_totals
+from workbook.direct_effects import effect_split
+from workbook.eap_ig import eap_ig
 from workbook.fn_bound import false_negative_bound
 from workbook.graddrop import graddrop
 from workbook.hooks import LEAF_HOOK, cache_activations, cache_activations_and_grads, frozen_params
@@ -363,35 +367,160 @@ plt.show()
 # costs above. Verifying GradDrop's top two with activation patching removes `L0H0` (a false
 # positive costs one patch) and keeps `L0H1`; AtP needs more patches to reach it.
 #
-# ## 5. MLP neurons in a trained model
+# ## 5. A trained 6-layer model: check the split before trusting GradDrop
 #
-# The AtP* paper reports cancellation mostly among MLP neurons. Here is the zoo's trained
-# induction model: every neuron patched, then AtP and GradDrop scored against it. The
-# printout says whether GradDrop finds neurons AtP misses *in this model*.
+# GradDrop is built for one failure: direct and indirect effects of opposite signs, whose
+# linearisations cancel in AtP's total. Before reaching for it on a trained model, measure the
+# split. The zoo's `mixture` model is a 6-layer GPT-2 trained on six tasks modelled on Hanna
+# et al.'s (here its indirect-object task, `zoo.load("mixture", task="ioi")`), so a layer-0
+# head has five later layers of indirect paths — enough for cancellation to happen, if
+# training produced it. For every head: the true effect (activation patching), its **direct**
+# part (`workbook.direct_effects.effect_split`: the head patched with every later component
+# frozen at its clean output, which equals patching the edge `head -> logits`), the
+# **indirect** rest, AtP and GradDrop.
+
+# %%
+mmodel, mtask = zoo.load("mixture", task="ioi", n=16, seed=0)
+print(f"mixture model: {mmodel.cfg.n_layers} layers x {mmodel.cfg.n_heads} heads, d_model {mmodel.cfg.d_model}; "
+      f"IOI task, {mtask.batch_size} prompt pairs")
+mtruth = wb.patch_nodes(mmodel, mtask, "head")
+msplit = effect_split(mmodel, mtask, "head", total=mtruth)
+matp = wb.atp(mmodel, mtask, "head")
+mgd = graddrop(mmodel, mtask, "head")
+print(f"{'head':<6} {'true':>8} {'direct':>8} {'indirect':>9} {'AtP':>8} {'GradDrop':>9}   rank: true / AtP / GradDrop")
+for n in mtruth.order()[:5]:
+    print(f"{n:<6} {mtruth[n]:>+8.3g} {msplit['direct'][n]:>+8.3g} {msplit['indirect'][n]:>+9.3g} "
+          f"{matp[n]:>+8.3g} {mgd[n]:>9.3g}   {mtruth.rank(n)} / {matp.rank(n)} / {mgd.rank(n)}")
 
 # %%
 # NBVAL_CHECK_OUTPUT
-tmodel, ttask = zoo.load("induction", n=16, seed=0)
-ntruth = wb.patch_nodes(tmodel, ttask, "neuron", progress_bar=False)
-natp = wb.atp(tmodel, ttask, "neuron")
-ngd = graddrop(tmodel, ttask, "neuron")
-print(wb.comparison_table([natp, ngd], ntruth, k=10, tau=0.25))
-top = ntruth.order()[:10]
-under = [n for n in top if abs(natp[n]) < 0.5 * abs(ntruth[n])]
-print(f"of the true top-10 neurons, AtP underestimates {len(under)} by more than 2x: {under}")
-for n in under:
-    print(f"  {n}: rank by truth {ntruth.rank(n)}, by AtP {natp.rank(n)}, by GradDrop {ngd.rank(n)}")
+def cancels(name: str) -> bool:
+    """Direct and indirect effects of opposite signs, the smaller at least 10 % of |total|."""
+    d, i = msplit["direct"][name], msplit["indirect"][name]
+    return d * i < 0 and min(abs(d), abs(i)) >= 0.1 * abs(mtruth[name])
+
+
+top5 = mtruth.order()[:5]
+mtop = top5[0]
+print(f"the five heads with the largest true effects: {top5}")
+print(f"heads among them whose direct and indirect effects cancel: {[n for n in top5 if cancels(n)] or 'none'}")
+print(f"{mtop}: direct and indirect effects have the same sign: {msplit['direct'][mtop] * msplit['indirect'][mtop] > 0};  "
+      f"the indirect part is more than 90 % of the total: {abs(msplit['indirect'][mtop]) > 0.9 * abs(mtruth[mtop])}")
+print(f"{mtop}: AtP has the right sign: {matp[mtop] * mtruth[mtop] > 0};  AtP is more than 5x too small: "
+      f"{abs(matp[mtop]) < abs(mtruth[mtop]) / 5}")
+print(f"{mtop}: GradDrop within 5 % of |AtP|: {abs(mgd[mtop] - abs(matp[mtop])) < 0.05 * abs(matp[mtop])};  "
+      f"rank by truth {mtruth.rank(mtop)}, by AtP {matp.rank(mtop)}, by GradDrop {mgd.rank(mtop)} of {len(mtruth)}")
 
 # %% [markdown]
+# No cancellation: the head with by far the largest effect acts almost entirely through
+# later components, and both parts push the metric the same way. AtP still gets it several
+# times too small. Where does AtP lose it? Split AtP's number the same way: its **linearised
+# direct** term is the head's change `Δ` (at `attn.hook_result`) dotted with the gradient at
+# the final residual stream (`blocks.{L-1}.hook_resid_post`, which reaches the logits through
+# the final LayerNorm only), and its linearised indirect term is the rest of AtP. Then
+# patch the edge from the head into the MLP of its own layer, the first component that reads
+# it, and measure how far patching the head moves that MLP's input.
+
+# %%
+def linear_split(model, task: wb.Task, name: str) -> dict[str, float]:
+    """AtP of head ``name`` (``L{l}H{h}``) split into its linearised direct path and the rest (noising, batch mean)."""
+    layer, head = (int(x) for x in name[1:].split("H"))
+    src, final = f"blocks.{layer}.attn.hook_result", f"blocks.{model.cfg.n_layers - 1}.hook_resid_post"
+    _, corr_res = cache_activations(model, task.corrupt, [src])
+    _, clean_res, grads = cache_activations_and_grads(model, task, [src], [final])
+    delta = corr_res[src][:, :, head] - clean_res[src][:, :, head]  # [B, pos, d_model]
+    direct = (delta * grads[final]).sum((1, 2)).mean().item()
+    total = wb.atp(model, task, "head")[name]
+    return {"direct": direct, "indirect": total - direct}
+
+
+lin = linear_split(mmodel, mtask, mtop)
+layer, head = (int(x) for x in mtop[1:].split("H"))
+mlp = f"MLP{layer}"  # the first component that reads the head's write
+into_mlp = wb.patch_edges(mmodel, mtask, [f"{mtop}->{mlp}"])[f"{mtop}->{mlp}"]
+print(f"{mtop} direct:   patched {msplit['direct'][mtop]:+.3g}   linearised {lin['direct']:+.3g}")
+print(f"{mtop} indirect: patched {msplit['indirect'][mtop]:+.3g}   linearised {lin['indirect']:+.3g}")
+print(f"patching only the edge {mtop}->{mlp}: {into_mlp:+.3g}")
+
+z_name, pre_name = f"blocks.{layer}.attn.hook_z", f"blocks.{layer}.mlp.hook_pre"
+_, corr_z = cache_activations(mmodel, mtask.corrupt, [z_name])
+_, clean_pre = cache_activations(mmodel, mtask.clean, [pre_name])
+
+
+def patch_top_head(t, hook):
+    """Forward hook on ``hook_z``: the head's corrupt value in the clean run."""
+    t = t.clone()
+    t[:, :, head] = corr_z[z_name][:, :, head]
+    return t
+
+
+with mmodel.hooks(fwd_hooks=[(z_name, patch_top_head)]):
+    _, patched_pre = cache_activations(mmodel, mtask.clean, [pre_name])
+shift = (patched_pre[pre_name] - clean_pre[pre_name]).norm(dim=-1) / clean_pre[pre_name].norm(dim=-1)
+move = shift[:, -1].mean().item()  # last position (the metric's), batch mean
+print(f"{mlp}'s pre-activations at the last position move by {move:.0%} of their own size on average "
+      f"when {mtop} is patched")
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print(f"{mtop}: linearised direct path within 30 % of the patched one: "
+      f"{abs(lin['direct'] - msplit['direct'][mtop]) < 0.3 * abs(msplit['direct'][mtop])}")
+print(f"{mtop}: linearised indirect path has the patched one's sign: {lin['indirect'] * msplit['indirect'][mtop] > 0};  "
+      f"it is more than 5x too small: {abs(lin['indirect']) < abs(msplit['indirect'][mtop]) / 5}")
+print(f"{mtop}: the edge into {mlp} alone carries more than half of the indirect effect: "
+      f"{abs(into_mlp) > 0.5 * abs(msplit['indirect'][mtop])}")
+print(f"{mlp}'s input moves by more than a third of its own size: {move > 1 / 3}")
+
+# %% [markdown]
+# The direct path is linearised well; the indirect path, which runs mostly through the MLP,
+# is linearised far too small, with the right sign. Patching the head moves the MLP's input so
+# far (printed above) that the tangent at the clean point says little about where the MLP
+# ends up: the gradient is too flat, not cancelled. **That is why GradDrop cannot help here.**
+# GradDrop can only *re-weigh* the pieces of the linearisation: each pass drops some paths and
+# keeps the rest, and it adds the passes' magnitudes. When AtP's pieces cancel, a pass that
+# drops one side reveals the other, bigger one. When they all point the same way, dropping
+# paths can only shrink the estimate, so GradDrop lands near `|AtP|` (the check above) and
+# inherits its error. The missing effect is not hidden in the gradient; it is not in the
+# gradient at all.
+#
+# The fix for a flat gradient is to take the gradient somewhere else: chapter 3's EAP-IG
+# averages it along the path from the corrupt to the clean input. Its node score of this head
+# (the sum of the head's outgoing edge scores) next to AtP and the truth:
+
+# %%
+ig_total = source_totals(eap_ig(mmodel, mtask, steps=5), wb.Graph.from_model(mmodel))[mtop]["total"]
+print(f"{mtop}: truth {mtruth[mtop]:+.3g}, AtP {matp[mtop]:+.3g}, GradDrop {mgd[mtop]:.3g}, EAP-IG (m=5) {ig_total:+.3g}")
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print(f"{mtop}: EAP-IG recovers more than half of the true effect: {abs(ig_total) > 0.5 * abs(mtruth[mtop])};  "
+      f"AtP: {abs(matp[mtop]) > 0.5 * abs(mtruth[mtop])};  GradDrop: {mgd[mtop] > 0.5 * abs(mtruth[mtop])}")
+
+# %% [markdown]
+# **Pause and think.** Compare GradDrop's ranks with AtP's in the table above. If GradDrop adds
+# nothing on this model, is it useless?
+#
+# <details><summary>Answer</summary>
+#
+# No: it is the right tool for a different failure, the one on the specimen (section 4),
+# and it costs `L` backward passes instead of one. What this section shows is that a
+# diagnosis has to come first: measure the direct/indirect split of the components you care
+# about (a handful of patches) and pick the fix for the failure you find. Here the parts
+# share a sign, so the trouble is the size of one linearised path: EAP-IG's territory, not
+# GradDrop's. The capstone (chapter 5) automates that diagnosis.
+# </details>
+
 # ## 6. Advanced: how large could a missed node be?
 #
 # AtP* verifies its top-K nodes by activation patching and bounds the rest: patch random
 # subsets of the unverified nodes jointly, compare the subsets that contain a node with those
 # that do not, and put a one-sided Welch t upper confidence bound on each node's effect
-# (`workbook.fn_bound`). Here: head outputs per position in the trained model, the top 10 by
-# AtP* verified, 64 random subsets for the remaining nodes.
+# (`workbook.fn_bound`). Here: head outputs per position in the zoo's small trained induction
+# model (2 layers, 4 heads), the top 10 by AtP* verified, 64 random subsets for the remaining
+# nodes.
 
 # %%
+tmodel, ttask = zoo.load("induction", n=16, seed=0)
 res = false_negative_bound(tmodel, ttask, "head", per_position=True, top_k=10, n_samples=64, confidence=0.95)
 htruth = wb.patch_nodes(tmodel, ttask, "head", per_position=True)
 worst_missed = max(res.unverified, key=lambda n: abs(htruth[n]))
@@ -461,6 +590,10 @@ print(f"{worst_missed}: GradDrop score is exactly 0: {hgd[worst_missed] == 0};  
 # looked at again. The lines under the table do that verification: patch each method's top 2
 # and keep the largest true effect found. "scale" compares a signed truth with GradDrop's
 # magnitudes, so only its size is meaningful for GradDrop.
+#
+# The second table is the trained `mixture` model of section 5 (IOI task, heads): there the
+# direct and indirect effects share a sign, GradDrop's score stays near `|AtP|`, and both are
+# several times too small on the head that matters most (the "scale" column).
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -472,8 +605,8 @@ for s in (plain, gd, star):
     best = max(top2, key=lambda n: abs(truth[n]))
     print(f"{s.method:<14} top 2 {top2}: largest true effect among them: {best} (rank {truth.rank(best)} by truth)")
 print()
-print("trained induction model, neurons")
-print(wb.comparison_table([natp, ngd], ntruth, k=10, tau=0.25))
+print("trained mixture model (6 layers), IOI task, heads")
+print(wb.comparison_table([matp, mgd], mtruth, k=5))
 
 # %% [markdown]
 # ## 8. Now on GPT-2 small (optional, needs internet once)

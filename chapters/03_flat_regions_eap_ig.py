@@ -8,6 +8,8 @@
 #   that carries the whole effect.
 # * Implement EAP-IG (integrated gradients over the input embedding) and watch it recover
 #   the edge, checked against exact edge patching.
+# * Find the same failure, grown by training, in a 6-layer model, verified by patching the
+#   edges the methods nominate.
 # * Understand why "this circuit overlaps the known one" is not the same as "this circuit is
 #   faithful", and compare faithfulness curves of EAP and EAP-IG circuits.
 #
@@ -198,101 +200,192 @@ print("EAP-IG:", [f"{v:.3g}" for v in ig_by_m], " truth:", f"{truth[edge]:.3g}")
 # that don't.</details>
 
 # %% [markdown]
-# ## 2. Faithfulness is not overlap (trained IOI model)
+# ## 2. A trained 6-layer model: the zero-gradient edge
+#
+# Does training produce flat regions by itself? The zoo's `mixture` model is a 6-layer GPT-2
+# (8 heads per layer, 3,628 edges) trained on six tasks modelled on Hanna et al.'s. Take its
+# indirect-object task: the metric is `logit(IO) - logit(S)`, the corrupt prompt replaces the
+# repeated subject by a third name.
+#
+# Patching all edges one by one is possible here but would take most of this notebook's time
+# budget. A screen-then-verify shortcut does the job: EAP and EAP-IG each nominate their top
+# 100 edges, and exact edge patching measures every nominated edge (`real_models.verify_pool`;
+# edges nobody nominated count as 0). An edge that both methods rank below 100 would be unseen,
+# so the check is only as good as the pool; each method's ranks are still its ranks among all
+# edges.
+
+# %%
+from workbook import real_models as rm
+from workbook import zoo
+
+mix = zoo.load_model("mixture")
+mgraph = Graph.from_model(mix)
+
+
+def pool_truth(task, estimates) -> wb.Scores:
+    """Exact effect of every edge some estimate ranks in its top 100 (``info["verified"]``); 0 elsewhere."""
+    t = rm.verify_pool(mix, task, estimates, top=100)
+    return t.with_values(t.values, "edge patching")
+
+
+ioi_task = zoo.load_task("mixture", n=8, seed=0, task="ioi")
+ioi_eap, ioi_ig = wb.eap(mix, ioi_task), eap_ig(mix, ioi_task, 5)
+ioi_truth = pool_truth(ioi_task, [ioi_eap, ioi_ig])
+ioi_needed = wb.important(ioi_truth)
+print(f"{len(mgraph.edges)} edges; {len(ioi_truth.info['verified'])} nominated and patched")
+print(f"{'edge':<16} {'patching':>9} {'EAP':>8} {'EAP-IG':>8}   rank: patching / EAP / EAP-IG")
+for e in ioi_truth.order()[:5]:
+    print(f"{e:<16} {ioi_truth[e]:>+9.3g} {ioi_eap[e]:>+8.3g} {ioi_ig[e]:>+8.3g}   "
+          f"{ioi_truth.rank(e)} / {ioi_eap.rank(e)} / {ioi_ig.rank(e)}")
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print(f"truly important edges (|effect| >= 0.5 x max): {ioi_needed} -> K = {len(ioi_needed)}")
+for e in ioi_needed:
+    print(f"{e}: rank by EAP {ioi_eap.rank(e)}, by EAP-IG {ioi_ig.rank(e)} of {len(ioi_eap)};  "
+          f"EAP has the sign of the truth: {ioi_eap[e] * ioi_truth[e] > 0};  "
+          f"EAP within a factor 5: {abs(ioi_eap[e]) > abs(ioi_truth[e]) / 5}")
+print(f"false negatives at K = {len(ioi_needed)}: EAP {wb.false_negatives(ioi_eap, ioi_truth)}, "
+      f"EAP-IG {wb.false_negatives(ioi_ig, ioi_truth)}")
+print(f"verification cost: EAP {wb.verification_cost(ioi_eap, ioi_truth)}, EAP-IG {wb.verification_cost(ioi_ig, ioi_truth)}")
+
+# %% [markdown]
+# The edge that carries most of the behaviour, from the embedding into the value input of a
+# layer-0 head, gets an EAP score near 0 — and the edge from that head into `MLP0` is
+# under-scored too. It is this chapter's failure, grown by training: patching the head moves
+# `MLP0`'s input a long way (chapter 2, section 5 measured it), far outside the region where
+# the gradient at the clean point describes the MLP, so the clean-point gradient along this
+# path is nearly flat. EAP-IG's five path points see the MLP's real response and put both
+# edges on top.
+
+# %% [markdown]
+# ## 3. Faithfulness is not overlap
 #
 # Two ways to judge a circuit `C` found by a method. **Overlap**: how many of its nodes or edges
-# it shares with a reference circuit (here: the greedy circuit of exact edge patching, same
-# budget), as a Jaccard index. **Faithfulness**: run the model with every edge *outside* `C`
-# corrupted and ask how much of the clean behaviour is left,
+# it shares with a reference circuit, as a Jaccard index. Here the reference is the greedy
+# circuit of the exact edge effects, same budget. **Faithfulness**: run the model with every
+# edge *outside* `C` corrupted and ask how much of the clean behaviour is left,
 # `(m(C) - m(corrupt)) / (m(clean) - m(corrupt))` (1 = all of it, 0 = none).
 #
 # `C.greedy(scores, n, graph)` grows a circuit from the logits backwards, `n` edges at most, and
 # then *prunes* every edge that is not on a complete path from the embedding to the logits
 # (a dangling edge cannot carry anything), so a circuit can end up with fewer than `n` edges.
+#
+# The task: subject–verb agreement (`task="sva"`), whose metric is Hanna et al.'s probability
+# difference `p(verb form that agrees) - p(the other form)`. Same pool check as above.
 
 # %%
-from workbook import zoo
-
-ioi_model, ioi_task = zoo.load("ioi", n=8, seed=0)
-graph = Graph.from_model(ioi_model)
-ioi_truth = wb.patch_edges(ioi_model, ioi_task)
-ioi_eap, ioi_ig = wb.eap(ioi_model, ioi_task), eap_ig(ioi_model, ioi_task, 5)
-base = ioi_task.baselines(ioi_model)
+sva_task = zoo.load_task("mixture", n=8, seed=0, task="sva")
+sva_eap, sva_ig = wb.eap(mix, sva_task), eap_ig(mix, sva_task, 5)
+sva_truth = pool_truth(sva_task, [sva_eap, sva_ig])
+base = sva_task.baselines(mix)
+print(f"M(clean) = {base[0]:.4f}, M(corrupt) = {base[1]:.4f}")
 rows = {}
+budgets = (20, 30, 40, 50)
 print(f"{'n':>3} {'circuit from':<14} {'edges':>5} {'node overlap':>13} {'edge overlap':>13} {'faithfulness':>13}")
-for n in (10, 20, 40):
-    ref = C.greedy(ioi_truth, n, graph)
-    for s in (ioi_eap, ioi_ig, ioi_truth):
-        c = C.greedy(s, n, graph)
+for n in budgets:
+    ref = C.greedy(sva_truth, n, mgraph)
+    for s in (sva_eap, sva_ig, sva_truth):
+        c = C.greedy(s, n, mgraph)
         ov = C.overlap(c, ref)
-        rows[n, s.method] = (ov["node_jaccard"], ov["edge_jaccard"], C.faithfulness(ioi_model, ioi_task, c, base))
+        rows[n, s.method] = (ov["node_jaccard"], ov["edge_jaccard"], C.faithfulness(mix, sva_task, c, base))
         print(f"{n:>3} {s.method:<14} {c.n_edges:>5} {rows[n, s.method][0]:>13.2f} {rows[n, s.method][1]:>13.2f} "
               f"{rows[n, s.method][2]:>13.2f}")
 
 # %% [markdown]
 # Read the table pairwise. Does the circuit with the larger overlap always reproduce more of the
-# clean behaviour? The cell below checks every pair of circuits of the same size.
+# clean behaviour? The cell below checks every pair of circuits of the same budget.
 
 # %%
 # NBVAL_CHECK_OUTPUT
-methods = [ioi_eap.method, ioi_ig.method, ioi_truth.method]
-for n in (10, 20, 40):
+methods = [sva_eap.method, sva_ig.method, sva_truth.method]
+for n in budgets:
     for i, a in enumerate(methods):
         for b in methods[i + 1:]:
             for col, what in ((0, "node"), (1, "edge")):
                 d_ov = rows[n, b][col] - rows[n, a][col]
                 d_f = rows[n, b][2] - rows[n, a][2]
-                if abs(d_ov) > 0.05 and abs(d_f) > 0.02 and (d_ov > 0) != (d_f > 0):
+                if abs(d_ov) > 0.05 and abs(d_f) > 0.1 and (d_ov > 0) != (d_f > 0):
                     print(f"n = {n}: {b if d_ov > 0 else a} has the larger {what} overlap, "
                           f"{a if d_ov > 0 else b} the larger faithfulness")
-    if rows[n, ioi_truth.method][2] < 0.95:
-        print(f"n = {n}: the reference circuit itself (overlap 1 by definition) keeps less than 95 % of the "
+    if rows[n, sva_truth.method][2] < 0.8:
+        print(f"n = {n}: the reference circuit itself (overlap 1 by definition) keeps less than 80 % of the "
               f"clean behaviour")
 
 # %% [markdown]
 # Overlap measures agreement with a reference that is itself only a choice (the greedy circuit
-# of a ranking); faithfulness measures what the circuit *does*. They can disagree in both
-# directions, which is why EAP-IG's paper argues for reporting faithfulness.
+# of a ranking); faithfulness measures what the circuit *does*. A circuit can share every node
+# with the reference and still keep almost none of the behaviour, because what matters is
+# which *edges* between those nodes it keeps. That is why EAP-IG's paper argues for reporting
+# faithfulness.
 #
-# Now faithfulness against circuit size, for a budget of 5 to 80 edges. The printed numbers
-# are `edges after pruning: faithfulness`.
+# Now faithfulness against circuit size, and the smallest evaluated circuit that keeps 80 %
+# of the clean behaviour (`C.edges_to_reach`). The printed numbers are
+# `edges after pruning: faithfulness`.
 
 # %%
-sizes = [5, 10, 20, 40, 80]
-curves = {s.method: C.faithfulness_curve(ioi_model, ioi_task, s, sizes) for s in (ioi_eap, ioi_ig, ioi_truth)}
+sizes = [5, 10, 20, 30, 40, 50, 75, 100]
+curves = {s.method: C.faithfulness_curve(mix, sva_task, s, sizes) for s in (sva_eap, sva_ig, sva_truth)}
 from workbook import plots
 
-plots.faithfulness_curves(curves, title="IOI: faithfulness of greedy circuits vs size")
+plots.faithfulness_curves(curves, title="SVA (mixture model): faithfulness of greedy circuits vs size")
 plt.show()
 for name, (x, y) in curves.items():
-    print(f"{name:<16}", " ".join(f"{n}:{v:.2f}" for n, v in zip(x, y)))
+    print(f"{name:<14}", " ".join(f"{n}:{v:.2f}" for n, v in zip(x, y)))
+
+# %%
+# NBVAL_CHECK_OUTPUT
+reach = {name: C.edges_to_reach(x, y, 0.8) for name, (x, y) in curves.items()}
+for name, n in reach.items():
+    print(f"{name:<14} smallest evaluated circuit with faithfulness >= 0.8: "
+          f"{n if n is not None else f'none up to {max(sizes)} requested edges'}")
+print(f"EAP-IG needs fewer edges than EAP: {(reach[sva_ig.method] or 10**9) < (reach[sva_eap.method] or 10**9)}")
 
 # %% [markdown]
-# One of these circuits may print `0:` edges at the smallest budget. Why, when the budget was 5?
+# Several circuits print `0:` edges at the smallest budget. Why, when the budget was 5?
 # The cell below grows EAP's 5-edge circuit *without* pruning and shows which edges it picked.
 
 # %%
 # NBVAL_CHECK_OUTPUT
-raw = C.greedy(ioi_eap, 5, graph, pruned=False)
-kept = C.greedy(ioi_eap, 5, graph)
+raw = C.greedy(sva_eap, 5, mgraph, pruned=False)
+kept = C.greedy(sva_eap, 5, mgraph)
 print(f"EAP's greedy 5 edges before pruning: {raw.edges}")
-print(f"edges from the embedding among them: {[e for e in raw.edges if e.startswith('embed->')]}")
+print(f"edges among them that leave the embedding: {[e for e in raw.edges if e.startswith('embed->')]}")
 print(f"after pruning (complete embedding -> logits paths only): {kept.n_edges} edges")
-q_edges = [e for e in ioi_truth.order()[:10] if e.startswith("embed->") and e.endswith(".q")]
-print(f"rank of the true top-10's embed -> query edges: by edge patching "
-      f"{[ioi_truth.rank(e) for e in q_edges]}, by EAP {[ioi_eap.rank(e) for e in q_edges]}")
+into_logits = [e for e in sva_eap.order()[:10] if e.endswith("->logits")]
+print(f"edges into the logits among EAP's top 10: {len(into_logits)}")
+print(f"the largest exact edge effect: {sva_truth.order()[0]}, rank by EAP {sva_eap.rank(sva_truth.order()[0])}, "
+      f"by EAP-IG {sva_ig.rank(sva_truth.order()[0])}")
 
 # %% [markdown]
 # Greedy growth starts at the logits and can only add an edge *into* a component that is already
-# in the circuit. EAP's best such edges all run between heads or from heads to the logits (printed), and
-# the edges from the embedding into the queries of the heads it picked are ranked low by EAP
-# (compare the two rank lists), so the budget runs out before any path reaches the embedding: no
-# complete path, nothing survives pruning, faithfulness 0. It is the ranking failure of this
-# chapter seen from the circuit's side: the IOI table at the end lists embed -> query edges as
-# EAP's false negatives.
+# in the circuit. EAP's best edges are the direct writes of MLPs and heads into the logits
+# (printed): the budget is spent on them before any path reaches the embedding, so no complete
+# path exists, nothing survives pruning, faithfulness 0. Why does EAP favour them? The metric
+# is a probability difference and the model is nearly certain on clean prompts (`M(clean)`
+# above is close to its maximum, 1): the softmax is saturated, so *every* gradient through it
+# is tiny, and what little survives is largest on the shortest paths. That is a zero-gradient
+# region at the very top of the model, in the metric itself. Among the edges feeding those few
+# large components, EAP's ranking is close to arbitrary; EAP-IG's path points include
+# less-certain inputs where the gradient is alive.
 
 # %% [markdown]
-# ## Closing tables: the flat-region specimen and the IOI model vs exact edge patching
+# ## Closing tables: the flat-region specimen and the mixture model vs exact edge patching
+#
+# On the mixture model, the ground truth is the pool of candidate edges patched above (the
+# union of both methods' top 100); each method is scored on the candidates only. For an edge in
+# a method's top 100, its rank among the candidates equals its rank among all 3,628 edges.
+#
+# Read the two mixture tables against the faithfulness results. On IOI, EAP ranks both truly
+# important edges outside its top K and under-scales them by far; EAP-IG puts them on top. On
+# SVA, EAP's scores are tiny (the "scale" column) because the saturated metric flattens every
+# gradient; EAP-IG's single-edge ranking is not better there (compare the recall and the
+# missed edge), yet its circuits were the faithful ones, with fewer edges than even the
+# circuits grown from exact single-edge patching. A single edge patched alone changes little
+# when the rest of the circuit still keeps the prediction near certain; the integral along
+# the corrupt-to-clean path credits edges for what they do on the way there. Ranking single
+# edges and finding a faithful circuit are different questions: ask the second with
+# faithfulness.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -301,9 +394,12 @@ print("flat-region specimen")
 print(wb.comparison_table([eap_scores, spec_ig], truth, k=3))
 print(f"{edge}: rank by exact patching {truth.rank(edge)}, by EAP {eap_scores.rank(edge)}, by EAP-IG (m=5) "
       f"{spec_ig.rank(edge)} of {len(truth)};  EAP-IG / truth = {wb.scores.fmt(spec_ig[edge] / truth[edge], '.1f')}")
-print()
-print("trained IOI model")
-print(wb.comparison_table([ioi_eap, ioi_ig], ioi_truth, k=10))
+for label, t, (e, i) in (("mixture model, IOI", ioi_truth, (ioi_eap, ioi_ig)),
+                         ("mixture model, SVA", sva_truth, (sva_eap, sva_ig))):
+    pool = t.info["verified"]
+    print()
+    print(f"{label}: the {len(pool)} candidate edges")
+    print(wb.comparison_table([e.select(pool), i.select(pool)], t.select(pool), k=10))
 
 # %% [markdown]
 # ## 3. Now on GPT-2 small (optional, needs internet once)
