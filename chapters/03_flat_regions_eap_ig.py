@@ -250,8 +250,8 @@ print(f"false negatives at K = {len(ioi_needed)}: EAP {wb.false_negatives(ioi_ea
 print(f"verification cost: EAP {wb.verification_cost(ioi_eap, ioi_truth)}, EAP-IG {wb.verification_cost(ioi_ig, ioi_truth)}")
 
 # %% [markdown]
-# The edge that carries most of the behaviour, from the embedding into the value input of a
-# layer-0 head, gets an EAP score near 0 — and the edge from that head into `MLP0` is
+# The edge with the largest effect, from the embedding into the value input of a layer-0
+# head, gets an EAP score near 0 (with the wrong sign) — and the edge from that head into `MLP0` is
 # under-scored too. It is this chapter's failure, grown by training: patching the head moves
 # `MLP0`'s input a long way (chapter 2, section 5 measured it), far outside the region where
 # the gradient at the clean point describes the MLP, so the clean-point gradient along this

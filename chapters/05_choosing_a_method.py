@@ -58,8 +58,8 @@ from workbook.report import concat_scores
 # identification, greater-than, subject-verb agreement, country-capital, hypernymy and gender
 # bias (`workbook.mixture_tasks` documents each grammar and metric). The cell prints one clean
 # prompt of each task, the word its corrupt twin changes, the metric, and the metric on the
-# clean and corrupt batches. Eight prompt pairs per task keep the whole notebook within a
-# minute on a laptop CPU.
+# clean and corrupt batches. Eight prompt pairs per task keep the notebook short on a laptop
+# CPU.
 
 # %%
 model = zoo.load_model("mixture")
