@@ -510,6 +510,7 @@ print(f"{mtop}: EAP-IG recovers more than half of the true effect: {abs(ig_total
 # GradDrop's. The capstone (chapter 5) automates that diagnosis.
 # </details>
 
+# %% [markdown]
 # ## 6. Advanced: how large could a missed node be?
 #
 # AtP* verifies its top-K nodes by activation patching and bounds the rest: patch random
@@ -593,7 +594,10 @@ print(f"{worst_missed}: GradDrop score is exactly 0: {hgd[worst_missed] == 0};  
 #
 # The second table is the trained `mixture` model of section 5 (IOI task, heads): there the
 # direct and indirect effects share a sign, GradDrop's score stays near `|AtP|`, and both are
-# several times too small on the head that matters most (the "scale" column).
+# several times too small on the head that matters most (the "scale" column). Neither misses it
+# by rank (the "false neg" column): among the heads alone its effect dwarfs the others', so even
+# an estimate several times too small stays on top. In chapter 5 the same head competes with the
+# MLPs as well, and there the underestimate costs it its place in AtP's top K.
 
 # %%
 # NBVAL_CHECK_OUTPUT

@@ -294,7 +294,10 @@ for n in budgets:
 
 # %% [markdown]
 # Read the table pairwise. Does the circuit with the larger overlap always reproduce more of the
-# clean behaviour? The cell below checks every pair of circuits of the same budget.
+# clean behaviour, and do circuits with the same overlap reproduce about the same amount? The
+# cell below checks every pair of circuits of the same budget: pairs whose overlap and
+# faithfulness disagree in direction, and pairs with the same overlap (within 0.05) whose
+# faithfulness differs by more than half of the clean behaviour.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -308,6 +311,9 @@ for n in budgets:
                 if abs(d_ov) > 0.05 and abs(d_f) > 0.1 and (d_ov > 0) != (d_f > 0):
                     print(f"n = {n}: {b if d_ov > 0 else a} has the larger {what} overlap, "
                           f"{a if d_ov > 0 else b} the larger faithfulness")
+                if abs(d_ov) <= 0.05 and abs(d_f) > 0.5:
+                    print(f"n = {n}: {a} and {b} have the same {what} overlap (within 0.05), "
+                          f"{b if d_f > 0 else a} keeps more than half of the clean behaviour more")
     if rows[n, sva_truth.method][2] < 0.8:
         print(f"n = {n}: the reference circuit itself (overlap 1 by definition) keeps less than 80 % of the "
               f"clean behaviour")
@@ -331,7 +337,7 @@ from workbook import plots
 plots.faithfulness_curves(curves, title="SVA (mixture model): faithfulness of greedy circuits vs size")
 plt.show()
 for name, (x, y) in curves.items():
-    print(f"{name:<14}", " ".join(f"{n}:{v:.2f}" for n, v in zip(x, y)))
+    print(f"{name:<14}", " ".join(f"{n}:{v + 0.0 if abs(v) >= 0.005 else 0.0:.2f}" for n, v in zip(x, y)))
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -342,16 +348,18 @@ for name, n in reach.items():
 print(f"EAP-IG needs fewer edges than EAP: {(reach[sva_ig.method] or 10**9) < (reach[sva_eap.method] or 10**9)}")
 
 # %% [markdown]
-# Several circuits print `0:` edges at the smallest budget. Why, when the budget was 5?
-# The cell below grows EAP's 5-edge circuit *without* pruning and shows which edges it picked.
+# Some circuits print `0:` edges at the smallest budget. Why, when the budget was 5?
+# The cell below grows each method's 5-edge circuit *without* pruning and shows which edges it
+# picked.
 
 # %%
 # NBVAL_CHECK_OUTPUT
-raw = C.greedy(sva_eap, 5, mgraph, pruned=False)
-kept = C.greedy(sva_eap, 5, mgraph)
-print(f"EAP's greedy 5 edges before pruning: {raw.edges}")
-print(f"edges among them that leave the embedding: {[e for e in raw.edges if e.startswith('embed->')]}")
-print(f"after pruning (complete embedding -> logits paths only): {kept.n_edges} edges")
+for s in (sva_eap, sva_ig, sva_truth):
+    raw, kept = C.greedy(s, 5, mgraph, pruned=False), C.greedy(s, 5, mgraph)
+    print(f"{s.method}: greedy 5 edges before pruning: {raw.edges}")
+    print(f"    leaving the embedding: {[e for e in raw.edges if e.startswith('embed->')] or 'none'};  "
+          f"after pruning (complete embedding -> logits paths only): {kept.n_edges} edges;  "
+          f"with a budget of 6: {C.greedy(s, 6, mgraph).n_edges} edges")
 into_logits = [e for e in sva_eap.order()[:10] if e.endswith("->logits")]
 print(f"edges into the logits among EAP's top 10: {len(into_logits)}")
 print(f"the largest exact edge effect: {sva_truth.order()[0]}, rank by EAP {sva_eap.rank(sva_truth.order()[0])}, "
@@ -359,9 +367,13 @@ print(f"the largest exact edge effect: {sva_truth.order()[0]}, rank by EAP {sva_
 
 # %% [markdown]
 # Greedy growth starts at the logits and can only add an edge *into* a component that is already
-# in the circuit. EAP's best edges are the direct writes of MLPs and heads into the logits
-# (printed): the budget is spent on them before any path reaches the embedding, so no complete
-# path exists, nothing survives pruning, faithfulness 0. Why does EAP favour them? The metric
+# in the circuit, and pruning keeps only complete embedding-to-logits paths. The two empty
+# circuits fail differently. EAP's best edges are the direct writes of MLPs and heads into the
+# logits (printed): the budget is spent on them before any path reaches the embedding, so no
+# complete path exists, nothing survives pruning, faithfulness 0. EAP-IG's five edges form one
+# deep chain from the logits down to a layer-0 head and stop one edge short of the
+# embedding: with a sixth edge (the embedding into that head) the chain is complete and
+# survives pruning. Why does EAP favour the logit edges? The metric
 # is a probability difference and the model is nearly certain on clean prompts (`M(clean)`
 # above is close to its maximum, 1): the softmax is saturated, so *every* gradient through it
 # is tiny, and what little survives is largest on the shortest paths. That is a zero-gradient
@@ -402,7 +414,7 @@ for label, t, (e, i) in (("mixture model, IOI", ioi_truth, (ioi_eap, ioi_ig)),
     print(wb.comparison_table([e.select(pool), i.select(pool)], t.select(pool), k=10))
 
 # %% [markdown]
-# ## 3. Now on GPT-2 small (optional, needs internet once)
+# ## 4. Now on GPT-2 small (optional, needs internet once)
 #
 # Hanna et al. compared EAP and EAP-IG on GPT-2 small. This section loads it and then
 # Pythia-160M ([arXiv 2304.01373](https://arxiv.org/abs/2304.01373)) from the Hugging Face hub
