@@ -412,7 +412,7 @@ def diagnose(
             except UnsupportedArchitectureError as err:  # the QK fix refused this attention variant
                 skipped["saturation"] = str(err)
                 probe = {}
-            misses = _family_misses(plain, fixed, list(probe), tau, family_floor * total)
+            misses = _family_misses(plain, fixed, list(probe), tau, family_floor * total) if probe else {}
             for name, ev in probe.items():
                 gap = abs(fixed[name] - plain[name])
                 ranked = (name in misses and ev["change"] >= pattern_change
