@@ -169,7 +169,10 @@ def test_eap_ig_and_eap_gp(family, cases):
         close(got.to_dict(), {f"{u}->{v}": x for (u, v), x in ref.items() if f"{u}->{v}" in got}, tol=tol(family), what=f"{family} eap_ig {variant}")
     got = wb.eap_gp(model, task, steps=2)
     ref = R.eap_gp(model, task, 2)
-    close(got.to_dict(), {f"{u}->{v}": x for (u, v), x in ref.items() if f"{u}->{v}" in got}, tol=max(1e-7, tol(family)), what=f"{family} eap_gp")
+    # families that compute in float32 inside: the path is float32-exact only (fused and per-head-split
+    # runs of the same float64 model step ~5e-7 apart), and two normalised steps compound that
+    gp_tol = 1e-5 if family in F.FLOAT32_INSIDE else max(1e-7, tol(family))
+    close(got.to_dict(), {f"{u}->{v}": x for (u, v), x in ref.items() if f"{u}->{v}" in got}, tol=gp_tol, what=f"{family} eap_gp")
     # completeness: the embed's edges sum to M(corrupt) - M(clean) up to the Riemann error, O(1/m)
     clean_v, corr_v = baselines(model, task)
     err = []

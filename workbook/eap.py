@@ -22,7 +22,8 @@ import torch
 
 from workbook.arch import adapter_for, compute_dtype
 from workbook.graph import Graph
-from workbook.hooks import cache_activations, cache_activations_and_grads
+from workbook.edge_scores import EdgeScorer
+from workbook.hooks import NO_LOGITS, cache_activations, cache_activations_and_grads, model_device
 from workbook.patching import _fused_attention, _orient
 from workbook.scores import Scores
 from workbook.tasks import Task
@@ -157,14 +158,17 @@ def eap(model, task: Task, direction: str = "noising") -> Scores:
     check_model(model)
     check_tokens(task.clean, task.corrupt, model.cfg.d_vocab)
     t0 = time.perf_counter()
-    run = _orient(task, direction)
-    io = GraphIO(model)
-    graph = io.graph
-    with io.fused(model):
-        _, corr = cache_activations(model, run.corrupt, io.source_names(), attention_mask=run.attention_mask)
-        _, clean, grads = cache_activations_and_grads(model, run, io.fwd_names(), io.grad_names())
-    deltas = io.sources(corr) - io.sources(clean)
-    per_ex = edge_scores_from_grads(deltas, io.dest_grads(clean, grads), graph)
+    run = _orient(task, direction).to(model_device(model))
+    sc = EdgeScorer(model)
+    graph = sc.graph
+    with _fused_attention(model):
+        _, corr = cache_activations(model, run.corrupt, sc.source_names(), attention_mask=run.attention_mask, positions=NO_LOGITS)
+        _, clean, grads = cache_activations_and_grads(model, run, sc.source_names() + sc.act_names(), sc.grad_names())
+    sc.set_deltas(corr, clean)
+    del corr
+    sc.add_pass(clean, grads)
+    del clean, grads
+    per_ex = sc.finish()
     return edge_scores_to_scores(
         per_ex, graph, "EAP",
         {"direction": direction, "seconds": time.perf_counter() - t0, "passes": "2 fwd + 1 bwd",

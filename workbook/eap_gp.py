@@ -31,22 +31,26 @@ algorithms.md section 5 (Brokttv/EAP-GP, Lexsi-Labs/CircuitKIT):
 * **Only the embedding moves** (one joint path in input space, as EAP-IG-inputs), not one
   path per edge.
 
-Cost: 2 caching forwards, k path-building forward+backward passes, one forward logging the
-final output distance, and one batched attribution pass of ``k*B`` rows.
+Cost: one corrupt caching forward, k path-building forward+backward passes (the first runs
+the clean input and also caches the clean source writes), and k attribution forward+backward
+passes, batched as the memory budget allows (:mod:`workbook.budget`); the pass at gamma_k keeps
+every logit so that the path's final output distance is read off it. Edge scores are accumulated
+in head space (:class:`~workbook.edge_scores.EdgeScorer`).
 """
 
 from __future__ import annotations
 
 import time
+from typing import Sequence
 
 import torch
 
-from workbook.eap import edge_scores_from_grads, edge_scores_to_scores
-from workbook.eap_ig import interpolated_dest_grads
-from workbook.graph import Graph
-from workbook.arch import compute_dtype
-from workbook.hooks import LEAF_HOOK, cache_activations, frozen_params, run_model
-from workbook.patching import _orient
+from workbook.budget import copies_per_pass
+from workbook.eap import edge_scores_to_scores
+from workbook.eap_ig import _replace_with
+from workbook.edge_scores import EdgeScorer
+from workbook.hooks import LEAF_HOOK, cache_activations, cache_activations_and_grads, embeddings, frozen_params, model_device, run_model
+from workbook.patching import _fused_attention, _orient
 from workbook.scores import Scores
 from workbook.tasks import Task
 from workbook.validate import WorkbookError, check_finite, check_model, check_tokens
@@ -75,11 +79,11 @@ def step_sizes(step_size, e_clean: torch.Tensor, e_corrupt: torch.Tensor, steps:
     positive number for every example."""
     B = e_clean.shape[0]
     if step_size == "unit":
-        return torch.ones(B, dtype=e_clean.dtype)
+        return torch.ones(B, dtype=e_clean.dtype, device=e_clean.device)
     if step_size == "scaled":
         return (e_clean - e_corrupt).flatten(1).norm(dim=1) / steps
     if isinstance(step_size, (int, float)) and step_size > 0:
-        return torch.full((B,), float(step_size), dtype=e_clean.dtype)
+        return torch.full((B,), float(step_size), dtype=e_clean.dtype, device=e_clean.device)
     raise WorkbookError(f"step_size must be 'unit', 'scaled' or a positive number, got {step_size!r}.")
 
 
@@ -92,13 +96,18 @@ def gradpath(
     steps: int = 5,
     step_size: str | float = "unit",
     endpoints: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+    capture: Sequence[str] = (),
+    final_distance: bool = True,
 ) -> tuple[torch.Tensor, dict]:
     """The GradPath from the clean toward the corrupt embedding (noising orientation).
 
     Returns ``(points [steps + 1, B, P, D], log)``: ``points[0]`` is ``e_clean``, ``points[j]``
-    is gamma_j. ``log`` holds per-step output distances ``[steps + 1, B]`` (``objective``),
+    is gamma_j. ``log`` holds per-step output distances ``[steps + 1, B]`` (``objective``; only
+    ``[steps, B]`` without ``final_distance``, which skips the forward at the last point),
     ``e_clean``, ``e_corrupt`` and the step lengths ``eta`` ``[B]``. ``endpoints`` =
     ``(e_clean, e_corrupt, corrupt_logits)`` skips the two caching runs when already known.
+    ``capture``: hook names whose activations to keep from the first step, which runs the clean
+    input unchanged (``log["clean_acts"]``).
     """
     if not isinstance(steps, int) or steps < 1:
         raise WorkbookError(f"steps must be a positive integer, got {steps!r}.")
@@ -112,19 +121,29 @@ def gradpath(
     eta = step_sizes(step_size, e_clean, e_corr, steps)
     gamma = e_clean.clone()
     points, objective = [gamma], []
+    clean_acts: dict[str, torch.Tensor] = {}
+
+    def save(name):
+        def fn(t, hook):
+            clean_acts[name] = t.detach()
+
+        return fn
+
     with frozen_params(model), torch.enable_grad():
-        for _ in range(steps):
+        for j in range(steps):
             leaf = gamma.detach().requires_grad_(True)
-            dist = output_distance(model, task.clean, leaf, target_logits, mask)
+            with model.hooks(fwd_hooks=[(n, save(n)) for n in capture] if j == 0 else []):
+                dist = output_distance(model, task.clean, leaf, target_logits, mask)
             (g,) = torch.autograd.grad(dist.sum(), leaf)  # per-example: examples are independent
             check_finite(g, "the GradPath gradient")
             norm = g.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1)
             gamma = (leaf - eta.view(-1, 1, 1) * g / norm).detach()
             objective.append(dist.detach())
             points.append(gamma)
-    with torch.no_grad():
-        objective.append(output_distance(model, task.clean, gamma, target_logits, mask))
-    log = {"objective": torch.stack(objective), "e_clean": e_clean, "e_corrupt": e_corr, "eta": eta}
+    if final_distance:
+        with torch.no_grad():
+            objective.append(output_distance(model, task.clean, gamma, target_logits, mask))
+    log = {"objective": torch.stack(objective), "e_clean": e_clean, "e_corrupt": e_corr, "eta": eta, "clean_acts": clean_acts}
     return torch.stack(points), log
 
 
@@ -139,15 +158,39 @@ def eap_gp(
     check_model(model)
     check_tokens(task.clean, task.corrupt, model.cfg.d_vocab)
     t0 = time.perf_counter()
-    run = _orient(task, direction)
-    graph = Graph.from_model(model)
-    _, clean = cache_activations(model, run.clean, list(graph.source_hooks), attention_mask=run.attention_mask)
-    corr_logits, corr = cache_activations(model, run.corrupt, list(graph.source_hooks), attention_mask=run.attention_mask)
-    points, log = gradpath(model, run, steps, step_size, (clean[LEAF_HOOK], corr[LEAF_HOOK], corr_logits))
-    cd = compute_dtype(model)
-    deltas = graph.stack_sources(corr).to(cd) - graph.stack_sources(clean).to(cd)
-    grads = interpolated_dest_grads(model, run, points[1:], graph).mean(0)
-    per_ex = edge_scores_from_grads(deltas, grads, graph)
+    run = _orient(task, direction).to(model_device(model))
+    sc = EdgeScorer(model)
+    graph = sc.graph
+    mask = run.attention_mask
+    with _fused_attention(model):
+        corr_logits, corr = cache_activations(model, run.corrupt, sc.source_names(), attention_mask=mask)
+        e_clean = embeddings(model, run.clean, mask)
+        points, log = gradpath(model, run, steps, step_size, (e_clean, corr[LEAF_HOOK], corr_logits),
+                               capture=sc.source_names(), final_distance=False)
+        sc.set_deltas(corr, log.pop("clean_acts"))
+        del corr
+        # attribution at gamma_1..gamma_k; gamma_k first and alone, with every logit, so that its
+        # output distance (the path's end) is read off the same pass
+        final: dict[str, torch.Tensor] = {}
+
+        def keep_logits(t, hook):
+            final["logits"] = t.detach()
+
+        per_pass = copies_per_pass(model, run, steps, backward=True, reserved=sc.nbytes())
+        chunks = [[steps]] + [list(range(i, min(i + per_pass, steps))) for i in range(1, steps, per_pass)]
+        for chunk in chunks:
+            flat = points[chunk].reshape((-1,) + tuple(points.shape[2:]))
+            hooks = [(LEAF_HOOK, _replace_with(flat))] + ([("hook_unembed", keep_logits)] if chunk == [steps] else [])
+            _, acts, grads = cache_activations_and_grads(
+                model, run, sc.act_names(), sc.grad_names(), tokens=run.clean.repeat(len(chunk), 1),
+                extra_fwd_hooks=hooks, full_logits=chunk == [steps])
+            sc.add_pass(acts, grads, len(chunk))
+            del acts, grads
+    end = ((final["logits"].to(corr_logits.dtype) - corr_logits) ** 2)
+    if mask is not None:
+        end = end * mask.to(end.device, end.dtype)[..., None]
+    log["objective"] = torch.cat([log["objective"], end.flatten(1).sum(1)[None]])
+    per_ex = sc.finish() / steps
     e_c, e_n = log["e_clean"], log["e_corrupt"]
     info = {
         "direction": direction, "steps": steps, "step_size": step_size,
@@ -156,7 +199,7 @@ def eap_gp(
         "output_distance_start": float(log["objective"][0].mean()),
         "output_distance_end": float(log["objective"][-1].mean()),
         "seconds": time.perf_counter() - t0,
-        "passes": f"2 fwd + {steps} path fwd+bwd + 1 batched fwd+bwd of {steps} points",
-        "forward_passes": 3 + 2 * steps, "backward_passes": 2 * steps,
+        "passes": f"1 caching fwd + {steps} path fwd+bwd + {steps} points in {len(chunks)} batched fwd+bwd",
+        "forward_passes": 1 + 2 * steps, "backward_passes": 2 * steps, "points_per_pass": per_pass,
     }
     return edge_scores_to_scores(per_ex, graph, f"EAP-GP (k={steps})", info)

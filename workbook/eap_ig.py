@@ -30,15 +30,16 @@ mean of per-example scores, the same number. ``Scores.per_example`` holds ``[B, 
 from __future__ import annotations
 
 import time
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 
-from workbook.arch import compute_dtype
-from workbook.eap import GraphIO, edge_scores_from_grads, edge_scores_to_scores
+from workbook.budget import copies_per_pass
+from workbook.eap import GraphIO, edge_scores_to_scores
+from workbook.edge_scores import EdgeScorer
 from workbook.graph import Graph
-from workbook.hooks import LEAF_HOOK, cache_activations, cache_activations_and_grads
-from workbook.patching import _orient
+from workbook.hooks import LEAF_HOOK, NO_LOGITS, cache_activations, cache_activations_and_grads, embeddings, model_device
+from workbook.patching import _fused_attention, _orient
 from workbook.scores import Scores
 from workbook.tasks import Task
 from workbook.validate import WorkbookError, check_model, check_tokens
@@ -115,6 +116,40 @@ def _chunked(alphas: torch.Tensor, batch_steps: int) -> list[torch.Tensor]:
     return list(alphas.split(max(1, batch_steps)))
 
 
+def _path_passes(model, run: Task, scorer: EdgeScorer, hook: str, clean: torch.Tensor, corr: torch.Tensor,
+                 a: torch.Tensor, constant: bool, per_pass: int, corr_sources: dict | None = None) -> None:
+    """Run the path points ``corr + a_k (clean - corr)`` at ``hook`` through fused forward+backward
+    passes of ``per_pass`` points each and add them to ``scorer``. With ``corr_sources`` (the
+    scorer has no deltas yet) the clean source writes are read off the rows of the point
+    ``a_k = 1``, which is the clean run itself, and the deltas are set from them."""
+    capture = scorer.source_names() if corr_sources is not None else []
+    B = run.batch_size
+    captured = False
+    order = sorted(range(len(a)), key=lambda i: float(a[i]) != 1.0)  # the clean point first
+    for chunk in _chunks(order, per_pass):
+        w = a[chunk].to(clean.device, clean.dtype).view(-1, 1, 1, 1)
+        pts = torch.where(w == 1, clean[None], corr[None] + w * (clean - corr)[None])  # exactly clean at a = 1
+        flat = pts.reshape((-1,) + tuple(clean.shape[1:]))
+        repl = (lambda f: (lambda t, hook: f.to(t.dtype).detach().clone().requires_grad_(True)))(flat) if constant else _replace_with(flat)
+        one = [i for i, k in enumerate(chunk) if float(a[k]) == 1.0]
+        names = scorer.act_names() + (list(capture) if one and not captured else [])
+        _, acts, grads = cache_activations_and_grads(
+            model, run, names, scorer.grad_names(), tokens=run.clean.repeat(len(chunk), 1), extra_fwd_hooks=[(hook, repl)]
+        )
+        if one and not captured and capture:
+            rows = slice(one[0] * B, (one[0] + 1) * B)
+            scorer.set_deltas(corr_sources, {n: acts[n][rows] for n in capture})
+            captured = True
+        scorer.add_pass(acts, grads, len(chunk))
+        del acts, grads
+    if capture and not captured:
+        raise RuntimeError("no path point a = 1 to read the clean run from")
+
+
+def _chunks(items: list, size: int) -> list[list]:
+    return [items[i : i + size] for i in range(0, len(items), max(1, size))]
+
+
 def eap_ig(
     model,
     task: Task,
@@ -126,8 +161,14 @@ def eap_ig(
 ) -> Scores:
     """EAP-IG scores for every edge (names ``"src->dst"``; batch means, noising by default).
 
-    ``steps`` = m. ``batch_steps`` runs that many path points per forward/backward (default:
-    all m at once; lower it for big models). ``direction="denoising"`` swaps clean and corrupt.
+    ``steps`` = m. ``batch_steps`` runs that many path points per forward/backward; by default
+    it is chosen from the memory budget (:mod:`workbook.budget`): as many as fit, up to all m.
+    The result does not depend on it. ``direction="denoising"`` swaps clean and corrupt.
+
+    Cost (inputs variant): one corrupt caching forward and m path points in batched fused
+    forward+backward passes; the clean activations come from the point ``a = 1`` (the clean
+    run itself) when the alphas include it. Edge scores are accumulated in head space
+    (:class:`~workbook.edge_scores.EdgeScorer`).
     """
     check_model(model)
     check_tokens(task.clean, task.corrupt, model.cfg.d_vocab)
@@ -135,31 +176,33 @@ def eap_ig(
         raise WorkbookError(f"variant must be 'inputs' or 'activations', got {variant!r}.")
     a = ig_alphas(steps, alphas)
     t0 = time.perf_counter()
-    run = _orient(task, direction)
-    graph = Graph.from_model(model)
+    run = _orient(task, direction).to(model_device(model))
+    sc = EdgeScorer(model)
+    graph = sc.graph
     group_hooks = source_groups(graph) if variant == "activations" else [LEAF_HOOK]
-    names = list(dict.fromkeys(list(graph.source_hooks) + group_hooks))
-    _, clean = cache_activations(model, run.clean, names, attention_mask=run.attention_mask)
-    _, corr = cache_activations(model, run.corrupt, names, attention_mask=run.attention_mask)
-    cd = compute_dtype(model)
-    deltas = graph.stack_sources(corr).to(cd) - graph.stack_sources(clean).to(cd)  # [n_src, B, P, D]
-    grad_sum = None
-    n_fb = 0
-    for hook in group_hooks:
-        c, n = clean[hook], corr[hook]
-        for chunk in _chunked(a, batch_steps or steps):
-            w = chunk.to(c.dtype).view(-1, 1, 1, 1)
-            pts = n[None] + w * (c - n)[None]  # [k, B, P, D]
-            g = interpolated_dest_grads(model, run, pts, graph, hook, constant=variant == "activations").sum(0)
-            grad_sum = g if grad_sum is None else grad_sum + g
-            n_fb += 1
-    mean_grad = grad_sum / (steps * len(group_hooks))
-    per_ex = edge_scores_from_grads(deltas, mean_grad, graph)
+    mask = run.attention_mask
+    with _fused_attention(model):
+        cache = sc.source_names() + [h for h in group_hooks if h not in sc.source_names()]
+        _, corr = cache_activations(model, run.corrupt, cache, attention_mask=mask, positions=NO_LOGITS)
+        if variant == "inputs" and bool((a == 1).any()):
+            clean = {LEAF_HOOK: embeddings(model, run.clean, mask)}
+        else:
+            _, clean = cache_activations(model, run.clean, cache, attention_mask=mask, positions=NO_LOGITS)
+            sc.set_deltas(corr, clean)
+        reserved = sc.nbytes() + steps * len(group_hooks) * graph.n_layers * corr[LEAF_HOOK].numel() * 4
+        per_pass = batch_steps or copies_per_pass(model, run, steps, backward=True, reserved=reserved)
+        n_fb = 0
+        for hook in group_hooks:
+            _path_passes(model, run, sc, hook, clean[hook], corr[hook], a, variant == "activations", per_pass,
+                         corr_sources=corr if sc.deltas is None else None)
+            n_fb += -(-steps // per_pass)
+    per_ex = sc.finish() / (steps * len(group_hooks))
     passes = steps * len(group_hooks)
+    n_fwd = passes + (1 if variant == "inputs" and bool((a == 1).any()) else 2)
     return edge_scores_to_scores(
         per_ex, graph, f"EAP-IG (m={steps})" + ("" if variant == "inputs" else " activations"),
         {"direction": direction, "variant": variant, "steps": steps, "alphas": a.tolist(),
-         "seconds": time.perf_counter() - t0,
-         "passes": f"2 fwd + {passes} path points in {n_fb} batched fwd+bwd",
-         "forward_passes": 2 + passes, "backward_passes": passes},
+         "seconds": time.perf_counter() - t0, "points_per_pass": per_pass,
+         "passes": f"{n_fwd - passes} caching fwd + {passes} path points in {n_fb} batched fwd+bwd",
+         "forward_passes": n_fwd, "backward_passes": passes},
     )

@@ -24,9 +24,12 @@ import torch
 
 from workbook.validate import check_finite
 
-__all__ = ["run_model", "baselines", "cache_activations", "cache_activations_and_grads", "frozen_params", "progress", "LEAF_HOOK"]
+__all__ = ["run_model", "metric_per_example", "model_device", "baselines", "cache_activations", "cache_activations_and_grads", "frozen_params", "progress", "embeddings", "LEAF_HOOK", "NO_LOGITS"]
 
 LEAF_HOOK = "hook_embed"
+
+#: ``positions`` for a caching run whose logits nobody reads: the unembedding runs on one position only
+NO_LOGITS = torch.tensor([0])
 
 
 def progress(iterable: Iterable, total: int | None = None, desc: str = "", enabled: bool | None = None):
@@ -76,24 +79,32 @@ def _finite_mask_fill(t: torch.Tensor, hook) -> torch.Tensor:
     return t.clamp(min=_F32_MIN)
 
 
-def run_model(model, tokens: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+def run_model(
+    model, tokens: torch.Tensor, attention_mask: torch.Tensor | None = None, positions: torch.Tensor | None = None
+) -> torch.Tensor:
     """``model(tokens)`` with the padding mask, logits upcast to float32 for half-precision models.
 
     ``attention_mask`` is ``[B, S]`` (1 = real token); when ``tokens`` holds ``k`` stacked copies
     of the batch (``[k*B, S]``) the mask is repeated to match. TransformerLens derives the
     position ids from the mask, so left and right padding give the same real-token logits.
+    ``positions`` (sorted sequence indices, :meth:`Task.logit_positions`): compute the final norm
+    and unembedding there only (HF's ``logits_to_keep``); logits are then ``[N, len(positions), V]``.
+    Tokens and mask are moved to the model's device.
     """
+    device = model_device(model)
+    tokens = tokens.to(device)
+    kw = {} if positions is None else {"logits_to_keep": positions.to(device)}
     mask = _mask_for(attention_mask, tokens.shape[0])
     if mask is None:
-        logits = model(tokens)
+        logits = model(tokens, **kw)
     else:
-        mask = mask.to(tokens.device)
+        mask = mask.to(device)
         if bool((mask == 0).any()) and _dtype(model) == torch.float64:
             names = [f"blocks.{l}.attn.hook_attn_scores" for l in range(model.cfg.n_layers)]
             with model.hooks(fwd_hooks=[(n, _finite_mask_fill) for n in names]):
-                logits = model(tokens, attention_mask=mask)
+                logits = model(tokens, attention_mask=mask, **kw)
         else:
-            logits = model(tokens, attention_mask=mask)
+            logits = model(tokens, attention_mask=mask, **kw)
     if logits.dtype in (torch.float16, torch.bfloat16):
         logits = logits.float()
     return logits
@@ -105,14 +116,44 @@ def _dtype(model) -> torch.dtype:
     return model_dtype(model)
 
 
+def model_device(model) -> torch.device:
+    """The device of the model's parameters (every tensor a method creates goes there)."""
+    for p in model.parameters():
+        return p.device
+    return torch.device("cpu")
+
+
+def metric_per_example(model, task, tokens: torch.Tensor | None = None) -> torch.Tensor:
+    """``task.per_example`` of ``model(tokens)`` (default ``task.clean``), with the task's mask and
+    logits computed only where the metric reads them."""
+    tokens = task.clean if tokens is None else tokens
+    P = task.logit_positions()
+    return task.per_example(run_model(model, tokens, task.attention_mask, P), P)
+
+
 @torch.no_grad()
 def baselines(model, task) -> tuple[float, float]:
     """``(M(clean), M(corrupt))`` of ``task`` on ``model``, with the task's padding mask."""
-    mask = getattr(task, "attention_mask", None)
     return (
-        float(task.metric_value(run_model(model, task.clean, mask))),
-        float(task.metric_value(run_model(model, task.corrupt, mask))),
+        float(metric_per_example(model, task, task.clean).mean()),
+        float(metric_per_example(model, task, task.corrupt).mean()),
     )
+
+
+@torch.no_grad()
+def embeddings(model, tokens: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """The ``hook_embed`` activation of ``tokens`` (no block runs: ``stop_at_layer=0``)."""
+    out: dict[str, torch.Tensor] = {}
+
+    def save(t, hook):
+        out["e"] = t.detach()
+
+    device = model_device(model)
+    mask = _mask_for(attention_mask, tokens.shape[0])
+    kw = {} if mask is None else {"attention_mask": mask.to(device)}
+    with model.hooks(fwd_hooks=[(LEAF_HOOK, save)]):
+        model(tokens.to(device), stop_at_layer=0, **kw)
+    return out["e"]
 
 
 def _leaf(t: torch.Tensor, hook) -> torch.Tensor:
@@ -122,9 +163,15 @@ def _leaf(t: torch.Tensor, hook) -> torch.Tensor:
 
 @torch.no_grad()
 def cache_activations(
-    model, tokens: torch.Tensor, names: Sequence[str], check: bool = True, attention_mask: torch.Tensor | None = None
+    model,
+    tokens: torch.Tensor,
+    names: Sequence[str],
+    check: bool = True,
+    attention_mask: torch.Tensor | None = None,
+    positions: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Run ``tokens`` once (with ``attention_mask``); return ``(logits, {name: activation})`` for the hooks in ``names``."""
+    """Run ``tokens`` once (with ``attention_mask``); return ``(logits, {name: activation})`` for the
+    hooks in ``names`` (logits only at ``positions`` when given, see :func:`run_model`)."""
     acts: dict[str, torch.Tensor] = {}
 
     def save(name: str) -> Callable:
@@ -134,7 +181,7 @@ def cache_activations(
         return fn
 
     with model.hooks(fwd_hooks=[(n, save(n)) for n in dict.fromkeys(names)]):
-        logits = run_model(model, tokens, attention_mask)
+        logits = run_model(model, tokens, attention_mask, positions)
     if check:
         check_finite(logits, "the logits")
         for n, a in acts.items():
@@ -151,15 +198,17 @@ def cache_activations_and_grads(
     extra_fwd_hooks: Sequence = (),
     extra_bwd_hooks: Sequence = (),
     check: bool = True,
+    full_logits: bool = False,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """One forward on ``tokens`` (default ``task.clean``) and one backward of the task metric.
 
     The task's ``attention_mask`` is passed (repeated when ``tokens`` stacks copies of the batch).
     Returns ``(per_example_metric[B], activations, gradients)``. Gradients are per example:
     ``d metric_b / d act_b`` (the batch-mean's ``1/B`` is undone). A gradient that never
-    arrives (the hook is not upstream of the metric) is returned as zeros.
+    arrives (the hook is not upstream of the metric) is returned as zeros. Logits are computed
+    only where the metric reads them (:meth:`Task.logit_positions`), unless ``full_logits``.
     """
-    tokens = task.clean if tokens is None else tokens
+    tokens = (task.clean if tokens is None else tokens).to(model_device(model))
     B = tokens.shape[0]
     acts: dict[str, torch.Tensor] = {}
     grads: dict[str, torch.Tensor] = {}
@@ -179,8 +228,9 @@ def cache_activations_and_grads(
     fwd = [(LEAF_HOOK, _leaf)] + [(n, save_act(n)) for n in dict.fromkeys(act_names)] + list(extra_fwd_hooks)
     bwd = [(n, save_grad(n)) for n in dict.fromkeys(grad_names)] + list(extra_bwd_hooks)
     with frozen_params(model), torch.enable_grad(), model.hooks(fwd_hooks=fwd, bwd_hooks=bwd):
-        logits = run_model(model, tokens, getattr(task, "attention_mask", None))
-        per_ex = task.per_example(logits)
+        P = None if full_logits else task.logit_positions()
+        logits = run_model(model, tokens, getattr(task, "attention_mask", None), P)
+        per_ex = task.per_example(logits, P)
         per_ex.mean().backward()
     if check:
         check_finite(logits, "the logits")

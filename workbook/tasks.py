@@ -168,8 +168,23 @@ class Task:
     def metric_fn(self) -> Metric:
         return METRICS[self.metric] if isinstance(self.metric, str) else self.metric
 
-    def per_example(self, logits: torch.Tensor) -> torch.Tensor:
+    @property
+    def reads_only_pos(self) -> bool:
+        """True when the metric reads nothing but the logits at ``pos``: the built-in metrics, or a
+        metric function carrying the attribute ``reads_only_pos = True``. Methods then compute the
+        logits (the final norm and the unembedding) at those positions only."""
+        return isinstance(self.metric, str) or bool(getattr(self.metric, "reads_only_pos", False))
+
+    def logit_positions(self) -> torch.Tensor | None:
+        """The sorted distinct positions the metric reads (``LongTensor``), or ``None`` when it may
+        read every position (a metric function without ``reads_only_pos``)."""
+        return torch.unique(self.pos) if self.reads_only_pos else None
+
+    def per_example(self, logits: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
         """Metric per example. ``logits`` is ``[k*B, S, V]`` (k stacked copies of the batch) -> ``[k*B]``.
+
+        ``positions``: the logits hold only these sequence positions (``[k*B, len(positions), V]``,
+        from :meth:`logit_positions`); ``pos`` is re-indexed into them.
 
         Checks that the answer ids exist in the model's vocabulary ``V`` and that the metric is
         per-example and batch-agnostic: called on the first example alone it must return that
@@ -191,7 +206,13 @@ class Task:
                 )
         k = N // B
         dev = logits.device
-        args = (self.answer.to(dev).repeat(k), self.wrong.to(dev).repeat(k), self.pos.to(dev).repeat(k))
+        pos = self.pos
+        if positions is not None:
+            positions = positions.to(pos.device)
+            pos = torch.searchsorted(positions, pos)
+            if logits.shape[1] != positions.numel() or not bool((positions[pos.clamp(max=positions.numel() - 1)] == self.pos).all()):
+                raise MetricError(f"logits hold {logits.shape[1]} positions {positions.tolist()[:8]}, not every read position {self.pos.tolist()[:8]}.")
+        args = (self.answer.to(dev).repeat(k), self.wrong.to(dev).repeat(k), pos.to(dev).repeat(k))
         try:
             out = self.metric_fn(logits, *args)
         except (RuntimeError, IndexError) as err:

@@ -200,6 +200,15 @@ class Adapter:
             return None
         return (w + self.norm_offset if self.norm_offset else w), float(eps)
 
+    def norm_terms(self, layer: int, which: str = "ln1") -> tuple[torch.Tensor, torch.Tensor | None, float]:
+        """``(w, b, eps)`` with the norm written as ``y = xhat * w + b``: ``xhat = (x - mean) / sigma``
+        (LayerNorm) or ``x / rms`` (RMSNorm, ``b`` is ``None``); ``w`` already includes Gemma's ``1 +``."""
+        self.require("edges")
+        ln = self.norm_module(layer, which)
+        w, eps = self._norm_params(ln)
+        b = getattr(ln, "bias", None) if self.norm == "layernorm" else None
+        return w, b, eps
+
     def norm_input_grad(self, layer: int, x: torch.Tensor, g_out: torch.Tensor, out: torch.Tensor) -> None:
         """Write into ``out [H, B, P, D]`` the gradient at ``ln1``'s input ``x [B, P, D]`` for each
         head's gradient at its output ``g_out [H, B, P, D]`` (computed in ``out.dtype``)."""
