@@ -44,7 +44,7 @@ import torch
 
 from workbook.arch import adapter_for, compute_dtype
 from workbook.graph import Graph
-from workbook.hooks import cache_activations, progress, run_model
+from workbook.hooks import NO_LOGITS, cache_activations, metric_per_example, model_device, progress, run_model
 from workbook.scores import Scores
 from workbook.tasks import Task
 from workbook.validate import check_model, check_tokens, WorkbookError
@@ -126,14 +126,16 @@ def _resid_pre_names(L: int) -> list[str]:
 
 
 def _run_copies(model, run: Task, copies: int, fwd_hooks) -> torch.Tensor:
-    """Run ``copies`` stacked copies of the clean batch (with its padding mask) under ``fwd_hooks``.
-
-    (TransformerLens 4.3's ``start_at_layer`` still executes the earlier blocks, so starting
-    from a cached residual stream would save nothing; running the tokens keeps the
-    mask-derived position ids right.)
-    """
+    """Logits of ``copies`` stacked copies of the clean batch (with its padding mask) under ``fwd_hooks``."""
     with torch.no_grad(), model.hooks(fwd_hooks=fwd_hooks):
         return run_model(model, run.clean.repeat(copies, 1), run.attention_mask)
+
+
+def _metric_copies(model, run: Task, copies: int, fwd_hooks) -> torch.Tensor:
+    """Per-example metric ``[copies * B]`` of stacked patched copies (logits only where the metric reads)."""
+    P = run.logit_positions()
+    with torch.no_grad(), model.hooks(fwd_hooks=fwd_hooks):
+        return run.per_example(run_model(model, run.clean.repeat(copies, 1), run.attention_mask, P), P)
 
 
 def _chunks(items: list, size: int) -> list[list]:
@@ -147,19 +149,30 @@ def patch_nodes(
     per_position: bool = False,
     direction: str = "noising",
     nodes: Sequence[str] | None = None,
-    max_rows: int = 512,
+    max_rows: int | None = None,
     progress_bar: bool | None = None,
+    method: str = "auto",
 ) -> Scores:
     """Activation-patch every node of kind ``what`` (or just ``nodes``) and measure the metric.
 
     Returns :class:`Scores` with ``values[n] = mean_b effect_b(n)`` (see the module docstring
     for the sign convention) and ``per_example[b, n]``. ``max_rows`` bounds the rows
-    (patches x batch) of one forward pass.
+    (patches x batch) of one pass (default: from the memory budget, :mod:`workbook.budget`).
+
+    ``method``: ``"resume"`` resumes the cached clean run from each node's layer
+    (:class:`workbook.resume.CleanRun`: only the patched head or MLP is recomputed there, every
+    later layer in full, the last one at the read positions); ``"forward"`` runs full forwards of
+    stacked patched copies with hooks (fused attention); ``"auto"`` (default) resumes when that
+    reproduces the model exactly and the kind is not ``neuron``. ``info["method"]`` says which ran.
     """
+    from workbook.resume import CleanRun
+
     check_model(model)
     check_tokens(task.clean, task.corrupt, model.cfg.d_vocab)
+    if method not in ("auto", "resume", "forward"):
+        raise WorkbookError(f"method must be 'auto', 'resume' or 'forward', got {method!r}.")
     t0 = time.perf_counter()
-    run = _orient(task, direction)
+    run = _orient(task, direction).to(model_device(model))
     specs = node_specs(model, what, per_position, task.seq_len)
     if nodes is not None:
         by_name = {s.name: s for s in specs}
@@ -169,22 +182,94 @@ def patch_nodes(
         specs = [by_name[n] for n in nodes]
     hooks_needed = sorted({s.hook for s in specs})
     check_model(model, hooks=hooks_needed)
-    B = task.batch_size
-    cd = compute_dtype(model)
-    clean_logits, clean = cache_activations(model, run.clean, hooks_needed, attention_mask=run.attention_mask)
-    _, corr = cache_activations(model, run.corrupt, hooks_needed, attention_mask=run.attention_mask)
-    base = run.per_example(clean_logits).to(cd)  # [B]
+    cr = CleanRun(model, run) if method != "forward" and what != "neuron" else None
+    if method == "resume" and (cr is None or not cr.exact):
+        raise WorkbookError(f"cannot resume the clean run exactly for {what!r} nodes ({'neuron' if cr is None else cr.reason}); use method='forward'.")
+    with _fused_attention(model):  # node hooks need no per-head flags; plain passes are faster
+        _, corr = cache_activations(model, run.corrupt, hooks_needed, attention_mask=run.attention_mask, positions=NO_LOGITS)
+        if cr is not None and cr.exact:
+            effects, n_pass = _nodes_resumed(model, run, specs, what, corr, cr, max_rows, progress_bar)
+            used = "resume"
+        else:
+            effects, n_pass = _nodes_by_forward(model, run, specs, corr, max_rows, progress_bar, what)
+            used = "forward" + ("" if cr is None else f" ({cr.reason})")
+    return Scores(
+        [s.name for s in specs],
+        effects.mean(0),
+        method="activation patching",
+        kind="node",
+        per_example=effects,
+        info={"direction": direction, "what": what, "seconds": time.perf_counter() - t0, "method": used,
+              "passes": f"{len(specs)} patched copies in {n_pass} batched passes", "forward_passes": len(specs) + 2},
+    )
 
-    per_rows = max(1, max_rows // B)
+
+def _copies_per_pass(model, run: Task, wanted: int, max_rows: int | None) -> int:
+    from workbook.budget import copies_per_pass
+
+    if max_rows is not None:
+        return max(1, min(wanted, max_rows // run.batch_size))
+    return copies_per_pass(model, run, wanted, backward=False)
+
+
+def _node_patch(spec: NodeSpec, what: str, clean: dict, corr: dict):
+    """The :class:`workbook.resume.Patch` that sets node ``spec`` to its corrupt value."""
+    from workbook.resume import Patch
+
+    l, idx = spec.layer, spec.index
+    if what == "mlp":
+        d = torch.zeros_like(clean[spec.hook])
+        d[(slice(None),) + idx] = corr[spec.hook][(slice(None),) + idx] - clean[spec.hook][(slice(None),) + idx]
+        return Patch(l, resid=d)
+    if what == "pattern":
+        h = idx[0]
+        new = clean[spec.hook][:, h].clone()
+        rows = (slice(None),) + tuple(idx[1:])
+        new[rows] = corr[spec.hook][:, h][rows]
+        return Patch(l, pattern={h: new})
+    pos, h = idx
+    new = clean[spec.hook][:, :, h].clone()
+    new[:, pos] = corr[spec.hook][:, pos, h]
+    return Patch(l, z={h: new}) if what == "head" else Patch(l, qkv=(what, h, new))
+
+
+def _nodes_resumed(model, run: Task, specs, what: str, corr: dict, cr, max_rows, progress_bar) -> tuple[torch.Tensor, int]:
+    """Effects ``[B, n_nodes]`` with the clean run resumed from each node's layer."""
+    cd = compute_dtype(model)
+    B = run.batch_size
+    K = _copies_per_pass(model, run, len(specs), max_rows)
+    by_layer: dict[int, list[int]] = {}
+    for i, s in enumerate(specs):
+        sl = (slice(None),) + s.index
+        if torch.equal(corr[s.hook][sl], cr.c[s.hook][sl]):
+            continue  # the patch changes nothing: its effect is exactly 0
+        by_layer.setdefault(s.layer, []).append(i)
+    chunks = [idx[a : a + K] for _, idx in sorted(by_layer.items()) for a in range(0, len(idx), K)]
+    effects = torch.zeros(B, len(specs), dtype=cd, device=cr.device)
+    base = cr.base.to(cd)
+    for chunk in progress(chunks, total=len(chunks), desc=f"patching {what}", enabled=progress_bar):
+        vals = cr.run([_node_patch(specs[i], what, cr.c, corr) for i in chunk]).to(cd)
+        effects[:, chunk] = (vals - base[None]).T
+    return effects, len(chunks)
+
+
+def _nodes_by_forward(model, run: Task, specs, corr: dict, max_rows, progress_bar, what: str) -> tuple[torch.Tensor, int]:
+    """Effects ``[B, n_nodes]`` from full forwards of stacked patched copies (hooks swap in corrupt values)."""
+    B = run.batch_size
+    cd = compute_dtype(model)
+    dev = model_device(model)
+    hooks_needed = sorted({s.hook for s in specs})
+    base = metric_per_example(model, run).to(cd)  # [B]
+    per_rows = _copies_per_pass(model, run, len(specs), max_rows)
     chunks = _chunks(sorted(range(len(specs)), key=lambda i: specs[i].layer), per_rows)
-    effects = torch.zeros(B, len(specs), dtype=cd)
+    effects = torch.zeros(B, len(specs), dtype=cd, device=dev)
     for chunk in progress(chunks, total=len(chunks), desc=f"patching {what}", enabled=progress_bar):
         K = len(chunk)
         masks: dict[str, torch.Tensor] = {}
         for j, i in enumerate(chunk):
             s = specs[i]
             if s.hook not in masks:
-                masks[s.hook] = torch.zeros((K,) + tuple(corr[s.hook].shape[1:]), dtype=torch.bool)
+                masks[s.hook] = torch.zeros((K,) + tuple(corr[s.hook].shape[1:]), dtype=torch.bool, device=dev)
             masks[s.hook][(j,) + s.index] = True
 
         def make_hook(name: str):
@@ -197,84 +282,9 @@ def patch_nodes(
 
             return fn
 
-        logits = _run_copies(model, run, K, [(h, make_hook(h)) for h in masks])
-        vals = run.per_example(logits).reshape(K, B).to(cd)
+        vals = _metric_copies(model, run, K, [(h, make_hook(h)) for h in masks]).reshape(K, B).to(cd)
         effects[:, chunk] = (vals - base[None]).T
-    return Scores(
-        [s.name for s in specs],
-        effects.mean(0),
-        method="activation patching",
-        kind="node",
-        per_example=effects,
-        info={"direction": direction, "what": what, "seconds": time.perf_counter() - t0,
-              "passes": f"{len(specs)} patched fwd", "forward_passes": len(specs) + 2},
-    )
-
-
-# --------------------------------------------------------------------------- edges
-def _edge_list(graph: Graph, edges: Sequence[str] | None) -> list[tuple[int, int]]:
-    if edges is None:
-        return [tuple(x) for x in graph.edge_mask.nonzero().tolist()]
-    return [graph.edge_index(e) for e in edges]
-
-
-def _edge_caches(model, run: Task, graph: Graph):
-    """Clean/corrupt source writes, plus the clean fused-attention run the patched runs start from."""
-    mask = run.attention_mask
-    _, clean = cache_activations(model, run.clean, list(graph.source_hooks), attention_mask=mask)
-    _, corr = cache_activations(model, run.corrupt, list(graph.source_hooks), attention_mask=mask)
-    L = graph.n_layers
-    names = _resid_pre_names(L) + [f"blocks.{l}.attn.hook_{x}" for l in range(L) for x in "qkv"]
-    names += [f"blocks.{l}.hook_mlp_in" for l in range(L)] + [f"blocks.{L - 1}.hook_resid_post"]
-    with _fused_attention(model):
-        clean_logits, fused = cache_activations(model, run.clean, names, attention_mask=mask)
-    clean.update(fused)
-    return clean_logits, clean, corr
-
-
-# how far a recomputed q/k/v may sit from the model's own, relative to its largest entry
-_REPRO_TOL = {torch.float64: 1e-9, torch.float32: 1e-4, torch.bfloat16: 3e-2, torch.float16: 3e-3}
-
-
-class _HeadInputProjector:
-    """q/k/v of one head computed from a patched head input: ``norm(resid_pre + delta) @ W + b``.
-
-    Patching edge ``u -> L{l}H{h}.q`` changes only head h's query input. Instead of running the
-    whole model with per-head (split) q/k/v inputs — which applies the norm and the projection
-    once per head and is several times slower — we run the fused attention and overwrite head
-    h's query at ``hook_q`` (before any rotary embedding, which the model then applies) with the
-    value the split input would have produced. Grouped k/v heads are overwritten at their k/v
-    index. Weights, bias (or none) and the norm come from the model's adapter. Exactness is
-    checked against the cached clean q/k/v the first time a layer is used.
-    """
-
-    def __init__(self, model, clean: dict[str, torch.Tensor]):
-        self.model, self.clean = model, clean
-        self.adapter = adapter_for(model)
-        self.dh = self.adapter.d_head
-        self._checked: set[tuple[int, str]] = set()
-
-    def project(self, layer: int, kind: str, head: int, delta: torch.Tensor) -> torch.Tensor:
-        """Head ``head``'s ``kind`` vector ``[B, P, d_head]`` when its input is ``resid_pre + delta``."""
-        ad = self.adapter
-        W, b = ad.projection(layer, kind)
-        resid = self.clean[f"blocks.{layer}.hook_resid_pre"]
-        cols = slice(head * self.dh, (head + 1) * self.dh)
-        with torch.no_grad():
-            if (layer, kind) not in self._checked:
-                full = ad.apply_norm(layer, resid) @ W + (0 if b is None else b)
-                want = self.clean[f"blocks.{layer}.attn.hook_{kind}"]
-                err = (full.reshape(want.shape) - want).abs().max().item()
-                tol = _REPRO_TOL.get(want.dtype, 1e-4) * (1 + want.abs().max().item())
-                if not err <= tol:
-                    raise WorkbookError(
-                        f"cannot reproduce blocks.{layer}.attn.hook_{kind} from the pre-attention norm and the "
-                        f"{kind} weights of this {ad.arch} model (max error {err:.3g}); its attention input is "
-                        "not the norm-then-project the adapter describes."
-                    )
-                self._checked.add((layer, kind))
-            out = ad.apply_norm(layer, resid + delta) @ W[:, cols]
-            return out if b is None else out + b[cols]
+    return effects, len(chunks)
 
 
 @contextlib.contextmanager
@@ -290,169 +300,5 @@ def _fused_attention(model):
         model.set_use_attn_result(result)
 
 
-def patch_edges(
-    model,
-    task: Task,
-    edges: Sequence[str] | None = None,
-    direction: str = "noising",
-    max_rows: int = 512,
-    progress_bar: bool | None = None,
-) -> Scores:
-    """Exactly patch every edge (or just ``edges``) of the model's :class:`~workbook.graph.Graph`.
-
-    Patching edge ``u->v`` runs the clean input with *only* ``v``'s input changed: it receives
-    ``u``'s corrupt write instead of its clean one (``in_v += u(corrupt) - u(clean)``, at every
-    position); everything upstream of ``v`` stays clean and everything downstream of ``v`` is
-    recomputed. Returns edge :class:`Scores` (``effect = M(patched) - M(clean)``, noising).
-    """
-    check_model(model)
-    check_tokens(task.clean, task.corrupt, model.cfg.d_vocab)
-    t0 = time.perf_counter()
-    run = _orient(task, direction)
-    graph = Graph.from_model(model)
-    pairs = _edge_list(graph, edges)
-    B = task.batch_size
-    cd = compute_dtype(model)
-    clean_logits, clean, corr = _edge_caches(model, run, graph)
-    base = run.per_example(clean_logits).to(cd)
-    deltas = graph.stack_sources(corr) - graph.stack_sources(clean)  # [n_src, B, P, D]
-    per_rows = max(1, max_rows // B)
-    chunks = _chunks(sorted(range(len(pairs)), key=lambda e: graph.dest_layer(graph.destinations[pairs[e][1]])), per_rows)
-    effects = torch.zeros(B, len(pairs), dtype=cd)
-    qkv = _HeadInputProjector(model, clean)
-    with _fused_attention(model):
-        for chunk in progress(chunks, total=len(chunks), desc="patching edges", enabled=progress_bar):
-            K = len(chunk)
-            adds: dict[str, torch.Tensor] = {}  # hook -> [K, B, P, D] additive patch (MLP and logits inputs)
-            heads: dict[str, list[tuple[int, int, int]]] = {}  # hook_q/k/v -> [(slot, head, source)]
-            for slot, e in enumerate(chunk):
-                i, j = pairs[e]
-                dest = graph.destinations[j]
-                hook, head = graph.dest_hook(dest)
-                if head is None:
-                    if hook not in adds:
-                        adds[hook] = torch.zeros((K,) + tuple(clean[hook].shape), dtype=deltas.dtype)
-                    adds[hook][slot] += deltas[i]
-                else:
-                    kind = dest.rsplit(".", 1)[1]
-                    heads.setdefault(hook.replace(f"hook_{kind}_input", f"attn.hook_{kind}"), []).append((slot, head, i))
-
-            def add_hook(name: str):
-                add = adds[name]
-
-                def fn(act, hook):
-                    return (act.reshape(add.shape) + add).reshape(act.shape)
-
-                return fn
-
-            def head_hook(name: str):
-                kind, layer = name[-1], int(name.split(".")[1])
-                # a source whose write is identical on clean and corrupt patches nothing: skip it
-                new = [(slot, h, qkv.project(layer, kind, h, deltas[i])) for slot, h, i in heads[name] if deltas[i].any()]
-
-                def fn(act, hook):
-                    act = act.reshape((K, B) + tuple(act.shape[1:])).clone()
-                    for slot, h, value in new:
-                        act[slot, :, :, h] = value
-                    return act.reshape((K * B,) + tuple(act.shape[2:]))
-
-                return fn
-
-            fwd = [(h, add_hook(h)) for h in adds] + [(h, head_hook(h)) for h in heads]
-            logits = _run_copies(model, run, K, fwd)
-            vals = run.per_example(logits).reshape(K, B).to(cd)
-            effects[:, chunk] = (vals - base[None]).T
-    names = [f"{graph.sources[i]}->{graph.destinations[j]}" for i, j in pairs]
-    return Scores(
-        names,
-        effects.mean(0),
-        method="edge patching",
-        kind="edge",
-        per_example=effects,
-        info={"direction": direction, "seconds": time.perf_counter() - t0,
-              "passes": f"{len(pairs)} patched fwd", "forward_passes": len(pairs) + 2},
-    )
-
-
-def run_with_patched_edges(model, task: Task, patched: Sequence[str] | torch.Tensor, direction: str = "noising") -> torch.Tensor:
-    """Logits of the clean run with every edge in ``patched`` corrupted *jointly*.
-
-    ``patched`` is a list of edge names, a boolean ``[n_sources, n_destinations]`` mask, or a
-    stack ``[K, n_sources, n_destinations]`` of K masks evaluated at once (the batch is
-    repeated K times; logits come back as ``[K*B, S, V]``, copy-major).
-    Circuit semantics (as in Hanna et al.'s ``evaluate_graph`` and TL's ``faithfulness``):
-    a destination's input receives ``u(corrupt) - u(current run)`` for each patched incoming
-    edge, where ``u(current run)`` is the source's output *in this patched run*. With a single
-    edge this is exactly :func:`patch_edges`. Patching every edge reproduces the corrupt run.
-    """
-    check_model(model)
-    run = _orient(task, direction)
-    graph = Graph.from_model(model)
-    n_src, n_dst = graph.edge_mask.shape
-    if isinstance(patched, torch.Tensor):
-        masks = patched.bool()
-        if masks.ndim == 2:
-            masks = masks[None]
-        if masks.ndim != 3 or tuple(masks.shape[1:]) != (n_src, n_dst):
-            raise WorkbookError(
-                f"edge mask must have shape [{n_src}, {n_dst}] or [K, {n_src}, {n_dst}], got {tuple(patched.shape)}."
-            )
-        masks = masks & graph.edge_mask
-    else:
-        masks = torch.zeros((1, n_src, n_dst), dtype=torch.bool)
-        for i, j in _edge_list(graph, patched):
-            masks[0, i, j] = True
-    K, B = masks.shape[0], run.batch_size
-    _, corr = cache_activations(model, run.corrupt, list(graph.source_hooks), attention_mask=run.attention_mask)
-    corr_src = graph.stack_sources(corr)  # [n_src, B, P, D]
-    act_shape = tuple(corr_src.shape[2:])
-    live: dict[str, torch.Tensor] = {}
-
-    def save(name):
-        def fn(t, hook):
-            live[name] = t
-
-        return fn
-
-    def current() -> torch.Tensor:
-        """Every source's write in this run so far: ``[n_src, K, B, P, D]`` (zeros if not computed yet)."""
-        rows = []
-        for src in graph.sources:
-            hook, head = graph.source_hook(src)
-            t = live.get(hook)
-            if t is None:
-                rows.append(corr_src.new_zeros((K * B,) + act_shape))
-            else:
-                rows.append(t if head is None else t[:, :, head])
-        return torch.stack(rows).reshape((n_src, K, B) + act_shape)
-
-    def patch_dest(hook_name: str):
-        cols = [j for j, d in enumerate(graph.destinations) if graph.dest_hook(d)[0] == hook_name]
-
-        def fn(act, hook):
-            if not masks[:, :, cols].any():
-                return act
-            diff = corr_src[:, None] - current()  # [n_src, K, B, P, D]
-            act = act.clone()
-            for j in cols:
-                w = masks[:, :, j].to(diff.dtype)  # [K, n_src]
-                if not w.any():
-                    continue
-                delta = torch.einsum("ks,skbpd->kbpd", w, diff).reshape((K * B,) + act_shape)
-                head = graph.dest_hook(graph.destinations[j])[1]
-                if head is None:
-                    act = act + delta
-                else:
-                    act[:, :, head] = act[:, :, head] + delta
-            return act
-
-        return fn
-
-    fwd = [(h, save(h)) for h in graph.source_hooks] + [(h, patch_dest(h)) for h in graph.dest_hooks]
-    return _run_copies(model, run, K, fwd)
-
-
-def edge_patched_metric(model, task: Task, patched, direction: str = "noising") -> float:
-    """The task metric with the edges in ``patched`` jointly corrupted (see :func:`run_with_patched_edges`)."""
-    run = _orient(task, direction)
-    return float(run.metric_value(run_with_patched_edges(model, task, patched, direction)))
+# edge patching lives in its own module; re-exported here (``workbook.patching.patch_edges``)
+from workbook.edge_patching import edge_patched_metric, patch_edges, run_with_patched_edges  # noqa: E402

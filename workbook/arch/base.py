@@ -86,6 +86,9 @@ class Adapter:
     #: fires ``hook_rot_q``/``hook_rot_k`` after rotating) or ``"cos_sin"`` (rotary, rotate-half
     #: convention, possibly partial; rotated here from ``hook_q``/``hook_k`` and ``hook_cos``/``hook_sin``)
     rotary: ClassVar[str | None] = None
+    #: dtype the bridge's attention softmax runs in (``None``: the model's; the rotary attention of
+    #: Llama-style bridges softmaxes in float32 even in a float64 model)
+    softmax_dtype: ClassVar[torch.dtype | None] = None
 
     def __init__(self, model):
         self.model = model

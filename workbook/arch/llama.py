@@ -7,6 +7,8 @@ Scores use the attention module's own ``scaling``.
 
 from __future__ import annotations
 
+import torch
+
 from workbook.arch.base import Adapter
 
 
@@ -15,3 +17,4 @@ class LlamaAdapter(Adapter):
     architectures = ("LlamaForCausalLM",)
     norm = "rmsnorm"
     rotary = "hooked"
+    softmax_dtype = torch.float32
