@@ -21,7 +21,7 @@ import re
 
 import torch
 
-__all__ = ["memory_budget", "set_memory_budget", "row_bytes", "copies_per_pass"]
+__all__ = ["memory_budget", "set_memory_budget", "row_bytes", "copies_per_pass", "release_memory"]
 
 _DEFAULT = 2 * 1024**3
 _budget: int | None = None
@@ -83,6 +83,26 @@ def copies_per_pass(model, task, wanted: int, backward: bool = True, reserved: i
     per_copy = task.batch_size * row_bytes(model, task.seq_len, backward, None if P is None else int(P.numel()))
     free = budget - reserved
     return int(max(1, min(wanted, free // max(1, per_copy))))
+
+
+_trim = None
+
+
+def release_memory() -> None:
+    """Hand freed heap memory back to the operating system (glibc's ``malloc_trim``; a no-op elsewhere).
+
+    A batched pass frees gigabytes in blocks below glibc's mmap threshold; without this the
+    process keeps them (its peak RSS then grows pass after pass although the live tensors do not)."""
+    global _trim
+    if _trim is None:
+        try:
+            import ctypes
+
+            _trim = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _trim = False
+    if _trim:
+        _trim(0)
 
 
 def tensor_bytes(*tensors: torch.Tensor) -> int:

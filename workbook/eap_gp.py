@@ -45,7 +45,7 @@ from typing import Sequence
 
 import torch
 
-from workbook.budget import copies_per_pass
+from workbook.budget import copies_per_pass, release_memory
 from workbook.eap import edge_scores_to_scores
 from workbook.eap_ig import _replace_with
 from workbook.edge_scores import EdgeScorer
@@ -140,6 +140,8 @@ def gradpath(
             gamma = (leaf - eta.view(-1, 1, 1) * g / norm).detach()
             objective.append(dist.detach())
             points.append(gamma)
+            del dist, g
+            release_memory()
     if final_distance:
         with torch.no_grad():
             objective.append(output_distance(model, task.clean, gamma, target_logits, mask))
@@ -186,6 +188,7 @@ def eap_gp(
                 extra_fwd_hooks=hooks, full_logits=chunk == [steps])
             sc.add_pass(acts, grads, len(chunk))
             del acts, grads
+            release_memory()
     end = ((final["logits"].to(corr_logits.dtype) - corr_logits) ** 2)
     if mask is not None:
         end = end * mask.to(end.device, end.dtype)[..., None]

@@ -34,7 +34,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from workbook.budget import copies_per_pass
+from workbook.budget import copies_per_pass, release_memory
 from workbook.eap import GraphIO, edge_scores_to_scores
 from workbook.edge_scores import EdgeScorer
 from workbook.graph import Graph
@@ -142,6 +142,7 @@ def _path_passes(model, run: Task, scorer: EdgeScorer, hook: str, clean: torch.T
             captured = True
         scorer.add_pass(acts, grads, len(chunk))
         del acts, grads
+        release_memory()
     if capture and not captured:
         raise RuntimeError("no path point a = 1 to read the clean run from")
 
@@ -194,7 +195,7 @@ def eap_ig(
         n_fb = 0
         for hook in group_hooks:
             _path_passes(model, run, sc, hook, clean[hook], corr[hook], a, variant == "activations", per_pass,
-                         corr_sources=corr if sc.deltas is None else None)
+                         corr_sources=corr if not sc.has_deltas else None)
             n_fb += -(-steps // per_pass)
     per_ex = sc.finish() / (steps * len(group_hooks))
     passes = steps * len(group_hooks)

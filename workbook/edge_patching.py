@@ -20,6 +20,7 @@ from typing import Sequence
 import torch
 
 from workbook.arch import adapter_for, compute_dtype
+from workbook.budget import copies_per_pass, release_memory
 from workbook.graph import Graph, parse_node
 from workbook.hooks import cache_activations, model_device, progress
 from workbook.patching import _chunks, _fused_attention, _orient, _resid_pre_names, _run_copies
@@ -148,7 +149,6 @@ def patch_edges(
 
 
 def _copies(model, run: Task, wanted: int, max_rows: int | None) -> int:
-    from workbook.budget import copies_per_pass
 
     if max_rows is not None:
         return max(1, min(wanted, max_rows // run.batch_size))
@@ -166,7 +166,8 @@ def _edges_resumed(model, run: Task, graph: Graph, pairs, cr, max_rows, progress
     with _fused_attention(model):
         _, corr = cache_activations(model, run.corrupt, sc.source_names(), attention_mask=run.attention_mask, positions=NO_LOGITS)
     B, P, D, L = run.batch_size, run.seq_len, sc.D, graph.n_layers
-    deltas = sc.set_deltas(corr, cr.c).view(-1, B, P, D).to(cr.dtype)
+    sc.set_deltas(corr, cr.c)
+    deltas = sc.deltas.view(-1, B, P, D).to(cr.dtype)
     live = deltas.flatten(1).any(1).tolist()  # a source whose write does not change patches nothing
     effects = torch.zeros(B, len(pairs), dtype=compute_dtype(model), device=cr.device)
     patches: dict[int, list[tuple[int, object]]] = {}
@@ -187,6 +188,7 @@ def _edges_resumed(model, run: Task, graph: Graph, pairs, cr, max_rows, progress
     for chunk in progress(chunks, total=len(chunks), desc="patching edges", enabled=progress_bar):
         vals = cr.run([p for _, p in chunk]).to(effects.dtype)  # [K, B]
         effects[:, [e for e, _ in chunk]] = (vals - base[None]).T
+        release_memory()
     return effects, len(chunks)
 
 

@@ -73,7 +73,8 @@ class EdgeScorer:
             n = int(rows.max()) + 1 if len(rows) else 0
             assert bool(mask[:n, j].all()), "sources upstream of a destination must be a prefix"
             self.n_up.append(n)
-        self.deltas: torch.Tensor | None = None
+        self._deltas: torch.Tensor | None = None
+        self._sources: tuple[dict, dict] | None = None
         self._sum_delta: torch.Tensor | None = None
         self._zero_state()
 
@@ -138,7 +139,9 @@ class EdgeScorer:
 
     def nbytes(self) -> int:
         """Bytes held now (deltas, accumulators, stored per-pass terms)."""
-        t = [self.deltas, self._sum_delta, self._logits, self._out] + self._mlp
+        t = [self._deltas, self._sum_delta, self._logits, self._out] + self._mlp
+        if self._sources is not None:
+            t += [x for d in self._sources for x in d.values()]
         t += [g for d in self._G for g in d.values()]
         return sum(x.numel() * x.element_size() for x in t if x is not None) + self._stored
 
@@ -149,14 +152,33 @@ class EdgeScorer:
         return self._out
 
     # ------------------------------------------------------------------ sources
-    @torch.no_grad()
-    def set_deltas(self, corr: dict[str, torch.Tensor], clean: dict[str, torch.Tensor]) -> torch.Tensor:
-        """``delta = source(corrupt) - source(clean)`` for every source, ``[n_src, B, P*D]``, from the
-        activations at :meth:`source_names` (a head's write is its ``hook_z`` difference times its W_O slice)."""
-        cd, H, dh, D = self.dtype, self.H, self.dh, self.D
-        e = corr[LEAF_HOOK]
-        B, P = e.shape[:2]
+    def set_deltas(self, corr: dict[str, torch.Tensor], clean: dict[str, torch.Tensor]) -> None:
+        """Give the source activations (:meth:`source_names`) of the corrupt and the clean run.
+
+        ``delta = source(corrupt) - source(clean)`` (:attr:`deltas`, ``[n_src, B, P*D]``; a head's
+        write is its ``hook_z`` difference times its W_O slice) is built when first needed, which
+        is after the passes, so that it does not add to their peak memory."""
+        names = self.source_names()
+        self._sources = ({n: corr[n] for n in names}, {n: clean[n] for n in names})
+        B, P = corr[LEAF_HOOK].shape[:2]
         self._check_shape(B, P)
+
+    @property
+    def has_deltas(self) -> bool:
+        return self._sources is not None or self._deltas is not None
+
+    @property
+    @torch.no_grad()
+    def deltas(self) -> torch.Tensor:
+        if self._deltas is None:
+            if self._sources is None:
+                raise RuntimeError("EdgeScorer: set_deltas first")
+            self._deltas = self._build_deltas(*self._sources)
+            self._sources = None
+        return self._deltas
+
+    def _build_deltas(self, corr: dict[str, torch.Tensor], clean: dict[str, torch.Tensor]) -> torch.Tensor:
+        cd, H, dh, D, B, P = self.dtype, self.H, self.dh, self.D, self.B, self.P
         out = torch.empty(len(self.graph.sources), B, P * D, dtype=cd, device=self.device)
         out[0] = (corr[LEAF_HOOK].to(cd) - clean[LEAF_HOOK].to(cd)).reshape(B, P * D)
         row = 1
@@ -169,8 +191,8 @@ class EdgeScorer:
             m = f"blocks.{l}.hook_mlp_out"
             out[row] = (corr[m].to(cd) - clean[m].to(cd)).reshape(B, P * D)
             row += 1
-        self.deltas = out
-        self._sum_delta = out.view(-1, B, P, D).sum(-1) if self.layernorm else None  # [n_src, B, P]
+        if self.layernorm:
+            self._sum_delta = out.view(-1, B, P, D).sum(-1)  # [n_src, B, P]
         return out
 
     def _check_shape(self, B: int, P: int) -> None:
@@ -228,8 +250,6 @@ class EdgeScorer:
         """Contract the stored per-pass terms (``<delta, xhat> <g/s, y>``) into the scores."""
         if not self._stored:
             return
-        if self.deltas is None:
-            raise RuntimeError("EdgeScorer.flush before set_deltas")
         out = self._out_tensor()
         B, P, D, L = self.B, self.P, self.D, self.L
         X = torch.cat([torch.cat(x, 0) for x in self._xhat], 0)  # [L*K, B, P, D], layer-major

@@ -235,6 +235,8 @@ def _node_patch(spec: NodeSpec, what: str, clean: dict, corr: dict):
 
 def _nodes_resumed(model, run: Task, specs, what: str, corr: dict, cr, max_rows, progress_bar) -> tuple[torch.Tensor, int]:
     """Effects ``[B, n_nodes]`` with the clean run resumed from each node's layer."""
+    from workbook.budget import release_memory
+
     cd = compute_dtype(model)
     B = run.batch_size
     K = _copies_per_pass(model, run, len(specs), max_rows)
@@ -250,6 +252,7 @@ def _nodes_resumed(model, run: Task, specs, what: str, corr: dict, cr, max_rows,
     for chunk in progress(chunks, total=len(chunks), desc=f"patching {what}", enabled=progress_bar):
         vals = cr.run([_node_patch(specs[i], what, cr.c, corr) for i in chunk]).to(cd)
         effects[:, chunk] = (vals - base[None]).T
+        release_memory()
     return effects, len(chunks)
 
 
