@@ -1,57 +1,78 @@
-"""Cost benchmarks for the workbook's methods, measured in ONE run on this machine.
+"""Cost and memory benchmarks of the workbook's methods, measured in ONE run on this machine.
 
-    python scripts/benchmark.py [--quick] [--repeats N] [--out out/benchmark]
+    python scripts/benchmark.py [--quick] [--eap-ig PATH] [--device cuda] [--out out/benchmark]
 
-Every row is a ratio of two wall times measured here (median of ``--repeats``, one torch
-thread), printed next to its target with PASS/MISS:
+Every row is a ratio of wall times measured here in interleaved rounds (median of the per-round
+ratios), one torch thread, float32, random GPT-2-architecture models, printed next to its target
+with PASS/MISS. Sizes (``--quick``: tiny stand-ins of each, for CI):
 
-* AtP (heads + MLPs in one call) / bare "2 fwd + 1 bwd" on the same batch. "Bare" is one
-  no-grad forward on the corrupt batch plus one forward + backward of the batch-mean metric
-  on the clean batch, with no caching hooks. Like the workbook's backward, the bare backward
-  freezes the parameters and starts from a grad-requiring embedding (one hook at
-  ``hook_embed``), so both sides compute activation gradients only.
-* AtP* QK fix: extra cost over plain AtP on (q, k), in forward-equivalents.
-* EAP (all edges) / bare; EAP-IG (m=5) / (m+1) x (fwd + bwd); EAP-GP for information.
-* workbook EAP / TransformerLens 4.3 ``attribution_patch(..., EdgeAttributionConfig("edge"))``.
-* workbook head patching (denoising, like TL) / TL ``get_act_patch_attn_head_out_all_pos``
-  (TL's clean ``run_with_cache`` is counted on TL's side: the workbook call caches too).
-* exact patching of every edge on the zoo's IOI model and on a random 4-layer model.
-* scaling of AtP, EAP-IG and node patching with the number of components (plot saved).
+======================  =================================  ==========
+name                    layers / d_model / heads, vocab     batch x seq
+======================  =================================  ==========
+``comparison``          4 / 128 / 8, 500 (1519 edges)       16 x 16
+``edge-heavy``          12 / 240 / 12, 1000 (32491 edges)   32 x 64
+``gpt2-small``          12 / 768 / 12, 50257 (32491 edges)  16 x 64
+======================  =================================  ==========
 
-Timing targets belong here, not in the tests.
+Units. "fwd+bwd" is one bare forward + backward of the batch-mean metric on the clean batch
+(``model(tokens)``: every logit, no hooks, fused attention, parameters frozen, a grad-requiring
+embedding); "bare 2 fwd + 1 bwd" adds one no-grad forward on the corrupt batch. The methods
+compute logits only where the built-in metrics read them, which the bare passes do not.
+
+Sections: (1) AtP, EAP, EAP-IG (m=5, inputs), EAP-GP (k=5) against those units at all three
+sizes, with targets on gpt2-small and edge-heavy; (2) peak memory of EAP-IG and EAP-GP: the peak
+RSS (``VmHWM``) of a fresh subprocess per measurement (model built, one call), whole process; (3)
+``patch_nodes`` (heads + MLPs) on edge-heavy against today's algorithm (``bench_baselines``),
+the latter timed on a subset and scaled to all nodes, values compared on the subset; (4) exact
+patching of every edge of a 6 / 192 / 12 model (B 16, T 32); (5) verifying the top 200 EAP edges
+of gpt2-small exactly (``workbook.diagnose.verify_top``), timed on every 4th of them and scaled;
+(6) against hannamw/EAP-IG (``--eap-ig PATH`` of a checkout, or ``$EAP_IG_REPO``) on the
+comparison model, values compared; (7) against TransformerLens 4.3 on the comparison model.
+Timing targets belong here, never in the tests.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
+import json
 import os
 import platform
 import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
 os.environ.setdefault("WORKBOOK_PROGRESS", "0")
-os.environ.setdefault("TQDM_DISABLE", "1")  # TransformerLens' patching sweeps draw bars too (read at tqdm import)
+os.environ.setdefault("TQDM_DISABLE", "1")  # TransformerLens' and hannamw's sweeps draw bars too
 
 import torch  # noqa: E402
 
 torch.set_num_threads(1)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from workbook.graph import Graph  # noqa: E402
 from workbook.hooks import LEAF_HOOK, frozen_params  # noqa: E402
 from workbook.models import build_gpt2  # noqa: E402
+from workbook.patching import _fused_attention  # noqa: E402
 from workbook.tasks import Task  # noqa: E402
+
+SIZES = {  # name: (layers, d_model, heads, vocab, batch, seq)
+    "comparison": (4, 128, 8, 500, 16, 16),
+    "edge-heavy": (12, 240, 12, 1000, 32, 64),
+    "gpt2-small": (12, 768, 12, 50257, 16, 64),
+}
+QUICK = {"comparison": (2, 32, 4, 100, 2, 6), "edge-heavy": (3, 24, 4, 60, 4, 8), "gpt2-small": (2, 48, 4, 300, 2, 8)}
+ROUNDS = {"comparison": 5, "edge-heavy": 3, "gpt2-small": 2}
+TARGETS = {"AtP": 1.3, "EAP": 2.0, "EAP-IG": 6.5, "EAP-GP": 12.0}
 
 
 # --------------------------------------------------------------------------- helpers
 @dataclass
 class Row:
-    """One benchmark line: ``value`` compared with ``target`` using ``op`` ('<=', '<' or '' = info)."""
+    """One benchmark line: ``value`` compared with ``target`` using ``op`` ('<=', '<', '>=' or '' = info)."""
 
     name: str
     value: float
@@ -64,14 +85,14 @@ class Row:
     def status(self) -> str:
         if self.value != self.value:
             return "n/a"
-        if self.target is None:
+        if self.target is None or not self.op:
             return "info"
-        ok = self.value <= self.target if self.op == "<=" else self.value < self.target
+        ok = {"<=": self.value <= self.target, "<": self.value < self.target, ">=": self.value >= self.target}[self.op]
         return "PASS" if ok else "MISS"
 
     def format(self) -> str:
-        tgt = f"{self.op} {self.target:g}" if self.target is not None else ""
-        return f"{self.name:<58} {self.value:>9.3g} {self.unit:<3} {tgt:<8} {self.status:<5} {self.note}"
+        tgt = f"{self.op} {self.target:g}" if self.target is not None and self.op else ""
+        return f"{self.name:<62} {self.value:>9.3g} {self.unit:<3} {tgt:<8} {self.status:<5} {self.note}"
 
 
 def median_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
@@ -86,8 +107,27 @@ def median_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> 
     return statistics.median(times)
 
 
+def interleaved_times(fns: dict[str, Callable[[], object]], rounds: int, warmup: bool = True) -> dict[str, list[float]]:
+    """Wall times of every function, run in turn within each round (so load drift hits all alike)."""
+    if warmup:
+        for fn in fns.values():
+            fn()
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(rounds):
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t0)
+    return times
+
+
+def median_ratio(times: dict[str, list[float]], num: str, den: Callable[[int], float]) -> float:
+    """Median over rounds ``r`` of ``times[num][r] / den(r)`` (ratios taken within a round)."""
+    return statistics.median(times[num][r] / den(r) for r in range(len(times[num])))
+
+
 def machine_info() -> dict[str, str]:
-    """nproc, CPU model, Python, torch and TransformerLens versions."""
+    """nproc, CPU model, load average, Python, torch and TransformerLens versions."""
     cpu = platform.processor() or "?"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -96,14 +136,11 @@ def machine_info() -> dict[str, str]:
                 break
     except OSError:
         pass
-    try:
-        nproc = subprocess.run(["nproc"], capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        nproc = str(os.cpu_count())
     from importlib.metadata import version
 
-    return {"nproc": nproc, "cpu": cpu, "python": platform.python_version(), "torch": torch.__version__,
-            "transformer_lens": version("transformer_lens"), "torch threads": str(torch.get_num_threads())}
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+    return {"nproc": str(os.cpu_count()), "cpu": cpu, "load average": load, "python": platform.python_version(),
+            "torch": torch.__version__, "transformer_lens": version("transformer_lens"), "torch threads": str(torch.get_num_threads())}
 
 
 def random_task(d_vocab: int, batch: int, seq: int, seed: int = 0) -> Task:
@@ -115,18 +152,22 @@ def random_task(d_vocab: int, batch: int, seq: int, seed: int = 0) -> Task:
     return Task(clean, corrupt, clean[:, 1], corrupt[:, 1], name="random")
 
 
-def random_setup(n_layers: int, d_model: int, n_heads: int, batch: int, seq: int, d_vocab: int = 500, seed: int = 0):
+def random_setup(n_layers: int, d_model: int, n_heads: int, batch: int, seq: int, d_vocab: int = 500, seed: int = 0,
+                 device: str = "cpu"):
     model = build_gpt2(seed=seed, n_layers=n_layers, d_model=d_model, n_heads=n_heads, d_vocab=d_vocab, n_ctx=max(32, seq))
-    return model, random_task(d_vocab, batch, seq, seed)
+    if device != "cpu":
+        model = model.to(device)
+    return model, random_task(d_vocab, batch, seq, seed).to(device)
 
 
-def _optional(module: str, function: str) -> Callable | None:
-    try:
-        return getattr(importlib.import_module(module), function, None)
-    except ModuleNotFoundError as err:
-        if err.name == module:
-            return None
-        raise
+def setup(size: str, quick: bool, device: str = "cpu"):
+    L, d, H, V, B, S = (QUICK if quick else SIZES)[size]
+    return random_setup(L, d, H, B, S, d_vocab=V, device=device)
+
+
+def describe(size: str, quick: bool) -> str:
+    L, d, H, V, B, S = (QUICK if quick else SIZES)[size]
+    return f"{size}: {L} layers x {H} heads, d_model {d}, vocab {V}; batch {B} x {S}"
 
 
 def _leaf(t, hook):
@@ -134,14 +175,14 @@ def _leaf(t, hook):
 
 
 def bare_forward(model, tokens: torch.Tensor) -> None:
-    """One no-grad forward, no hooks."""
-    with torch.no_grad():
+    """One no-grad forward, fused attention, no hooks."""
+    with torch.no_grad(), _fused_attention(model):
         model(tokens)
 
 
 def bare_forward_backward(model, task: Task) -> None:
-    """One forward + backward of the batch-mean metric on the clean batch (activation grads only)."""
-    with frozen_params(model), torch.enable_grad(), model.hooks(fwd_hooks=[(LEAF_HOOK, _leaf)]):
+    """One forward + backward of the batch-mean metric on the clean batch (activation gradients only)."""
+    with _fused_attention(model), frozen_params(model), torch.enable_grad(), model.hooks(fwd_hooks=[(LEAF_HOOK, _leaf)]):
         task.metric_value(model(task.clean)).backward()
 
 
@@ -150,78 +191,210 @@ def bare_2fwd_1bwd(model, task: Task) -> None:
     bare_forward_backward(model, task)
 
 
-# --------------------------------------------------------------------------- sections
-def interleaved_times(fns: dict[str, Callable[[], object]], repeats: int, warmup: int = 1) -> dict[str, list[float]]:
-    """Wall times of every function, run in turn within each repeat (so load drift hits all alike)."""
-    for _ in range(warmup):
-        for fn in fns.values():
-            fn()
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(repeats):
-        for k, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            times[k].append(time.perf_counter() - t0)
-    return times
+def sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
 
 
-def median_ratio(times: dict[str, list[float]], num: Callable[[int], float], den: Callable[[int], float]) -> float:
-    """Median over repeats ``r`` of ``num(r) / den(r)`` (ratios taken within a repeat)."""
-    n = len(next(iter(times.values())))
-    return statistics.median(num(r) / den(r) for r in range(n))
+# --------------------------------------------------------------------------- (1) attribution
+def bench_attribution(size: str, model, task: Task, rounds: int, steps: int, targets: bool) -> tuple[list[Row], dict]:
+    """AtP, EAP, EAP-IG and EAP-GP against the bare passes; returns rows and the last EAP scores."""
+    import workbook as wb
 
+    keep = {}
 
-def bench_attribution(model, task: Task, repeats: int, steps: int = 5) -> list[Row]:
-    """AtP, QK fix, EAP, EAP-IG, EAP-GP against bare passes on one model and batch.
+    def eap():
+        keep["EAP"] = wb.eap(model, task)
 
-    All functions run in turn within each repeat; every ratio is the median of per-repeat ratios.
-    """
-    from workbook.atp import atp
-    from workbook.eap import eap
-
-    fns: dict[str, Callable[[], object]] = {
+    fns = {
         "fwd": lambda: bare_forward(model, task.clean),
         "fwd+bwd": lambda: bare_forward_backward(model, task),
         "bare": lambda: bare_2fwd_1bwd(model, task),
-        "AtP": lambda: atp(model, task, ("head", "mlp")),
-        "AtP(q,k)": lambda: atp(model, task, ("q", "k")),
-        "EAP": lambda: eap(model, task),
+        "AtP": lambda: wb.atp(model, task, ("head", "mlp")),
+        "EAP": eap,
+        "EAP-IG": lambda: wb.eap_ig(model, task, steps=steps),
+        "EAP-GP": lambda: wb.eap_gp(model, task, steps=steps),
     }
-    qk = _optional("workbook.qk_fix", "atp_qk_fix")
-    if qk is not None:
-        fns["QK fix"] = lambda: qk(model, task, what=("q", "k"))
-    extra = {}
-    for name, module, fn_name in [("EAP-IG", "workbook.eap_ig", "eap_ig"), ("EAP-GP", "workbook.eap_gp", "eap_gp")]:
-        fn = _optional(module, fn_name)
-        if fn is not None:
-            fns[name] = (lambda f: (lambda: f(model, task, steps=steps)))(fn)
-        else:
-            extra[name] = module
-    T = interleaved_times(fns, repeats)
-    ms = {k: statistics.median(v) * 1e3 for k, v in T.items()}
-    at = lambda k: (lambda r: T[k][r])  # noqa: E731
-    rows = [Row("AtP (heads+MLPs) / bare 2 fwd + 1 bwd", median_ratio(T, at("AtP"), at("bare")), 1.3, "<=",
-                note=f"{ms['AtP']:.3g} ms vs {ms['bare']:.3g} ms")]
-    if qk is None:
-        rows.append(Row("AtP* QK fix extra cost (forward-equivalents)", float("nan"), 2, "<", "fwd", "workbook.qk_fix not available"))
-    else:
-        extra_fwd = median_ratio(T, lambda r: T["QK fix"][r] - T["AtP(q,k)"][r], at("fwd"))
-        rows.append(Row("AtP* QK fix extra cost (forward-equivalents)", extra_fwd, 2, "<", "fwd",
-                        f"QK fix {ms['QK fix']:.3g} ms, AtP(q,k) {ms['AtP(q,k)']:.3g} ms, 1 fwd {ms['fwd']:.3g} ms"))
+    if not targets:  # the small model also prices the AtP* QK fix (its extra cost in forwards)
+        fns["AtP(q,k)"] = lambda: wb.atp(model, task, ("q", "k"))
+        fns["QK fix"] = lambda: wb.atp_qk_fix(model, task, what=("q", "k"))
+    T = interleaved_times(fns, rounds)
+    ms = {k: statistics.median(v) for k, v in T.items()}
+    fb = lambda r: T["fwd+bwd"][r]  # noqa: E731
+    bare = lambda r: T["bare"][r]  # noqa: E731
     n_edges = Graph.from_model(model).n_edges
-    rows.append(Row(f"EAP ({n_edges} edges) / bare 2 fwd + 1 bwd", median_ratio(T, at("EAP"), at("bare")), 1.5, "<=",
-                    note=f"{ms['EAP']:.3g} ms"))
-    for name, target in [("EAP-IG", 1.3), ("EAP-GP", None)]:
-        label = f"{name} (m={steps}) / {steps + 1} x (fwd + bwd)"
-        op = "<=" if target else ""
-        if name in extra:
-            rows.append(Row(label, float("nan"), target, op, note=f"{extra[name]} not available"))
-            continue
-        ratio = median_ratio(T, at(name), lambda r: (steps + 1) * T["fwd+bwd"][r])
-        rows.append(Row(label, ratio, target, op, note=f"{ms[name]:.3g} ms; 1 fwd+bwd {ms['fwd+bwd']:.3g} ms"))
+    tg = (lambda k: TARGETS[k]) if targets else (lambda k: None)
+    op = "<=" if targets else ""
+    rows = [
+        Row(f"[{size}] AtP (heads+MLPs) / bare 2 fwd + 1 bwd", median_ratio(T, "AtP", bare), tg("AtP"), op,
+            note=f"{ms['AtP']:.3g} s vs {ms['bare']:.3g} s"),
+        Row(f"[{size}] EAP ({n_edges} edges) / bare 2 fwd + 1 bwd", median_ratio(T, "EAP", bare), tg("EAP"), op,
+            note=f"{ms['EAP']:.3g} s"),
+        Row(f"[{size}] EAP-IG (m={steps}, inputs) / fwd+bwd", median_ratio(T, "EAP-IG", fb), tg("EAP-IG"), op,
+            note=f"{ms['EAP-IG']:.3g} s; 1 fwd+bwd {ms['fwd+bwd']:.3g} s, 1 fwd {ms['fwd']:.3g} s"),
+        Row(f"[{size}] EAP-GP (k={steps}) / fwd+bwd", median_ratio(T, "EAP-GP", fb), tg("EAP-GP"), op,
+            note=f"{ms['EAP-GP']:.3g} s"),
+    ]
+    if not targets:
+        extra_fwd = statistics.median((T["QK fix"][r] - T["AtP(q,k)"][r]) / T["fwd"][r] for r in range(rounds))
+        rows.append(Row(f"[{size}] AtP* QK fix extra cost over AtP(q,k), in forwards", extra_fwd, 2, "<", "fwd",
+                        f"QK fix {ms['QK fix']:.3g} s, AtP(q,k) {ms['AtP(q,k)']:.3g} s"))
+    rec = {"size": size, "edges": n_edges, **{f"{k} s": v for k, v in ms.items()},
+           **{k: median_ratio(T, k, fb) for k in ("AtP", "EAP", "EAP-IG", "EAP-GP")}}
+    return rows, {"record": rec, "eap": keep.get("EAP")}
+
+
+# --------------------------------------------------------------------------- (2) memory
+def measure_memory(size: str, method: str, quick: bool, steps: int) -> dict:
+    """In a fresh subprocess: build ``size``, call ``method`` once; peak RSS before and after (GB)."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--measure-memory", size, method, "--steps", str(steps)]
+    if quick:
+        cmd.append("--quick")
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, env={**os.environ, "WORKBOOK_PROGRESS": "0"})
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def peak_rss_gb() -> float:
+    """This process's peak resident memory (GB): ``VmHWM`` (reset by exec, unlike ``ru_maxrss``,
+    which a child inherits from the large parent it was forked from)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024**2
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+
+
+def _memory_child(size: str, method: str, quick: bool, steps: int) -> None:
+    import workbook as wb
+
+    model, task = setup(size, quick)
+    base = peak_rss_gb()
+    t0 = time.perf_counter()
+    {"EAP-IG": lambda: wb.eap_ig(model, task, steps=steps), "EAP-GP": lambda: wb.eap_gp(model, task, steps=steps),
+     "EAP": lambda: wb.eap(model, task)}[method]()
+    peak = peak_rss_gb()
+    print(json.dumps({"size": size, "method": method, "base_gb": base, "peak_gb": peak, "seconds": time.perf_counter() - t0}))
+
+
+def bench_memory(quick: bool, steps: int) -> list[Row]:
+    rows = []
+    for size in ("gpt2-small",) if quick else ("gpt2-small", "edge-heavy"):
+        for method in ("EAP-IG", "EAP-GP"):
+            m = measure_memory(size, method, quick, steps)
+            rows.append(Row(f"[{size}] {method} peak memory (process RSS)", m["peak_gb"], 4.0, "<=", "GB",
+                            f"{m['base_gb']:.2f} GB after building the model; {m['seconds']:.3g} s"))
     return rows
 
 
+# --------------------------------------------------------------------------- (3) node patching
+def bench_patch_nodes(model, task: Task, subset: int) -> list[Row]:
+    """patch_nodes(head) + patch_nodes(mlp) against today's algorithm (timed on ``subset`` nodes, scaled)."""
+    import workbook as wb
+    from bench_baselines import legacy_patch_nodes
+
+    t0 = time.perf_counter()
+    new = {**wb.patch_nodes(model, task, "head").to_dict(), **wb.patch_nodes(model, task, "mlp").to_dict()}
+    t_new = time.perf_counter() - t0
+    heads = [n for n in new if not n.startswith("MLP")]
+    mlps = [n for n in new if n.startswith("MLP")]
+    pick_h = heads[: max(1, subset - subset // 8)]
+    pick_m = mlps[: max(1, subset // 8)]
+    t0 = time.perf_counter()
+    old = {**legacy_patch_nodes(model, task, "head", pick_h), **legacy_patch_nodes(model, task, "mlp", pick_m)}
+    t_old = (time.perf_counter() - t0) * len(new) / len(old)
+    scale = max(abs(v) for v in old.values())
+    diff = max(abs(old[n] - new[n]) for n in old)
+    return [Row("[edge-heavy] patch_nodes(head)+(mlp) speed-up over today", t_old / t_new, 3.0, ">=", "x",
+                f"{t_new:.3g} s vs today {t_old:.3g} s (today timed on {len(old)} of {len(new)} nodes, scaled); "
+                f"max |difference| {diff:.2g} (largest effect {scale:.3g})")]
+
+
+# --------------------------------------------------------------------------- (4) all edges
+def bench_all_edges(quick: bool) -> list[Row]:
+    import workbook as wb
+
+    L, d, H, V, B, S = (2, 32, 4, 100, 2, 6) if quick else (6, 192, 12, 1000, 16, 32)
+    model, task = random_setup(L, d, H, B, S, d_vocab=V)
+    n = Graph.from_model(model).n_edges
+    t_fwd = median_time(lambda: bare_forward(model, task.clean), 3)
+    t0 = time.perf_counter()
+    s = wb.patch_edges(model, task)
+    dt = time.perf_counter() - t0
+    return [Row(f"patch_edges, every one of {n} edges, {L}/{d}/{H} model, batch {B} x {S}", dt, 150 if not quick else None,
+                "<=" if not quick else "", "s", f"{dt / (n * t_fwd):.3g} no-grad forwards of the batch per edge "
+                f"(1 fwd {t_fwd * 1e3:.3g} ms); method {s.info['method']}")]
+
+
+# --------------------------------------------------------------------------- (5) top-k verification
+def bench_verify(model, task: Task, scores, k: int, every: int) -> list[Row]:
+    from workbook.diagnose import verify_top
+    from workbook.scores import Scores
+
+    top = scores.order()[:k]
+    sample = top[::every]
+    sub = Scores(sample, torch.tensor([scores[n] for n in sample]), kind="edge")
+    t0 = time.perf_counter()
+    verify_top(model, task, sub, k=len(sample))
+    dt = (time.perf_counter() - t0) * len(top) / len(sample)
+    return [Row(f"[gpt2-small] verify_top: exact effects of the top {len(top)} EAP edges", dt, 60, "<=", "s",
+                f"timed on every {every}th ({len(sample)} edges), scaled to {len(top)}")]
+
+
+# --------------------------------------------------------------------------- (6) hannamw
+def bench_hannamw(model, task: Task, path: str | None, rounds: int, steps: int) -> list[Row]:
+    """workbook against hannamw/EAP-IG on the same bridge: EAP, EAP-IG (same alphas), exact edge patching."""
+    if not path:
+        return [Row("vs hannamw/EAP-IG", float("nan"), note="no checkout given (--eap-ig PATH or $EAP_IG_REPO)")]
+    import workbook as wb
+    from bench_baselines import hannamw_inputs, load_hannamw
+
+    E = load_hannamw(path)
+    cfg = model.cfg
+    graph = E.graph.Graph.from_model({"n_layers": cfg.n_layers, "n_heads": cfg.n_heads, "parallel_attn_mlp": False, "d_model": cfg.d_model})
+    batches, summed, per_ex = hannamw_inputs(task)
+    theirs_scores = {}
+
+    def run_theirs(method, **kw):
+        E.attribute.attribute(model, graph, batches, summed if method != "exact" else per_ex, method=method, quiet=True, **kw)
+        theirs_scores[method] = {e.name: float(e.score) for e in graph.edges.values()}
+
+    ours = {}
+    fns = {
+        "theirs EAP": lambda: run_theirs("EAP"),
+        "ours EAP": lambda: ours.__setitem__("EAP", wb.eap(model, task)),
+        "theirs EAP-IG": lambda: run_theirs("EAP-IG-inputs", ig_steps=steps),
+        "ours EAP-IG": lambda: ours.__setitem__("EAP-IG-inputs", wb.eap_ig(model, task, steps=steps, alphas="corrupt_end")),
+    }
+    T = interleaved_times(fns, rounds)
+    t0 = time.perf_counter()
+    run_theirs("exact")
+    t_theirs = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ours["exact"] = wb.patch_edges(model, task)
+    t_ours = time.perf_counter() - t0
+
+    def agree(method):
+        s = ours[method]
+        th = theirs_scores[method]
+        diff = max(abs(th[wb.to_eap_ig_name(n)] - v) for n, v in zip(s.names, s.values.tolist()))
+        return f"max |difference| {diff:.2g} (largest {s.values.abs().max():.3g})"
+
+    rows = []
+    for name, target in (("EAP", 0.2), ("EAP-IG", 0.2)):
+        key = "EAP" if name == "EAP" else "EAP-IG-inputs"
+        r = median_ratio(T, f"ours {name}", lambda i: T[f"theirs {name}"][i])
+        rows.append(Row(f"[comparison] workbook {name} / hannamw {name}" + (f" (m={steps})" if name != "EAP" else ""), r, target, "<=",
+                        note=f"{statistics.median(T[f'ours {name}']):.3g} s vs {statistics.median(T[f'theirs {name}']):.3g} s; {agree(key)}"))
+    rows.append(Row("[comparison] workbook patch_edges / hannamw exact (every edge)", t_ours / t_theirs, 0.1, "<=",
+                    note=f"{t_ours:.3g} s vs {t_theirs:.3g} s; {agree('exact')}"))
+    return rows
+
+
+# --------------------------------------------------------------------------- (7) TransformerLens
 def bench_vs_transformerlens(model, task: Task, repeats: int) -> list[Row]:
     """workbook EAP and head patching against TransformerLens 4.3 on the same model and batch."""
     from transformer_lens.patching import get_act_patch_attn_head_out_all_pos
@@ -245,7 +418,7 @@ def bench_vs_transformerlens(model, task: Task, repeats: int) -> list[Row]:
         raise RuntimeError(f"TL called the metric {calls['n']} times, not a multiple of the batch {B}: "
                            "the per-example answers would be misaligned.")
     t_wb = median_time(lambda: eap(model, task, direction="denoising"), repeats)
-    rows = [Row("workbook EAP / TL attribution_patch (edge)", t_wb / t_tl, 1.0, "<=",
+    rows = [Row("[comparison] workbook EAP / TL attribution_patch (edge)", t_wb / t_tl, 1.0, "<=",
                 note=f"{t_wb * 1e3:.3g} ms vs {t_tl * 1e3:.3g} ms (TL: per example, per position)")]
 
     def tl_patch() -> None:
@@ -255,129 +428,84 @@ def bench_vs_transformerlens(model, task: Task, repeats: int) -> list[Row]:
 
     t_tl_p = median_time(tl_patch, repeats)
     t_wb_p = median_time(lambda: patch_nodes(model, task, "head", direction="denoising"), repeats)
-    rows.append(Row("workbook patch_nodes(head, denoising) / TL act_patch head", t_wb_p / t_tl_p, 1.0, "<=",
+    rows.append(Row("[comparison] workbook patch_nodes(head, denoising) / TL act_patch head", t_wb_p / t_tl_p, 1.0, "<=",
                     note=f"{t_wb_p * 1e3:.3g} ms vs {t_tl_p * 1e3:.3g} ms (both incl. caching)"))
     return rows
 
 
-def bench_edge_patching(quick: bool) -> list[Row]:
-    """Seconds to exactly patch every edge: the zoo's IOI model and a random 4-layer model."""
-    from workbook.patching import patch_edges
-
-    rows = []
-    zoo = _optional("workbook.zoo", "trained_models") and importlib.import_module("workbook.zoo")
-    if zoo is None or "ioi" not in zoo.trained_models():
-        rows.append(Row("patch_edges, all edges, IOI model (s)", float("nan"), 60, "<", "s", "zoo model 'ioi' not available"))
-    else:
-        model, task = zoo.load("ioi")
-        if quick:
-            task = task.subset(slice(0, 4))
-        n = Graph.from_model(model).n_edges
-        t0 = time.perf_counter()
-        patch_edges(model, task)
-        rows.append(Row(f"patch_edges, all {n} edges, IOI model (s)", time.perf_counter() - t0, 60, "<", "s",
-                        f"batch {task.batch_size} x {task.seq_len}"))
-    L, d, H, B, S = (2, 32, 4, 2, 6) if quick else (4, 48, 12, 4, 8)
-    model, task = random_setup(L, d, H, B, S)
-    n = Graph.from_model(model).n_edges
-    t0 = time.perf_counter()
-    patch_edges(model, task)
-    rows.append(Row(f"patch_edges, all {n} edges, random {L}L x {H}H d{d} (s)", time.perf_counter() - t0, 60, "<", "s",
-                    f"batch {B} x {S}"))
-    return rows
-
-
-def bench_scaling(sizes: list[tuple[int, int, int]], batch: int, seq: int, repeats: int, steps: int = 5) -> list[dict]:
-    """Seconds of AtP, EAP-IG (or EAP) and head+MLP patching on random models of growing size.
-
-    ``sizes``: ``(n_layers, d_model, n_heads)``. Returns one dict per size with ``components``
-    (heads + MLPs) and the three times.
-    """
-    from workbook.atp import atp
-    from workbook.patching import patch_nodes
-
-    ig = _optional("workbook.eap_ig", "eap_ig")
-    out = []
-    for L, d, H in sizes:
-        model, task = random_setup(L, d, H, batch, seq)
-        rec = {"layers": L, "d_model": d, "heads": H, "components": L * (H + 1)}
-        rec["unit"] = median_time(lambda: bare_forward_backward(model, task), repeats)
-        rec["AtP"] = median_time(lambda: atp(model, task, ("head", "mlp")), repeats)
-        if ig is not None:
-            rec[f"EAP-IG (m={steps})"] = median_time(lambda: ig(model, task, steps=steps), repeats)
-        rec["activation patching"] = median_time(
-            lambda: (patch_nodes(model, task, "head"), patch_nodes(model, task, "mlp")), max(1, repeats // 2))
-        out.append(rec)
-    return out
-
-
-_SIZE_KEYS = ("layers", "d_model", "heads", "components", "unit")
-
-
-def scaling_table(recs: list[dict]) -> str:
-    """Seconds and, in brackets, cost in units of one clean fwd + bwd of the same model."""
-    keys = [k for k in recs[0] if k not in _SIZE_KEYS]
-    head = (f"{'layers':>6} {'d_model':>7} {'heads':>5} {'components':>10} {'fwd+bwd (s)':>11} "
-            + " ".join(f"{k + ' s [x fwd+bwd]':>34}" for k in keys))
-    lines = [head]
-    for r in recs:
-        cells = " ".join(f"{'%.3g [%.3g]' % (r[k], r[k] / r['unit']):>34}" for k in keys)
-        lines.append(f"{r['layers']:>6} {r['d_model']:>7} {r['heads']:>5} {r['components']:>10} {r['unit']:>11.3g} {cells}")
-    return "\n".join(lines)
-
-
+# --------------------------------------------------------------------------- plot + main
 def scaling_plot(recs: list[dict], path: str | Path) -> str:
+    """Cost per fwd+bwd of each method at the three sizes (edges on the x axis)."""
     from workbook.plots import plt, save
 
     fig, ax = plt.subplots(figsize=(5.4, 3.8))
-    xs = [r["components"] for r in recs]
-    for k in [k for k in recs[0] if k not in _SIZE_KEYS]:
-        ax.plot(xs, [r[k] / r["unit"] for r in recs], marker="o", label=k)
-    ax.set_xlabel("components (heads + MLPs)")
-    ax.set_ylabel("cost / one clean fwd+bwd of the same model")
+    for k in ("AtP", "EAP", "EAP-IG", "EAP-GP"):
+        ax.plot(range(len(recs)), [r[k] for r in recs], marker="o", label=k)
+    ax.set_xticks(range(len(recs)), [r["size"] for r in recs])
+    ax.set_ylabel("cost / one bare fwd+bwd of the same batch")
     ax.set_yscale("log")
-    ax.set_title("Cost vs model size: attribution is flat, patching grows linearly", fontsize=9)
+    ax.set_title("Attribution cost at three sizes", fontsize=9)
     ax.legend(fontsize=8)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     return save(fig, path)
 
 
-# --------------------------------------------------------------------------- main
-def run(quick: bool = False, repeats: int | None = None, out: str | Path = "out/benchmark", log: Callable[[str], None] = print) -> dict:
-    """Run every section; print and return ``{"machine", "rows", "scaling", "plot"}``."""
-    repeats = repeats or (2 if quick else 11)
+def run(quick: bool = False, out: str | Path = "out/benchmark", eap_ig: str | None = None, device: str = "cpu",
+        log: Callable[[str], None] = print) -> dict:
+    """Run every section; print and return ``{"machine", "rows", "scaling", "plot", "seconds"}``."""
+    t_start = time.perf_counter()
+    steps = 2 if quick else 5
     info = machine_info()
-    log("machine: " + ", ".join(f"{k} {v}" for k, v in info.items()))
-    L, d, H, B, S = (2, 32, 4, 2, 6) if quick else (2, 64, 4, 16, 16)
-    model, task = random_setup(L, d, H, B, S)
-    log(f"main model: random GPT-2 {L} layers x {H} heads, d_model {d}, vocab 500; batch {B} x {S} tokens; "
-        f"median of {repeats} repeats")
-    head = f"{'measurement':<58} {'value':>9} {'':<3} {'target':<8} {'':<5} note"
+    log("machine: " + ", ".join(f"{k} {v}" for k, v in info.items()) + f"; device {device}")
+    head = f"{'measurement':<62} {'value':>9} {'':<3} {'target':<8} {'':<5} note"
     log("\n" + head + "\n" + "-" * len(head))
     rows: list[Row] = []
-    for section in (lambda: bench_attribution(model, task, repeats, steps=2 if quick else 5),
-                    lambda: bench_vs_transformerlens(model, task, repeats),
-                    lambda: bench_edge_patching(quick)):
-        new = section()
+
+    def emit(new: list[Row]) -> None:
         for r in new:
             log(r.format())
-        rows += new
-    sizes = [(1, 32, 2), (2, 32, 4)] if quick else [(1, 64, 4), (2, 64, 4), (4, 64, 4), (4, 128, 8), (6, 128, 8), (8, 128, 8)]
-    recs = bench_scaling(sizes, batch=2 if quick else 8, seq=6 if quick else 16, repeats=1 if quick else 3,
-                         steps=2 if quick else 5)
+        rows.extend(new)
+
+    recs, models = [], {}
+    for size in ("comparison", "edge-heavy", "gpt2-small"):
+        log(f"  ({describe(size, quick)})")
+        model, task = setup(size, quick, device)
+        new, extra = bench_attribution(size, model, task, 1 if quick else ROUNDS[size], steps, targets=size != "comparison")
+        emit(new)
+        recs.append(extra["record"])
+        models[size] = (model, task, extra["eap"])
+    emit(bench_memory(quick, steps) if device == "cpu" else [Row("peak memory", float("nan"), note="CPU runs only")])
+    model, task, _ = models["edge-heavy"]
+    emit(bench_patch_nodes(model, task, subset=4 if quick else 32))
+    emit(bench_all_edges(quick))
+    model, task, scores = models["gpt2-small"]
+    emit(bench_verify(model, task, scores, k=8 if quick else 200, every=4))
+    model, task, _ = models["comparison"]
+    emit(bench_hannamw(model, task, eap_ig or os.environ.get("EAP_IG_REPO"), 1 if quick else 3, steps))
+    emit(bench_vs_transformerlens(model, task, 1 if quick else 3))
     plot = scaling_plot(recs, Path(out) / "scaling.png")
-    log("\nscaling (random models, batch %d):\n" % (2 if quick else 8) + scaling_table(recs))
-    log(f"\nplot: {Path(plot).resolve()}")
-    return {"machine": info, "rows": rows, "scaling": recs, "plot": plot}
+    seconds = time.perf_counter() - t_start
+    log(f"\nplot: {Path(plot).resolve()}\nbenchmark wall time: {seconds:.0f} s")
+    res = {"machine": info, "rows": rows, "scaling": recs, "plot": plot, "seconds": seconds}
+    Path(out).mkdir(parents=True, exist_ok=True)
+    (Path(out) / "benchmark.json").write_text(json.dumps({**res, "rows": [asdict(r) | {"status": r.status} for r in rows]},
+                                                         indent=1, default=str))
+    return res
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="tiny models and batches, 2 repeats (smoke test)")
-    p.add_argument("--repeats", type=int, default=None, help="timed repeats per measurement (median is reported)")
-    p.add_argument("--out", default="out/benchmark", help="folder for scaling.png")
+    p.add_argument("--quick", action="store_true", help="tiny models, one round (smoke test)")
+    p.add_argument("--out", default="out/benchmark", help="folder for scaling.png and benchmark.json")
+    p.add_argument("--eap-ig", default=None, help="path of a hannamw/EAP-IG checkout to compare with")
+    p.add_argument("--device", default="cpu", help="run the timing sections on this device (cuda, ...)")
+    p.add_argument("--measure-memory", nargs=2, metavar=("SIZE", "METHOD"), help=argparse.SUPPRESS)
+    p.add_argument("--steps", type=int, default=5, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    run(args.quick, args.repeats, args.out)
+    if args.measure_memory:
+        _memory_child(*args.measure_memory, args.quick, args.steps)
+        return 0
+    run(args.quick, args.out, args.eap_ig, args.device)
     return 0
 
 

@@ -14,8 +14,11 @@ Where things live (one module per idea):
 ``workbook.prompt_tasks``   IOI, greater-than, SVA as plain prompts for a pretrained model
 ``workbook.real_models``    the chapters' "Now on GPT-2 small" sections: load or skip, screen then verify
 ``workbook.specimens``      hand-built models, one per failure mode
-``workbook.patching``       ground truth: full activation patching of nodes and edges
+``workbook.patching``       ground truth: full activation patching of nodes (``edge_patching``: of edges)
 ``workbook.direct_effects`` a node's direct effect (downstream frozen) and indirect effect, by patching
+``workbook.resume``         the cached clean run resumed from any layer (what makes patching fast)
+``workbook.edge_scores``    EAP-family edge scores accumulated in head space (no per-destination gradient stack)
+``workbook.budget``         the memory budget that chooses how many copies a batched pass holds
 ``workbook.graph``          the edge graph (sources, destinations, readable names)
 ``workbook.scores``         the common result type; truly important, false negatives, verification cost, recall@k
 ``workbook.atp``            AtP (node attribution patching)
@@ -52,6 +55,7 @@ from workbook.interop import from_eap_ig_json, from_eap_ig_name, to_eap_ig_json,
 
 from workbook.models import bridge_from_hf, build_gpt2, load_model, load_pretrained, prepare, save_model
 from workbook.patching import patch_edges, patch_nodes, run_with_patched_edges
+from workbook.budget import memory_budget, set_memory_budget
 from workbook.prompts import task_from_strings
 from workbook.qk_fix import atp_qk_fix
 from workbook.scores import (
@@ -92,5 +96,7 @@ for _name in CALLABLE_MODULES:
     _mod.__signature__ = _inspect.signature(getattr(_mod, _name))
     globals()[_name] = _mod
 del _name, _mod
+
+verify_top = diagnose.verify_top  # screen, then verify: exact effects of an estimate's top k (nodes or edges)
 
 __version__ = "0.1.0"

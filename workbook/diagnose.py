@@ -531,7 +531,9 @@ def verify_top(model, task: Task, scores: Scores, k: int = 5) -> Scores:
     Works for node names (``L0H1``, ``MLP0``, ``L0H1.q``/``.k``/``.v``, ``L0N3``) and edge names
     (``src->dst``). Returns :class:`Scores` (method ``"activation patching"``) with the exact
     noising effects ``M(clean with c := corrupt) - M(clean)`` of those ``k`` components, in the
-    estimate's ranking order. Cost: one patched forward per component (batched).
+    estimate's ranking order. Also ``workbook.verify_top``. Cost: per component, the clean run
+    resumed from its layer (:mod:`workbook.resume`), batched; an edge into layer ``l`` of an
+    ``L``-layer model costs about ``(L - l) / L`` of a forward.
     """
     if k < 1:
         raise WorkbookError(f"k must be >= 1, got {k}.")

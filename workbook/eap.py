@@ -139,12 +139,12 @@ def edge_scores_from_grads(deltas: torch.Tensor, dest_grads: torch.Tensor, graph
     lhs = deltas.permute(1, 0, 2, 3).reshape(B, n_src, -1)
     rhs = dest_grads.permute(1, 2, 3, 0).reshape(B, -1, n_dst)
     scores = torch.bmm(lhs, rhs)
-    return scores * graph.edge_mask[None].to(scores.dtype)
+    return scores * graph.edge_mask[None].to(scores.device, scores.dtype)
 
 
 def edge_scores_to_scores(per_example: torch.Tensor, graph: Graph, method: str, info: dict) -> Scores:
     """Flatten a ``[B, n_src, n_dst]`` edge tensor into edge :class:`Scores` (graph edge order)."""
-    mask = graph.edge_mask
+    mask = graph.edge_mask.to(per_example.device)
     flat = per_example[:, mask]  # [B, n_edges], row-major order == graph.edges
     return Scores(list(graph.edges), flat.mean(0), method=method, kind="edge", per_example=flat, info=info)
 

@@ -31,11 +31,12 @@ algorithms.md section 5 (Brokttv/EAP-GP, Lexsi-Labs/CircuitKIT):
 * **Only the embedding moves** (one joint path in input space, as EAP-IG-inputs), not one
   path per edge.
 
-Cost: one corrupt caching forward, k path-building forward+backward passes (the first runs
-the clean input and also caches the clean source writes), and k attribution forward+backward
-passes, batched as the memory budget allows (:mod:`workbook.budget`); the pass at gamma_k keeps
-every logit so that the path's final output distance is read off it. Edge scores are accumulated
-in head space (:class:`~workbook.edge_scores.EdgeScorer`).
+Cost: one corrupt caching forward, then k + 1 forwards at gamma_0 .. gamma_k with 2k backwards:
+at gamma_0 (the clean input, whose source writes are cached on the way) the output distance's;
+at gamma_1 .. gamma_{k-1} both the distance's (the next step) and the metric's (the scores) from
+the same forward; at gamma_k the metric's (and the final distance is logged). The metric's
+logits are recomputed at the read positions only. Edge scores are accumulated in head space
+(:class:`~workbook.edge_scores.EdgeScorer`).
 """
 
 from __future__ import annotations
@@ -45,11 +46,10 @@ from typing import Sequence
 
 import torch
 
-from workbook.budget import copies_per_pass, release_memory
+from workbook.budget import release_memory
 from workbook.eap import edge_scores_to_scores
-from workbook.eap_ig import _replace_with
 from workbook.edge_scores import EdgeScorer
-from workbook.hooks import LEAF_HOOK, cache_activations, cache_activations_and_grads, embeddings, frozen_params, model_device, run_model
+from workbook.hooks import LEAF_HOOK, cache_activations, embeddings, frozen_params, model_device, run_model
 from workbook.patching import _fused_attention, _orient
 from workbook.scores import Scores
 from workbook.tasks import Task
@@ -149,6 +149,63 @@ def gradpath(
     return torch.stack(points), log
 
 
+def _gp_pass(model, run: Task, sc: EdgeScorer, gamma: torch.Tensor, target: torch.Tensor, path: bool, attribute: bool,
+             capture: Sequence[str] = ()) -> dict:
+    """One forward at embedding ``gamma`` serving both the path and the attribution.
+
+    Returns ``dist`` (the output distance ``[B]``), ``g`` (its gradient at ``gamma``, if ``path``),
+    ``acts``/``grads`` (the scorer's activations and per-example metric gradients, if ``attribute``)
+    and ``captured`` (activations at ``capture``). The metric's logits are recomputed from the
+    final residual stream at the read positions only, so its backward skips the full unembedding."""
+    B, mask = run.batch_size, run.attention_mask
+    U = run.logit_positions()
+    leaf = gamma.detach().requires_grad_(True)
+    acts: dict[str, torch.Tensor] = {}
+    outs: dict[str, torch.Tensor] = {}
+
+    def save(name):
+        def fn(t, hook):
+            acts[name] = t.detach()
+
+        return fn
+
+    def keep(name):
+        def fn(t, hook):
+            outs[name] = t.view_as(t)
+            return outs[name]
+
+        return fn
+
+    fwd = [(LEAF_HOOK, lambda t, hook: leaf.to(t.dtype))] + [(n, save(n)) for n in capture]
+    if attribute:
+        fwd += [(n, save(n)) for n in sc.act_names()] + [(n, keep(n)) for n in sc.grad_names()]
+        if U is not None:
+            fwd.append(("ln_final.hook_in", keep("final")))
+    out: dict = {}
+    with frozen_params(model), torch.enable_grad(), model.hooks(fwd_hooks=fwd):
+        logits = run_model(model, run.clean, mask)
+        sq = (logits - target) ** 2
+        if mask is not None:
+            sq = sq * mask.to(sq.device, sq.dtype)[..., None]
+        dist = sq.flatten(1).sum(1)
+        del sq
+        if path:
+            (out["g"],) = torch.autograd.grad(dist.sum(), leaf, retain_graph=attribute)
+        if attribute:
+            if U is None:
+                metric = run.per_example(logits)
+            else:
+                lg = model.unembed(model.ln_final(outs.pop("final")[:, U.to(logits.device)]))
+                metric = run.per_example(lg.float() if lg.dtype in (torch.float16, torch.bfloat16) else lg, U)
+            names = [n for n in sc.grad_names() if n in outs]
+            got = torch.autograd.grad(metric.mean(), [outs[n] for n in names], allow_unused=True)
+            out["grads"] = {n: g.detach() * B for n, g in zip(names, got) if g is not None}
+            out["acts"] = {n: acts[n] for n in sc.act_names()}
+    out["dist"] = dist.detach()
+    out["captured"] = {n: acts[n] for n in capture}
+    return out
+
+
 def eap_gp(
     model,
     task: Task,
@@ -156,9 +213,15 @@ def eap_gp(
     step_size: str | float = "unit",
     direction: str = "noising",
 ) -> Scores:
-    """EAP-GP edge scores (names ``"src->dst"``, batch means, noising by default); see module doc."""
+    """EAP-GP edge scores (names ``"src->dst"``, batch means, noising by default); see module doc.
+
+    The path (:func:`gradpath`'s steps, the same arithmetic) and the attribution share their
+    forwards: the pass at gamma_j (0 < j < k) takes the output distance's gradient for the next
+    step and the metric's gradients for the scores from one forward."""
     check_model(model)
     check_tokens(task.clean, task.corrupt, model.cfg.d_vocab)
+    if not isinstance(steps, int) or steps < 1:
+        raise WorkbookError(f"steps must be a positive integer, got {steps!r}.")
     t0 = time.perf_counter()
     run = _orient(task, direction).to(model_device(model))
     sc = EdgeScorer(model)
@@ -166,33 +229,28 @@ def eap_gp(
     mask = run.attention_mask
     with _fused_attention(model):
         corr_logits, corr = cache_activations(model, run.corrupt, sc.source_names(), attention_mask=mask)
-        e_clean = embeddings(model, run.clean, mask)
-        points, log = gradpath(model, run, steps, step_size, (e_clean, corr[LEAF_HOOK], corr_logits),
-                               capture=sc.source_names(), final_distance=False)
-        sc.set_deltas(corr, log.pop("clean_acts"))
-        del corr
-        # attribution at gamma_1..gamma_k; gamma_k first and alone, with every logit, so that its
-        # output distance (the path's end) is read off the same pass
-        final: dict[str, torch.Tensor] = {}
-
-        def keep_logits(t, hook):
-            final["logits"] = t.detach()
-
-        per_pass = copies_per_pass(model, run, steps, backward=True, reserved=sc.nbytes())
-        chunks = [[steps]] + [list(range(i, min(i + per_pass, steps))) for i in range(1, steps, per_pass)]
-        for chunk in chunks:
-            flat = points[chunk].reshape((-1,) + tuple(points.shape[2:]))
-            hooks = [(LEAF_HOOK, _replace_with(flat))] + ([("hook_unembed", keep_logits)] if chunk == [steps] else [])
-            _, acts, grads = cache_activations_and_grads(
-                model, run, sc.act_names(), sc.grad_names(), tokens=run.clean.repeat(len(chunk), 1),
-                extra_fwd_hooks=hooks, full_logits=chunk == [steps])
-            sc.add_pass(acts, grads, len(chunk))
-            del acts, grads
+        e_clean, e_corr = embeddings(model, run.clean, mask), corr[LEAF_HOOK]
+        eta = _step_sizes(step_size, e_clean, e_corr, steps)
+        gamma = e_clean.clone()
+        points, objective = [gamma], []
+        for j in range(steps + 1):
+            res = _gp_pass(model, run, sc, gamma, corr_logits, path=j < steps, attribute=j > 0,
+                           capture=sc.source_names() if j == 0 else ())
+            objective.append(res["dist"])
+            if j == 0:
+                sc.set_deltas(corr, res["captured"])
+                del corr
+            if j > 0:
+                sc.add_pass(res["acts"], res["grads"], 1)
+            if j < steps:
+                g = res["g"]
+                check_finite(g, "the GradPath gradient")
+                norm = g.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1)
+                gamma = (gamma - eta.view(-1, 1, 1) * g / norm).detach()
+                points.append(gamma)
+            del res
             release_memory()
-    end = ((final["logits"].to(corr_logits.dtype) - corr_logits) ** 2)
-    if mask is not None:
-        end = end * mask.to(end.device, end.dtype)[..., None]
-    log["objective"] = torch.cat([log["objective"], end.flatten(1).sum(1)[None]])
+    log = {"objective": torch.stack(objective), "e_clean": e_clean, "e_corrupt": e_corr}
     per_ex = sc.finish() / steps
     e_c, e_n = log["e_clean"], log["e_corrupt"]
     info = {
@@ -202,7 +260,7 @@ def eap_gp(
         "output_distance_start": float(log["objective"][0].mean()),
         "output_distance_end": float(log["objective"][-1].mean()),
         "seconds": time.perf_counter() - t0,
-        "passes": f"1 caching fwd + {steps} path fwd+bwd + {steps} points in {len(chunks)} batched fwd+bwd",
-        "forward_passes": 1 + 2 * steps, "backward_passes": 2 * steps, "points_per_pass": per_pass,
+        "passes": f"1 caching fwd + {steps + 1} forwards (path and attribution share {steps - 1}) with {2 * steps} backwards",
+        "forward_passes": steps + 2, "backward_passes": 2 * steps,
     }
     return edge_scores_to_scores(per_ex, graph, f"EAP-GP (k={steps})", info)

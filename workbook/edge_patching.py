@@ -271,11 +271,13 @@ def run_with_patched_edges(model, task: Task, patched: Sequence[str] | torch.Ten
             raise WorkbookError(
                 f"edge mask must have shape [{n_src}, {n_dst}] or [K, {n_src}, {n_dst}], got {tuple(patched.shape)}."
             )
-        masks = masks & graph.edge_mask
+        masks = masks.cpu() & graph.edge_mask
     else:
         masks = torch.zeros((1, n_src, n_dst), dtype=torch.bool)
         for i, j in _edge_list(graph, patched):
             masks[0, i, j] = True
+    run = run.to(model_device(model))
+    masks = masks.to(model_device(model))
     K, B = masks.shape[0], run.batch_size
     _, corr = cache_activations(model, run.corrupt, list(graph.source_hooks), attention_mask=run.attention_mask)
     corr_src = graph.stack_sources(corr)  # [n_src, B, P, D]

@@ -215,9 +215,7 @@ class EdgeScorer:
             x = acts[f"blocks.{l}.hook_resid_pre"].to(cd)
             if self.layernorm:
                 x = x - x.mean(-1, keepdim=True)
-                inv = (x.pow(2).mean(-1, keepdim=True) + c["eps"]).rsqrt()
-            else:
-                inv = (x.pow(2).mean(-1, keepdim=True) + c["eps"]).rsqrt()
+            inv = (torch.linalg.vecdot(x, x)[..., None] / D + c["eps"]).rsqrt()  # 1 / sigma (or 1 / rms)
             xhat = x * inv  # [rows, P, D]
             self._xhat[l].append(xhat.view(copies, B, P, D))
             self._stored += xhat.numel() * xhat.element_size()
@@ -232,7 +230,7 @@ class EdgeScorer:
                 acc = gs.view(copies, B, P, n, self.dh).sum(0)
                 self._G[l][kind] = acc if kind not in self._G[l] else self._G[l][kind] + acc
                 y = acts[f"blocks.{l}.attn.hook_{kind}"].to(cd).reshape(rows, P, n, self.dh) - off
-                self._R[l][kind].append(((gs * y).sum(-1) / D).view(copies, B, P, n))
+                self._R[l][kind].append((torch.linalg.vecdot(gs, y) / D).view(copies, B, P, n))
             g = grads.get(f"blocks.{l}.hook_mlp_in")
             if g is not None:
                 acc = g.to(cd).reshape(copies, B, P * D).sum(0)

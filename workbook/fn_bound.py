@@ -150,11 +150,12 @@ def patch_node_subsets(
     _, corr = cache_activations(model, run.corrupt, hooks, attention_mask=run.attention_mask)
     base = run.per_example(clean_logits).to(cd).mean()
     per = max(1, max_rows // B)
-    out = torch.zeros(masks.shape[0], dtype=cd)
+    dev = base.device
+    out = torch.zeros(masks.shape[0], dtype=cd, device=dev)
     for lo in range(0, masks.shape[0], per):
         sub = masks[lo : lo + per]
         K = sub.shape[0]
-        where: dict[str, torch.Tensor] = {h: torch.zeros((K,) + tuple(corr[h].shape[1:]), dtype=torch.bool) for h in hooks}
+        where: dict[str, torch.Tensor] = {h: torch.zeros((K,) + tuple(corr[h].shape[1:]), dtype=torch.bool, device=dev) for h in hooks}
         for j, s in enumerate(specs):
             rows = sub[:, j].nonzero()[:, 0]
             for r in rows.tolist():

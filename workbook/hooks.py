@@ -225,13 +225,35 @@ def cache_activations_and_grads(
 
         return fn
 
-    fwd = [(LEAF_HOOK, _leaf)] + [(n, save_act(n)) for n in dict.fromkeys(act_names)] + list(extra_fwd_hooks)
-    bwd = [(n, save_grad(n)) for n in dict.fromkeys(grad_names)] + list(extra_bwd_hooks)
+    # Without gradient-rewriting hooks the gradients are taken with torch.autograd.grad at the hook
+    # outputs themselves (a view each hook hands on), which skips TransformerLens' backward-hook
+    # machinery; with them (GradDrop) the backward hooks record the gradients as they arrive.
+    outs: dict[str, torch.Tensor] = {}
+
+    def keep(name: str) -> Callable:
+        def fn(t, hook):
+            outs[name] = t.view_as(t)
+            return outs[name]
+
+        return fn
+
+    fwd = [(LEAF_HOOK, _leaf)] + [(n, save_act(n)) for n in dict.fromkeys(act_names)]
+    if extra_bwd_hooks:
+        bwd = [(n, save_grad(n)) for n in dict.fromkeys(grad_names)] + list(extra_bwd_hooks)
+    else:
+        fwd, bwd = fwd + [(n, keep(n)) for n in dict.fromkeys(grad_names)], []
+    fwd += list(extra_fwd_hooks)
     with frozen_params(model), torch.enable_grad(), model.hooks(fwd_hooks=fwd, bwd_hooks=bwd):
         P = None if full_logits else task.logit_positions()
         logits = run_model(model, tokens, getattr(task, "attention_mask", None), P)
         per_ex = task.per_example(logits, P)
-        per_ex.mean().backward()
+        if bwd:
+            per_ex.mean().backward()
+        elif outs:
+            names = list(outs)
+            got = torch.autograd.grad(per_ex.mean(), [outs[n] for n in names], allow_unused=True)
+            grads.update({n: g.detach() * B for n, g in zip(names, got) if g is not None})
+        del outs
     if check:
         check_finite(logits, "the logits")
         for n, a in acts.items():

@@ -46,8 +46,8 @@ from typing import Sequence
 import torch
 
 from workbook.arch import adapter_for, compute_dtype
-from workbook.hooks import cache_activations, cache_activations_and_grads
-from workbook.patching import _orient, node_kinds, node_specs
+from workbook.hooks import NO_LOGITS, cache_activations, cache_activations_and_grads, model_device
+from workbook.patching import _fused_attention, _orient, node_kinds, node_specs
 from workbook.scores import Scores
 from workbook.tasks import Task
 from workbook.validate import UnsupportedArchitectureError, WorkbookError, check_model, check_tokens
@@ -307,10 +307,12 @@ def atp_qk_fix(
     check_tokens(task.clean, task.corrupt, model.cfg.d_vocab)
     adapter_for(model).require("qk_fix")
     t0 = time.perf_counter()
-    run = _orient(task, direction)
+    run = _orient(task, direction).to(model_device(model))
     acts, grad_names = qk_hooks(model)
-    _, corr = cache_activations(model, run.corrupt, qk_hooks(model, scores=False)[0], attention_mask=run.attention_mask)
-    _, clean, grads = cache_activations_and_grads(model, run, acts, grad_names)
+    with _fused_attention(model):  # q/k, scores and pattern need no per-head flags; plain passes are faster
+        _, corr = cache_activations(model, run.corrupt, qk_hooks(model, scores=False)[0], attention_mask=run.attention_mask,
+                                    positions=NO_LOGITS)
+        _, clean, grads = cache_activations_and_grads(model, run, acts, grad_names)
     layers = qk_fix_inputs(model, clean, corr)
     names, cols = [], []
     for k in kinds:
