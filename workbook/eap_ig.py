@@ -30,7 +30,7 @@ mean of per-example scores, the same number. ``Scores.per_example`` holds ``[B, 
 from __future__ import annotations
 
 import time
-from typing import Callable, Sequence
+from typing import Callable
 
 import torch
 

@@ -43,7 +43,6 @@ from typing import Sequence
 import torch
 
 from workbook.arch import adapter_for, compute_dtype
-from workbook.graph import Graph
 from workbook.hooks import NO_LOGITS, cache_activations, metric_per_example, model_device, progress, run_model
 from workbook.scores import Scores
 from workbook.tasks import Task
