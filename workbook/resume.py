@@ -79,6 +79,7 @@ class CleanRun:
         self.B, self.P = task.batch_size, task.seq_len
         self.device, self.dtype = model_device(model), model_dtype(model)
         self.U = task.logit_positions()  # positions the metric reads (None: all)
+        self._refs: dict[tuple, torch.Tensor] = {}
         self.exact = False
         self.reason = ""
         if self.dtype not in _TOL:
@@ -244,26 +245,33 @@ class CleanRun:
     # ------------------------------------------------------------------ patches
     @torch.no_grad()
     def run(self, patches: list[Patch]) -> torch.Tensor:
-        """Per-example metric ``[K, B]`` of K patched copies, all at the same layer."""
+        """Per-example metric ``[K, B]`` of K patched copies, all at the same layer.
+
+        An example whose patch changes nothing at the patched layer keeps the clean metric
+        exactly (the recomputation would only add rounding noise)."""
         l = patches[0].layer
         assert all(p.layer == l for p in patches)
         last = l == self.L - 1
-        K, B, c, lay = len(patches), self.B, self.c, self.layers[l]
+        K, B, c = len(patches), self.B, self.c
         pos = self.read if last else slice(None)
         post_clean = (c["ln_final.hook_in"] if last else c[f"blocks.{l + 1}.hook_resid_pre"])[:, pos]
         post = post_clean.repeat(K, 1, 1)
         mid_clean = c[f"blocks.{l}.hook_mlp_in"][:, pos]
         mlp_clean = c[f"blocks.{l}.hook_mlp_out"][:, pos]
+        changed = torch.zeros(K, B, dtype=torch.bool, device=self.device)
         mlp_rows, mlp_in, mlp_mid = [], [], []
         for i, p in enumerate(patches):
             rows = slice(i * B, (i + 1) * B)
             if p.resid is not None:
                 post[rows] += p.resid[:, pos]
+                changed[i] = p.resid[:, pos].flatten(1).any(1)
                 continue
             if p.mlp_input is not None:
                 d_attn = None
+                changed[i] = p.mlp_input[:, pos].flatten(1).any(1)
             else:
                 d_attn = self._attn_change(l, p, None if not last else self.read)
+                changed[i] = d_attn.flatten(1).any(1)
             if self.ad.parallel:
                 if d_attn is not None:
                     post[rows] += d_attn
@@ -281,21 +289,49 @@ class CleanRun:
             for i, rows in enumerate(mlp_rows):
                 out = new[i * B : (i + 1) * B]
                 post[rows] = (post_clean - mlp_clean + out) if mlp_mid[i] is None else mlp_mid[i] + out
-        return self.resume(l, post).view(K, B)
+        vals = self.resume(l, post).view(K, B)
+        return torch.where(changed, vals, self.base.to(vals.dtype)[None])
+
+    def _head_z(self, l: int, kind: str, idx: int, value: torch.Tensor | None, qpos) -> tuple[list[int], torch.Tensor]:
+        """``(heads, z [B, P', len(heads), d_head])`` of the heads reading q/k/v head ``idx`` of kind
+        ``kind`` when that head's (pre-rotary) vector is ``value`` (``None``: the clean one)."""
+        lay, c, a = self.layers[l], self.c, f"blocks.{l}.attn."
+        rep = self.H // self.G
+        heads = [idx] if kind == "q" else list(range(idx * rep, (idx + 1) * rep))
+        kv = idx if kind != "q" else idx // rep
+        if kind == "v":
+            v = c[a + "hook_v"][:, :, [kv]] if value is None else value[:, :, None]
+            pat = c[a + "hook_pattern"][:, heads]
+            pat = pat if qpos is None else pat[:, :, qpos]
+            return heads, (pat.to(v.dtype) @ v.transpose(1, 2)).transpose(1, 2)
+        if kind == "q":
+            qh = lay["q_rot"][:, :, heads] if value is None else self._rotate(lay, value[:, :, None])
+            kh = lay["k_rot"][:, :, [kv]]
+        else:
+            qh = lay["q_rot"][:, :, heads]
+            kh = lay["k_rot"][:, :, [kv]] if value is None else self._rotate(lay, value[:, :, None])
+        vh = c[a + "hook_v"][:, :, [kv]].expand(-1, -1, len(heads), -1)
+        if qpos is not None:
+            qh = qh[:, qpos]
+        return heads, self._attend(lay, qh, kh.expand(-1, -1, len(heads), -1), vh, qpos)
 
     def _attn_change(self, l: int, p: Patch, qpos) -> torch.Tensor:
-        """The change of layer ``l``'s attention output ``[B, P', D]`` caused by patch ``p``."""
+        """The change of layer ``l``'s attention output ``[B, P', D]`` caused by patch ``p``.
+
+        A recomputed head output is compared with the same computation on the clean input (cached),
+        not with the model's own, so that a patch that changes nothing changes exactly nothing."""
         lay, c, a, dh = self.layers[l], self.c, f"blocks.{l}.attn.", self.dh
         z_clean = c[a + "hook_z"]
-        rep = self.H // self.G
         if p.z is not None:
             new = {h: (z if qpos is None else z[:, qpos]) for h, z in p.z.items()}
+            ref = {h: (z_clean[:, :, h] if qpos is None else z_clean[:, qpos, h]) for h in p.z}
         elif p.pattern is not None:
             v = self.ad.expand_kv(c[a + "hook_v"])
-            new = {}
+            new, ref = {}, {}
             for h, pat in p.pattern.items():
-                pat = pat if qpos is None else pat[:, qpos]
-                new[h] = pat.to(v.dtype) @ v[:, :, h]
+                rows = slice(None) if qpos is None else qpos
+                new[h] = pat[:, rows].to(v.dtype) @ v[:, :, h]
+                ref[h] = c[a + "hook_pattern"][:, h][:, rows].to(v.dtype) @ v[:, :, h]
         else:
             if p.qkv is not None:
                 kind, idx, value = p.qkv
@@ -306,26 +342,14 @@ class CleanRun:
                 n0 = {"q": 0, "k": self.H, "v": self.H + self.G}[kind]
                 cols = slice((n0 + idx) * dh, (n0 + idx + 1) * dh)
                 value = h_in @ lay["W_qkv"][:, cols] + lay["b_qkv"][cols]
-            heads = [idx] if kind == "q" else list(range(idx * rep, (idx + 1) * rep))
-            qh = lay["q_rot"][:, :, heads] if kind != "q" else self._rotate(lay, value[:, :, None])
-            kh = lay["k_rot"][:, :, [idx if kind != "q" else idx // rep]].expand(-1, -1, len(heads), -1)
-            vh = c[a + "hook_v"][:, :, [idx if kind != "q" else idx // rep]].expand(-1, -1, len(heads), -1)
-            if kind == "k":
-                kh = self._rotate(lay, value[:, :, None]).expand(-1, -1, len(heads), -1)
-            if kind == "v":
-                vh = value[:, :, None].expand(-1, -1, len(heads), -1)
-            if qpos is not None:
-                qh = qh[:, qpos]
-            if kind == "v":
-                pat = c[a + "hook_pattern"][:, heads]
-                pat = pat if qpos is None else pat[:, :, qpos]
-                z = (pat.to(vh.dtype) @ vh.transpose(1, 2)).transpose(1, 2)
-            else:
-                z = self._attend(lay, qh, kh, vh, qpos)
+            heads, z = self._head_z(l, kind, idx, value, qpos)
+            key = (l, kind, idx, qpos is None)
+            if key not in self._refs:
+                self._refs[key] = self._head_z(l, kind, idx, None, qpos)[1]
             new = {h: z[:, :, i] for i, h in enumerate(heads)}
+            ref = {h: self._refs[key][:, :, i] for i, h in enumerate(heads)}
         d = None
         for h, zh in new.items():
-            zc = z_clean[:, :, h] if qpos is None else z_clean[:, qpos, h]
-            term = (zh - zc) @ lay["W_O"][h]
+            term = (zh - ref[h]) @ lay["W_O"][h]
             d = term if d is None else d + term
         return d
