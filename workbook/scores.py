@@ -68,30 +68,30 @@ def _tie_order(key: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     Consecutive sorted values closer than ``TIE_TOL x max|key|`` share a group; inside a group
     the original (name) order is kept, so the result does not depend on float noise.
     """
-    n = key.numel()
+    n, dev = key.numel(), key.device
     if n == 0:
-        return torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long)
+        return torch.zeros(0, dtype=torch.long, device=dev), torch.zeros(0, dtype=torch.long, device=dev)
     k = key.double()
     scale = float(k.abs().max())
     idx = torch.argsort(k, descending=True, stable=True)
     ks = k[idx]
-    new_group = torch.zeros(n, dtype=torch.long)
+    new_group = torch.zeros(n, dtype=torch.long, device=dev)
     new_group[1:] = ((ks[:-1] - ks[1:]) > TIE_TOL * scale).long()
     group_sorted = torch.cumsum(new_group, 0)
-    group = torch.empty(n, dtype=torch.long)
+    group = torch.empty(n, dtype=torch.long, device=dev)
     group[idx] = group_sorted
-    order = torch.argsort(group * n + torch.arange(n), stable=True)
+    order = torch.argsort(group * n + torch.arange(n, device=dev), stable=True)
     return order, group[order]
 
 
 def _worst_ranks(key: torch.Tensor) -> torch.Tensor:
     """1-based rank of every entry (largest ``key`` first), a tie taking the last place of its group."""
     order, group = _tie_order(key)
-    n = key.numel()
-    ranks = torch.empty(n, dtype=torch.long)
+    n, dev = key.numel(), key.device
+    ranks = torch.empty(n, dtype=torch.long, device=dev)
     if n:
-        last = torch.zeros(int(group.max()) + 1, dtype=torch.long)
-        last.scatter_reduce_(0, group, torch.arange(1, n + 1), reduce="amax")
+        last = torch.zeros(int(group.max()) + 1, dtype=torch.long, device=dev)
+        last.scatter_reduce_(0, group, torch.arange(1, n + 1, device=dev), reduce="amax")
         ranks[order] = last[group]
     return ranks
 
@@ -304,11 +304,11 @@ def recall_at_k(estimate: Scores, truth: Scores, k: int) -> float:
 def _ranks(x: torch.Tensor) -> torch.Tensor:
     """Average ranks (largest first), ties (within ``TIE_TOL x max|x|``) sharing their mean rank."""
     order, group = _tie_order(x)
-    n = x.numel()
-    pos = torch.arange(1, n + 1, dtype=torch.float64)
-    total = torch.zeros(int(group.max()) + 1 if n else 0, dtype=torch.float64).index_add_(0, group, pos)
-    count = torch.zeros_like(total).index_add_(0, group, torch.ones(n, dtype=torch.float64))
-    ranks = torch.empty(n, dtype=torch.float64)
+    n, dev = x.numel(), x.device
+    pos = torch.arange(1, n + 1, dtype=torch.float64, device=dev)
+    total = torch.zeros(int(group.max()) + 1 if n else 0, dtype=torch.float64, device=dev).index_add_(0, group, pos)
+    count = torch.zeros_like(total).index_add_(0, group, torch.ones(n, dtype=torch.float64, device=dev))
+    ranks = torch.empty(n, dtype=torch.float64, device=dev)
     ranks[order] = (total / count)[group]
     return ranks
 
