@@ -5,7 +5,7 @@
 1. A small random GPT-2 and a small random Llama (grouped-query attention, rotary), float64, on
    the device and on the CPU: every method (AtP, QK fix, GradDrop, AtP*, EAP, EAP-IG both
    variants, EAP-GP, patching of every node kind and every edge, top-k verification, circuit
-   faithfulness, the false-negative bound, diagnose) with the task left on the CPU (the methods
+   faithfulness, the false-negative bound, direct effects, diagnose) with the task left on the CPU (the methods
    move it), padded prompts included. Scores must agree to 1e-8 relative and come back as CPU tensors.
 2. A GPT-2-small-shaped random model (12 layers, d_model 768, 12 heads, vocab 50257; batch 16 x 64),
    float32: timings of one forward+backward, AtP, EAP, EAP-IG (m=5), EAP-GP (k=5), head patching,
@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import workbook as wb  # noqa: E402
 from workbook import circuits  # noqa: E402
+from workbook.direct_effects import direct_effects  # noqa: E402
 from workbook.fn_bound import false_negative_bound  # noqa: E402
 
 FAILURES: list[str] = []
@@ -92,6 +93,8 @@ def method_calls(model, task) -> dict:
         "faithfulness curve": lambda: wb.Scores(["n5", "n10"], torch.tensor(
             circuits.faithfulness_curve(model, task, wb.eap(model, task), [5, 10])[1])),
         "fn_bound": lambda: false_negative_bound(model, task, "head", top_k=2, n_samples=6).verified,
+        "direct_effects head": lambda: direct_effects(model, task, "head"),
+        "direct_effects mlp": lambda: direct_effects(model, task, "mlp"),
     }
     for kind in ("head", "q", "k", "v", "pattern", "mlp", "neuron"):
         calls[f"patch_nodes {kind}"] = (lambda k: lambda: wb.patch_nodes(model, task, k, per_position=k in ("head", "k")))(kind)

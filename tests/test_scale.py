@@ -24,6 +24,7 @@ from torch.overrides import TorchFunctionMode
 import _families as F
 import workbook as wb
 from workbook import budget, circuits
+from workbook.direct_effects import direct_effects
 from workbook.fn_bound import false_negative_bound
 from workbook.edge_scores import EdgeScorer
 from workbook.resume import CleanRun
@@ -219,7 +220,8 @@ def test_methods_create_their_tensors_on_the_model_device(family):
              lambda: wb.atp_qk_fix(model, task), lambda: wb.graddrop(model, task), lambda: wb.atp_star(model, task),
              lambda: false_negative_bound(model, task, "head", top_k=2, n_samples=4),
              lambda: circuits.faithfulness_curve(model, task, wb.eap(model, task), [5, 10]),
-             lambda: wb.verify_top(model, task, wb.eap(model, task), k=4), lambda: wb.diagnose(model, task, steps=2)]
+             lambda: wb.verify_top(model, task, wb.eap(model, task), k=4), lambda: wb.diagnose(model, task, steps=2),
+             lambda: direct_effects(model, task, "head"), lambda: direct_effects(model, task, "mlp")]
     mode = _Factories()
     with mode:
         for call in calls:

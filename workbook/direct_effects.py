@@ -30,7 +30,7 @@ from typing import Sequence
 import torch
 
 from workbook.arch import compute_dtype
-from workbook.hooks import cache_activations, progress
+from workbook.hooks import cache_activations, model_device, progress
 from workbook.patching import _chunks, _orient, _run_copies, node_kinds, node_specs
 from workbook.scores import Scores
 from workbook.tasks import Task
@@ -68,7 +68,8 @@ def direct_effects(
     check_model(model)
     check_tokens(task.clean, task.corrupt, model.cfg.d_vocab)
     t0 = time.perf_counter()
-    run = _orient(task, direction)
+    dev = model_device(model)
+    run = _orient(task, direction).to(dev)
     specs = node_specs(model, what, per_position, task.seq_len)
     if nodes is not None:
         by_name = {s.name: s for s in specs}
@@ -88,15 +89,15 @@ def direct_effects(
 
     per_rows = max(1, max_rows // B)
     chunks = _chunks(sorted(range(len(specs)), key=lambda i: specs[i].layer), per_rows)
-    effects = torch.zeros(B, len(specs), dtype=cd)
+    effects = torch.zeros(B, len(specs), dtype=cd, device=dev)
     for chunk in progress(chunks, total=len(chunks), desc=f"direct effects ({what})", enabled=progress_bar):
         K = len(chunk)
         patch_masks: dict[str, torch.Tensor] = {}
-        frozen = {h: torch.zeros(K, dtype=torch.bool) for h in writes}  # copy j freezes write h
+        frozen = {h: torch.zeros(K, dtype=torch.bool, device=dev) for h in writes}  # copy j freezes write h
         for j, i in enumerate(chunk):
             spec = specs[i]
             if spec.hook not in patch_masks:
-                patch_masks[spec.hook] = torch.zeros((K,) + tuple(corr[spec.hook].shape[1:]), dtype=torch.bool)
+                patch_masks[spec.hook] = torch.zeros((K,) + tuple(corr[spec.hook].shape[1:]), dtype=torch.bool, device=dev)
             patch_masks[spec.hook][(j,) + spec.index] = True
             for h in downstream_writes(L, what, spec.layer):
                 frozen[h][j] = True
