@@ -25,7 +25,8 @@ RSS (``VmHWM``) of a fresh subprocess per measurement (model built, one call), w
 ``patch_nodes`` (heads + MLPs) on edge-heavy against today's algorithm (``bench_baselines``),
 the latter timed on a subset and scaled to all nodes, values compared on the subset; (4) exact
 patching of every edge of a 6 / 192 / 12 model (B 16, T 32); (5) verifying the top 200 EAP edges
-of gpt2-small exactly (``workbook.diagnose.verify_top``), timed on every 4th of them and scaled;
+of gpt2-small exactly (``workbook.diagnose.verify_top``): its fixed cost and its cost per edge
+timed on every 8th of them, total = fixed + 200 x per edge;
 (6) against hannamw/EAP-IG (``--eap-ig PATH`` of a checkout, or ``$EAP_IG_REPO``) on the
 comparison model, values compared; (7) against TransformerLens 4.3 on the comparison model.
 Timing targets belong here, never in the tests.
@@ -41,6 +42,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -218,7 +220,9 @@ def bench_attribution(size: str, model, task: Task, rounds: int, steps: int, tar
     if not targets:  # the small model also prices the AtP* QK fix (its extra cost in forwards)
         fns["AtP(q,k)"] = lambda: wb.atp(model, task, ("q", "k"))
         fns["QK fix"] = lambda: wb.atp_qk_fix(model, task, what=("q", "k"))
-    T = interleaved_times(fns, rounds)
+    if targets:  # large models: one bare fwd+bwd warms the allocator; a cold first call costs little next to seconds
+        bare_forward_backward(model, task)
+    T = interleaved_times(fns, rounds, warmup=not targets)
     ms = {k: statistics.median(v) for k, v in T.items()}
     fb = lambda r: T["fwd+bwd"][r]  # noqa: E731
     bare = lambda r: T["bare"][r]  # noqa: E731
@@ -331,17 +335,30 @@ def bench_all_edges(quick: bool) -> list[Row]:
 
 # --------------------------------------------------------------------------- (5) top-k verification
 def bench_verify(model, task: Task, scores, k: int, every: int) -> list[Row]:
+    """``verify_top`` of the top ``k`` edges, priced from two timed calls on a sample of them:
+    the sample's first edge alone (the fixed cost: caching the clean and corrupt runs) and every
+    ``every``-th edge (fixed + per-edge cost); total = fixed + per-edge cost x k."""
     from workbook.diagnose import verify_top
     from workbook.scores import Scores
 
-    top = scores.order()[:k]
+    top = scores.order(absolute=True)[:k]
     sample = top[::every]
-    sub = Scores(sample, torch.tensor([scores[n] for n in sample]), kind="edge")
-    t0 = time.perf_counter()
-    verify_top(model, task, sub, k=len(sample))
-    dt = (time.perf_counter() - t0) * len(top) / len(sample)
+
+    def timed(names: list[str]) -> float:
+        sub = Scores(names, torch.tensor([scores[n] for n in names]), kind="edge")
+        t0 = time.perf_counter()
+        verify_top(model, task, sub, k=len(names))
+        return time.perf_counter() - t0
+
+    t_one, t_many = timed(sample[:1]), timed(sample)
+    per_edge = max(0.0, (t_many - t_one) / max(1, len(sample) - 1))
+    fixed = max(0.0, t_one - per_edge)
+    dt = fixed + per_edge * len(top)
+    layers = Counter(n.split("->")[1].split(".")[0] for n in top)
+    into = ", ".join(f"{d} {c}" for d, c in layers.most_common(4))
     return [Row(f"[gpt2-small] verify_top: exact effects of the top {len(top)} EAP edges", dt, 60, "<=", "s",
-                f"timed on every {every}th ({len(sample)} edges), scaled to {len(top)}")]
+                f"fixed {fixed:.3g} s + {per_edge:.3g} s per edge (timed on every {every}th, {len(sample)} edges); "
+                f"most common destinations: {into}")]
 
 
 # --------------------------------------------------------------------------- (6) hannamw
@@ -476,15 +493,16 @@ def run(quick: bool = False, out: str | Path = "out/benchmark", eap_ig: str | No
         models[size] = (model, task, extra["eap"])
     emit(bench_memory(quick, steps) if device == "cpu" else [Row("peak memory", float("nan"), note="CPU runs only")])
     model, task, _ = models["edge-heavy"]
-    emit(bench_patch_nodes(model, task, subset=4 if quick else 32))
+    emit(bench_patch_nodes(model, task, subset=4 if quick else 16))
     emit(bench_all_edges(quick))
     model, task, scores = models["gpt2-small"]
-    emit(bench_verify(model, task, scores, k=8 if quick else 200, every=4))
+    emit(bench_verify(model, task, scores, k=8 if quick else 200, every=4 if quick else 8))
     model, task, _ = models["comparison"]
     emit(bench_hannamw(model, task, eap_ig or os.environ.get("EAP_IG_REPO"), 1 if quick else 3, steps))
     emit(bench_vs_transformerlens(model, task, 1 if quick else 3))
     plot = scaling_plot(recs, Path(out) / "scaling.png")
     seconds = time.perf_counter() - t_start
+    emit([Row("whole benchmark wall time", seconds, None if quick else 600, "" if quick else "<=", "s", "every section and the plot")])
     log(f"\nplot: {Path(plot).resolve()}\nbenchmark wall time: {seconds:.0f} s")
     res = {"machine": info, "rows": rows, "scaling": recs, "plot": plot, "seconds": seconds}
     Path(out).mkdir(parents=True, exist_ok=True)
