@@ -1,4 +1,4 @@
-"""Baselines the benchmark compares with: today's node patching and hannamw/EAP-IG.
+"""Baselines the benchmark compares with: today's node patching, hannamw/EAP-IG, TransformerLens.
 
 * :func:`legacy_patch_nodes` — node patching as the package did it before the resumed clean run
   (main at 22ead70): full forwards of 512-row stacks of patched copies, on the prepared model
@@ -14,12 +14,15 @@
 
 from __future__ import annotations
 
+import statistics
 import sys
+import time
 import types
 from pathlib import Path
 
 import torch
 
+from bench_common import Row, interleaved_times, median_ratio, median_time
 from workbook.hooks import cache_activations, run_model
 from workbook.patching import node_specs
 
@@ -123,3 +126,91 @@ def hannamw_inputs(task, batch_size: int | None = None):
         return per_example(logits, clean_logits, input_lengths, label).sum()
 
     return batches, summed, per_example
+
+
+# --------------------------------------------------------------------------- (6) hannamw
+def bench_hannamw(model, task, path: str | None, rounds: int, steps: int) -> list[Row]:
+    """workbook against hannamw/EAP-IG on the same bridge: EAP, EAP-IG (same alphas), exact edge patching."""
+    if not path:
+        return [Row("vs hannamw/EAP-IG", float("nan"), note="no checkout given (--eap-ig PATH or $EAP_IG_REPO)")]
+    import workbook as wb
+
+    E = load_hannamw(path)
+    cfg = model.cfg
+    graph = E.graph.Graph.from_model({"n_layers": cfg.n_layers, "n_heads": cfg.n_heads, "parallel_attn_mlp": False, "d_model": cfg.d_model})
+    batches, summed, per_ex = hannamw_inputs(task)
+    theirs_scores = {}
+
+    def run_theirs(method, **kw):
+        E.attribute.attribute(model, graph, batches, summed if method != "exact" else per_ex, method=method, quiet=True, **kw)
+        theirs_scores[method] = {e.name: float(e.score) for e in graph.edges.values()}
+
+    ours = {}
+    fns = {
+        "theirs EAP": lambda: run_theirs("EAP"),
+        "ours EAP": lambda: ours.__setitem__("EAP", wb.eap(model, task)),
+        "theirs EAP-IG": lambda: run_theirs("EAP-IG-inputs", ig_steps=steps),
+        "ours EAP-IG": lambda: ours.__setitem__("EAP-IG-inputs", wb.eap_ig(model, task, steps=steps, alphas="corrupt_end")),
+    }
+    T = interleaved_times(fns, rounds)
+    t0 = time.perf_counter()
+    run_theirs("exact")
+    t_theirs = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ours["exact"] = wb.patch_edges(model, task)
+    t_ours = time.perf_counter() - t0
+
+    def agree(method):
+        s = ours[method]
+        th = theirs_scores[method]
+        diff = max(abs(th[wb.to_eap_ig_name(n)] - v) for n, v in zip(s.names, s.values.tolist()))
+        return f"max |difference| {diff:.2g} (largest {s.values.abs().max():.3g})"
+
+    rows = []
+    for name, target in (("EAP", 0.2), ("EAP-IG", 0.2)):
+        key = "EAP" if name == "EAP" else "EAP-IG-inputs"
+        r = median_ratio(T, f"ours {name}", lambda i: T[f"theirs {name}"][i])
+        rows.append(Row(f"[comparison] workbook {name} / hannamw {name}" + (f" (m={steps})" if name != "EAP" else ""), r, target, "<=",
+                        note=f"{statistics.median(T[f'ours {name}']):.3g} s vs {statistics.median(T[f'theirs {name}']):.3g} s; {agree(key)}"))
+    rows.append(Row("[comparison] workbook patch_edges / hannamw exact (every edge)", t_ours / t_theirs, 0.1, "<=",
+                    note=f"{t_ours:.3g} s vs {t_theirs:.3g} s; {agree('exact')}"))
+    return rows
+
+
+# --------------------------------------------------------------------------- (7) TransformerLens
+def bench_vs_transformerlens(model, task, repeats: int) -> list[Row]:
+    """workbook EAP and head patching against TransformerLens 4.3 on the same model and batch."""
+    from transformer_lens.patching import get_act_patch_attn_head_out_all_pos
+    from transformer_lens.tools.analysis.attribution_patching import EdgeAttributionConfig, attribution_patch
+
+    from workbook.eap import eap
+    from workbook.patching import patch_nodes
+
+    B = task.batch_size
+    calls = {"n": 0}
+
+    def metric_fn(logits: torch.Tensor) -> torch.Tensor:
+        # TL calls this once per example (on the corrupt run, in batch order), logits [1, S, V]
+        b = calls["n"] % B
+        calls["n"] += 1
+        return task.metric_fn(logits, task.answer[b : b + 1], task.wrong[b : b + 1], task.pos[b : b + 1])[0]
+
+    cfg = EdgeAttributionConfig(granularity="edge")
+    t_tl = median_time(lambda: attribution_patch(model, task.clean, task.corrupt, metric_fn, cfg), repeats)
+    if calls["n"] % B:
+        raise RuntimeError(f"TL called the metric {calls['n']} times, not a multiple of the batch {B}: "
+                           "the per-example answers would be misaligned.")
+    t_wb = median_time(lambda: eap(model, task, direction="denoising"), repeats)
+    rows = [Row("[comparison] workbook EAP / TL attribution_patch (edge)", t_wb / t_tl, 1.0, "<=",
+                note=f"{t_wb * 1e3:.3g} ms vs {t_tl * 1e3:.3g} ms (TL: per example, per position)")]
+
+    def tl_patch() -> None:
+        with torch.no_grad():
+            _, cache = model.run_with_cache(task.clean)
+            get_act_patch_attn_head_out_all_pos(model, task.corrupt, cache, lambda lg: task.metric_value(lg))
+
+    t_tl_p = median_time(tl_patch, repeats)
+    t_wb_p = median_time(lambda: patch_nodes(model, task, "head", direction="denoising"), repeats)
+    rows.append(Row("[comparison] workbook patch_nodes(head, denoising) / TL act_patch head", t_wb_p / t_tl_p, 1.0, "<=",
+                    note=f"{t_wb_p * 1e3:.3g} ms vs {t_tl_p * 1e3:.3g} ms (both incl. caching)"))
+    return rows

@@ -16,7 +16,7 @@ name                    layers / d_model / heads, vocab     batch x seq
 
 Units. "fwd+bwd" is one bare forward + backward of the batch-mean metric on the clean batch
 (``model(tokens)``: every logit, no hooks, fused attention, parameters frozen, a grad-requiring
-embedding); "bare 2 fwd + 1 bwd" adds one no-grad forward on the corrupt batch. The methods
+embedding); "bare 2 fwd + 1 bwd" adds one no-grad forward ("fwd", timed in the same round). The methods
 compute logits only where the built-in metrics read them, which the bare passes do not.
 
 Sections: (1) AtP, EAP, EAP-IG (m=5, inputs), EAP-GP (k=5) against those units at all three
@@ -37,13 +37,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
@@ -55,10 +54,12 @@ import torch  # noqa: E402
 torch.set_num_threads(1)
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_baselines import bench_hannamw, bench_vs_transformerlens  # noqa: E402
+from bench_common import (  # noqa: E402
+    Row, bare_forward, bare_forward_backward, interleaved_times, machine_info, median_ratio, median_time,
+    random_setup,
+)
 from workbook.graph import Graph  # noqa: E402
-from workbook.hooks import LEAF_HOOK, frozen_params  # noqa: E402
-from workbook.models import build_gpt2  # noqa: E402
-from workbook.patching import _fused_attention  # noqa: E402
 from workbook.tasks import Task  # noqa: E402
 
 SIZES = {  # name: (layers, d_model, heads, vocab, batch, seq)
@@ -67,99 +68,8 @@ SIZES = {  # name: (layers, d_model, heads, vocab, batch, seq)
     "gpt2-small": (12, 768, 12, 50257, 16, 64),
 }
 QUICK = {"comparison": (2, 32, 4, 100, 2, 6), "edge-heavy": (3, 24, 4, 60, 4, 8), "gpt2-small": (2, 48, 4, 300, 2, 8)}
-ROUNDS = {"comparison": 5, "edge-heavy": 3, "gpt2-small": 2}
+ROUNDS = {"comparison": 5, "edge-heavy": 2, "gpt2-small": 2}
 TARGETS = {"AtP": 1.3, "EAP": 2.0, "EAP-IG": 6.5, "EAP-GP": 12.0}
-
-
-# --------------------------------------------------------------------------- helpers
-@dataclass
-class Row:
-    """One benchmark line: ``value`` compared with ``target`` using ``op`` ('<=', '<', '>=' or '' = info)."""
-
-    name: str
-    value: float
-    target: float | None = None
-    op: str = ""
-    unit: str = "x"
-    note: str = ""
-
-    @property
-    def status(self) -> str:
-        if self.value != self.value:
-            return "n/a"
-        if self.target is None or not self.op:
-            return "info"
-        ok = {"<=": self.value <= self.target, "<": self.value < self.target, ">=": self.value >= self.target}[self.op]
-        return "PASS" if ok else "MISS"
-
-    def format(self) -> str:
-        tgt = f"{self.op} {self.target:g}" if self.target is not None and self.op else ""
-        return f"{self.name:<62} {self.value:>9.3g} {self.unit:<3} {tgt:<8} {self.status:<5} {self.note}"
-
-
-def median_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
-    """Median wall time of ``fn()`` over ``repeats`` runs after ``warmup`` untimed runs."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
-def interleaved_times(fns: dict[str, Callable[[], object]], rounds: int, warmup: bool = True) -> dict[str, list[float]]:
-    """Wall times of every function, run in turn within each round (so load drift hits all alike)."""
-    if warmup:
-        for fn in fns.values():
-            fn()
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(rounds):
-        for k, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            times[k].append(time.perf_counter() - t0)
-    return times
-
-
-def median_ratio(times: dict[str, list[float]], num: str, den: Callable[[int], float]) -> float:
-    """Median over rounds ``r`` of ``times[num][r] / den(r)`` (ratios taken within a round)."""
-    return statistics.median(times[num][r] / den(r) for r in range(len(times[num])))
-
-
-def machine_info() -> dict[str, str]:
-    """nproc, CPU model, load average, Python, torch and TransformerLens versions."""
-    cpu = platform.processor() or "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    from importlib.metadata import version
-
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
-    return {"nproc": str(os.cpu_count()), "cpu": cpu, "load average": load, "python": platform.python_version(),
-            "torch": torch.__version__, "transformer_lens": version("transformer_lens"), "torch threads": str(torch.get_num_threads())}
-
-
-def random_task(d_vocab: int, batch: int, seq: int, seed: int = 0) -> Task:
-    """Random clean prompts; corrupt = clean with the first half of the positions resampled."""
-    g = torch.Generator().manual_seed(seed)
-    clean = torch.randint(0, d_vocab, (batch, seq), generator=g)
-    corrupt = clean.clone()
-    corrupt[:, : seq // 2] = torch.randint(0, d_vocab, (batch, seq // 2), generator=g)
-    return Task(clean, corrupt, clean[:, 1], corrupt[:, 1], name="random")
-
-
-def random_setup(n_layers: int, d_model: int, n_heads: int, batch: int, seq: int, d_vocab: int = 500, seed: int = 0,
-                 device: str = "cpu"):
-    model = build_gpt2(seed=seed, n_layers=n_layers, d_model=d_model, n_heads=n_heads, d_vocab=d_vocab, n_ctx=max(32, seq))
-    if device != "cpu":
-        model = model.to(device)
-    return model, random_task(d_vocab, batch, seq, seed).to(device)
 
 
 def setup(size: str, quick: bool, device: str = "cpu"):
@@ -170,32 +80,6 @@ def setup(size: str, quick: bool, device: str = "cpu"):
 def describe(size: str, quick: bool) -> str:
     L, d, H, V, B, S = (QUICK if quick else SIZES)[size]
     return f"{size}: {L} layers x {H} heads, d_model {d}, vocab {V}; batch {B} x {S}"
-
-
-def _leaf(t, hook):
-    return t.detach().requires_grad_(True)
-
-
-def bare_forward(model, tokens: torch.Tensor) -> None:
-    """One no-grad forward, fused attention, no hooks."""
-    with torch.no_grad(), _fused_attention(model):
-        model(tokens)
-
-
-def bare_forward_backward(model, task: Task) -> None:
-    """One forward + backward of the batch-mean metric on the clean batch (activation gradients only)."""
-    with _fused_attention(model), frozen_params(model), torch.enable_grad(), model.hooks(fwd_hooks=[(LEAF_HOOK, _leaf)]):
-        task.metric_value(model(task.clean)).backward()
-
-
-def bare_2fwd_1bwd(model, task: Task) -> None:
-    bare_forward(model, task.corrupt)
-    bare_forward_backward(model, task)
-
-
-def sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
 
 
 # --------------------------------------------------------------------------- (1) attribution
@@ -211,7 +95,6 @@ def bench_attribution(size: str, model, task: Task, rounds: int, steps: int, tar
     fns = {
         "fwd": lambda: bare_forward(model, task.clean),
         "fwd+bwd": lambda: bare_forward_backward(model, task),
-        "bare": lambda: bare_2fwd_1bwd(model, task),
         "AtP": lambda: wb.atp(model, task, ("head", "mlp")),
         "EAP": eap,
         "EAP-IG": lambda: wb.eap_ig(model, task, steps=steps),
@@ -225,13 +108,13 @@ def bench_attribution(size: str, model, task: Task, rounds: int, steps: int, tar
     T = interleaved_times(fns, rounds, warmup=not targets)
     ms = {k: statistics.median(v) for k, v in T.items()}
     fb = lambda r: T["fwd+bwd"][r]  # noqa: E731
-    bare = lambda r: T["bare"][r]  # noqa: E731
+    bare = lambda r: T["fwd"][r] + T["fwd+bwd"][r]  # noqa: E731  (= bare_2fwd_1bwd: same passes, same round)
     n_edges = Graph.from_model(model).n_edges
     tg = (lambda k: TARGETS[k]) if targets else (lambda k: None)
     op = "<=" if targets else ""
     rows = [
         Row(f"[{size}] AtP (heads+MLPs) / bare 2 fwd + 1 bwd", median_ratio(T, "AtP", bare), tg("AtP"), op,
-            note=f"{ms['AtP']:.3g} s vs {ms['bare']:.3g} s"),
+            note=f"{ms['AtP']:.3g} s vs {ms['fwd'] + ms['fwd+bwd']:.3g} s"),
         Row(f"[{size}] EAP ({n_edges} edges) / bare 2 fwd + 1 bwd", median_ratio(T, "EAP", bare), tg("EAP"), op,
             note=f"{ms['EAP']:.3g} s"),
         Row(f"[{size}] EAP-IG (m={steps}, inputs) / fwd+bwd", median_ratio(T, "EAP-IG", fb), tg("EAP-IG"), op,
@@ -361,95 +244,6 @@ def bench_verify(model, task: Task, scores, k: int, every: int) -> list[Row]:
                 f"most common destinations: {into}")]
 
 
-# --------------------------------------------------------------------------- (6) hannamw
-def bench_hannamw(model, task: Task, path: str | None, rounds: int, steps: int) -> list[Row]:
-    """workbook against hannamw/EAP-IG on the same bridge: EAP, EAP-IG (same alphas), exact edge patching."""
-    if not path:
-        return [Row("vs hannamw/EAP-IG", float("nan"), note="no checkout given (--eap-ig PATH or $EAP_IG_REPO)")]
-    import workbook as wb
-    from bench_baselines import hannamw_inputs, load_hannamw
-
-    E = load_hannamw(path)
-    cfg = model.cfg
-    graph = E.graph.Graph.from_model({"n_layers": cfg.n_layers, "n_heads": cfg.n_heads, "parallel_attn_mlp": False, "d_model": cfg.d_model})
-    batches, summed, per_ex = hannamw_inputs(task)
-    theirs_scores = {}
-
-    def run_theirs(method, **kw):
-        E.attribute.attribute(model, graph, batches, summed if method != "exact" else per_ex, method=method, quiet=True, **kw)
-        theirs_scores[method] = {e.name: float(e.score) for e in graph.edges.values()}
-
-    ours = {}
-    fns = {
-        "theirs EAP": lambda: run_theirs("EAP"),
-        "ours EAP": lambda: ours.__setitem__("EAP", wb.eap(model, task)),
-        "theirs EAP-IG": lambda: run_theirs("EAP-IG-inputs", ig_steps=steps),
-        "ours EAP-IG": lambda: ours.__setitem__("EAP-IG-inputs", wb.eap_ig(model, task, steps=steps, alphas="corrupt_end")),
-    }
-    T = interleaved_times(fns, rounds)
-    t0 = time.perf_counter()
-    run_theirs("exact")
-    t_theirs = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    ours["exact"] = wb.patch_edges(model, task)
-    t_ours = time.perf_counter() - t0
-
-    def agree(method):
-        s = ours[method]
-        th = theirs_scores[method]
-        diff = max(abs(th[wb.to_eap_ig_name(n)] - v) for n, v in zip(s.names, s.values.tolist()))
-        return f"max |difference| {diff:.2g} (largest {s.values.abs().max():.3g})"
-
-    rows = []
-    for name, target in (("EAP", 0.2), ("EAP-IG", 0.2)):
-        key = "EAP" if name == "EAP" else "EAP-IG-inputs"
-        r = median_ratio(T, f"ours {name}", lambda i: T[f"theirs {name}"][i])
-        rows.append(Row(f"[comparison] workbook {name} / hannamw {name}" + (f" (m={steps})" if name != "EAP" else ""), r, target, "<=",
-                        note=f"{statistics.median(T[f'ours {name}']):.3g} s vs {statistics.median(T[f'theirs {name}']):.3g} s; {agree(key)}"))
-    rows.append(Row("[comparison] workbook patch_edges / hannamw exact (every edge)", t_ours / t_theirs, 0.1, "<=",
-                    note=f"{t_ours:.3g} s vs {t_theirs:.3g} s; {agree('exact')}"))
-    return rows
-
-
-# --------------------------------------------------------------------------- (7) TransformerLens
-def bench_vs_transformerlens(model, task: Task, repeats: int) -> list[Row]:
-    """workbook EAP and head patching against TransformerLens 4.3 on the same model and batch."""
-    from transformer_lens.patching import get_act_patch_attn_head_out_all_pos
-    from transformer_lens.tools.analysis.attribution_patching import EdgeAttributionConfig, attribution_patch
-
-    from workbook.eap import eap
-    from workbook.patching import patch_nodes
-
-    B = task.batch_size
-    calls = {"n": 0}
-
-    def metric_fn(logits: torch.Tensor) -> torch.Tensor:
-        # TL calls this once per example (on the corrupt run, in batch order), logits [1, S, V]
-        b = calls["n"] % B
-        calls["n"] += 1
-        return task.metric_fn(logits, task.answer[b : b + 1], task.wrong[b : b + 1], task.pos[b : b + 1])[0]
-
-    cfg = EdgeAttributionConfig(granularity="edge")
-    t_tl = median_time(lambda: attribution_patch(model, task.clean, task.corrupt, metric_fn, cfg), repeats)
-    if calls["n"] % B:
-        raise RuntimeError(f"TL called the metric {calls['n']} times, not a multiple of the batch {B}: "
-                           "the per-example answers would be misaligned.")
-    t_wb = median_time(lambda: eap(model, task, direction="denoising"), repeats)
-    rows = [Row("[comparison] workbook EAP / TL attribution_patch (edge)", t_wb / t_tl, 1.0, "<=",
-                note=f"{t_wb * 1e3:.3g} ms vs {t_tl * 1e3:.3g} ms (TL: per example, per position)")]
-
-    def tl_patch() -> None:
-        with torch.no_grad():
-            _, cache = model.run_with_cache(task.clean)
-            get_act_patch_attn_head_out_all_pos(model, task.corrupt, cache, lambda lg: task.metric_value(lg))
-
-    t_tl_p = median_time(tl_patch, repeats)
-    t_wb_p = median_time(lambda: patch_nodes(model, task, "head", direction="denoising"), repeats)
-    rows.append(Row("[comparison] workbook patch_nodes(head, denoising) / TL act_patch head", t_wb_p / t_tl_p, 1.0, "<=",
-                    note=f"{t_wb_p * 1e3:.3g} ms vs {t_tl_p * 1e3:.3g} ms (both incl. caching)"))
-    return rows
-
-
 # --------------------------------------------------------------------------- plot + main
 def scaling_plot(recs: list[dict], path: str | Path) -> str:
     """Cost per fwd+bwd of each method at the three sizes (edges on the x axis)."""
@@ -499,7 +293,7 @@ def run(quick: bool = False, out: str | Path = "out/benchmark", eap_ig: str | No
     emit(bench_verify(model, task, scores, k=8 if quick else 200, every=4 if quick else 8))
     model, task, _ = models["comparison"]
     emit(bench_hannamw(model, task, eap_ig or os.environ.get("EAP_IG_REPO"), 1 if quick else 3, steps))
-    emit(bench_vs_transformerlens(model, task, 1 if quick else 3))
+    emit(bench_vs_transformerlens(model, task, 1 if quick else 2))
     plot = scaling_plot(recs, Path(out) / "scaling.png")
     seconds = time.perf_counter() - t_start
     emit([Row("whole benchmark wall time", seconds, None if quick else 600, "" if quick else "<=", "s", "every section and the plot")])

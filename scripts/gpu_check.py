@@ -135,11 +135,9 @@ def timed(device: str, fn):
 
 
 def large_model(device: str, shape: tuple[int, ...]) -> None:
-    threads = torch.get_num_threads()
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from benchmark import bare_forward_backward, random_setup  # (sets one thread: restored below)
+    from bench_common import bare_forward_backward, random_setup
 
-    torch.set_num_threads(threads)
     L, d, H, V, B, S = shape
     model, task = random_setup(L, d, H, B, S, d_vocab=V)
     model = model.to(device)

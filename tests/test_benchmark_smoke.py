@@ -40,7 +40,7 @@ def test_quick_run_prints_every_section(bench, tmp_path):
     text = "\n".join(lines)
     for key in ("nproc", "load average", "torch", "transformer_lens", "AtP (heads+MLPs) / bare", "QK fix", "EAP (",
                 "EAP-IG (m=", "EAP-GP (k=", "peak memory", "patch_nodes(head)+(mlp) speed-up", "patch_edges, every one",
-                "verify_top", "hannamw", "TL attribution_patch", "TL act_patch", "benchmark wall time"):
+                "verify_top", "hannamw", "TL attribution_patch", "TL act_patch", "whole benchmark wall time"):
         assert key in text, key
     for size in ("comparison", "edge-heavy", "gpt2-small"):
         assert f"[{size}] EAP-IG" in text, size
@@ -61,8 +61,10 @@ def test_quick_run_prints_every_section(bench, tmp_path):
 
 
 def test_bare_passes_and_timer(bench):
+    import bench_common  # scripts/ is on the path once benchmark.py is loaded
+
     model, task = bench.random_setup(1, 16, 2, batch=2, seq=4)
-    bench.bare_2fwd_1bwd(model, task)
+    bench_common.bare_2fwd_1bwd(model, task)
     assert all(p.requires_grad for p in model.parameters())  # parameters unfrozen afterwards
     assert model.cfg.use_split_qkv_input and model.cfg.use_attn_result  # the fused bare pass restores the flags
     calls = []
