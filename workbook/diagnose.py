@@ -276,8 +276,9 @@ def predicted_misses(suspect: dict[str, float], better: dict[str, float], tau: f
     names = list(better)
     if not names:
         return {}
-    fixed = Scores(names, torch.tensor([better[n] for n in names], dtype=torch.float64))
-    plain = Scores(names, torch.tensor([suspect[n] for n in names], dtype=torch.float64))
+    # host-side bookkeeping over python floats: CPU on purpose, whatever the model's device
+    fixed = Scores(names, torch.tensor([better[n] for n in names], dtype=torch.float64, device="cpu"))
+    plain = Scores(names, torch.tensor([suspect[n] for n in names], dtype=torch.float64, device="cpu"))
     top = float(fixed.values.abs().max())
     if top == 0.0:
         return {}
