@@ -25,7 +25,7 @@ RSS (``VmHWM``) of a fresh subprocess per measurement (model built, one call), w
 ``patch_nodes`` (heads + MLPs) on edge-heavy against today's algorithm (``bench_baselines``),
 the latter timed on a subset and scaled to all nodes, values compared on the subset; (4) exact
 patching of every edge of a 6 / 192 / 12 model (B 16, T 32); (5) verifying the top 200 EAP edges
-of gpt2-small exactly (``workbook.diagnose.verify_top``): its fixed cost and its cost per edge
+of gpt2-small exactly (``workbook.verify.verify_top``): its fixed cost and its cost per edge
 timed on every 8th of them, total = fixed + 200 x per edge;
 (6) against hannamw/EAP-IG (``--eap-ig PATH`` of a checkout, or ``$EAP_IG_REPO``) on the
 comparison model, values compared; (7) against TransformerLens 4.3 on the comparison model.
@@ -221,7 +221,7 @@ def bench_verify(model, task: Task, scores, k: int, every: int) -> list[Row]:
     """``verify_top`` of the top ``k`` edges, priced from two timed calls on a sample of them:
     the sample's first edge alone (the fixed cost: caching the clean and corrupt runs) and every
     ``every``-th edge (fixed + per-edge cost); total = fixed + per-edge cost x k."""
-    from workbook.diagnose import verify_top
+    from workbook.verify import verify_top
     from workbook.scores import Scores
 
     top = scores.order(absolute=True)[:k]

@@ -100,7 +100,7 @@ def test_bad_input(diagnoses):
 # ---------------------------------------------------------------- verify_top and its learner check
 
 def test_verify_top_matches_patching(diagnoses):
-    from workbook.diagnose import verify_top
+    from workbook.verify import verify_top
 
     model, task, _ = diagnoses["cancellation"]
     est = wb.atp(model, task, ("head", "mlp"))
@@ -116,7 +116,7 @@ def test_verify_top_matches_patching(diagnoses):
 
 
 def _planted():
-    from workbook.diagnose import verify_top
+    from workbook.verify import verify_top
 
     def flipped(m, t, s, k):
         r = verify_top(m, t, s, k)
@@ -141,7 +141,7 @@ def _planted():
 @pytest.mark.parametrize("wrong, message", _planted(), ids=lambda x: getattr(x, "__name__", "msg"))
 def test_check_verify_top_catches_planted_bugs(wrong, message, capsys):
     from workbook.checks._runner import learner_check
-    from workbook.diagnose import check_verify_top
+    from workbook.verify import check_verify_top
 
     assert not learner_check(check_verify_top)(wrong)
     out = capsys.readouterr().out
@@ -150,7 +150,7 @@ def test_check_verify_top_catches_planted_bugs(wrong, message, capsys):
 
 def test_check_verify_top_passes_reference_and_reports_stub(capsys):
     from workbook.checks._runner import learner_check
-    from workbook.diagnose import check_verify_top, verify_top
+    from workbook.verify import check_verify_top, verify_top
 
     def stub(m, t, s, k):
         raise NotImplementedError
@@ -162,7 +162,7 @@ def test_check_verify_top_passes_reference_and_reports_stub(capsys):
 
 def test_the_public_workflow_check_is_the_wrapped_verify_top_check(capsys):
     from workbook.checks import workflow
-    from workbook.diagnose import verify_top
+    from workbook.verify import verify_top
 
     assert workflow.check_verify_top(verify_top)
     assert "[passed]" in capsys.readouterr().out
@@ -170,7 +170,7 @@ def test_the_public_workflow_check_is_the_wrapped_verify_top_check(capsys):
 
 def test_check_verify_top_names_a_wrong_count(capsys):
     from workbook.checks import workflow
-    from workbook.diagnose import verify_top
+    from workbook.verify import verify_top
 
     def one_short(m, t, s, k):
         return verify_top(m, t, s, k - 1)

@@ -186,7 +186,7 @@ _PKG = str(Path(wb.__file__).parent)
 _CPU_BY_DESIGN = {("graph.py", "edge_mask"), ("graph.py", "__post_init__"), ("scores.py", "_storage"), ("scores.py", "__post_init__"),
                   ("tasks.py", "__post_init__"), ("tasks.py", "as_token_ids"), ("tasks.py", "logit_positions"),
                   ("eap_ig.py", "ig_alphas"), ("hooks.py", "<module>"), ("circuits.py", "score_matrix"),
-                  ("edge_patching.py", "run_with_patched_edges"), ("circuits.py", "prune"), ("diagnose.py", "verify_top"),
+                  ("edge_patching.py", "run_with_patched_edges"), ("circuits.py", "prune"), ("verify.py", "verify_top"),
                   ("fn_bound.py", "sample_masks"), ("fn_bound.py", "welch_upper_bound"), ("fn_bound.py", "<dictcomp>")}
 
 

@@ -32,6 +32,8 @@ Where things live (one module per idea):
 ``workbook.circuits``       edge selection, faithfulness, faithfulness curves, overlap
 ``workbook.interop``        scores and circuits in hannamw/EAP-IG's names and graph JSON
 ``workbook.diagnose``       which estimates to distrust, and the fix to use
+``workbook.probes``         the diagnoser's cheap probes (pattern change, edge terms, predicted misses)
+``workbook.verify``         screen, then verify: activation-patch an estimate's top k
 ``workbook.checks``         learner checks for the notebooks' exercises
 ``workbook.plots``          matplotlib figures; ``workbook.widgets`` interactive knobs
 ``workbook.colab``          ``setup()`` for notebooks (Colab install, device, seeds)
@@ -97,6 +99,6 @@ for _name in CALLABLE_MODULES:
     globals()[_name] = _mod
 del _name, _mod
 
-verify_top = diagnose.verify_top  # screen, then verify: exact effects of an estimate's top k (nodes or edges)
+from workbook.verify import verify_top  # noqa: E402 - screen, then verify: exact effects of an estimate's top k (nodes or edges)
 
 __version__ = "0.1.0"

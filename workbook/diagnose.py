@@ -50,17 +50,16 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Sequence
 
-import torch
 
 from workbook.arch import adapter_for
 from workbook.eap import eap
-from workbook.graph import Graph
 from workbook.hooks import baselines as metric_baselines
-from workbook.hooks import cache_activations
 from workbook.patching import patch_edges, patch_nodes
 from workbook.scores import Scores
 from workbook.tasks import Task
 from workbook.validate import UnsupportedArchitectureError, WorkbookError, check_model, check_tokens
+from workbook.probes import pattern_probe, predicted_misses, source_totals
+from workbook.verify import verify_top
 
 __all__ = ["Finding", "Diagnosis", "diagnose", "FIXES", "CHECKS", "pattern_probe", "source_totals",
            "predicted_misses", "verify_top"]
@@ -183,112 +182,6 @@ def _lazy(module: str, fn: str):
         return getattr(importlib.import_module(module), fn)
     except (ImportError, AttributeError) as err:
         return err
-
-
-# ---------------------------------------------------------------- probes
-
-@torch.no_grad()
-def pattern_probe(model, task: Task, saturation: float = 0.99) -> dict[str, dict[str, float]]:
-    """Exact pattern change when one head's query (or key) is patched, against AtP's tangent.
-
-    For every query node and key node (``L{l}H{h}.q``, ``L{l}H{h}.k`` or ``L{l}KV{g}.k`` under
-    grouped-query attention; all positions patched, noising) returns batch means:
-
-    * ``saturated_change``: ``max_t TV_t`` over query rows ``t`` whose clean max probability is
-      ``>= saturation`` (other rows count 0); ``saturated_rows``: the share of such rows;
-    * ``change``: ``max_t TV_t`` over every row;
-    * ``read_change``, ``read_linear``, ``read_peak``: on the row the metric reads
-      (``task.pos``), the exact ``TV``, the ``TV`` of the softmax's tangent
-      ``dA = A * (ds - sum_s A ds)`` (the change of pattern AtP's gradient sees, for the change of
-      scores ``ds``) and the clean max probability.
-
-    ``TV_t = 0.5 sum_s |A'_ts - A_ts|`` is the total-variation distance between the re-softmaxed
-    and the clean pattern of row ``t``. A grouped key takes each statistic's largest value over
-    the heads of its group (the mean for ``saturated_rows``). The pattern is recomputed as the QK
-    fix does (post-rotary q/k, the model's scale, soft-cap and mask). Shapes: patterns
-    ``[B, H, T, S]``.
-    """
-    from workbook.qk_fix import _scores, qk_fix_inputs, qk_hooks
-
-    ad = adapter_for(model)
-    acts, _ = qk_hooks(model)
-    names = acts + [f"blocks.{l}.attn.hook_pattern" for l in range(ad.n_layers)]
-    _, clean = cache_activations(model, task.clean, names, attention_mask=task.attention_mask)
-    _, corr = cache_activations(model, task.corrupt, names, attention_mask=task.attention_mask)
-    layers = qk_fix_inputs(model, clean, corr)
-    G, rep = ad.n_kv_heads, ad.n_heads // ad.n_kv_heads
-    out: dict[str, dict[str, float]] = {}
-    for l, x in enumerate(layers):
-        A = clean[f"blocks.{l}.attn.hook_pattern"].double()  # [B,H,T,S]
-        B, H, _, S = A.shape
-        k, kc = ad.expand_kv(x.k), ad.expand_kv(x.k_corr)
-        saturated = (A.max(-1).values >= saturation) & (x.visible.sum(-1) > 1)  # one visible key: never changes
-        read = task.pos.to(A.device)[:, None, None, None].expand(B, H, 1, S)  # the metric's row
-        A_read = A.gather(2, read)[:, :, 0]  # [B,H,S]
-        base = _scores(x.q, k, x.scale, x.visible, x.softcap)
-        for kind, patched in (("q", _scores(x.q_corr, k, x.scale, x.visible, x.softcap)),
-                              ("k", _scores(x.q, kc, x.scale, x.visible, x.softcap))):
-            tv = 0.5 * (patched.softmax(-1).nan_to_num(0.0) - A).abs().sum(-1)  # [B,H,T]
-            ds = (patched - base).gather(2, read)[:, :, 0].double()  # [B,H,S]
-            ds = torch.where(A_read > 0, ds, torch.zeros_like(ds))  # masked keys (-inf - -inf): no change
-            tangent = A_read * (ds - (A_read * ds).sum(-1, keepdim=True))
-            stats = {  # each [B,H]
-                "saturated_change": torch.where(saturated, tv, torch.zeros_like(tv)).max(-1).values,
-                "saturated_rows": saturated.double().mean(-1),
-                "change": tv.max(-1).values,
-                "read_change": tv.gather(2, read[..., 0])[..., 0],
-                "read_linear": 0.5 * tangent.abs().sum(-1),
-                "read_peak": A_read.max(-1).values,
-            }
-            if kind == "k":
-                stats = {n: v.reshape(B, G, rep).mean(-1) if n == "saturated_rows" else v.reshape(B, G, rep).max(-1).values
-                         for n, v in stats.items()}
-            for h in range(stats["change"].shape[1]):
-                out[ad.node_label(kind, l, h)] = {n: v[:, h].mean().item() for n, v in stats.items()}
-    return out
-
-
-def source_totals(scores: Scores, graph: Graph) -> dict[str, dict[str, float]]:
-    """Per source: ``total`` (sum of outgoing edge scores = the source's node estimate),
-    ``abs_sum`` (sum of their magnitudes), ``positive``/``negative`` (sums of each sign),
-    ``direct`` (edge to ``logits``) and ``indirect`` (the rest)."""
-    vals = scores.to_dict()
-    out = {}
-    for src in graph.sources:
-        edges = {e: v for e, v in vals.items() if e.split("->", 1)[0] == src}
-        direct = edges.get(f"{src}->logits", 0.0)
-        total = sum(edges.values())
-        out[src] = {"total": total, "abs_sum": sum(abs(v) for v in edges.values()),
-                    "positive": sum(v for v in edges.values() if v > 0),
-                    "negative": sum(v for v in edges.values() if v < 0),
-                    "direct": direct, "indirect": total - direct}
-    return out
-
-
-def predicted_misses(suspect: dict[str, float], better: dict[str, float], tau: float = 0.5) -> dict[str, dict[str, float]]:
-    """Components ``better`` ranks in its top ``K`` and ``suspect`` ranks outside it (by ``|value|``).
-
-    ``K`` = how many components reach ``tau`` x the largest ``|better|`` (the definition of
-    :func:`workbook.scores.false_negatives`, with ``better`` standing in for the truth). Returns
-    ``{name: {"rank_suspect", "rank_better", "K", "floor"}}`` with ``floor = tau x max|better|``;
-    ranks count from 1, ties ranked last (:meth:`Scores.rank`).
-    """
-    names = list(better)
-    if not names:
-        return {}
-    # host-side bookkeeping over python floats: CPU on purpose, whatever the model's device
-    fixed = Scores(names, torch.tensor([better[n] for n in names], dtype=torch.float64, device="cpu"))
-    plain = Scores(names, torch.tensor([suspect[n] for n in names], dtype=torch.float64, device="cpu"))
-    top = float(fixed.values.abs().max())
-    if top == 0.0:
-        return {}
-    from workbook.scores import important
-
-    wanted = important(fixed, tau)
-    K = len(wanted)
-    return {n: {"rank_suspect": float(plain.rank(n)), "rank_better": float(fixed.rank(n)), "K": float(K),
-                "floor": tau * top}
-            for n in wanted if plain.rank(n) > K}
 
 
 def _node_kind(component: str) -> tuple[str, str] | None:
@@ -522,86 +415,3 @@ def diagnose(
         _verify(model, task, findings, total, relative, embed_effect=corr_v - clean_v)
     comps = list(components) if components is not None else sorted({f.component for f in findings})
     return Diagnosis(findings, comps, ran, skipped, total)
-
-
-# ---------------------------------------------------------------- verification of a shortlist
-
-def verify_top(model, task: Task, scores: Scores, k: int = 5) -> Scores:
-    """Activation-patch the ``k`` components an estimate ranks highest by ``|score|``.
-
-    Works for node names (``L0H1``, ``MLP0``, ``L0H1.q``/``.k``/``.v``, ``L0N3``) and edge names
-    (``src->dst``). Returns :class:`Scores` (method ``"activation patching"``) with the exact
-    noising effects ``M(clean with c := corrupt) - M(clean)`` of those ``k`` components, in the
-    estimate's ranking order. Also ``workbook.verify_top``. Cost: per component, the clean run
-    resumed from its layer (:mod:`workbook.resume`), batched; an edge into layer ``l`` of an
-    ``L``-layer model costs about ``(L - l) / L`` of a forward.
-    """
-    if k < 1:
-        raise WorkbookError(f"k must be >= 1, got {k}.")
-    names = scores.order(absolute=True)[:k]
-    exact: dict[str, float] = {}
-    groups: dict[str, list[str]] = {}
-    for n in names:
-        if "->" in n:
-            groups.setdefault("edge", []).append(n)
-        elif n.startswith("MLP"):
-            groups.setdefault("mlp", []).append(n)
-        elif "." in n:
-            groups.setdefault(n.rsplit(".", 1)[1], []).append(n)
-        elif "N" in n[1:]:
-            groups.setdefault("neuron", []).append(n)
-        else:
-            groups.setdefault("head", []).append(n)
-    for what, group in groups.items():
-        res = patch_edges(model, task, edges=group) if what == "edge" else patch_nodes(model, task, what, nodes=group)
-        exact.update({n: float(res[n]) for n in group})
-    return Scores(names, torch.tensor([exact[n] for n in names]), method="activation patching",
-                  kind=scores.kind, info={"forward_passes": len(names) + 1, "passes": f"{len(names)} patched fwd"})
-
-
-def _toy(seed: int):
-    from workbook.models import build_gpt2
-
-    model = build_gpt2(seed=seed, n_layers=2, d_model=32, n_heads=2, d_vocab=20)
-    g = torch.Generator().manual_seed(seed)
-    clean = torch.randint(0, 20, (4, 6), generator=g)
-    corrupt = clean.clone()
-    corrupt[:, 1:3] = torch.randint(0, 20, (4, 2), generator=g)
-    return model, Task(clean, corrupt, clean[:, 1], (clean[:, 1] + 7) % 20)
-
-
-def check_verify_top(learner_fn) -> None:
-    """Learner check for ``verify_top(model, task, scores, k) -> Scores``: random models + a specimen."""
-    from workbook.atp import atp
-    from workbook.checks._runner import CheckFailed, assert_close_named
-
-    from workbook.specimens import build
-
-    # the specimen first: its top effects have both signs, which tells |effect| from a sign flip
-    cases = [build("cancellation"), _toy(1), _toy(2)]
-    for i, (model, task) in enumerate(cases):
-        est = atp(model, task, ("head", "mlp"))
-        k = 3
-        want = verify_top(model, task, est, k)
-        got = learner_fn(model, task, est, k)
-        if not isinstance(got, Scores):
-            raise CheckFailed(f"return a workbook Scores (names + values), got {type(got).__name__}.")
-        if len(got) != k:
-            raise CheckFailed(f"case {i}: expected {k} components, got {len(got)}: keep exactly the top k.")
-        if set(got.names) != set(want.names):
-            signed = est.order(absolute=False)[:k]
-            if set(got.names) == set(signed):
-                raise CheckFailed("wrong components: you ranked by the signed score; rank by |score| "
-                                  "(a large negative effect matters as much as a large positive one).")
-            raise CheckFailed(f"case {i}: wrong components {sorted(got.names)}; the estimate's top {k} by |score| "
-                              f"are {sorted(want.names)}.")
-        got_v = torch.tensor([got[n] for n in want.names])
-        est_v = torch.tensor([est[n] for n in want.names])
-        assert_close_named(got_v, want.values, f"case {i}: patched effects", atol=1e-4, rtol=1e-3, hints=[
-            (lambda a, e: bool((e > 0).any() and (e < 0).any()) and torch.allclose(a, e.abs(), atol=1e-4, rtol=1e-3),
-             "you returned |effect|: keep the sign, it tells the direction of the effect."),
-            (lambda a, e: torch.allclose(a, -e, atol=1e-4, rtol=1e-3),
-             "sign flipped: noising effect is M(clean with c := corrupt) - M(clean), not the other way round."),
-            (lambda a, e: torch.allclose(a, est_v, atol=1e-5),
-             "these are the estimate's own values: verification must *patch* the model (workbook.patch_nodes)."),
-        ])
