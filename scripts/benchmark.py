@@ -1,6 +1,6 @@
 """Cost and memory benchmarks of the workbook's methods, measured in ONE run on this machine.
 
-    python scripts/benchmark.py [--quick] [--eap-ig PATH] [--device cuda] [--out out/benchmark]
+    python scripts/benchmark.py [--quick] [--eap-ig PATH] [--tl3-python PATH] [--device cuda] [--out out/benchmark]
 
 Every row is a ratio of wall times measured here in interleaved rounds (median of the per-round
 ratios), one torch thread, float32, random GPT-2-architecture models, printed next to its target
@@ -28,7 +28,11 @@ patching of every edge of a 6 / 192 / 12 model (B 16, T 32); (5) verifying the t
 of gpt2-small exactly (``workbook.verify.verify_top``): its fixed cost and its cost per edge
 timed on every 8th of them, total = fixed + 200 x per edge;
 (6) against hannamw/EAP-IG (``--eap-ig PATH`` of a checkout, or ``$EAP_IG_REPO``) on the
-comparison model, values compared; (7) against TransformerLens 4.3 on the comparison model.
+comparison model, values compared, in two set-ups of the same weights: on our TransformerLens 4
+bridge (info rows), and in its standard set-up, a TransformerLens 3 ``HookedTransformer`` with
+its required flags (TL 4 removed that class; ``--tl3-python PATH`` or ``$TL3_PYTHON``: a Python
+whose ``transformer_lens`` is 3.x, e.g. ``python -m venv tl3 && tl3/bin/pip install
+transformer_lens==3.9.0``; the targets apply here); (7) against TransformerLens 4.3 on the comparison model.
 Timing targets belong here, never in the tests.
 """
 
@@ -262,7 +266,7 @@ def scaling_plot(recs: list[dict], path: str | Path) -> str:
 
 
 def run(quick: bool = False, out: str | Path = "out/benchmark", eap_ig: str | None = None, device: str = "cpu",
-        log: Callable[[str], None] = print) -> dict:
+        log: Callable[[str], None] = print, tl3_python: str | None = None) -> dict:
     """Run every section; print and return ``{"machine", "rows", "scaling", "plot", "seconds"}``."""
     t_start = time.perf_counter()
     steps = 2 if quick else 5
@@ -292,7 +296,8 @@ def run(quick: bool = False, out: str | Path = "out/benchmark", eap_ig: str | No
     model, task, scores = models["gpt2-small"]
     emit(bench_verify(model, task, scores, k=8 if quick else 200, every=4 if quick else 8))
     model, task, _ = models["comparison"]
-    emit(bench_hannamw(model, task, eap_ig or os.environ.get("EAP_IG_REPO"), 1 if quick else 3, steps))
+    emit(bench_hannamw(model, task, eap_ig or os.environ.get("EAP_IG_REPO"), 1 if quick else 3, steps,
+                       tl3_python or os.environ.get("TL3_PYTHON")))
     emit(bench_vs_transformerlens(model, task, 1 if quick else 2))
     plot = scaling_plot(recs, Path(out) / "scaling.png")
     seconds = time.perf_counter() - t_start
@@ -310,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="tiny models, one round (smoke test)")
     p.add_argument("--out", default="out/benchmark", help="folder for scaling.png and benchmark.json")
     p.add_argument("--eap-ig", default=None, help="path of a hannamw/EAP-IG checkout to compare with")
+    p.add_argument("--tl3-python", default=None,
+                   help="a python whose transformer_lens is 3.x, to run hannamw/EAP-IG on a HookedTransformer")
     p.add_argument("--device", default="cpu", help="run the timing sections on this device (cuda, ...)")
     p.add_argument("--measure-memory", nargs=2, metavar=("SIZE", "METHOD"), help=argparse.SUPPRESS)
     p.add_argument("--steps", type=int, default=5, help=argparse.SUPPRESS)
@@ -317,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.measure_memory:
         _memory_child(*args.measure_memory, args.quick, args.steps)
         return 0
-    run(args.quick, args.out, args.eap_ig, args.device)
+    run(args.quick, args.out, args.eap_ig, args.device, tl3_python=args.tl3_python)
     return 0
 
 
