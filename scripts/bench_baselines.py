@@ -83,29 +83,11 @@ def load_hannamw(path: str | Path):
         shim = types.ModuleType("transformer_lens.utils")
         shim.get_attention_mask = None
         sys.modules["transformer_lens.utils"] = shim
-    pkg = types.ModuleType("hannamw_eap")
-    pkg.__path__ = [str(src)]
-    sys.modules["hannamw_eap"] = pkg
-    mods = {}
-    for name in ("visualization", "graph", "utils", "evaluate", "attribute"):
-        text = (src / f"{name}.py").read_text().replace("device='cuda'", "device=model.cfg.device")
-        # TransformerLens 4 hands hook_mlp_in the residual stream itself (TL 3 a copy): the in-place
-        # update of evaluate_graph's input hook would leak an MLP-input patch into the residual
-        text = text.replace("activations += update\n            return activations", "return activations + update")
-        mod = types.ModuleType(f"hannamw_eap.{name}")
-        mod.__package__ = "hannamw_eap"
-        sys.modules[mod.__name__] = mod
-        exec(compile(text, str(src / f"{name}.py"), "exec"), mod.__dict__)
-        mods[name] = mod
+    from bench_hannamw_ht import load_eap  # the loader the TransformerLens 3 child process uses too
 
-    def tokenize_plus(model, tokens, max_length=None):
-        tokens = torch.as_tensor(tokens)
-        mask = torch.ones_like(tokens)
-        return tokens, mask, mask.sum(1), tokens.shape[1]
-
-    for name in ("utils", "evaluate", "attribute"):
-        mods[name].tokenize_plus = tokenize_plus
-    return types.SimpleNamespace(**mods)
+    # TransformerLens 4 hands hook_mlp_in the residual stream itself (TL 3 a copy): the in-place
+    # update of evaluate_graph's input hook would leak an MLP-input patch into the residual
+    return load_eap(path, {"activations += update\n            return activations": "return activations + update"})
 
 
 def hannamw_inputs(task, batch_size: int | None = None):

@@ -40,8 +40,13 @@ import torch  # noqa: E402
 torch.set_num_threads(1)
 
 
-def load_eap(path: str | Path) -> types.SimpleNamespace:
-    """hannamw's ``graph``, ``evaluate`` and ``attribute`` modules, loaded from the checkout's sources."""
+def load_eap(path: str | Path, edits: dict[str, str] | None = None) -> types.SimpleNamespace:
+    """hannamw's ``graph``, ``evaluate`` and ``attribute`` modules, loaded from the checkout's sources.
+
+    Two substitutions always: ``device='cuda'`` becomes the model's device and ``tokenize_plus``
+    takes token tensors; ``edits`` (old text -> new text) are applied to every module's source too
+    (``bench_baselines.load_hannamw`` uses it to run hannamw on a TransformerLens 4 bridge).
+    """
     src = Path(path) / "src" / "eap"
     pkg = types.ModuleType("hannamw_eap")
     pkg.__path__ = [str(src)]
@@ -49,6 +54,8 @@ def load_eap(path: str | Path) -> types.SimpleNamespace:
     mods = {}
     for name in ("visualization", "graph", "utils", "evaluate", "attribute"):
         text = (src / f"{name}.py").read_text().replace("device='cuda'", "device=model.cfg.device")
+        for old, new in (edits or {}).items():
+            text = text.replace(old, new)
         mod = types.ModuleType(f"hannamw_eap.{name}")
         mod.__package__ = "hannamw_eap"
         sys.modules[mod.__name__] = mod
