@@ -54,7 +54,7 @@ IOI_TEMPLATES = (  # {A}: indirect object, {B}: subject, {S}: the repeated subje
 EVENTS = ("war", "deal", "trip", "study", "project", "campaign", "trial", "program", "contract", "plan", "siege",
           "journey", "reign", "strike", "voyage", "treaty")
 SVA_NOUNS = (("author", "authors"), ("pilot", "pilots"), ("doctor", "doctors"), ("teacher", "teachers"),
-             ("farmer", "farmers"), ("student", "students"), ("manager", "managers"), ("painter", "painters"),
+             ("farmer", "farmers"), ("student", "students"), ("manager", "managers"), ("writer", "writers"),
              ("dog", "dogs"), ("key", "keys"), ("officer", "officers"), ("driver", "drivers"))
 SVA_CONTEXTS = ("near the {P}", "behind the {P}", "at the {P}", "in the {P}")
 SINGULAR_VERBS = ("is", "was", "has")
