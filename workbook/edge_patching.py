@@ -23,10 +23,10 @@ from workbook.arch import adapter_for, compute_dtype
 from workbook.budget import copies_per_pass, release_memory
 from workbook.graph import Graph, parse_node
 from workbook.hooks import cache_activations, model_device, progress
-from workbook.patching import _chunks, _fused_attention, _orient, _resid_pre_names, _run_copies
+from workbook.patching import _checked_run, _chunks, _fused_attention, _orient, _resid_pre_names, _run_copies
 from workbook.scores import Scores
 from workbook.tasks import Task
-from workbook.validate import WorkbookError, check_model, check_tokens
+from workbook.validate import WorkbookError, check_model
 
 __all__ = ["patch_edges", "run_with_patched_edges", "edge_patched_metric"]
 
@@ -119,12 +119,8 @@ def patch_edges(
     """
     from workbook.resume import CleanRun
 
-    check_model(model)
-    check_tokens(task.clean, task.corrupt, model.cfg.d_vocab)
-    if method not in ("auto", "resume", "forward"):
-        raise WorkbookError(f"method must be 'auto', 'resume' or 'forward', got {method!r}.")
     t0 = time.perf_counter()
-    run = _orient(task, direction).to(model_device(model))
+    run = _checked_run(model, task, direction, method)
     graph = Graph.from_model(model)
     pairs = _edge_list(graph, edges)
     cr = CleanRun(model, run) if method != "forward" else None

@@ -120,6 +120,17 @@ def _orient(task: Task, direction: str) -> Task:
     raise WorkbookError(f"direction must be 'noising' or 'denoising', got {direction!r}.")
 
 
+def _checked_run(model, task: Task, direction: str, method: str) -> Task:
+    """The checks :func:`patch_nodes` and :func:`~workbook.edge_patching.patch_edges` share: a
+    prepared model, in-vocabulary tokens, a known ``method``; returns the task oriented by
+    ``direction`` on the model's device."""
+    check_model(model)
+    check_tokens(task.clean, task.corrupt, model.cfg.d_vocab)
+    if method not in ("auto", "resume", "forward"):
+        raise WorkbookError(f"method must be 'auto', 'resume' or 'forward', got {method!r}.")
+    return _orient(task, direction).to(model_device(model))
+
+
 def _resid_pre_names(L: int) -> list[str]:
     return [f"blocks.{l}.hook_resid_pre" for l in range(L)]
 
@@ -166,12 +177,8 @@ def patch_nodes(
     """
     from workbook.resume import CleanRun
 
-    check_model(model)
-    check_tokens(task.clean, task.corrupt, model.cfg.d_vocab)
-    if method not in ("auto", "resume", "forward"):
-        raise WorkbookError(f"method must be 'auto', 'resume' or 'forward', got {method!r}.")
     t0 = time.perf_counter()
-    run = _orient(task, direction).to(model_device(model))
+    run = _checked_run(model, task, direction, method)
     specs = node_specs(model, what, per_position, task.seq_len)
     if nodes is not None:
         by_name = {s.name: s for s in specs}
@@ -260,7 +267,6 @@ def _nodes_by_forward(model, run: Task, specs, corr: dict, max_rows, progress_ba
     B = run.batch_size
     cd = compute_dtype(model)
     dev = model_device(model)
-    hooks_needed = sorted({s.hook for s in specs})
     base = metric_per_example(model, run).to(cd)  # [B]
     per_rows = _copies_per_pass(model, run, len(specs), max_rows)
     chunks = _chunks(sorted(range(len(specs)), key=lambda i: specs[i].layer), per_rows)

@@ -278,9 +278,7 @@ def rank_moves(truth: Scores, before: Scores, after: Scores, tau: float = 0.5) -
 def faithfulness_report(model, task: Task, estimates: Sequence[Scores], sizes: Sequence[int] = (100, 400)) -> str:
     """Faithfulness of each estimate's greedy circuit at each size (Hanna et al.'s criterion)."""
     from workbook import circuits as C
-    from workbook.graph import Graph
 
-    graph = Graph.from_model(model)
     lines = [f"faithfulness (1 = the circuit alone keeps the clean behaviour, 0 = corrupt) of greedy circuits, "
              f"out of {len(estimates[0])} edges:"]
     for e in estimates:

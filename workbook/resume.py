@@ -229,7 +229,6 @@ class CleanRun:
             return True
 
         for l in range(L):
-            lay, a = self.layers[l], f"blocks.{l}.attn."
             x = c[f"blocks.{l}.hook_resid_pre"]
             last = l == L - 1
             got = self._block(l, x, self.read if last else None)
