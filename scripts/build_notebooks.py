@@ -19,6 +19,7 @@ a rounding edge fails the build, see ``workbook.scores.fmt``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import difflib
 import os
@@ -47,6 +48,25 @@ NB_METADATA = {"kernelspec": KERNELSPEC, "language_info": {"name": "python"}}
 DROP_MIME = ("application/vnd.jupyter.widget-view+json", "application/javascript",
              "application/vnd.jupyter.widget-state+json", "text/html")
 CHAPTER_GLOB = re.compile(r"^\d\d_[A-Za-z0-9_]+\.py$")
+
+
+def _set_environ(values: dict[str, str | None]) -> None:
+    for k, v in values.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@contextlib.contextmanager
+def scoped_environ(values: dict[str, str | None]):
+    """Set (a string) or unset (``None``) environment variables inside the block; restore them after."""
+    old = {k: os.environ.get(k) for k in values}
+    try:
+        _set_environ(values)
+        yield
+    finally:
+        _set_environ(old)
 
 
 class MarkerError(ValueError):
@@ -273,16 +293,8 @@ def execute(nb: nbformat.NotebookNode, cwd: Path, timeout: int = 600) -> nbforma
     nb = copy.deepcopy(nb)
     env = {"WORKBOOK_PROGRESS": "0", "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "WORKBOOK_THREADS": "1",
            "WORKBOOK_WIDGETS": "0", "WORKBOOK_STRICT_DIGITS": "1", "WORKBOOK_REAL_MODELS": "0"}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    with scoped_environ(env):
         NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}).execute()
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     return nb
 
 

@@ -62,6 +62,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from hunt_failures import _attn_max  # noqa: E402  (a sibling script: the same attention-peak probe)
 from workbook import circuits, zoo  # noqa: E402
 from workbook.atp import atp  # noqa: E402
 from workbook.direct_effects import direct_effects  # noqa: E402
@@ -70,7 +72,6 @@ from workbook.eap_gp import eap_gp  # noqa: E402
 from workbook.eap_ig import eap_ig  # noqa: E402
 from workbook.graddrop import graddrop  # noqa: E402
 from workbook.graph import Graph  # noqa: E402
-from workbook.hooks import cache_activations  # noqa: E402
 from workbook.patching import patch_edges, patch_nodes  # noqa: E402
 from workbook.qk_fix import atp_qk_fix  # noqa: E402
 from workbook.scores import Scores, false_negatives, important, rank_correlation, verification_cost  # noqa: E402
@@ -140,21 +141,6 @@ class Timer:
         out = fn(*args, **kwargs)
         self.seconds[label] = self.seconds.get(label, 0.0) + time.perf_counter() - t0
         return out
-
-
-def _attn_max(model, task, names: list[str]) -> dict[str, float]:
-    """Batch-mean largest clean attention probability in the query row(s) of each q/k node.
-
-    ``q@t``: row t; other q/k nodes: the read position's row (the last position)."""
-    hooks = [f"blocks.{l}.attn.hook_pattern" for l in range(model.cfg.n_layers)]
-    _, acts = cache_activations(model, task.clean, hooks)
-    out = {}
-    for n in names:
-        head, _, rest = n.partition(".")
-        l, h = (int(x) for x in head[1:].split("H"))
-        pos = int(rest.split("@")[1]) if rest.startswith("q@") else -1
-        out[n] = float(acts[hooks[l]][:, h, pos].max(-1).values.mean())
-    return out
 
 
 def _entry(comp: str, truth: Scores, **est: Scores) -> dict:

@@ -103,7 +103,9 @@ def _significant(truth: Scores) -> list[str]:
 
 
 def _attn_max(model, task, names: list[str]) -> dict[str, float]:
-    """Batch-mean max clean attention prob of the query row each q/k node lives in."""
+    """Batch-mean largest clean attention probability in the query row(s) of each q/k node.
+
+    ``q@t``: row t; other q/k nodes: the read position's row (the last position)."""
     hooks = [f"blocks.{l}.attn.hook_pattern" for l in range(model.cfg.n_layers)]
     _, acts = cache_activations(model, task.clean, hooks)
     out = {}

@@ -31,6 +31,9 @@ import time
 from datetime import date
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from build_notebooks import scoped_environ  # noqa: E402  (a sibling script)
+
 ROOT = Path(__file__).resolve().parents[1]
 HEADER = re.compile(r"^## \d+\. Now on GPT-2 small")
 MARKER = re.compile(r"^# NBVAL_\w+\s*$", re.M)
@@ -85,17 +88,12 @@ def run_section(path: Path, model_dir: Path | None) -> tuple[str, float]:
     switched off (``WORKBOOK_REAL_MODELS=0``), as the test suite's notebooks do.
     """
     head, body = section_cells(path)
-    old = {k: os.environ.get(k) for k in ("WORKBOOK_MODEL_DIR", "WORKBOOK_REAL_MODELS", "WORKBOOK_PROGRESS", "MPLBACKEND")}
-    os.environ.update({"WORKBOOK_PROGRESS": "0", "MPLBACKEND": "Agg"})
-    if model_dir is None:
-        os.environ.update({"WORKBOOK_REAL_MODELS": "0"})
-        os.environ.pop("WORKBOOK_MODEL_DIR", None)
-    else:
-        os.environ.update({"WORKBOOK_MODEL_DIR": str(model_dir)})
-        os.environ.pop("WORKBOOK_REAL_MODELS", None)
+    env = {"WORKBOOK_PROGRESS": "0", "MPLBACKEND": "Agg",
+           "WORKBOOK_REAL_MODELS": "0" if model_dir is None else None,
+           "WORKBOOK_MODEL_DIR": None if model_dir is None else str(model_dir)}
     namespace: dict = {"__name__": "__section__"}
     out = io.StringIO()
-    try:
+    with scoped_environ(env):
         with contextlib.redirect_stdout(io.StringIO()):
             for src in head:
                 exec(compile(src, f"{path.name}:setup", "exec"), namespace)
@@ -104,12 +102,6 @@ def run_section(path: Path, model_dir: Path | None) -> tuple[str, float]:
             for i, src in enumerate(body):
                 exec(compile(src, f"{path.name}:section cell {i}", "exec"), namespace)
             seconds = time.perf_counter() - t0
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     return out.getvalue(), seconds
 
 

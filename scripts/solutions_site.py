@@ -31,6 +31,9 @@ from pathlib import Path
 
 import nbformat
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from build_notebooks import scoped_environ  # noqa: E402  (a sibling script)
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_NAME = re.compile(r"^\d\d_[A-Za-z0-9_]+\.ipynb$")
 DOC_PAGES = ("instructor_guide.md", "exercises.md")
@@ -71,25 +74,18 @@ def execute(nb: nbformat.NotebookNode, cwd: Path, timeout: int) -> tuple[nbforma
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
-    old = {k: os.environ.get(k) for k in (*KERNEL_ENV, "MPLBACKEND")}
-    os.environ.update(KERNEL_ENV)
-    os.environ.pop("MPLBACKEND", None)  # the kernel's inline backend, so figures land in the page
     error = None
     start = time.perf_counter()
-    try:
-        client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=True,
-                                resources={"metadata": {"path": str(cwd)}})
-        client.execute()
-    except CellExecutionError as err:
-        error = str(err).strip().splitlines()[-1] if str(err).strip() else "cell failed"
-    except Exception as err:  # timeout, dead kernel: still write what ran
-        error = f"{type(err).__name__}: {err}"
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    # MPLBACKEND unset: the kernel's inline backend, so figures land in the page
+    with scoped_environ({**KERNEL_ENV, "MPLBACKEND": None}):
+        try:
+            client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=True,
+                                    resources={"metadata": {"path": str(cwd)}})
+            client.execute()
+        except CellExecutionError as err:
+            error = str(err).strip().splitlines()[-1] if str(err).strip() else "cell failed"
+        except Exception as err:  # timeout, dead kernel: still write what ran
+            error = f"{type(err).__name__}: {err}"
     return nb, time.perf_counter() - start, error
 
 
