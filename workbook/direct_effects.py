@@ -34,7 +34,7 @@ from workbook.hooks import cache_activations, model_device, progress
 from workbook.patching import _chunks, _orient, _run_copies, node_kinds, node_specs
 from workbook.scores import Scores
 from workbook.tasks import Task
-from workbook.validate import WorkbookError, check_model, check_tokens
+from workbook.validate import check_model, check_tokens
 
 __all__ = ["direct_effects", "effect_split", "downstream_writes"]
 
@@ -70,13 +70,7 @@ def direct_effects(
     t0 = time.perf_counter()
     dev = model_device(model)
     run = _orient(task, direction).to(dev)
-    specs = node_specs(model, what, per_position, task.seq_len)
-    if nodes is not None:
-        by_name = {s.name: s for s in specs}
-        unknown = [n for n in nodes if n not in by_name]
-        if unknown:
-            raise WorkbookError(f"unknown {what} node(s) {unknown[:3]}; e.g. {list(by_name)[:4]}.")
-        specs = [by_name[n] for n in nodes]
+    specs = node_specs(model, what, per_position, task.seq_len, nodes)
     L, B = model.cfg.n_layers, task.batch_size
     cd = compute_dtype(model)
     writes = [f"blocks.{l}.{h}" for l in range(L) for h in ("hook_attn_out", "hook_mlp_out")]

@@ -136,11 +136,7 @@ def patch_node_subsets(
     check_model(model)
     check_tokens(task.clean, task.corrupt, model.cfg.d_vocab)
     run = _orient(task, direction)
-    by_name = {s.name: s for s in node_specs(model, what, per_position, task.seq_len)}
-    unknown = [n for n in nodes if n not in by_name]
-    if unknown:
-        raise WorkbookError(f"unknown {what} node(s) {unknown[:3]}; e.g. {list(by_name)[:4]}.")
-    specs = [by_name[n] for n in nodes]
+    specs = node_specs(model, what, per_position, task.seq_len, nodes)
     if masks.ndim != 2 or masks.shape[1] != len(specs):
         raise WorkbookError(f"masks must have shape [n_subsets, {len(specs)}], got {tuple(masks.shape)}.")
     hooks = sorted({s.hook for s in specs})

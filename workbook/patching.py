@@ -78,8 +78,10 @@ def node_kinds(what: str | Sequence[str], allowed: Sequence[str] = NODE_KINDS, h
     return kinds
 
 
-def node_specs(model, what: str, per_position: bool = False, seq_len: int | None = None) -> list[NodeSpec]:
-    """Every node of kind ``what`` in ``model`` (see the module table), in layer order."""
+def node_specs(model, what: str, per_position: bool = False, seq_len: int | None = None,
+               nodes: Sequence[str] | None = None) -> list[NodeSpec]:
+    """Every node of kind ``what`` in ``model`` (see the module table), in layer order; or, with
+    ``nodes``, just those, in that order (an unknown name is a :class:`WorkbookError`)."""
     if what not in NODE_KINDS:
         raise WorkbookError(f"unknown node kind {what!r}; choose from {NODE_KINDS}.")
     if per_position and seq_len is None:
@@ -109,7 +111,13 @@ def node_specs(model, what: str, per_position: bool = False, seq_len: int | None
                 for p in positions:
                     nm = f"L{l}N{n}" + ("" if p is None else f"@{p}")
                     specs.append(NodeSpec(nm, hook, l, (all_ if p is None else p, n)))
-    return specs
+    if nodes is None:
+        return specs
+    by_name = {s.name: s for s in specs}
+    unknown = [n for n in nodes if n not in by_name]
+    if unknown:
+        raise WorkbookError(f"unknown {what} node(s) {unknown[:3]}; e.g. {list(by_name)[:4]}.")
+    return [by_name[n] for n in nodes]
 
 
 def _orient(task: Task, direction: str) -> Task:
@@ -179,13 +187,7 @@ def patch_nodes(
 
     t0 = time.perf_counter()
     run = _checked_run(model, task, direction, method)
-    specs = node_specs(model, what, per_position, task.seq_len)
-    if nodes is not None:
-        by_name = {s.name: s for s in specs}
-        unknown = [n for n in nodes if n not in by_name]
-        if unknown:
-            raise WorkbookError(f"unknown {what} node(s) {unknown[:3]}; e.g. {list(by_name)[:4]}.")
-        specs = [by_name[n] for n in nodes]
+    specs = node_specs(model, what, per_position, task.seq_len, nodes)
     hooks_needed = sorted({s.hook for s in specs})
     check_model(model, hooks=hooks_needed)
     cr = CleanRun(model, run) if method != "forward" and what != "neuron" else None
