@@ -110,6 +110,26 @@ def test_memory_budget_setting():
     assert budget.copies_per_pass(model, task, 7, budget=1) == 1
 
 
+def test_memory_guard_trims_only_past_the_budget(monkeypatch):
+    rss, trims = [10_000], []
+    monkeypatch.setattr(budget, "rss_bytes", lambda: rss[0])
+    monkeypatch.setattr(budget, "release_memory", lambda: trims.append(rss[0]))
+    budget.set_memory_budget(1000)
+    try:
+        guard = budget.MemoryGuard()
+        rss[0] = 10_900  # grown by less than the budget: freed memory stays for the next pass
+        guard.after_pass()
+        assert trims == []
+        rss[0] = 11_001
+        guard.after_pass()
+        assert trims == [11_001]
+        monkeypatch.setattr(budget, "rss_bytes", lambda: None)  # no /proc: trim every time
+        budget.MemoryGuard().after_pass()
+        assert len(trims) == 2
+    finally:
+        budget.set_memory_budget(None)
+
+
 # ------------------------------------------------------------------ patching
 @pytest.mark.parametrize("family", F.EDGE_FAMILIES)
 @pytest.mark.parametrize("pad", [None, "left", "right"])

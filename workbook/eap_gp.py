@@ -225,6 +225,7 @@ def eap_gp(
     t0 = time.perf_counter()
     run = _orient(task, direction).to(model_device(model))
     sc = EdgeScorer(model)
+    sc.expect(steps)
     graph = sc.graph
     mask = run.attention_mask
     with _fused_attention(model):

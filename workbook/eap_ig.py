@@ -34,7 +34,7 @@ from typing import Callable
 
 import torch
 
-from workbook.budget import copies_per_pass, release_memory
+from workbook.budget import MemoryGuard, copies_per_pass
 from workbook.eap import GraphIO, edge_scores_to_scores
 from workbook.edge_scores import EdgeScorer
 from workbook.graph import Graph
@@ -125,6 +125,7 @@ def _path_passes(model, run: Task, scorer: EdgeScorer, hook: str, clean: torch.T
     capture = scorer.source_names() if corr_sources is not None else []
     B = run.batch_size
     captured = False
+    guard = MemoryGuard()
     order = sorted(range(len(a)), key=lambda i: float(a[i]) != 1.0)  # the clean point first
     for chunk in _chunks(order, per_pass):
         w = a[chunk].to(clean.device, clean.dtype).view(-1, 1, 1, 1)
@@ -142,7 +143,7 @@ def _path_passes(model, run: Task, scorer: EdgeScorer, hook: str, clean: torch.T
             captured = True
         scorer.add_pass(acts, grads, len(chunk))
         del acts, grads
-        release_memory()
+        guard.after_pass()
     if capture and not captured:
         raise RuntimeError("no path point a = 1 to read the clean run from")
 
@@ -181,6 +182,7 @@ def eap_ig(
     sc = EdgeScorer(model)
     graph = sc.graph
     group_hooks = source_groups(graph) if variant == "activations" else [LEAF_HOOK]
+    sc.expect(steps * len(group_hooks))
     mask = run.attention_mask
     with _fused_attention(model):
         cache = sc.source_names() + [h for h in group_hooks if h not in sc.source_names()]

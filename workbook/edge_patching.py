@@ -20,7 +20,7 @@ from typing import Sequence
 import torch
 
 from workbook.arch import adapter_for, compute_dtype
-from workbook.budget import copies_per_pass, release_memory
+from workbook.budget import MemoryGuard, copies_per_pass
 from workbook.graph import Graph, parse_node
 from workbook.hooks import cache_activations, model_device, progress
 from workbook.patching import _checked_run, _chunks, _fused_attention, _orient, _resid_pre_names, _run_copies
@@ -181,10 +181,11 @@ def _edges_resumed(model, run: Task, graph: Graph, pairs, cr, max_rows, progress
     K = _copies(model, run, max(1, max((len(v) for v in patches.values()), default=1)), max_rows)
     chunks = [items[a : a + K] for _, items in sorted(patches.items()) for a in range(0, len(items), K)]
     base = cr.base.to(effects.dtype)
+    guard = MemoryGuard()
     for chunk in progress(chunks, total=len(chunks), desc="patching edges", enabled=progress_bar):
         vals = cr.run([p for _, p in chunk]).to(effects.dtype)  # [K, B]
         effects[:, [e for e, _ in chunk]] = (vals - base[None]).T
-        release_memory()
+        guard.after_pass()
     return effects, len(chunks)
 
 

@@ -80,6 +80,8 @@ class EdgeScorer:
 
     # ------------------------------------------------------------------ layout
     def _layer_consts(self, l: int) -> dict:
+        """Per kind: ``W~_h`` as ``[n, dh, D]``, ``u_h`` ``[n, dh]``, the offset ``b_q + b W`` ``[n, dh]``
+        and the same offset as a block-diagonal ``[n*dh, n]`` (one matmul gives every head's ``<g, off>``)."""
         ad, cd, D, dh = self.adapter, self.dtype, self.D, self.dh
         w, b_norm, eps = ad.norm_terms(l)
         w = w.detach().to(self.device, cd)
@@ -95,7 +97,11 @@ class EdgeScorer:
                 off = off + b.detach().to(self.device, cd)
             if b_norm is not None:
                 off = off + b_norm @ W
-            out[kind] = (Wt.T.reshape(n, dh, D).contiguous(), Wt.sum(0).reshape(n, dh) / D, off.reshape(n, dh))
+            off = off.reshape(n, dh)
+            blocks = torch.zeros(n, dh, n, dtype=cd, device=self.device)
+            idx = torch.arange(n, device=self.device)
+            blocks[idx, :, idx] = off
+            out[kind] = (Wt.T.reshape(n, dh, D).contiguous(), Wt.sum(0).reshape(n, dh) / D, off, blocks.reshape(n * dh, n))
         return out
 
     def columns(self, l: int, kind: str) -> slice:
@@ -132,18 +138,26 @@ class EdgeScorer:
         self._G: list[dict[str, torch.Tensor]] = [{} for _ in range(self.L)]
         self._mlp: list[torch.Tensor | None] = [None] * self.L
         self._logits: torch.Tensor | None = None
-        self._xhat: list[list[torch.Tensor]] = [[] for _ in range(self.L)]
-        self._R: list[dict[str, list[torch.Tensor]]] = [{k: [] for k in "qkv"} for _ in range(self.L)]
-        self._stored = 0
+        # per stored pass k and layer l: xhat [K, L, B, P, D] and <g/s, y>/D [K, L, B, P, q|k|v heads];
+        # reused across flushes, self._k of them filled
+        self._X: torch.Tensor | None = None
+        self._Rb: torch.Tensor | None = None
+        self._k = 0
+        self._hint = 1
         self._out: torch.Tensor | None = None
+
+    def expect(self, passes: int) -> None:
+        """Say how many passes (copies) will be added, so that their per-pass terms are contracted
+        in one go when they fit in an eighth of the memory budget (fewer, larger matmuls)."""
+        self._hint = max(1, int(passes))
 
     def nbytes(self) -> int:
         """Bytes held now (deltas, accumulators, stored per-pass terms)."""
-        t = [self._deltas, self._sum_delta, self._logits, self._out] + self._mlp
+        t = [self._deltas, self._sum_delta, self._logits, self._out, self._X, self._Rb] + self._mlp
         if self._sources is not None:
             t += [x for d in self._sources for x in d.values()]
         t += [g for d in self._G for g in d.values()]
-        return sum(x.numel() * x.element_size() for x in t if x is not None) + self._stored
+        return sum(x.numel() * x.element_size() for x in t if x is not None)
 
     def _out_tensor(self) -> torch.Tensor:
         if self._out is None:
@@ -202,72 +216,92 @@ class EdgeScorer:
             raise ValueError(f"pass of batch {B} x {P} after passes of {self.B} x {self.P}")
 
     # ------------------------------------------------------------------ passes
+    def _slots(self, copies: int) -> int:
+        """Room for ``copies`` more stored passes (flushing or growing the buffers); returns the first slot."""
+        cap = 0 if self._X is None else self._X.shape[0]
+        if self._k + copies <= cap:
+            return self._k
+        self.flush()
+        if copies > cap:
+            B, P, D, L = self.B, self.P, self.D, self.L
+            nh = self.columns(0, "v").stop
+            per = L * B * P * (D + nh) * torch.finfo(self.dtype).bits // 8
+            cap = max(copies, min(self._hint - self.passes, memory_budget() // 8 // per))
+            self._X = self._Rb = None
+            self._X = torch.empty(cap, L, B, P, D, dtype=self.dtype, device=self.device)
+            self._Rb = torch.empty(cap, L, B, P, nh, dtype=self.dtype, device=self.device)
+        return 0
+
     @torch.no_grad()
     def add_pass(self, acts: dict[str, torch.Tensor], grads: dict[str, torch.Tensor], copies: int = 1) -> None:
         """Add one batched pass (``copies`` stacked copies of the batch) to the running sums."""
-        cd, D = self.dtype, self.D
+        cd, D, dh = self.dtype, self.D, self.dh
         x0 = acts["blocks.0.hook_resid_pre"]
         rows, P = x0.shape[:2]
         self._check_shape(rows // copies, P)
         B = self.B
+        k = self._slots(copies)
+        ks = slice(k, k + copies)
         for l in range(self.L):
             c = self._consts[l]
             x = acts[f"blocks.{l}.hook_resid_pre"].to(cd)
             if self.layernorm:
                 x = x - x.mean(-1, keepdim=True)
-            inv = (torch.linalg.vecdot(x, x)[..., None] / D + c["eps"]).rsqrt()  # 1 / sigma (or 1 / rms)
-            xhat = x * inv  # [rows, P, D]
-            self._xhat[l].append(xhat.view(copies, B, P, D))
-            self._stored += xhat.numel() * xhat.element_size()
+            inv = (_rowdot(x, x)[..., None] / D + c["eps"]).rsqrt()  # [rows, P, 1]: 1 / sigma (or 1 / rms)
+            torch.mul(x.view(copies, B, P, D), inv.view(copies, B, P, 1), out=self._X[ks, l])  # xhat
             for kind in "qkv":
-                Wt, ubar, off = c[kind]
+                Wt, ubar, off, off_blocks = c[kind]
                 n = Wt.shape[0]
+                cols = self.columns(l, kind)
+                cols = slice(cols.start - self.columns(l, "q").start, cols.stop - self.columns(l, "q").start)
                 g = grads.get(f"blocks.{l}.attn.hook_{kind}")
                 if g is None:
-                    self._R[l][kind].append(torch.zeros(copies, B, P, n, dtype=cd, device=self.device))
+                    self._Rb[ks, l, ..., cols] = 0
                     continue
-                gs = g.to(cd).reshape(rows, P, n, self.dh) * inv[..., None]  # g / scale
-                acc = gs.view(copies, B, P, n, self.dh).sum(0)
-                self._G[l][kind] = acc if kind not in self._G[l] else self._G[l][kind] + acc
-                y = acts[f"blocks.{l}.attn.hook_{kind}"].to(cd).reshape(rows, P, n, self.dh) - off
-                self._R[l][kind].append((torch.linalg.vecdot(gs, y) / D).view(copies, B, P, n))
+                g = g.to(cd).reshape(rows, P, n, dh).contiguous()
+                # R = <g/s, y - off> / D with y the cached q/k/v: <g, y> - <g, off> per head, times 1/(s D)
+                y = acts[f"blocks.{l}.attn.hook_{kind}"].to(cd).reshape(rows, P, n, dh).contiguous()
+                r = _rowdot(g, y) - (g.reshape(rows * P, n * dh) @ off_blocks).view(rows, P, n)
+                torch.mul(r.view(copies, B, P, n), inv.view(copies, B, P, 1), out=self._Rb[ks, l, ..., cols])
+                self._Rb[ks, l, ..., cols] /= D
+                acc = self._G[l].get(kind)
+                for i in range(copies):  # sum over copies of g / scale
+                    gi, si = g[i * B : (i + 1) * B], inv[i * B : (i + 1) * B, :, :, None]
+                    if acc is None:
+                        acc = self._G[l][kind] = gi * si
+                    else:
+                        acc.addcmul_(gi, si)
             g = grads.get(f"blocks.{l}.hook_mlp_in")
             if g is not None:
-                acc = g.to(cd).reshape(copies, B, P * D).sum(0)
-                self._mlp[l] = acc if self._mlp[l] is None else self._mlp[l] + acc
+                self._mlp[l] = _sum_copies(g.to(cd).reshape(copies, B, P * D), self._mlp[l])
         g = grads.get(f"blocks.{self.L - 1}.hook_resid_post")
         if g is not None:
-            acc = g.to(cd).reshape(copies, B, P * D).sum(0)
-            self._logits = acc if self._logits is None else self._logits + acc
+            self._logits = _sum_copies(g.to(cd).reshape(copies, B, P * D), self._logits)
+        self._k += copies
         self.passes += copies
-        if self._stored > memory_budget() // 8:
-            self.flush()
 
     @torch.no_grad()
     def flush(self) -> None:
         """Contract the stored per-pass terms (``<delta, xhat> <g/s, y>``) into the scores."""
-        if not self._stored:
+        K = self._k
+        if not K:
             return
         out = self._out_tensor()
         B, P, D, L = self.B, self.P, self.D, self.L
-        X = torch.cat([torch.cat(x, 0) for x in self._xhat], 0)  # [L*K, B, P, D], layer-major
-        K = X.shape[0] // L
+        X = self._X[:K].view(K * L, B, P, D)  # pass-major: column k * L + l
         n_up_max = max(self.n_up[self.columns(l, "q").start] for l in range(L))
         # <delta_u, xhat> at every position for every stored pass of every layer, in one batched
-        # matmul over (batch, position): [n_up, D] @ [D, L*K] (delta is read once)
+        # matmul over (batch, position): [n_up, D] @ [D, K*L] (delta is read once)
         d4 = self.deltas[:n_up_max].view(n_up_max, B, P, D)
-        C = torch.matmul(d4.permute(1, 2, 0, 3), X.permute(1, 2, 3, 0))  # [B, P, n_up_max, L*K]
-        del X
+        C = torch.matmul(d4.permute(1, 2, 0, 3), X.permute(1, 2, 3, 0))  # [B, P, n_up_max, K*L]
         for l in range(L):
             heads = slice(self.columns(l, "q").start, self.columns(l, "v").stop)
             n_up = self.n_up[heads.start]
             if n_up:
-                Cl = C[:, :, :n_up, l * K : (l + 1) * K].permute(0, 2, 1, 3).reshape(B, n_up, P * K)
-                R = torch.cat([torch.cat(self._R[l][kind], 0) for kind in "qkv"], -1)  # [K, B, P, n_heads_dst]
-                out[:, :n_up, heads] -= torch.bmm(Cl, R.permute(1, 2, 0, 3).reshape(B, P * K, R.shape[-1]))
-            self._xhat[l] = []
-            self._R[l] = {k: [] for k in "qkv"}
-        self._stored = 0
+                Cl = C[:, :, :n_up, l::L].permute(0, 2, 1, 3).reshape(B, n_up, P * K)
+                R = self._Rb[:K, l].permute(1, 2, 0, 3).reshape(B, P * K, -1)
+                out[:, :n_up, heads] -= torch.bmm(Cl, R)
+        self._k = 0
 
     @torch.no_grad()
     def finish(self) -> torch.Tensor:
@@ -294,7 +328,7 @@ class EdgeScorer:
                 if Gs is None:
                     A[rows] = 0
                     continue
-                Wt, ubar, _ = self._consts[l][kind]
+                Wt, ubar = self._consts[l][kind][:2]
                 torch.bmm(Gs.permute(2, 0, 1, 3).reshape(Wt.shape[0], B * P, dh), Wt, out=A[rows])
                 if M1 is not None:
                     M1[..., rows] = (Gs * ubar).sum(-1)
@@ -312,3 +346,18 @@ class EdgeScorer:
             if M1 is not None and n_up:
                 out[:, :n_up, q.start : v.stop] -= torch.bmm(self._sum_delta[:n_up].permute(1, 0, 2), M1)
         return out
+
+
+def _rowdot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``sum(a * b, -1)`` as a batched matmul (faster than an elementwise product and a sum on CPU)."""
+    shape = a.shape[:-1]
+    return torch.bmm(a.reshape(-1, 1, a.shape[-1]), b.reshape(-1, b.shape[-1], 1)).view(shape)
+
+
+def _sum_copies(g: torch.Tensor, acc: torch.Tensor | None) -> torch.Tensor:
+    """``acc + g.sum(0)`` (``g``: ``[copies, ...]``), in place when ``acc`` exists."""
+    if acc is None:
+        return g.sum(0) if g.shape[0] > 1 else g[0].clone()
+    for x in g:
+        acc += x
+    return acc

@@ -243,7 +243,7 @@ def _node_patch(spec: NodeSpec, what: str, clean: dict, corr: dict):
 
 def _nodes_resumed(model, run: Task, specs, what: str, corr: dict, cr, max_rows, progress_bar) -> tuple[torch.Tensor, int]:
     """Effects ``[B, n_nodes]`` with the clean run resumed from each node's layer."""
-    from workbook.budget import release_memory
+    from workbook.budget import MemoryGuard
 
     cd = compute_dtype(model)
     B = run.batch_size
@@ -257,10 +257,11 @@ def _nodes_resumed(model, run: Task, specs, what: str, corr: dict, cr, max_rows,
     chunks = [idx[a : a + K] for _, idx in sorted(by_layer.items()) for a in range(0, len(idx), K)]
     effects = torch.zeros(B, len(specs), dtype=cd, device=cr.device)
     base = cr.base.to(cd)
+    guard = MemoryGuard()
     for chunk in progress(chunks, total=len(chunks), desc=f"patching {what}", enabled=progress_bar):
         vals = cr.run([_node_patch(specs[i], what, cr.c, corr) for i in chunk]).to(cd)
         effects[:, chunk] = (vals - base[None]).T
-        release_memory()
+        guard.after_pass()
     return effects, len(chunks)
 
 
