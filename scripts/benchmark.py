@@ -126,6 +126,10 @@ def bench_attribution(size: str, model, task: Task, rounds: int, steps: int, tar
         Row(f"[{size}] EAP-GP (k={steps}) / fwd+bwd", median_ratio(T, "EAP-GP", fb), tg("EAP-GP"), op,
             note=f"{ms['EAP-GP']:.3g} s"),
     ]
+    if targets:  # what EAP-IG cannot avoid: the corrupt forward and m fwd+bwd, before any edge is scored
+        floor = statistics.median((T["fwd"][r] + steps * T["fwd+bwd"][r]) / T["fwd+bwd"][r] for r in range(rounds))
+        rows.insert(3, Row(f"[{size}]   EAP-IG's passes alone (1 fwd + {steps} fwd+bwd) / fwd+bwd", floor, None, "",
+                           note="the rest of EAP-IG's ratio is scoring every edge at every position"))
     if not targets:
         extra_fwd = statistics.median((T["QK fix"][r] - T["AtP(q,k)"][r]) / T["fwd"][r] for r in range(rounds))
         rows.append(Row(f"[{size}] AtP* QK fix extra cost over AtP(q,k), in forwards", extra_fwd, 2, "<", "fwd",
@@ -243,9 +247,15 @@ def bench_verify(model, task: Task, scores, k: int, every: int) -> list[Row]:
     dt = fixed + per_edge * len(top)
     layers = Counter(n.split("->")[1].split(".")[0] for n in top)
     into = ", ".join(f"{d} {c}" for d, c in layers.most_common(4))
+    # what the per-edge cost is made of: an edge into layer l resumes the clean run from l, so the
+    # sample recomputes sum(L - l) layers (an edge into the logits: the final norm and unembedding)
+    graph = Graph.from_model(model)
+    resumed = sum(graph.n_layers - graph.dest_layer(n.split("->")[1]) for n in sample[1:])
+    per_layer = max(0.0, t_many - t_one) / max(resumed, 1e-9)
     return [Row(f"[gpt2-small] verify_top: exact effects of the top {len(top)} EAP edges", dt, 60, "<=", "s",
                 f"fixed {fixed:.3g} s + {per_edge:.3g} s per edge (timed on every {every}th, {len(sample)} edges); "
-                f"most common destinations: {into}")]
+                f"most common destinations: {into}; the timed edges resume {resumed / max(1, len(sample) - 1):.3g} "
+                f"layers each on average, {per_layer:.3g} s per resumed layer (one fwd {graph.n_layers} layers)")]
 
 
 # --------------------------------------------------------------------------- plot + main

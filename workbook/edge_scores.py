@@ -67,12 +67,11 @@ class EdgeScorer:
         self.layernorm = ad.norm == "layernorm"
         self._consts = [self._layer_consts(l) for l in range(self.L)]
         mask = self.graph.edge_mask
-        self.n_up = []  # sources upstream of each destination: a prefix of the source list
-        for j in range(mask.shape[1]):
-            rows = mask[:, j].nonzero()
-            n = int(rows.max()) + 1 if len(rows) else 0
-            assert bool(mask[:n, j].all()), "sources upstream of a destination must be a prefix"
-            self.n_up.append(n)
+        # sources upstream of each destination: a prefix of the source list (its length per column)
+        n_up = torch.where(mask.any(0), mask.shape[0] - mask.flip(0).to(torch.int8).argmax(0), 0)
+        prefix = torch.arange(mask.shape[0], device=mask.device)[:, None] < n_up[None]
+        assert bool((prefix == mask).all()), "sources upstream of a destination must be a prefix"
+        self.n_up = n_up.tolist()
         self._deltas: torch.Tensor | None = None
         self._sources: tuple[dict, dict] | None = None
         self._sum_delta: torch.Tensor | None = None
