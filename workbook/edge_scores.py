@@ -80,7 +80,8 @@ class EdgeScorer:
     # ------------------------------------------------------------------ layout
     def _layer_consts(self, l: int) -> dict:
         """Per kind: ``W~_h`` as ``[n, dh, D]``, ``u_h`` ``[n, dh]``, the offset ``b_q + b W`` ``[n, dh]``
-        and the same offset as a block-diagonal ``[n*dh, n]`` (one matmul gives every head's ``<g, off>``)."""
+        and the same offset as a block-diagonal ``[n*dh, n]`` (one matmul gives every head's ``<g, off>``);
+        ``Wt`` and ``ubar``: the first two for the layer's q, k and v heads together."""
         ad, cd, D, dh = self.adapter, self.dtype, self.D, self.dh
         w, b_norm, eps = ad.norm_terms(l)
         w = w.detach().to(self.device, cd)
@@ -101,6 +102,8 @@ class EdgeScorer:
             idx = torch.arange(n, device=self.device)
             blocks[idx, :, idx] = off
             out[kind] = (Wt.T.reshape(n, dh, D).contiguous(), Wt.sum(0).reshape(n, dh) / D, off, blocks.reshape(n * dh, n))
+        out["Wt"] = torch.cat([out[k][0] for k in "qkv"])  # [q|k|v heads, dh, D]
+        out["ubar"] = torch.cat([out[k][1] for k in "qkv"])  # [q|k|v heads, dh]
         return out
 
     def columns(self, l: int, kind: str) -> slice:
@@ -134,7 +137,7 @@ class EdgeScorer:
     def _zero_state(self) -> None:
         self.B = self.P = None
         self.passes = 0
-        self._G: list[dict[str, torch.Tensor]] = [{} for _ in range(self.L)]
+        self._G: list[torch.Tensor | None] = [None] * self.L  # per layer: sum of g / scale, [B, P, q|k|v heads, dh]
         self._mlp: list[torch.Tensor | None] = [None] * self.L
         self._logits: torch.Tensor | None = None
         # per stored pass k and layer l: xhat [K, L, B, P, D] and <g/s, y>/D [K, L, B, P, q|k|v heads];
@@ -155,7 +158,7 @@ class EdgeScorer:
         t = [self._deltas, self._sum_delta, self._logits, self._out, self._X, self._Rb] + self._mlp
         if self._sources is not None:
             t += [x for d in self._sources for x in d.values()]
-        t += [g for d in self._G for g in d.values()]
+        t += self._G
         return sum(x.numel() * x.element_size() for x in t if x is not None)
 
     def _out_tensor(self) -> torch.Tensor:
@@ -263,13 +266,11 @@ class EdgeScorer:
                 r = _rowdot(g, y) - (g.reshape(rows * P, n * dh) @ off_blocks).view(rows, P, n)
                 torch.mul(r.view(copies, B, P, n), inv.view(copies, B, P, 1), out=self._Rb[ks, l, ..., cols])
                 self._Rb[ks, l, ..., cols] /= D
-                acc = self._G[l].get(kind)
+                if self._G[l] is None:
+                    self._G[l] = torch.zeros(B, P, self._Rb.shape[-1], dh, dtype=cd, device=self.device)
+                acc = self._G[l][:, :, cols]
                 for i in range(copies):  # sum over copies of g / scale
-                    gi, si = g[i * B : (i + 1) * B], inv[i * B : (i + 1) * B, :, :, None]
-                    if acc is None:
-                        acc = self._G[l][kind] = gi * si
-                    else:
-                        acc.addcmul_(gi, si)
+                    acc.addcmul_(g[i * B : (i + 1) * B], inv[i * B : (i + 1) * B, :, :, None])
             g = grads.get(f"blocks.{l}.hook_mlp_in")
             if g is not None:
                 self._mlp[l] = _sum_copies(g.to(cd).reshape(copies, B, P * D), self._mlp[l])
@@ -319,18 +320,14 @@ class EdgeScorer:
             n_rows = n_heads + (2 if last else 1)
             n_up, n_up_rhs = self.n_up[q.start], self.n_up[-1] if last else self.n_up[mlp]
             A = buf[:n_rows]
-            M1 = torch.zeros(B, P, n_heads, dtype=self.dtype, device=self.device) if self.layernorm else None
-            for kind in "qkv":
-                c = self.columns(l, kind)
-                rows = slice(c.start - q.start, c.stop - q.start)
-                Gs = self._G[l].get(kind)
-                if Gs is None:
-                    A[rows] = 0
-                    continue
-                Wt, ubar = self._consts[l][kind][:2]
-                torch.bmm(Gs.permute(2, 0, 1, 3).reshape(Wt.shape[0], B * P, dh), Wt, out=A[rows])
-                if M1 is not None:
-                    M1[..., rows] = (Gs * ubar).sum(-1)
+            Gs, M1 = self._G[l], None
+            if Gs is None:
+                A[:n_heads] = 0
+            else:  # the first term of every q/k/v head of the layer in one batched matmul
+                Wt = self._consts[l]["Wt"]
+                torch.bmm(Gs.permute(2, 0, 1, 3).reshape(n_heads, B * P, dh), Wt, out=A[:n_heads])
+                if self.layernorm:
+                    M1 = _rowdot(Gs, self._consts[l]["ubar"].expand_as(Gs))  # [B, P, n_heads]
             extra = [self._mlp[l]] + ([self._logits] if last else [])
             for i, g in enumerate(extra):
                 if g is None:
