@@ -75,25 +75,36 @@ def test_eap_ig_and_gp_do_not_depend_on_chunking(family):
     _close(wb.eap_gp(model, task, steps=3), gp, rel)
 
 
-def test_scorer_flush_in_the_middle_changes_nothing():
-    model, task = F.build("qwen2"), F.task()
+@pytest.mark.parametrize("family", ["gpt2", "qwen2"])  # LayerNorm and RMSNorm
+def test_scorer_flush_in_the_middle_changes_nothing(family):
+    model, task = F.build(family), F.task()
     from workbook.hooks import cache_activations, cache_activations_and_grads
     from workbook.patching import _fused_attention
 
-    def run(flush_each: bool) -> torch.Tensor:
+    sc0 = EdgeScorer(model)
+    with _fused_attention(model):
+        _, corr = cache_activations(model, task.corrupt, sc0.source_names())
+        _, clean, grads = cache_activations_and_grads(model, task, sc0.source_names() + sc0.act_names(), sc0.grad_names())
+    twice = ({n: torch.cat([a, a]) for n, a in clean.items()}, {n: torch.cat([g, g]) for n, g in grads.items()})
+
+    def run(how: str) -> torch.Tensor:
         sc = EdgeScorer(model)
-        with _fused_attention(model):
-            _, corr = cache_activations(model, task.corrupt, sc.source_names())
-            _, clean, grads = cache_activations_and_grads(model, task, sc.source_names() + sc.act_names(), sc.grad_names())
         sc.set_deltas(corr, clean)
+        if how == "stacked":  # room for one pass, then a pass of two stacked copies: flush and grow
+            sc.expect(1)
+            sc.add_pass(clean, grads, 1)
+            sc.add_pass(*twice, 2)
+            return sc.finish()
+        sc.expect(3)
         for _ in range(3):
             sc.add_pass(clean, grads, 1)
-            if flush_each:
+            if how == "flush each":
                 sc.flush()
         return sc.finish()
 
-    a, b = run(False), run(True)
-    assert torch.allclose(a, b, rtol=0, atol=1e-12 * float(a.abs().max()))
+    a = run("together")
+    for how in ("flush each", "stacked"):
+        assert torch.allclose(run(how), a, rtol=0, atol=1e-12 * float(a.abs().max())), how
 
 
 def test_memory_budget_setting():
