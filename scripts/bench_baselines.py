@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from bench_common import Row, interleaved_times, median_ratio, median_time
+from bench_common import Row, bare_2fwd_1bwd, interleaved_times, median_ratio, median_time
 from workbook.hooks import cache_activations, run_model
 from workbook.patching import node_specs
 
@@ -141,6 +141,7 @@ def bench_hannamw(model, task, path: str | None, rounds: int, steps: int, tl3_py
         "ours EAP": lambda: ours.__setitem__("EAP", wb.eap(model, task)),
         "theirs EAP-IG": lambda: run_theirs("EAP-IG-inputs", ig_steps=steps),
         "ours EAP-IG": lambda: ours.__setitem__("EAP-IG-inputs", wb.eap_ig(model, task, steps=steps, alphas="corrupt_end")),
+        "bare": lambda: bare_2fwd_1bwd(model, task),  # what any EAP on our bridge pays before scoring an edge
     }
     T = interleaved_times(fns, rounds)
     from bench_hannamw_ht import time_exact
@@ -170,7 +171,8 @@ def bench_hannamw(model, task, path: str | None, rounds: int, steps: int, tl3_py
     rows.append(Row(f"[comparison] workbook patch_edges / hannamw exact {where}", t_ours / t_theirs,
                     note=f"{t_ours:.3g} s vs {t_theirs:.3g} s (theirs timed on 1 in {every} edges, scaled); "
                     f"{agree('exact', theirs_scores)}"))
-    ours_s = {"EAP": statistics.median(T["ours EAP"]), "EAP-IG-inputs": statistics.median(T["ours EAP-IG"]), "exact": t_ours}
+    ours_s = {"EAP": statistics.median(T["ours EAP"]), "EAP-IG-inputs": statistics.median(T["ours EAP-IG"]), "exact": t_ours,
+              "bare": statistics.median(T["bare"])}
     return rows + bench_hannamw_ht(model, task, path, tl3_python, rounds, steps, ours_s, agree, every)
 
 
@@ -229,6 +231,8 @@ def bench_hannamw_ht(model, task, path, tl3_python, rounds, steps, ours_s, agree
                         note=f"{ours_s[key]:.3g} s vs {theirs:.3g} s" + (f" (theirs timed on 1 in {every} edges, scaled)" if key == "exact" else "")
                         + f"; {agree(key, res['scores'])}; "
                         f"TL {res['transformer_lens']}, logits max |diff| {res['logits_max_abs_diff']:.2g}, child {child:.3g} s"))
+    rows.insert(1, Row(f"[comparison]   our bridge's bare 2 fwd + 1 bwd / hannamw EAP {where}", ours_s["bare"] / res["seconds"]["EAP"],
+                       note=f"{ours_s['bare']:.3g} s: the passes any EAP on the TransformerLens 4 bridge makes, before scoring an edge"))
     return rows
 
 
