@@ -12,6 +12,10 @@ layer, a forward+backward keeps about ``13 d_model + 3 d_mlp + 2 n_heads * seq``
 (activations saved for the backward pass plus the hooks' cached activations and gradients;
 measured as the growth of peak RSS with the batch on GPT-2-shaped models), a no-grad forward a
 few layers' worth; the logits add ``3 * d_vocab`` numbers per position the metric reads.
+
+Freed memory between passes: :class:`MemoryGuard` hands it back to the operating system only
+when the process has grown past the budget during the call (handing it back after every pass
+made every pass fault its pages in again).
 """
 
 from __future__ import annotations
