@@ -336,15 +336,12 @@ from workbook import plots
 
 plots.faithfulness_curves(curves, title="SVA (mixture model): faithfulness of greedy circuits vs size")
 plt.show()
-for name, (x, y) in curves.items():
-    print(f"{name:<14}", " ".join(f"{n}:{v + 0.0 if abs(v) >= 0.005 else 0.0:.2f}" for n, v in zip(x, y)))
+print(C.format_curves(curves))
 
 # %%
 # NBVAL_CHECK_OUTPUT
-reach = {name: C.edges_to_reach(x, y, 0.8) for name, (x, y) in curves.items()}
-for name, n in reach.items():
-    print(f"{name:<14} smallest evaluated circuit with faithfulness >= 0.8: "
-          f"{n if n is not None else f'none up to {max(sizes)} requested edges'}")
+reach, text = C.format_reach(curves, max(sizes), 0.8)
+print(text)
 print(f"EAP-IG needs fewer edges than EAP: {(reach[sva_ig.method] or 10**9) < (reach[sva_eap.method] or 10**9)}")
 
 # %% [markdown]

@@ -363,15 +363,12 @@ sizes = [10, 20, 40, 80, 160]
 curves = {s.method: C.faithfulness_curve(model, task, s, sizes) for s in (eap_scores, ig_scores, gp_scores)}
 plots.faithfulness_curves(curves, title="IOI (mixture model): faithfulness of greedy circuits vs size")
 plt.show()
-for method, (x, y) in curves.items():
-    print(f"{method:<14}", " ".join(f"{n}:{v + 0.0 if abs(v) >= 0.005 else 0.0:.2f}" for n, v in zip(x, y)))
+print(C.format_curves(curves))
 
 # %%
 # NBVAL_CHECK_OUTPUT
-reach = {method: C.edges_to_reach(x, y, 0.8) for method, (x, y) in curves.items()}
-for method, n in reach.items():
-    print(f"{method:<14} smallest evaluated circuit with faithfulness >= 0.8: "
-          f"{n if n is not None else f'none up to {max(sizes)} requested edges'}")
+reach, text = C.format_reach(curves, max(sizes), 0.8)
+print(text)
 x, y = curves[ig_scores.method]
 print(f"EAP-IG's {x[1]}-edge circuit keeps less than 60 % of the clean behaviour: {y[1] < 0.6}")
 for s in (eap_scores, ig_scores, gp_scores):

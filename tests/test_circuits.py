@@ -108,3 +108,14 @@ def test_edges_to_reach_is_the_smallest_evaluated_circuit_at_the_level():
     assert edges_to_reach([5, 10, 20, 40], [0.1, 0.85, 0.7, 0.95]) == 10
     assert edges_to_reach([5, 10, 20, 40], [0.1, 0.85, 0.7, 0.95], level=0.9) == 40
     assert edges_to_reach([5, 10], [0.1, 0.2]) is None
+
+
+def test_format_curves_and_reach_print_what_the_chapters_compare():
+    from workbook.circuits import format_curves, format_reach
+
+    curves = {"EAP": ([5, 10], [-0.001, 0.85]), "EAP-IG": ([5, 10], [0.2, 0.5])}
+    assert format_curves(curves) == "EAP            5:0.00 10:0.85\nEAP-IG         5:0.20 10:0.50"
+    reach, text = format_reach(curves, 20)
+    assert reach == {"EAP": 10, "EAP-IG": None}
+    assert text.splitlines() == ["EAP            smallest evaluated circuit with faithfulness >= 0.8: 10",
+                                 "EAP-IG         smallest evaluated circuit with faithfulness >= 0.8: none up to 20 requested edges"]

@@ -32,7 +32,7 @@ from workbook.validate import WorkbookError
 
 __all__ = [
     "Circuit", "score_matrix", "top_n", "greedy", "prune", "evaluate", "faithfulness",
-    "evaluate_many", "faithfulness_curve", "edges_to_reach", "overlap",
+    "evaluate_many", "faithfulness_curve", "edges_to_reach", "format_curves", "format_reach", "overlap",
 ]
 
 
@@ -234,6 +234,23 @@ def edges_to_reach(n_edges, faithfulness, level: float = 0.8) -> int | None:
     """
     hits = [int(n) for n, f in zip(n_edges, faithfulness) if f >= level]
     return min(hits) if hits else None
+
+
+def format_curves(curves: dict[str, tuple[list[int], list[float]]]) -> str:
+    """One line per method of ``{method: faithfulness_curve(...)}``: ``edges:faithfulness`` at each
+    evaluated size, two decimals (``|f| < 0.005`` prints as ``0.00``, never ``-0.00``)."""
+    return "\n".join(f"{name:<14} " + " ".join(f"{n}:{v + 0.0 if abs(v) >= 0.005 else 0.0:.2f}" for n, v in zip(x, y))
+                     for name, (x, y) in curves.items())
+
+
+def format_reach(curves: dict[str, tuple[list[int], list[float]]], requested: int,
+                 level: float = 0.8) -> tuple[dict[str, int | None], str]:
+    """:func:`edges_to_reach` of every curve, and one line per method saying it (``requested``: the
+    largest size asked for, named when no evaluated circuit reaches ``level``)."""
+    reach = {name: edges_to_reach(x, y, level) for name, (x, y) in curves.items()}
+    text = "\n".join(f"{name:<14} smallest evaluated circuit with faithfulness >= {level:g}: "
+                     f"{n if n is not None else f'none up to {requested} requested edges'}" for name, n in reach.items())
+    return reach, text
 
 
 def overlap(circuit: Circuit, reference: Circuit) -> dict[str, float]:
