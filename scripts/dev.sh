@@ -10,6 +10,10 @@
 #   bash scripts/dev.sh solutions [args]  execute every solution notebook -> static HTML site in out/site/
 #   bash scripts/dev.sh docs [--check]    regenerate docs/exercises.md and the instructor guide's tables
 #   bash scripts/dev.sh reset-notebooks   put notebooks/ and solutions/ back as committed (backs up changes)
+#   bash scripts/dev.sh lock          re-resolve every dependency in a scratch venv and rewrite requirements/lock.txt
+# Set-up installs from requirements/lock.txt (the exact versions the suite was last green on) as pip
+# constraints; LOCK=none installs unpinned, as a user's `pip install .` would. A changed lock file or
+# pyproject.toml re-runs the install (the venv keeps a stamp of both).
 # Set-up installs CPU torch FIRST (an unpinned torch pulls a multi-GB CUDA build), then the
 # package with its test extra. Override the torch requirement with TORCH_SPEC, the venv with VENV.
 set -euo pipefail
@@ -17,22 +21,46 @@ cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
 PY=${PYTHON:-python3}
+LOCK=${LOCK:-requirements/lock.txt}
+
+stamp() { cat pyproject.toml "$LOCK" 2>/dev/null | sha256sum | cut -c1-16; }
 
 setup() {
   if [[ ! -x "$VENV/bin/python" ]]; then
     echo ">> creating $VENV"
     "$PY" -m venv "$VENV"
   fi
-  if ! "$VENV/bin/python" -c "import workbook, transformer_lens, nbval" >/dev/null 2>&1; then
+  local want; want=$(stamp)
+  if [[ "$(cat "$VENV/.workbook-stamp" 2>/dev/null)" != "$want" ]] \
+      || ! "$VENV/bin/python" -c "import workbook, transformer_lens, nbval" >/dev/null 2>&1; then
+    local pins=()
+    [[ -f "$LOCK" ]] && pins=(-c "$LOCK")
     "$VENV/bin/python" -m pip install -q --upgrade pip
     if ! "$VENV/bin/python" -c "import torch" >/dev/null 2>&1; then
       echo ">> installing $TORCH_SPEC (CPU build)"
       "$VENV/bin/python" -m pip install -q "$TORCH_SPEC"
     fi
-    echo ">> installing when-gradients-mislead[test]"
-    "$VENV/bin/python" -m pip install -q -e ".[test]"
+    echo ">> installing when-gradients-mislead[test]${pins:+ (versions from $LOCK)}"
+    "$VENV/bin/python" -m pip install -q "${pins[@]}" -e ".[test]"
     "$VENV/bin/python" -m ipykernel install --sys-prefix --name python3 >/dev/null
+    echo "$want" > "$VENV/.workbook-stamp"
   fi
+}
+
+lock() {
+  # Resolve from scratch (no constraints) in a throw-away venv, run nothing, write the exact versions.
+  local tmp; tmp=$(mktemp -d)
+  "$PY" -m venv "$tmp/venv"
+  "$tmp/venv/bin/python" -m pip install -q --upgrade pip
+  "$tmp/venv/bin/python" -m pip install -q "$TORCH_SPEC"
+  "$tmp/venv/bin/python" -m pip install -q -e ".[test]"
+  mkdir -p "$(dirname "$LOCK")"
+  { echo "# Exact versions the test suite is green on (pip constraints; refresh: bash scripts/dev.sh lock,"
+    echo "# then run bash scripts/dev.sh test and commit both). Made $(date -u +%Y-%m-%d) with $("$tmp/venv/bin/python" -V)."
+    # a local build label (+cpu, +cu128) is the user's TORCH_SPEC choice, not a pin
+    "$tmp/venv/bin/python" -m pip freeze --exclude-editable | grep -v '^-e ' | sed -E 's/^(torch==[^+]*)\+.*/\1/'; } > "$LOCK"
+  rm -rf "$tmp"
+  echo ">> wrote $LOCK ($(grep -vc '^#' "$LOCK") packages)"
 }
 
 reset_notebooks() {
@@ -73,5 +101,6 @@ case "$cmd" in
   solutions) setup; exec "$VENV/bin/python" scripts/solutions_site.py "$@" ;;
   docs) setup; exec "$VENV/bin/python" scripts/workshop_docs.py "$@" ;;
   reset-notebooks) reset_notebooks ;;
-  *) echo "usage: bash scripts/dev.sh {setup|main|test|doctor|solutions|docs|reset-notebooks} [args]" >&2; exit 2 ;;
+  lock) lock ;;
+  *) echo "usage: bash scripts/dev.sh {setup|main|test|doctor|solutions|docs|reset-notebooks|lock} [args]" >&2; exit 2 ;;
 esac

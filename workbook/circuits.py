@@ -186,8 +186,34 @@ def evaluate_many(model, task: Task, masks: torch.Tensor) -> torch.Tensor:
     return task.per_example(logits).reshape(K, B).mean(1)
 
 
+def _known_end(mask: torch.Tensor, graph: Graph) -> float | None:
+    """1.0 for the full circuit, 0.0 for the empty one, ``None`` otherwise.
+
+    The full circuit *is* the clean run and the empty one the corrupt run, by definition. The
+    edge-masked forward reproduces them only up to float32 rounding (it sums each destination's
+    sources in another order than the model's own forward, so the result also depends on the
+    CPU's vector width); with nearly equal clean and corrupt metrics that rounding, divided by
+    a tiny denominator, would print values like 0.99998. So the two ends are returned exactly.
+    """
+    kept = mask.bool() & graph.edge_mask
+    if not kept.any():
+        return 0.0
+    if torch.equal(kept, graph.edge_mask):
+        return 1.0
+    return None
+
+
 def faithfulness(model, task: Task, circuit: Circuit, baselines: tuple[float, float] | None = None) -> float:
-    """``(m(C) - m(corrupt)) / (m(clean) - m(corrupt))`` (batch means; ratio of means)."""
+    """``(m(C) - m(corrupt)) / (m(clean) - m(corrupt))`` (batch means; ratio of means).
+
+    Exactly 1 for :meth:`Circuit.full` and exactly 0 for :meth:`Circuit.empty` (see
+    :func:`_known_end`); every other circuit runs the edge-masked forward, whose float32
+    rounding is relative to the logits' size, so its faithfulness is only as precise as
+    ``|m(clean) - m(corrupt)|`` is large next to that rounding.
+    """
+    end = _known_end(circuit.mask, circuit.graph)
+    if end is not None:
+        return end
     baselines = baselines or metric_baselines(model, task)
     return float(task.normalize(evaluate(model, task, circuit), baselines=baselines))
 
@@ -206,6 +232,7 @@ def faithfulness_curve(
     Returns ``(edge counts after pruning, faithfulness)``. ``select``: ``"greedy"`` or ``"top_n"``.
     Baselines are computed once; distinct circuits are evaluated ``chunk`` at a time in one
     batched forward (:func:`evaluate_many`); circuits repeated after pruning are evaluated once.
+    The full and the empty circuit are exactly 1 and 0, as in :func:`faithfulness`.
     """
     if select not in ("greedy", "top_n"):
         raise WorkbookError(f"select must be 'greedy' or 'top_n', got {select!r}.")
@@ -214,9 +241,9 @@ def faithfulness_curve(
     base = metric_baselines(model, task)
     circuits = [pick(scores, int(n), graph, absolute) for n in sizes]
     keys = [c.mask.numpy().tobytes() for c in circuits]
-    distinct = list(dict.fromkeys(keys))
     masks = {k: c.mask for k, c in zip(keys, circuits)}
-    values: dict[bytes, float] = {}
+    values: dict[bytes, float] = {k: end for k in masks if (end := _known_end(masks[k], graph)) is not None}
+    distinct = [k for k in dict.fromkeys(keys) if k not in values]
     for i in range(0, len(distinct), max(1, chunk)):
         part = distinct[i : i + chunk]
         metric = evaluate_many(model, task, torch.stack([masks[k] for k in part]))
