@@ -31,10 +31,10 @@ import matplotlib.pyplot as plt
 import torch
 
 import workbook as wb
-from workbook import zoo
-from workbook.checks import node_methods as checks
-from workbook.hooks import cache_activations, cache_activations_and_grads
-from workbook.plots import scatter_vs_truth
+from workbook.models import zoo
+from workbook.course.checks import node_methods as checks
+from workbook.core.runs import cache_activations, cache_activations_and_grads
+from workbook.course.plots import scatter_vs_truth
 
 # %% [markdown]
 # ## 1. A task and a metric
@@ -183,7 +183,7 @@ print(f"Pearson(AtP, truth) = {wb.scores.pearson(estimate.values, truth.values):
 # Two different questions hide in this table. **Ranking**: does AtP put the heads that matter
 # most on top? **Size**: are its numbers the true effects? In practice AtP is a *screen*: you
 # rank every component cheaply, then verify the top of the list with activation patching
-# (the AtP* paper's workflow). The course fixes the vocabulary once (`workbook.scores`):
+# (the AtP* paper's workflow). The course fixes the vocabulary once (`workbook.core.scores`):
 #
 # * a component is **truly important** when `|true effect| >= tau x max |true effect|`
 #   (`tau = 0.5` unless said otherwise): `wb.important(truth)`;
@@ -279,7 +279,7 @@ print(wb.comparison_table([atp_pos], truth_pos, k=10))
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-from workbook import real_models as rm
+from workbook.course import sections as rm
 
 models = rm.load_or_skip("gpt2")  # {} and one line saying why, without internet
 

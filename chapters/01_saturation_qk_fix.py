@@ -28,13 +28,13 @@ import matplotlib.pyplot as plt
 import torch
 
 import workbook as wb
-from workbook import zoo
-from workbook.checks import node_methods as checks
-from workbook.hooks import cache_activations, cache_activations_and_grads
-from workbook.plots import bar_compare
-from workbook.qk_fix import atp_qk_fix
-from workbook.specimens import describe, saturation
-from workbook.widgets import slider_or_grid
+from workbook.models import zoo
+from workbook.course.checks import node_methods as checks
+from workbook.core.runs import cache_activations, cache_activations_and_grads
+from workbook.course.plots import bar_compare
+from workbook.attribution.qk_fix import atp_qk_fix
+from workbook.models.specimens import describe, saturation
+from workbook.course.widgets import slider_or_grid
 
 # %% [markdown]
 # ## 1. The specimen
@@ -96,7 +96,7 @@ print(f"AtP orders those nodes as activation patching does: {[n for n in atp_q.o
 # a static grid elsewhere). Then the numbers: the last query row of `L0H0`, clean vs corrupt.
 
 # %%
-from workbook.plots import attention_patterns
+from workbook.course.plots import attention_patterns
 
 attention_patterns(model, task, layer=0, run="clean")
 
@@ -179,7 +179,7 @@ print(f"gaps where {node} is truly important but outside AtP's top K:", missed)
 # Return `[n_layers, n_heads, seq]` batch-mean estimates, one per query position. Use the
 # gradient at `blocks.l.attn.hook_pattern` (post-softmax, per example from
 # `cache_activations_and_grads`), `hook_q`/`hook_k` (`[B, pos, head, d_head]`), the causal
-# mask, and the model's score scale `workbook.qk_fix.attn_scale(model, l)`.
+# mask, and the model's score scale `workbook.attribution.qk_fix.attn_scale(model, l)`.
 #
 # <details><summary>Hint 1</summary>
 #
@@ -193,7 +193,7 @@ print(f"gaps where {node} is truly important but outside AtP's top K:", missed)
 # </details>
 
 # %%
-from workbook.qk_fix import attn_scale
+from workbook.attribution.qk_fix import attn_scale
 
 
 def qk_fix_queries(model, task: wb.Task) -> torch.Tensor:
@@ -230,7 +230,7 @@ checks.check_qk_fix_queries(qk_fix_queries)
 # A key node is one key position `s` of one head, patched **on its own**. Patching it changes
 # column `s` of every row `t ≥ s`; every such row must be re-softmaxed. Return
 # `[n_layers, n_heads, seq]`. A loop over `s` is fine here (sequences are short); the
-# reference `workbook.qk_fix.key_fix_per_position` uses a closed form in the log-odds instead.
+# reference `workbook.attribution.qk_fix.key_fix_per_position` uses a closed form in the log-odds instead.
 #
 # <details><summary>Hint</summary>
 #
@@ -378,7 +378,7 @@ for label, m, t, tt in (("saturation specimen", model, task, specimen_truth),
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-from workbook import real_models as rm
+from workbook.course import sections as rm
 
 models = rm.load_or_skip("gpt2", "EleutherAI/pythia-160m")  # {} and one line saying why, without internet
 

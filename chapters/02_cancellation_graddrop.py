@@ -19,7 +19,7 @@
 # (2024), sections on "cancellation" and "diagnostics".
 #
 # Sign convention: noising, `effect(n) = M(clean with n := n(corrupt)) - M(clean)`.
-# Vocabulary (chapter 0, `workbook.scores`): a component is *truly important* when
+# Vocabulary (chapter 0, `workbook.core.scores`): a component is *truly important* when
 # `|true effect| >= 0.5 x max`; a *false negative* is a truly important component that a method
 # ranks outside its top K (K = how many are truly important, or your verification budget).
 
@@ -34,17 +34,17 @@ import matplotlib.pyplot as plt
 import torch
 
 import workbook as wb
-from workbook import zoo
-from workbook.atp_star import atp_star
-from workbook.checks import node_methods as checks
-from workbook.diagnose import source_totals
-from workbook.direct_effects import effect_split
-from workbook.eap_ig import eap_ig
-from workbook.fn_bound import false_negative_bound
-from workbook.graddrop import graddrop
-from workbook.hooks import LEAF_HOOK, cache_activations, cache_activations_and_grads, frozen_params
-from workbook.plots import bar_compare
-from workbook.specimens import cancellation, describe
+from workbook.models import zoo
+from workbook.attribution.atp_star import atp_star
+from workbook.course.checks import node_methods as checks
+from workbook.analysis.diagnose import source_totals
+from workbook.patching.direct_effects import effect_split
+from workbook.attribution.eap_ig import eap_ig
+from workbook.attribution.fn_bound import false_negative_bound
+from workbook.attribution.graddrop import graddrop
+from workbook.core.runs import LEAF_HOOK, cache_activations, cache_activations_and_grads, frozen_params
+from workbook.course.plots import bar_compare
+from workbook.models.specimens import cancellation, describe
 
 # %% [markdown]
 # ## 1. The specimen: a direct path and an opposing indirect one
@@ -375,7 +375,7 @@ plt.show()
 # et al.'s (here its indirect-object task, `zoo.load("mixture", task="ioi")`), so a layer-0
 # head has five later layers of indirect paths — enough for cancellation to happen, if
 # training produced it. For every head: the true effect (activation patching), its **direct**
-# part (`workbook.direct_effects.effect_split`: the head patched with every later component
+# part (`workbook.patching.direct_effects.effect_split`: the head patched with every later component
 # frozen at its clean output, which equals patching the edge `head -> logits`), the
 # **indirect** rest, AtP and GradDrop.
 
@@ -516,7 +516,7 @@ print(f"{mtop}: EAP-IG recovers more than half of the true effect: {abs(ig_total
 # AtP* verifies its top-K nodes by activation patching and bounds the rest: patch random
 # subsets of the unverified nodes jointly, compare the subsets that contain a node with those
 # that do not, and put a one-sided Welch t upper confidence bound on each node's effect
-# (`workbook.fn_bound`). Here: head outputs per position in the zoo's small trained induction
+# (`workbook.attribution.fn_bound`). Here: head outputs per position in the zoo's small trained induction
 # model (2 layers, 4 heads), the top 10 by AtP* verified, 64 random subsets for the remaining
 # nodes.
 
@@ -634,7 +634,7 @@ print(wb.comparison_table([matp, mgd], mtruth, k=5))
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-from workbook import real_models as rm
+from workbook.course import sections as rm
 
 models = rm.load_or_skip("gpt2", "EleutherAI/pythia-160m")  # {} and one line saying why, without internet
 

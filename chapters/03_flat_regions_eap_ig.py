@@ -36,12 +36,12 @@ import torch
 import matplotlib.pyplot as plt
 
 import workbook as wb
-from workbook import circuits as C
-from workbook.checks import edge_methods as checks
-from workbook.eap_ig import eap_ig
-from workbook.graph import Graph
-from workbook.hooks import cache_activations, cache_activations_and_grads
-from workbook.specimens import build, describe
+from workbook.analysis import circuits as C
+from workbook.course.checks import edge_methods as checks
+from workbook.attribution.eap_ig import eap_ig
+from workbook.arch.graph import Graph
+from workbook.core.runs import cache_activations, cache_activations_and_grads
+from workbook.models.specimens import build, describe
 
 # %% [markdown]
 # ## 1. The specimen: a neuron parked in GELU's tail
@@ -176,7 +176,7 @@ def show_m(m: int = 5) -> None:
     ax.legend(); plt.show()
 
 
-from workbook.widgets import widgets_available
+from workbook.course.widgets import widgets_available
 
 if widgets_available():
     import ipywidgets
@@ -215,8 +215,8 @@ print("EAP-IG:", [f"{v:.3g}" for v in ig_by_m], " truth:", f"{truth[edge]:.3g}")
 # edges.
 
 # %%
-from workbook import real_models as rm
-from workbook import zoo
+from workbook.course import sections as rm
+from workbook.models import zoo
 
 mix = zoo.load_model("mixture")
 mgraph = Graph.from_model(mix)
@@ -332,7 +332,7 @@ for n in budgets:
 # %%
 sizes = [5, 10, 20, 30, 40, 50, 75, 100]
 curves = {s.method: C.faithfulness_curve(mix, sva_task, s, sizes) for s in (sva_eap, sva_ig, sva_truth)}
-from workbook import plots
+from workbook.course import plots
 
 plots.faithfulness_curves(curves, title="SVA (mixture model): faithfulness of greedy circuits vs size")
 plt.show()
@@ -434,7 +434,7 @@ for label, t, (e, i) in (("mixture model, IOI", ioi_truth, (ioi_eap, ioi_ig)),
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-from workbook import real_models as rm
+from workbook.course import sections as rm
 
 models = rm.load_or_skip("gpt2", "EleutherAI/pythia-160m")  # {} and one line saying why, without internet
 

@@ -7,7 +7,7 @@
 #   the straight corrupt->clean path) rank too low to be verified, because every point they
 #   look at sits on a flat stretch, while the effect happens in a short stretch between them.
 # * Implement GradPath (the path EAP-GP integrates along, in the reading documented in
-#   `workbook.eap_gp`) and watch where its points go.
+#   `workbook.attribution.eap_gp`) and watch where its points go.
 # * Measure, rather than assume, what the adaptive path fixes on a specimen (the rank), what
 #   it does not (the size), and how it compares with plain EAP on trained models.
 #
@@ -29,13 +29,14 @@ import torch
 import matplotlib.pyplot as plt
 
 import workbook as wb
-from workbook import circuits as C, plots
-from workbook.checks import edge_methods as checks
-from workbook.eap_gp import eap_gp, gradpath, output_distance, step_sizes
-from workbook.eap_ig import eap_ig
-from workbook.hooks import cache_activations, frozen_params
-from workbook.specimens import build, describe
-from workbook.specimens import path_saturation as ps
+from workbook.analysis import circuits as C
+from workbook.course import plots
+from workbook.course.checks import edge_methods as checks
+from workbook.attribution.eap_gp import eap_gp, gradpath, output_distance, step_sizes
+from workbook.attribution.eap_ig import eap_ig
+from workbook.core.runs import cache_activations, frozen_params
+from workbook.models.specimens import build, describe
+from workbook.models.specimens import path_saturation as ps
 
 # %% [markdown]
 # ## 1. The specimen: a saturated gate
@@ -330,8 +331,8 @@ for name, s in scores.items():
 # noisy; try `n=8`.)
 
 # %%
-from workbook import zoo
-from workbook.hooks import progress
+from workbook.models import zoo
+from workbook.core.runs import progress
 
 
 def screen_stats(estimate: wb.Scores, exact: wb.Scores) -> dict[str, float]:
@@ -420,7 +421,7 @@ print(wb.comparison_table(list(scores.values()), truth, k=K))
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-from workbook import real_models as rm
+from workbook.course import sections as rm
 
 models = rm.load_or_skip("gpt2", "EleutherAI/pythia-160m")  # {} and one line saying why, without internet
 

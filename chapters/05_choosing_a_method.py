@@ -9,7 +9,7 @@
 # * Run the whole workflow a careful researcher would: cheap AtP* screening of nodes, an
 #   EAP-IG edge circuit, then activation patching of the shortlist; then grade it: what it
 #   found, what it missed, why, and what would have recovered it.
-# * Use the diagnoser (`workbook.diagnose`) to find out which estimates not to trust, and why.
+# * Use the diagnoser (`workbook.analysis.diagnose`) to find out which estimates not to trust, and why.
 #
 # **Papers.** AtP* ([arXiv 2403.00745](https://arxiv.org/abs/2403.00745)), EAP
 # ([arXiv 2310.10348](https://arxiv.org/abs/2310.10348)), EAP-IG
@@ -18,7 +18,7 @@
 # ([arXiv 1703.01365](https://arxiv.org/abs/1703.01365)).
 #
 # Sign convention (all chapters): noising, `effect = M(clean with c := corrupt) - M(clean)`.
-# Ground truth is always full activation patching. Vocabulary (`workbook.scores`): *truly
+# Ground truth is always full activation patching. Vocabulary (`workbook.core.scores`): *truly
 # important* = `|true effect| >= 0.5 x max`; a *false negative* is a truly important component
 # ranked outside the method's top K (K = how many are truly important); the *verification cost*
 # is how many components you patch, in the method's order, to reach them all.
@@ -37,18 +37,21 @@ import matplotlib.pyplot as plt
 import torch
 
 import workbook as wb
-from workbook import circuits as C
-from workbook import mixture_tasks, plots, zoo
-from workbook import real_models as rm
-from workbook.checks import workflow as checks
-from workbook.diagnose import CHECKS, diagnose, source_totals, verify_top
-from workbook.direct_effects import effect_split
-from workbook.eap_gp import eap_gp
-from workbook.eap_ig import eap_ig
-from workbook.graddrop import graddrop
-from workbook.hooks import progress
-from workbook.qk_fix import atp_qk_fix
-from workbook.report import concat_scores
+from workbook.analysis import circuits as C
+from workbook.tasks import mixture as mixture_tasks
+from workbook.course import plots
+from workbook.models import zoo
+from workbook.course import sections as rm
+from workbook.course.checks import workflow as checks
+from workbook.analysis.diagnose import CHECKS, diagnose, source_totals
+from workbook.patching.verify import verify_top
+from workbook.patching.direct_effects import effect_split
+from workbook.attribution.eap_gp import eap_gp
+from workbook.attribution.eap_ig import eap_ig
+from workbook.attribution.graddrop import graddrop
+from workbook.core.runs import progress
+from workbook.attribution.qk_fix import atp_qk_fix
+from workbook.core.scores import concat_scores
 
 # %% [markdown]
 # ## 1. The model: six tasks, one network
@@ -56,7 +59,7 @@ from workbook.report import concat_scores
 # The zoo's `mixture` model is a GPT-2 trained on six tasks modelled on Hanna et al.'s (plus
 # filler text), each a small synthetic grammar with clean/corrupt prompt pairs: indirect-object
 # identification, greater-than, subject-verb agreement, country-capital, hypernymy and gender
-# bias (`workbook.mixture_tasks` documents each grammar and metric). The cell prints one clean
+# bias (`workbook.tasks.mixture` documents each grammar and metric). The cell prints one clean
 # prompt of each task, the word its corrupt twin changes, the metric, and the metric on the
 # clean and corrupt batches. Eight prompt pairs per task keep the notebook short on a laptop
 # CPU.
@@ -431,7 +434,7 @@ def verify_top_k(model, task, scores: wb.Scores, k: int = 5) -> wb.Scores:
 checks.check_verify_top(verify_top_k)
 
 # %% [markdown]
-# The rest of the notebook uses the reference `workbook.diagnose.verify_top`, so it runs
+# The rest of the notebook uses the reference `workbook.analysis.diagnose.verify_top`, so it runs
 # whether or not your exercise is finished.
 #
 # A fixed budget is the other common choice: for each estimate, patch its own top 5 and ask
@@ -566,7 +569,7 @@ print(diagnoses[name])
 # anywhere in the model.
 
 # %%
-from workbook.specimens import cancellation, path_saturation, saturation
+from workbook.models.specimens import cancellation, path_saturation, saturation
 
 known = {"saturation": saturation.QUERY_NODE, "cancellation": cancellation.COMPONENT,
          "flat_region": "embed->MLP0", "path_saturation": path_saturation.EDGE}
@@ -625,7 +628,7 @@ print(wb.comparison_table([s.select(pool) for s in results[name]["edges"][1]], e
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-from workbook import real_models as rm
+from workbook.course import sections as rm
 
 models = rm.load_or_skip("gpt2")  # {} and one line saying why, without internet
 

@@ -22,10 +22,10 @@ import types
 from pathlib import Path
 
 import torch
-
 from bench_common import Row, bare_2fwd_1bwd, interleaved_times, median_ratio, median_time
-from workbook.hooks import cache_activations, run_model
-from workbook.patching import node_specs
+
+from workbook.core.runs import cache_activations, run_model
+from workbook.patching.nodes import node_specs
 
 
 @torch.no_grad()
@@ -205,7 +205,7 @@ def bench_hannamw_ht(model, task, path, tl3_python, rounds, steps, ours_s, agree
     import subprocess
     import tempfile
 
-    from workbook.tasks import logit_diff
+    from workbook.core.task import logit_diff
 
     if task.metric_fn is not logit_diff:
         return [Row(n, float("nan"), t, "<=", note="the child process knows the logit difference only") for n, t in zip(names, targets)]
@@ -242,8 +242,8 @@ def bench_vs_transformerlens(model, task, repeats: int) -> list[Row]:
     from transformer_lens.patching import get_act_patch_attn_head_out_all_pos
     from transformer_lens.tools.analysis.attribution_patching import EdgeAttributionConfig, attribution_patch
 
-    from workbook.eap import eap
-    from workbook.patching import patch_nodes
+    from workbook.attribution.eap import eap
+    from workbook.patching.nodes import patch_nodes
 
     B = task.batch_size
     calls = {"n": 0}

@@ -14,10 +14,10 @@ from typing import Callable
 
 import torch
 
-from workbook.hooks import LEAF_HOOK, frozen_params
-from workbook.models import build_gpt2
-from workbook.patching import _fused_attention
-from workbook.tasks import Task
+from workbook.core.runs import LEAF_HOOK, frozen_params, fused_attention
+from workbook.core.task import Task
+from workbook.models.loading import build_gpt2
+
 
 @dataclass
 class Row:
@@ -117,14 +117,14 @@ def _leaf(t, hook):
 
 def bare_forward(model, tokens: torch.Tensor) -> None:
     """One no-grad forward, fused attention, no hooks."""
-    with torch.no_grad(), _fused_attention(model):
+    with torch.no_grad(), fused_attention(model):
         model(tokens)
     _sync(tokens)
 
 
 def bare_forward_backward(model, task: Task) -> None:
     """One forward + backward of the batch-mean metric on the clean batch (activation gradients only)."""
-    with _fused_attention(model), frozen_params(model), torch.enable_grad(), model.hooks(fwd_hooks=[(LEAF_HOOK, _leaf)]):
+    with fused_attention(model), frozen_params(model), torch.enable_grad(), model.hooks(fwd_hooks=[(LEAF_HOOK, _leaf)]):
         task.metric_value(model(task.clean)).backward()
     _sync(task.clean)
 

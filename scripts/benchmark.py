@@ -25,7 +25,7 @@ RSS (``VmHWM``) of a fresh subprocess per measurement (model built, one call), w
 ``patch_nodes`` (heads + MLPs) on edge-heavy against today's algorithm (``bench_baselines``),
 the latter timed on a subset and scaled to all nodes, values compared on the subset; (4) exact
 patching of every edge of a 6 / 192 / 12 model (B 16, T 32); (5) verifying the top 200 EAP edges
-of gpt2-small exactly (``workbook.verify.verify_top``): its fixed cost and its cost per edge
+of gpt2-small exactly (``workbook.patching.verify.verify_top``): its fixed cost and its cost per edge
 timed on every 8th of them, total = fixed + 200 x per edge;
 (6) against hannamw/EAP-IG (``--eap-ig PATH`` of a checkout, or ``$EAP_IG_REPO``) on the
 comparison model, values compared, in two set-ups of the same weights: on our TransformerLens 4
@@ -60,11 +60,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_baselines import bench_hannamw, bench_vs_transformerlens  # noqa: E402
 from bench_common import (  # noqa: E402
-    Row, bare_forward, bare_forward_backward, interleaved_times, machine_info, median_ratio, median_time,
+    Row,
+    bare_forward,
+    bare_forward_backward,
+    interleaved_times,
+    machine_info,
+    median_ratio,
+    median_time,
     random_setup,
 )
-from workbook.graph import Graph  # noqa: E402
-from workbook.tasks import Task  # noqa: E402
+
+from workbook.arch.graph import Graph  # noqa: E402
+from workbook.core.task import Task  # noqa: E402
 
 SIZES = {  # name: (layers, d_model, heads, vocab, batch, seq)
     "comparison": (4, 128, 8, 500, 16, 16),
@@ -188,8 +195,9 @@ def bench_memory(quick: bool, steps: int) -> list[Row]:
 # --------------------------------------------------------------------------- (3) node patching
 def bench_patch_nodes(model, task: Task, subset: int) -> list[Row]:
     """patch_nodes(head) + patch_nodes(mlp) against today's algorithm (timed on ``subset`` nodes, scaled)."""
-    import workbook as wb
     from bench_baselines import legacy_patch_nodes
+
+    import workbook as wb
 
     t0 = time.perf_counter()
     new = {**wb.patch_nodes(model, task, "head").to_dict(), **wb.patch_nodes(model, task, "mlp").to_dict()}
@@ -229,8 +237,8 @@ def bench_verify(model, task: Task, scores, k: int, every: int) -> list[Row]:
     """``verify_top`` of the top ``k`` edges, priced from two timed calls on a sample of them:
     the sample's first edge alone (the fixed cost: caching the clean and corrupt runs) and every
     ``every``-th edge (fixed + per-edge cost); total = fixed + per-edge cost x k."""
-    from workbook.verify import verify_top
-    from workbook.scores import Scores
+    from workbook.core.scores import Scores
+    from workbook.patching.verify import verify_top
 
     top = scores.order(absolute=True)[:k]
     sample = top[::every]
@@ -261,7 +269,7 @@ def bench_verify(model, task: Task, scores, k: int, every: int) -> list[Row]:
 # --------------------------------------------------------------------------- plot + main
 def scaling_plot(recs: list[dict], path: str | Path) -> str:
     """Cost per fwd+bwd of each method at the three sizes (edges on the x axis)."""
-    from workbook.plots import plt, save
+    from workbook.course.plots import plt, save
 
     fig, ax = plt.subplots(figsize=(5.4, 3.8))
     for k in ("AtP", "EAP", "EAP-IG", "EAP-GP"):

@@ -13,7 +13,7 @@ nbval's comment markers become nbval's cell *tags* (``nbval-check-output``,
 ``nbval-ignore-output``, ``nbval-skip``), so learners never see them in the code.
 Output is deterministic: stable cell ids, sorted keys, kernel "python3", no widget state.
 Solutions execute with one CPU thread and ``WORKBOOK_STRICT_DIGITS=1`` (a compared number on
-a rounding edge fails the build, see ``workbook.scores.fmt``).
+a rounding edge fails the build, see ``workbook.core.scores.fmt``).
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ class MarkerError(ValueError):
 def _colab():
     sys.path.insert(0, str(ROOT))
     try:
-        from workbook import colab
+        from workbook.course import colab
     finally:
         sys.path.pop(0)
     return colab
@@ -169,7 +169,7 @@ def colab_badge(folder: str, filename: str, repo: str) -> str:
 
 
 def colab_install(repo: str) -> str:
-    """Code cell run first: on Colab only, pip-install the course package (``workbook.colab.install_cell_source``)."""
+    """Code cell run first: on Colab only, pip-install the course package (``workbook.course.colab.install_cell_source``)."""
     return _colab().install_cell_source(repo)
 
 

@@ -31,9 +31,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import workbook as wb  # noqa: E402
-from workbook import circuits  # noqa: E402
-from workbook.direct_effects import direct_effects  # noqa: E402
-from workbook.fn_bound import false_negative_bound  # noqa: E402
+from workbook.analysis import circuits  # noqa: E402
+from workbook.attribution.fn_bound import false_negative_bound  # noqa: E402
+from workbook.patching.direct_effects import direct_effects  # noqa: E402
 
 FAILURES: list[str] = []
 

@@ -6,11 +6,11 @@
 For each task of ``zoo.load("mixture", task=...)`` (``--n`` prompt pairs from ``--seed``; seed 1
 is neither the training stream nor the training script's held-out set), noising convention:
 
-* ground truth: :func:`workbook.patching.patch_nodes` (kinds head, mlp, neuron, q, k; q/k also
-  per position) and exact patching of every edge (:func:`workbook.patching.patch_edges`);
+* ground truth: :func:`workbook.patching.nodes.patch_nodes` (kinds head, mlp, neuron, q, k; q/k also
+  per position) and exact patching of every edge (:func:`workbook.patching.nodes.patch_edges`);
 * estimates: AtP, the AtP* QK fix (q/k), GradDrop (head, mlp, neuron), EAP, EAP-IG (m=5),
   EAP-GP (k=5, unit steps);
-* direct / indirect split of heads, MLPs and neurons (:mod:`workbook.direct_effects`).
+* direct / indirect split of heads, MLPs and neurons (:mod:`workbook.patching.direct_effects`).
 
 False negatives (the course's definition): with ``tau`` = ``--tau`` (0.5), a component is *truly
 important* when ``|true| >= tau * max|true|`` among the components of its kind; a method
@@ -38,10 +38,10 @@ above the 2 % floor):
 4. path saturation — edges EAP-IG misses and EAP-GP ranks inside its top K (and the reverse);
    significant edges where EAP-GP's error is at most half EAP-IG's.
 
-Faithfulness curves (Hanna et al.'s figure): greedy circuits (:func:`workbook.circuits.greedy`)
+Faithfulness curves (Hanna et al.'s figure): greedy circuits (:func:`workbook.analysis.circuits.greedy`)
 from EAP, EAP-IG, EAP-GP and from the exact edge effects themselves, evaluated at
 :data:`SIZES`; the edge count each needs for 80 % normalised faithfulness is the smallest
-evaluated size that reaches it (:func:`workbook.circuits.edges_to_reach`).
+evaluated size that reaches it (:func:`workbook.analysis.circuits.edges_to_reach`).
 Every number in the Markdown table comes from this run; the JSON holds them unrounded.
 """
 
@@ -64,17 +64,20 @@ if str(ROOT) not in sys.path:
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from hunt_failures import _attn_max  # noqa: E402  (a sibling script: the same attention-peak probe)
-from workbook import circuits, zoo  # noqa: E402
-from workbook.atp import atp  # noqa: E402
-from workbook.direct_effects import direct_effects  # noqa: E402
-from workbook.eap import eap  # noqa: E402
-from workbook.eap_gp import eap_gp  # noqa: E402
-from workbook.eap_ig import eap_ig  # noqa: E402
-from workbook.graddrop import graddrop  # noqa: E402
-from workbook.graph import Graph  # noqa: E402
-from workbook.patching import patch_edges, patch_nodes  # noqa: E402
-from workbook.qk_fix import atp_qk_fix  # noqa: E402
-from workbook.scores import Scores, false_negatives, important, rank_correlation, verification_cost  # noqa: E402
+
+from workbook.analysis import circuits  # noqa: E402
+from workbook.arch.graph import Graph  # noqa: E402
+from workbook.attribution.atp import atp  # noqa: E402
+from workbook.attribution.eap import eap  # noqa: E402
+from workbook.attribution.eap_gp import eap_gp  # noqa: E402
+from workbook.attribution.eap_ig import eap_ig  # noqa: E402
+from workbook.attribution.graddrop import graddrop  # noqa: E402
+from workbook.attribution.qk_fix import atp_qk_fix  # noqa: E402
+from workbook.core.scores import Scores, false_negatives, important, rank_correlation, verification_cost  # noqa: E402
+from workbook.models import zoo
+from workbook.patching.direct_effects import direct_effects  # noqa: E402
+from workbook.patching.edges import patch_edges
+from workbook.patching.nodes import patch_nodes  # noqa: E402
 
 MODEL = "mixture"
 RATIO = 5.0
@@ -87,7 +90,7 @@ SIZES = [5, 10, 20, 30, 50, 75, 100, 150, 200, 300, 400, 600, 800, 1000, 1500, 2
 
 
 # --------------------------------------------------------------------------- false negatives
-# the course's definitions (workbook.scores): important(truth, tau), false_negatives(est, truth, tau),
+# the course's definitions (workbook.core.scores): important(truth, tau), false_negatives(est, truth, tau),
 # verification_cost(est, truth, tau); ties of float noise rank last
 missed = false_negatives
 
@@ -325,7 +328,7 @@ def markdown(results: list[dict], meta: dict, fig: str | None) -> str:
            f"Searched: heads, MLPs and all {meta['neurons']} MLP neurons (all positions), heads and MLPs per position. "
            f"Candidates: `|true| >= {SIGNIFICANT} x max` of the group and `>= {SEARCH_FLOOR:.1%}` of the gap (*significant*), "
            f"and `|true| >= {RATIO:g} x |AtP|` (*ratio hits*). A cancellation also needs direct effect (everything "
-           "downstream frozen, `workbook.direct_effects`) and indirect effect (total - direct) of opposite signs, the "
+           "downstream frozen, `workbook.patching.direct_effects`) and indirect effect (total - direct) of opposite signs, the "
            f"smaller at least {CANCEL_SHARE:g} x |true|. Counts `significant / ratio hits / cancellations`:", ""]
     md += _table(["task"] + list(NODE_GROUPS), [
         [r["task"]] + [f"{g['significant']} / {g['ratio_hits']} / {g['cancellations']}"

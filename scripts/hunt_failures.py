@@ -30,7 +30,6 @@ Fix modules are imported lazily; a missing one is reported as skipped.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import sys
@@ -44,25 +43,22 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from workbook import zoo  # noqa: E402
-from workbook.atp import atp  # noqa: E402
-from workbook.eap import eap  # noqa: E402
-from workbook.hooks import cache_activations  # noqa: E402
-from workbook.patching import patch_edges, patch_nodes  # noqa: E402
-from workbook.scores import Scores, rank_correlation  # noqa: E402
+from workbook.attribution.atp import atp  # noqa: E402
+from workbook.attribution.eap import eap  # noqa: E402
+from workbook.attribution.eap_gp import eap_gp  # noqa: E402
+from workbook.attribution.eap_ig import eap_ig  # noqa: E402
+from workbook.attribution.graddrop import graddrop  # noqa: E402
+from workbook.attribution.qk_fix import atp_qk_fix  # noqa: E402
+from workbook.core.runs import cache_activations  # noqa: E402
+from workbook.core.scores import Scores, rank_correlation  # noqa: E402
+from workbook.models import zoo  # noqa: E402
+from workbook.patching.edges import patch_edges  # noqa: E402
+from workbook.patching.nodes import patch_nodes  # noqa: E402
 
 RATIO = 5.0
 SIGNIFICANT = 0.1
 MAX_ROWS_PER_MODE = 3
 IG_MISS = 0.25  # path saturation: EAP-IG must miss by at least this share of |true|
-
-
-def _lazy(module: str, fn: str):
-    """``module.fn`` or ``None`` if the module (or function) does not exist yet."""
-    try:
-        return getattr(importlib.import_module(module), fn)
-    except (ImportError, AttributeError):
-        return None
 
 
 def _rel_ok(est: float, true: float, signed: bool = True) -> bool:
@@ -118,7 +114,7 @@ def _attn_max(model, task, names: list[str]) -> dict[str, float]:
 
 
 def hunt_saturation(name, model, task) -> tuple[list[dict], dict]:
-    fix = _lazy("workbook.qk_fix", "atp_qk_fix")
+    fix = atp_qk_fix
     rows, summary = [], {}
     for per_pos, kind in ((False, "q"), (False, "k"), (True, "q"), (True, "k")):
         truth = patch_nodes(model, task, kind, per_position=per_pos)
@@ -136,7 +132,7 @@ def hunt_saturation(name, model, task) -> tuple[list[dict], dict]:
 
 
 def hunt_cancellation(name, model, task) -> tuple[list[dict], dict]:
-    fix = _lazy("workbook.graddrop", "graddrop")
+    fix = graddrop
     rows, summary = [], {}
     for kind in ("head", "neuron"):
         truth = patch_nodes(model, task, kind)
@@ -157,7 +153,7 @@ def _edges(name, model, task, cache: dict) -> tuple[Scores, Scores]:
 
 
 def hunt_zero_gradient(name, model, task, cache) -> tuple[list[dict], dict]:
-    fix = _lazy("workbook.eap_ig", "eap_ig")
+    fix = eap_ig
     truth, est = _edges(name, model, task, cache)
     fixed = fix(model, task, steps=5) if fix else None
     cache["eap_ig"] = fixed
@@ -169,7 +165,7 @@ def hunt_zero_gradient(name, model, task, cache) -> tuple[list[dict], dict]:
 
 
 def hunt_path_saturation(name, model, task, cache) -> tuple[list[dict], dict]:
-    fix = _lazy("workbook.eap_gp", "eap_gp")
+    fix = eap_gp
     truth, _ = _edges(name, model, task, cache)
     ig = cache.get("eap_ig")
     if ig is None or fix is None:

@@ -11,7 +11,7 @@ The section's code cells are read from ``chapters/NN_*.py`` (the code after the
 ``## N. Now on GPT-2 small`` header, up to "Further reading"), after the chapter's setup and
 import cells, with ``WORKBOOK_MODEL_DIR`` pointing at the folders written here, so the hub
 names ``gpt2`` and ``EleutherAI/pythia-160m`` resolve to local random models
-(:mod:`workbook.real_models`). ``tests/test_real_models.py`` runs every section this way on
+(:mod:`workbook.course.sections`). ``tests/test_real_models.py`` runs every section this way on
 the tiny folders. The shaped model has GPT-2 small's sizes but random weights and a small
 trained tokenizer, so it measures compute, not results; likewise a random GPT-NeoX folder
 with Pythia-160M's sizes (12 x 12, d 768, vocab 50304, parallel attention, rotary).
@@ -66,8 +66,8 @@ def section_cells(path: Path) -> tuple[list[str], list[str]]:
 
 def write_folders(folder: Path, shaped: bool) -> Path:
     """Random save_pretrained folders standing in for the hub models: GPT-2 and GPT-NeoX (Pythia) families."""
-    from workbook.local_models import save_tiny_model
-    from workbook.prompt_tasks import corpus
+    from workbook.models.local import save_tiny_model
+    from workbook.tasks.prompt import corpus
 
     folder.mkdir(parents=True, exist_ok=True)
     for name in FOLDERS:

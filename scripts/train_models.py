@@ -5,21 +5,21 @@
     python scripts/train_models.py --only mixture   # the 6-layer model of the six-task mixture
 
 Each model is an HF ``GPT2LMHeadModel`` (LayerNorm, GELU MLPs, learned positions, no dropout)
-trained with AdamW on cross-entropy at the positions :func:`workbook.datasets.train_batch` marks
+trained with AdamW on cross-entropy at the positions :func:`workbook.tasks.synthetic.train_batch` marks
 (IOI: the answer at the last position; induction: every copied token),
 seeded and single-threaded, so a rerun reproduces the shipped weights. Training stops early
 once held-out accuracy has reached ``target_acc`` at two consecutive evaluations. The trained
-model is wrapped with :func:`workbook.models.bridge_from_hf` and written to
-``workbook/weights/<name>.safetensors`` + ``.json`` with accuracy and settings in ``info``.
+model is wrapped with :func:`workbook.models.loading.bridge_from_hf` and written to
+``workbook/models/weights/<name>.safetensors`` + ``.json`` with accuracy and settings in ``info``.
 Accuracy = argmax over the whole vocabulary at the last position equals the answer, on
 prompts from a held-out seed (``EVAL_SEED``) never used for training batches.
 
 The ``mixture`` model (:data:`MIXTURES`, :func:`train_mixture`) is one deeper GPT-2 trained on
-the six tasks of :mod:`workbook.mixture_tasks` plus filler text: rows of
-:func:`workbook.mixture_tasks.training_rows`, loss = cross-entropy on the task answers +
+the six tasks of :mod:`workbook.tasks.mixture` plus filler text: rows of
+:func:`workbook.tasks.mixture.training_rows`, loss = cross-entropy on the task answers +
 ``lm_weight`` x next-token cross-entropy on the filler, AdamW with warm-up and cosine decay,
 gradient clipping, a fixed number of steps. Accuracy per task (top-1 over the whole vocabulary
-is a correct answer, :func:`workbook.mixture_tasks.accuracy`) on ``EVAL_N`` held-out prompts.
+is a correct answer, :func:`workbook.tasks.mixture.accuracy`) on ``EVAL_N`` held-out prompts.
 Single-threaded (``torch.set_num_threads(1)``) and seeded, so a rerun on the same machine and
 torch build reproduces the shipped weights bit for bit.
 """
@@ -41,10 +41,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from workbook import datasets, mixture_tasks  # noqa: E402
-from workbook.models import bridge_from_hf, gpt2_config, save_model  # noqa: E402
+from workbook.models.loading import bridge_from_hf, gpt2_config, save_model  # noqa: E402
+from workbook.tasks import mixture as mixture_tasks
+from workbook.tasks import synthetic as datasets  # noqa: E402
 
-WEIGHTS = ROOT / "workbook" / "weights"
+WEIGHTS = ROOT / "workbook" / "models" / "weights"
 EVAL_SEED = 12345
 EVAL_N = 512
 
@@ -138,7 +139,7 @@ def train_and_save(name: str, out_dir: Path = WEIGHTS, max_steps: int | None = N
         task=cfg.task, accuracy=summary["accuracy"], clean_logit_diff=summary["clean_logit_diff"],
         eval_seed=EVAL_SEED, eval_n=EVAL_N, seed=cfg.seed, steps=summary["steps"],
         train_seconds=summary["train_seconds"], config=asdict(cfg),
-        loss="cross-entropy on the targets of workbook.datasets.train_batch",
+        loss="cross-entropy on the targets of workbook.tasks.synthetic.train_batch",
         script="scripts/train_models.py",
     )
     log(f"{name}: accuracy {summary['accuracy']:.3f} (held-out seed {EVAL_SEED}, n={EVAL_N}), "
@@ -262,7 +263,7 @@ def train_and_save_mixture(name: str, out_dir: Path = WEIGHTS, steps: int | None
         train_cpu_seconds=summary["train_cpu_seconds"], config=asdict(cfg),
         torch_threads=torch.get_num_threads(), torch_version=torch.__version__,
         loss="cross-entropy on the task answers + lm_weight x next-token cross-entropy on filler "
-             "(workbook.mixture_tasks.training_rows)",
+             "(workbook.tasks.mixture.training_rows)",
         script="scripts/train_models.py",
     )
     accs = ", ".join(f"{k} {v:.3f}" for k, v in summary["accuracy"].items())

@@ -5,7 +5,7 @@ import torch
 from transformer_lens.tools.analysis.attribution_patching import EdgeAttributionConfig, attribution_patch
 
 import workbook as wb
-from workbook.models import gpt2_config
+from workbook.models.loading import gpt2_config
 
 
 def random_task(d_vocab=40, B=4, S=7, seed=0):
@@ -23,7 +23,6 @@ def model():
 
 def test_matches_transformer_lens_attribution_patch(model):
     """TL is denoising and per position; our denoising per-position scores must equal it."""
-    from transformer_lens.tools.analysis.attribution_patching import Node
 
     task = random_task()
     single = lambda logits: task.subset([0]).metric_value(logits)  # noqa: E731

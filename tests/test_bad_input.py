@@ -5,8 +5,8 @@ import pytest
 import torch
 
 import workbook as wb
-from workbook.circuits import Circuit, faithfulness
-from workbook.graph import Graph
+from workbook.analysis.circuits import Circuit, faithfulness
+from workbook.arch.graph import Graph
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +76,7 @@ def _fixed_size_metric(B):
 
 
 def _batch_mean_centred_metric(logits, answer, wrong, pos):
-    v = wb.tasks.logit_diff(logits, answer, wrong, pos)
+    v = wb.core.task.logit_diff(logits, answer, wrong, pos)
     return v - v.mean()  # mixes examples
 
 
@@ -110,7 +110,7 @@ def test_unprepared_model_is_named_by_every_method(model):
     from transformer_lens.model_bridge.sources._bridge_builder import build_bridge_from_module
     from transformers import GPT2LMHeadModel
 
-    from workbook.models import gpt2_config
+    from workbook.models.loading import gpt2_config
 
     cfg = gpt2_config(n_layers=1, d_model=16, n_heads=2, d_vocab=30)
     raw = build_bridge_from_module(GPT2LMHeadModel(cfg).eval(), "GPT2LMHeadModel", hf_config=cfg)

@@ -1,11 +1,15 @@
 """Each edge-method learner check passes the reference and names every planted mistake."""
 
 import pytest
-import torch
 
-from workbook.checks._runner import CheckFailed
-from workbook.checks.edge_methods import (
-    check_eap, check_eap_ig, check_gradpath, eap_ig_variants, eap_variants, gradpath_variants,
+from workbook.course.checks._runner import CheckFailed
+from workbook.course.checks.edge_methods import (
+    check_eap,
+    check_eap_ig,
+    check_gradpath,
+    eap_ig_variants,
+    eap_variants,
+    gradpath_variants,
 )
 
 

@@ -4,10 +4,10 @@ import pytest
 import torch
 
 import workbook as wb
-from workbook.checks import node_methods as C
-from workbook.checks._runner import CheckFailed
-from workbook.graddrop import graddrop
-from workbook.qk_fix import atp_qk_fix
+from workbook.attribution.graddrop import graddrop
+from workbook.attribution.qk_fix import atp_qk_fix
+from workbook.course.checks import node_methods as C
+from workbook.course.checks._runner import CheckFailed
 
 
 def _LH(m):

@@ -1,11 +1,12 @@
 """Circuit selection, pruning, faithfulness and overlap."""
 
 import torch
-from transformer_lens.tools.analysis.attribution_patching import Node, faithfulness as tl_faithfulness
+from transformer_lens.tools.analysis.attribution_patching import Node
+from transformer_lens.tools.analysis.attribution_patching import faithfulness as tl_faithfulness
 
 import workbook as wb
 from tests._edge_util import random_case
-from workbook import circuits as C
+from workbook.analysis import circuits as C
 
 
 def setup_case(seed=1, B=3):
@@ -103,7 +104,7 @@ def test_agrees_with_transformerlens_faithfulness():
 
 
 def test_edges_to_reach_is_the_smallest_evaluated_circuit_at_the_level():
-    from workbook.circuits import edges_to_reach
+    from workbook.analysis.circuits import edges_to_reach
 
     assert edges_to_reach([5, 10, 20, 40], [0.1, 0.85, 0.7, 0.95]) == 10
     assert edges_to_reach([5, 10, 20, 40], [0.1, 0.85, 0.7, 0.95], level=0.9) == 40
@@ -111,7 +112,7 @@ def test_edges_to_reach_is_the_smallest_evaluated_circuit_at_the_level():
 
 
 def test_format_curves_and_reach_print_what_the_chapters_compare():
-    from workbook.circuits import format_curves, format_reach
+    from workbook.analysis.circuits import format_curves, format_reach
 
     curves = {"EAP": ([5, 10], [-0.001, 0.85]), "EAP-IG": ([5, 10], [0.2, 0.5])}
     assert format_curves(curves) == "EAP            5:0.00 10:0.85\nEAP-IG         5:0.20 10:0.50"

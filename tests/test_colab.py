@@ -1,4 +1,4 @@
-"""workbook.colab.setup (never installs outside Colab) and workbook.widgets.widgets_available."""
+"""workbook.course.colab.setup (never installs outside Colab) and workbook.course.widgets.widgets_available."""
 
 import random
 import sys
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from workbook import colab
-from workbook.widgets import widgets_available
+from workbook.course import colab
+from workbook.course.widgets import widgets_available
 
 
 def test_setup_seeds_returns_device_and_is_idempotent(monkeypatch, capsys):

@@ -10,7 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from workbook import colab
+from workbook.course import colab
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted((ROOT / "solutions").glob("*.ipynb"))
@@ -22,25 +22,25 @@ def test_every_notebook_badge_and_install_cell_use_repo(path):
     url = f"https://colab.research.google.com/github/{colab.REPO}/blob/main/{path.parent.name}/{path.name}"
     assert cells[0].cell_type == "markdown" and url in cells[0].source, "the first cell is the Colab badge"
     assert cells[1].cell_type == "code" and cells[1].source == colab.install_cell_source(), \
-        "the second cell is workbook.colab.install_cell_source(); rebuild with python scripts/build_notebooks.py"
+        "the second cell is workbook.course.colab.install_cell_source(); rebuild with python scripts/build_notebooks.py"
 
 
 def test_repo_is_written_nowhere_else():
-    """Change REPO in workbook/colab.py and rebuild: no other hand-written file names the address."""
+    """Change REPO in workbook/course/colab.py and rebuild: no other hand-written file names the address."""
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout.split()
     if not tracked:
         pytest.skip("not a git checkout")
     offenders = []
     for name in tracked:
         path = ROOT / name
-        if path.suffix == ".ipynb" or name == "workbook/colab.py" or not path.is_file():
+        if path.suffix == ".ipynb" or name == "workbook/course/colab.py" or not path.is_file():
             continue
         try:
             if colab.REPO in path.read_text(encoding="utf-8"):
                 offenders.append(name)
         except UnicodeDecodeError:
             continue
-    assert not offenders, f"{colab.REPO!r} is written out in {offenders}; read workbook.colab.REPO instead"
+    assert not offenders, f"{colab.REPO!r} is written out in {offenders}; read workbook.course.colab.REPO instead"
 
 
 def _run_cell(monkeypatch, *, installed: bool, versions_after: dict[str, str] | None = None, loaded=("numpy",)):

@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from workbook import datasets
-from workbook.datasets import IOI_S2_POS, IOI_VOCAB, NAMES, induction_task, ioi_task, train_batch
-from workbook.tasks import Task
-from workbook.validate import TaskError
+from workbook.core.errors import TaskError
+from workbook.core.task import Task
+from workbook.tasks import synthetic as datasets
+from workbook.tasks.synthetic import IOI_S2_POS, IOI_VOCAB, NAMES, induction_task, ioi_task, train_batch
 
 NAME_IDS = {IOI_VOCAB.index(n) for n in NAMES}
 

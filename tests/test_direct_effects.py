@@ -3,12 +3,13 @@
 import pytest
 import torch
 
-from workbook import zoo
-from workbook.direct_effects import direct_effects, downstream_writes, effect_split
-from workbook.models import build_gpt2
-from workbook.patching import patch_edges, patch_nodes
-from workbook.tasks import Task
-from workbook.validate import WorkbookError
+from workbook.core.errors import WorkbookError
+from workbook.core.task import Task
+from workbook.models import zoo
+from workbook.models.loading import build_gpt2
+from workbook.patching.direct_effects import direct_effects, downstream_writes, effect_split
+from workbook.patching.edges import patch_edges
+from workbook.patching.nodes import patch_nodes
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,8 @@ import time
 
 import pytest
 
-from workbook import doctor
 from workbook.__main__ import main as workbook_main
+from workbook.cli import doctor
 
 
 def test_doctor_passes_on_this_install(capsys):

@@ -9,12 +9,12 @@ below leave some room.
 
 from __future__ import annotations
 
+import _families as F
 import pytest
 import torch
 
-import _families as F
 import workbook as wb
-from workbook.fn_bound import false_negative_bound
+from workbook.attribution.fn_bound import false_negative_bound
 
 BOUND = {torch.bfloat16: 0.3, torch.float16: 0.05}
 

@@ -5,7 +5,7 @@ import torch
 
 import workbook as wb
 from tests._edge_util import random_case
-from workbook.eap_gp import eap_gp, gradpath
+from workbook.attribution.eap_gp import eap_gp, gradpath
 
 
 @pytest.mark.parametrize("step_size", ["scaled", 0.05])

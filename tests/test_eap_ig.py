@@ -5,9 +5,9 @@ import torch
 
 import workbook as wb
 from tests._edge_util import random_case
-from workbook.eap_ig import eap_ig, ig_alphas
-from workbook.graph import Graph
-from workbook.hooks import frozen_params
+from workbook.arch.graph import Graph
+from workbook.attribution.eap_ig import eap_ig, ig_alphas
+from workbook.core.runs import frozen_params
 
 
 def test_m1_equals_eap():

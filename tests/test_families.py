@@ -22,17 +22,17 @@ diagnose            runs; its verification patches equal the reference
 
 from __future__ import annotations
 
+import _families as F
+import _reference as R
 import pytest
 import torch
 
-import _families as F
-import _reference as R
 import workbook as wb
-from workbook import circuits
-from workbook.fn_bound import false_negative_bound, patch_node_subsets, sample_masks
-from workbook.hooks import baselines
-from workbook.patching import edge_patched_metric
-from workbook.validate import UnsupportedArchitectureError
+from workbook.analysis import circuits
+from workbook.attribution.fn_bound import false_negative_bound, patch_node_subsets, sample_masks
+from workbook.core.errors import UnsupportedArchitectureError
+from workbook.core.runs import baselines
+from workbook.patching.edges import edge_patched_metric
 
 # Scores values are compared at the precision Scores stores (float64 once it keeps float64).
 STORES_F64 = wb.Scores(["x"], torch.tensor([1.0], dtype=torch.float64)).values.dtype == torch.float64

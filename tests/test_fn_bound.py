@@ -6,9 +6,14 @@ import pytest
 import torch
 
 import workbook as wb
-from workbook.fn_bound import (false_negative_bound, patch_node_subsets, sample_masks, subset_statistics,
-                               welch_upper_bound)
-from workbook.validate import WorkbookError
+from workbook.attribution.fn_bound import (
+    false_negative_bound,
+    patch_node_subsets,
+    sample_masks,
+    subset_statistics,
+    welch_upper_bound,
+)
+from workbook.core.errors import WorkbookError
 
 
 def test_point_estimates_exact_for_additive_effects():
@@ -53,7 +58,7 @@ def test_joint_patching_matches_single_patches():
 
 
 def _spec():
-    from workbook.specimens import build
+    from workbook.models.specimens import build
 
     return build("cancellation")
 

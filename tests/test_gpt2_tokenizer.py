@@ -16,10 +16,10 @@ import pytest
 import torch
 
 import workbook as wb
-from workbook import prompt_tasks as pt
-from workbook.local_models import save_tiny_model
-from workbook.prompts import task_from_strings
-from workbook.validate import TaskError
+from workbook.core.errors import TaskError
+from workbook.models.local import save_tiny_model
+from workbook.tasks import prompt as pt
+from workbook.tasks.strings import task_from_strings
 
 EOT = 50256  # <|endoftext|>: GPT-2's BOS, EOS and UNK
 

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 import workbook as wb
-from workbook.graddrop import aggregate_graddrop, graddrop
-from workbook.qk_fix import atp_qk_fix
-from workbook.validate import ModelError
+from workbook.attribution.graddrop import aggregate_graddrop, graddrop
+from workbook.attribution.qk_fix import atp_qk_fix
+from workbook.core.errors import ModelError
 
 KINDS = ("head", "q", "k", "v", "mlp", "neuron")
 
@@ -64,8 +64,8 @@ def test_one_layer_refused():
 
 def test_cancellation_exposed():
     """Specimen: AtP on the cancelling head is small, GradDrop's score is large."""
-    from workbook.specimens import build
-    from workbook.specimens.cancellation import COMPONENT
+    from workbook.models.specimens import build
+    from workbook.models.specimens.cancellation import COMPONENT
 
     model, task = build("cancellation")
     plain = wb.atp(model, task, "head")
@@ -75,7 +75,7 @@ def test_cancellation_exposed():
 
 def test_atp_star_variants():
     """AtP* without GradDrop = AtP for plain kinds + QK fix for q/k; with GradDrop = graddrop(qk_fix=True)."""
-    from workbook.atp_star import atp_star
+    from workbook.attribution.atp_star import atp_star
 
     model, task = _setup(seed=2, n_layers=2)
     kinds = ["q", "k", "v", "head", "mlp"]

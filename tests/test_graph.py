@@ -1,6 +1,6 @@
 import pytest
 
-from workbook.graph import Graph, parse_node
+from workbook.arch.graph import Graph, parse_node
 
 
 def edge_count(L, H):

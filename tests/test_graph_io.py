@@ -4,10 +4,10 @@ import torch
 from transformers import GPT2LMHeadModel
 
 import workbook as wb
-from workbook.eap import GraphIO, edge_scores_from_grads
-from workbook.graph import Graph
-from workbook.hooks import cache_activations, cache_activations_and_grads
-from workbook.models import gpt2_config
+from workbook.arch.graph import Graph
+from workbook.attribution.eap import GraphIO, edge_scores_from_grads
+from workbook.core.runs import cache_activations, cache_activations_and_grads
+from workbook.models.loading import gpt2_config
 
 
 def test_sources_and_destination_grads_match_split_hooks():

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from workbook.scores import Scores
+from workbook.core.scores import Scores
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,4 @@
-"""Scores and circuits in hannamw/EAP-IG's names and graph JSON (workbook.interop).
+"""Scores and circuits in hannamw/EAP-IG's names and graph JSON (workbook.analysis.interop).
 
 The expected names and JSON layout are written out by hand from EAP-IG's ``graph.py``
 (commit 795f560), independently of the code under test.
@@ -11,11 +11,15 @@ import pytest
 import torch
 
 import workbook as wb
-from workbook.circuits import Circuit, greedy, top_n
-from workbook.graph import Graph
-from workbook.interop import (
-    EAP_IG_VERSION, eap_ig_edge_names, from_eap_ig_json, scores_from_eap_ig, scores_to_eap_ig,
+from workbook.analysis.circuits import Circuit, greedy, top_n
+from workbook.analysis.interop import (
+    EAP_IG_VERSION,
+    eap_ig_edge_names,
+    from_eap_ig_json,
+    scores_from_eap_ig,
+    scores_to_eap_ig,
 )
+from workbook.arch.graph import Graph
 
 
 @pytest.fixture(scope="module")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import warnings
 
+import _families as F
 import pytest
 import torch
 
-import _families as F
 import workbook as wb
-from workbook.validate import ModelError, ModelNotPreparedError, UnsupportedArchitectureError
+from workbook.core.errors import ModelError, ModelNotPreparedError, UnsupportedArchitectureError
 
 LOAD_FAMILIES = ("gpt2", "neox", "llama", "qwen2", "gemma", "gemma2")
 

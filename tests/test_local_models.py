@@ -1,4 +1,4 @@
-"""Offline save_pretrained folders with trained tokenizers (workbook.local_models)."""
+"""Offline save_pretrained folders with trained tokenizers (workbook.models.local)."""
 
 import hashlib
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from workbook.local_models import FAMILIES, NAMES, WORDS, ioi_strings, save_tiny_model
+from workbook.models.local import FAMILIES, NAMES, WORDS, ioi_strings, save_tiny_model
 
 EXPECTED = {  # what the real families' tokenizers do
     "gpt2": dict(adds_bos=False, bos="<|endoftext|>", piece="\u0120Mary", model="GPT2LMHeadModel"),

@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from workbook import report
 from workbook.__main__ import main
-from workbook.atp import atp
-from workbook.patching import patch_nodes
-from workbook.scores import compare
+from workbook.attribution.atp import atp
+from workbook.cli import report, summary
+from workbook.core.scores import compare
+from workbook.patching.nodes import patch_nodes
+
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_help_lists_the_options(monkeypatch, capsys):
@@ -55,7 +56,7 @@ def test_unknown_method_exits_2_and_lists_valid_names(capsys):
 
 
 def test_load_unknown_name_raises_workbook_error():
-    from workbook.validate import WorkbookError
+    from workbook.core.errors import WorkbookError
 
     with pytest.raises(WorkbookError, match="valid names"):
         report.load("no_such_model")
@@ -79,7 +80,7 @@ def test_quick_run_writes_figures_and_summary(tmp_path, capsys):
     for fig in res["figures"]:
         assert os.path.getsize(fig) > 1000
     assert (out / "random" / "scatter_atp.png").exists() and (out / "random" / "scatter_eap.png").exists()
-    if importlib.util.find_spec("workbook.circuits") is not None:
+    if importlib.util.find_spec("workbook.analysis.circuits") is not None:
         assert (out / "random" / "faithfulness.png").exists()
     md = (out / "report.md").read_text()
     assert "| AtP |" in md and "## random" in md
@@ -99,16 +100,6 @@ def test_report_row_matches_a_direct_comparison():
     assert row["spearman"] == pytest.approx(direct["spearman"], abs=1e-9)
 
 
-def test_missing_method_is_reported_not_available(monkeypatch, tmp_path):
-    ghost = report.Method("Ghost", "workbook.no_such_module", "ghost", "nodes")
-    assert ghost.resolve() is None
-    monkeypatch.setitem(report.METHODS, "Ghost", ghost)
-    res = report.run_model("random", ["Ghost", "AtP"], out_dir=tmp_path, quick=True, log=lambda s: None)
-    rows = {r["method"]: r for r in res["methods"]}
-    assert rows["Ghost"]["available"] is False and rows["AtP"]["available"] is True
-    assert "not available" in report.format_model(res)
-
-
 def test_concat_scores_keeps_names_values_and_costs():
     model, task = report.random_model()
     a, b = patch_nodes(model, task, "head"), patch_nodes(model, task, "mlp")
@@ -123,21 +114,16 @@ def test_model_names_lists_only_loadable_models():
     names = report.model_names(include_random=True)
     assert report.RANDOM in names
     for n in names:
-        assert n == report.RANDOM or n in report._specimens() or n in report._zoo().trained_models()
+        assert n == report.RANDOM or n in report.SPECIMENS or n in report.zoo.trained_models()
 
 
 def test_method_that_rejects_the_model_is_reported_with_its_reason(monkeypatch):
-    import types
-
-    from workbook.validate import ModelError
+    from workbook.core.errors import ModelError
 
     def picky(model, task, **kwargs):
         raise ModelError("needs at least 3 layers")
 
-    fake = types.ModuleType("workbook_fake_picky")
-    fake.picky = picky
-    monkeypatch.setitem(sys.modules, "workbook_fake_picky", fake)
-    monkeypatch.setitem(report.METHODS, "Picky", report.Method("Picky", "workbook_fake_picky", "picky", "nodes"))
+    monkeypatch.setitem(report.METHODS, "Picky", report.Method("Picky", picky, "nodes"))
     res = report.run_model("random", ["Picky"], out_dir=None, quick=True, log=lambda s: None)
     (row,) = res["methods"]
     assert row["available"] is False and "needs at least 3 layers" in row["reason"]
@@ -180,9 +166,9 @@ def test_run_model_on_one_task_of_the_mixture(tmp_path):
     res = report.run_model("mixture", ["AtP"], out_dir=tmp_path, quick=True, task="sva", log=lambda s: None)
     assert res["model"] == "mixture" and res["task"] == "sva" and res["label"] == "mixture/sva"
     assert res["n_layers"] == 6 and res["batch"] == 4
-    assert report.format_model(res).startswith("== mixture/sva")
+    assert summary.format_model(res).startswith("== mixture/sva")
     assert (tmp_path / "mixture_sva" / "scatter_atp.png").exists()
-    from workbook.validate import WorkbookError
+    from workbook.core.errors import WorkbookError
 
     with pytest.raises(WorkbookError, match="its tasks"):
         report.load("mixture", "induction")

@@ -5,8 +5,9 @@ import random
 import pytest
 import torch
 
-from workbook import mixture_tasks as mt
-from workbook.validate import TaskError
+from workbook.core.errors import TaskError
+from workbook.tasks import mixture as mt
+from workbook.tasks import mixture_vocab as vocab
 
 # the slots each task's corruption may change (everything else must be identical)
 CORRUPTED_SLOT = {"ioi": "S", "greater_than": "Y", "sva": "S", "capital": "C", "hypernymy": "H", "gender": "P"}
@@ -54,7 +55,7 @@ def test_examples_are_what_the_module_doc_says():
         assert mt.CAPITALS[country] == e.answer and e.wrong != e.answer
     for e in mt.examples("hypernymy", 40, seed=1):
         (p,) = [i for i, (a, b) in enumerate(zip(e.clean, e.corrupt)) if a != b]
-        assert mt.CATEGORY_OF[e.clean[p]] == e.answer and mt.CATEGORY_OF[e.corrupt[p]] == e.wrong
+        assert vocab.CATEGORY_OF[e.clean[p]] == e.answer and vocab.CATEGORY_OF[e.corrupt[p]] == e.wrong
     for e in mt.examples("gender", 40, seed=1):
         assert {e.answer, e.wrong} == {"he", "she"}
         (p,) = [i for i, (a, b) in enumerate(zip(e.clean, e.corrupt)) if a != b]

@@ -5,7 +5,7 @@ import torch
 from transformers import GPT2LMHeadModel
 
 import workbook as wb
-from workbook.models import gpt2_config
+from workbook.models.loading import gpt2_config
 
 
 def test_build_gpt2_is_prepared_and_reproducible():
@@ -79,8 +79,8 @@ def test_non_bridge_is_rejected():
 
 
 def test_attention_view_static_and_circuitsvis():
-    from workbook.plots import attention_patterns
-    from workbook.specimens import saturation
+    from workbook.course.plots import attention_patterns
+    from workbook.models.specimens import saturation
 
     model, task = saturation.build()
     fig = attention_patterns(model, task, layer=0, static=True)

@@ -1,7 +1,7 @@
 """Strings -> task -> every method: a padded batch scores exactly the mean of its prompts run
 one at a time, unpadded, with either padding side (issue #11, item 4).
 
-Runs on offline save_pretrained folders (workbook.local_models) loaded the way a user would.
+Runs on offline save_pretrained folders (workbook.models.local) loaded the way a user would.
 Methods pass ``Task.attention_mask`` to every forward pass (masked attention, position ids
 counted from the first real token, masked output distance in EAP-GP) and ``load_pretrained``
 loads Llama folders with their tokenizer (issue #11 items 1-3). The mask-level version with
@@ -15,9 +15,9 @@ import torch
 from transformers import AutoTokenizer
 
 import workbook as wb
-from workbook.circuits import Circuit, evaluate
-from workbook.graph import Graph
-from workbook.local_models import ioi_strings, save_tiny_model
+from workbook.analysis.circuits import Circuit, evaluate
+from workbook.arch.graph import Graph
+from workbook.models.local import ioi_strings, save_tiny_model
 
 METHODS = {
     "patch_nodes": lambda m, t: wb.patch_nodes(m, t, "head"),
@@ -97,7 +97,7 @@ def test_load_pretrained_brings_the_folder_tokenizer(folders, family):
 @pytest.mark.parametrize("family", ["gpt2", "llama"])
 def test_diagnose_and_fn_bound_run_on_a_padded_task_from_strings(folders, family):
     """Not batch means, so no equality to test: they run on the padded task and give finite numbers."""
-    from workbook.fn_bound import false_negative_bound
+    from workbook.attribution.fn_bound import false_negative_bound
 
     model, tok = _load(family, folders[family])
     s = ioi_strings(3)

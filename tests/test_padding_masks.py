@@ -8,14 +8,14 @@ rotary, parallel blocks) and Llama (rotary, grouped-query attention), float64.
 
 from __future__ import annotations
 
+import _families as F
 import pytest
 import torch
 
-import _families as F
 import workbook as wb
-import workbook.hooks
-from workbook import circuits
-from workbook.fn_bound import patch_node_subsets
+import workbook.core.runs
+from workbook.analysis import circuits
+from workbook.attribution.fn_bound import patch_node_subsets
 
 LENGTHS = (5, 3, 4)
 PAD = 7  # any id: padded positions must not matter
@@ -102,12 +102,12 @@ def test_circuits_and_subsets_with_padding(family, models):
     subsets = torch.rand(3, len(nodes), generator=g) < 0.5
     want_c = torch.stack([circuits.evaluate_many(model, t, masks) for t in singles()]).mean(0)
     want_s = torch.stack([patch_node_subsets(model, t, "head", nodes, subsets) for t in singles()]).mean(0)
-    base = torch.tensor([wb.hooks.baselines(model, t) for t in singles()]).mean(0)
+    base = torch.tensor([wb.core.runs.baselines(model, t) for t in singles()]).mean(0)
     for side in ("left", "right"):
         t = padded(side)
         assert torch.allclose(circuits.evaluate_many(model, t, masks).double(), want_c.double(), atol=1e-9)
         assert torch.allclose(patch_node_subsets(model, t, "head", nodes, subsets).double(), want_s.double(), atol=1e-9)
-        assert torch.allclose(torch.tensor(wb.hooks.baselines(model, t)), base, atol=1e-9)
+        assert torch.allclose(torch.tensor(wb.core.runs.baselines(model, t)), base, atol=1e-9)
         assert torch.allclose(torch.tensor(t.baselines(model)), base, atol=1e-9)  # Task.baselines too
 
 

@@ -7,7 +7,7 @@ import transformer_lens.patching as tlp
 from transformer_lens.tools.analysis.attribution_patching import Node, faithfulness
 
 import workbook as wb
-from workbook.graph import Graph
+from workbook.arch.graph import Graph
 
 
 def random_task(d_vocab=50, B=5, S=9, seed=0, n_corrupt=4):
@@ -99,7 +99,7 @@ def test_neurons_match_a_plain_hook_loop(setup):
         _, corr = model.run_with_cache(task.corrupt)
         base = task.metric_value(model(task.clean))
         for name, got in ((names[0], ours[names[0]]), (names[1], ours[names[1]]), (names[2], ours_pos[names[2]])):
-            p = wb.graph.parse_node(name)
+            p = wb.arch.graph.parse_node(name)
             hook = f"blocks.{p['layer']}.mlp.hook_post"
             pos = slice(None) if p["pos"] is None else p["pos"]
 
@@ -135,7 +135,7 @@ def _tl_node(name, graph, pos, n_layers):
         return Node("embed", pos)
     if name == "logits":
         return Node("logits", pos, layer=n_layers - 1)
-    p = wb.graph.parse_node(name)
+    p = wb.arch.graph.parse_node(name)
     if p["kind"] == "mlp":
         return Node("mlp_out", pos, layer=p["layer"])
     if p["kind"] == "head":
@@ -144,7 +144,7 @@ def _tl_node(name, graph, pos, n_layers):
 
 
 def _tl_mlp_dest(name, pos):
-    p = wb.graph.parse_node(name)
+    p = wb.arch.graph.parse_node(name)
     return Node("mlp_in", pos, layer=p["layer"])
 
 

@@ -7,8 +7,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
-from workbook import plots  # noqa: E402
-from workbook.scores import Scores  # noqa: E402
+from workbook.core.scores import Scores  # noqa: E402
+from workbook.course import plots  # noqa: E402
 
 
 def _labelled(ax):
@@ -25,7 +25,7 @@ def test_every_plot_has_a_title_and_axis_labels():
 
 
 def test_attention_patterns_static_labels_and_circuitsvis_tokens(monkeypatch):
-    from workbook.specimens import build
+    from workbook.models.specimens import build
 
     model, task = build("flat_region")  # its vocabulary has "<bos>", which HTML would swallow
     fig = plots.attention_patterns(model, task, layer=0, static=True)

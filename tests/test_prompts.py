@@ -1,7 +1,7 @@
 """task_from_strings: tokenizer, BOS, padding masks and positions, answers, and its named errors.
 
 Tokens are checked against TransformerLens' own ``to_tokens`` (an independent tokenizer path)
-on a GPT-2-style and a Llama-style folder written offline by ``workbook.local_models``.
+on a GPT-2-style and a Llama-style folder written offline by ``workbook.models.local``.
 """
 
 import pytest
@@ -9,8 +9,8 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 import workbook as wb
-from workbook.local_models import ioi_strings, save_tiny_model
-from workbook.prompts import TokenizerVocab, tokenizer_adds_bos
+from workbook.models.local import ioi_strings, save_tiny_model
+from workbook.tasks.strings import TokenizerVocab, tokenizer_adds_bos
 
 ARCH = {"gpt2": "GPT2LMHeadModel", "llama": "LlamaForCausalLM"}
 

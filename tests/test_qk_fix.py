@@ -4,9 +4,9 @@ import pytest
 import torch
 
 import workbook as wb
-from workbook.hooks import cache_activations, cache_activations_and_grads
-from workbook.qk_fix import atp_qk_fix, key_fix_per_position, query_fix
-from workbook.validate import WorkbookError
+from workbook.attribution.qk_fix import atp_qk_fix, key_fix_per_position, query_fix
+from workbook.core.errors import WorkbookError
+from workbook.core.runs import cache_activations, cache_activations_and_grads
 
 
 def _task(seed: int, B: int = 3, S: int = 6, V: int = 20) -> wb.Task:
@@ -101,7 +101,7 @@ def test_fix_beats_atp_when_saturated():
 
 
 def wb_specimen(name):
-    from workbook.specimens import build
+    from workbook.models.specimens import build
 
     return build(name)
 

@@ -1,4 +1,4 @@
-"""The chapters' optional real-model sections (workbook.real_models, workbook.prompt_tasks), offline.
+"""The chapters' optional real-model sections (workbook.course.sections, workbook.tasks.prompt), offline.
 
 The section code is read from chapters/NN_*.py and executed exactly as the notebook runs it,
 with WORKBOOK_MODEL_DIR pointing the hub names "gpt2" and "EleutherAI/pythia-160m" at tiny
@@ -13,9 +13,9 @@ import pytest
 import torch
 
 import workbook as wb
-from workbook import prompt_tasks as pt
-from workbook import real_models as rm
-from workbook.local_models import save_tiny_model
+from workbook.course import sections as rm
+from workbook.models.local import save_tiny_model
+from workbook.tasks import prompt as pt
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -111,7 +111,7 @@ def test_unreachable_hub_is_one_line(monkeypatch, capsys):
 
 def test_the_doctor_probe_never_hangs():
     t0 = time.perf_counter()
-    error = __import__("workbook.doctor", fromlist=["probe_hub"]).probe_hub("http://10.255.255.1/", timeout=0.5)
+    error = __import__("workbook.cli.doctor", fromlist=["probe_hub"]).probe_hub("http://10.255.255.1/", timeout=0.5)
     assert error is not None and time.perf_counter() - t0 < 2.0
 
 
@@ -127,7 +127,7 @@ def test_model_dir_redirects_and_names_a_missing_folder(monkeypatch, model_dir, 
 
 
 def test_timed_reports_a_named_refusal_and_goes_on(gpt2, capsys):
-    from workbook.validate import TaskError
+    from workbook.core.errors import TaskError
 
     with rm.timed(gpt2, "demo"):
         raise TaskError("no pair suits this tokenizer")

@@ -17,17 +17,18 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
+import _families as F
 import pytest
 import torch
 from torch.overrides import TorchFunctionMode
 
-import _families as F
 import workbook as wb
-from workbook import budget, circuits
-from workbook.direct_effects import direct_effects
-from workbook.fn_bound import false_negative_bound
-from workbook.edge_scores import EdgeScorer
-from workbook.resume import CleanRun
+from workbook.analysis import circuits
+from workbook.attribution.edge_scorer import EdgeScorer
+from workbook.attribution.fn_bound import false_negative_bound
+from workbook.core import budget
+from workbook.patching.direct_effects import direct_effects
+from workbook.patching.resume import CleanRun
 
 
 def _close(a: wb.Scores, b: wb.Scores, rel: float = 1e-9) -> None:
@@ -78,11 +79,10 @@ def test_eap_ig_and_gp_do_not_depend_on_chunking(family):
 @pytest.mark.parametrize("family", ["gpt2", "qwen2"])  # LayerNorm and RMSNorm
 def test_scorer_flush_in_the_middle_changes_nothing(family):
     model, task = F.build(family), F.task()
-    from workbook.hooks import cache_activations, cache_activations_and_grads
-    from workbook.patching import _fused_attention
+    from workbook.core.runs import cache_activations, cache_activations_and_grads, fused_attention
 
     sc0 = EdgeScorer(model)
-    with _fused_attention(model):
+    with fused_attention(model):
         _, corr = cache_activations(model, task.corrupt, sc0.source_names())
         _, clean, grads = cache_activations_and_grads(model, task, sc0.source_names() + sc0.act_names(), sc0.grad_names())
     twice = ({n: torch.cat([a, a]) for n, a in clean.items()}, {n: torch.cat([g, g]) for n, g in grads.items()})
@@ -215,9 +215,9 @@ _PKG = str(Path(wb.__file__).parent)
 # factory calls that build CPU metadata on purpose (graph masks, node indices, CPU score storage,
 # token ids checked and moved later): file name and function
 _CPU_BY_DESIGN = {("graph.py", "edge_mask"), ("graph.py", "__post_init__"), ("scores.py", "_storage"), ("scores.py", "__post_init__"),
-                  ("tasks.py", "__post_init__"), ("tasks.py", "as_token_ids"), ("tasks.py", "logit_positions"),
-                  ("eap_ig.py", "ig_alphas"), ("hooks.py", "<module>"), ("circuits.py", "score_matrix"),
-                  ("edge_patching.py", "run_with_patched_edges"), ("circuits.py", "prune"), ("verify.py", "verify_top"),
+                  ("task.py", "__post_init__"), ("task.py", "as_token_ids"), ("task.py", "logit_positions"),
+                  ("eap_ig.py", "ig_alphas"), ("runs.py", "<module>"), ("circuits.py", "score_matrix"),
+                  ("edges.py", "run_with_patched_edges"), ("circuits.py", "prune"), ("verify.py", "verify_top"),
                   ("fn_bound.py", "sample_masks"), ("fn_bound.py", "welch_upper_bound"), ("fn_bound.py", "<dictcomp>")}
 
 

@@ -2,9 +2,19 @@ import pytest
 import torch
 from scipy.stats import spearmanr
 
-from workbook.scores import (
-    TIE_TOL, RoundingEdgeError, Scores, compare, comparison_table, false_negatives, fmt, important, rank_correlation,
-    recall_at_k, scale_error, verification_cost,
+from workbook.core.scores import (
+    TIE_TOL,
+    RoundingEdgeError,
+    Scores,
+    compare,
+    comparison_table,
+    false_negatives,
+    fmt,
+    important,
+    rank_correlation,
+    recall_at_k,
+    scale_error,
+    verification_cost,
 )
 
 
@@ -130,7 +140,7 @@ def test_atp_on_the_induction_model_ranks_the_top_head_first_and_so_does_not_mis
     """Chapter 0's case: AtP halves L0H2's effect but ranks it first. The old definition
     (|estimate| < 0.5 x max|truth|) listed it as missed; a screen would verify it first."""
     import workbook as wb
-    from workbook import zoo
+    from workbook.models import zoo
 
     model, task = zoo.load("induction", n=16, seed=0)
     truth, est = wb.patch_nodes(model, task, "head"), wb.atp(model, task, "head")

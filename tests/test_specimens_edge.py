@@ -3,10 +3,10 @@
 import torch
 
 import workbook as wb
-from workbook.eap_gp import eap_gp, gradpath
-from workbook.eap_ig import eap_ig
-from workbook.specimens import build, describe
-from workbook.specimens import path_saturation as ps
+from workbook.attribution.eap_gp import eap_gp, gradpath
+from workbook.attribution.eap_ig import eap_ig
+from workbook.models.specimens import build, describe
+from workbook.models.specimens import path_saturation as ps
 
 EDGE = "embed->MLP0"
 

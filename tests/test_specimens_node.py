@@ -1,11 +1,10 @@
 """Node specimens: the failure and the fix, both measured against activation patching (bars, not outputs)."""
 
 import workbook as wb
-from workbook.graddrop import graddrop
-from workbook.hooks import cache_activations
-from workbook.qk_fix import atp_qk_fix
-from workbook.specimens import build, describe
-from workbook.specimens import cancellation, saturation
+from workbook.attribution.graddrop import graddrop
+from workbook.attribution.qk_fix import atp_qk_fix
+from workbook.core.runs import cache_activations
+from workbook.models.specimens import build, cancellation, describe, saturation
 
 
 def _screen_misses(estimate, truth, tau: float = 0.5) -> tuple[int, list[str]]:
@@ -132,7 +131,7 @@ def test_cancellation_other_components_small():
 
 
 def test_slider_static_fallback(monkeypatch, capsys):
-    from workbook.widgets import slider_or_grid
+    from workbook.course.widgets import slider_or_grid
 
     monkeypatch.setenv("WORKBOOK_WIDGETS", "0")
     rows = slider_or_grid(lambda g: {"double": 2 * g}, [1.0, 2.0], name="gap")

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import workbook as wb
-from workbook.models import gpt2_config
+from workbook.models.loading import gpt2_config
 
 
 @pytest.fixture(scope="module")

@@ -50,7 +50,7 @@ def test_plans_fit_their_budgets_and_keep_the_most_important_exercises():
 
 
 CHECKS = '''
-from workbook.checks._runner import CheckFailed
+from workbook.course.checks._runner import CheckFailed
 
 HINTS = {"sign": "the sign is flipped: use corrupt minus clean."}
 

@@ -7,10 +7,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from workbook import datasets, mixture_tasks, zoo
-from workbook.models import load_model, save_model
-from workbook.specimens import SPECIMENS
-from workbook.validate import check_model
+from workbook.arch import check_model
+from workbook.models import zoo
+from workbook.models.loading import load_model, save_model
+from workbook.models.specimens import SPECIMENS
+from workbook.tasks import mixture as mixture_tasks
+from workbook.tasks import synthetic as datasets
 
 ROOT = Path(__file__).resolve().parents[1]
 ACC_BAR = 0.9  # held-out accuracy every shipped model must reach
@@ -28,7 +30,7 @@ def _train_script():
 
 TRAINED = zoo.trained_models()
 MIXTURE = "mixture"
-SINGLE = [n for n in TRAINED if n != MIXTURE]  # one task each (workbook.datasets)
+SINGLE = [n for n in TRAINED if n != MIXTURE]  # one task each (workbook.tasks.synthetic)
 
 
 def test_trained_models_shipped():
@@ -135,9 +137,9 @@ def test_specimens_delegate(name):
 @pytest.mark.parametrize("name", SINGLE)
 def test_trained_model_has_natural_qk_saturation(name):
     """The hunt's headline claim: AtP misses a significant q/k node and the QK fix gets closer."""
-    qk_fix = pytest.importorskip("workbook.qk_fix")
-    from workbook.atp import atp
-    from workbook.patching import patch_nodes
+    qk_fix = pytest.importorskip("workbook.attribution.qk_fix")
+    from workbook.attribution.atp import atp
+    from workbook.patching.nodes import patch_nodes
 
     model, task = zoo.load(name, n=16, seed=1)
     found = []

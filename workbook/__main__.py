@@ -6,7 +6,7 @@ methods with exact edge patching) and prints passes, wall time, recall@k, false 
 (truly important components, |effect| >= tau x max, that the method ranks outside its top K),
 verification cost, scale error and rank correlation. Figures and ``report.json`` / ``report.md`` go to ``--out``.
 
-``python -m workbook doctor`` checks an install instead (see :mod:`workbook.doctor`).
+``python -m workbook doctor`` checks an install instead (see :mod:`workbook.cli.doctor`).
 """
 
 from __future__ import annotations
@@ -17,9 +17,11 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+from workbook.cli import doctor, report, summary
+from workbook.cli.report import METHODS
+
 
 def build_parser() -> argparse.ArgumentParser:
-    from workbook.report import METHODS
 
     p = argparse.ArgumentParser(
         prog="python -m workbook",
@@ -54,7 +56,6 @@ def _split(values: Sequence[str] | None) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["doctor"]:  # python -m workbook doctor: the participant install check
-        from workbook import doctor
 
         return doctor.main(argv[1:])
     parser = build_parser()
@@ -62,7 +63,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     import torch
 
-    from workbook import report
 
     torch.set_num_threads(max(1, args.threads))
     valid_models = report.model_names()
@@ -94,18 +94,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--k must be >= 1 and --tau in (0, 1]")
 
     out = Path(args.out)
-    missing = [m for m in methods if report.METHODS[m].resolve() is None]
     print(f"When Gradients Mislead: {len(methods)} methods x {len(runs)} model/task runs -> {out.resolve()}")
-    if missing:
-        print(f"not available (module not written yet): {', '.join(missing)}")
     t0 = time.perf_counter()
     results = []
     for name, task in runs:
         res = report.run_model(name, methods, out, k=args.k, tau=args.tau, quick=args.quick, steps=args.steps,
                                task=task)
         results.append(res)
-        print(report.format_model(res, k=args.k), flush=True)
-    json_path, md_path = report.write_summary(results, out, k=args.k, tau=args.tau)
+        print(summary.format_model(res, k=args.k), flush=True)
+    json_path, md_path = summary.write_summary(results, out, k=args.k, tau=args.tau)
     n_fig = sum(len(r["figures"]) for r in results)
     print(f"\n{n_fig} figures in {out.resolve()}/<model>/; summary: {json_path.resolve()} and {md_path.resolve()}")
     print(f"total {time.perf_counter() - t0:.1f} s")

@@ -3,7 +3,9 @@
 Methods never reach into a block's modules themselves. They ask the model's :class:`Adapter`
 (``workbook.arch.adapter_for(model)``) for
 
-* the **edge graph** (:meth:`Adapter.graph`): sources, destinations and which edges exist
+* the **edge graph** facts (``n_layers``, ``n_heads``, ``n_kv_heads``, ``parallel``; the
+  :class:`~workbook.arch.graph.Graph` is built from them by ``Graph.from_model``): sources,
+  destinations and which edges exist
   (a parallel attention+MLP block has no ``L{l}H{h}->MLP{l}`` edge; grouped-query attention
   has one k/v destination per k/v head, named ``L{l}KV{g}.k``);
 * **node hooks and counts** (:meth:`node_hook`, :meth:`heads_of`, :meth:`node_label`);
@@ -14,7 +16,7 @@ Methods never reach into a block's modules themselves. They ask the model's :cla
   :meth:`rotated_qk`, :meth:`attn_divisor`, :meth:`attn_softcap`): post-rotary q/k, the
   model's scale and soft-cap; the mask is read from the model's own ``hook_attn_scores``;
 * **refusals** (:meth:`require`): a capability the family cannot support exactly raises
-  :class:`~workbook.validate.UnsupportedArchitectureError` naming the feature.
+  :class:`~workbook.core.errors.UnsupportedArchitectureError` naming the feature.
 
 A family adapter (one file per family in this package) sets a few class attributes and
 overrides what differs. :meth:`inspect` checks, when the adapter is built, that the modules
@@ -29,9 +31,9 @@ from typing import ClassVar
 import torch
 
 from workbook.arch.norms import layernorm_input_grad, rmsnorm_input_grad
-from workbook.validate import UnsupportedArchitectureError
+from workbook.core.errors import UnsupportedArchitectureError
 
-__all__ = ["Adapter", "CAPABILITIES", "NODE_HOOKS", "compute_dtype"]
+__all__ = ["Adapter", "CAPABILITIES", "NODE_HOOKS", "rotate_half"]
 
 #: What a refusal can name: ``edges`` (the per-head edge graph: EAP, EAP-IG, EAP-GP, edge
 #: patching, circuits) and ``qk_fix`` (exact re-softmax of the attention pattern).
@@ -53,20 +55,7 @@ NODE_HOOKS = {
 }
 
 
-def compute_dtype(model_or_dtype) -> torch.dtype:
-    """float64 for a float64 model, else float32: what scores and products accumulate in."""
-    dtype = model_or_dtype if isinstance(model_or_dtype, torch.dtype) else model_dtype(model_or_dtype)
-    return torch.float64 if dtype == torch.float64 else torch.float32
-
-
-def model_dtype(model) -> torch.dtype:
-    for p in model.parameters():
-        if p.is_floating_point():
-            return p.dtype
-    return torch.float32
-
-
-def _rotate_half(x: torch.Tensor) -> torch.Tensor:
+def rotate_half(x: torch.Tensor) -> torch.Tensor:
     x1, x2 = x[..., : x.shape[-1] // 2], x[..., x.shape[-1] // 2 :]
     return torch.cat((-x2, x1), dim=-1)
 
@@ -129,32 +118,34 @@ class Adapter:
             block = self.model.blocks[l]
             post = [n for n in ("ln1_post", "ln2_post") if hasattr(block, n)]
             if post:
-                self.refuse("edges", (
-                    "each attention/MLP output is normalised again before it joins the residual stream "
-                    f"({' and '.join(post)}, e.g. Gemma 2's post-attention RMSNorm), so the residual write "
-                    "of one head is not additive and the per-head edge graph does not exist"))
+                self.refuse(
+                    "edges",
+                    (
+                        "each attention/MLP output is normalised again before it joins the residual stream "
+                        f"({' and '.join(post)}, e.g. Gemma 2's post-attention RMSNorm), so the residual write "
+                        "of one head is not additive and the per-head edge graph does not exist"
+                    ),
+                )
             try:
                 ln = self.norm_module(l)
             except AttributeError:
-                self.refuse("edges", f"block {l} has no pre-attention norm ln1 the edge graph can differentiate through")
+                self.refuse(
+                    "edges", f"block {l} has no pre-attention norm ln1 the edge graph can differentiate through"
+                )
                 continue
             if self._norm_params(ln) is None:
-                self.refuse("edges", (
-                    f"block {l}'s pre-attention norm is a {type(ln).__name__}, not the {self.norm} this "
-                    f"{self.family} adapter differentiates exactly"))
+                self.refuse(
+                    "edges",
+                    (
+                        f"block {l}'s pre-attention norm is a {type(ln).__name__}, not the {self.norm} this "
+                        f"{self.family} adapter differentiates exactly"
+                    ),
+                )
             for kind in "qkvo":
                 mod = getattr(block.attn, kind, None)
                 lin = getattr(mod, "_original_component", None)
                 if not _is_projection(lin):
                     self.refuse("edges", f"block {l}'s {kind} projection is a {type(lin).__name__}, not a linear layer")
-
-    # ------------------------------------------------------------------ graph
-    def graph(self):
-        """The edge :class:`~workbook.graph.Graph` of this model (refuses if edges are unsupported)."""
-        from workbook.graph import Graph
-
-        self.require("edges")
-        return Graph(self.n_layers, self.n_heads, self.n_kv_heads, self.parallel)
 
     # ------------------------------------------------------------------ nodes
     def node_hook(self, kind: str, layer: int) -> str:
@@ -254,8 +245,8 @@ class Adapter:
             cos = cache[a + "hook_cos"].double()[:, :, None, :]  # [1 or B, T, 1, rot]
             sin = cache[a + "hook_sin"].double()[:, :, None, :]
             r = cos.shape[-1]
-            q = torch.cat([q[..., :r] * cos + _rotate_half(q[..., :r]) * sin, q[..., r:]], -1)
-            k = torch.cat([k[..., :r] * cos + _rotate_half(k[..., :r]) * sin, k[..., r:]], -1)
+            q = torch.cat([q[..., :r] * cos + rotate_half(q[..., :r]) * sin, q[..., r:]], -1)
+            k = torch.cat([k[..., :r] * cos + rotate_half(k[..., :r]) * sin, k[..., r:]], -1)
         return q, k
 
     def expand_kv(self, k: torch.Tensor) -> torch.Tensor:
@@ -268,7 +259,11 @@ class Adapter:
         bits = [self.family, f"{self.n_layers} layers", f"{self.n_heads} heads"]
         if self.n_kv_heads != self.n_heads:
             bits.append(f"{self.n_kv_heads} k/v heads")
-        bits += [self.norm, "rotary" if self.rotary else "learned positions", "parallel" if self.parallel else "sequential"]
+        bits += [
+            self.norm,
+            "rotary" if self.rotary else "learned positions",
+            "parallel" if self.parallel else "sequential",
+        ]
         out = ", ".join(bits)
         if self.refusals:
             out += "; refuses " + ", ".join(f"{c} ({r})" for c, r in self.refusals.items())

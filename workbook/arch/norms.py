@@ -22,7 +22,9 @@ import torch
 __all__ = ["layernorm_input_grad", "rmsnorm_input_grad"]
 
 
-def layernorm_input_grad(x: torch.Tensor, weight: torch.Tensor, eps: float, g_out: torch.Tensor, out: torch.Tensor) -> None:
+def layernorm_input_grad(
+    x: torch.Tensor, weight: torch.Tensor, eps: float, g_out: torch.Tensor, out: torch.Tensor
+) -> None:
     """Write into ``out [H, B, P, D]`` the LayerNorm input gradient for each ``g_out[h]``."""
     inv_sigma = (x.var(-1, unbiased=False, keepdim=True) + eps).rsqrt()  # [B,P,1]
     xhat = (x - x.mean(-1, keepdim=True)) * inv_sigma  # [B,P,D]
@@ -32,7 +34,9 @@ def layernorm_input_grad(x: torch.Tensor, weight: torch.Tensor, eps: float, g_ou
     torch.mul(torch.addcmul(g - m1, xhat, m2, value=-1), inv_sigma, out=out)
 
 
-def rmsnorm_input_grad(x: torch.Tensor, weight: torch.Tensor, eps: float, g_out: torch.Tensor, out: torch.Tensor) -> None:
+def rmsnorm_input_grad(
+    x: torch.Tensor, weight: torch.Tensor, eps: float, g_out: torch.Tensor, out: torch.Tensor
+) -> None:
     """Write into ``out [H, B, P, D]`` the RMSNorm input gradient for each ``g_out[h]``."""
     inv_rms = (x.pow(2).mean(-1, keepdim=True) + eps).rsqrt()  # [B,P,1]
     xhat = x * inv_rms

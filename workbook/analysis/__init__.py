@@ -1,0 +1,10 @@
+"""Analysis on top of the estimates: circuits, interop, and the diagnoser.
+
+======================  ==================================================================
+``analysis.circuits``   edge selection, faithfulness, faithfulness curves, overlap
+``analysis.interop``    scores and circuits in hannamw/EAP-IG's names and graph JSON
+``analysis.probes``     the diagnoser's cheap probes (pattern change, edge terms, predicted misses)
+``analysis.diagnosis``  what the diagnoser returns: findings, fixes, the report
+``analysis.diagnose``   :func:`diagnose`: which estimates to distrust and the fix to use
+======================  ==================================================================
+"""

@@ -1,0 +1,1 @@
+"""Command-line programs: ``python -m workbook`` (the report) and ``python -m workbook doctor``."""

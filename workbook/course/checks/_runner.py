@@ -1,0 +1,165 @@
+"""How learner checks run and report: one line per verdict, never a crash for an unfilled stub.
+
+A check is a function ``check_xxx(learner_fn)`` that calls the learner's function on fresh
+random inputs and on a specimen, compares with the reference, and raises :class:`CheckFailed`
+with a message naming the likely mistake. :func:`run_check` wraps it:
+
+* stub not filled in (``NotImplementedError`` raised by the learner's own code) -> prints
+  "not done yet" and returns False, so the rest of the notebook keeps running on the
+  reference implementation;
+* :class:`CheckFailed` -> prints the diagnosis (or raises with ``strict=True``);
+* any other exception from the learner's code -> prints ``[check failed]`` with the exception
+  and the learner's line that raised it, and returns False (Run All goes on);
+* passes -> prints a short success line and returns True.
+
+A check returns a :class:`CheckResult` (true when passed) that a notebook does not display.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import traceback
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+__all__ = ["CheckFailed", "CheckResult", "learner_check", "assert_close_named", "STRICT_ENV"]
+
+STRICT_ENV = "WORKBOOK_STRICT_CHECKS"
+_PACKAGE = str(Path(__file__).resolve().parents[2])
+
+
+def _is_library(filename: str) -> bool:
+    return filename.startswith(_PACKAGE) or "site-packages" in filename or "/lib/python" in filename
+
+
+def _learner_frame(err: BaseException) -> traceback.FrameSummary | None:
+    """The innermost traceback frame in the learner's code (not the workbook, torch or Python)."""
+    frames = [f for f in traceback.extract_tb(err.__traceback__) if not _is_library(f.filename)]
+    return frames[-1] if frames else None
+
+
+def _raised_by_learner(err: BaseException) -> bool:
+    """True when ``err`` comes from a ``raise`` statement in the learner's own code (a stub)."""
+    frames = traceback.extract_tb(err.__traceback__)
+    if not frames or _is_library(frames[-1].filename):
+        return False
+    line = (frames[-1].line or "").strip()
+    return line.startswith("raise") or not line  # no source line (e.g. exec'd code): trust it
+
+
+class CheckFailed(AssertionError):
+    """A learner's function gave a wrong answer; the message says what is likely wrong."""
+
+
+class CheckResult:
+    """What a check returns: true when the learner's function passed.
+
+    A notebook does not display it (no ``Out: False`` under the check's own message); in a
+    script use it as a bool: ``if check_atp_heads(my_atp): ...``.
+    """
+
+    def __init__(self, passed: bool) -> None:
+        self.passed = bool(passed)
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __eq__(self, other) -> bool:
+        return bool(self) == bool(other)
+
+    def __hash__(self) -> int:
+        return hash(self.passed)
+
+    def __repr__(self) -> str:
+        return f"CheckResult(passed={self.passed})"
+
+    def _ipython_display_(self) -> None:  # the check already printed its verdict
+        pass
+
+
+def learner_check(fn: Callable) -> Callable:
+    """Decorator turning ``fn(learner_fn, ...)`` into a notebook-friendly check.
+
+    Returns a :class:`CheckResult`: true when the learner's function passes, false when it is
+    unfinished, wrong or raises.
+    Set ``strict=True`` (or env ``WORKBOOK_STRICT_CHECKS=1``) to raise instead of printing.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(learner_fn: Callable, *args, strict: bool | None = None, **kwargs) -> CheckResult:
+        return CheckResult(_run(learner_fn, *args, strict=strict, **kwargs))
+
+    def _run(learner_fn: Callable, *args, strict: bool | None = None, **kwargs) -> bool:
+        strict = os.environ.get(STRICT_ENV, "0") == "1" if strict is None else strict
+        name = getattr(learner_fn, "__name__", "your function")
+        try:
+            with torch.enable_grad():
+                fn(learner_fn, *args, **kwargs)
+        except NotImplementedError as err:
+            if not _raised_by_learner(err):
+                return _crashed(name, err, strict)
+            print(f"[not done yet] {name}: still a stub. The notebook continues with the reference "
+                  "implementation; come back and fill it in.")
+            if strict:
+                raise
+            return False
+        except CheckFailed as err:
+            print(f"[check failed] {name}: {err}")
+            if strict:
+                raise
+            return False
+        except Exception as err:  # noqa: BLE001 - a learner's bug must not stop Run All
+            return _crashed(name, err, strict)
+        print(f"[passed] {name}: matches the reference on every test case.")
+        return True
+
+    return wrapper
+
+
+def _crashed(name: str, err: Exception, strict: bool) -> bool:
+    """Report an exception raised while running the learner's function; re-raise when strict."""
+    frame = _learner_frame(err)
+    message = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    what = f"{type(err).__name__}{': ' + message if message else ''}"
+    if frame is not None:
+        code = (frame.line or "").strip()
+        where = f"in {frame.name}, line {frame.lineno}" + (f": {code}" if code else "")
+        print(f"[check failed] {name} raised {what} ({where}). Fix it and re-run the cell; the notebook "
+              "continues with the reference implementation.")
+    else:
+        print(f"[check failed] {name}: checking its result raised {what} (inside the workbook: is the return "
+              "value what the exercise asks for?). The notebook continues with the reference implementation.")
+    if strict:
+        raise err
+    return False
+
+
+def assert_close_named(
+    actual, expected, what: str, atol: float = 1e-4, rtol: float = 1e-3, hints: list[tuple[Callable, str]] = ()
+) -> None:
+    """Compare ``actual`` with ``expected``; on mismatch raise :class:`CheckFailed`.
+
+    ``hints`` is a list of ``(predicate(actual, expected) -> bool, message)``: the first
+    predicate that holds supplies the diagnosis (e.g. "the sign is flipped").
+    """
+    actual = torch.as_tensor(actual).detach().float().cpu()
+    expected = torch.as_tensor(expected).detach().float().cpu()
+    if actual.shape != expected.shape:
+        raise CheckFailed(f"{what}: expected shape {tuple(expected.shape)}, got {tuple(actual.shape)}.")
+    if not torch.isfinite(actual).all():
+        raise CheckFailed(f"{what}: contains NaN or inf.")
+    if torch.allclose(actual, expected, atol=atol, rtol=rtol):
+        return
+    for pred, msg in hints:
+        try:
+            if pred(actual, expected):
+                raise CheckFailed(f"{what}: {msg}")
+        except CheckFailed:
+            raise
+        except Exception:  # a hint predicate must never mask the real failure
+            continue
+    err = (actual - expected).abs().max().item()
+    raise CheckFailed(f"{what}: values differ from the reference (max abs difference {err:.3g}).")
