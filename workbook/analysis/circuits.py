@@ -24,12 +24,14 @@ from dataclasses import dataclass
 import torch
 from jaxtyping import Bool, Float
 
+from workbook.arch import check_model
 from workbook.arch.graph import Graph
 from workbook.core.errors import WorkbookError
 from workbook.core.runs import baselines as metric_baselines
+from workbook.core.runs import model_device, progress
 from workbook.core.scores import Scores
 from workbook.core.task import Task
-from workbook.patching.edges import run_with_patched_edges
+from workbook.patching.masked import corrupt_sources, masked_forward
 
 __all__ = [
     "Circuit", "score_matrix", "top_n", "greedy", "prune", "evaluate", "faithfulness",
@@ -162,8 +164,7 @@ def greedy(scores: Scores, n: int, graph: Graph, absolute: bool = True, pruned: 
 
 def evaluate(model, task: Task, circuit: Circuit) -> float:
     """Batch-mean metric with every edge outside ``circuit`` corrupted (circuit-run semantics)."""
-    complement = graph_mask(circuit) & ~circuit.mask
-    return float(task.metric_value(run_with_patched_edges(model, task, complement)))
+    return float(evaluate_many(model, task, circuit.mask[None])[0])
 
 
 def graph_mask(circuit: Circuit) -> torch.Tensor:
@@ -171,21 +172,31 @@ def graph_mask(circuit: Circuit) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate_many(model, task: Task, masks: Bool[torch.Tensor, "k n_src n_dst"]) -> Float[torch.Tensor, " k"]:
+def evaluate_many(
+    model,
+    task: Task,
+    masks: Bool[torch.Tensor, "k n_src n_dst"],
+    corr_src: torch.Tensor | None = None,
+) -> Float[torch.Tensor, " k"]:
     """Batch-mean metric for K circuits at once: ``masks [K, n_src, n_dst]`` -> ``[K]``.
 
     Same circuit-run semantics as :func:`evaluate` (each destination receives
     ``u(corrupt) - u(current run)`` for every non-circuit edge), with the K circuits stacked
-    along the batch so one forward evaluates them all.
+    along the batch so one forward evaluates them all (:func:`workbook.patching.masked.masked_forward`;
+    logits only where the metric reads). ``corr_src`` (:func:`workbook.patching.masked.corrupt_sources`)
+    reuses one corrupt forward across calls.
     """
     graph = Graph.from_model(model)
     if masks.ndim != 3 or tuple(masks.shape[1:]) != tuple(graph.edge_mask.shape):
         n_src, n_dst = graph.edge_mask.shape
         raise WorkbookError(f"masks must have shape [K, {n_src}, {n_dst}], got {tuple(masks.shape)}.")
+    check_model(model)
+    dev = model_device(model)
+    run = task.to(dev)
     K, B = masks.shape[0], task.batch_size
-    patched = graph.edge_mask[None] & ~masks.bool()  # [K, n_src, n_dst]: every edge outside the circuit
-    logits = run_with_patched_edges(model, task, patched)
-    return task.per_example(logits).reshape(K, B).mean(1)
+    patched = (graph.edge_mask[None] & ~masks.bool().cpu()).to(dev)  # every edge outside the circuit
+    metric = masked_forward(model, run, patched, graph, corr_src, metric_only=True)
+    return metric.reshape(K, B).mean(1).cpu()
 
 
 def _known_end(mask: torch.Tensor, graph: Graph) -> float | None:
@@ -246,9 +257,11 @@ def faithfulness_curve(
     masks = {k: c.mask for k, c in zip(keys, circuits)}
     values: dict[bytes, float] = {k: end for k in masks if (end := _known_end(masks[k], graph)) is not None}
     distinct = [k for k in dict.fromkeys(keys) if k not in values]
-    for i in range(0, len(distinct), max(1, chunk)):
+    corr = corrupt_sources(model, task.to(model_device(model)), graph) if distinct else None
+    starts = range(0, len(distinct), max(1, chunk))
+    for i in progress(starts, total=len(starts), desc="faithfulness curve", enabled=len(distinct) > chunk or None):
         part = distinct[i : i + chunk]
-        metric = evaluate_many(model, task, torch.stack([masks[k] for k in part]))
+        metric = evaluate_many(model, task, torch.stack([masks[k] for k in part]), corr)
         for k, v in zip(part, metric.tolist()):
             values[k] = float(task.normalize(v, baselines=base))
     return [c.n_edges for c in circuits], [values[k] for k in keys]

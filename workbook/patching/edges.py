@@ -37,6 +37,7 @@ from workbook.core.runs import (
 )
 from workbook.core.scores import Scores
 from workbook.core.task import Logits, Task, oriented
+from workbook.patching.masked import masked_forward
 from workbook.patching.nodes import checked_run, run_copies
 from workbook.patching.resume import CleanRun, Patch
 
@@ -299,55 +300,7 @@ def run_with_patched_edges(
         for i, j in _edge_list(graph, patched):
             masks[0, i, j] = True
     run = run.to(model_device(model))
-    masks = masks.to(model_device(model))
-    K, B = masks.shape[0], run.batch_size
-    _, corr = cache_activations(model, run.corrupt, list(graph.source_hooks), attention_mask=run.attention_mask)
-    corr_src = graph.stack_sources(corr)  # [n_src, B, P, D]
-    act_shape = tuple(corr_src.shape[2:])
-    live: dict[str, torch.Tensor] = {}
-
-    def save(name):
-        def fn(t, hook):
-            live[name] = t
-
-        return fn
-
-    def current() -> torch.Tensor:
-        """Every source's write in this run so far: ``[n_src, K, B, P, D]`` (zeros if not computed yet)."""
-        rows = []
-        for src in graph.sources:
-            hook, head = graph.source_hook(src)
-            t = live.get(hook)
-            if t is None:
-                rows.append(corr_src.new_zeros((K * B,) + act_shape))
-            else:
-                rows.append(t if head is None else t[:, :, head])
-        return torch.stack(rows).reshape((n_src, K, B) + act_shape)
-
-    def patch_dest(hook_name: str):
-        cols = [j for j, d in enumerate(graph.destinations) if graph.dest_hook(d)[0] == hook_name]
-
-        def fn(act, hook):
-            if not masks[:, :, cols].any():
-                return act
-            diff = corr_src[:, None] - current()  # [n_src, K, B, P, D]
-            act = act.clone()
-            for j in cols:
-                w = masks[:, :, j].to(diff.dtype)  # [K, n_src]
-                if not w.any():
-                    continue
-                delta = torch.einsum("ks,skbpd->kbpd", w, diff).reshape((K * B,) + act_shape)
-                head = graph.dest_hook(graph.destinations[j])[1]
-                if head is None:
-                    act = act + delta
-                else:
-                    act[:, :, head] = act[:, :, head] + delta
-            return act
-
-        return fn
-
-    fwd = [(h, save(h)) for h in graph.source_hooks] + [(h, patch_dest(h)) for h in graph.dest_hooks]
-    return run_copies(model, run, K, fwd)
+    return masked_forward(model, run, masks.to(model_device(model)), graph)
 
 
 def edge_patched_metric(model, task: Task, patched, direction: str = "noising") -> float:
