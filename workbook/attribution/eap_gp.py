@@ -57,7 +57,9 @@ from workbook.core.runs import (
     embeddings,
     frozen_params,
     fused_attention,
+    is_long,
     model_device,
+    progress,
     run_model,
 )
 from workbook.core.scores import Scores
@@ -142,7 +144,8 @@ def gradpath(
         return fn
 
     with frozen_params(model), torch.enable_grad():
-        for j in range(steps):
+        slow = is_long(model, task.batch_size, task.seq_len, 3 * steps)
+        for j in progress(range(steps), total=steps, desc="EAP-GP GradPath", enabled=slow):
             leaf = gamma.detach().requires_grad_(True)
             with model.hooks(fwd_hooks=[(n, save(n)) for n in capture] if j == 0 else []):
                 dist = output_distance(model, task.clean, leaf, target_logits, mask)
@@ -260,7 +263,8 @@ def eap_gp(
         eta = _step_sizes(step_size, e_clean, e_corr, steps)
         gamma = e_clean.clone()
         points, objective = [gamma], []
-        for j in range(steps + 1):
+        slow = is_long(model, run.batch_size, run.seq_len, 3 * (steps + 1))
+        for j in progress(range(steps + 1), total=steps + 1, desc="EAP-GP attribution", enabled=slow):
             res = _gp_pass(
                 model,
                 run,

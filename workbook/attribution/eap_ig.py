@@ -47,7 +47,9 @@ from workbook.core.runs import (
     cache_activations_and_grads,
     embeddings,
     fused_attention,
+    is_long,
     model_device,
+    progress,
 )
 from workbook.core.scores import Scores
 from workbook.core.task import Task, oriented
@@ -107,7 +109,9 @@ def _path_passes(
     captured = False
     guard = MemoryGuard()
     order = sorted(range(len(a)), key=lambda i: float(a[i]) != 1.0)  # the clean point first
-    for chunk in _chunks(order, per_pass):
+    chunks = _chunks(order, per_pass)
+    slow = is_long(model, B * per_pass, run.seq_len, 3 * len(chunks))
+    for chunk in progress(chunks, total=len(chunks), desc=f"EAP-IG path points ({hook})", enabled=slow):
         w = a[chunk].to(clean.device, clean.dtype).view(-1, 1, 1, 1)
         pts = torch.where(w == 1, clean[None], corr[None] + w * (clean - corr)[None])  # exactly clean at a = 1
         flat = pts.reshape((-1,) + tuple(clean.shape[1:]))

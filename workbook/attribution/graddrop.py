@@ -28,7 +28,16 @@ from workbook.arch import adapter_for, check_model
 from workbook.attribution.atp import node_hooks, node_products
 from workbook.attribution.qk_fix import qk_fix_from_inputs, qk_fix_inputs, qk_hooks
 from workbook.core.errors import ModelError, check_finite, check_tokens
-from workbook.core.runs import LEAF_HOOK, cache_activations, compute_dtype, frozen_params, leaf, run_model
+from workbook.core.runs import (
+    LEAF_HOOK,
+    cache_activations,
+    compute_dtype,
+    frozen_params,
+    is_long,
+    leaf,
+    progress,
+    run_model,
+)
 from workbook.core.scores import Scores
 from workbook.core.task import Task, oriented
 from workbook.patching.nodes import node_kinds, node_specs
@@ -93,7 +102,8 @@ def graddrop_passes(
     with frozen_params(model), torch.enable_grad(), model.hooks(fwd_hooks=fwd, bwd_hooks=bwd):
         logits = run_model(model, run.clean, run.attention_mask)
         total = run.per_example(logits).mean()
-        for l in range(L):
+        slow = is_long(model, run.batch_size, run.seq_len, 2 * L)
+        for l in progress(range(L), total=L, desc="GradDrop backward passes", enabled=slow):
             drop["layer"] = l
             grads.clear()
             total.backward(retain_graph=l < L - 1)

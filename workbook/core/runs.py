@@ -25,6 +25,7 @@ import torch
 from workbook.core.errors import TaskError, check_finite
 
 __all__ = [
+    "is_long",
     "compute_dtype",
     "model_dtype",
     "fused_attention",
@@ -61,6 +62,21 @@ def progress(iterable: Iterable, total: int | None = None, desc: str = "", enabl
     from tqdm.auto import tqdm
 
     return tqdm(iterable, total=total, desc=desc, leave=False)
+
+
+#: a rough CPU rate (multiply-adds per second, one thread) for deciding when a call shows progress
+_CPU_MACS_PER_S = 2e10
+
+
+def is_long(model, rows: int, seq: int, passes: float, seconds: float = 10.0) -> bool | None:
+    """Whether ``passes`` forward-equivalents over ``rows x seq`` tokens may take over ``seconds``.
+
+    A rough estimate (parameters x tokens x passes at ~2e10 multiply-adds/s, one CPU thread),
+    used to show a progress bar on calls that would otherwise sit silent; ``None`` (progress's
+    own default) when short. ``WORKBOOK_PROGRESS=0`` still silences it (:func:`progress`).
+    """
+    n_params = sum(p.numel() for p in model.parameters())
+    return True if n_params * rows * seq * passes / _CPU_MACS_PER_S > seconds else None
 
 
 @contextlib.contextmanager

@@ -45,21 +45,8 @@ from jaxtyping import Float
 
 from workbook.core.ranking import TIE_TOL, average_ranks, pearson, tie_order, worst_ranks
 
-__all__ = [
-    "Scores",
-    "TIE_TOL",
-    "important",
-    "false_negatives",
-    "verification_cost",
-    "scale_error",
-    "recall_at_k",
-    "rank_correlation",
-    "pearson",
-    "compare",
-    "comparison_table",
-    "fmt",
-    "RoundingEdgeError",
-]
+__all__ = ["Scores", "TIE_TOL", "important", "false_negatives", "verification_cost", "scale_error", "recall_at_k",
+           "rank_correlation", "pearson", "compare", "comparison_table", "fmt", "RoundingEdgeError", "concat_scores"]
 
 STRICT_DIGITS_ENV = "WORKBOOK_STRICT_DIGITS"
 

@@ -18,12 +18,23 @@ Denoising is the same computation on :meth:`Task.swapped` (clean and corrupt exc
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Callable, Sequence
+from typing import Sequence
 
 import torch
-from jaxtyping import Float, Int
+from jaxtyping import Int
 
 from workbook.core.errors import MetricError, TaskError, WorkbookError, check_finite, check_tokens
+from workbook.core.metrics import (
+    METRICS,
+    Logits,
+    Metric,
+    PerExample,
+    PerExampleIds,
+    Tokens,
+    answer_logprob,
+    logit_diff,
+    prob_diff,
+)
 from workbook.core.runs import baselines
 
 __all__ = [
@@ -40,40 +51,6 @@ __all__ = [
     "make_task",
     "as_token_ids",
 ]
-
-#: token ids of a batch of prompts
-Tokens = Int[torch.Tensor, "batch seq"]
-#: one token id (or position) per example
-PerExampleIds = Int[torch.Tensor, " batch"]
-#: logits of a batch; ``rows`` is ``batch`` or ``copies * batch`` for stacked patched copies
-Logits = Float[torch.Tensor, "rows seq vocab"]
-#: one metric value per example (per row)
-PerExample = Float[torch.Tensor, " rows"]
-#: ``metric(logits, answer, wrong, pos) -> per-example values``
-Metric = Callable[[Logits, PerExampleIds, PerExampleIds, PerExampleIds], PerExample]
-
-
-def _read(logits: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
-    """Logits at each example's read position: ``[N, S, V] -> [N, V]``."""
-    return logits[torch.arange(logits.shape[0], device=logits.device), pos]
-
-
-def logit_diff(logits: Logits, answer: PerExampleIds, wrong: PerExampleIds, pos: PerExampleIds) -> PerExample:
-    """Per-example logit(answer) - logit(wrong) at ``pos``: ``[N, S, V] -> [N]``."""
-    last = _read(logits, pos)
-    return last.gather(1, answer[:, None])[:, 0] - last.gather(1, wrong[:, None])[:, 0]
-
-
-def prob_diff(logits: Logits, answer: PerExampleIds, wrong: PerExampleIds, pos: PerExampleIds) -> PerExample:
-    """Per-example p(answer) - p(wrong) at ``pos`` (saturates when the model is confident)."""
-    probs = _read(logits, pos).softmax(-1)
-    return probs.gather(1, answer[:, None])[:, 0] - probs.gather(1, wrong[:, None])[:, 0]
-
-
-def answer_logprob(logits: Logits, answer: PerExampleIds, wrong: PerExampleIds, pos: PerExampleIds) -> PerExample:
-    """Per-example log p(answer) at ``pos`` (``wrong`` is ignored)."""
-    return _read(logits, pos).log_softmax(-1).gather(1, answer[:, None])[:, 0]
-
 
 def as_token_ids(x, what: str, allow_negative: bool = False, kind: str = "token ids") -> torch.Tensor:
     """``x`` as a ``LongTensor`` of token ids (or positions); never truncates.
@@ -97,7 +74,6 @@ def as_token_ids(x, what: str, allow_negative: bool = False, kind: str = "token 
     return t
 
 
-METRICS: dict[str, Metric] = {"logit_diff": logit_diff, "prob_diff": prob_diff, "answer_logprob": answer_logprob}
 
 _BATCH_AGNOSTIC = (
     "A metric must be per-example and batch-agnostic: compute each row's value from that row's "
