@@ -6,6 +6,7 @@ import _families as F
 import pytest
 import torch
 
+from tests._tol import F32, F64, assert_close
 from workbook.arch import adapter_for, check_architecture, supported_architectures
 from workbook.arch.gpt2 import GPT2Adapter
 from workbook.arch.graph import Graph
@@ -40,8 +41,8 @@ def test_norm_input_grads_match_autograd(i):
         xx = x.clone().requires_grad_(True)
         (want,) = torch.autograd.grad(module(xx), xx, g_out[h])
         # HF's RMSNorms compute in float32 even in a float64 model: agreement to float32 rounding
-        atol = 1e-12 if isinstance(module, torch.nn.LayerNorm) else 1e-5
-        assert torch.allclose(out[h], want, atol=atol), type(module).__name__
+        rel = F64 if isinstance(module, torch.nn.LayerNorm) else F32
+        assert_close(out[h], want, rel, what=type(module).__name__)
 
 
 def test_an_unexpected_norm_is_a_named_refusal():
@@ -95,8 +96,8 @@ def test_residual_stream_decomposes_into_the_graph_sources(family):
         b_O = model.blocks[l].attn.o._original_component.bias
         heads = c[f"blocks.{l}.attn.hook_result"].sum(2) + (0 if b_O is None else b_O)
         if family != "gemma2":  # Gemma 2 normalises attn_out again: not the sum of its heads
-            assert torch.allclose(heads, c[f"blocks.{l}.hook_attn_out"], atol=1e-10)
-    assert torch.allclose(total, c[f"blocks.{L - 1}.hook_resid_post"], atol=1e-10)
+            assert_close(heads, c[f"blocks.{l}.hook_attn_out"], F64, what=f"L{l} heads")
+    assert_close(total, c[f"blocks.{L - 1}.hook_resid_post"], F64, what="resid_post")
     zero = R.cache(model, task.clean, [f"blocks.{L - 1}.hook_resid_post"], [("blocks.0.hook_attn_out", lambda a, hook: a * 0)])
     moved = c[f"blocks.{L - 1}.hook_resid_post"] - zero[f"blocks.{L - 1}.hook_resid_post"]
     assert moved.abs().max() > 1e-3  # the write hook is live
@@ -112,6 +113,6 @@ def test_interop_with_parallel_and_grouped_graphs():
     scores = wb.eap(model, task)
     back = from_eap_ig_json(to_eap_ig_json(None, model, scores))
     assert back.circuit.graph == Graph.from_model(model)
-    assert torch.allclose(back.scores.values, torch.tensor([scores[n] for n in back.scores.names], dtype=torch.float64))
+    assert torch.equal(back.scores.values, torch.tensor([scores[n] for n in back.scores.names], dtype=torch.float64))  # float64 survives JSON exactly
     with pytest.raises(WorkbookError, match="Grouped-query"):
         to_eap_ig_json(None, F.build("llama"), wb.eap(F.build("llama"), task))

@@ -6,18 +6,37 @@ from transformer_lens.tools.analysis.attribution_patching import faithfulness as
 
 import workbook as wb
 from tests._edge_util import random_case
+from tests._tol import F64, assert_close
 from workbook.analysis import circuits as C
+from workbook.core.runs import baselines
 
 
-def setup_case(seed=1, B=3):
-    model, task = random_case(seed=seed, B=B)
+def setup_case(seed=1, B=3, dtype=None):
+    model, task = random_case(seed=seed, B=B, dtype=dtype)
     return model, task, wb.Graph.from_model(model), wb.eap(model, task)
 
 
+def clear_gap(model, task) -> tuple[float, float, float]:
+    """``(M(clean), M(corrupt), scale)``, asserting the gap is >= 10% of the scale (well-conditioned faithfulness)."""
+    clean_v, corrupt_v = baselines(model, task)
+    scale = max(abs(clean_v), abs(corrupt_v))
+    assert abs(clean_v - corrupt_v) > 0.1 * scale, "this case's faithfulness denominator is ill-conditioned"
+    return clean_v, corrupt_v, scale
+
+
+def test_full_circuit_is_the_clean_run_and_empty_the_corrupt_run():
+    """float64, on a case with a clear clean/corrupt gap (seed 2: 19% of |M|)."""
+    model, task, graph, _ = setup_case(seed=2, dtype=torch.float64)
+    clean_v, corrupt_v, scale = clear_gap(model, task)
+    assert_close(C.evaluate(model, task, C.Circuit.full(graph)), clean_v, F64, scale, "full circuit")
+    assert_close(C.evaluate(model, task, C.Circuit.empty(graph)), corrupt_v, F64, scale, "empty circuit")
+
+
 def test_full_is_one_and_empty_is_zero():
+    """float32, on the seed-1 case whose gap is 0.1% of the logits (the ratio amplifies rounding ~1000x)."""
     model, task, graph, _ = setup_case()
-    assert abs(C.faithfulness(model, task, C.Circuit.full(graph)) - 1.0) < 1e-5
-    assert abs(C.faithfulness(model, task, C.Circuit.empty(graph))) < 1e-5
+    assert C.faithfulness(model, task, C.Circuit.full(graph)) == 1.0  # exact by definition (circuits.faithfulness)
+    assert C.faithfulness(model, task, C.Circuit.empty(graph)) == 0.0  # exact by definition (circuits.faithfulness)
 
 
 def test_greedy_is_connected_to_logits():
@@ -55,9 +74,12 @@ def test_top_n_keeps_at_most_n():
 
 
 def test_curve_and_overlap():
-    model, task, graph, scores = setup_case()
+    model, task, graph, scores = setup_case(seed=2, dtype=torch.float64)
+    clear_gap(model, task)
     xs, ys = C.faithfulness_curve(model, task, scores, [5, 400])
-    assert xs[0] <= 5 and abs(ys[-1] - 1.0) < 1e-5
+    # 400 >= every edge: the full circuit, whose metric is M(clean) to F64 * scale; the ratio
+    # divides that error by the gap (> 0.1 scale)
+    assert xs[0] <= 5 and xs[-1] == graph.n_edges and abs(ys[-1] - 1.0) <= F64 * 10
     a = C.greedy(scores, 10, graph)
     ov = C.overlap(a, a)
     assert ov["edge_jaccard"] == 1.0 and ov["node_recall"] == 1.0
@@ -65,11 +87,11 @@ def test_curve_and_overlap():
 
 
 def test_batched_evaluation_matches_one_at_a_time():
-    model, task, graph, scores = setup_case(seed=2)
+    model, task, graph, scores = setup_case(seed=2, dtype=torch.float64)
     circuits = [C.greedy(scores, n, graph) for n in (4, 9, 25)] + [C.top_n(scores, 15, graph)]
     batched = C.evaluate_many(model, task, torch.stack([c.mask for c in circuits]))
     single = torch.tensor([C.evaluate(model, task, c) for c in circuits], dtype=batched.dtype)
-    torch.testing.assert_close(batched, single, atol=1e-5, rtol=1e-4)
+    assert_close(batched, single, F64)
     assert single.std() > 1e-4  # the circuits differ
 
 
@@ -92,14 +114,20 @@ def _tl_reader(name, pos, L):
 
 
 def test_agrees_with_transformerlens_faithfulness():
-    model, task, graph, scores = setup_case(seed=7, B=1)
+    model, task, graph, scores = setup_case(seed=7, B=1, dtype=torch.float64)
     circuit = C.greedy(scores, 15, graph)
     L, S = graph.n_layers, task.seq_len
     tl_edges = [(_tl_node(e.split("->")[0], p, L), _tl_reader(e.split("->")[1], p, L)) for e in circuit.edges for p in range(S)]
     a, w = int(task.answer[0]), int(task.wrong[0])
     tl = tl_faithfulness(model, task.clean, task.corrupt, lambda lg: lg[0, -1, a] - lg[0, -1, w], tl_edges)
+    # compare the circuit's metric (scale: the metrics), then the ratios (error / gap)
+    clean_v, corrupt_v = baselines(model, task)
+    scale = max(abs(clean_v), abs(corrupt_v))
+    assert_close([tl.full_metric, tl.corrupt_metric], [clean_v, corrupt_v], F64, scale, "TL baselines")
+    tl_metric = tl.corrupt_metric + tl.recovered * (tl.full_metric - tl.corrupt_metric)
+    assert_close(C.evaluate(model, task, circuit), tl_metric, F64, scale, "circuit metric")
     ours = C.faithfulness(model, task, circuit)
-    assert abs(ours - tl.recovered) < 1e-4
+    assert abs(ours - tl.recovered) <= F64 * scale / abs(clean_v - corrupt_v)
     assert 0.01 < abs(ours) and abs(ours - 1) > 0.01  # a non-trivial circuit
 
 

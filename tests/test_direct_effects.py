@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from tests._tol import F64, assert_close, scale_of
 from workbook.core.errors import WorkbookError
 from workbook.core.task import Task
 from workbook.models import zoo
@@ -14,7 +15,8 @@ from workbook.patching.nodes import patch_nodes
 
 @pytest.fixture(scope="module")
 def random3():
-    model = build_gpt2(seed=3, n_layers=3, d_model=32, n_heads=4, d_vocab=20, n_ctx=8)
+    """float64: every comparison below is an exactness claim (tests/README.md)."""
+    model = build_gpt2(seed=3, n_layers=3, d_model=32, n_heads=4, d_vocab=20, n_ctx=8, dtype=torch.float64)
     g = torch.Generator().manual_seed(1)
     clean = torch.randint(0, 20, (4, 6), generator=g)
     corrupt = torch.randint(0, 20, (4, 6), generator=g)
@@ -27,26 +29,27 @@ def test_direct_effect_is_the_edge_to_the_logits(random3, what):
     d = direct_effects(model, task, what)
     e = patch_edges(model, task, edges=[f"{n}->logits" for n in d.names])
     assert d.values.abs().max() > 1e-3, "the random model has direct effects to compare"
-    torch.testing.assert_close(d.values, e.values, atol=2e-5, rtol=1e-4)
-    torch.testing.assert_close(d.per_example, e.per_example, atol=2e-5, rtol=1e-4)
+    assert_close(d, e, F64, what="values")
+    assert_close(d.per_example, e.per_example, F64, what="per example")
 
 
 def test_direct_effect_on_a_trained_model():
     model, task = zoo.load("ioi", n=6, seed=4)
+    model.double()  # float64: an exactness claim
     d = direct_effects(model, task, "head")
     e = patch_edges(model, task, edges=[f"{n}->logits" for n in d.names])
-    torch.testing.assert_close(d.values, e.values, atol=2e-5, rtol=1e-4)
+    assert_close(d, e, F64)
 
 
 def test_last_layer_neurons_have_no_indirect_effect(random3):
     model, task = random3
     last = [f"L2N{i}" for i in range(0, 128, 9)]
     split = effect_split(model, task, "neuron", nodes=last)
-    torch.testing.assert_close(split["direct"].values, split["total"].values, atol=1e-6, rtol=0)
-    assert split["indirect"].values.abs().max() < 1e-6
+    assert_close(split["direct"], split["total"], F64, what="direct")
+    assert_close(split["indirect"], torch.zeros(len(last)), F64, scale_of(split["total"]), "indirect")
     # an early neuron: the split adds up, and something does flow through later layers
     early = effect_split(model, task, "neuron", nodes=[f"L0N{i}" for i in range(0, 128, 9)])
-    torch.testing.assert_close(early["direct"].values + early["indirect"].values, early["total"].values)
+    assert_close(early["direct"].values + early["indirect"].values, early["total"], F64, what="split")
     assert early["indirect"].values.abs().max() > 1e-4
 
 
@@ -67,7 +70,8 @@ def test_neuron_direct_effect_equals_its_write_through_the_last_layer_only(rando
         delta = (corr[post][..., i] - clean[post][..., i])[..., None] * W[i]
         with torch.no_grad():
             logits = model.unembed(model.ln_final(resid + delta))
-        torch.testing.assert_close(task.per_example(logits) - base, d.per_example[:, j], atol=2e-5, rtol=1e-4)
+        # the difference of two metrics: their size is the scale
+        assert_close(task.per_example(logits) - base, d.per_example[:, j], F64, scale_of(base, d.per_example), n)
 
 
 def test_matches_patch_nodes_names_and_denoising(random3):
@@ -76,7 +80,7 @@ def test_matches_patch_nodes_names_and_denoising(random3):
     assert d.names == patch_nodes(model, task, "head", per_position=True).names
     den = direct_effects(model, task, "mlp", direction="denoising")
     e = patch_edges(model, task, edges=[f"{n}->logits" for n in den.names], direction="denoising")
-    torch.testing.assert_close(den.values, e.values, atol=2e-5, rtol=1e-4)
+    assert_close(den, e, F64)
 
 
 def test_bad_kind_and_node_are_named(random3):

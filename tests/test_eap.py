@@ -6,6 +6,7 @@ from transformer_lens.tools.analysis.attribution_patching import EdgeAttribution
 
 import workbook as wb
 from tests._edge_util import random_case
+from tests._tol import F64, assert_close, scale_of
 
 WRITER = {"embed": lambda n: "embed", "attn_head_out": lambda n: f"L{n.layer}H{n.head}", "mlp_out": lambda n: f"MLP{n.layer}"}
 READER = {
@@ -15,7 +16,7 @@ READER = {
 
 
 def test_eap_matches_transformerlens_edge_attribution():
-    model, task = random_case(seed=3, B=2, S=5)
+    model, task = random_case(seed=3, B=2, S=5, dtype=torch.float64)
     a, w = int(task.answer[0]), int(task.wrong[0])
     task = wb.Task(task.clean, task.corrupt, torch.tensor([a, a]), torch.tensor([w, w]))
     ours = wb.eap(model, task, direction="denoising")
@@ -28,16 +29,16 @@ def test_eap_matches_transformerlens_edge_attribution():
     assert set(summed) == set(ours.names)
     tl_vals = torch.tensor([summed[n] for n in ours.names], dtype=ours.values.dtype)
     assert ours.values.abs().max() > 1e-3
-    torch.testing.assert_close(ours.values, tl_vals, atol=1e-5, rtol=1e-3)
+    assert_close(ours, tl_vals, F64)
 
 
 def test_edges_out_of_a_source_sum_to_its_atp_score():
-    model, task = random_case(seed=4)
+    model, task = random_case(seed=4, dtype=torch.float64)
     e = wb.eap(model, task)
     node = wb.atp(model, task, ("head", "mlp"))
     for src in ["L0H1", "L1H0", "MLP0", "MLP1"]:
-        total = sum(v for n, v in e.to_dict().items() if n.startswith(src + "->"))
-        assert total == pytest.approx(node[src], abs=1e-5, rel=1e-3)
+        parts = [v for n, v in e.to_dict().items() if n.startswith(src + "->")]
+        assert_close(sum(parts), node[src], F64, scale_of(parts, node[src]), src)
 
 
 def test_identical_inputs_give_zero():

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import workbook as wb
+from tests._tol import F64, assert_close
 from workbook.attribution.graddrop import aggregate_graddrop, graddrop
 from workbook.attribution.qk_fix import atp_qk_fix
 from workbook.core.errors import ModelError
@@ -14,7 +15,8 @@ KINDS = ("head", "q", "k", "v", "mlp", "neuron")
 
 
 def _setup(seed=0, n_layers=3):
-    model = wb.build_gpt2(seed=seed, n_layers=n_layers, d_model=32, n_heads=2, d_vocab=20, d_mlp=16)
+    """float64: the comparisons below are exactness claims (tests/README.md)."""
+    model = wb.build_gpt2(seed=seed, n_layers=n_layers, d_model=32, n_heads=2, d_vocab=20, d_mlp=16, dtype=torch.float64)
     g = torch.Generator().manual_seed(seed)
     clean = torch.randint(0, 20, (3, 6), generator=g)
     corr = clean.clone()
@@ -38,12 +40,12 @@ def test_pass_structure():
         own = layers == l
         assert per_pass[l][:, own].abs().max() == 0, "dropping a node's own layer must cut every path"
         later = layers > l  # dropping an earlier layer leaves the node's gradient untouched
-        assert torch.allclose(per_pass[l][:, later], plain.per_example[:, later], atol=1e-5, rtol=1e-4)
+        assert_close(per_pass[l][:, later], plain.per_example[:, later], F64, what=f"pass {l}")
     last = layers == L - 1
-    assert torch.allclose(gd.per_example[:, last], plain.per_example[:, last].abs(), atol=1e-5, rtol=1e-4)
+    assert_close(gd.per_example[:, last], plain.per_example[:, last].abs(), F64, what="last layer")
     # abs per example, then mean (not abs of the mean)
-    assert torch.allclose(gd.values, gd.per_example.mean(0))
-    assert torch.allclose(gd.per_example, aggregate_graddrop(per_pass))
+    assert_close(gd, gd.per_example.mean(0), F64, what="mean")
+    assert_close(gd.per_example, aggregate_graddrop(per_pass), F64, what="aggregate")
     assert gd.info["backward_passes"] == L
 
 
@@ -52,7 +54,7 @@ def test_qk_fix_inside_graddrop():
     gd = graddrop(model, task, ("q", "k"), per_position=True, qk_fix=True)
     fix = atp_qk_fix(model, task, ("q", "k"), per_position=True)
     last = [i for i, n in enumerate(gd.names) if n.startswith("L1")]
-    assert torch.allclose(gd.per_example[:, last], fix.per_example[:, last].abs(), atol=1e-5, rtol=1e-4)
+    assert_close(gd.per_example[:, last], fix.per_example[:, last].abs(), F64)
 
 
 def test_one_layer_refused():
@@ -84,7 +86,7 @@ def test_atp_star_variants():
     fix = atp_qk_fix(model, task, ["q", "k"], per_position=True)
     ref = {**plain.to_dict(), **fix.to_dict()}
     assert s.names == fix.names + plain.names
-    assert torch.allclose(s.values, torch.tensor([ref[n] for n in s.names]), atol=1e-6)
+    assert_close(s, [ref[n] for n in s.names], F64)
     star = atp_star(model, task, kinds)
     gd = graddrop(model, task, kinds, qk_fix=True)
-    assert star.method == "AtP*" and torch.allclose(star.values, gd.values)
+    assert star.method == "AtP*" and torch.equal(star.values, gd.values)  # the same computation

@@ -84,7 +84,7 @@ def test_json_layout(setup, tmp_path):
     assert d["nodes"]["logits"] == {"in_graph": True}
     assert list(d["edges"]) == eap_ig_edge_names(2, 2)
     e = d["edges"]["a0.h1->a1.h0<q>"]
-    assert set(e) == {"score", "in_graph"} and e["score"] == pytest.approx(scores["L0H1->L1H0.q"], abs=0)
+    assert set(e) == {"score", "in_graph"} and e["score"] == scores["L0H1->L1H0.q"]  # float64 survives JSON exactly
     assert sum(v["in_graph"] for v in d["edges"].values()) == circuit.n_edges
     # node in_graph = has an outgoing and (input excepted) an incoming circuit edge
     kept = [wb.from_eap_ig_name(n) for n, v in d["edges"].items() if v["in_graph"]]

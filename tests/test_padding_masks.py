@@ -14,6 +14,7 @@ import torch
 
 import workbook as wb
 import workbook.core.runs
+from tests._tol import assert_close, scale_of
 from workbook.analysis import circuits
 from workbook.attribution.fn_bound import patch_node_subsets
 
@@ -102,13 +103,14 @@ def test_circuits_and_subsets_with_padding(family, models):
     subsets = torch.rand(3, len(nodes), generator=g) < 0.5
     want_c = torch.stack([circuits.evaluate_many(model, t, masks) for t in singles()]).mean(0)
     want_s = torch.stack([patch_node_subsets(model, t, "head", nodes, subsets) for t in singles()]).mean(0)
-    base = torch.tensor([wb.core.runs.baselines(model, t) for t in singles()]).mean(0)
+    base = torch.tensor([wb.core.runs.baselines(model, t) for t in singles()], dtype=torch.float64).mean(0)
+    scale = scale_of(base, want_c)  # the metrics' size (subset effects are their differences)
     for side in ("left", "right"):
         t = padded(side)
-        assert torch.allclose(circuits.evaluate_many(model, t, masks).double(), want_c.double(), atol=1e-9)
-        assert torch.allclose(patch_node_subsets(model, t, "head", nodes, subsets).double(), want_s.double(), atol=1e-9)
-        assert torch.allclose(torch.tensor(wb.core.runs.baselines(model, t)), base, atol=1e-9)
-        assert torch.allclose(torch.tensor(t.baselines(model)), base, atol=1e-9)  # Task.baselines too
+        assert_close(circuits.evaluate_many(model, t, masks), want_c, tol(family), scale, f"{side} circuits")
+        assert_close(patch_node_subsets(model, t, "head", nodes, subsets), want_s, tol(family), scale, f"{side} subsets")
+        assert_close(wb.core.runs.baselines(model, t), base, tol(family), scale, f"{side} baselines")
+        assert_close(t.baselines(model), base, tol(family), scale, f"{side} Task.baselines")  # Task.baselines too
 
 
 def test_without_the_mask_left_padding_changes_the_scores(models):

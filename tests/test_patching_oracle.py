@@ -7,6 +7,7 @@ import transformer_lens.patching as tlp
 from transformer_lens.tools.analysis.attribution_patching import Node, faithfulness
 
 import workbook as wb
+from tests._tol import F64, assert_close, scale_of
 from workbook.arch.graph import Graph
 
 
@@ -20,13 +21,18 @@ def random_task(d_vocab=50, B=5, S=9, seed=0, n_corrupt=4):
 
 @pytest.fixture(scope="module", params=[0, 1])
 def setup(request):
-    seed = request.param
-    model = wb.build_gpt2(seed=seed, n_layers=2, d_model=32, n_heads=4, d_vocab=50, d_mlp=64)
+    seed = request.param  # float64: every comparison below is an exactness claim (tests/README.md)
+    model = wb.build_gpt2(seed=seed, n_layers=2, d_model=32, n_heads=4, d_vocab=50, d_mlp=64, dtype=torch.float64)
     task = random_task(seed=seed)
     with torch.no_grad():
         _, clean_cache = model.run_with_cache(task.clean)
     corrupt_value = task.baselines(model)[1]
     return model, task, clean_cache, corrupt_value
+
+
+#: transformer_lens.patching stores its results in a float32 tensor: half a float32 ulp of a value
+#: is <= 6e-8 of it, so float64 models agree to 1e-7 of the largest value
+TL_STORE = 1e-7
 
 
 TL_ALL_POS = {
@@ -45,7 +51,7 @@ def test_heads_all_positions_match_transformer_lens(setup, what):
     with torch.no_grad():
         theirs = TL_ALL_POS[what](model, task.corrupt, clean_cache, task.metric_value)  # [L, H]
     # TL returns the patched metric; ours is the effect (patched - corrupt baseline).
-    torch.testing.assert_close(ours.values.reshape(theirs.shape) + corrupt_value, theirs.float(), atol=1e-5, rtol=0)
+    assert_close(ours.values.reshape(theirs.shape) + corrupt_value, theirs, TL_STORE)
 
 
 TL_BY_POS = {
@@ -63,7 +69,7 @@ def test_heads_by_position_match_transformer_lens(setup, what):
     with torch.no_grad():
         theirs = TL_BY_POS[what](model, task.corrupt, clean_cache, task.metric_value)  # [L, pos, H]
     mine = ours.values.reshape(L, H, S).permute(0, 2, 1)
-    torch.testing.assert_close(mine + corrupt_value, theirs.float(), atol=1e-5, rtol=0)
+    assert_close(mine + corrupt_value, theirs, TL_STORE)
 
 
 def test_pattern_by_query_row_matches_transformer_lens(setup):
@@ -72,7 +78,7 @@ def test_pattern_by_query_row_matches_transformer_lens(setup):
     ours = wb.patch_nodes(model, task, "pattern", per_position=True, direction="denoising")
     with torch.no_grad():
         theirs = tlp.get_act_patch_attn_head_pattern_by_pos(model, task.corrupt, clean_cache, task.metric_value)
-    torch.testing.assert_close(ours.values.reshape(L, H, S) + corrupt_value, theirs.float(), atol=1e-5, rtol=0)
+    assert_close(ours.values.reshape(L, H, S) + corrupt_value, theirs, TL_STORE)
 
 
 def test_mlp_by_position_matches_transformer_lens(setup):
@@ -80,14 +86,14 @@ def test_mlp_by_position_matches_transformer_lens(setup):
     ours = wb.patch_nodes(model, task, "mlp", per_position=True, direction="denoising")
     with torch.no_grad():
         theirs = tlp.get_act_patch_mlp_out(model, task.corrupt, clean_cache, task.metric_value)  # [L, pos]
-    torch.testing.assert_close(ours.values.reshape(theirs.shape) + corrupt_value, theirs.float(), atol=1e-5, rtol=0)
+    assert_close(ours.values.reshape(theirs.shape) + corrupt_value, theirs, TL_STORE)
 
 
 def test_noising_is_denoising_of_swapped_task(setup):
     model, task, *_ = setup
     a = wb.patch_nodes(model, task, "head", direction="noising")
     b = wb.patch_nodes(model, task.swapped(), "head", direction="denoising")
-    torch.testing.assert_close(a.values, b.values)
+    assert_close(a, b, F64)
 
 
 def test_neurons_match_a_plain_hook_loop(setup):
@@ -109,13 +115,13 @@ def test_neurons_match_a_plain_hook_loop(setup):
                 return act
 
             want = task.metric_value(model.run_with_hooks(task.clean, fwd_hooks=[(hook, fn)])) - base
-            assert abs(got - float(want)) < 1e-5, name
+            assert_close(got, float(want), F64, scale_of(base), name)  # a difference of metrics of size |base|
 
 
 def test_per_example_effects_average_to_values(setup):
     model, task, *_ = setup
     s = wb.patch_nodes(model, task, "mlp")
-    torch.testing.assert_close(s.per_example.mean(0), s.values)
+    assert_close(s.per_example.mean(0), s, F64)
     assert s.per_example.shape == (task.batch_size, len(s))
 
 
@@ -123,10 +129,11 @@ def test_small_max_rows_gives_identical_results(setup):
     model, task, *_ = setup
     a = wb.patch_nodes(model, task, "q", max_rows=5)  # one patch per forward
     b = wb.patch_nodes(model, task, "q", max_rows=4096)
-    torch.testing.assert_close(a.values, b.values, atol=1e-6, rtol=0)
+    scale = scale_of(task.baselines(model))  # effects are differences of metrics of this size
+    assert_close(a, b, F64, scale, "nodes")
     e1 = wb.patch_edges(model, task, max_rows=5)
     e2 = wb.patch_edges(model, task, max_rows=4096)
-    torch.testing.assert_close(e1.values, e2.values, atol=1e-6, rtol=0)
+    assert_close(e1, e2, F64, scale, "edges")
 
 
 # ---------------------------------------------------------------------------- edges
@@ -150,11 +157,12 @@ def _tl_mlp_dest(name, pos):
 
 def test_edge_patching_matches_transformer_lens_edge_ablation():
     """One workbook edge = the TL edges at every position; TL ablates them with the corrupt write."""
-    model = wb.build_gpt2(seed=3, n_layers=2, d_model=32, n_heads=2, d_vocab=40, d_mlp=64)
+    model = wb.build_gpt2(seed=3, n_layers=2, d_model=32, n_heads=2, d_vocab=40, d_mlp=64, dtype=torch.float64)
     task = random_task(d_vocab=40, B=1, S=6, seed=3)
     graph = Graph.from_model(model)
     ours = wb.patch_edges(model, task)
-    clean_v, _ = task.baselines(model)
+    clean_v, corrupt_v = task.baselines(model)
+    scale = scale_of([clean_v, corrupt_v])  # effects are differences of metrics of this size
     L, S = graph.n_layers, task.seq_len
     metric_fn = lambda logits: task.metric_value(logits)  # noqa: E731
 
@@ -174,30 +182,31 @@ def test_edge_patching_matches_transformer_lens_edge_ablation():
         circuit = [e for e in all_tl if e not in drop]
         res = faithfulness(model, task.clean, task.corrupt, metric_fn, circuit)
         tl_patched = res.corrupt_metric + res.recovered * (res.full_metric - res.corrupt_metric)
-        assert abs(res.full_metric - clean_v) < 1e-5
-        assert abs((tl_patched - clean_v) - ours[edge]) < 1e-5, edge
+        assert_close(res.full_metric, clean_v, F64, scale, "TL's clean metric")
+        assert_close(tl_patched - clean_v, ours[edge], F64, scale, edge)
 
 
 def test_single_edge_patch_equals_joint_patch_of_one_edge():
-    model = wb.build_gpt2(seed=4, n_layers=3, d_model=32, n_heads=2, d_vocab=40, d_mlp=64)
+    model = wb.build_gpt2(seed=4, n_layers=3, d_model=32, n_heads=2, d_vocab=40, d_mlp=64, dtype=torch.float64)
     task = random_task(d_vocab=40, B=3, S=7, seed=4)
     ours = wb.patch_edges(model, task)
     clean_v, corrupt_v = task.baselines(model)
+    scale = scale_of([clean_v, corrupt_v])  # effects are differences of metrics of this size
     for edge in ["embed->L2H1.v", "L0H0->L1H0.q", "MLP1->L2H0.k", "L2H1->MLP2", "embed->logits"]:
         joint = wb.patching.edge_patched_metric(model, task, [edge]) - clean_v
-        assert abs(joint - ours[edge]) < 1e-5, edge
+        assert_close(joint, ours[edge], F64, scale, edge)
     # patching every edge jointly reproduces the corrupt run; none reproduces the clean run
     everything = wb.patching.edge_patched_metric(model, task, Graph.from_model(model).edge_mask)
     nothing = wb.patching.edge_patched_metric(model, task, [])
-    assert abs(everything - corrupt_v) < 1e-4
-    assert abs(nothing - clean_v) < 1e-6
+    assert_close(everything, corrupt_v, F64, scale, "every edge")
+    assert_close(nothing, clean_v, F64, scale, "no edge")
 
 
 def test_edge_denoising_direction(setup):
     model, task, *_ = setup
     a = wb.patch_edges(model, task, direction="denoising")
     b = wb.patch_edges(model, task.swapped())
-    torch.testing.assert_close(a.values, b.values)
+    assert_close(a, b, F64)
 
 
 def test_identical_inputs_give_zero_effects(setup):
