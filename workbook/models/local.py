@@ -39,8 +39,9 @@ from typing import Any, Sequence
 import torch
 
 from workbook.models.loading import gpt2_config
+from workbook.tasks.ioi import ioi_sentences
 
-__all__ = ["save_tiny_model", "train_tokenizer", "ioi_strings", "FAMILIES", "NAMES", "WORDS"]
+__all__ = ["save_tiny_model", "train_tokenizer", "ioi_strings", "FAMILIES", "NAMES", "WORDS", "TEMPLATES"]
 
 NAMES = (
     "Mary", "John", "Tom", "James", "Alice", "Bob", "Sarah", "Paul",
@@ -54,23 +55,24 @@ WORDS = NAMES + PLACES + OBJECTS + (
     "lots", "of", "fun", "The", "was", "it", "is", "in", "on", "with", "for", "that",
 )
 
-# IOI templates: {A} is the indirect object (the answer), {B} the subject, {S} the repeated
-# subject (= B in a clean prompt; = A in its corrupt twin, which flips the answer).
-# Consecutive templates differ in token length, so any batch of two or more needs padding.
-_TEMPLATES = (
-    "When {A} and {B} went to the {P}, {S} gave a {O} to",
-    "The {P} was fun. {A} and {B} went to the {P}, and {S} handed a {O} to",
-    "While {A} and {B} were working at the {P}, {S} gave a {O} to",
-    "Then, {A} and {B} had a long argument. Afterwards {S} said to",
-    "After {A} and {B} went to the {P}, {S} gave a {O} to",
+# IOI templates in the slots of workbook.tasks.ioi: {X} and {Y} the two names in order (here
+# always X = the indirect object, Y = the subject: ABBA), {S} the repeated subject (= Y in a clean
+# prompt; = X in its corrupt twin, which flips the answer). Consecutive templates differ in token
+# length, so any batch of two or more needs padding.
+TEMPLATES = (
+    "When {X} and {Y} went to the {P}, {S} gave a {O} to",
+    "The {P} was fun. {X} and {Y} went to the {P}, and {S} handed a {O} to",
+    "While {X} and {Y} were working at the {P}, {S} gave a {O} to",
+    "Then, {X} and {Y} had a long argument. Afterwards {S} said to",
+    "After {X} and {Y} went to the {P}, {S} gave a {O} to",
 )
 
 
 def _corpus(extra_text: Sequence[str] = ()) -> list[str]:
     lines = list(WORDS) + [" ".join(WORDS)] + list(extra_text)
-    for t, (a, b) in itertools.product(_TEMPLATES, itertools.permutations(NAMES[:8], 2)):
+    for t, (a, b) in itertools.product(TEMPLATES, itertools.permutations(NAMES[:8], 2)):
         lines.append(
-            t.format(A=a, B=b, S=b, P=PLACES[len(a) % len(PLACES)], O=OBJECTS[len(b) % len(OBJECTS)]) + f" {a}."
+            t.format(X=a, Y=b, S=b, P=PLACES[len(a) % len(PLACES)], O=OBJECTS[len(b) % len(OBJECTS)]) + f" {a}."
         )
     return lines
 
@@ -271,21 +273,14 @@ def save_tiny_model(
 def ioi_strings(n: int = 4, seed: int = 0) -> dict[str, list[str]]:
     """``n`` IOI prompt pairs of *varied* lengths (so a batch needs padding), in :data:`WORDS`.
 
-    Returns ``{"clean", "corrupt", "answer", "wrong"}``: the corrupt prompt repeats the indirect
-    object instead of the subject (same token length, so the right answer flips); ``answer`` is
-    the indirect object, ``wrong`` the subject, both with a leading space. Names are distinct.
+    Written by :func:`workbook.tasks.ioi.ioi_sentences` with this module's small word vocabulary
+    (:data:`NAMES`, :data:`PLACES`, :data:`OBJECTS`, :data:`TEMPLATES`, which the offline tokenizers
+    are trained on), name order ABBA and the ``"flip"`` corruption. Returns ``{"clean", "corrupt",
+    "answer", "wrong"}``: the corrupt prompt repeats the indirect object instead of the subject
+    (same token length, so the right answer flips); ``answer`` is the indirect object, ``wrong``
+    the subject, both with a leading space. Names are distinct.
     """
-    g = torch.Generator().manual_seed(seed)
-    out: dict[str, list[str]] = {"clean": [], "corrupt": [], "answer": [], "wrong": []}
-    for i in range(n):
-        t = _TEMPLATES[i % len(_TEMPLATES)]
-        a, b = (NAMES[int(j)] for j in torch.randperm(len(NAMES), generator=g)[:2])
-        p, o = (
-            PLACES[int(torch.randint(len(PLACES), (1,), generator=g))],
-            OBJECTS[int(torch.randint(len(OBJECTS), (1,), generator=g))],
-        )
-        out["clean"].append(t.format(A=a, B=b, S=b, P=p, O=o))
-        out["corrupt"].append(t.format(A=a, B=b, S=a, P=p, O=o))
-        out["answer"].append(f" {a}")
-        out["wrong"].append(f" {b}")
-    return out
+    rows = ioi_sentences(n, seed, names=NAMES, places=PLACES, objects=OBJECTS, templates=TEMPLATES,
+                         orders=("ABBA",), corruption="flip")
+    return {"clean": [r.clean for r in rows], "corrupt": [r.corrupt for r in rows],
+            "answer": [r.answer for r in rows], "wrong": [r.wrong for r in rows]}

@@ -5,6 +5,9 @@ text, so one model can learn them all. Every task has several templates of the *
 length (the key words sit at different positions, and distractor clauses mention other names,
 years, nouns, countries or animals), so a task's clean and corrupt prompts stack into one batch
 without padding. :func:`make` returns a :class:`workbook.core.task.Task` with ``task.vocab = VOCAB``.
+Its IOI (and the other five) keep their own word lists (:mod:`workbook.tasks.mixture_vocab`) rather
+than :mod:`workbook.tasks.ioi` and :mod:`workbook.tasks.prompt`: the shipped ``mixture`` weights were
+trained on exactly them, and tests pin what they generate.
 
 Tasks (one template each; ``->`` the answer, then the corruption and the metric):
 

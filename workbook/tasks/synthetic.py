@@ -4,6 +4,9 @@ Every generator is deterministic given ``seed`` and returns a :class:`workbook.c
 whose clean and corrupt prompts have the same length and line up position by position
 (only the corrupted token differs), with ``task.vocab`` set so labels are readable.
 Metric: ``logit_diff`` = logit(answer) - logit(wrong) at the last position.
+The IOI here keeps its own word lists and token-level generator rather than
+:func:`workbook.tasks.ioi.ioi_sentences`: the shipped 2-layer weights were trained on exactly
+these vocabularies and sequences, and tests pin what they generate.
 
 Tasks
 -----
