@@ -12,9 +12,9 @@ Ways in:
 
 * :func:`build_gpt2` — a fresh random GPT-2-architecture model (offline, seeded).
 * :func:`bridge_from_hf` — wrap any supported HF ``*ForCausalLM`` you built or loaded.
-* :func:`load_pretrained` — a hub name (online) or a local ``save_pretrained`` folder
-  (offline): any supported family, with its tokenizer when the folder has one, never with
-  randomly initialised weights.
+* :func:`load_pretrained` — a hub name (online), a local ``save_pretrained`` folder or a
+  ``.gguf`` file (offline): any supported family, with its tokenizer when there is one, never
+  with randomly initialised weights.
 * :func:`load_model` / :func:`save_model` — the small safetensors checkpoints this package ships.
 """
 
@@ -30,6 +30,7 @@ from transformers import GPT2Config, GPT2LMHeadModel
 
 from workbook.arch import check_architecture
 from workbook.core.errors import ModelError, UnsupportedArchitectureError
+from workbook.models.gguf_model import find_gguf, gguf_architecture, load_gguf_as_hf
 
 __all__ = [
     "build_gpt2",
@@ -156,8 +157,8 @@ def prepare(model):
     return model
 
 
-def load_pretrained(name_or_path: str = "gpt2", dtype: torch.dtype | None = None, tokenizer: bool = True):
-    """Load a pretrained causal LM of a supported family: a hub name or a ``save_pretrained`` folder.
+def load_pretrained(name_or_path: str | Path = "gpt2", dtype: torch.dtype | None = None, tokenizer: bool = True):
+    """Load a pretrained causal LM of a supported family: a hub name, a ``save_pretrained`` folder or a GGUF.
 
     The config is read first; an architecture without an adapter in :mod:`workbook.arch` is
     refused by name (:class:`~workbook.core.errors.UnsupportedArchitectureError`) before any weight
@@ -166,10 +167,17 @@ def load_pretrained(name_or_path: str = "gpt2", dtype: torch.dtype | None = None
     shape, a :class:`~workbook.core.errors.ModelError` lists them: this never returns random
     weights. The folder's (or hub repo's) tokenizer, when there is one, becomes
     ``model.tokenizer`` (``tokenizer=False`` skips it). Offline, pass a local folder.
+
+    A ``.gguf`` file, or a folder holding exactly one ``.gguf`` and no ``config.json``, is
+    dequantised to float32 (:mod:`workbook.models.gguf_model`; ~20-40 s for 135M parameters) and
+    comes with the tokenizer stored in the file. What is approximated: the quantised file's
+    weights, not the checkpoint it was made from. A folder with neither raises ``ModelError``.
     """
     from transformers import AutoConfig, AutoModelForCausalLM
 
-
+    if _is_gguf(name_or_path):
+        return _load_gguf(name_or_path, dtype, tokenizer)
+    name_or_path = str(name_or_path)
     try:
         cfg = AutoConfig.from_pretrained(name_or_path)
     except (OSError, ValueError) as err:
@@ -205,6 +213,33 @@ def load_pretrained(name_or_path: str = "gpt2", dtype: torch.dtype | None = None
         )
     tok = _load_tokenizer(name_or_path) if tokenizer else None
     return bridge_from_hf(hf, tokenizer=tok)
+
+
+def _is_gguf(name_or_path: str | Path) -> bool:
+    """True for a ``.gguf`` file or a folder with ``.gguf`` files and no ``config.json``.
+
+    Raises :class:`ModelError` for a folder that holds neither (naming the three ways in).
+    """
+    path = Path(name_or_path).expanduser()
+    if path.is_file():
+        return path.suffix == ".gguf"
+    if not path.is_dir() or (path / "config.json").is_file():
+        return False
+    if any(path.glob("*.gguf")):
+        return True
+    raise ModelError(
+        f"could not load a model from {str(name_or_path)!r}: the folder holds neither a config.json nor a .gguf file. "
+        "Pass a folder written by save_pretrained (config.json + weights), a .gguf file (or a folder holding "
+        "exactly one), or, for an HF model object already in memory, wrap it with workbook.bridge_from_hf(model)."
+    )
+
+
+def _load_gguf(path: str | Path, dtype: torch.dtype | None, tokenizer: bool):
+    """A GGUF file (or the one in folder ``path``), dequantised to float32, as a prepared bridge."""
+    gguf = find_gguf(path)
+    check_architecture(gguf_architecture(gguf))  # refused by name before the slow dequantisation
+    hf, tok = load_gguf_as_hf(gguf)
+    return bridge_from_hf(hf, dtype=dtype, tokenizer=tok if tokenizer else None)
 
 
 # a folder holds a real tokenizer only if one of these vocabulary files is there (transformers
