@@ -19,7 +19,7 @@ if os.environ.get("WORKBOOK_THREADS", "").strip().lower() != "default":
 os.environ["WORKBOOK_WIDGETS"] = "0"
 # the optional "Now on GPT-2 small" sections print one line and skip (no download, no hub probe);
 # tests/test_real_models.py runs them on local random folders instead
-os.environ.setdefault("WORKBOOK_REAL_MODELS", "0")
+os.environ.setdefault("WORKBOOK_REAL_MODELS", "offline")
 
 SKIP_COMPARE = ("image/png", "image/jpeg", "image/svg+xml", "text/html", "application/javascript",
                 "application/vnd.jupyter.widget-view+json", "application/vnd.jupyter.widget-state+json", "stderr")

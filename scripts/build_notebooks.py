@@ -38,6 +38,9 @@ SOLUTION_DIR = "solutions"
 EXERCISE, END_EXERCISE = "# EXERCISE", "# END EXERCISE"
 SOLUTION, END_SOLUTION = "# SOLUTION", "# END SOLUTION"
 CHECK_OUTPUT = "# NBVAL_CHECK_OUTPUT"
+#: the real-model section: run (and its claims compared) in the solution notebooks; the learner twins,
+#: identical there, skip it under nbval so the suite runs SmolLM2 once per chapter
+REAL_SECTION = re.compile(r"^## \d+\. Now on a real model")
 # nbval comment marker in a chapter -> nbval cell tag in the generated notebooks
 MARKER_TAGS = {"# NBVAL_CHECK_OUTPUT": "nbval-check-output", "# NBVAL_IGNORE_OUTPUT": "nbval-ignore-output",
                "# NBVAL_SKIP": "nbval-skip"}
@@ -222,8 +225,11 @@ def build_pair(path: Path, repo: str | None = None) -> tuple[nbformat.NotebookNo
     install = colab_install(repo)
     learner = [_new_cell("markdown", colab_badge(LEARNER_DIR, stem + ".ipynb", repo)), _new_cell("code", install)]
     solution = [_new_cell("markdown", colab_badge(SOLUTION_DIR, stem + ".ipynb", repo)), _new_cell("code", install)]
+    in_real = False  # inside the "Now on a real model" section: the learner twin's test run skips it
     for cell in source_nb.cells:
         meta = _clean_metadata(cell.metadata)
+        if cell.cell_type == "markdown" and cell.source.startswith("## "):
+            in_real = REAL_SECTION.match(cell.source) is not None
         if cell.cell_type != "code":
             kind = "markdown" if cell.cell_type == "markdown" else cell.cell_type
             learner.append(_new_cell(kind, cell.source, meta))
@@ -235,7 +241,7 @@ def build_pair(path: Path, repo: str | None = None) -> tuple[nbformat.NotebookNo
             raise MarkerError(f"{path.name}: {err}\n--- cell ---\n{cell.source}") from None
         learn_src, tags = split_markers(learn_src)
         sol_src, _ = split_markers(sol_src)
-        learner_meta = _with_tags(meta, [t for t in tags if t == "nbval-skip"])
+        learner_meta = _with_tags(meta, [t for t in tags if t == "nbval-skip"] + (["nbval-skip"] if in_real else []))
         learner.append(_new_cell("code", learn_src, learner_meta))
         if has_markers:
             learner.append(_new_cell("markdown", solution_dropdown(sol_src)))
@@ -292,7 +298,7 @@ def execute(nb: nbformat.NotebookNode, cwd: Path, timeout: int = 600) -> nbforma
 
     nb = copy.deepcopy(nb)
     env = {"WORKBOOK_PROGRESS": "0", "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "WORKBOOK_THREADS": "1",
-           "WORKBOOK_WIDGETS": "0", "WORKBOOK_STRICT_DIGITS": "1", "WORKBOOK_REAL_MODELS": "0"}
+           "WORKBOOK_WIDGETS": "0", "WORKBOOK_STRICT_DIGITS": "1", "WORKBOOK_REAL_MODELS": "offline"}
     with scoped_environ(env):
         NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}).execute()
     return nb

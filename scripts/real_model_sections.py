@@ -1,16 +1,17 @@
 #!/usr/bin/env python
-"""Run the "Now on GPT-2 small" section of each chapter, exactly as the notebook runs it.
+"""Run the "Now on a real model" section of each chapter, exactly as the notebook runs it, on stand-ins.
 
-    python scripts/real_model_sections.py --tiny DIR             # tiny random GPT-2 / Pythia folders (seconds)
-    python scripts/real_model_sections.py --shaped DIR           # random models SHAPED like GPT-2 small and
-                                                                 # Pythia-160M: the CPU timing of each section
+    python scripts/real_model_sections.py --tiny DIR             # tiny random SmolLM2 / GPT-2 / Pythia folders
+    python scripts/real_model_sections.py --shaped DIR           # random models SHAPED like SmolLM2-135M, GPT-2
+                                                                 # small and Pythia-160M: the CPU timing
     python scripts/real_model_sections.py --shaped DIR --record  # ... and write the times to docs/measured_times.json
     python scripts/real_model_sections.py --only 03 ...          # one chapter
 
 The section's code cells are read from ``chapters/NN_*.py`` (the code after the
-``## N. Now on GPT-2 small`` header, up to "Further reading"), after the chapter's setup and
-import cells, with ``WORKBOOK_MODEL_DIR`` pointing at the folders written here, so the hub
-names ``gpt2`` and ``EleutherAI/pythia-160m`` resolve to local random models
+``## N. Now on a real model`` header, up to "Further reading"), after the chapter's setup and
+import cells, with ``WORKBOOK_MODEL_DIR`` pointing at the folders written here, so the names
+``smollm2``, ``gpt2`` and ``EleutherAI/pythia-160m`` resolve to local random models (the
+notebooks themselves run the sections on the real SmolLM2 under nbval)
 (:mod:`workbook.course.sections`). ``tests/test_real_models.py`` runs every section this way on
 the tiny folders. The shaped model has GPT-2 small's sizes but random weights and a small
 trained tokenizer, so it measures compute, not results; likewise a random GPT-NeoX folder
@@ -35,10 +36,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from build_notebooks import scoped_environ  # noqa: E402  (a sibling script)
 
 ROOT = Path(__file__).resolve().parents[1]
-HEADER = re.compile(r"^## \d+\. Now on GPT-2 small")
+HEADER = re.compile(r"^## \d+\. Now on a real model")
 MARKER = re.compile(r"^# NBVAL_\w+\s*$", re.M)
-FOLDERS = ("gpt2", "EleutherAI--pythia-160m")
-SHAPES = {  # the hub models' sizes (config.json of gpt2 and EleutherAI/pythia-160m)
+FOLDERS = ("smollm2", "gpt2", "EleutherAI--pythia-160m")
+SHAPES = {  # the models' sizes (SmolLM2-135M's GGUF metadata; config.json of gpt2 and EleutherAI/pythia-160m)
+    "smollm2": ("llama", dict(n_layers=30, d_model=576, n_heads=9, n_kv_heads=3, n_ctx=2048, d_vocab=49152)),
     "gpt2": ("gpt2", dict(n_layers=12, d_model=768, n_heads=12, n_ctx=1024, d_vocab=50257)),
     "EleutherAI--pythia-160m": ("neox", dict(n_layers=12, d_model=768, n_heads=12, n_ctx=2048, d_vocab=50304)),
 }
@@ -56,7 +58,7 @@ def section_cells(path: Path) -> tuple[list[str], list[str]]:
     cells = jupytext.read(path, fmt="py:percent").cells
     starts = [i for i, c in enumerate(cells) if c.cell_type == "markdown" and HEADER.match(c.source)]
     if len(starts) != 1:
-        raise ValueError(f"{path.name}: expected one '## N. Now on GPT-2 small' section, found {len(starts)}")
+        raise ValueError(f"{path.name}: expected one '## N. Now on a real model' section, found {len(starts)}")
     code = [i for i, c in enumerate(cells) if c.cell_type == "code"]
     clean = lambda src: MARKER.sub("", src).strip("\n")  # noqa: E731
     head = [clean(cells[i].source) for i in code[:2]]
@@ -81,15 +83,16 @@ def write_folders(folder: Path, shaped: bool) -> Path:
     return folder
 
 
-def run_section(path: Path, model_dir: Path | None) -> tuple[str, float]:
+def run_section(path: Path, model_dir: Path | None, off: bool = False) -> tuple[str, float]:
     """Execute the chapter's setup, imports and section cells; returns (what the section printed, its seconds).
 
-    ``model_dir``: the folder ``WORKBOOK_MODEL_DIR`` points at; ``None`` runs the section
-    switched off (``WORKBOOK_REAL_MODELS=0``), as the test suite's notebooks do.
+    ``model_dir``: the folder ``WORKBOOK_MODEL_DIR`` points at; ``None`` runs the section on the
+    real SmolLM2 (``WORKBOOK_REAL_MODELS=offline``, as the notebooks do), or switched off with
+    ``off=True`` (``WORKBOOK_REAL_MODELS=0``).
     """
     head, body = section_cells(path)
     env = {"WORKBOOK_PROGRESS": "0", "MPLBACKEND": "Agg",
-           "WORKBOOK_REAL_MODELS": "0" if model_dir is None else None,
+           "WORKBOOK_REAL_MODELS": "0" if off else ("offline" if model_dir is None else None),
            "WORKBOOK_MODEL_DIR": None if model_dir is None else str(model_dir)}
     namespace: dict = {"__name__": "__section__"}
     out = io.StringIO()
@@ -114,9 +117,8 @@ def record(times: dict[str, float], model_dir: Path) -> None:
         "machine": {"date": date.today().isoformat(), "cpus": os.cpu_count(), "platform": platform.platform(),
                     "python": platform.python_version(), "torch_threads": torch.get_num_threads(),
                     "load_average_at_start": round(os.getloadavg()[0], 1) if hasattr(os, "getloadavg") else None},
-        "how": ("`python scripts/real_model_sections.py --shaped DIR --record`: each chapter's real-model section "
-                "run on the CPU on random folders shaped like GPT-2 small (12 layers x 12 heads, d_model 768, vocab "
-                "50257) and Pythia-160M (the same with GPT-NeoX blocks, vocab 50304)"),
+        "how": ("`python scripts/real_model_sections.py --real --record`: each chapter's real-model section "
+                "run on the CPU on SmolLM2-135M-Instruct (Q4_1 GGUF from PyPI, dequantised), one torch thread"),
         "sections": [{"chapter": k, "seconds": round(v, 1)} for k, v in sorted(times.items())],
     }
     path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
@@ -127,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     kind = parser.add_mutually_exclusive_group(required=True)
     kind.add_argument("--tiny", type=Path, help="write/use tiny random folders here")
     kind.add_argument("--shaped", type=Path, help="write/use GPT-2-small-shaped random folders here")
+    kind.add_argument("--real", action="store_true", help="the real SmolLM2 (offline; as the notebooks run it)")
     parser.add_argument("--only", help="chapter number, e.g. 03")
     parser.add_argument("--record", action="store_true", help="write the times to docs/measured_times.json")
     parser.add_argument("--quiet", action="store_true", help="print only the times")
@@ -135,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(1)
-    model_dir = write_folders(args.tiny or args.shaped, shaped=args.shaped is not None)
+    model_dir = None if args.real else write_folders(args.tiny or args.shaped, shaped=args.shaped is not None)
     times = {}
     for path in chapter_paths(args.only):
         text, seconds = run_section(path, model_dir)
@@ -144,8 +147,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"===== {path.name}\n{text}")
         print(f"{path.name}: section ran in {seconds:.1f} s", flush=True)
     if args.record:
-        if args.tiny or args.only:
-            parser.error("--record needs --shaped and every chapter")
+        if not args.real or args.only:
+            parser.error("--record needs --real and every chapter")
         record(times, model_dir)
     return 0
 

@@ -41,9 +41,9 @@ KERNEL_ENV = {"WORKBOOK_PROGRESS": "0", "WORKBOOK_WIDGETS": "0", "HF_HUB_OFFLINE
               # one torch thread, as in the tests: the models are tiny, and extra threads only fight
               # over shared cores (set OMP_NUM_THREADS yourself to override)
               "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
-              # the optional real-model sections print one line and skip; WORKBOOK_REAL_MODELS=1 runs them
+              # the real-model sections run on SmolLM2 (offline); WORKBOOK_REAL_MODELS=1 also tries the hub models
               # (from the Hugging Face cache: the kernels are offline), a few minutes per chapter on a CPU
-              "WORKBOOK_REAL_MODELS": os.environ.get("WORKBOOK_REAL_MODELS", "0")}
+              "WORKBOOK_REAL_MODELS": os.environ.get("WORKBOOK_REAL_MODELS", "offline")}
 
 
 def solution_paths(root: Path, only: str | None = None) -> list[Path]:

@@ -39,7 +39,7 @@ CHAPTER_NAME = re.compile(r"^\d\d_[A-Za-z0-9_]+\.py$")
 EXERCISE_HEADER = re.compile(r"^# ###\s+Exercise(?:\s*\(([^)]*)\))?\s+—\s+(.+?)\s*$")
 RATING = re.compile(r"^# >\s*Difficulty:\s*(\S+)\s+Importance:\s*(\S+)\s+~(\d+)\s*min")
 CHECK_CALL = re.compile(r"\b(check_\w+)\b")
-REAL_SECTION = re.compile(r"^# ## (\d+)\. Now on GPT-2 small")
+REAL_SECTION = re.compile(r"^# ## (\d+)\. Now on a real model")
 LOAD_CALL = re.compile(r"load_or_skip\(([^)]*)\)")
 
 # ------------------------------------------------------------------------------------ plans
@@ -98,7 +98,7 @@ class Chapter:
     title: str
     objectives: list[str] = field(default_factory=list)
     exercises: list[Exercise] = field(default_factory=list)
-    real_section: str | None = None  # "7": the number of the optional "Now on GPT-2 small" section
+    real_section: str | None = None  # "7": the number of the "Now on a real model" section
     real_models: list[str] = field(default_factory=list)  # the hub models it loads
 
 
@@ -239,7 +239,7 @@ def _real_seconds(root: Path) -> dict[str, float]:
 def _real_note(chapter: Chapter, root: Path) -> str:
     secs = _real_seconds(root).get(chapter.number)
     run = f"under {math.ceil(secs / 60)} min to run on a CPU" if secs is not None else "run time not measured"
-    return f"optional: § {chapter.real_section} on GPT-2 small ({run}, needs the hub)"
+    return f"§ {chapter.real_section} on SmolLM2-135M ({run}; offline after one download from PyPI)"
 
 
 def render_plans(chs: list[Chapter], root: Path = ROOT) -> str:

@@ -8,7 +8,7 @@ os.environ.setdefault("WORKBOOK_PROGRESS", "0")
 # the tests never touch the network: the hub client is told so up front
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("WORKBOOK_REAL_MODELS", "0")  # the chapters' real-model sections skip (workbook.course.sections)
+os.environ.setdefault("WORKBOOK_REAL_MODELS", "offline")  # real-model sections: SmolLM2 only, never the hub
 
 
 @pytest.fixture(autouse=True)

