@@ -24,7 +24,7 @@ from torch.overrides import TorchFunctionMode
 
 import workbook as wb
 from workbook.analysis import circuits
-from workbook.attribution.edge_scorer import EdgeScorer
+from workbook.patching.edge_scorer import EdgeScorer
 from workbook.attribution.fn_bound import false_negative_bound
 from workbook.core import budget
 from workbook.patching.direct_effects import direct_effects

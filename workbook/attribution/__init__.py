@@ -9,9 +9,9 @@
 ``attribution.eap``         EAP: edge attribution patching
 ``attribution.eap_ig``      EAP-IG: integrated gradients along the corrupt -> clean path
 ``attribution.eap_gp``      EAP-GP: the adaptive GradPath
-``attribution.edge_scorer`` the EAP family's edge scores, accumulated in head space
 ======================  ==================================================================
 
 Every method is a function ``method(model, task, ...) -> Scores`` with the noising sign
-convention, checked against :mod:`workbook.patching`.
+convention, checked against :mod:`workbook.patching`. The EAP family's edge scores are accumulated
+in head space by :class:`workbook.patching.edge_scorer.EdgeScorer`, which exact edge patching shares.
 """

@@ -10,7 +10,7 @@ before its norm. Scores are batch means of per-example scores. One corrupt forwa
 clean forward and one backward score every edge. With the same gradient, the edges out of a
 source sum to its node AtP score (``sum_v EAP(u->v) = AtP(u)``).
 
-The scoring itself is :class:`~workbook.attribution.edge_scorer.EdgeScorer`, shared with EAP-IG,
+The scoring itself is :class:`~workbook.patching.edge_scorer.EdgeScorer`, shared with EAP-IG,
 EAP-GP and exact edge patching. :func:`edge_scores_from_grads` (source deltas times a stacked
 destination-gradient tensor) and :class:`GraphIO` are the textbook form of the same sum; the
 learner checks and the tests use them as an independent reference.
@@ -24,7 +24,6 @@ import torch
 
 from workbook.arch import adapter_for, check_model
 from workbook.arch.graph import Graph
-from workbook.attribution.edge_scorer import EdgeScorer
 from workbook.core.errors import check_tokens
 from workbook.core.runs import (
     NO_LOGITS,
@@ -36,6 +35,7 @@ from workbook.core.runs import (
 )
 from workbook.core.scores import Scores
 from workbook.core.task import Task, oriented
+from workbook.patching.edge_scorer import EdgeScorer
 
 __all__ = ["eap", "edge_scores_from_grads", "source_deltas", "edge_scores_to_scores", "GraphIO"]
 

@@ -36,7 +36,7 @@ at gamma_0 (the clean input, whose source writes are cached on the way) the outp
 at gamma_1 .. gamma_{k-1} both the distance's (the next step) and the metric's (the scores) from
 the same forward; at gamma_k the metric's (and the final distance is logged). The metric's
 logits are recomputed at the read positions only. Edge scores are accumulated in head space
-(:class:`~workbook.attribution.edge_scorer.EdgeScorer`).
+(:class:`~workbook.patching.edge_scorer.EdgeScorer`).
 """
 
 from __future__ import annotations
@@ -48,7 +48,6 @@ import torch
 
 from workbook.arch import check_model
 from workbook.attribution.eap import edge_scores_to_scores
-from workbook.attribution.edge_scorer import EdgeScorer
 from workbook.core.budget import release_memory
 from workbook.core.errors import WorkbookError, check_finite, check_tokens
 from workbook.core.runs import (
@@ -64,6 +63,7 @@ from workbook.core.runs import (
 )
 from workbook.core.scores import Scores
 from workbook.core.task import Task, oriented
+from workbook.patching.edge_scorer import EdgeScorer
 
 __all__ = ["eap_gp", "gradpath", "output_distance", "step_sizes"]
 

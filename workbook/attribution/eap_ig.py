@@ -37,7 +37,6 @@ import torch
 from workbook.arch import check_model
 from workbook.arch.graph import Graph
 from workbook.attribution.eap import edge_scores_to_scores
-from workbook.attribution.edge_scorer import EdgeScorer
 from workbook.core.budget import MemoryGuard, copies_per_pass
 from workbook.core.errors import WorkbookError, check_tokens
 from workbook.core.runs import (
@@ -53,6 +52,7 @@ from workbook.core.runs import (
 )
 from workbook.core.scores import Scores
 from workbook.core.task import Task, oriented
+from workbook.patching.edge_scorer import EdgeScorer
 
 __all__ = ["eap_ig", "ig_alphas", "source_groups"]
 
@@ -163,7 +163,7 @@ def eap_ig(
     Cost (inputs variant): one corrupt caching forward and m path points in batched fused
     forward+backward passes; the clean activations come from the point ``a = 1`` (the clean
     run itself) when the alphas include it. Edge scores are accumulated in head space
-    (:class:`~workbook.attribution.edge_scorer.EdgeScorer`).
+    (:class:`~workbook.patching.edge_scorer.EdgeScorer`).
     """
     check_model(model)
     check_tokens(task.clean, task.corrupt, model.cfg.d_vocab)

@@ -132,6 +132,16 @@ def _plot_defaults() -> None:
                                 "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False})
 
 
+def _version() -> str:
+    """The installed package's version (its metadata; the source tree's pyproject otherwise)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("when-gradients-mislead")
+    except PackageNotFoundError:
+        return "0.1.0 (source tree)"
+
+
 def setup(seed: int = 0, device: str | None = None, quiet: bool = False) -> str:
     """Prepare a notebook session and return the device string.
 
@@ -156,14 +166,12 @@ def setup(seed: int = 0, device: str | None = None, quiet: bool = False) -> str:
     if not quiet and first:
         import transformer_lens
 
-        import workbook
-
         tl_version = getattr(transformer_lens, "__version__", None)
         if tl_version is None:
             from importlib.metadata import version
 
             tl_version = version("transformer_lens")
         where = "colab" if in_colab() else "local"
-        print(f"workbook {workbook.__version__} | torch {torch.__version__} | transformer_lens {tl_version} | {dev} "
+        print(f"workbook {_version()} | torch {torch.__version__} | transformer_lens {tl_version} | {dev} "
               f"({threads} CPU threads) | {where}")
     return dev

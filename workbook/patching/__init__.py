@@ -6,6 +6,8 @@
 ``patching.resume``     the cached clean run resumed from any layer (what makes patching fast)
 ``patching.direct_effects``  a node's direct effect (downstream frozen) and indirect effect
 ``patching.verify``     :func:`verify_top`: screen, then activation-patch an estimate's top k
+``patching.masked``     the edge-masked forward that evaluates circuits (K circuits in one pass)
+``patching.edge_scorer`` edge scores accumulated in head space (EAP family and exact edge patching)
 ======================  ==================================================================
 
 Sign convention: noising, ``effect(n) = M(clean with n := corrupt) - M(clean)``

@@ -22,7 +22,6 @@ from jaxtyping import Bool
 
 from workbook.arch import adapter_for, check_model
 from workbook.arch.graph import Graph, parse_node
-from workbook.attribution.edge_scorer import EdgeScorer
 from workbook.core.budget import MemoryGuard, copies_per_pass
 from workbook.core.errors import WorkbookError
 from workbook.core.runs import (
@@ -37,6 +36,7 @@ from workbook.core.runs import (
 )
 from workbook.core.scores import Scores
 from workbook.core.task import Logits, Task, oriented
+from workbook.patching.edge_scorer import EdgeScorer
 from workbook.patching.masked import masked_forward
 from workbook.patching.nodes import checked_run, run_copies
 from workbook.patching.resume import CleanRun, Patch

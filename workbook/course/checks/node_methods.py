@@ -13,12 +13,15 @@ from typing import Callable
 
 import torch
 
-import workbook as wb
+from workbook.attribution.atp import atp
 from workbook.attribution.graddrop import graddrop
 from workbook.attribution.qk_fix import atp_qk_fix, attn_scale, causal_mask
 from workbook.core.runs import cache_activations, cache_activations_and_grads
+from workbook.core.task import Task
 from workbook.course.checks._runner import CheckFailed, learner_check
+from workbook.models.loading import build_gpt2
 from workbook.models.specimens import build
+from workbook.patching.nodes import patch_nodes
 
 __all__ = ["check_patch_heads", "check_atp_heads", "check_qk_fix_queries", "check_qk_fix_keys", "check_graddrop",
            "random_cases", "qk_fix_variant"]
@@ -52,20 +55,20 @@ def _judge(results: list[tuple[str, torch.Tensor, torch.Tensor, dict[str, torch.
                       f"{(out - ref).abs().max().item():.3g}, reference scale {ref.abs().max().item():.3g}).")
 
 
-def random_cases(n_layers: int = 2, seeds: tuple[int, ...] = (101, 202)) -> list[tuple[str, object, wb.Task]]:
+def random_cases(n_layers: int = 2, seeds: tuple[int, ...] = (101, 202)) -> list[tuple[str, object, Task]]:
     """Small random GPT-2 models with a clean/corrupt task each: ``[(label, model, task)]``."""
     out = []
     for seed in seeds:
-        model = wb.build_gpt2(seed=seed, n_layers=n_layers, d_model=32, n_heads=2, d_vocab=20, d_mlp=32)
+        model = build_gpt2(seed=seed, n_layers=n_layers, d_model=32, n_heads=2, d_vocab=20, d_mlp=32)
         g = torch.Generator().manual_seed(seed)
         clean = torch.randint(0, 20, (3, 6), generator=g)
         corr = clean.clone()
         corr[:, 1:4] = torch.randint(0, 20, (3, 3), generator=g)
-        out.append((f"random model (seed {seed})", model, wb.Task(clean, corr, clean[:, 2], corr[:, 2])))
+        out.append((f"random model (seed {seed})", model, Task(clean, corr, clean[:, 2], corr[:, 2])))
     return out
 
 
-def _cases(specimen: str, n_layers: int = 2) -> list[tuple[str, object, wb.Task]]:
+def _cases(specimen: str, n_layers: int = 2) -> list[tuple[str, object, Task]]:
     model, task = wb_build(specimen)
     return random_cases(n_layers) + [(f"the {specimen} specimen", model, task)]
 
@@ -91,9 +94,9 @@ def check_patch_heads(fn: Callable) -> None:
     results = []
     for label, model, task in _cases("saturation"):
         L, H = model.cfg.n_layers, model.cfg.n_heads
-        ref = wb.patch_nodes(model, task, "head").values.reshape(L, H)
-        den = wb.patch_nodes(model, task, "head", direction="denoising").values.reshape(L, H)
-        last = wb.patch_nodes(model, task, "head", per_position=True).values.reshape(L, H, task.seq_len)[..., -1]
+        ref = patch_nodes(model, task, "head").values.reshape(L, H)
+        den = patch_nodes(model, task, "head", direction="denoising").values.reshape(L, H)
+        last = patch_nodes(model, task, "head", per_position=True).values.reshape(L, H, task.seq_len)[..., -1]
         clean_v, _ = task.baselines(model)
         out = _call(fn, model, task, (L, H), label)
         results.append((label, out, ref, {"sign": -ref, "den": den, "nosub": ref + clean_v,
@@ -116,9 +119,9 @@ def check_atp_heads(fn: Callable) -> None:
     results = []
     for label, model, task in _cases("saturation"):
         L, H = model.cfg.n_layers, model.cfg.n_heads
-        ref = wb.atp(model, task, "head").values.reshape(L, H)
-        den = wb.atp(model, task, "head", direction="denoising").values.reshape(L, H)
-        last = wb.atp(model, task, "head", per_position=True).values.reshape(L, H, task.seq_len)[..., -1]
+        ref = atp(model, task, "head").values.reshape(L, H)
+        den = atp(model, task, "head", direction="denoising").values.reshape(L, H)
+        last = atp(model, task, "head", per_position=True).values.reshape(L, H, task.seq_len)[..., -1]
         out = _call(fn, model, task, (L, H), label)
         B = task.batch_size
         results.append((label, out, ref, {"sign": -ref, "corrupt_grad": -den, "den": den, "small": ref / B,
@@ -199,7 +202,7 @@ def _check_qk(fn: Callable, kind: str) -> None:
     for label, model, task in _cases("saturation"):
         L, H, T = model.cfg.n_layers, model.cfg.n_heads, task.seq_len
         ref = atp_qk_fix(model, task, kind, per_position=True).values.reshape(L, H, T)
-        plain = wb.atp(model, task, kind, per_position=True).values.reshape(L, H, T)
+        plain = atp(model, task, kind, per_position=True).values.reshape(L, H, T)
         variants = {"sign": -ref, "plain": plain, "big": ref * task.batch_size,
                     "noscale": qk_fix_variant(model, task, kind, scaled=False),
                     "nomask": qk_fix_variant(model, task, kind, masked=False)}
@@ -245,7 +248,7 @@ def check_graddrop(fn: Callable) -> None:
         ref_s = graddrop(model, task, "head")
         ref = ref_s.values.reshape(L, H)
         per_pass = ref_s.info["per_pass"]  # [L, B, n] signed
-        plain = wb.atp(model, task, "head").per_example  # [B, n]
+        plain = atp(model, task, "head").per_example  # [B, n]
         layer = torch.arange(L).repeat_interleave(H)
         out = _call(fn, model, task, (L, H), label)
         results.append((label, out, ref, {
