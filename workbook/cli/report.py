@@ -1,17 +1,18 @@
-"""Every method against full activation patching, on every shipped model: the report behind ``python -m workbook``.
+"""Every method against full activation patching, on every model: the report behind ``python -m workbook``.
 
 * :data:`METHODS` — the method registry: name -> where the function lives, how it is called,
-  and which ground truth it is compared with (``"nodes"``: heads + MLPs, ``"qk"``: query and key
-  inputs of every head, ``"edges"``: exact edge patching). A method that refuses a model (a
-  :class:`~workbook.core.errors.WorkbookError`, e.g. GradDrop on a 1-layer specimen) is reported
-  as *not available* with the refusal, instead of failing the run.
-* :func:`model_names` / :func:`tasks_of` / :func:`load` — specimens (:mod:`workbook.models.specimens`),
-  trained models (:mod:`workbook.models.zoo`; the ``mixture`` model has several tasks), and ``"random"``
-  (a seeded random GPT-2 with a random task, always there).
-* :func:`ground_truth` — activation patching for one truth family (noising convention:
-  ``effect = M(clean with node := corrupt) - M(clean)``).
-* :func:`run_model` — run every method on one model, compare with the truth, save figures.
-* :func:`write_summary` — ``report.json`` and ``report.md`` for a list of model results.
+  which ground truth it is compared with (``"nodes"``: heads + MLPs, ``"qk"``: query and key
+  inputs of every head, ``"edges"``: exact edge patching; :mod:`workbook.cli.truth`), and whether
+  it returns magnitudes (GradDrop, AtP*: ``|effect|``, so their scale and signed statistics are
+  n/a). A method that refuses a model (a :class:`~workbook.core.errors.WorkbookError`, e.g.
+  GradDrop on a 1-layer specimen) is reported as *not run* with the refusal, instead of failing the run.
+* :func:`model_names` / :func:`pretrained_names` / :func:`tasks_of` / :func:`load` — specimens
+  (:mod:`workbook.models.specimens`), trained models (:mod:`workbook.models.zoo`; the ``mixture``
+  model has several tasks), pretrained models (``smollm2``: downloaded and converted on first use),
+  and ``"random"`` (a seeded random GPT-2 with a random task, always there).
+* :func:`run_model` — run the methods on one model/task, then the ground truth each needs
+  (exact; on a large graph, exact patching of a pool of edges; cached on disk when asked),
+  compare, save figures.
 
 Every comparison uses :func:`workbook.core.scores.compare`: recall@k; false negatives (truly
 important components, ``|truth| >= tau x max|truth|``, that the method ranks outside its top K,
@@ -37,6 +38,7 @@ from workbook.attribution.eap_gp import eap_gp
 from workbook.attribution.eap_ig import eap_ig
 from workbook.attribution.graddrop import graddrop
 from workbook.attribution.qk_fix import atp_qk_fix
+from workbook.cli.truth import POOL_TOP, TRUTHS, TruthCache, edge_pool, ground_truth
 from workbook.core.errors import WorkbookError
 from workbook.core.runs import progress
 from workbook.core.scores import Scores, compare, comparison_table, concat_scores
@@ -45,23 +47,27 @@ from workbook.course import plots
 from workbook.models import zoo
 from workbook.models.loading import build_gpt2
 from workbook.models.specimens import SPECIMENS, build
-from workbook.patching.edges import patch_edges
-from workbook.patching.nodes import patch_nodes
 
 __all__ = [
     "Method",
     "METHODS",
     "TRUTHS",
+    "MAGNITUDES",
     "model_names",
+    "pretrained_names",
     "tasks_of",
     "load",
     "ground_truth",
     "run_method",
+    "method_row",
     "run_model",
     "random_model",
+    "concat_scores",
 ]
 
 RANDOM = "random"
+#: what the report prints for the scale (and the signed statistics) of a method that returns magnitudes
+MAGNITUDES = "n/a (magnitudes)"
 
 
 # --------------------------------------------------------------------------- registry
@@ -71,7 +77,8 @@ class Method:
 
     ``fn`` is called as ``fn(model, task, **kwargs)``;
     ``steps_arg`` names the integration-steps keyword (overridden by ``--steps``); ``truth`` is
-    the :data:`TRUTHS` family it is compared with.
+    the :data:`TRUTHS` family it is compared with; ``magnitudes``: its scores are ``|effect|``
+    (non-negative), so a ratio to the signed truth (scale) and signed correlations mean nothing.
     """
 
     name: str
@@ -79,6 +86,7 @@ class Method:
     truth: str
     kwargs: dict = field(default_factory=dict)
     steps_arg: str | None = None
+    magnitudes: bool = False
 
 
 METHODS: dict[str, Method] = {
@@ -87,19 +95,12 @@ METHODS: dict[str, Method] = {
         Method("AtP", atp, "nodes", {"what": ("head", "mlp")}),
         Method("AtP (q,k)", atp, "qk", {"what": ("q", "k")}),
         Method("AtP* QK fix", atp_qk_fix, "qk", {"what": ("q", "k")}),
-        Method("GradDrop", graddrop, "nodes", {"what": ("head", "mlp")}),
-        Method("AtP*", atp_star, "qk", {"what": ("q", "k")}),
+        Method("GradDrop", graddrop, "nodes", {"what": ("head", "mlp")}, magnitudes=True),
+        Method("AtP*", atp_star, "qk", {"what": ("q", "k")}, magnitudes=True),
         Method("EAP", eap, "edges"),
         Method("EAP-IG", eap_ig, "edges", {"steps": 5}, steps_arg="steps"),
         Method("EAP-GP", eap_gp, "edges", {"steps": 5}, steps_arg="steps"),
     ]
-}
-
-#: ground-truth family -> (node kinds patched, or "edges"; human description)
-TRUTHS: dict[str, tuple[tuple[str, ...], str]] = {
-    "nodes": (("head", "mlp"), "node patching of head outputs and MLPs"),
-    "qk": (("q", "k"), "node patching of every head's query and key"),
-    "edges": (("edges",), "exact edge patching"),
 }
 
 
@@ -107,9 +108,10 @@ TRUTHS: dict[str, tuple[tuple[str, ...], str]] = {
 
 
 def model_names(include_random: bool | None = None) -> list[str]:
-    """Names ``--model`` accepts: specimens, then zoo models, then ``"random"``.
+    """Names ``--model`` accepts offline: zoo models, then specimens, then ``"random"``.
 
     ``include_random=None`` lists ``"random"`` only when neither specimens nor zoo exist.
+    Pretrained models are listed by :func:`pretrained_names`.
     """
     built = list(SPECIMENS)
     names = list(zoo.trained_models())
@@ -117,6 +119,15 @@ def model_names(include_random: bool | None = None) -> list[str]:
     if include_random or (include_random is None and not names):
         names.append(RANDOM)
     return names
+
+
+def pretrained_names() -> list[str]:
+    """Pretrained models the report can run (``smollm2``): downloaded and converted on first use, then cached.
+
+    The hook onto :func:`workbook.models.zoo.pretrained_models`; empty when the zoo has none.
+    """
+    listed = getattr(zoo, "pretrained_models", None)
+    return list(listed()) if listed is not None else []
 
 
 def random_model(seed: int = 0, n_layers: int = 2, d_model: int = 64, n_heads: int = 4, batch: int = 8, seq: int = 8):
@@ -136,15 +147,17 @@ def random_model(seed: int = 0, n_layers: int = 2, d_model: int = 64, n_heads: i
 
 def tasks_of(name: str) -> list[str | None]:
     """The tasks ``--task`` may pick for model ``name``: a zoo model's tasks, ``[None]`` for a fixed task."""
-    if name in zoo.trained_models():
+    if name in zoo.trained_models() or name in pretrained_names():
         return list(zoo.tasks(name))
     return [None]
 
 
-def load(name: str, task: str | None = None):
-    """``(model, task)`` for a name from :func:`model_names` (or ``"random"``).
+def load(name: str, task: str | None = None, n: int | None = None):
+    """``(model, task)`` for a name from :func:`model_names`, :func:`pretrained_names` or ``"random"``.
 
-    ``task`` picks one of :func:`tasks_of`.
+    ``task`` picks one of :func:`tasks_of`; ``n`` the number of prompt pairs of a zoo or
+    pretrained model (default: the zoo's). Loading a pretrained model may download it (it raises a
+    :class:`~workbook.core.errors.ModelError` when that is impossible).
     """
     if task is not None and task not in tasks_of(name):
         valid = [t for t in tasks_of(name) if t]
@@ -154,29 +167,12 @@ def load(name: str, task: str | None = None):
         )
     if name == RANDOM:
         return random_model()
-    if name in zoo.trained_models():
-        return zoo.load(name, task=task)
-
+    if name in zoo.trained_models() or name in pretrained_names():
+        return zoo.load(name, task=task, n=n)
     if name in list(SPECIMENS):
         return build(name)
-    raise WorkbookError(f"unknown model {name!r}; valid names: {', '.join(model_names(include_random=True))}.")
-
-
-# --------------------------------------------------------------------------- truth
-
-
-def ground_truth(model, task: Task, family: str) -> Scores:
-    """Full activation patching (noising) for a :data:`TRUTHS` family."""
-
-    if family not in TRUTHS:
-        raise WorkbookError(f"unknown ground truth {family!r}; choose from {sorted(TRUTHS)}.")
-    t0 = time.perf_counter()
-    if family == "edges":
-        out = patch_edges(model, task)
-    else:
-        out = concat_scores([patch_nodes(model, task, k) for k in TRUTHS[family][0]], "activation patching")
-    out.info["seconds"] = time.perf_counter() - t0
-    return out
+    names = model_names(include_random=True) + pretrained_names()
+    raise WorkbookError(f"unknown model {name!r}; valid names: {', '.join(names)}.")
 
 
 # --------------------------------------------------------------------------- methods
@@ -223,6 +219,73 @@ def circuit_sizes(n_edges: int) -> list[int]:
     return sizes + [n_edges]
 
 
+def method_row(method: Method, est: Scores, truth: Scores, k: int = 5, tau: float = 0.5) -> dict:
+    """One method's report row: :func:`~workbook.core.scores.compare`, plus its cost.
+
+    For a magnitude method (``method.magnitudes``) ``scale``, ``scale_error`` and ``pearson`` are
+    ``None`` and ``magnitudes`` is True: a ratio of ``|estimate|`` to a signed truth means nothing.
+    """
+    row = compare(est, truth, k=k, tau=tau)
+    row.update({"method": method.name, "truth": method.truth, "available": True, "seconds": est.info["seconds"],
+                "passes": _passes(est.info), "n": len(est), "magnitudes": method.magnitudes})
+    if method.magnitudes:
+        row.update(scale=None, scale_error={}, pearson=None)
+    return row
+
+
+def _refusal(method: Method, err: WorkbookError) -> dict:
+    return {"method": method.name, "truth": method.truth, "available": False, "reason": str(err),
+            "error": type(err).__name__}
+
+
+def _run_methods(chosen: Sequence[str], model, task: Task, steps: int | None, label: str):
+    """``(estimates, refusals)``: each method's scores, or its refusal row."""
+    estimates: dict[str, Scores] = {}
+    refused: dict[str, dict] = {}
+    bar = progress(chosen, total=len(chosen), desc=f"{label}: methods", enabled=len(chosen) > 1)
+    for mname in bar:
+        if hasattr(bar, "set_postfix_str"):
+            bar.set_postfix_str(mname)
+        try:
+            estimates[mname] = run_method(METHODS[mname], model, task, steps)
+        except WorkbookError as err:  # e.g. a method that needs more layers than this model has
+            refused[mname] = _refusal(METHODS[mname], err)
+    return estimates, refused
+
+
+def _truth_info(fam: str, t: Scores, k: int, pool: Sequence[str] | None, n_edges: int,
+                cache: TruthCache | None) -> dict:
+    info = {"description": TRUTHS[fam][1], "n": len(t), "seconds": t.info["seconds"], "passes": _passes(t.info),
+            "top": t.top(min(k, len(t)))}
+    if fam == "edges" and pool is not None:
+        info.update(description=f"exact edge patching of a pool of {len(pool)} of the {n_edges} edges (each edge "
+                                f"method's top {POOL_TOP})", pool=len(pool), of=n_edges)
+    if "cached" in t.info and cache is not None:
+        info.update(cached=t.info["cached"], cache_file=str(cache.path))
+    return info
+
+
+def _truths(model, task: Task, label: str, estimates: dict[str, Scores], result: dict, k: int,
+            exact_edges_max: int | None, cache_truth: bool, log: Callable[[str], None]) -> dict[str, Scores]:
+    """The ground truth of every family the estimates need (a pool of edges on a large graph), into ``result``."""
+    families = list(dict.fromkeys(METHODS[m].truth for m in estimates))
+    edge_ests = [e for m, e in estimates.items() if METHODS[m].truth == "edges"]
+    n_edges = len(edge_ests[0]) if edge_ests else 0
+    pool = edge_pool(edge_ests, POOL_TOP) if edge_ests and exact_edges_max is not None \
+        and n_edges > exact_edges_max else None
+    result["edge_truth"] = None if not edge_ests else "pool" if pool is not None else "exact"
+    cache = TruthCache.open(label, model, task) if cache_truth else None
+    if cache is not None and any(f not in cache.data["families"] for f in families if f != "edges"):
+        log(f"   {label}: computing the ground truth once (exact patching: minutes; then cached in {cache.path}) ...")
+    truths: dict[str, Scores] = {}
+    for fam in progress(families, total=len(families), desc=f"{label}: ground truth", enabled=len(families) > 1):
+        truths[fam] = ground_truth(model, task, fam, pool=pool if fam == "edges" else None, cache=cache)
+        result["truth"][fam] = _truth_info(fam, truths[fam], k, pool, n_edges, cache)
+        if cache is not None:
+            cache.save()
+    return truths
+
+
 def _faithfulness_figure(model, task: Task, edge_scores: dict[str, Scores], path: Path) -> str | None:
     """Faithfulness-vs-circuit-size curves (greedy circuits, :mod:`workbook.analysis.circuits`), if available."""
     if not edge_scores:
@@ -234,22 +297,39 @@ def _faithfulness_figure(model, task: Task, edge_scores: dict[str, Scores], path
     return plots.save(ax, path)
 
 
-def _method_row(method: Method, model, task: Task, truths: dict, truth_info: dict, k: int, tau: float,
-                steps: int | None) -> tuple[dict, Scores | None]:
-    """One method's report row (and its scores), computing its ground truth on first use."""
+def _figures(result: dict, fig_dir: Path, model, task: Task, estimates: dict[str, Scores],
+             truths: dict[str, Scores], faithfulness: bool | None, log: Callable[[str], None]) -> None:
+    """One scatter per truth family (its methods against the truth), and faithfulness curves of the edge methods."""
+    label = result["label"]
+    highlights = specimen_highlights(result["model"])
+    short = {"nodes": "head/MLP", "qk": "query/key", "edges": "edge"}
+    for fam, truth in truths.items():
+        ests = [e if not METHODS[m].magnitudes else Scores(e.names, e.values, f"{m} (magnitudes)", e.kind)
+                for m, e in estimates.items() if METHODS[m].truth == fam]
+        ax = plots.scatter_vs_truth(ests, truth, highlight=[h for h in highlights if h in truth],
+                                    title=f"{label}: methods vs {short.get(fam, fam)} patching")
+        result["figures"].append(plots.save(ax, fig_dir / f"scatter_{fam}.png"))
+    named = {e.method: e for m, e in estimates.items() if METHODS[m].truth == "edges"}
+    if not named or not (faithfulness or (faithfulness is None and result["edge_truth"] == "exact")):
+        if named and result["edge_truth"] == "pool":
+            result["notes"].append("faithfulness curves: drawn only where every edge is patched exactly (--full)")
+        return
+    if result["edge_truth"] == "exact":
+        named["activation patching"] = truths["edges"]
     try:
-        est = run_method(method, model, task, steps)
-    except WorkbookError as err:  # e.g. a method that needs more layers than this model has
-        reason = f"{type(err).__name__}: {err}"
-        return {"method": method.name, "truth": method.truth, "available": False, "reason": reason}, None
-    if method.truth not in truths:
-        t = truths[method.truth] = ground_truth(model, task, method.truth)
-        truth_info[method.truth] = {"description": TRUTHS[method.truth][1], "n": len(t), "seconds": t.info["seconds"],
-                                    "passes": _passes(t.info), "top": t.top(min(k, len(t)))}
-    row = compare(est, truths[method.truth], k=k, tau=tau)
-    row.update({"method": method.name, "truth": method.truth, "available": True, "seconds": est.info["seconds"],
-                "passes": _passes(est.info), "n": len(est)})
-    return row, est
+        fig = _faithfulness_figure(model, task, named, fig_dir / "faithfulness.png")
+    except WorkbookError as err:  # e.g. a graph the circuit code cannot handle
+        log(f"  (faithfulness curves skipped: {type(err).__name__}: {err})")
+        fig = None
+    if fig:
+        result["figures"].append(fig)
+
+
+def _header(name: str, task_name: str, label: str, model, task: Task, load_seconds: float) -> dict:
+    return {"model": name, "task": task_name, "label": label, "n_layers": int(model.cfg.n_layers),
+            "n_heads": int(model.cfg.n_heads), "d_model": int(model.cfg.d_model), "batch": task.batch_size,
+            "seq_len": task.seq_len, "load_seconds": load_seconds, "truth": {}, "methods": [], "figures": [],
+            "notes": []}
 
 
 def run_model(
@@ -262,66 +342,48 @@ def run_model(
     steps: int | None = None,
     log: Callable[[str], None] = print,
     task: str | None = None,
+    n: int | None = None,
+    exact_edges_max: int | None = None,
+    cache_truth: bool = False,
+    faithfulness: bool | None = None,
 ) -> dict:
     """Run the chosen methods (default: all) on model ``name`` and compare each with its ground truth.
 
-    ``task`` picks one of a multi-task model's tasks (:func:`tasks_of`; default its first).
-    With ``quick`` the batch is cut to 4 examples and integration steps to 3. Figures (one
-    scatter per method, plus faithfulness curves when :mod:`workbook.analysis.circuits` provides them)
-    go to ``out_dir/<model>/`` (``out_dir/<model>_<task>/`` for a multi-task model). Returns a
-    JSON-ready dict with one row per method.
+    ``task`` picks one of a multi-task model's tasks (:func:`tasks_of`; default its first), ``n``
+    its number of prompt pairs (zoo and pretrained models). With ``quick`` the batch is cut to 4
+    examples and integration steps to 3. The methods run first, then the ground truth each
+    needs: exact, except that a graph with more than ``exact_edges_max`` edges gets exact
+    patching of a pool of edges (:func:`workbook.cli.truth.edge_pool`) and every edge comparison
+    is made on that pool; ``cache_truth`` reuses the truth cached by an earlier run
+    (:class:`workbook.cli.truth.TruthCache`). Figures (one scatter per truth family; faithfulness curves
+    when ``faithfulness``, by default when the edge truth is exact) go to ``out_dir/<model>/``
+    (``out_dir/<model>_<task>/`` for a multi-task model). Returns a JSON-ready dict with one row
+    per method, ``seconds`` (the run's wall time) and ``cpu_seconds`` (its CPU time).
     """
-
     torch.manual_seed(0)
-    t_load = time.perf_counter()
-    model, task_obj = load(name, task)
-    label = name if len(tasks_of(name)) == 1 else f"{name}/{task_obj.name}"
-    task = task_obj
+    t_run, cpu_run = time.perf_counter(), time.process_time()
+    model, task_obj = load(name, task, n=n)
+    task_name = task or task_obj.name
+    label = name if len(tasks_of(name)) == 1 else f"{name}/{task_name}"
     if quick:
-        task = task.subset(slice(0, 4))
+        task_obj = task_obj.subset(slice(0, 4))
         steps = steps or 3
     chosen = list(methods) if methods else list(METHODS)
-    result: dict = {
-        "model": name,
-        "task": task.name,
-        "label": label,
-        "n_layers": int(model.cfg.n_layers),
-        "n_heads": int(model.cfg.n_heads),
-        "d_model": int(model.cfg.d_model),
-        "batch": task.batch_size,
-        "seq_len": task.seq_len,
-        "load_seconds": time.perf_counter() - t_load,
-        "truth": {},
-        "methods": [],
-        "figures": [],
-    }
-    fig_dir = Path(out_dir) / _slug(label) if out_dir is not None else None
-    if fig_dir is not None:
-        fig_dir.mkdir(parents=True, exist_ok=True)
-    highlights = specimen_highlights(name)
-    truths: dict[str, Scores] = {}
-    estimates: dict[str, list[Scores]] = {}
-    for mname in progress(chosen, total=len(chosen), desc=f"{label}: methods", enabled=len(chosen) > 1):
-        row, est = _method_row(METHODS[mname], model, task, truths, result["truth"], k, tau, steps)
+    result = _header(name, task_name, label, model, task_obj, time.perf_counter() - t_run)
+    estimates, refused = _run_methods(chosen, model, task_obj, steps, label)
+    truths = _truths(model, task_obj, label, estimates, result, k, exact_edges_max, cache_truth, log)
+    for mname in chosen:
+        method = METHODS[mname]
+        ok = mname in estimates
+        row = method_row(method, estimates[mname], truths[method.truth], k, tau) if ok else refused[mname]
         result["methods"].append(row)
-        if est is None:
-            continue
-        truth = truths[METHODS[mname].truth]
-        estimates.setdefault(METHODS[mname].truth, []).append(est)
-        if fig_dir is not None:
-
-            ax = plots.scatter_vs_truth(est, truth, highlight=[h for h in highlights if h in est],
-                                        title=f"{label}: {mname} vs activation patching")
-            result["figures"].append(plots.save(ax, fig_dir / f"scatter_{_slug(mname)}.png"))
-    if fig_dir is not None and "edges" in estimates:
-        named = {e.method: e for e in estimates["edges"]}
-        named["activation patching"] = truths["edges"]
-        try:
-            fig = _faithfulness_figure(model, task, named, fig_dir / "faithfulness.png")
-        except WorkbookError as err:  # e.g. a graph the circuit code cannot handle
-            log(f"  (faithfulness curves skipped: {type(err).__name__}: {err})")
-            fig = None
-        if fig:
-            result["figures"].append(fig)
-    result["tables"] = {fam: comparison_table(ests, truths[fam], k=k, tau=tau) for fam, ests in estimates.items()}
+    if out_dir is not None:
+        fig_dir = Path(out_dir) / _slug(label)
+        fig_dir.mkdir(parents=True, exist_ok=True)
+        _figures(result, fig_dir, model, task_obj, estimates, truths, faithfulness, log)
+    by_family: dict[str, list[Scores]] = {}
+    for mname, est in estimates.items():
+        by_family.setdefault(METHODS[mname].truth, []).append(est)
+    result["tables"] = {fam: comparison_table(ests, truths[fam], k=k, tau=tau) for fam, ests in by_family.items()}
+    result["seconds"], result["cpu_seconds"] = time.perf_counter() - t_run, time.process_time() - cpu_run
     return result
