@@ -89,7 +89,8 @@ def machine_info() -> dict[str, str]:
 
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
     return {"nproc": str(os.cpu_count()), "cpu": cpu, "load average": load, "python": platform.python_version(),
-            "torch": torch.__version__, "transformer_lens": version("transformer_lens"), "torch threads": str(torch.get_num_threads())}
+            "torch": torch.__version__, "transformer_lens": version("transformer_lens"),
+            "torch threads": str(torch.get_num_threads())}
 
 
 def random_task(d_vocab: int, batch: int, seq: int, seed: int = 0) -> Task:
@@ -103,12 +104,11 @@ def random_task(d_vocab: int, batch: int, seq: int, seed: int = 0) -> Task:
 
 def random_setup(n_layers: int, d_model: int, n_heads: int, batch: int, seq: int, d_vocab: int = 500, seed: int = 0,
                  device: str = "cpu"):
-    model = build_gpt2(seed=seed, n_layers=n_layers, d_model=d_model, n_heads=n_heads, d_vocab=d_vocab, n_ctx=max(32, seq))
+    model = build_gpt2(seed=seed, n_layers=n_layers, d_model=d_model, n_heads=n_heads, d_vocab=d_vocab,
+                       n_ctx=max(32, seq))
     if device != "cpu":
         model = model.to(device)
     return model, random_task(d_vocab, batch, seq, seed).to(device)
-
-
 
 
 def _leaf(t, hook):
@@ -139,3 +139,48 @@ def bare_2fwd_1bwd(model, task: Task) -> None:
     """One no-grad forward on the corrupt batch and one forward + backward on the clean one."""
     bare_forward(model, task.corrupt)
     bare_forward_backward(model, task)
+
+
+def bare_graddrop_floor(model, task: Task, n_backward: int | None = None) -> None:
+    """What GradDrop and AtP* cannot avoid: a no-grad corrupt forward, a clean forward and one
+    backward per dropped layer (``n_backward``, default every layer) through the retained graph."""
+    n = n_backward or model.cfg.n_layers
+    bare_forward(model, task.corrupt)
+    with fused_attention(model), frozen_params(model), torch.enable_grad(), model.hooks(fwd_hooks=[(LEAF_HOOK, _leaf)]):
+        m = task.metric_value(model(task.clean))
+        for i in range(n):
+            m.backward(retain_graph=i < n - 1)
+    _sync(task.clean)
+
+
+def peak_rss_gb() -> float:
+    """This process's peak resident memory (GB): ``VmHWM`` (reset by exec and by :func:`reset_peak_rss`,
+    unlike ``ru_maxrss``, which a child inherits from the large parent it was forked from)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024**2
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+
+
+def reset_peak_rss() -> bool:
+    """Reset ``VmHWM`` to the current RSS (Linux >= 4.0: ``5`` into ``/proc/self/clear_refs``), after
+    handing freed memory back to the OS (``gc``, glibc's ``malloc_trim``) so that what an earlier call
+    freed does not count; False where the reset is not possible (the peak is then the process's so far)."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False

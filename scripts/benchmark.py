@@ -1,6 +1,7 @@
 """Cost and memory benchmarks of the workbook's methods, measured in ONE run on this machine.
 
-    python scripts/benchmark.py [--quick] [--eap-ig PATH] [--tl3-python PATH] [--device cuda] [--out out/benchmark]
+    python scripts/benchmark.py [--quick] [--real | --real-only] [--eap-ig PATH] [--tl3-python PATH] [--device cuda]
+                                [--out out/benchmark]
 
 Every row is a ratio of wall times measured here in interleaved rounds (median of the per-round
 ratios), one torch thread, float32, random GPT-2-architecture models, printed next to its target
@@ -32,7 +33,13 @@ comparison model, values compared, in two set-ups of the same weights: on our Tr
 bridge (info rows), and in its standard set-up, a TransformerLens 3 ``HookedTransformer`` with
 its required flags (TL 4 removed that class; ``--tl3-python PATH`` or ``$TL3_PYTHON``: a Python
 whose ``transformer_lens`` is 3.x, e.g. ``python -m venv tl3 && tl3/bin/pip install
-transformer_lens==3.9.0``; the targets apply here); (7) against TransformerLens 4.3 on the comparison model.
+transformer_lens==3.9.0``; the targets apply here); (7) against TransformerLens 4.3 on the comparison model;
+(8) real models (``scripts/bench_real.py``, each in a fresh process, IOI, 16 pairs): the faithfulness of
+one circuit and a 4-size curve in forwards on the zoo's ``mixture`` model, and with ``--real`` the
+same on SmolLM2-135M-Instruct plus every method against its bare passes, ``patch_nodes`` of every
+head, ``verify_top`` of 50 edges and each method's peak RSS (minutes on a 2-core CPU, hence the
+flag); ``--real-only``: section (8) alone, with SmolLM2. ``--quick`` runs (8) on a tiny random Llama
+and ``mixture`` in this process.
 Timing targets belong here, never in the tests.
 """
 
@@ -58,6 +65,7 @@ import torch  # noqa: E402
 torch.set_num_threads(1)
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_real  # noqa: E402
 from bench_baselines import bench_hannamw, bench_vs_transformerlens  # noqa: E402
 from bench_common import (  # noqa: E402
     Row,
@@ -67,6 +75,7 @@ from bench_common import (  # noqa: E402
     machine_info,
     median_ratio,
     median_time,
+    peak_rss_gb,
     random_setup,
 )
 
@@ -156,20 +165,6 @@ def measure_memory(size: str, method: str, quick: bool, steps: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def peak_rss_gb() -> float:
-    """This process's peak resident memory (GB): ``VmHWM`` (reset by exec, unlike ``ru_maxrss``,
-    which a child inherits from the large parent it was forked from)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024**2
-    except OSError:
-        pass
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
-
-
 def _memory_child(size: str, method: str, quick: bool, steps: int) -> None:
     import workbook as wb
 
@@ -179,7 +174,8 @@ def _memory_child(size: str, method: str, quick: bool, steps: int) -> None:
     {"EAP-IG": lambda: wb.eap_ig(model, task, steps=steps), "EAP-GP": lambda: wb.eap_gp(model, task, steps=steps),
      "EAP": lambda: wb.eap(model, task)}[method]()
     peak = peak_rss_gb()
-    print(json.dumps({"size": size, "method": method, "base_gb": base, "peak_gb": peak, "seconds": time.perf_counter() - t0}))
+    print(json.dumps({"size": size, "method": method, "base_gb": base, "peak_gb": peak,
+                      "seconds": time.perf_counter() - t0}))
 
 
 def bench_memory(quick: bool, steps: int) -> list[Row]:
@@ -227,8 +223,9 @@ def bench_all_edges(quick: bool) -> list[Row]:
     t0 = time.perf_counter()
     s = wb.patch_edges(model, task)
     dt = time.perf_counter() - t0
-    return [Row(f"patch_edges, every one of {n} edges, {L}/{d}/{H} model, batch {B} x {S}", dt, 150 if not quick else None,
-                "<=" if not quick else "", "s", f"{dt / (n * t_fwd):.3g} no-grad forwards of the batch per edge "
+    return [Row(f"patch_edges, every one of {n} edges, {L}/{d}/{H} model, batch {B} x {S}", dt,
+                150 if not quick else None, "<=" if not quick else "", "s",
+                f"{dt / (n * t_fwd):.3g} no-grad forwards of the batch per edge "
                 f"(1 fwd {t_fwd * 1e3:.3g} ms); method {s.info['method']}")]
 
 
@@ -266,6 +263,19 @@ def bench_verify(model, task: Task, scores, k: int, every: int) -> list[Row]:
                 f"layers each on average, {per_layer:.3g} s per resumed layer (one fwd {graph.n_layers} layers)")]
 
 
+# --------------------------------------------------------------------------- (8) real models
+def bench_real_models(quick: bool, smollm2: bool, emit: Callable[[list[Row]], None]) -> None:
+    """mixture (faithfulness rows) and, with ``smollm2``, SmolLM2 (every row), each in a fresh process;
+    ``quick``: a tiny random Llama (every row) and mixture, in this process. Emits each model's rows."""
+    if quick:
+        emit(bench_real.child("tiny-llama", True))
+        emit(bench_real.child("mixture", False))
+        return
+    emit(bench_real.real_rows("mixture", False))
+    if smollm2:
+        emit(bench_real.real_rows("smollm2", True))
+
+
 # --------------------------------------------------------------------------- plot + main
 def scaling_plot(recs: list[dict], path: str | Path) -> str:
     """Cost per fwd+bwd of each method at the three sizes (edges on the x axis)."""
@@ -284,8 +294,10 @@ def scaling_plot(recs: list[dict], path: str | Path) -> str:
 
 
 def run(quick: bool = False, out: str | Path = "out/benchmark", eap_ig: str | None = None, device: str = "cpu",
-        log: Callable[[str], None] = print, tl3_python: str | None = None) -> dict:
-    """Run every section; print and return ``{"machine", "rows", "scaling", "plot", "seconds"}``."""
+        log: Callable[[str], None] = print, tl3_python: str | None = None, real: bool = False,
+        real_only: bool = False) -> dict:
+    """Run every section (``real_only``: section 8 alone, with SmolLM2; ``real``: SmolLM2 in section 8);
+    print and return ``{"machine", "rows", "scaling", "plot", "seconds"}``."""
     t_start = time.perf_counter()
     steps = 2 if quick else 5
     info = machine_info()
@@ -300,31 +312,42 @@ def run(quick: bool = False, out: str | Path = "out/benchmark", eap_ig: str | No
         rows.extend(new)
 
     recs, models = [], {}
-    for size in ("comparison", "edge-heavy", "gpt2-small"):
+    for size in () if real_only else ("comparison", "edge-heavy", "gpt2-small"):
         log(f"  ({describe(size, quick)})")
         model, task = setup(size, quick, device)
-        new, extra = bench_attribution(size, model, task, 1 if quick else ROUNDS[size], steps, targets=size != "comparison")
+        new, extra = bench_attribution(size, model, task, 1 if quick else ROUNDS[size], steps,
+                                       targets=size != "comparison")
         emit(new)
         recs.append(extra["record"])
         models[size] = (model, task, extra["eap"])
-    emit(bench_memory(quick, steps) if device == "cpu" else [Row("peak memory", float("nan"), note="CPU runs only")])
-    model, task, _ = models["edge-heavy"]
-    emit(bench_patch_nodes(model, task, subset=4 if quick else 16))
-    emit(bench_all_edges(quick))
-    model, task, scores = models["gpt2-small"]
-    emit(bench_verify(model, task, scores, k=8 if quick else 200, every=4 if quick else 8))
-    model, task, _ = models["comparison"]
-    emit(bench_hannamw(model, task, eap_ig or os.environ.get("EAP_IG_REPO"), 1 if quick else 3, steps,
-                       tl3_python or os.environ.get("TL3_PYTHON")))
-    emit(bench_vs_transformerlens(model, task, 1 if quick else 2))
-    plot = scaling_plot(recs, Path(out) / "scaling.png")
+    if not real_only:
+        cpu_only = [Row("peak memory", float("nan"), note="CPU runs only")]
+        emit(bench_memory(quick, steps) if device == "cpu" else cpu_only)
+        model, task, _ = models["edge-heavy"]
+        emit(bench_patch_nodes(model, task, subset=4 if quick else 16))
+        emit(bench_all_edges(quick))
+        model, task, scores = models["gpt2-small"]
+        emit(bench_verify(model, task, scores, k=8 if quick else 200, every=4 if quick else 8))
+        model, task, _ = models["comparison"]
+        emit(bench_hannamw(model, task, eap_ig or os.environ.get("EAP_IG_REPO"), 1 if quick else 3, steps,
+                           tl3_python or os.environ.get("TL3_PYTHON")))
+        emit(bench_vs_transformerlens(model, task, 1 if quick else 2))
+    smollm2 = (real or real_only) and not quick
+    log("  (real models, IOI: " + ("a tiny random Llama and mixture" if quick else "mixture" + (
+        " and SmolLM2-135M-Instruct" if smollm2 else "; SmolLM2 with --real")) + ")")
+    bench_real_models(quick, smollm2, emit)
+    plot = scaling_plot(recs, Path(out) / "scaling.png") if recs else None
     seconds = time.perf_counter() - t_start
-    emit([Row("whole benchmark wall time", seconds, None if quick else 600, "" if quick else "<=", "s", "every section and the plot")])
-    log(f"\nplot: {Path(plot).resolve()}\nbenchmark wall time: {seconds:.0f} s")
+    timed = not (quick or real or real_only)  # the 10-minute target is the default run's
+    emit([Row("whole benchmark wall time", seconds, 600 if timed else None, "<=" if timed else "", "s",
+              "every section and the plot" if not real_only else "section (8) only")])
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+    log(f"\nplot: {Path(plot).resolve() if plot else '-'}\nbenchmark wall time: {seconds:.0f} s; "
+        f"load average now {load}")
     res = {"machine": info, "rows": rows, "scaling": recs, "plot": plot, "seconds": seconds}
     Path(out).mkdir(parents=True, exist_ok=True)
-    (Path(out) / "benchmark.json").write_text(json.dumps({**res, "rows": [asdict(r) | {"status": r.status} for r in rows]},
-                                                         indent=1, default=str))
+    saved = {**res, "rows": [asdict(r) | {"status": r.status} for r in rows]}
+    (Path(out) / "benchmark.json").write_text(json.dumps(saved, indent=1, default=str))
     return res
 
 
@@ -335,6 +358,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--eap-ig", default=None, help="path of a hannamw/EAP-IG checkout to compare with")
     p.add_argument("--tl3-python", default=None,
                    help="a python whose transformer_lens is 3.x, to run hannamw/EAP-IG on a HookedTransformer")
+    p.add_argument("--real", action="store_true", help="add SmolLM2-135M-Instruct to the real-model section (minutes)")
+    p.add_argument("--real-only", action="store_true", help="run the real-model section alone (with SmolLM2)")
     p.add_argument("--device", default="cpu", help="run the timing sections on this device (cuda, ...)")
     p.add_argument("--measure-memory", nargs=2, metavar=("SIZE", "METHOD"), help=argparse.SUPPRESS)
     p.add_argument("--steps", type=int, default=5, help=argparse.SUPPRESS)
@@ -342,7 +367,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.measure_memory:
         _memory_child(*args.measure_memory, args.quick, args.steps)
         return 0
-    run(args.quick, args.out, args.eap_ig, args.device, tl3_python=args.tl3_python)
+    run(args.quick, args.out, args.eap_ig, args.device, tl3_python=args.tl3_python, real=args.real,
+        real_only=args.real_only)
     return 0
 
 
