@@ -26,7 +26,7 @@ CHAPTERS = sections.chapter_paths()
 METHODS = {  # what each chapter's section must have run and reported, by name
     "00": ["AtP", "activation patching", "recall@10", "live check:", "[holds]"],
     "01": ["AtP* QK fix", "verdict:", "largest attention probability", "live check:", "] the QK fix ranks"],
-    "02": ["AtP* GradDrop", "verdict:", "] GradDrop recovers"],
+    "02": ["AtP* GradDrop", "direct and indirect parts", "] GradDrop has no fewer false negatives"],
     "03": ["EAP-IG (m=5)", "verdict:", "faithfulness", "] EAP-IG ranks"],
     "04": ["EAP-GP", "EAP-IG (m=5)", "EAP-GP recovers what EAP-IG misses"],
     "05": ["AtP* QK fix", "EAP-IG (m=5)", "faithfulness", "--- edges", "verified"],

