@@ -5,6 +5,7 @@
 ``analysis.interop``    scores and circuits in hannamw/EAP-IG's names and graph JSON
 ``analysis.probes``     the diagnoser's cheap probes (pattern change, edge terms, predicted misses)
 ``analysis.diagnosis``  what the diagnoser returns: findings, fixes, the report
+``analysis.recovery``   verification by patching: which flags are real, and which fix measurably recovers them
 ``analysis.diagnose``   :func:`diagnose`: which estimates to distrust and the fix to use
 ======================  ==================================================================
 """

@@ -1,75 +1,88 @@
 """Which attribution estimates not to trust, and why: a diagnoser that names the failure and the fix.
 
-:func:`diagnose` runs cheap probes on a model and task and returns a :class:`Diagnosis`:
+:func:`diagnose` runs each estimate it compares once (:func:`workbook.analysis.probes.measure`),
+flags suspect components, then verifies every flag by activation patching and recommends the
+fix that measurably recovers the component (:mod:`workbook.analysis.recovery`).
 
-==================  ==================================================================  =============
-failure             evidence                                                            fix
-==================  ==================================================================  =============
-``saturation``      a query/key whose clean attention rows are saturated (max prob       AtP* QK fix
-                    >= ``saturation``) yet change a lot (total variation >=
-                    ``pattern_change``) when it is patched — computed exactly by
-                    re-softmaxing; and AtP disagrees with the QK fix. Or a predicted
-                    false negative of AtP that the QK fix ranks in its top K (below).
-``cancellation``    a source whose outgoing edge contributions (EAP, per edge) are       AtP* GradDrop
-                    large but cancel in the sum, e.g. its direct effect on the logits
-                    against the rest (``sum|edges| >= ratio * |sum edges|``).
-``flat_gradient``   EAP-IG's node total ``>= ratio x`` EAP's (the clean-point            EAP-IG
-                    gradient misses an effect the path average sees), large, or a
-                    predicted false negative of EAP that EAP-IG ranks in its top K.
-``path_saturation`` the straight IG path is damped too: EAP-IG with ``4 x steps`` moves     EAP-GP / more
-                    the score by more than half (the few path points land on flat        IG steps
-                    stretches), or EAP-GP's total is ``>= ratio x`` EAP's and EAP-IG's.
-==================  ==================================================================  =============
+==================  ==================================  =============  ==================  =========
+failure             suspect -> fix it compares          family         extra evidence      usual fix
+==================  ==================================  =============  ==================  =========
+``saturation``      AtP -> QK fix (exact re-softmax)    queries, keys  pattern probe        QK fix
+``cancellation``    AtP -> GradDrop                     heads, MLPs    edge terms cancel    GradDrop
+``flat_gradient``   AtP / EAP -> EAP-IG                 nodes, edges   -                    EAP-IG
+``path_saturation`` EAP-IG -> EAP-IG (4x steps), EAP-GP nodes, edges   -                    EAP-GP
+==================  ==================================  =============  ==================  =========
 
-"Large" means at least ``relative`` x the task's total effect ``|M(clean) - M(corrupt)|``.
-That misses what matters to a screen in a deep model, where a component can carry a few percent
-of the total and still be among the most important of its kind. So the ``saturation`` and
-``flat_gradient`` probes also flag **predicted false negatives**: components that the fix ranks
-in its top ``K`` of their family (``K`` = how many reach ``tau`` x the fix's largest estimate;
-families: q/k nodes, source nodes, edges) while the suspect method ranks them outside it, with
-the two estimates ``ratio`` x apart (and, for saturation, the exact pattern moving by at least
-``pattern_change``), in a family whose largest fixed estimate reaches ``family_floor`` x the
-total effect (below that nothing in the family matters). The same definition of a false
-negative as :func:`workbook.core.scores.false_negatives`, with the fix standing in for the truth.
+**The flag rule** (:func:`suspects`), for a suspect estimate ``S`` and the fix's estimate ``F``
+of one family (q/k nodes; head and MLP outputs, whose AtP is the sum of their EAP edges; edges):
 
-With ``verify=True`` (default) every flagged component is activation-patched (one forward
-each): a finding whose estimate agrees with patching is kept but marked as a false alarm and
-does not count as untrustworthy. A predicted false negative is confirmed when the estimate
-misses the patched effect by at least half and the patched effect is at least ``tau`` x the
-fix's largest estimate in the family (it really is among the important ones).
+* *rank* (a predicted false negative): ``F`` ranks the component in its top ``K`` (``K`` = how
+  many reach ``tau`` x the largest ``|F|``) while ``S`` ranks it outside (the definition of
+  :func:`workbook.core.scores.false_negatives`, with ``F`` standing in for the truth), in a
+  family whose largest ``|F|`` reaches ``family_floor`` x the total effect, and ``|F| >=
+  rank_gap x |S|`` (1.5) or the two have opposite signs: a rank miss needs no 3x gap;
+* *size*: ``|F| >= size x total`` (0.3) and ``|F| >= ratio x |S|`` (1.5), or opposite signs
+  that differ by ``size x total``.
 
-Sign convention: noising, ``effect(n) = M(clean with n := corrupt) - M(clean)``. Source node
-totals are the sum of the source's outgoing edge scores (which equals the source's AtP).
-The findings and the report they make are in :mod:`workbook.analysis.diagnosis`; the cheap
-measurements behind the probes in :mod:`workbook.analysis.probes`; here, one function per probe
-and the verification by activation patching.
+Both gaps equal the wording's agreement factor (1.5): a flag means "the fix disagrees with the
+suspect by more than the report would call agreement".
+
+Cancellation also needs the edge terms to cancel (``sum|terms| >= 3 x |sum terms|``); where
+GradDrop cannot run, ``sum|terms|`` stands in for it. "Total" is ``|M(clean) - M(corrupt)|``.
+The defaults were picked on the mixture model's six tasks (two data seeds) by
+``scripts/calibrate_diagnoser.py --sweep``.
+
+**The verification** (``verify=True``) patches, per family, every flagged component and each
+method's top ``K`` (one batched sweep per kind): the important ones of that pool (``|effect| >=
+tau x`` its largest) give ``K``. A finding is *confirmed* when the suspect's estimate does not
+agree (same sign and within 1.5x) and the miss matters: a rank miss (truly important, ranked
+outside ``K``) or an error of at least ``relative x total``. For each confirmed component every
+candidate fix (QK fix for q/k; GradDrop and the edge totals of EAP-IG / EAP-GP for heads and
+MLPs; EAP-IG / EAP-GP for edges; EAP-IG with 4x steps for both) is compared with patching. A
+fix *recovers* the component when it moves the estimate into a better band than the suspect's:
+the same sign within 2x where the suspect was further off, within 1.5x where the suspect was
+within 2x (a rank inside ``K`` alone, several times off, is a close race won, not a repair).
+Recommended: of the recovering fixes that agree with
+patching (within 1.5x), the diagnosed failure's own fix, else the cheapest; if none agrees, the
+closest recovering one; if none recovers it, "patch it". A fix measured not to help is never
+recommended, and edges only ever get edge fixes. The report words every verdict by how far the
+estimate is off ("agrees" only within 1.5x, else "4.4x too small", "wrong sign").
+
+**Calibration** against full activation patching (``scripts/calibrate_diagnoser.py`` writes
+``docs/diagnoser_calibration.md``): on the mixture model (6 tasks x 2 seeds, 8 pairs; every node
+and edge patched) the flags catch 17 of AtP's / EAP's 17 false negatives (q/k 5, nodes 3, edges
+9) and 78 % of the flags are real errors (54 of 69); patching confirms exactly those 54, so what
+the report calls untrustworthy is 100 % right. EAP-IG's own 4 misses (rank K+1 near misses whose
+size agrees) are not flagged. Held out, SmolLM2-135M IOI (8 and 16 pairs): 4 of 4 false negatives
+flagged and confirmed, 9 of 12 flags real errors, every verdict right.
+
+Sign convention: noising, ``effect(n) = M(clean with n := corrupt) - M(clean)``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass
 from typing import Sequence
 
+import torch
+
 from workbook.analysis.diagnosis import CHECKS, FIXES, Diagnosis, Finding, applies
-from workbook.analysis.probes import pattern_probe, predicted_misses, source_totals
+from workbook.analysis.probes import Measurements, measure, pattern_probe, predicted_misses, source_totals
+from workbook.analysis.recovery import verify_findings
 from workbook.arch import adapter_for, check_model
-from workbook.arch.graph import Graph
-from workbook.attribution.atp import atp
-from workbook.attribution.eap import eap
-from workbook.attribution.eap_gp import eap_gp
-from workbook.attribution.eap_ig import eap_ig
-from workbook.attribution.graddrop import graddrop
-from workbook.attribution.qk_fix import atp_qk_fix
-from workbook.core.errors import UnsupportedArchitectureError, WorkbookError, check_tokens
+from workbook.core.errors import WorkbookError, check_tokens
 from workbook.core.runs import baselines as metric_baselines
+from workbook.core.runs import is_long
 from workbook.core.scores import Scores
 from workbook.core.task import Task
-from workbook.patching.edges import patch_edges
-from workbook.patching.nodes import patch_nodes
 from workbook.patching.verify import verify_top
 
-__all__ = ["Finding", "Diagnosis", "diagnose", "FIXES", "CHECKS", "pattern_probe", "source_totals",
-           "predicted_misses", "verify_top"]
+__all__ = ["Finding", "Diagnosis", "diagnose", "flag", "suspects", "Thresholds", "FIXES", "CHECKS",
+           "pattern_probe", "source_totals", "predicted_misses", "verify_top"]
+
+#: cancellation's evidence: the magnitudes of a source's edge terms are at least this x their sum
+CANCEL = 3.0
 
 
 def _ordinal(rank: float) -> str:
@@ -77,233 +90,155 @@ def _ordinal(rank: float) -> str:
     return f"{r}" + ("th" if 10 <= r % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(r % 10, "th"))
 
 
-def _family_misses(suspect, better, names: list[str], tau: float, floor: float) -> dict[str, dict[str, float]]:
-    """:func:`predicted_misses` over ``names``, or ``{}`` when the family's largest |better| is below ``floor``."""
-    b = {n: float(better[n]) for n in names}
-    if not b or max(abs(v) for v in b.values()) < floor:
-        return {}
-    return predicted_misses({n: float(suspect[n]) for n in names}, b, tau)
-
-
-def _node_kind(component: str) -> tuple[str, str] | None:
-    """``(what, name)`` for :func:`patch_nodes`, or ``None`` when not a patchable node."""
-    if component.startswith("MLP"):
-        return "mlp", component
-    if component.endswith(".q") or component.endswith(".k"):
-        return component.rsplit(".", 1)[1], component
-    if component.startswith("L") and "H" in component and "." not in component:
-        return "head", component
-    return None
-
-
-def _judge(f: Finding, exact: float, total: float, relative: float) -> None:
-    """Confirmed = the estimate misses the patched effect by a large share of it and by a large
-    absolute amount. A cancelling total is the small difference of big terms, so a smaller
-    share (0.3 instead of 0.5) already matters there. For a predicted false negative the
-    absolute amount is replaced by: the patched effect reaches the family's importance floor
-    (``tau`` x the fix's largest estimate), i.e. the component really is among the important ones."""
-    f.exact = float(exact)
-    err = abs(f.estimate - f.exact)
-    share = 0.3 if f.failure == "cancellation" else 0.5
-    large = err >= relative * total
-    if "floor" in f.evidence:
-        large = large or abs(f.exact) >= f.evidence["floor"]
-    f.confirmed = err >= share * max(abs(f.exact), abs(f.estimate)) and large
-
-
-def _verify(model, task: Task, findings: list[Finding], total: float, relative: float, embed_effect: float) -> None:
-    """Activation-patch the flagged nodes/edges (one batched sweep per kind) and judge each finding."""
-    by_kind: dict[str, list[Finding]] = {}
-    for f in findings:
-        if f.component == "embed":
-            _judge(f, embed_effect, total, relative)  # patching the embedding = the corrupt run
-            continue
-        kind = ("edge", f.component) if "->" in f.component else _node_kind(f.component)
-        if kind is not None:
-            by_kind.setdefault(kind[0], []).append(f)
-    for what, group in by_kind.items():
-        names = sorted({f.component for f in group})
-        exact = patch_edges(model, task, edges=names) if what == "edge" else patch_nodes(model, task, what, nodes=names)
-        for f in group:
-            _judge(f, exact[f.component], total, relative)
-
-
-# ---------------------------------------------------------------- one function per probe
-
 @dataclass
-class _Probe:
-    """What every probe needs: the model and task, the thresholds, and where it records skips."""
+class Thresholds:
+    """The knobs of the flag rule and of the verification (module docstring), as fractions of
+    ``total = |M(clean) - M(corrupt)|``: ``size`` (the size rule's "large" fix estimate), ``relative``
+    (an error that matters, for confirming), ``family_floor``; ``ratio`` (the size rule's gap),
+    ``rank_gap`` (a rank flag needs ``|F| >= rank_gap x |S|`` or opposite signs), ``tau`` (K)."""
 
-    model: object
-    task: Task
     total: float
-    big: float
-    ratio: float
-    tau: float
-    floor: float
-    steps: int
-    graph: Graph | None
-    skipped: dict[str, str] = field(default_factory=dict)
-    ran: list[str] = field(default_factory=list)
+    relative: float = 0.1
+    ratio: float = 1.5
+    tau: float = 0.5
+    family_floor: float = 0.05
+    rank_gap: float = 1.5
+    size: float = 0.3
+
+    @property
+    def big(self) -> float:
+        return self.relative * self.total
+
+    @property
+    def flag_big(self) -> float:
+        return self.size * self.total
+
+    @property
+    def floor(self) -> float:
+        return self.family_floor * self.total
 
 
-def _saturation(pr: _Probe, saturation: float, pattern_change: float) -> list[Finding]:
-    """Queries/keys whose exact pattern change AtP's tangent misses (and the QK fix sees)."""
-    try:
-        probe = pattern_probe(pr.model, pr.task, saturation)
-        plain, fixed = atp(pr.model, pr.task, ("q", "k")), atp_qk_fix(pr.model, pr.task, ("q", "k"))
-    except UnsupportedArchitectureError as err:  # the QK fix refused this attention variant
-        pr.skipped["saturation"] = str(err)
-        return []
-    pr.ran.append("saturation")
-    misses = _family_misses(plain, fixed, list(probe), pr.tau, pr.floor) if probe else {}
+def suspects(
+    suspect: Scores, fix: Scores, th: Thresholds, signed: bool = True, ratio: float | None = None
+) -> dict[str, dict[str, float]]:
+    """Components ``fix`` says ``suspect`` gets wrong: ``{name: evidence}`` by the rank or the size rule.
+
+    ``signed=False`` compares magnitudes (GradDrop). Evidence: ``rank`` / ``size`` (1.0 when that rule
+    fired) and, for a rank flag, :func:`predicted_misses`' ranks, ``K`` and ``floor``."""
+    ratio = th.ratio if ratio is None else ratio
+    names = list(fix.names)
+    fixed = {n: fix[n] for n in names}
+    misses = {}
+    if names and max(abs(v) for v in fixed.values()) >= th.floor:
+        misses = predicted_misses({n: suspect[n] for n in names}, fixed, th.tau)
+    out = {}
+    for n in names:
+        s, f = suspect[n], fixed[n]
+        flip = signed and s * f < 0
+        size = abs(f) >= th.flag_big and (abs(f) >= ratio * abs(s) or (flip and abs(f - s) >= th.flag_big))
+        rank = n in misses and (abs(f) >= th.rank_gap * abs(s) or flip)
+        if size or rank:
+            out[n] = {"rank": float(rank), "size": float(size), **(misses[n] if rank else {})}
+    return out
+
+
+FAMILY_LABELS = {"q/k": "queries and keys", "nodes": "heads and MLPs", "edges": "edges"}
+
+
+def _why(suspect: str, fix: str, s: float, f: float, ev: dict[str, float], family: str) -> str:
+    if ev.get("rank"):
+        return (f"{suspect} ranks it {_ordinal(ev['rank_suspect'])} of the {FAMILY_LABELS[family]}, {fix} "
+                f"{_ordinal(ev['rank_better'])} (top {ev['K']:.0f}): a predicted false negative "
+                f"({suspect} {s:.3g}, {fix} {f:.3g})")
+    return f"{fix} {f:.3g} against {suspect} {s:.3g}: a large gap"
+
+
+def _findings(failure: str, family: str, m: Measurements, suspect: str, fix: str, th: Thresholds,
+              extra=None, **kw) -> list[Finding]:
+    """One finding per component :func:`suspects` flags for ``suspect`` against ``fix`` in ``family``;
+    ``extra(name) -> (keep, text, evidence)`` adds a probe's own evidence (and may veto the flag)."""
+    S, F = m.scores[family][suspect], m.scores[family][fix]
     out = []
-    for name, ev in probe.items():
-        gap = abs(fixed[name] - plain[name])
-        ranked = (name in misses and ev["change"] >= pattern_change
-                  and abs(fixed[name]) >= pr.ratio * abs(plain[name]))
-        if ev["saturated_change"] >= pattern_change and gap >= pr.big:
-            why = (f"saturated attention (max prob >= {saturation}) whose pattern still moves by "
-                   f"{ev['saturated_change']:.2f} (TV) when patched")
-        elif ranked:
-            m = misses[name]
-            why = (
-                f"AtP ranks it {_ordinal(m['rank_suspect'])} of the q/k nodes, the QK fix {_ordinal(m['rank_better'])} "
-                f"(top {m['K']:.0f}): a predicted false negative. On the row the metric reads (clean max "
-                f"prob {ev['read_peak']:.2f}) the pattern moves by {ev['read_change']:.2f} (TV); the "
-                f"softmax's tangent predicts {ev['read_linear']:.2f}"
-            )
-        else:
+    for n, ev in suspects(S, F, th, **kw).items():
+        keep, text, more = extra(n) if extra else (True, "", {})
+        if not keep:
             continue
-        out.append(
-            Finding(
-                name,
-                "saturation",
-                f"{why}; AtP {plain[name]:.3g} vs QK fix {fixed[name]:.3g}",
-                estimate=float(plain[name]),
-                better=float(fixed[name]),
-                evidence={
-                    **ev,
-                    "atp": float(plain[name]),
-                    "qk_fix": float(fixed[name]),
-                    **(misses[name] if ranked else {}),
-                },
-            )
-        )
+        msg = _why(suspect, fix, S[n], F[n], ev, family) + (f"; {text}" if text else "")
+        out.append(Finding(n, failure, msg, estimate=S[n], better=F[n], family=family, suspect=suspect,
+                           evidence={**ev, **more, suspect: S[n], fix: F[n]}))
     return out
 
 
-def _cancellation(pr: _Probe, base: dict[str, dict[str, float]]) -> list[Finding]:
-    """Sources whose outgoing edge terms are large with both signs and cancel in the sum."""
-    pr.ran.append("cancellation")
-    gd = None
-    try:
-        gd = graddrop(pr.model, pr.task, what=("head", "mlp"))
-    except Exception as err:  # a probe must not sink the report
-        pr.skipped["cancellation (GradDrop part)"] = f"{type(err).__name__}: {err}"
+def _saturation(m: Measurements, th: Thresholds, saturation: float) -> list[Finding]:
+    """q/k nodes the QK fix (exact re-softmax) says AtP's tangent misses."""
+
+    def pattern(n: str):
+        ev = m.pattern.get(n, {})
+        if not ev:
+            return True, "", {}
+        text = (f"on the row the metric reads (clean max prob {ev['read_peak']:.2f}) the pattern moves by "
+                f"{ev['read_change']:.2f} (TV), the softmax's tangent predicts {ev['read_linear']:.2f}")
+        if ev["saturated_change"] > 0:
+            text += f"; rows saturated at >= {saturation} still move by {ev['saturated_change']:.2f}"
+        return True, text, ev
+
+    return _findings("saturation", "q/k", m, "AtP", "QK fix", th, pattern)
+
+
+def _cancellation(m: Measurements, th: Thresholds) -> list[Finding]:
+    """Heads/MLPs whose outgoing edge terms cancel in AtP's sum and GradDrop (magnitudes) sees more."""
+    fam = m.scores["nodes"]
+    if "GradDrop" not in fam:  # GradDrop could not run: the terms' magnitudes stand in for it
+        names = list(fam["AtP"].names)
+        mags = torch.tensor([m.terms[n]["abs_sum"] for n in names], dtype=torch.float64, device="cpu")
+        fam["EAP |terms|"] = Scores(names, mags, "EAP |terms|")
+    fix = "GradDrop" if "GradDrop" in fam else "EAP |terms|"
+
+    def cancels(n: str):
+        t = m.terms[n]
+        keep = t["abs_sum"] >= CANCEL * abs(t["total"])
+        return keep, (f"outgoing edge terms sum to {t['total']:.3g} but their magnitudes to {t['abs_sum']:.3g} "
+                      f"(direct {t['direct']:.3g}, indirect {t['indirect']:.3g})"), t
+
+    return _findings("cancellation", "nodes", m, "AtP", fix, th, cancels, signed=False)
+
+
+def _gradient_probes(m: Measurements, th: Thresholds, probes: Sequence[str]) -> list[Finding]:
+    """Flat gradient (EAP against EAP-IG) and path saturation (EAP-IG against 4x steps and EAP-GP)."""
     out = []
-    for src, t in base.items():
-        gd_val = float(gd[src]) if gd is not None and src in gd else None
-        if min(t["positive"], -t["negative"]) >= pr.big and t["abs_sum"] >= pr.ratio * abs(t["total"]):
-            why = (
-                f"outgoing edge terms sum to {t['total']:.3g} but their magnitudes to {t['abs_sum']:.3g} "
-                f"(direct {t['direct']:.3g} vs indirect {t['indirect']:.3g})"
-            )
-            if gd_val is not None:
-                why += f"; GradDrop {gd_val:.3g}"
-            out.append(
-                Finding(
-                    src,
-                    "cancellation",
-                    why,
-                    estimate=t["total"],
-                    better=gd_val,
-                    evidence={**t, **({"graddrop": gd_val} if gd_val is not None else {})},
-                )
-            )
-    return out
+    for family in ("nodes", "edges"):
+        screen = "AtP" if family == "nodes" else "EAP"
+        if "flat_gradient" in probes:
+            out += _findings("flat_gradient", family, m, screen, "EAP-IG", th)
+        if "path_saturation" in probes:
+            out += _findings("path_saturation", family, m, "EAP-IG", "EAP-IG (4x steps)", th)
+            out += _findings("path_saturation", family, m, "EAP-IG", "EAP-GP", th)
+    return _merge(out)
 
 
-def _totals(tab: dict[str, dict[str, float]]) -> dict[str, float]:
-    return {n: v["total"] for n, v in tab.items()}
+def _merge(findings: list[Finding]) -> list[Finding]:
+    """One finding per (component, failure, suspect): the first, with the others' evidence appended."""
+    seen: dict[tuple[str, str, str], Finding] = {}
+    for f in findings:
+        key = (f.component, f.failure, f.suspect)
+        if key in seen:
+            seen[key].message += "; " + f.message
+            seen[key].evidence.update(f.evidence)
+        else:
+            seen[key] = f
+    return list(seen.values())
 
 
-def _edge_view(scores: Scores) -> dict[str, dict[str, float]]:
-    return {e: {"total": v} for e, v in scores.to_dict().items()}
-
-
-def _flat_gradient(pr: _Probe, tables) -> list[Finding]:
-    """Nodes/edges where EAP-IG sees ``ratio`` x what EAP's clean-point gradient sees."""
-    pr.ran.append("flat_gradient")
+def flag(m: Measurements, th: Thresholds, probes: Sequence[str] = CHECKS, saturation: float = 0.99) -> list[Finding]:
+    """Every finding the ``probes`` raise on the measurements ``m`` (no patching)."""
     out = []
-    for level, eap_t, ig_t, _ in tables:
-        misses = _family_misses(_totals(eap_t), _totals(ig_t), list(ig_t), pr.tau, pr.floor)
-        for name, t in ig_t.items():
-            e, i = eap_t[name]["total"], t["total"]
-            if abs(i) < pr.ratio * abs(e) or not (abs(i) >= pr.big or name in misses):
-                continue
-            msg = f"gradient flat at the clean point ({level}): EAP {e:.3g} vs EAP-IG {i:.3g}"
-            if abs(i) < pr.big:
-                m = misses[name]
-                msg += (
-                    f"; EAP ranks it {_ordinal(m['rank_suspect'])}, EAP-IG {_ordinal(m['rank_better'])} "
-                    f"(top {m['K']:.0f}): a predicted false negative"
-                )
-            out.append(
-                Finding(
-                    name,
-                    "flat_gradient",
-                    msg,
-                    estimate=e,
-                    better=i,
-                    evidence={"eap": e, "eap_ig": i, **(misses[name] if abs(i) < pr.big else {})},
-                )
-            )
+    if "saturation" in probes and "QK fix" in m.scores.get("q/k", {}):
+        out += _saturation(m, th, saturation)
+    if "cancellation" in probes and "AtP" in m.scores.get("nodes", {}):
+        out += _cancellation(m, th)
+    if {"flat_gradient", "path_saturation"} & set(probes) and "EAP-IG" in m.scores.get("edges", {}):
+        out += _gradient_probes(m, th, probes)
     return out
-
-
-def _path_saturation(pr: _Probe, tables) -> list[Finding]:
-    """Where EAP-IG with 4 x the steps moves by half, or EAP-GP sees ``ratio`` x EAP and EAP-IG."""
-    pr.ran.append("path_saturation")
-    ig_fine = eap_ig(pr.model, pr.task, steps=4 * pr.steps)
-    fine = {"node": source_totals(ig_fine, pr.graph), "edge": _edge_view(ig_fine)}
-    out = []
-    for level, eap_t, ig_t, gp_t in tables:
-        for name, t in ig_t.items():
-            e, i, f = eap_t[name]["total"], t["total"], fine[level][name]["total"]
-            g = gp_t[name]["total"] if gp_t is not None else None
-            unconverged = abs(f - i) >= pr.big and abs(f - i) >= 0.5 * abs(f)
-            gp_gap = g is not None and abs(g) >= pr.big and abs(g) >= pr.ratio * max(abs(e), abs(i))
-            if unconverged or gp_gap:
-                msg = (
-                    f"the straight IG path is damped ({level}): EAP {e:.3g}, EAP-IG {i:.3g} "
-                    f"with {pr.steps} steps but {f:.3g} with {4 * pr.steps}"
-                )
-                if g is not None:
-                    msg += f", EAP-GP {g:.3g}"
-                ev = {"eap": e, "eap_ig": i, "eap_ig_fine": f, **({"eap_gp": g} if g is not None else {})}
-                out.append(Finding(name, "path_saturation", msg, estimate=i, better=g if gp_gap else f, evidence=ev))
-    return out
-
-
-def _edge_probes(pr: _Probe, probes: list[str]) -> list[Finding]:
-    """Cancellation, flat gradient and path saturation: the probes that read edge scores."""
-    eap_scores = eap(pr.model, pr.task)
-    base = source_totals(eap_scores, pr.graph)
-    findings = _cancellation(pr, base) if "cancellation" in probes else []
-    if not {"flat_gradient", "path_saturation"} & set(probes):
-        return findings
-    ig = eap_ig(pr.model, pr.task, steps=pr.steps)
-    gp = eap_gp(pr.model, pr.task, steps=pr.steps) if "path_saturation" in probes else None
-    tables = [
-        ("node", base, source_totals(ig, pr.graph), source_totals(gp, pr.graph) if gp is not None else None),
-        ("edge", _edge_view(eap_scores), _edge_view(ig), _edge_view(gp) if gp is not None else None),
-    ]
-    if "flat_gradient" in probes:
-        findings += _flat_gradient(pr, tables)
-    if "path_saturation" in probes:
-        findings += _path_saturation(pr, tables)
-    return findings
 
 
 def _supported(model, probes: Sequence[str], skipped: dict[str, str]) -> list[str]:
@@ -322,9 +257,6 @@ def _supported(model, probes: Sequence[str], skipped: dict[str, str]) -> list[st
     return out
 
 
-# ---------------------------------------------------------------- the diagnoser
-
-
 def diagnose(
     model,
     task: Task,
@@ -335,12 +267,21 @@ def diagnose(
     saturation: float = 0.99,
     pattern_change: float = 0.3,
     relative: float = 0.1,
-    ratio: float = 3.0,
+    ratio: float = 1.5,
     verify: bool = True,
     tau: float = 0.5,
     family_floor: float = 0.05,
+    size: float = 0.3,
+    rank_gap: float = 1.5,
+    max_findings: int = 10,
+    progress_bar: bool | None = None,
 ) -> Diagnosis:
-    """Flag attribution estimates that are likely wrong, say why, and recommend the fix.
+    """Flag attribution estimates that are likely wrong, say why, verify, and recommend the fix that works.
+
+    Calibrated against full activation patching (``docs/diagnoser_calibration.md``): recall of
+    AtP's / EAP's false negatives 17/17 on the mixture model (6 tasks x 2 seeds) and 4/4 on
+    SmolLM2-135M IOI (held out); precision of the flags 78 % / 75 %, of the confirmed findings
+    (what ``untrustworthy()`` lists) 100 % on both. SmolLM2 IOI, 16 pairs: ~3 min on one CPU thread.
 
     Args:
         model: a prepared TransformerBridge of a supported family (probes a family cannot run,
@@ -350,20 +291,26 @@ def diagnose(
         components: restrict the report to these names (nodes ``L0H1``, ``MLP0``, ``L1H2.q``
             or edges ``src->dst``); default: every component probed.
         probes: subset of :data:`CHECKS`.
-        steps: path points for EAP-IG / EAP-GP.
-        saturation: clean max attention probability above which a row counts as saturated.
-        pattern_change: total-variation distance that counts as "the pattern really changes".
-        relative: "large" = at least this fraction of ``|M(clean) - M(corrupt)|``.
-        ratio: how much bigger one term must be to call a gap (cancellation / flat gradients).
-        verify: activation-patch every flagged node and mark findings the patching refutes.
-        tau: a predicted false negative is in the fix's top K, K = how many reach ``tau`` x its
-            largest estimate in the family (module docstring).
-        family_floor: predicted false negatives are only looked for in a family whose largest
-            fixed estimate reaches ``family_floor`` x ``|M(clean) - M(corrupt)|``.
+        steps: path points for EAP-IG / EAP-GP (the path probe also runs EAP-IG with ``4 x steps``).
+        saturation, pattern_change: the pattern probe's saturated-row threshold (reported); kept for
+            compatibility (the QK fix decides a saturation flag, not the pattern probe).
+        relative: an error of at least this fraction of ``|M(clean) - M(corrupt)|`` matters
+            (the verification's size miss).
+        ratio: the size rule's gap between the fix and the suspect (module docstring).
+        verify: activation-patch the flagged components (and each method's top K), judge every
+            finding and measure which fix recovers each confirmed one.
+        tau: K = how many reach ``tau`` x the largest estimate (or patched effect) of the family.
+        family_floor: rank flags only in a family whose largest fixed estimate reaches
+            ``family_floor`` x ``|M(clean) - M(corrupt)|``.
+        size: the size rule flags a fix estimate of at least this fraction of the total effect.
+        rank_gap: a rank flag needs the fix's ``|estimate|`` at least this x the suspect's (or opposite signs).
+        max_findings: how many flagged components ``print`` shows (all stay on the object).
+        progress_bar: a bar over the probes and the patching; default: when the run may take > ~10 s.
 
     Returns:
         :class:`Diagnosis` (``print`` it for the report).
     """
+    t0 = time.perf_counter()
     check_model(model)
     check_tokens(task.clean, task.corrupt, model.cfg.d_vocab)
     unknown = [p for p in probes if p not in CHECKS]
@@ -377,14 +324,16 @@ def diagnose(
         raise WorkbookError("the metric is identical on the clean and corrupt runs: there is no effect to attribute.")
     skipped: dict[str, str] = {}
     probes = _supported(model, probes, skipped)
-    graph = Graph.from_model(model) if adapter_for(model).supports("edges") else None
-    pr = _Probe(model, task, total, relative * total, ratio, tau, family_floor * total, steps, graph, skipped)
-    findings = _saturation(pr, saturation, pattern_change) if "saturation" in probes else []
-    if {"cancellation", "flat_gradient", "path_saturation"} & set(probes):
-        findings += _edge_probes(pr, probes)
-    if components is not None:
-        findings = [f for f in findings if any(applies(f.component, c) for c in components)]
+    if progress_bar is None:
+        progress_bar = is_long(model, task.clean.shape[0], task.clean.shape[1], passes=20 + 6 * steps)
+    m = measure(model, task, probes, total, steps, saturation=saturation, progress_bar=progress_bar)
+    skipped.update(m.skipped)
+    th = Thresholds(total, relative, ratio, tau, family_floor, rank_gap, size)
+    findings = [f for f in flag(m, th, probes, saturation)
+                if components is None or any(applies(f.component, c) for c in components)]
+    truth: dict[str, dict[str, float]] = {}
     if verify and findings:
-        _verify(model, task, findings, total, relative, embed_effect=corr_v - clean_v)
+        truth = verify_findings(model, task, m, findings, th.tau, th.big, th.floor, progress_bar)
     comps = list(components) if components is not None else sorted({f.component for f in findings})
-    return Diagnosis(findings, comps, pr.ran, skipped, total)
+    ran = [p for p in CHECKS if p in m.ran]
+    return Diagnosis(findings, comps, ran, skipped, total, max_findings, truth, time.perf_counter() - t0, m)

@@ -1,23 +1,40 @@
 """Cheap probes behind :func:`workbook.analysis.diagnose.diagnose`: the exact pattern change of a patched
-query/key, a source's outgoing edge terms, and predicted false negatives of a suspect estimate.
+query/key, a source's outgoing edge terms, predicted false negatives of a suspect estimate, and
+:func:`measure`, which runs every estimate the probes compare exactly once.
 
-Each probe costs at most two cached forward passes and no patching; the diagnoser turns their
-numbers into findings and then verifies those by activation patching. Sign convention: noising,
+No probe patches anything; the diagnoser turns their numbers into findings and then verifies
+those by activation patching (:mod:`workbook.analysis.recovery`). Sign convention: noising,
 ``effect(n) = M(clean with n := corrupt) - M(clean)``.
 """
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
 import torch
 
 from workbook.arch import adapter_for
 from workbook.arch.graph import Graph
-from workbook.attribution.qk_fix import attention_scores, qk_fix_inputs, qk_hooks
-from workbook.core.runs import cache_activations
+from workbook.attribution.atp import atp
+from workbook.attribution.eap import eap
+from workbook.attribution.eap_gp import eap_gp
+from workbook.attribution.eap_ig import eap_ig
+from workbook.attribution.graddrop import graddrop
+from workbook.attribution.qk_fix import atp_qk_fix, attention_scores, qk_fix_inputs, qk_hooks
+from workbook.core.errors import UnsupportedArchitectureError, WorkbookError
+from workbook.core.runs import cache_activations, progress
 from workbook.core.scores import Scores, important
 from workbook.core.task import Task
 
-__all__ = ["pattern_probe", "source_totals", "predicted_misses"]
+__all__ = ["pattern_probe", "source_totals", "predicted_misses", "Measurements", "measure", "node_totals",
+           "SCREENS", "IG_FINE"]
+
+#: the cheap screen the diagnoser judges in each family (``nodes`` = head and MLP outputs)
+SCREENS = {"q/k": "AtP", "nodes": "AtP", "edges": "EAP"}
+#: the key of EAP-IG run with 4 x the steps in :attr:`Measurements.scores`
+IG_FINE = "EAP-IG (4x steps)"
 
 
 @torch.no_grad()
@@ -134,3 +151,118 @@ def predicted_misses(
         for n in wanted
         if plain.rank(n) > K
     }
+
+
+def node_totals(edge_scores: Scores, graph: Graph, method: str) -> Scores:
+    """Node scores of every head and MLP from edge scores: the sum of the node's outgoing edges.
+
+    For EAP that sum is the node's AtP estimate; for EAP-IG / EAP-GP it is their node estimate.
+    ``embed`` is left out (patching it is the corrupt run itself; no screen ranks it)."""
+    tab = source_totals(edge_scores, graph)
+    names = [n for n in graph.sources if n != "embed"]
+    # host-side bookkeeping over python floats: CPU on purpose, whatever the model's device
+    return Scores(names, torch.tensor([tab[n]["total"] for n in names], dtype=torch.float64, device="cpu"), method,
+                  "node")
+
+
+@dataclass
+class Measurements:
+    """Every estimate the probes compare, each method run once, by family.
+
+    ``scores[family][method]``: families ``"q/k"`` (query and key nodes), ``"nodes"`` (head and
+    MLP outputs) and ``"edges"``; methods ``"AtP"``, ``"QK fix"``, ``"GradDrop"`` (magnitudes),
+    ``"EAP"``, ``"EAP-IG"``, :data:`IG_FINE`, ``"EAP-GP"`` where the probes that need them ran
+    (node scores of the edge methods are their edge totals, :func:`node_totals`). ``pattern``:
+    :func:`pattern_probe`; ``terms``: :func:`source_totals` of EAP (the cancellation evidence);
+    ``seconds``: wall time of each stage (the verification adds its patching sweeps).
+    ``total = |M(clean) - M(corrupt)|``. Noising sign convention throughout.
+    """
+
+    total: float
+    steps: int
+    scores: dict[str, dict[str, Scores]] = field(default_factory=dict)
+    pattern: dict[str, dict[str, float]] = field(default_factory=dict)
+    terms: dict[str, dict[str, float]] = field(default_factory=dict)
+    ran: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def family(self, name: str) -> dict[str, Scores]:
+        return self.scores.setdefault(name, {})
+
+
+def _stages(
+    model, task: Task, probes: Sequence[str], m: Measurements, graph: Graph | None, saturated: float
+) -> list[tuple[str, Callable]]:
+    """One ``(label, run)`` per estimate the ``probes`` need, in the order they run."""
+
+    def qk_fix() -> None:
+        try:
+            m.family("q/k")["QK fix"] = atp_qk_fix(model, task, ("q", "k"))
+        except UnsupportedArchitectureError as err:  # the QK fix refused this attention variant
+            m.skipped["saturation"] = str(err)
+
+    def saturation() -> None:  # the pattern probe and AtP, only where the QK fix ran
+        if "saturation" not in m.skipped:
+            m.pattern = pattern_probe(model, task, saturated)
+            m.family("q/k")["AtP"] = atp(model, task, ("q", "k"))
+            m.ran.append("saturation")
+
+    def edges(method: str, fn: Callable[[], Scores]) -> Callable[[], None]:
+        def run() -> None:
+            s = fn()
+            m.family("edges")[method] = s
+            m.family("nodes")["AtP" if method == "EAP" else method] = node_totals(s, graph, method)
+            if method == "EAP":
+                m.terms = source_totals(s, graph)
+
+        return run
+
+    def cancellation() -> None:
+        try:
+            m.family("nodes")["GradDrop"] = graddrop(model, task, what=("head", "mlp"))
+        except WorkbookError as err:  # e.g. a 1-layer model: the edge-term evidence still stands
+            m.skipped["cancellation (GradDrop part)"] = f"{type(err).__name__}: {err}"
+
+    out: list[tuple[str, Callable]] = []
+    if "saturation" in probes:
+        out += [("QK fix on q/k", qk_fix), ("pattern probe and AtP on q/k", saturation)]
+    edge_probes = [p for p in ("cancellation", "flat_gradient", "path_saturation") if p in probes]
+    if edge_probes:
+        out.append(("EAP", edges("EAP", lambda: eap(model, task))))
+    if "cancellation" in probes:
+        out.append(("GradDrop", cancellation))
+    if {"flat_gradient", "path_saturation"} & set(probes):
+        out.append(("EAP-IG", edges("EAP-IG", lambda: eap_ig(model, task, steps=m.steps))))
+    if "path_saturation" in probes:
+        out.append((IG_FINE, edges(IG_FINE, lambda: eap_ig(model, task, steps=4 * m.steps))))
+        out.append(("EAP-GP", edges("EAP-GP", lambda: eap_gp(model, task, steps=m.steps))))
+    m.ran.extend(edge_probes)
+    return out
+
+
+def measure(
+    model,
+    task: Task,
+    probes: Sequence[str],
+    total: float,
+    steps: int = 5,
+    saturation: float = 0.99,
+    progress_bar: bool | None = None,
+) -> Measurements:
+    """Run each estimate the ``probes`` compare once (a progress bar over them when ``progress_bar``).
+
+    ``saturation``: :func:`pattern_probe`, AtP and the QK fix on q/k nodes; ``cancellation``:
+    EAP (edge terms per source) and GradDrop on heads and MLPs; ``flat_gradient``: EAP and
+    EAP-IG (``steps``); ``path_saturation``: EAP-IG with ``steps`` and ``4 x steps`` and EAP-GP.
+    Edge probes need the model's edge graph (the caller drops them where it is unsupported);
+    ``saturation`` is :func:`pattern_probe`'s threshold.
+    """
+    m = Measurements(total=float(total), steps=int(steps))
+    graph = Graph.from_model(model) if adapter_for(model).supports("edges") else None
+    stages = _stages(model, task, probes, m, graph, saturation)
+    for label, run in progress(stages, total=len(stages), desc="diagnose: probes", enabled=progress_bar):
+        t0 = time.perf_counter()
+        run()
+        m.seconds[label] = time.perf_counter() - t0
+    return m
