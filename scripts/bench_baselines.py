@@ -1,4 +1,4 @@
-"""Baselines the benchmark compares with: today's node patching, hannamw/EAP-IG, TransformerLens.
+"""Baselines the benchmark compares with: today's node patching, hannamw/EAP-IG, circuitkit, TransformerLens.
 
 * :func:`legacy_patch_nodes` — node patching as the package did it before the resumed clean run
   (main at 22ead70): full forwards of 512-row stacks of patched copies, on the prepared model
@@ -10,6 +10,8 @@
   instead of strings (our random models have no tokenizer), and ``evaluate_graph``'s input hook
   returns ``activations + update`` instead of updating in place (TransformerLens 4 passes
   ``hook_mlp_in`` the residual stream itself, so the in-place update would also patch the residual).
+* :func:`bench_circuitkit` — circuitkit 0.2.0 in a TransformerLens 3.8 child process
+  (``scripts/bench_circuitkit.py``; the peers' Python from ``scripts/peers_env.sh``).
 """
 
 from __future__ import annotations
@@ -192,36 +194,42 @@ def hf_gpt2_state(model) -> tuple[dict, dict[str, torch.Tensor]]:
     return hf.config.to_dict(), {k: raw[k].detach().clone().contiguous() for k in wanted if k in raw}
 
 
-def bench_hannamw_ht(model, task, path, tl3_python, rounds, steps, ours_s, agree, every) -> list[Row]:
-    """hannamw on a TransformerLens 3 ``HookedTransformer`` with the bridge's weights (child process)."""
-    where = "(HookedTransformer, its standard set-up)"
-    names = [f"[comparison] workbook EAP / hannamw EAP {where}", f"[comparison] workbook EAP-IG / hannamw EAP-IG m={steps} {where}",
-             f"[comparison] workbook patch_edges / hannamw exact {where}"]
-    targets = (0.2, 0.2, 0.1)
-    if not tl3_python:
-        return [Row(n, float("nan"), t, "<=", note="no TransformerLens 3 python given (--tl3-python PATH or $TL3_PYTHON)")
-                for n, t in zip(names, targets)]
+def run_tl3_child(script: str, model, task, tl3_python: str, extra: dict) -> tuple[dict, float]:
+    """Run ``scripts/<script> IN.pt OUT.json`` under ``tl3_python`` (a TransformerLens 3 Python) on the
+    bridge's weights and the task's tokens (plus ``extra``); returns its JSON result and wall time."""
     import json
     import subprocess
     import tempfile
 
-    from workbook.core.task import logit_diff
-
-    if task.metric_fn is not logit_diff:
-        return [Row(n, float("nan"), t, "<=", note="the child process knows the logit difference only") for n, t in zip(names, targets)]
     hf_config, state = hf_gpt2_state(model)
     with torch.no_grad():
         logits = model(task.clean)
     with tempfile.TemporaryDirectory() as tmp:
         inp, out = Path(tmp) / "in.pt", Path(tmp) / "out.json"
         torch.save({"hf_config": hf_config, "state_dict": state, "clean": task.clean, "corrupt": task.corrupt,
-                    "answer": task.answer, "wrong": task.wrong, "pos": task.pos, "bridge_logits": logits,
-                    "eap_ig": str(path), "steps": steps, "rounds": rounds, "exact_every": every}, inp)
+                    "answer": task.answer, "wrong": task.wrong, "pos": task.pos, "bridge_logits": logits, **extra}, inp)
         t0 = time.perf_counter()
-        subprocess.run([tl3_python, str(Path(__file__).resolve().parent / "bench_hannamw_ht.py"), str(inp), str(out)],
-                       check=True, env={**os.environ, "TQDM_DISABLE": "1", "PYTHONPATH": ""})
-        child = time.perf_counter() - t0
-        res = json.loads(out.read_text())
+        subprocess.run([tl3_python, str(Path(__file__).resolve().parent / script), str(inp), str(out)],
+                       check=True, env={**os.environ, "TQDM_DISABLE": "1", "PYTHONPATH": ""},
+                       cwd=tmp)  # circuitkit writes a logs/ folder into its working directory
+        return json.loads(out.read_text()), time.perf_counter() - t0
+
+
+def bench_hannamw_ht(model, task, path, tl3_python, rounds, steps, ours_s, agree, every) -> list[Row]:
+    """hannamw on a TransformerLens 3 ``HookedTransformer`` with the bridge's weights (child process)."""
+    where = "(HookedTransformer, its standard set-up)"
+    names = [f"[comparison] workbook EAP / hannamw EAP {where}", f"[comparison] workbook EAP-IG / hannamw EAP-IG m={steps} {where}",
+             f"[comparison] workbook patch_edges / hannamw exact {where}"]
+    targets = (0.25, 0.2, 0.1)  # EAP: issue #22 target 4
+    if not tl3_python:
+        return [Row(n, float("nan"), t, "<=", note="no TransformerLens 3 python given (--tl3-python PATH or $TL3_PYTHON)")
+                for n, t in zip(names, targets)]
+    from workbook.core.task import logit_diff
+
+    if task.metric_fn is not logit_diff:
+        return [Row(n, float("nan"), t, "<=", note="the child process knows the logit difference only") for n, t in zip(names, targets)]
+    res, child = run_tl3_child("bench_hannamw_ht.py", model, task, tl3_python,
+                               {"eap_ig": str(path), "steps": steps, "rounds": rounds, "exact_every": every})
     if res["logits_max_abs_diff"] > 1e-4:
         raise RuntimeError(f"HookedTransformer logits differ from the bridge's by {res['logits_max_abs_diff']:.3g}")
     rows = []
@@ -233,6 +241,78 @@ def bench_hannamw_ht(model, task, path, tl3_python, rounds, steps, ours_s, agree
                         f"TL {res['transformer_lens']}, logits max |diff| {res['logits_max_abs_diff']:.2g}, child {child:.3g} s"))
     rows.insert(1, Row(f"[comparison]   our bridge's bare 2 fwd + 1 bwd / hannamw EAP {where}", ours_s["bare"] / res["seconds"]["EAP"],
                        note=f"{ours_s['bare']:.3g} s: the passes any EAP on the TransformerLens 4 bridge makes, before scoring an edge"))
+    return rows
+
+
+# --------------------------------------------------------------------------- (6b) circuitkit
+CIRCUITKIT_TARGET = 0.5
+CIRCUITKIT_PARITY = 1e-4  # of the largest score: float32 sums of the same terms in another order
+
+
+def bench_circuitkit(model, task, tl3_python: str | None, rounds: int, steps: int) -> list[Row]:
+    """workbook against circuitkit 0.2.0 on a TransformerLens 3.8 ``HookedTransformer`` with the same
+    weights (child process ``scripts/bench_circuitkit.py`` under ``tl3_python``, see
+    ``scripts/peers_env.sh``): EAP, EAP-IG inputs and activations (edges, m = ``steps``, both
+    ``k = 1..m``) and exact node patching (heads + MLPs), each ours/theirs <= 0.5, and score parity.
+
+    Where the definitions match (these four: circuitkit's edge code is hannamw's EAP-IG, its exact
+    node score drops every outgoing edge of the node, which is noising node patching) the scores
+    must agree to ``CIRCUITKIT_PARITY`` of the largest one; the parity row prints PASS/MISS. Where
+    they differ no number is compared: its node EAP / EAP-IG / EAP-GP read an MLP node's gradient at
+    the MLP's *input* (``hook_mlp_in``, the destination of its edges) where our node AtP takes it at
+    the MLP's output (``hook_mlp_out``, the node's own write); its ``atp-gd`` (AtP+GradDrop) takes
+    ``|.|`` of each dropped layer's score *after* averaging over the batch, ours per example.
+    """
+    names = [f"[comparison] workbook {k} / circuitkit (TL 3.8)"
+             for k in ("EAP", f"EAP-IG m={steps} inputs", f"EAP-IG m={steps} activations", "patch_nodes heads+MLPs")]
+    names.append("[comparison]   circuitkit score parity: max |ours - theirs| / largest")
+    targets = [CIRCUITKIT_TARGET] * 4 + [CIRCUITKIT_PARITY]
+    if not tl3_python:
+        return [Row(n, float("nan"), t, "<=", note="no TransformerLens 3 python with circuitkit (--tl3-python PATH, "
+                    "$TL3_PYTHON; bash scripts/peers_env.sh)") for n, t in zip(names, targets)]
+    from workbook.core.task import logit_diff
+
+    if task.metric_fn is not logit_diff:
+        return [Row(n, float("nan"), t, "<=", note="the child process knows the logit difference only")
+                for n, t in zip(names, targets)]
+    import workbook as wb
+    from workbook.analysis.interop import to_eap_ig_name
+
+    ours: dict = {}
+
+    def nodes():
+        heads, mlps = wb.patch_nodes(model, task, "head"), wb.patch_nodes(model, task, "mlp")
+        ours["nodes exact"] = {**heads.to_dict(), **mlps.to_dict()}
+
+    fns = {"EAP": lambda: ours.__setitem__("EAP", wb.eap(model, task).to_dict()),
+           "EAP-IG-inputs": lambda: ours.__setitem__("EAP-IG-inputs", wb.eap_ig(model, task, steps=steps).to_dict()),
+           "EAP-IG-activations": lambda: ours.__setitem__(
+               "EAP-IG-activations", wb.eap_ig(model, task, steps=steps, variant="activations").to_dict()),
+           "nodes exact": nodes}
+    T = interleaved_times(fns, rounds)
+    res, child = run_tl3_child("bench_circuitkit.py", model, task, tl3_python, {"steps": steps, "rounds": rounds})
+    if res["logits_max_abs_diff"] > 1e-4:
+        raise RuntimeError(f"HookedTransformer logits differ from the bridge's by {res['logits_max_abs_diff']:.3g}")
+    rows, worst, parity = [], 0.0, []
+    for name, key in zip(names, fns):
+        mine = {to_eap_ig_name(n): v for n, v in ours[key].items()}
+        theirs = res["scores"][key]
+        scale = max(abs(v) for v in mine.values())
+        diff = max(abs(theirs[n] - v) for n, v in mine.items())
+        worst = max(worst, diff / scale)
+        parity.append(f"{key} {diff:.2g} of {scale:.3g}")
+        t_theirs = res["seconds"][key]
+        extra = ""
+        if key == "nodes exact":  # circuitkit patches the input node too: price its heads and MLPs by their share
+            t_theirs *= len(mine) / res["n_nodes_exact"]
+            extra = f" (theirs: {len(mine)} of its {res['n_nodes_exact']} nodes' share)"
+        t_ours = statistics.median(T[key])
+        rows.append(Row(name, t_ours / t_theirs, CIRCUITKIT_TARGET, "<=",
+                        note=f"{t_ours:.3g} s vs {t_theirs:.3g} s{extra}; "
+                        f"max |difference| {diff:.2g} (largest {scale:.3g})"))
+    rows.append(Row(names[-1], worst, CIRCUITKIT_PARITY, "<=", "",
+                    note="; ".join(parity) + f"; circuitkit {res['circuitkit']}, TL {res['transformer_lens']}, "
+                    f"logits max |diff| {res['logits_max_abs_diff']:.2g}, child {child:.3g} s"))
     return rows
 
 

@@ -1,6 +1,7 @@
 """Cost and memory benchmarks of the workbook's methods, measured in ONE run on this machine.
 
-    python scripts/benchmark.py [--quick] [--real | --real-only] [--eap-ig PATH] [--tl3-python PATH] [--device cuda]
+    python scripts/benchmark.py [--quick] [--real | --real-only] [--main-job] [--eap-ig PATH] [--tl3-python PATH]
+                                [--device cuda]
                                 [--out out/benchmark]
 
 Every row is a ratio of wall times measured here in interleaved rounds (median of the per-round
@@ -32,15 +33,35 @@ timed on every 8th of them, total = fixed + 200 x per edge;
 comparison model, values compared, in two set-ups of the same weights: on our TransformerLens 4
 bridge (info rows), and in its standard set-up, a TransformerLens 3 ``HookedTransformer`` with
 its required flags (TL 4 removed that class; ``--tl3-python PATH`` or ``$TL3_PYTHON``: a Python
-whose ``transformer_lens`` is 3.x, e.g. ``python -m venv tl3 && tl3/bin/pip install
-transformer_lens==3.9.0``; the targets apply here); (7) against TransformerLens 4.3 on the comparison model;
+whose ``transformer_lens`` is 3.x: ``bash scripts/peers_env.sh`` makes it, see below; the targets
+apply here); (6b) against circuitkit 0.2.0 (``scripts/bench_circuitkit.py``, a child process under the
+same TL 3 Python): ours/theirs for EAP, EAP-IG (inputs, activations) and node patching, each <= 0.5,
+and a score-parity row where the definitions match (``bench_baselines.bench_circuitkit`` names where
+they do not); (7) against TransformerLens 4.3 on the comparison model;
 (8) real models (``scripts/bench_real.py``, each in a fresh process, IOI, 16 pairs): the faithfulness of
 one circuit and a 4-size curve in forwards on the zoo's ``mixture`` model, and with ``--real`` the
 same on SmolLM2-135M-Instruct plus every method against its bare passes, ``patch_nodes`` of every
 head, ``verify_top`` of 50 edges and each method's peak RSS (minutes on a 2-core CPU, hence the
 flag); ``--real-only``: section (8) alone, with SmolLM2. ``--quick`` runs (8) on a tiny random Llama
-and ``mixture`` in this process.
+and ``mixture`` in this process; (0) ``python -m workbook`` (the main job, default plan) in a fresh
+process, wall time, with ``--real`` or ``--main-job`` (an n/a row otherwise).
+
+Issue #22's rows, all from one run of ``python scripts/benchmark.py --real --tl3-python PY --eap-ig PATH``:
+target 1 the main job (0); 2 and 3 the real-model rows (8); 4 ``[edge-heavy] EAP-IG / its floor``,
+``[gpt2-small] verify_top ... forwards per edge`` and ``workbook EAP / hannamw EAP (HookedTransformer ...)``;
+5 the circuitkit rows (6b); target 6 is ``scripts/gpu_check.py`` (a GPU run, no row here).
 Timing targets belong here, never in the tests.
+
+The peers' Python (sections 6 and 6b). ``bash scripts/peers_env.sh [DIR]`` creates, idempotently, a
+venv (default ``~/.cache/workbook/peers/tl3``) with torch 2.13.0, then transformer_lens 3.8.0 and
+circuitkit 0.2.0 (which pins TL 3.8.0), and prints its python; hannamw/EAP-IG is a plain checkout::
+
+    git clone https://github.com/hannamw/EAP-IG ~/.cache/workbook/peers/src/hannamw+EAP-IG
+    python scripts/benchmark.py --tl3-python "$(bash scripts/peers_env.sh | tail -1)" \
+        --eap-ig ~/.cache/workbook/peers/src/hannamw+EAP-IG
+
+Neither peer is imported by workbook or shipped with it (circuitkit's licence is source-available):
+they run in child processes under that Python. Without them their rows print ``n/a``.
 """
 
 from __future__ import annotations
@@ -66,7 +87,7 @@ torch.set_num_threads(1)
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_real  # noqa: E402
-from bench_baselines import bench_hannamw, bench_vs_transformerlens  # noqa: E402
+from bench_baselines import bench_circuitkit, bench_hannamw, bench_vs_transformerlens  # noqa: E402
 from bench_common import (  # noqa: E402
     Row,
     bare_forward,
@@ -90,6 +111,9 @@ SIZES = {  # name: (layers, d_model, heads, vocab, batch, seq)
 QUICK = {"comparison": (2, 32, 4, 100, 2, 6), "edge-heavy": (3, 24, 4, 60, 4, 8), "gpt2-small": (2, 48, 4, 300, 2, 8)}
 ROUNDS = {"comparison": 5, "edge-heavy": 2, "gpt2-small": 2}
 TARGETS = {"AtP": 1.3, "EAP": 2.0, "EAP-IG": 6.5, "EAP-GP": 12.0}
+FLOOR_TARGET = 1.15  # EAP-IG on edge-heavy / its floor (issue #22 target 4)
+VERIFY_FWD_TARGET = 0.35  # verify_top of the top 200 gpt2-small edges, forwards per edge (issue #22 target 4)
+MAIN_JOB_TARGET = 120.0  # python -m workbook, seconds (issue #22 target 1)
 
 
 def setup(size: str, quick: bool, device: str = "cpu"):
@@ -144,8 +168,13 @@ def bench_attribution(size: str, model, task: Task, rounds: int, steps: int, tar
     ]
     if targets:  # what EAP-IG cannot avoid: the corrupt forward and m fwd+bwd, before any edge is scored
         floor = statistics.median((T["fwd"][r] + steps * T["fwd+bwd"][r]) / T["fwd+bwd"][r] for r in range(rounds))
+        to_floor = median_ratio(T, "EAP-IG", lambda r: T["fwd"][r] + steps * T["fwd+bwd"][r])
         rows.insert(3, Row(f"[{size}]   EAP-IG's passes alone (1 fwd + {steps} fwd+bwd) / fwd+bwd", floor, None, "",
                            note="the rest of EAP-IG's ratio is scoring every edge at every position"))
+        rows.insert(4, Row(f"[{size}] EAP-IG (m={steps}) / its floor (1 fwd + {steps} fwd+bwd, same rounds)", to_floor,
+                           FLOOR_TARGET if size == "edge-heavy" else None, "<=" if size == "edge-heavy" else "", "x",
+                           "issue #22 target 4: the distance to the floor printed above" if size == "edge-heavy"
+                           else "the same distance, info"))
     if not targets:
         extra_fwd = statistics.median((T["QK fix"][r] - T["AtP(q,k)"][r]) / T["fwd"][r] for r in range(rounds))
         rows.append(Row(f"[{size}] AtP* QK fix extra cost over AtP(q,k), in forwards", extra_fwd, 2, "<", "fwd",
@@ -257,10 +286,35 @@ def bench_verify(model, task: Task, scores, k: int, every: int) -> list[Row]:
     graph = Graph.from_model(model)
     resumed = sum(graph.n_layers - graph.dest_layer(n.split("->")[1]) for n in sample[1:])
     per_layer = max(0.0, t_many - t_one) / max(resumed, 1e-9)
-    return [Row(f"[gpt2-small] verify_top: exact effects of the top {len(top)} EAP edges", dt, 60, "<=", "s",
+    t_fwd = median_time(lambda: bare_forward(model, task.clean), 3)
+    fwd_row = Row(f"[gpt2-small] verify_top of the top {len(top)} EAP edges, forwards per edge",
+                  dt / (len(top) * t_fwd),
+                  VERIFY_FWD_TARGET if len(top) >= 200 else None, "<=" if len(top) >= 200 else "", "fwd",
+                  f"{dt:.3g} s / ({len(top)} x 1 bare no-grad fwd {t_fwd:.3g} s); issue #22 target 4")
+    return [fwd_row, Row(f"[gpt2-small] verify_top: exact effects of the top {len(top)} EAP edges", dt, 60, "<=", "s",
                 f"fixed {fixed:.3g} s + {per_edge:.3g} s per edge (timed on every {every}th, {len(sample)} edges); "
                 f"most common destinations: {into}; the timed edges resume {resumed / max(1, len(sample) - 1):.3g} "
                 f"layers each on average, {per_layer:.3g} s per resumed layer (one fwd {graph.n_layers} layers)")]
+
+
+# --------------------------------------------------------------------------- (0) the main job
+def bench_main_job(run_it: bool) -> list[Row]:
+    """``python -m workbook`` (the README's main job, default plan) in a fresh process, wall time (issue #22
+    target 1); its report goes to a temporary folder. Only with ``run_it`` (``--real`` / ``--main-job``)."""
+    name = "[main job] python -m workbook (default plan), wall time"
+    if not run_it:
+        return [Row(name, float("nan"), MAIN_JOB_TARGET, "<=", "s", "run with --real or --main-job (minutes)")]
+    import tempfile
+
+    root = Path(__file__).resolve().parents[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        out = subprocess.run([sys.executable, "-m", "workbook", "--out", tmp], cwd=root, capture_output=True, text=True,
+                             env={**os.environ, "WORKBOOK_PROGRESS": "0"})
+        dt = time.perf_counter() - t0
+    if out.returncode:
+        return [Row(name, float("nan"), MAIN_JOB_TARGET, "<=", "s", f"failed: {out.stderr.strip()[-300:]}")]
+    return [Row(name, dt, MAIN_JOB_TARGET, "<=", "s", "includes start-up and any first-run caching (ground truth)")]
 
 
 # --------------------------------------------------------------------------- (8) real models
@@ -279,7 +333,12 @@ def bench_real_models(quick: bool, smollm2: bool, emit: Callable[[list[Row]], No
 # --------------------------------------------------------------------------- plot + main
 def scaling_plot(recs: list[dict], path: str | Path) -> str:
     """Cost per fwd+bwd of each method at the three sizes (edges on the x axis)."""
-    from workbook.course.plots import plt, save
+    import matplotlib
+
+    matplotlib.use("Agg")  # a script: never a window
+    import matplotlib.pyplot as plt
+
+    from workbook.course.plots import save
 
     fig, ax = plt.subplots(figsize=(5.4, 3.8))
     for k in ("AtP", "EAP", "EAP-IG", "EAP-GP"):
@@ -295,7 +354,7 @@ def scaling_plot(recs: list[dict], path: str | Path) -> str:
 
 def run(quick: bool = False, out: str | Path = "out/benchmark", eap_ig: str | None = None, device: str = "cpu",
         log: Callable[[str], None] = print, tl3_python: str | None = None, real: bool = False,
-        real_only: bool = False) -> dict:
+        real_only: bool = False, main_job: bool = False) -> dict:
     """Run every section (``real_only``: section 8 alone, with SmolLM2; ``real``: SmolLM2 in section 8);
     print and return ``{"machine", "rows", "scaling", "plot", "seconds"}``."""
     t_start = time.perf_counter()
@@ -329,16 +388,19 @@ def run(quick: bool = False, out: str | Path = "out/benchmark", eap_ig: str | No
         model, task, scores = models["gpt2-small"]
         emit(bench_verify(model, task, scores, k=8 if quick else 200, every=4 if quick else 8))
         model, task, _ = models["comparison"]
-        emit(bench_hannamw(model, task, eap_ig or os.environ.get("EAP_IG_REPO"), 1 if quick else 3, steps,
-                           tl3_python or os.environ.get("TL3_PYTHON")))
+        tl3 = tl3_python or os.environ.get("TL3_PYTHON")
+        emit(bench_hannamw(model, task, eap_ig or os.environ.get("EAP_IG_REPO"), 1 if quick else 3, steps, tl3))
+        emit(bench_circuitkit(model, task, tl3, 1 if quick else 2, steps))
         emit(bench_vs_transformerlens(model, task, 1 if quick else 2))
     smollm2 = (real or real_only) and not quick
     log("  (real models, IOI: " + ("a tiny random Llama and mixture" if quick else "mixture" + (
         " and SmolLM2-135M-Instruct" if smollm2 else "; SmolLM2 with --real")) + ")")
     bench_real_models(quick, smollm2, emit)
+    if not real_only:
+        emit(bench_main_job((real or main_job) and not quick))
     plot = scaling_plot(recs, Path(out) / "scaling.png") if recs else None
     seconds = time.perf_counter() - t_start
-    timed = not (quick or real or real_only)  # the 10-minute target is the default run's
+    timed = not (quick or real or real_only or main_job)  # the 10-minute target is the default run's
     emit([Row("whole benchmark wall time", seconds, 600 if timed else None, "<=" if timed else "", "s",
               "every section and the plot" if not real_only else "section (8) only")])
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
@@ -360,6 +422,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="a python whose transformer_lens is 3.x, to run hannamw/EAP-IG on a HookedTransformer")
     p.add_argument("--real", action="store_true", help="add SmolLM2-135M-Instruct to the real-model section (minutes)")
     p.add_argument("--real-only", action="store_true", help="run the real-model section alone (with SmolLM2)")
+    p.add_argument("--main-job", action="store_true", help="time python -m workbook too (minutes; on with --real)")
     p.add_argument("--device", default="cpu", help="run the timing sections on this device (cuda, ...)")
     p.add_argument("--measure-memory", nargs=2, metavar=("SIZE", "METHOD"), help=argparse.SUPPRESS)
     p.add_argument("--steps", type=int, default=5, help=argparse.SUPPRESS)
@@ -368,7 +431,7 @@ def main(argv: list[str] | None = None) -> int:
         _memory_child(*args.measure_memory, args.quick, args.steps)
         return 0
     run(args.quick, args.out, args.eap_ig, args.device, tl3_python=args.tl3_python, real=args.real,
-        real_only=args.real_only)
+        real_only=args.real_only, main_job=args.main_job)
     return 0
 
 
