@@ -1,14 +1,15 @@
 #!/usr/bin/env python
-"""Exact activation patching on the real model, once, for the chapters' real-model sections.
+"""Exact activation patching on the real model, once, for the chapters' real-model sections and the main job.
 
     python scripts/real_truth.py                 # SmolLM2-135M, IOI, 8 prompt pairs, seed 0
     python scripts/real_truth.py --n 16 --seed 1 # another batch (the sections use n=8, seed 0)
 
-Writes ``workbook/course/data/smollm2_<task>_<n>.json`` (:mod:`workbook.course.truth`): the exact
+Writes ``workbook/patching/data/smollm2_<task>_<n>.json`` (:mod:`workbook.patching.shipped_truth`): the exact
 noising effect of every head, MLP, query, key and value node, and of a pool of edges — the
 union of the top ``--pool`` edges by |EAP|, |EAP-IG| (m=5) and |EAP-GP| (k=5) — with the time
 each took. A section loads it only for the same model weights and the same prompt pairs
-(fingerprint), re-patches a live sample, and otherwise patches live. One torch thread.
+(fingerprint), re-patches a live sample, and otherwise patches live; ``python -m workbook``
+seeds its truth cache from it (its SmolLM2 run uses these 8 pairs). One torch thread.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ import time
 import torch
 
 import workbook as wb
-from workbook.course import truth as T
 from workbook.models import zoo
+from workbook.patching import shipped_truth as T
 
 
 def main(argv: list[str] | None = None) -> int:

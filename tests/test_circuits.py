@@ -148,3 +148,34 @@ def test_format_curves_and_reach_print_what_the_chapters_compare():
     assert reach == {"EAP": 10, "EAP-IG": None}
     assert text.splitlines() == ["EAP            smallest evaluated circuit with faithfulness >= 0.8: 10",
                                  "EAP-IG         smallest evaluated circuit with faithfulness >= 0.8: none up to 20 requested edges"]
+
+
+def test_masked_forward_direct_form_matches_edge_patching():
+    """A circuit of all edges but a few patches only those (the masked forward's direct sum, few rows):
+    float64, against exact edge patching (workbook.patching.edges.patch_edges, another implementation)."""
+    model, task, graph, scores = setup_case(seed=2, dtype=torch.float64)
+    clean_v, _, scale = clear_gap(model, task)
+    names = scores.order()[:3]
+    truth = wb.patch_edges(model, task, edges=names)
+    masks = torch.stack([C.Circuit.full(graph).mask & ~C.Circuit.from_edges(graph, [e]).mask for e in names])
+    got = C.evaluate_many(model, task, masks)
+    assert_close(got - clean_v, [truth[e] for e in names], F64, scale, "full minus one edge")
+    assert max(abs(truth[e]) for e in names) > 1e-3 * scale  # the edges matter
+
+
+def test_faithfulness_reuses_the_reference_runs():
+    """Passing the clean/corrupt runs (reference_runs) changes nothing: the same numbers, bit for bit (float64)."""
+    model, task, graph, scores = setup_case(seed=2, dtype=torch.float64)
+    base, corr = C.reference_runs(model, task)
+    # M(corrupt) comes from the corrupt run that caches the sources (shared q/k/v input): equal up to rounding
+    assert_close(list(base), list(baselines(model, task)), F64)
+    for n in (3, 12):
+        circuit = C.greedy(scores, n, graph)
+        alone = C.faithfulness(model, task, circuit)
+        assert C.faithfulness(model, task, circuit, base, corr) == alone
+        assert C.faithfulness(model, task, circuit, base) == alone
+        assert alone == float(task.normalize(C.evaluate(model, task, circuit), baselines=base))
+    sizes = (3, 12)
+    _, curve = C.faithfulness_curve(model, task, scores, sizes)
+    # the curve evaluates its circuits stacked in one batched forward: equal up to float64 rounding
+    assert_close(curve, [C.faithfulness(model, task, C.greedy(scores, n, graph), base, corr) for n in sizes], F64)

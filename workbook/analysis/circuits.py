@@ -28,13 +28,13 @@ from workbook.arch import check_model
 from workbook.arch.graph import Graph
 from workbook.core.errors import WorkbookError
 from workbook.core.runs import baselines as metric_baselines
-from workbook.core.runs import model_device, progress
+from workbook.core.runs import metric_per_example, model_device, progress
 from workbook.core.scores import Scores
 from workbook.core.task import Task
-from workbook.patching.masked import corrupt_sources, masked_forward
+from workbook.patching.masked import corrupt_run, masked_forward
 
 __all__ = [
-    "Circuit", "score_matrix", "top_n", "greedy", "prune", "evaluate", "faithfulness",
+    "Circuit", "score_matrix", "top_n", "greedy", "prune", "evaluate", "faithfulness", "reference_runs",
     "evaluate_many", "faithfulness_curve", "edges_to_reach", "format_curves", "format_reach", "overlap",
 ]
 
@@ -216,19 +216,50 @@ def _known_end(mask: torch.Tensor, graph: Graph) -> float | None:
     return None
 
 
-def faithfulness(model, task: Task, circuit: Circuit, baselines: tuple[float, float] | None = None) -> float:
+@torch.no_grad()
+def reference_runs(model, task: Task) -> tuple[tuple[float, float], torch.Tensor]:
+    """``((M(clean), M(corrupt)), corrupt sources)`` from two no-grad forwards (logits only where the
+    metric reads): the clean run, and one corrupt run that gives both ``M(corrupt)`` and every
+    source's corrupt write (:func:`workbook.patching.masked.corrupt_run`). Pass them to
+    :func:`faithfulness` to evaluate many circuits without running either again."""
+    check_model(model)
+    run = task.to(model_device(model))
+    corr_src, m_corr = corrupt_run(model, run, Graph.from_model(model))
+    return (float(metric_per_example(model, run).mean()), float(m_corr.mean())), corr_src
+
+
+@torch.no_grad()
+def faithfulness(
+    model,
+    task: Task,
+    circuit: Circuit,
+    baselines: tuple[float, float] | None = None,
+    corr_src: torch.Tensor | None = None,
+) -> float:
     """``(m(C) - m(corrupt)) / (m(clean) - m(corrupt))`` (batch means; ratio of means).
 
     Exactly 1 for :meth:`Circuit.full` and exactly 0 for :meth:`Circuit.empty` (see
     :func:`_known_end`); every other circuit runs the edge-masked forward, whose float32
     rounding is relative to the logits' size, so its faithfulness is only as precise as
-    ``|m(clean) - m(corrupt)|`` is large next to that rounding.
+    ``|m(clean) - m(corrupt)|`` is large next to that rounding. ``baselines`` and ``corr_src``
+    (:func:`reference_runs`) skip the runs they come from; without ``corr_src`` one corrupt
+    forward gives the corrupt sources (and ``M(corrupt)`` when ``baselines`` is not given).
     """
-    baselines = baselines or metric_baselines(model, task)  # also checks the model, tokens and metric
     end = _known_end(circuit.mask, circuit.graph)
     if end is not None:
+        if baselines is None:
+            metric_baselines(model, task)  # also checks the model, tokens and metric
         return end
-    return float(task.normalize(evaluate(model, task, circuit), baselines=baselines))
+    if corr_src is None:
+        check_model(model)
+        run = task.to(model_device(model))
+        corr_src, m_corr = corrupt_run(model, run, Graph.from_model(model))
+        if baselines is None:
+            baselines = (float(metric_per_example(model, run).mean()), float(m_corr.mean()))
+    elif baselines is None:
+        baselines = metric_baselines(model, task)
+    value = float(evaluate_many(model, task, circuit.mask[None], corr_src)[0])
+    return float(task.normalize(value, baselines=baselines))
 
 
 def faithfulness_curve(
@@ -243,7 +274,8 @@ def faithfulness_curve(
     """Faithfulness of the circuits chosen from ``scores`` at each requested size.
 
     Returns ``(edge counts after pruning, faithfulness)``. ``select``: ``"greedy"`` or ``"top_n"``.
-    Baselines are computed once; distinct circuits are evaluated ``chunk`` at a time in one
+    The clean and corrupt runs happen once (:func:`reference_runs`: baselines and corrupt
+    sources, shared by every size); distinct circuits are evaluated ``chunk`` at a time in one
     batched forward (:func:`evaluate_many`); circuits repeated after pruning are evaluated once.
     The full and the empty circuit are exactly 1 and 0, as in :func:`faithfulness`.
     """
@@ -251,13 +283,12 @@ def faithfulness_curve(
         raise WorkbookError(f"select must be 'greedy' or 'top_n', got {select!r}.")
     graph = Graph.from_model(model)
     pick = greedy if select == "greedy" else top_n
-    base = metric_baselines(model, task)
+    base, corr = reference_runs(model, task)  # the clean and corrupt runs, shared by every size
     circuits = [pick(scores, int(n), graph, absolute) for n in sizes]
     keys = [c.mask.numpy().tobytes() for c in circuits]
     masks = {k: c.mask for k, c in zip(keys, circuits)}
     values: dict[bytes, float] = {k: end for k in masks if (end := _known_end(masks[k], graph)) is not None}
     distinct = [k for k in dict.fromkeys(keys) if k not in values]
-    corr = corrupt_sources(model, task.to(model_device(model)), graph) if distinct else None
     starts = range(0, len(distinct), max(1, chunk))
     for i in progress(starts, total=len(starts), desc="faithfulness curve", enabled=len(distinct) > chunk or None):
         part = distinct[i : i + chunk]

@@ -2,7 +2,8 @@
 
 * query and key nodes: the QK fix (exact softmax, :mod:`workbook.attribution.qk_fix`);
 * every node: GradDrop (:mod:`workbook.attribution.graddrop`), ``L`` backward passes, each dropping one
-  layer's residual-stream writes, ``sum_l |estimate_l| / (L-1)`` per prompt pair.
+  layer's residual-stream writes, ``sum_l |estimate_l| / (L-1)`` per prompt pair (pass ``l`` is
+  back-propagated through layers ``< l`` only, and the QK fix's inputs are built once).
 
 Combination used here — *the natural reading* of the paper, not verified against its text
 (see the course's algorithms notes, section 3.3): in every GradDrop pass, q/k nodes use the
@@ -25,7 +26,7 @@ from workbook.attribution.atp import node_hooks, node_products
 from workbook.attribution.graddrop import graddrop
 from workbook.attribution.qk_fix import atp_qk_fix, qk_fix_from_inputs, qk_fix_inputs, qk_hooks
 from workbook.core.errors import check_tokens
-from workbook.core.runs import cache_activations, cache_activations_and_grads, compute_dtype
+from workbook.core.runs import NO_LOGITS, cache_activations, cache_activations_and_grads, compute_dtype, fused_attention
 from workbook.core.scores import Scores
 from workbook.core.task import Task, oriented
 from workbook.patching.nodes import node_kinds, node_specs
@@ -58,10 +59,13 @@ def atp_star(
         adapter_for(model).require("qk_fix")
     plain_hooks = node_hooks(model, [k for k in kinds if k not in qk])
     qk_acts, qk_grads = qk_hooks(model) if qk else ([], [])
-    # one corrupt forward and one clean forward + backward serve both plain AtP and the QK fix
+    # one corrupt forward (no logits) and one clean forward + backward serve both plain AtP and the
+    # QK fix; node, q/k, score and pattern hooks need no per-head flags, so attention runs fused
     corr_qk = qk_hooks(model, scores=False)[0] if qk else []
-    _, corr = cache_activations(model, run.corrupt, plain_hooks + corr_qk, attention_mask=run.attention_mask)
-    _, clean, grads = cache_activations_and_grads(model, run, plain_hooks + qk_acts, plain_hooks + qk_grads)
+    with fused_attention(model):
+        _, corr = cache_activations(model, run.corrupt, plain_hooks + corr_qk, attention_mask=run.attention_mask,
+                                    positions=NO_LOGITS)
+        _, clean, grads = cache_activations_and_grads(model, run, plain_hooks + qk_acts, plain_hooks + qk_grads)
     layers = qk_fix_inputs(model, clean, corr) if qk else None
     cd = compute_dtype(model)
     cols, names = [], []

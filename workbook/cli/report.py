@@ -262,6 +262,7 @@ def _truth_info(fam: str, t: Scores, k: int, pool: Sequence[str] | None, n_edges
                                 f"method's top {POOL_TOP})", pool=len(pool), of=n_edges)
     if "cached" in t.info and cache is not None:
         info.update(cached=t.info["cached"], cache_file=str(cache.path))
+        info.update({"shipped": t.info["shipped"]} if "shipped" in t.info else {})
     return info
 
 

@@ -69,18 +69,22 @@ def _secs(seconds: float) -> str:
 
 
 def _truth_line(fam: str, t: dict) -> str:
-    when = "cached" if "cached" in t else f"{t['passes']}, {_secs(t['seconds'])} s"
+    when = ("shipped" if "shipped" in t else "cached") if "cached" in t else f"{t['passes']}, {_secs(t['seconds'])} s"
     return f"truth [{fam}]: {t['description']}, {t['n']} items, {when}"
 
 
 def cache_line(result: dict) -> str | None:
-    """``ground truth cached from <date>, N s to recompute: <file>`` when a model's truth came from the cache."""
+    """``ground truth cached from <date>, N s to recompute: <file>`` when a model's truth came from the cache
+    (``shipped with the package in <file>`` for what came from :mod:`workbook.patching.shipped_truth`)."""
     cached = [t for t in result["truth"].values() if "cached" in t]
     if not cached:
         return None
     seconds = sum(t["seconds"] for t in cached)
-    return (f"ground truth cached from {min(t['cached'] for t in cached)}, {seconds:.0f} s to recompute: "
-            f"{cached[0]['cache_file']} (delete it to recompute)")
+    shipped, date = sorted({t["shipped"] for t in cached if "shipped" in t}), min(t["cached"] for t in cached)
+    where = (f"shipped with the package in workbook/patching/data/{', '.join(shipped)} (made by scripts/real_truth.py "
+             f"on {date}), " if shipped else f"cached from {date}, ")
+    redo = "python scripts/real_truth.py remakes the shipped file" if shipped else "delete it to recompute"
+    return f"ground truth {where}{seconds:.0f} s to recompute; cache: {cached[0]['cache_file']} ({redo})"
 
 
 def format_model(result: dict, k: int = 5, tau: float = 0.5) -> str:

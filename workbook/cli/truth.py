@@ -7,7 +7,10 @@
   each) takes hours; the pool takes a minute, and every comparison is then made on the pool only.
 * :class:`TruthCache` — one JSON file per (model, task) under ``<cache>/truth/`` (``$WORKBOOK_CACHE``,
   default ``~/.cache/workbook``), keyed by the task's tokens and the model's description, so a
-  later run reuses the truth (a grown pool patches only the new edges).
+  later run reuses the truth (a grown pool patches only the new edges). A new cache is seeded
+  from the truth that ships with the package when it was made for this model and these prompt
+  pairs (:mod:`workbook.patching.shipped_truth`: SmolLM2 on IOI, 8 pairs), so even the first
+  run patches only what the shipped file lacks.
 * :func:`ground_truth` — one family, from the cache when it has it.
 
 Noising convention: ``effect = M(clean with x := corrupt) - M(clean)``.
@@ -29,6 +32,7 @@ from workbook.core.scores import Scores, concat_scores
 from workbook.core.task import Task
 from workbook.patching.edges import patch_edges
 from workbook.patching.nodes import patch_nodes
+from workbook.patching.shipped_truth import load_shipped, read_shipped
 
 __all__ = ["TRUTHS", "POOL_TOP", "CACHE_VERSION", "cache_root", "task_digest", "edge_pool", "TruthCache",
            "ground_truth"]
@@ -81,7 +85,8 @@ class TruthCache:
 
     @classmethod
     def open(cls, label: str, model, task: Task, root: Path | None = None) -> "TruthCache":
-        """The cache file of ``label`` (e.g. ``"smollm2/ioi"``) on this exact task; empty if absent or unreadable."""
+        """The cache file of ``label`` (e.g. ``"smollm2/ioi"``) on this exact task; empty if absent or
+        unreadable, then seeded from the shipped truth of model ``label.split("/")[0]`` (:meth:`seed`)."""
         key = task_digest(model, task)
         slug = "".join(c if c.isalnum() else "_" for c in label)
         path = (root or cache_root()) / "truth" / f"{slug}_B{task.batch_size}_{key}.json"
@@ -91,7 +96,37 @@ class TruthCache:
             data = {}
         if data.get("key") != key:
             data = {"version": CACHE_VERSION, "label": label, "key": key, "families": {}, "edges": {}}
-        return cls(path, data)
+        cache = cls(path, data)
+        cache.seed(model, label.split("/")[0], task)
+        return cache
+
+    def seed(self, model, model_name: str, task: Task) -> str | None:
+        """Fill what this cache lacks from the truth shipped for ``model_name`` on ``task``
+        (:func:`workbook.patching.shipped_truth.load_shipped`: only for the same weights and prompt
+        pairs). Returns the shipped file's name, or ``None`` when nothing matching ships."""
+        data = read_shipped(model, model_name, task)
+        if data is None:
+            return None
+        made = str(data["meta"].get("made", _today()))
+        for fam, (kinds, _) in TRUTHS.items():
+            if fam == "edges" or fam in self.data["families"]:
+                continue
+            parts = [load_shipped(model, model_name, task, k, data) for k in kinds]
+            if any(p is None for p in parts):
+                continue
+            self.data["families"][fam] = {
+                "names": [n for p in parts for n in p.names], "values": [v for p in parts for v in p.values.tolist()],
+                "kind": parts[0].kind, "created": made, "shipped": data["file"], "passes": "shipped",
+                "seconds": sum(p.info["recompute_seconds"] for p in parts)}
+        edges = load_shipped(model, model_name, task, "edges", data)
+        if edges is not None:
+            entry = self.data["edges"]
+            new = {n: v for n, v in zip(edges.names, edges.values.tolist()) if n not in entry.get("values", {})}
+            if new:
+                self.put_edges(new, edges.info["recompute_seconds"] * len(new) / len(edges))
+                entry["created"] = min(entry.get("created", made), made)
+                entry["shipped"] = data["file"]
+        return data["file"]
 
     def family(self, family: str) -> Scores | None:
         """A cached family as :class:`Scores` (``info``: seconds to recompute, passes, ``cached`` date), or None."""
@@ -99,6 +134,8 @@ class TruthCache:
         if entry is None:
             return None
         info = {"seconds": entry["seconds"], "passes": entry["passes"], "cached": entry["created"]}
+        if "shipped" in entry:
+            info["shipped"] = entry["shipped"]
         return Scores(entry["names"], entry["values"], "activation patching", entry["kind"], info=info)
 
     def put_family(self, family: str, scores: Scores) -> None:
@@ -155,6 +192,8 @@ def _pool_truth(model, task: Task, pool: Sequence[str], cache: TruthCache | None
     info = {"seconds": seconds, "passes": passes, "pool": len(pool)}
     if cache is not None and not missing:
         info.update(cached=cache.edges()["created"], seconds=cache.edges()["seconds_per_edge"] * len(pool))
+        if "shipped" in cache.edges():
+            info["shipped"] = cache.edges()["shipped"]
     return Scores(list(pool), [known[e] for e in pool], "activation patching", "edge", info=info)
 
 

@@ -2,7 +2,8 @@
 
 Patching every head, query, key and MLP of SmolLM2-135M takes minutes on a CPU; a notebook
 section has a minute. So ``scripts/real_truth.py`` patches them all once (and the edges of a
-stated pool) and writes ``workbook/course/data/<model>_<task>.json``; a section loads it with
+stated pool) and writes ``workbook/patching/data/<model>_<task>_<n>.json``
+(:mod:`workbook.patching.shipped_truth`, shared with the main job); a section loads it with
 :func:`ground_truth`, which returns it **only** for the same model and the same prompt pairs
 (a fingerprint of a few raw weight bytes and of every token id: no arithmetic, so the match
 does not depend on the CPU), and otherwise patches live. :func:`check_sample` re-patches the
@@ -14,62 +15,16 @@ Sign convention: noising, ``effect = M(clean with x := corrupt) - M(clean)``.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
-from pathlib import Path
 from typing import Sequence
-
-import torch
 
 from workbook.core.scores import Scores
 from workbook.core.task import Task
 from workbook.patching.edges import patch_edges
 from workbook.patching.nodes import patch_nodes
+from workbook.patching.shipped_truth import DATA_DIR, fingerprint, load_shipped, save_truth, truth_path
 
 __all__ = ["DATA_DIR", "fingerprint", "truth_path", "save_truth", "ground_truth", "check_sample"]
-
-DATA_DIR = Path(__file__).resolve().parent / "data"
-
-
-def fingerprint(model, task: Task) -> str:
-    """A hash of the model's sizes, raw bytes of three weight slices and every token id of ``task``."""
-    h = hashlib.sha256()
-    cfg = model.cfg
-    h.update(repr((cfg.n_layers, cfg.d_model, cfg.n_heads, cfg.d_vocab)).encode())
-    params = dict(model.named_parameters())
-    for name in (sorted(params)[0], sorted(params)[len(params) // 2], sorted(params)[-1]):
-        h.update(name.encode())
-        h.update(params[name].detach().reshape(-1)[:256].cpu().float().numpy().tobytes())
-    for t in (task.clean, task.corrupt, task.answer, task.wrong, task.pos):
-        h.update(t.cpu().long().numpy().tobytes())
-    return h.hexdigest()[:32]
-
-
-def truth_path(model_name: str, task: Task) -> Path:
-    return DATA_DIR / f"{model_name}_{task.name}_{task.batch_size}.json"
-
-
-def save_truth(path: Path, model, task: Task, truths: dict[str, Scores], meta: dict) -> Path:
-    """Write ``{kind: Scores}`` (exact effects, batch means) with the fingerprint and ``meta``."""
-    out = {"fingerprint": fingerprint(model, task), "meta": meta,
-           "truths": {k: {"names": list(s.names), "values": [float(v) for v in s.values.tolist()],
-                          "kind": s.kind, "method": s.method} for k, s in truths.items()}}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=1))
-    return path
-
-
-def _shipped(path: Path, model, task: Task, kind: str) -> Scores | None:
-    if not path.exists():
-        return None
-    data = json.loads(path.read_text())
-    if data["fingerprint"] != fingerprint(model, task) or kind not in data["truths"]:
-        return None
-    t = data["truths"][kind]
-    meta = dict(data["meta"])
-    info = {"shipped": str(path.name), "recompute_seconds": meta.pop("seconds", {}).get(kind, 0.0), **meta}
-    return Scores(t["names"], torch.tensor(t["values"], dtype=torch.float64), t["method"], t["kind"], info=info)
 
 
 def ground_truth(model, model_name: str, task: Task, kind: str, edges: Sequence[str] | None = None) -> Scores:
@@ -79,7 +34,7 @@ def ground_truth(model, model_name: str, task: Task, kind: str, edges: Sequence[
     else activation patching now (one line with the time). For ``"edges"`` without a shipped
     file, ``edges`` names the pool to patch.
     """
-    shipped = _shipped(truth_path(model_name, task), model, task, kind)
+    shipped = load_shipped(model, model_name, task, kind)
     if shipped is not None:
         secs = shipped.info["recompute_seconds"]
         print(f"[ground truth: {len(shipped)} {kind} effects by activation patching, shipped in "

@@ -11,12 +11,22 @@ where ``z_u(copy k)`` is source ``u``'s write *in this patched run* (Hanna et al
 patching none the clean run (up to float32 rounding: the sum above is added in another order
 than the model's own residual stream sums, see :func:`workbook.analysis.circuits.faithfulness`).
 
-Cost: one forward of the K copies plus, per destination hook, one batched matrix product
-``[K, n_dst_hook, n_up] @ [K, n_up, B*P*D]`` over the ``n_up`` sources upstream of it (the
-"mixing"); sources' differences ``z_u(corrupt) - z_u(copy k)`` are written once, when the
-source is computed. Logits are computed only at the positions the metric reads when the task
-allows it (:meth:`~workbook.core.task.Task.logit_positions`), which on a large vocabulary is
-most of the saving over full logits.
+Cost: one forward of the K copies plus the "mixing" of sources into destinations. Each source's
+difference ``z_u(corrupt) - z_u(copy k)`` is written once, when the source is computed, and
+added to a running total ``S = sum_u (z_u(corrupt) - z_u(copy k))`` over the sources computed so
+far. A destination hook then takes the cheaper of two exact forms of the same sum:
+
+* direct: ``sum_{u : mask} diff_u``, one batched matrix product over the ``n_up`` sources
+  upstream of it (``[K, n_dst_hook, n_up] @ [K, n_up, B*P*D]``: every upstream difference is
+  read, for every destination hook);
+* complement: ``S - sum_{u computed, not masked} diff_u`` (one product over the sources *not*
+  patched into this hook, plus sources with no edge to it), which for a circuit's usual mask
+  (nearly every edge patched, since a circuit keeps few edges) reads a handful of rows.
+
+The two differ only in float32 rounding (another summation order). Logits are computed only at
+the positions the metric reads when the task allows it (:meth:`~workbook.core.task.Task.logit_positions`),
+which on a large vocabulary is most of the saving over full logits; the corrupt run
+(:func:`corrupt_run`) likewise computes logits only there, and gives ``M(corrupt)`` with the sources.
 """
 
 from __future__ import annotations
@@ -28,13 +38,30 @@ from workbook.arch.graph import Graph
 from workbook.core.runs import cache_activations, run_model
 from workbook.core.task import Logits, Task
 
-__all__ = ["corrupt_sources", "masked_forward"]
+__all__ = ["corrupt_run", "corrupt_sources", "masked_forward"]
+
+
+def corrupt_run(
+    model, run: Task, graph: Graph
+) -> tuple[Float[torch.Tensor, "n_src batch seq d_model"], Float[torch.Tensor, " batch"]]:
+    """One no-grad forward of the corrupt prompts: every source's write stacked in graph order, and
+    the per-example metric ``M(corrupt)`` (logits only where the metric reads them). Sources are
+    head results and block writes, so attention reads one shared q/k/v input here (no per-head
+    input copies: faster, equal up to float32 rounding)."""
+    P = run.logit_positions()
+    split = model.cfg.use_split_qkv_input
+    model.set_use_split_qkv_input(False)
+    try:
+        logits, corr = cache_activations(model, run.corrupt, list(graph.source_hooks),
+                                         attention_mask=run.attention_mask, positions=P)
+    finally:
+        model.set_use_split_qkv_input(split)
+    return graph.stack_sources(corr), run.per_example(logits, P)
 
 
 def corrupt_sources(model, run: Task, graph: Graph) -> Float[torch.Tensor, "n_src batch seq d_model"]:
     """Every source's write on the corrupt prompts (one no-grad forward), stacked in graph order."""
-    _, corr = cache_activations(model, run.corrupt, list(graph.source_hooks), attention_mask=run.attention_mask)
-    return graph.stack_sources(corr)
+    return corrupt_run(model, run, graph)[0]
 
 
 def _source_rows(graph: Graph) -> dict[str, tuple[int, int]]:
@@ -70,6 +97,8 @@ def masked_forward(
     flat = B * act_shape[0] * act_shape[1]
     corr_flat = corr_src.reshape(n_src, flat)
     diff = corr_flat.new_zeros((K, n_src, flat))  # z_u(corrupt) - z_u(copy k), filled as sources run
+    total = corr_flat.new_zeros((K, flat))  # the sum of diff over the sources computed so far
+    done = torch.zeros(n_src, dtype=torch.bool, device=masks.device)
     weights = masks.to(corr_src.dtype)
 
     def save(hook_name: str, first: int, n: int):
@@ -79,8 +108,18 @@ def masked_forward(
             else:  # per-head result [K*B, P, H, D]
                 live = t.reshape(K, B, act_shape[0], n, act_shape[1]).permute(0, 3, 1, 2, 4).reshape(K, n, flat)
             diff[:, first : first + n] = corr_flat[first : first + n][None] - live
+            total.add_(diff[:, first : first + n].sum(1))
+            done[first : first + n] = True
 
         return fn
+
+    def mix(w: torch.Tensor, up: int) -> torch.Tensor:
+        """``[K, n_cols, B*P*D]``: ``sum_u w[k, u, c] diff[k, u]`` in the cheaper form (module doc)."""
+        rest = (done & ((w != 1).any(0).any(1))).nonzero().flatten()  # computed sources not patched everywhere
+        if bool(done[:up].all()) and rest.numel() < up:
+            comp = torch.bmm((1 - w[:, rest]).transpose(1, 2), diff[:, rest])  # [K, n_cols, flat]
+            return total[:, None] - comp
+        return torch.bmm(w[:, :up].transpose(1, 2), diff[:, :up])
 
     def patch(hook_name: str, cols: list[int], heads: list[int | None]):
         w = weights[:, :, cols]  # [K, n_src, n_cols]
@@ -88,12 +127,14 @@ def masked_forward(
         if used.numel() == 0:
             return None
         up = int(used.max()) + 1  # edges only come from sources computed before this hook
+        every = heads[0] is not None and heads == list(range(len(heads)))
 
         def fn(act, hook):
-            delta = torch.bmm(w[:, :up].transpose(1, 2), diff[:, :up])  # [K, n_cols, B*P*D]
-            delta = delta.reshape((K, len(cols), B) + act_shape).to(act.dtype)
+            delta = mix(w, up).reshape((K, len(cols), B) + act_shape).to(act.dtype)
             if heads[0] is None:  # the MLP input or the logits' residual: one destination
                 return act + delta[:, 0].reshape(act.shape)
+            if every and act.shape[2] == len(heads):  # every head of the hook, in order: one add
+                return act + delta.permute(0, 2, 3, 1, 4).reshape(act.shape)
             act = act.clone()
             view = act.view((K, B, act_shape[0], act.shape[2], act_shape[1]))
             view[:, :, :, heads] += delta.permute(0, 2, 3, 1, 4)
