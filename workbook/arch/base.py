@@ -203,6 +203,34 @@ class Adapter:
         b = getattr(ln, "bias", None) if self.norm == "layernorm" else None
         return w, b, eps
 
+    def norm_at(self, path: str) -> tuple[torch.Tensor, float, bool]:
+        """``(w, eps, centred)`` of the norm module at ``path`` (``"blocks.0.ln1"``, ``"ln_final"``):
+        ``y = C x / s * w + b`` with ``s = sqrt(mean((C x)^2) + eps)``, ``C`` the centring (LayerNorm,
+        ``centred``) or the identity (RMSNorm; ``w`` includes Gemma's ``1 +``). A norm of another type
+        raises :class:`UnsupportedArchitectureError` naming it."""
+        ln = self.model.get_submodule(path)._original_component
+        params = self._norm_params(ln)
+        if params is None:
+            raise UnsupportedArchitectureError(
+                f"{self.arch}: {path} is a {type(ln).__name__}, not the {self.norm} the {self.family} adapter knows."
+            )
+        return params[0], params[1], self.norm == "layernorm"
+
+    def mlp_activation(self, layer: int) -> tuple[torch.nn.Module, bool]:
+        """``(act, gated)``: the MLP's elementwise activation module and whether the MLP is gated
+        (``act(gate(x)) * up(x)``: ``mlp.hook_pre`` holds ``gate(x)``, ``mlp.hook_pre_linear`` ``up(x)``)
+        or plain (``act(in(x))``: ``mlp.hook_pre`` -> ``mlp.hook_post``). An activation outside
+        GELU / GELU-tanh / SiLU / ReLU / identity raises :class:`UnsupportedArchitectureError` naming it."""
+        hf = self.model.blocks[layer].mlp.original_component
+        act = getattr(hf, "act_fn", None) or getattr(hf, "act", None)
+        known = ("GELUActivation", "NewGELUActivation", "GELUTanh", "PytorchGELUTanh", "GELU", "FastGELUActivation",
+                 "SiLUActivation", "SiLU", "ReLU", "LinearActivation")
+        if act is None or type(act).__name__ not in known:
+            raise UnsupportedArchitectureError(
+                f"{self.arch}: block {layer}'s MLP activation is {type(act).__name__}, not one of {known}."
+            )
+        return act, f"blocks.{layer}.mlp.hook_pre_linear" in self.model.hook_dict
+
     def norm_input_grad(self, layer: int, x: torch.Tensor, g_out: torch.Tensor, out: torch.Tensor) -> None:
         """Write into ``out [H, B, P, D]`` the gradient at ``ln1``'s input ``x [B, P, D]`` for each
         head's gradient at its output ``g_out [H, B, P, D]`` (computed in ``out.dtype``)."""

@@ -9,6 +9,10 @@
 ``attribution.eap``         EAP: edge attribution patching
 ``attribution.eap_ig``      EAP-IG: integrated gradients along the corrupt -> clean path
 ``attribution.eap_gp``      EAP-GP: the adaptive GradPath
+``attribution.backward_rules``  modified backward passes (frozen norms, identity / half rules, softmax temperature)
+``attribution.relp``        RelP: LRP coefficients in place of the gradient (nodes and edges)
+``attribution.gim``         GIM-style gradient: frozen norms, softmax temperature 2, scaled q/k/v
+``attribution.hvp``         AtP + the second-order (Hessian-vector) term, with a reliability score
 ======================  ==================================================================
 
 Every method is a function ``method(model, task, ...) -> Scores`` with the noising sign
