@@ -8,6 +8,8 @@ with a message naming the likely mistake. :func:`run_check` wraps it:
   "not done yet" and returns False, so the rest of the notebook keeps running on the
   reference implementation;
 * :class:`CheckFailed` -> prints the diagnosis (or raises with ``strict=True``);
+* a ``KeyError`` about a hook name that TransformerLens 4 reports differently as ``hook.name``
+  (:mod:`workbook.course.checks.hook_names`) -> prints what that trap is;
 * any other exception from the learner's code -> prints ``[check failed]`` with the exception
   and the learner's line that raised it, and returns False (Run All goes on);
 * passes -> prints a short success line and returns True.
@@ -25,7 +27,9 @@ from typing import Callable
 
 import torch
 
-__all__ = ["CheckFailed", "CheckResult", "learner_check", "assert_close_named", "STRICT_ENV"]
+from workbook.course.checks.hook_names import hook_name_trap
+
+__all__ = ["CheckFailed", "CheckResult", "learner_check", "assert_close_named", "learner_line", "STRICT_ENV"]
 
 STRICT_ENV = "WORKBOOK_STRICT_CHECKS"
 _PACKAGE = str(Path(__file__).resolve().parents[2])
@@ -39,6 +43,15 @@ def _learner_frame(err: BaseException) -> traceback.FrameSummary | None:
     """The innermost traceback frame in the learner's code (not the workbook, torch or Python)."""
     frames = [f for f in traceback.extract_tb(err.__traceback__) if not _is_library(f.filename)]
     return frames[-1] if frames else None
+
+
+def learner_line(err: BaseException) -> str:
+    """``"in f, line 12: code"`` for the innermost frame of ``err`` in the learner's code, or ""."""
+    frame = _learner_frame(err)
+    if frame is None:
+        return ""
+    code = (frame.line or "").strip()
+    return f"in {frame.name}, line {frame.lineno}" + (f": {code}" if code else "")
 
 
 def _raised_by_learner(err: BaseException) -> bool:
@@ -124,6 +137,13 @@ def _crashed(name: str, err: Exception, strict: bool) -> bool:
     frame = _learner_frame(err)
     message = str(err).strip().splitlines()[0] if str(err).strip() else ""
     what = f"{type(err).__name__}{': ' + message if message else ''}"
+    trap = hook_name_trap(err)
+    if trap is not None:
+        where = f" (in {frame.name}, line {frame.lineno}: {(frame.line or '').strip()})" if frame is not None else ""
+        print(f"[check failed] {name}: {trap}{where}")
+        if strict:
+            raise CheckFailed(trap) from err
+        return False
     if frame is not None:
         code = (frame.line or "").strip()
         where = f"in {frame.name}, line {frame.lineno}" + (f": {code}" if code else "")

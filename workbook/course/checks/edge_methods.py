@@ -9,8 +9,10 @@ Learner signatures (noising; shapes in brackets):
 * ``gradpath_fn(model, task, steps, step_size) -> Tensor[steps + 1, B, P, d_model]`` path
   points starting at the clean embedding (see :func:`workbook.attribution.eap_gp.gradpath`).
 
-Each check runs the learner's function on two fresh random models and on a specimen and names
-the likely mistake by matching the answer against planted wrong variants.
+Each check runs the learner's function on the chapter's specimen and on two random GPT-2s whose
+sizes all differ (:mod:`workbook.course.checks.cases`), and names the mistake with
+:mod:`workbook.course.checks.diagnose_diff`: a planted wrong variant, or a relation (sign,
+scale factor such as ``m`` or ``B``, offset, shift, agreement on some edge groups only).
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from workbook.attribution.eap_gp import gradpath, output_distance, step_sizes
 from workbook.attribution.eap_ig import eap_ig
 from workbook.core.runs import LEAF_HOOK, cache_activations, cache_activations_and_grads, frozen_params
 from workbook.core.task import Task
-from workbook.course.checks._runner import CheckFailed, assert_close_named, learner_check
+from workbook.course.checks._runner import CheckFailed, learner_check
+from workbook.course.checks.cases import call_guarded, describe_model, dims_of, factors_of, separating_cases
+from workbook.course.checks.diagnose_diff import Case, diagnose, shape_message
 from workbook.models.loading import build_gpt2
 from workbook.models.specimens import build
 
@@ -46,8 +50,28 @@ def random_cases(seeds=(11, 12)) -> list[tuple]:
 
 
 def _specimen_cases() -> list[tuple]:
-
     return [build("flat_region")]
+
+
+def _check_cases(chapter: int) -> list[tuple[str, object, Task]]:
+    """The chapter's specimen first (its numbers go in the messages), then the separating models."""
+    name = {3: "flat_region", 4: "path_saturation"}[chapter]
+    model, task = build(name)
+    return [(f"the {name} specimen, the chapter's model ({describe_model(model, task)})", model, task)] + \
+        separating_cases()
+
+
+def _edge_groups(graph: Graph) -> dict[str, torch.Tensor]:
+    src, dst = graph.sources, graph.destinations
+    col = {"edges into queries": [d.endswith(".q") for d in dst], "edges into keys": [d.endswith(".k") for d in dst],
+           "edges into values": [d.endswith(".v") for d in dst], "edges into MLPs": [d.startswith("MLP") for d in dst],
+           "edges into the logits": [d == "logits" for d in dst]}
+    row = {"edges out of the embedding": [s_ == "embed" for s_ in src],
+           "edges out of MLPs": [s_.startswith("MLP") for s_ in src],
+           "edges out of heads": [s_.startswith("L") for s_ in src]}
+    out = {k: torch.tensor(v)[None, :].expand(len(src), -1) & graph.edge_mask for k, v in col.items()}
+    out.update({k: torch.tensor(v)[:, None].expand(-1, len(dst)) & graph.edge_mask for k, v in row.items()})
+    return out
 
 
 def _mean_matrix(per_ex: torch.Tensor) -> torch.Tensor:
@@ -62,7 +86,10 @@ def eap_variants(model, task: Task) -> dict[str, torch.Tensor]:
     )
     _, clean, g_clean = cache_activations_and_grads(model, task, list(graph.source_hooks), list(graph.dest_hooks))
     deltas = graph.stack_sources(corr) - graph.stack_sources(clean)
-    ref = _mean_matrix(edge_scores_from_grads(deltas, graph.stack_dest_grads(g_clean), graph))
+    g_dest = graph.stack_dest_grads(g_clean)
+    ref = _mean_matrix(edge_scores_from_grads(deltas, g_dest, graph))
+    last_pos = _mean_matrix(edge_scores_from_grads(deltas[:, :, -1:], g_dest[:, :, -1:], graph))
+    means_first = edge_scores_from_grads(deltas.mean(1, keepdim=True), g_dest.mean(1, keepdim=True), graph)[0]
     wrong_run = _mean_matrix(edge_scores_from_grads(deltas, graph.stack_dest_grads(g_corr), graph))
     # gradient at each source's own output: every edge out of u gets AtP(u) = sum_v EAP(u->v)
     at_source = ref.sum(1, keepdim=True) * graph.edge_mask.to(ref.dtype)
@@ -70,6 +97,9 @@ def eap_variants(model, task: Task) -> dict[str, torch.Tensor]:
         "reference": ref,
         "sign": -ref,
         "wrong_run": wrong_run,
+        "denoising": -wrong_run,
+        "last_pos": last_pos,
+        "means_first": means_first,
         "at_source": at_source,
         "no_mean": ref * task.batch_size,
     }
@@ -95,6 +125,9 @@ def eap_ig_variants(model, task: Task, steps: int) -> dict[str, torch.Tensor]:
         "corrupt_end": _matrix(eap_ig(model, task, steps, alphas="corrupt_end"), graph),
         "no_average": ref * steps,
         "activations": _matrix(eap_ig(model, task, steps, variant="activations"), graph),
+        "last_point": eap_variants(model, task)["reference"],
+        "zero_to_m": (steps * _matrix(eap_ig(model, task, steps, alphas="corrupt_end"), graph)
+                      + eap_variants(model, task)["reference"]) / (steps + 1),
     }
 
 
@@ -111,8 +144,18 @@ EAP_HINTS = {
     "at_source": "every edge out of a source has the same score: you used the gradient at the source's "
     "output (dM/dz_u) instead of at each destination's input (before its LayerNorm), "
     "so the destination's LN Jacobian and path are missed.",
+    "last_pos": "you kept only the last position: the metric is read there, but a source's output at EVERY "
+    "position reaches later destinations through attention; sum the products over positions (p) too.",
+    "means_first": "you averaged the deltas and the gradients over the batch BEFORE multiplying them: the mean "
+    "of a product is not the product of the means; multiply per example (the einsum keeps b), then average.",
+    "denoising": "this is the denoising estimate: (clean - corrupt) times the gradient on the corrupt run. "
+    "Noising takes z(corrupt) - z(clean) and differentiates the clean run.",
     "no_mean": "the scores are B times too large: the gradients are per example, so the einsum sums over the "
     "batch; divide by B (task.batch_size) to get the batch mean.",
+    "scale:B": "the scores are B times too large: the gradients of cache_activations_and_grads are already per "
+    "example, so the einsum sums over the batch; divide by B (task.batch_size) once, not zero times.",
+    "scale:1/B": "the scores are 1/B too small: the gradients are already per example (the batch mean's 1/B "
+    "undone), so divide the einsum's sum over the batch by B exactly once.",
 }
 
 IG_HINTS = {
@@ -123,44 +166,57 @@ IG_HINTS = {
     "no_average": "the scores are m times too large: average the gradients over the m steps.",
     "activations": "this matches the activations variant: interpolate the INPUT embedding (hook_embed) "
     "and let the model recompute everything downstream.",
+    "last_point": "these are the plain EAP scores: every gradient was taken at the clean input (alpha = 1). Is the "
+    "interpolated embedding actually used (the straight-through hook passed to the run, with THIS step's "
+    "target bound, e.g. `target=target`)?",
+    "zero_to_m": "you averaged m + 1 points (k = 0..m): the paper's points are k = 1..m (m = 1 is EAP).",
+    "scale:m": "the scores are m times too large: average the gradients over the m steps (divide the sum by m).",
+    "scale:1/m": "the scores are m times too small: divide the gradient sum by m once, not twice.",
+    "scale:m/(m+1)": "the scores are m/(m+1) of the expected: you divided the sum of m gradients by m + 1.",
+    "scale:B": "the scores are B times too large: divide the einsum's sum over the batch by B once.",
 }
 
 
-def _diagnose(actual: torch.Tensor, variants: dict[str, torch.Tensor], hints: dict[str, str], what: str) -> None:
-    ref = variants["reference"]
-    actual = torch.as_tensor(actual).detach()
-    if actual.shape != ref.shape:
-        raise CheckFailed(
-            f"{what}: expected shape {tuple(ref.shape)} ([n_sources, n_destinations]), got {tuple(actual.shape)}."
-        )
-    if _close(actual, ref) or torch.allclose(actual.double(), ref.double(), atol=1e-6, rtol=1e-3):
-        return
-    for key, msg in hints.items():
-        if _close(actual, variants[key]):
-            raise CheckFailed(f"{what}: {msg}")
-    mask = ref != 0
-    if mask.any() and (actual[~mask] != 0).any():
-        raise CheckFailed(f"{what}: non-zero scores where there is no edge; multiply by graph.edge_mask.")
-    assert_close_named(actual, ref, what, atol=1e-5, rtol=1e-3)
+def _edge_check(fn, chapter: int, variants_fn, hints: dict[str, str], extra_args=(), factors=None) -> None:
+    cases = []
+    all_cases = _check_cases(chapter)
+    for i, (label, model, task) in enumerate(all_cases):
+        graph = Graph.from_model(model)
+        dims = {**dims_of(model, task), "n_sources": len(graph.sources), "n_destinations": len(graph.destinations)}
+        out = call_guarded(fn, model, task, *extra_args, twice=i == len(all_cases) - 1, dims=dims, label=label)
+        out = torch.as_tensor(out).detach()
+        if tuple(out.shape) != (dims["n_sources"], dims["n_destinations"]):
+            raise CheckFailed(f"on {label}: " + shape_message(tuple(out.shape), ("n_sources", "n_destinations"), dims))
+        variants = variants_fn(model, task, *extra_args)
+        ref = variants.pop("reference")
+        mask = graph.edge_mask
+        if (out[~mask].abs() > 1e-9 * max(ref.abs().max().item(), 1e-9)).any():
+            raise CheckFailed(f"on {label}: non-zero scores where there is no edge; multiply by graph.edge_mask.")
+        clean_m, corr_m = task.baselines(model)
+        cases.append(Case(label, out, ref, ("source", "destination"), variants=variants,
+                          factors=factors_of(model, task, **(factors(*extra_args) if factors else {})),
+                          scalars={"M(clean)": clean_m, "M(corrupt)": corr_m}, groups=_edge_groups(graph),
+                          name_of=lambda idx, g=graph: f"{g.sources[idx[0]]}->{g.destinations[idx[1]]}"))
+    message = diagnose(cases, list(hints.items()), fn)
+    if message:
+        raise CheckFailed(message)
 
 
 @learner_check
 def check_eap(eap_fn) -> None:
     """``eap_fn(model, task) -> [n_sources, n_destinations]`` against the reference EAP."""
-    for i, (model, task) in enumerate(random_cases() + _specimen_cases()):
-        _diagnose(eap_fn(model, task), eap_variants(model, task), EAP_HINTS, f"EAP matrix (case {i})")
+    _edge_check(eap_fn, 3, eap_variants, EAP_HINTS)
+
+
+def _ig_factors(steps: int) -> dict[str, float]:
+    return {"m": steps, "1/m": 1 / steps, "m+1": steps + 1, "(m+1)/m": (steps + 1) / steps,
+            "m/(m+1)": steps / (steps + 1), "m-1": steps - 1}
 
 
 @learner_check
 def check_eap_ig(eap_ig_fn, steps: int = 4) -> None:
     """``eap_ig_fn(model, task, steps) -> [n_sources, n_destinations]`` against EAP-IG (inputs)."""
-    for i, (model, task) in enumerate(random_cases() + _specimen_cases()):
-        _diagnose(
-            eap_ig_fn(model, task, steps),
-            eap_ig_variants(model, task, steps),
-            IG_HINTS,
-            f"EAP-IG matrix (case {i}, m={steps})",
-        )
+    _edge_check(eap_ig_fn, 3, eap_ig_variants, IG_HINTS, extra_args=(steps,), factors=_ig_factors)
 
 
 def gradpath_variants(model, task: Task, steps: int, step_size="scaled") -> dict[str, torch.Tensor]:
@@ -172,7 +228,7 @@ def gradpath_variants(model, task: Task, steps: int, step_size="scaled") -> dict
     e_c, e_n = c[LEAF_HOOK], n[LEAF_HOOK]
     eta = step_sizes(step_size, e_c, e_n, steps).view(-1, 1, 1)
 
-    def walk(start, sign=1.0, per_example=True, normalise=True, eta=eta):
+    def walk(start, sign=1.0, per_example=True, normalise=True, eta=eta, norm_ord=2):
 
         gamma, pts = start.clone(), [start.clone()]
         with frozen_params(model), torch.enable_grad():
@@ -180,7 +236,7 @@ def gradpath_variants(model, task: Task, steps: int, step_size="scaled") -> dict
                 leaf = gamma.detach().requires_grad_(True)
                 (g,) = torch.autograd.grad(output_distance(model, task.clean, leaf, target).sum(), leaf)
                 if normalise:
-                    norm = g.flatten(1).norm(dim=1).view(-1, 1, 1) if per_example else g.norm()
+                    norm = g.flatten(1).norm(p=norm_ord, dim=1).view(-1, 1, 1) if per_example else g.norm()
                     g = g / norm.clamp_min(1e-12)
                 gamma = (leaf - sign * eta * g).detach()
                 pts.append(gamma)
@@ -190,6 +246,8 @@ def gradpath_variants(model, task: Task, steps: int, step_size="scaled") -> dict
     out["batch_norm"] = walk(e_c, per_example=False)
     out["no_normalise"] = walk(e_c, normalise=False)
     out["from_corrupt"] = walk(e_n)
+    out["one_eta"] = walk(e_c, eta=eta.mean())
+    out["max_norm"] = walk(e_c, norm_ord=float("inf"))
     # step_size ignored: the path taken with the other step-size rule
     other = "unit" if step_size != "unit" else "scaled"
     out["ignores_step_size"] = walk(e_c, eta=step_sizes(other, e_c, e_n, steps).view(-1, 1, 1))
@@ -201,40 +259,53 @@ GP_HINTS = {
     "batch_norm": "you normalised the gradient over the whole batch; normalise per example "
     "(g.flatten(1).norm(dim=1)) so the step does not depend on the other prompts.",
     "no_normalise": "you did not normalise the gradient: each step must have length eta (g / ||g||).",
+    "one_eta": "one step length for the whole batch: eta comes per example from step_sizes(...) ([B]); use "
+    "eta.view(-1, 1, 1), not its mean or its first entry.",
+    "max_norm": "you normalised g by its largest entry: each step must have Euclidean length eta, so divide by "
+    "the L2 norm per example, g.flatten(1).norm(dim=1).",
     "from_corrupt": "your path starts at the corrupt embedding; GradPath starts at e_clean and walks "
     "toward corrupt-like outputs.",
+    "shift:path step:1": "your points are one step late: the first point must be the start e_clean itself, then "
+    "one point per step (steps + 1 in all).",
+    "zero": "your path never moves: every point is e_clean. Update gamma from the new point "
+    "in each step (gamma = leaf - eta * g / |g|), and append the NEW gamma.",
     "ignores_step_size": "your steps do not depend on step_size: the check asked for one step-size rule and got the "
     "path of the other. Take eta from step_sizes(step_size, e_clean, e_corrupt, steps) (one "
     "length per example).",
 }
 
 
+def _gradpath_case(fn, label, model, task, steps, step_size, twice) -> Case:
+    variants = gradpath_variants(model, task, steps, step_size)
+    ref = variants.pop("reference")
+    B, P, D = ref.shape[1:]
+    dims = {"steps + 1": steps + 1, "batch": B, "seq": P, "d_model": D}
+    actual = torch.as_tensor(call_guarded(fn, model, task, steps, step_size, twice=twice,
+                                          dims={**dims, **dims_of(model, task)}, label=label)).detach()
+    if tuple(actual.shape) != tuple(ref.shape):
+        raise CheckFailed(f"GradPath points on {label} (steps={steps}): "
+                          + shape_message(tuple(actual.shape), ("steps + 1", "batch", "seq", "d_model"), dims)
+                          + " The first point is the start, e_clean.")
+    start = ref[0]
+    variants = {k: v - start for k, v in variants.items()}
+    return Case(f"{label}, step_size={step_size!r} (displacements from e_clean)", actual - start, ref - start,
+                ("path step", "example", "position", "d_model"), variants=variants,
+                factors={"steps": steps, "1/steps": 1 / steps, "B": B, "1/B": 1 / B},
+                name_of=lambda idx: f"point {idx[0]}, example {idx[1]}, position {idx[2]}, dim {idx[3]}")
+
+
 @learner_check
 def check_gradpath(gradpath_fn, steps: int = 3, step_sizes_to_try=("scaled", "unit")) -> None:
     """``gradpath_fn(model, task, steps, step_size) -> [steps + 1, B, P, D]`` against the reference.
 
-    Runs a random model and the flat-region specimen with each step-size rule in
-    ``step_sizes_to_try`` (so a function that ignores ``step_size`` fails one of them).
+    Runs the chapter's specimen and two separating random models with each step-size rule in
+    ``step_sizes_to_try`` (so a function that ignores ``step_size`` fails one of them); messages
+    compare displacements from ``e_clean``.
     """
-    cases = random_cases()[:1] + _specimen_cases()
-    for i, ((model, task), step_size) in enumerate((c, s) for s in step_sizes_to_try for c in cases):
-        other = "unit" if step_size != "unit" else "scaled"
-        variants = gradpath_variants(model, task, steps, step_size)
-        actual = torch.as_tensor(gradpath_fn(model, task, steps, step_size)).detach()
-        ref = variants["reference"]
-        if actual.shape != ref.shape:
-            raise CheckFailed(
-                f"GradPath points (case {i}): expected shape {tuple(ref.shape)} "
-                f"([steps + 1, B, P, d_model], including the start), got {tuple(actual.shape)}."
-            )
-        if torch.allclose(actual, ref, atol=1e-4, rtol=1e-3):
-            continue
-        for key, msg in GP_HINTS.items():
-            if torch.allclose(actual, variants[key], atol=1e-4, rtol=1e-3):
-                asked = (
-                    f" (asked for step_size={step_size!r}, got the path of {other!r})"
-                    if key == "ignores_step_size"
-                    else ""
-                )
-                raise CheckFailed(f"GradPath points (case {i}): {msg}{asked}")
-        assert_close_named(actual, ref, f"GradPath points (case {i})", atol=1e-4, rtol=1e-3)
+    base = _check_cases(4)
+    runs = [(c, s_) for s_ in step_sizes_to_try for c in base]
+    cases = [_gradpath_case(gradpath_fn, label, model, task, steps, step_size, twice=i == 0)
+             for i, ((label, model, task), step_size) in enumerate(runs)]
+    message = diagnose(cases, list(GP_HINTS.items()), gradpath_fn)
+    if message:
+        raise CheckFailed(message)

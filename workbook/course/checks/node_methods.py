@@ -1,9 +1,12 @@
 """Learner checks for the node-level chapters: patching loop, AtP, QK fix (queries, keys), GradDrop.
 
-Every check runs the learner's function on two fresh random GPT-2 models and on a specimen,
-compares with the reference implementation, and when it disagrees recomputes the usual wrong
-variants (sign flipped, gradient from the wrong run, softmax not recomputed, ...) to name the
-mistake. Learner functions take ``(model, task)`` and return a tensor (shapes below); values are
+Every check runs the learner's function on the chapter's own model and batch and on two random
+GPT-2s whose sizes all differ (:mod:`workbook.course.checks.cases`), guards against edited
+inputs and results that change between calls, compares with the reference implementation and,
+when it disagrees, lets :mod:`workbook.course.checks.diagnose_diff` name the relation (a named
+wrong variant such as "softmax not recomputed", a sign, a scale factor, an offset, a shift, a
+subset), reading the numbers of the chapter's model. Learner functions take ``(model, task)`` and
+return a tensor (shapes below); values are
 noising effects/estimates averaged over the batch.
 """
 
@@ -19,44 +22,22 @@ from workbook.attribution.qk_fix import atp_qk_fix, attn_scale, causal_mask
 from workbook.core.runs import cache_activations, cache_activations_and_grads
 from workbook.core.task import Task
 from workbook.course.checks._runner import CheckFailed, learner_check
+from workbook.course.checks.cases import call_guarded, describe_model, dims_of, factors_of, head_label, separating_cases
+from workbook.course.checks.diagnose_diff import Case, diagnose, shape_message
+from workbook.models import zoo
 from workbook.models.loading import build_gpt2
 from workbook.models.specimens import build
 from workbook.patching.nodes import patch_nodes
 
 __all__ = ["check_patch_heads", "check_atp_heads", "check_qk_fix_queries", "check_qk_fix_keys", "check_graddrop",
-           "random_cases", "qk_fix_variant"]
-
-
-def _close(a: torch.Tensor, b: torch.Tensor, rel: float = 1e-3) -> bool:
-    """``a`` equals ``b`` up to ``rel`` of ``b``'s scale."""
-    a, b = a.double(), b.double()
-    scale = b.abs().max().item()
-    return (a - b).abs().max().item() <= rel * scale + 1e-7
-
-
-def _judge(results: list[tuple[str, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]],
-           hints: list[tuple[str, str]]) -> None:
-    """Pass if every case matches its reference; else name the first mistake that explains EVERY case.
-
-    ``results``: ``(label, learner output, reference, {variant key: what that mistake would give})``.
-    """
-    for label, out, ref, _ in results:
-        if not torch.isfinite(out).all():
-            raise CheckFailed(f"{label}: contains NaN or inf.")
-    bad = [r for r in results if not _close(r[1], r[2], rel=2e-3) and (r[1] - r[2]).abs().max() > 1e-6]
-    if not bad:
-        return
-    for key, message in hints:
-        informative = any(key in v and v[key].abs().max() > 1e-6 for _, _, _, v in results)
-        if informative and all(key in v and _close(out, v[key], rel=2e-2) for _, out, _, v in results):
-            raise CheckFailed(message)
-    label, out, ref, _ = bad[0]
-    raise CheckFailed(f"{label}: values differ from the reference (max abs difference "
-                      f"{(out - ref).abs().max().item():.3g}, reference scale {ref.abs().max().item():.3g}).")
+           "random_cases", "qk_fix_variant", "chapter_case"]
 
 
 def random_cases(n_layers: int = 2, seeds: tuple[int, ...] = (101, 202)) -> list[tuple[str, object, Task]]:
-    """Small random GPT-2 models with a clean/corrupt task each: ``[(label, model, task)]``."""
+    """Small random GPT-2 models with a clean/corrupt task each: ``[(label, model, task)]``.
+
+    Kept for scripts and tests; the checks themselves use :func:`cases.separating_cases`.
+    """
     out = []
     for seed in seeds:
         model = build_gpt2(seed=seed, n_layers=n_layers, d_model=32, n_heads=2, d_vocab=20, d_mlp=32)
@@ -68,84 +49,152 @@ def random_cases(n_layers: int = 2, seeds: tuple[int, ...] = (101, 202)) -> list
     return out
 
 
-def _cases(specimen: str, n_layers: int = 2) -> list[tuple[str, object, Task]]:
-    model, task = wb_build(specimen)
-    return random_cases(n_layers) + [(f"the {specimen} specimen", model, task)]
+def chapter_case(chapter: int) -> tuple[str, object, Task]:
+    """The chapter's own model and batch: ``(label, model, task)``."""
+    if chapter == 0:
+        model, task = zoo.load("induction", n=16, seed=0)
+        return (f"the chapter's induction model ({describe_model(model, task)})", model, task)
+    name = {1: "saturation", 2: "cancellation"}[chapter]
+    model, task = build(name)
+    return (f"the {name} specimen, the chapter's model ({describe_model(model, task)})", model, task)
 
 
-def wb_build(name: str):
+def _cases(chapter: int) -> list[tuple[str, object, Task]]:
+    return [chapter_case(chapter)] + separating_cases()
 
-    return build(name)
+
+def _run(fn: Callable, chapter: int, axes: tuple[str, ...], build_ref: Callable, hints: list[tuple[str, str]]) -> None:
+    """Run ``fn`` on the chapter's case and the separating cases; raise :class:`CheckFailed` with a diagnosis.
+
+    ``build_ref(model, task) -> (reference, {variant key: tensor}, {factor name: value})``.
+    """
+    cases = []
+    all_cases = _cases(chapter)
+    for i, (label, model, task) in enumerate(all_cases):
+        dims = dims_of(model, task)
+        shape = tuple(dims[a] for a in axes)
+        out = call_guarded(fn, model, task, twice=i == len(all_cases) - 1, dims=dims, label=label)
+        if not isinstance(out, torch.Tensor):
+            raise CheckFailed(f"return a torch.Tensor, got {type(out).__name__}.")
+        if tuple(out.shape) != shape:
+            raise CheckFailed(f"on {label}: " + shape_message(tuple(out.shape), axes, dims))
+        ref, variants, extra = build_ref(model, task)
+        clean_m, corr_m = task.baselines(model)
+        cases.append(Case(label, out, ref, tuple(AXIS_WORD[a] for a in axes),
+                          factors=factors_of(model, task, **extra), variants=variants,
+                          scalars={"M(clean)": clean_m, "M(corrupt)": corr_m,
+                                   "M(clean) - M(corrupt)": clean_m - corr_m,
+                                   "M(corrupt) - M(clean)": corr_m - clean_m},
+                          name_of=head_label))
+    message = diagnose(cases, hints, fn)
+    if message:
+        raise CheckFailed(message)
 
 
-def _call(fn: Callable, model, task, shape: tuple[int, ...], what: str) -> torch.Tensor:
-    out = fn(model, task)
-    if not isinstance(out, torch.Tensor):
-        raise CheckFailed(f"{what}: return a torch.Tensor, got {type(out).__name__}.")
-    if tuple(out.shape) != shape:
-        raise CheckFailed(f"{what}: expected shape {shape}, got {tuple(out.shape)}.")
-    return out.detach()
+AXIS_WORD = {"n_layers": "layer", "n_heads": "head", "seq": "position"}
+BATCH_TOO_BIG = ("values are B times too large (B = the number of prompt pairs): either you summed over the batch "
+                 "instead of averaging, or you multiplied by B a gradient that is already per example "
+                 "(cache_activations_and_grads undoes the batch mean's 1/B for you).")
 
 
 # --------------------------------------------------------------------------- patching loop
+def _zero_ablation(model, task) -> torch.Tensor:
+    """Wrong variant: each head's output set to 0 (ablated) instead of its corrupt value: ``[L, H]``."""
+    L, H = model.cfg.n_layers, model.cfg.n_heads
+    out = torch.zeros(L, H)
+    with torch.no_grad():
+        base = task.metric_value(model(task.clean))
+        for l in range(L):
+            for h in range(H):
+                def put(act, hook, h=h):
+                    act = act.clone()
+                    act[:, :, h] = 0.0
+                    return act
+
+                with model.hooks(fwd_hooks=[(f"blocks.{l}.attn.hook_z", put)]):
+                    out[l, h] = task.metric_value(model(task.clean)) - base
+    return out
+
+
+def _patch_ref(model, task):
+    L, H = model.cfg.n_layers, model.cfg.n_heads
+    ref_s = patch_nodes(model, task, "head")
+    ref = ref_s.values.reshape(L, H)
+    per_ex = ref_s.per_example.reshape(-1, L, H)
+    clean_v, corr_v = task.baselines(model)
+    return ref, {
+        "den": patch_nodes(model, task, "head", direction="denoising").values.reshape(L, H),
+        "nosub": ref + clean_v,
+        "corr_base": ref + clean_v - corr_v,
+        "last": patch_nodes(model, task, "head", per_position=True).values.reshape(L, H, task.seq_len)[..., -1],
+        "first_pos": patch_nodes(model, task, "head", per_position=True).values.reshape(L, H, task.seq_len)[..., 0],
+        "first_ex": per_ex[0],
+        "last_ex": per_ex[-1],
+        "zero_ablation": _zero_ablation(model, task),
+    }, {}
+
+
 @learner_check
 def check_patch_heads(fn: Callable) -> None:
     """``fn(model, task) -> Tensor[n_layers, n_heads]``: M(clean, head := corrupt) - M(clean)."""
-    results = []
-    for label, model, task in _cases("saturation"):
-        L, H = model.cfg.n_layers, model.cfg.n_heads
-        ref = patch_nodes(model, task, "head").values.reshape(L, H)
-        den = patch_nodes(model, task, "head", direction="denoising").values.reshape(L, H)
-        last = patch_nodes(model, task, "head", per_position=True).values.reshape(L, H, task.seq_len)[..., -1]
-        clean_v, _ = task.baselines(model)
-        out = _call(fn, model, task, (L, H), label)
-        results.append((label, out, ref, {"sign": -ref, "den": den, "nosub": ref + clean_v,
-                                          "sum": ref * task.batch_size, "last": last}))
-    _judge(results, [
+    _run(fn, 0, ("n_layers", "n_heads"), _patch_ref, [
         ("last", "you patched only the last position: a head's output at EVERY position can matter (a later "
                  "head reads earlier positions); write the corrupt values into act[:, :, h] for all positions."),
-        ("sign", "sign flipped: the effect is M(patched) - M(clean), not M(clean) - M(patched)."),
         ("den", "you patched clean activations into the corrupt run (denoising); here we noise: corrupt "
                 "values into the clean run."),
+        ("first_pos", "you patched only the first position (an index such as 0 or `:1` where `:` belongs): patch "
+                      "head h at every position, act[:, :, h]."),
         ("nosub", "you returned M(patched) without subtracting M(clean)."),
-        ("sum", "you summed over the batch; average it (task.metric_value)."),
+        ("zero_ablation", "this is zero-ablation: you set the head's output to 0. Activation patching writes its "
+                 "CORRUPT output (cached from the corrupt run) into the clean run."),
+        ("corr_base", "you subtracted M(corrupt) instead of M(clean): the baseline of a noising effect is the "
+                      "clean run."),
+        ("first_ex", "these are the effects on the FIRST prompt pair only: average the metric over the batch "
+                     "(task.metric_value does it), do not index example 0."),
+        ("last_ex", "these are the effects on the LAST prompt pair only: average the metric over the batch."),
+        ("scale:B", BATCH_TOO_BIG),
     ])
 
 
 # --------------------------------------------------------------------------- AtP
+def _atp_ref(model, task):
+    L, H, T = model.cfg.n_layers, model.cfg.n_heads, task.seq_len
+    ref_s = atp(model, task, "head")
+    ref = ref_s.values.reshape(L, H)
+    den = atp(model, task, "head", direction="denoising").values.reshape(L, H)
+    per_pos = atp(model, task, "head", per_position=True).values.reshape(L, H, T)
+    return ref, {"corrupt_grad": -den, "den": den, "last": per_pos[..., -1], "first_pos": per_pos[..., 0],
+                 "first_ex": ref_s.per_example.reshape(-1, L, H)[0], "abs": per_pos.abs().sum(-1)}, {}
+
+
 @learner_check
 def check_atp_heads(fn: Callable) -> None:
     """``fn(model, task) -> Tensor[n_layers, n_heads]``: noising AtP of each head output (hook_z)."""
-    results = []
-    for label, model, task in _cases("saturation"):
-        L, H = model.cfg.n_layers, model.cfg.n_heads
-        ref = atp(model, task, "head").values.reshape(L, H)
-        den = atp(model, task, "head", direction="denoising").values.reshape(L, H)
-        last = atp(model, task, "head", per_position=True).values.reshape(L, H, task.seq_len)[..., -1]
-        out = _call(fn, model, task, (L, H), label)
-        B = task.batch_size
-        results.append((label, out, ref, {"sign": -ref, "corrupt_grad": -den, "den": den, "small": ref / B,
-                                          "big": ref * B, "last": last}))
-    _judge(results, [
+    _run(fn, 0, ("n_layers", "n_heads"), _atp_ref, [
         ("last", "you summed only the last position: the metric is read at the last position, but a head's "
                  "output at every position reaches it (through later heads); sum (Δz · grad) over ALL positions "
                  "and d_head."),
-        ("sign", "sign flipped: did you take clean - corrupt? Noising uses corrupt - clean."),
         ("corrupt_grad", "you took the gradient on the corrupt run; take it on the clean run."),
         ("den", "you computed the denoising estimate (clean - corrupt) x gradient on the corrupt run."),
-        ("small", "values are 1/B too small: the backward of a batch MEAN scales each example's gradient by "
-                  "1/B; sum the products over examples, or multiply the gradient by B and average."),
-        ("big", "values are B times too large: average over the batch."),
+        ("first_pos", "you summed only the first position: sum (Δz · grad) over ALL positions and d_head."),
+        ("first_ex", "these are the estimates of the FIRST prompt pair only: average over the batch (.mean(0))."),
+        ("abs", "you took |Δz · grad| per position before summing: keep the sign and sum the products."),
+        ("scale:1/B", "values are 1/B too small: the backward of a batch MEAN scales each example's gradient by "
+                      "1/B; cache_activations_and_grads already undoes it, so do not divide again, or sum the "
+                      "products over examples before dividing once."),
+        ("scale:B", BATCH_TOO_BIG),
     ])
 
 
 # --------------------------------------------------------------------------- QK fix
-def _pattern_grads(model, task):
+def _pattern_grads(model, task, at: str = "pattern"):
     L = model.cfg.n_layers
     names = [f"blocks.{l}.attn.hook_{x}" for l in range(L) for x in ("q", "k")]
-    pats = [f"blocks.{l}.attn.hook_pattern" for l in range(L)]
+    pats = [f"blocks.{l}.attn.hook_{at}" for l in range(L)]
     _, corr = cache_activations(model, task.corrupt, names)
     _, clean, grads = cache_activations_and_grads(model, task, names, pats)
+    if at != "pattern":  # stored under the pattern's name, so the variants read it the same way
+        grads = {k.replace(f"hook_{at}", "hook_pattern"): torch.nan_to_num(v) for k, v in grads.items()}
     return clean, corr, grads
 
 
@@ -165,15 +214,23 @@ def _keys_all_at_once(model, task) -> torch.Tensor:
     return torch.stack(out).float()
 
 
-def qk_fix_variant(model, task, kind: str, scaled: bool = True, masked: bool = True) -> torch.Tensor:
+def qk_fix_variant(model, task, kind: str, scaled: bool = True, masked: bool = True, parts=None,
+                   mask_kind: str | None = None, softmax_dim: int = -1, per_row: bool = False,
+                   diagonal: bool = False) -> torch.Tensor:
     """The QK fix computed directly (one query / one key patched at a time): ``[L, H, T]``.
 
+    With the defaults this is the reference (in float64). The options plant mistakes:
     ``scaled=False`` forgets the ``1/sqrt(d_head)`` of the scores, ``masked=False`` the causal
-    mask: two planted mistakes (with both True this is the reference, in float64).
+    mask (``mask_kind="triu"``: the mask transposed), ``softmax_dim=-2`` normalises over the
+    queries, ``per_row=True`` (queries) sums the pattern change over query rows per key instead
+    of over keys per query, ``diagonal=True`` (keys) keeps only row ``t = s`` of key ``s``'s change.
+    ``parts``: the cached ``(clean, corrupt, grads)`` to reuse.
     """
-    clean, corr, grads = _pattern_grads(model, task)
+    clean, corr, grads = parts or _pattern_grads(model, task)
     T = task.seq_len
-    mask = causal_mask(T) if masked else torch.ones(T, T, dtype=torch.bool)
+    mask_kind = mask_kind or ("causal" if masked else "none")
+    mask = {"causal": causal_mask(T), "none": torch.ones(T, T, dtype=torch.bool),
+            "triu": causal_mask(T).T.contiguous()}[mask_kind]
     out = []
     for l in range(model.cfg.n_layers):
         q, k = clean[f"blocks.{l}.attn.hook_q"].double(), clean[f"blocks.{l}.attn.hook_k"].double()
@@ -182,46 +239,74 @@ def qk_fix_variant(model, task, kind: str, scaled: bool = True, masked: bool = T
         sc = attn_scale(model, l) if scaled else 1.0
 
         def pattern(qq, kk):
-            return (torch.einsum("bthd,bshd->bhts", qq, kk) / sc).masked_fill(~mask, float("-inf")).softmax(-1)
+            scores = (torch.einsum("bthd,bshd->bhts", qq, kk) / sc).masked_fill(~mask, float("-inf"))
+            return scores.softmax(softmax_dim)
 
         A = pattern(q, k)
         if kind == "q":
-            out.append(((pattern(new, k) - A) * g).sum(-1).mean(0))  # [H, T]
+            out.append(((pattern(new, k) - A) * g).sum(-2 if per_row else -1).mean(0))  # [H, T]
             continue
         per_key = []
         for s_ in range(T):
             k2 = k.clone()
             k2[:, s_] = new[:, s_]
-            per_key.append(((pattern(q, k2) - A) * g).sum((-1, -2)).mean(0))  # [H]
+            change = (pattern(q, k2) - A) * g
+            per_key.append((change[:, :, s_].sum(-1) if diagonal else change.sum((-1, -2))).mean(0))  # [H]
         out.append(torch.stack(per_key, -1))
     return torch.stack(out).float()
 
 
-def _check_qk(fn: Callable, kind: str) -> None:
-    results = []
-    for label, model, task in _cases("saturation"):
+def _qk_ref(kind: str) -> Callable:
+    def build_ref(model, task):
         L, H, T = model.cfg.n_layers, model.cfg.n_heads, task.seq_len
         ref = atp_qk_fix(model, task, kind, per_position=True).values.reshape(L, H, T)
-        plain = atp(model, task, kind, per_position=True).values.reshape(L, H, T)
-        variants = {"sign": -ref, "plain": plain, "big": ref * task.batch_size,
-                    "noscale": qk_fix_variant(model, task, kind, scaled=False),
-                    "nomask": qk_fix_variant(model, task, kind, masked=False)}
+        parts = _pattern_grads(model, task)
+        variants = {"plain": atp(model, task, kind, per_position=True).values.reshape(L, H, T),
+                    "noscale": qk_fix_variant(model, task, kind, scaled=False, parts=parts),
+                    "nomask": qk_fix_variant(model, task, kind, masked=False, parts=parts),
+                    "triu": qk_fix_variant(model, task, kind, mask_kind="triu", parts=parts),
+                    "softmax_dim": qk_fix_variant(model, task, kind, softmax_dim=-2, parts=parts),
+                    "other": atp_qk_fix(model, task, "k" if kind == "q" else "q",
+                                        per_position=True).values.reshape(L, H, T),
+                    "swapped": -atp_qk_fix(model, task.swapped(), kind, per_position=True).values.reshape(L, H, T)}
+        at_scores = _pattern_grads(model, task, "attn_scores")
+        variants["grad_scores"] = qk_fix_variant(model, task, kind, parts=at_scores)
         if kind == "k":
             variants["at_once"] = _keys_all_at_once(model, task)
-        out = _call(fn, model, task, (L, H, T), label)
-        results.append((label, out, ref, variants))
+            variants["diagonal"] = qk_fix_variant(model, task, kind, diagonal=True, parts=parts)
+        else:
+            variants["per_row"] = qk_fix_variant(model, task, kind, per_row=True, parts=parts)
+        return ref, variants, {}
+    return build_ref
+
+
+def _check_qk(fn: Callable, kind: str) -> None:
     noun = "query" if kind == "q" else "key"
-    _judge(results, [
+    _run(fn, 1, ("n_layers", "n_heads", "seq"), _qk_ref(kind), [
         ("sign", f"sign flipped: use (pattern with the corrupt {noun}) - (clean pattern)."),
         ("plain", f"softmax not recomputed: this is plain AtP on hook_{kind}. Recompute the pattern with the "
                   f"corrupt {noun} and multiply its exact change by dM/dpattern."),
+        ("other", f"these are the QK-fix values of the {'keys' if kind == 'q' else 'queries'}: you patched the "
+                  f"{'key' if kind == 'q' else 'query'} (hook_{'k' if kind == 'q' else 'q'}) instead of the {noun}."),
         ("at_once", "keys patched all at once instead of one at a time: patch key s alone (only column s "
                     "changes, then each row is re-softmaxed)."),
         ("noscale", "the scores are not divided by sqrt(d_head): the model's attention divides q·k by "
                     "attn_scale(model, layer) before the softmax, so your patterns are not the model's."),
         ("nomask", "no causal mask: query t may only attend to keys s <= t; fill the scores with -inf where "
                    "s > t before the softmax."),
-        ("big", "values are B times too large: average over the batch."),
+        ("triu", "the causal mask is transposed (triu instead of tril): query t attends to keys s <= t, so keep "
+                 "the lower triangle (`torch.ones(T, T, dtype=torch.bool).tril()`) and fill -inf above it."),
+        ("softmax_dim", "the softmax runs over the wrong axis: the scores are [B, H, query t, key s] and each "
+                        "query's row must sum to 1, so normalise over the keys (`.softmax(-1)`), not the queries."),
+        ("per_row", "you summed the pattern change over the query rows (one number per KEY): the query at t "
+                    "changes row t only, so sum (A' - A) * grad over the keys, `.sum(-1)`, giving one per query."),
+        ("grad_scores", "you multiplied the pattern change by dM/dscores (the gradient at hook_attn_scores, before "
+                        "the softmax): the change is in the PATTERN, so use dM/dpattern (gradient at hook_pattern)."),
+        ("diagonal", "you kept only row t = s of key s's change: patching key s changes column s of EVERY row "
+                     "t >= s and re-normalises those rows; sum (A' - A) * grad over all rows and keys."),
+        ("swapped", "clean and corrupt are swapped: the patterns are computed from the corrupt run with the "
+                    f"clean {noun} patched in. Noising keeps the clean run and patches in the corrupt {noun}."),
+        ("scale:B", BATCH_TOO_BIG),
     ])
 
 
@@ -238,34 +323,45 @@ def check_qk_fix_keys(fn: Callable) -> None:
 
 
 # --------------------------------------------------------------------------- GradDrop
+def _graddrop_ref(model, task):
+    L, H = model.cfg.n_layers, model.cfg.n_heads
+    ref_s = graddrop(model, task, "head")
+    ref = ref_s.values.reshape(L, H)
+    per_pass = ref_s.info["per_pass"]  # [L, B, n] signed
+    plain = atp(model, task, "head").per_example  # [B, n]
+    layer = torch.arange(L).repeat_interleave(H)
+    return ref, {
+        "resid": (plain.abs() * layer[None] / (L - 1)).mean(0).reshape(L, H),
+        "abs_after": (per_pass.mean(1).abs().sum(0) / (L - 1)).reshape(L, H),
+        "no_abs": (per_pass.sum(0) / (L - 1)).mean(0).reshape(L, H),
+        "accumulate": (per_pass.cumsum(0).abs().sum(0) / (L - 1)).mean(0).reshape(L, H),
+        "plain_abs": (plain.abs() * L / (L - 1)).mean(0).reshape(L, H),
+        "first_ex": (per_pass[:, 0].abs().sum(0) / (L - 1)).reshape(L, H),
+        "last_ex": (per_pass[:, -1].abs().sum(0) / (L - 1)).reshape(L, H),
+    }, {"L-1": L - 1, "1/(L-1)": 1 / (L - 1), "(L-1)/L": (L - 1) / L, "L/(L-1)": L / (L - 1)}
+
+
 @learner_check
 def check_graddrop(fn: Callable) -> None:
     """``fn(model, task) -> Tensor[n_layers, n_heads]``: GradDrop scores of head outputs (hook_z)."""
-    results = []
-    spec_model, spec_task = wb_build("cancellation")
-    for label, model, task in random_cases(n_layers=3) + [("the cancellation specimen", spec_model, spec_task)]:
-        L, H = model.cfg.n_layers, model.cfg.n_heads
-        ref_s = graddrop(model, task, "head")
-        ref = ref_s.values.reshape(L, H)
-        per_pass = ref_s.info["per_pass"]  # [L, B, n] signed
-        plain = atp(model, task, "head").per_example  # [B, n]
-        layer = torch.arange(L).repeat_interleave(H)
-        out = _call(fn, model, task, (L, H), label)
-        results.append((label, out, ref, {
-            "by_L": ref * (L - 1) / L,
-            "resid": (plain.abs() * layer[None] / (L - 1)).mean(0).reshape(L, H),
-            "abs_after": (per_pass.mean(1).abs().sum(0) / (L - 1)).reshape(L, H),
-            "no_abs": (per_pass.sum(0) / (L - 1)).mean(0).reshape(L, H),
-            "no_div": ref * (L - 1),
-            "no_B": ref / task.batch_size,
-        }))
-    _judge(results, [
-        ("by_L", "divided by L instead of L-1 (the pass that drops the node's own layer is always 0)."),
+    _run(fn, 2, ("n_layers", "n_heads"), _graddrop_ref, [
         ("resid", "dropped the residual stream too: stop the gradient only at hook_attn_out and hook_mlp_out, "
                   "not at the block output."),
         ("abs_after", "abs taken after averaging: take |estimate| per prompt pair and pass, then average."),
         ("no_abs", "no absolute value: sum |estimate_l| over the passes, not the signed estimates."),
-        ("no_div", "forgot to divide by L-1."),
-        ("no_B", "values are 1/B too small: the metric is a batch MEAN, so each example's gradient carries a "
-                 "factor 1/B; multiply the gradients by B (task.batch_size) before taking |estimate| per example."),
+        ("accumulate", "gradients accumulate across your backward passes: pass l sees the sum of passes 0..l. "
+                       "Clear what you stored (or zero .grad) before each metric.backward(...)."),
+        ("plain_abs", "no pass drops anything: each pass gives plain AtP. The gating hook must return zeros for "
+                      "layer l's hook_attn_out/hook_mlp_out in pass l (is it registered as a BACKWARD hook, and "
+                      "does it read the current layer?)."),
+        ("first_ex", "these are the scores of the FIRST prompt pair only: take |estimate| per pair and pass, then "
+                     "average over ALL pairs."),
+        ("last_ex", "these are the scores of the LAST prompt pair only (a loop over examples that overwrites its "
+                    "result?): average over all pairs."),
+        ("scale:(L-1)/L", "divided by L instead of L-1 (the pass that drops the node's own layer is always 0)."),
+        ("scale:L-1", "forgot to divide by L-1."),
+        ("scale:1/B", "values are 1/B too small: the metric is a batch MEAN, so each example's gradient carries a "
+                      "factor 1/B; multiply the gradients by B (task.batch_size) before |estimate| per example."),
+        ("scale:B", "values are B times too large: you multiplied the gradients by B and also summed (instead of "
+                    "averaging) over the prompt pairs, or multiplied by B twice."),
     ])

@@ -1,62 +1,152 @@
 """Learner check for chapter 05 (the workflow): verify the top of an estimate by patching.
 
 ``check_verify_top(verify_top_k)`` runs the learner's ``verify_top_k(model, task, scores, k)``
-on the cancellation specimen and two random models against
-:func:`workbook.patching.verify.verify_top`, and names the usual mistakes (ranking by the signed
-score, returning |effect|, a flipped sign, returning the estimate instead of patching).
+against :func:`workbook.patching.verify.verify_top` on the chapter's model (the 6-layer mixture
+model, IOI) and a random model whose sizes all differ. The estimates are built by the check so
+that their top ``k`` holds every kind the exercise promises (heads, MLPs, queries, keys, edges),
+with both signs, an order that is neither alphabetical nor the signed order, and smallest
+scores that differ from the largest: so the names, their **order** and the effects are all
+compared, and the usual mistakes are named (ranking by the signed score, the k smallest,
+alphabetical order, kinds not handled, |effect|, a flipped sign, the estimate's own values).
 """
 
 from __future__ import annotations
 
 import torch
 
-from workbook.attribution.atp import atp
+from workbook.arch.graph import Graph
+from workbook.core.errors import WorkbookError
 from workbook.core.scores import Scores
-from workbook.core.task import Task
-from workbook.course.checks._runner import CheckFailed, assert_close_named, learner_check
-from workbook.models.loading import build_gpt2
-from workbook.models.specimens import build
+from workbook.course.checks._runner import CheckFailed, learner_check
+from workbook.course.checks.cases import call_guarded, describe_model, separating_cases
+from workbook.models import zoo
+from workbook.patching.nodes import patch_nodes
 from workbook.patching.verify import verify_top
 
-__all__ = ["check_verify_top"]
+__all__ = ["check_verify_top", "probe_scores"]
 
-def _toy(seed: int):
-    model = build_gpt2(seed=seed, n_layers=2, d_model=32, n_heads=2, d_vocab=20)
-    g = torch.Generator().manual_seed(seed)
-    clean = torch.randint(0, 20, (4, 6), generator=g)
-    corrupt = clean.clone()
-    corrupt[:, 1:3] = torch.randint(0, 20, (4, 2), generator=g)
-    return model, Task(clean, corrupt, clean[:, 1], (clean[:, 1] + 7) % 20)
+K = 5
+
+
+def probe_scores(model, kind: str) -> Scores:
+    """A made-up estimate whose top ``K`` by |score| mixes kinds and signs (``kind``: node/edge/mixed).
+
+    Top ``K`` (by |score|, in this order): a key, a head, an MLP, a query, and an edge
+    (``mixed``) or another head; the signed order and the alphabetical order differ from it.
+    """
+    L, H = model.cfg.n_layers, model.cfg.n_heads
+    graph = Graph.from_model(model)
+    edges = [e for e in graph.edges if not e.startswith("embed") and not e.endswith("logits")]
+    top_nodes = [f"L{L - 1}H{H - 1}.k", f"L{L - 2}H0", f"MLP{L - 2}", f"L{L - 1}H0.q"]
+    if kind == "edge":
+        top = edges[-1:] + edges[len(edges) // 2:len(edges) // 2 + 1] + edges[:1] + edges[-3:-2] + edges[1:2]
+        rest = [e for e in edges if e not in top][:6]
+    else:
+        top = top_nodes + ([edges[len(edges) // 2]] if kind == "mixed" else [f"L0H{H - 1}"])
+        rest = [f"L0H{h}" for h in range(H - 1)] + [f"MLP{L - 1}", "MLP0", f"L{L - 1}H{H - 1}"]
+        rest = [r for r in rest if r not in top]
+    values = [-5.0, 4.0, -3.0, 2.5, -2.0] + [0.1 * (i + 1) * (-1) ** i for i in range(len(rest))]
+    return Scores(top + rest, torch.tensor(values), method="a made-up estimate",
+                  kind="edge" if kind == "edge" else "node")
+
+
+def _cases() -> list[tuple[str, object, object, Scores]]:
+    model, task = zoo.load_model("mixture"), zoo.load_task("mixture", n=8, seed=0, task="ioi")
+    label = f"the chapter's mixture model on IOI ({describe_model(model, task)})"
+    out = [(label, model, task, probe_scores(model, "mixed")), (label, model, task, probe_scores(model, "edge"))]
+    for rlabel, m, t in separating_cases()[:1]:
+        out.append((rlabel, m, t, probe_scores(m, "node")))
+    return out
+
+
+def _names_message(got: list[str], want: list[str], est: Scores, label: str) -> str | None:
+    k = len(want)
+    if list(got) == list(want):
+        return None
+    if set(got) == set(want):
+        if list(got) == sorted(want):
+            return "right components, but sorted alphabetically: keep the estimate's order (largest |score| first)."
+        if list(got) == list(reversed(want)):
+            return "right components, but smallest |score| first: keep the estimate's order (largest first)."
+        return f"right components in the wrong order {list(got)}: keep the estimate's order {want}."
+    by_abs = est.order(absolute=True)
+    alternatives = [
+        (est.order(absolute=False)[:k], "you ranked by the signed score (largest positive first); rank by |score|: a "
+                                        "large negative effect matters as much as a large positive one."),
+        (by_abs[-k:], "you took the k SMALLEST |scores|: order(absolute=True) lists the largest first, take [:k]."),
+        (list(reversed(by_abs))[:k], "you took the k SMALLEST |scores|: order(absolute=True) lists the largest "
+                                     "first, take [:k]."),
+        (est.order(absolute=False)[-k:], "you took the most negative scores: rank by |score|."),
+        (by_abs[:k - 1], "one component short: take exactly k (`[:k]`, not `[:k-1]`)."),
+        (by_abs[:k + 1], "one component too many: take exactly k (`[:k]`)."),
+        (by_abs[1:k + 1], "off by one: you skipped the top component (`[1:k+1]`); take `[:k]`."),
+    ]
+    for names, message in alternatives:
+        if set(got) == set(names):
+            return message
+    missing = [n for n in want if n not in got]
+    kinds = sorted({("edges" if "->" in n else "queries" if n.endswith(".q") else "keys" if n.endswith(".k")
+                     else "MLPs" if n.startswith("MLP") else "heads") for n in missing})
+    return (f"on {label}: missing {missing} ({', '.join(kinds)}) and extra {[n for n in got if n not in want]}: "
+            f"handle every kind of name the exercise lists (heads, MLPs, .q/.k nodes, edges 'src->dst').")
+
+
+def _values_message(got: Scores, want: Scores, est: Scores, model, task, label: str) -> str | None:
+    g = torch.tensor([float(got[n]) for n in want.names], dtype=torch.float64)
+    w = want.values.double()
+    scale = max(w.abs().max().item(), 1e-9)
+
+    def close(x):
+        return (g - torch.as_tensor(x, dtype=torch.float64)).abs().max().item() <= 2e-3 * scale
+
+    if close(w):
+        return None
+    pairs = "; ".join(f"{n}: yours {float(got[n]):.3g}, expected {float(want[n]):.3g}" for n in want.names[:3])
+    numbers = f" On {label}: {pairs}."
+    clean_m, _ = task.baselines(model)
+    if close(w + clean_m):
+        return "you returned M(patched) without subtracting M(clean)." + numbers
+    denoise = verify_top(model, task.swapped(), est, len(want))
+    if close(torch.tensor([float(denoise[n]) for n in want.names])):
+        return ("these are denoising effects (clean values patched into the corrupt run, minus M(corrupt)): "
+                "verification here is noising, M(clean with c := corrupt) - M(clean)." + numbers)
+    wrong = [n for n, a, b in zip(want.names, g.tolist(), w.tolist()) if abs(a - b) > 2e-3 * scale]
+    head_of = {n: n.rsplit(".", 1)[0] for n in want.names if n.endswith((".q", ".k"))}
+    if head_of and set(wrong) <= set(head_of):
+        heads = patch_nodes(model, task, "head", nodes=sorted(set(head_of.values())))
+        if all(abs(float(got[n]) - float(heads[head_of[n]])) <= 2e-3 * scale for n in wrong):
+            return ("your effects for the .q/.k names are those of the whole head: patch the query or key input "
+                    "(patch_nodes(model, task, 'q' or 'k', nodes=[...])), not the head output." + numbers)
+    for x, message in (
+        (w.abs(), "you returned |effect|: keep the sign, it tells the direction of the effect."),
+        (-w, "sign flipped: the noising effect is M(clean with c := corrupt) - M(clean), not the other way round."),
+        (torch.tensor([float(est[n]) for n in want.names]), "these are the estimate's own values: verification must "
+                                                             "*patch* the model (wb.patch_nodes / wb.patch_edges)."),
+    ):
+        if close(x):
+            return message + numbers
+    kinds = sorted({"edges" if "->" in n else "nodes" for n in wrong})
+    return (f"the effects of {wrong} are wrong ({' and '.join(kinds)}; the others match): look up each name in "
+            f"the result of the call for its own kind." + numbers)
 
 
 @learner_check
 def check_verify_top(learner_fn) -> None:
-    """Learner check for ``verify_top(model, task, scores, k) -> Scores``: random models + a specimen."""
-    # the specimen first: its top effects have both signs, which tells |effect| from a sign flip
-    cases = [build("cancellation"), _toy(1), _toy(2)]
-    for i, (model, task) in enumerate(cases):
-        est = atp(model, task, ("head", "mlp"))
-        k = 3
-        want = verify_top(model, task, est, k)
-        got = learner_fn(model, task, est, k)
+    """Learner check for ``verify_top_k(model, task, scores, k) -> Scores``: names, order and effects."""
+    for label, model, task, est in _cases():
+        want = verify_top(model, task, est, K)
+        try:
+            got = call_guarded(learner_fn, model, task, est, K)
+        except WorkbookError as err:
+            if "unknown" not in str(err):
+                raise
+            raise CheckFailed(f"your function raised {type(err).__name__}: {str(err).splitlines()[0]} -- names of "
+                              "another kind reached a patching call: group the names by kind (heads, MLPs, .q/.k "
+                              "nodes, edges 'src->dst') and patch each group with its own call.") from err
         if not isinstance(got, Scores):
             raise CheckFailed(f"return a workbook Scores (names + values), got {type(got).__name__}.")
-        if len(got) != k:
-            raise CheckFailed(f"case {i}: expected {k} components, got {len(got)}: keep exactly the top k.")
-        if set(got.names) != set(want.names):
-            signed = est.order(absolute=False)[:k]
-            if set(got.names) == set(signed):
-                raise CheckFailed("wrong components: you ranked by the signed score; rank by |score| "
-                                  "(a large negative effect matters as much as a large positive one).")
-            raise CheckFailed(f"case {i}: wrong components {sorted(got.names)}; the estimate's top {k} by |score| "
-                              f"are {sorted(want.names)}.")
-        got_v = torch.tensor([got[n] for n in want.names])
-        est_v = torch.tensor([est[n] for n in want.names])
-        assert_close_named(got_v, want.values, f"case {i}: patched effects", atol=1e-4, rtol=1e-3, hints=[
-            (lambda a, e: bool((e > 0).any() and (e < 0).any()) and torch.allclose(a, e.abs(), atol=1e-4, rtol=1e-3),
-             "you returned |effect|: keep the sign, it tells the direction of the effect."),
-            (lambda a, e: torch.allclose(a, -e, atol=1e-4, rtol=1e-3),
-             "sign flipped: noising effect is M(clean with c := corrupt) - M(clean), not the other way round."),
-            (lambda a, e: torch.allclose(a, est_v, atol=1e-5),
-             "these are the estimate's own values: verification must *patch* the model (workbook.patch_nodes)."),
-        ])
+        message = _names_message(list(got.names), list(want.names), est, label)
+        if message is None:
+            message = _values_message(got, want, est, model, task, label)
+        if message is not None:
+            raise CheckFailed(message)

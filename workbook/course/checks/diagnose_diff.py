@@ -1,0 +1,398 @@
+"""Probes that name how a learner's numbers relate to the reference, shared by every learner check.
+
+A check hands :func:`diagnose` one :class:`Case` per test model (the chapter's own model first):
+the learner's output, the reference, the meaning of each axis and the named quantities of that
+case (batch size, sequence length, ``M(clean)``, ...). When some case disagrees, the probes look
+for a relation that holds on **every** disagreeing case, in this order: a named wrong variant the
+check computed (an intermediate quantity, the clean/corrupt swap); all zeros or one constant; a
+sign flip, a named scale factor (``B``, ``1/B``, ``seq``, ``m``, ``L-1``, ``1/M(clean)``) or a
+constant offset (a wrong baseline); a named variant up to one of those; two axes swapped or one
+reversed, a shift by one (position, layer, head, path step), every slice equal to the first/last
+reference slice (a loop variable captured late), no dependence on an axis, agreement on some
+groups or slices only (the last position, one layer, edges into MLPs); a near miss or an unnamed
+factor; then a relation on one case only; else where and how much the numbers differ.
+
+Messages read the numbers of the chapter's case in words ("L1H2: yours -0.31, expected 0.31") and
+point at the learner's likely line (:mod:`workbook.course.checks.source_lines`). Comparisons are in
+float64, relative to the reference's scale (``REL`` to pass, ``REL_PROBE`` for a relation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from workbook.course.checks.shapes import shape_message
+from workbook.course.checks.source_lines import describe_numbers as _describe
+from workbook.course.checks.source_lines import point_at
+
+__all__ = ["Case", "diagnose", "shape_message", "describe_numbers", "point_at", "REL", "REL_PROBE"]
+
+REL = 2e-3  # a case passes when max|got - want| <= REL * max|want| (float32 sums of tiny models)
+REL_PROBE = 2e-2  # a relation holds when it reproduces the learner's numbers to this share of their scale
+
+
+@dataclass
+class Case:
+    """One test model's result: learner output ``got``, reference ``want`` (same shape), context.
+
+    ``axes`` names each axis (``"layer"``, ``"head"``, ``"position"``, ``"source"``, ...);
+    ``factors`` maps a readable factor (``"B"``, ``"1/seq"``) to its value on this case;
+    ``scalars`` maps a constant (``"M(clean)"``) to its value; ``variants`` maps a hint key to
+    what that mistake gives; ``groups`` maps a group name (``"edges into MLPs"``) to a boolean
+    mask over ``want``; ``name_of`` turns an index tuple into a readable name (``"L1H2"``).
+    """
+
+    label: str
+    got: torch.Tensor
+    want: torch.Tensor
+    axes: tuple[str, ...]
+    factors: dict[str, float] = field(default_factory=dict)
+    scalars: dict[str, float] = field(default_factory=dict)
+    variants: dict[str, torch.Tensor] = field(default_factory=dict)
+    groups: dict[str, torch.Tensor] = field(default_factory=dict)
+    name_of: Callable[[tuple[int, ...]], str] | None = None
+
+    def __post_init__(self) -> None:
+        self.got = torch.as_tensor(self.got).detach().cpu().double()
+        self.want = torch.as_tensor(self.want).detach().cpu().double()
+
+    @property
+    def scale(self) -> float:
+        return max(self.want.abs().max().item(), 1e-9)
+
+    def close(self, other: torch.Tensor, rel: float = REL) -> bool:
+        return _close(self.got, other, rel, self.scale)
+
+    @property
+    def passes(self) -> bool:
+        return self.close(self.want) or (self.got - self.want).abs().max().item() <= 1e-7
+
+    def label_of(self, idx: tuple[int, ...]) -> str:
+        if self.name_of is not None:
+            return self.name_of(idx)
+        return "[" + ", ".join(f"{a} {i}" for a, i in zip(self.axes, idx)) + "]"
+
+
+def _close(a: torch.Tensor, b: torch.Tensor, rel: float, scale: float | None = None) -> bool:
+    b = torch.as_tensor(b).detach().cpu().double()
+    if a.shape != b.shape:
+        return False
+    s = max(a.abs().max().item() if a.numel() else 0.0, b.abs().max().item() if b.numel() else 0.0,
+            scale or 0.0, 1e-9)
+    return (a - b).abs().max().item() <= rel * s + 1e-8
+
+
+# --------------------------------------------------------------------------- probes
+@dataclass
+class Finding:
+    key: str  # must be the same on every failing case for the probe to count
+    text: str  # the diagnosis, in words
+
+
+def _fit_scale(c: Case) -> float | None:
+    den = (c.want * c.want).sum().item()
+    if den <= 1e-18:
+        return None
+    return (c.got * c.want).sum().item() / den
+
+
+def _probe_sign(c: Case) -> Finding | None:
+    if c.close(-c.want, REL_PROBE):
+        return Finding("sign", "your numbers are the expected ones with the sign flipped: noising is "
+                               "M(clean with x := corrupt) - M(clean), and a delta is corrupt - clean.")
+    return None
+
+
+def _all_factors(c: Case) -> dict[str, float]:
+    """The case's factors, plus each named constant and its reciprocal (``M(clean)``, ``1/M(clean)``)."""
+    out = dict(c.factors)
+    for name, v in c.scalars.items():
+        if abs(v) > 1e-9:
+            out.setdefault(name, v)
+            out.setdefault(f"1/({name})" if " " in name else f"1/{name}", 1 / v)
+    return out
+
+
+def _probe_abs(c: Case) -> Finding | None:
+    if (c.want < -REL_PROBE * c.scale).any() and c.close(c.want.abs(), REL_PROBE):
+        return Finding("abs", "your values are the expected ones without their sign (|expected|): an abs() where "
+                              "the exercise keeps the sign; a negative effect is as informative as a positive one.")
+    return None
+
+
+def _probe_scale(c: Case) -> list[Finding] | None:
+    k = _fit_scale(c)
+    if k is None or abs(k) < 1e-9 or not c.close(k * c.want, REL_PROBE):
+        return None
+    if abs(k - 1) < 0.05:
+        return [Finding("near", f"your numbers are close to the expected ones (within {abs(k - 1):.1%} overall) but "
+                                "not equal: a small term is left out or added (an abs, mean or sum applied at "
+                                "another stage, one pass/position/layer missing, or a different path point).")]
+    out = []
+    for name, value in _all_factors(c).items():
+        for sgn, s in ((1, ""), (-1, "-")):
+            if abs(sgn * value - k) <= 2e-2 * abs(value) and abs(value - 1) > 1e-6:
+                out.append(Finding(f"scale:{s}{name}", f"your numbers are the expected ones times {s}{name} "
+                                                       f"({name} = {value:.4g} here): a factor is applied once too "
+                                                       f"often or missing{' (sign flipped too)' if s else ''}."))
+    out.append(Finding("scale:?", f"your numbers are proportional to the expected ones but {k:.3g} times as large; "
+                                  "a normalisation or step size is off."))
+    return out
+
+
+def _probe_offset(c: Case) -> Finding | None:
+    d = c.got - c.want
+    off = d.mean().item()
+    if abs(off) <= REL_PROBE * c.scale or (d - off).abs().max().item() > REL_PROBE * c.scale:
+        return None
+    for name, value in c.scalars.items():
+        for sgn, s in ((1, ""), (-1, "-")):
+            if abs(sgn * value - off) <= 2e-2 * max(abs(value), 1e-9):
+                return Finding(f"offset:{s}{name}", f"every value is shifted by the same constant {off:.4g} "
+                                                    f"= {s}{name}: a wrong baseline (what you subtract).")
+    return Finding("offset:?", f"every value is shifted by the same constant {off:.4g}: a wrong baseline "
+                               "(what you subtract, or where the difference starts).")
+
+
+def _probe_swap(c: Case) -> Finding | None:
+    n = c.want.dim()
+    for i in range(n):
+        for j in range(i + 1, n):
+            if c.want.shape[i] != c.want.shape[j]:
+                continue
+            if c.close(c.want.transpose(i, j), REL_PROBE):
+                return Finding(f"swap:{c.axes[i]}/{c.axes[j]}", f"your {c.axes[i]} and {c.axes[j]} axes are "
+                                                                  "swapped (a transpose, or the wrong einsum letters).")
+    for i in range(n):
+        if c.want.shape[i] > 1 and c.close(c.want.flip(i), REL_PROBE):
+            found = [Finding(f"flip:{c.axes[i]}", f"your {c.axes[i]} axis is in reverse order.")]
+            if c.want.shape[i] == 2:  # with two entries a shift by one (with wrap-around) is also a flip
+                found += [Finding(f"shift:{c.axes[i]}:{s}", _shift_text(c.axes[i], s)) for s in (1, -1)]
+            return found
+    return None
+
+
+def _shift_text(ax: str, s: int) -> str:
+    way = "later" if s > 0 else "earlier"
+    return (f"your {ax} axis is shifted by one: your value at {ax} i is the expected value at {ax} "
+            f"i{'-' if s > 0 else '+'}1 (everything one {ax} {way}); look at the index or range that walks the {ax}s.")
+
+
+def _probe_shift(c: Case) -> Finding | None:
+    for i, ax in enumerate(c.axes):
+        n = c.want.shape[i]
+        if n < 3:
+            continue
+        for s in (1, -1):
+            a = c.got.narrow(i, max(s, 0), n - 1)
+            b = c.want.narrow(i, max(-s, 0), n - 1)
+            if b.abs().max().item() > REL_PROBE * c.scale and _close(a, b, REL_PROBE, c.scale):
+                return Finding(f"shift:{ax}:{s}", _shift_text(ax, s))
+    return None
+
+
+def _probe_one_slice(c: Case) -> Finding | None:
+    for i, ax in enumerate(c.axes):
+        n = c.want.shape[i]
+        if n < 2:
+            continue
+        for j in (n - 1, 0):
+            ref = c.want.select(i, j).unsqueeze(i).expand_as(c.want)
+            if ref.abs().max().item() > REL_PROBE * c.scale and c.close(ref, REL_PROBE):
+                which = "last" if j == n - 1 else "first"
+                return Finding(f"one_slice:{ax}:{which}", f"every {ax} of yours holds the expected values of the "
+                                                          f"{which} {ax}: a loop variable read after the loop ended "
+                                                          f"(a lambda or hook defined in a loop captures it late; "
+                                                          f"bind it with a default argument, e.g. `l=l`).")
+    return None
+
+
+def _slice_match(c: Case, i: int) -> list[bool | None]:
+    """Per index of axis ``i``: True (agrees), False (differs), None (both ~0: says nothing)."""
+    out: list[bool | None] = []
+    for j in range(c.want.shape[i]):
+        g, w = c.got.select(i, j), c.want.select(i, j)
+        trivial = max(g.abs().max().item(), w.abs().max().item()) <= REL_PROBE * c.scale
+        out.append(None if trivial else _close(g, w, REL_PROBE, c.scale))
+    return out
+
+
+def _probe_subset(c: Case) -> Finding | None:
+    for i, ax in enumerate(c.axes):
+        match = _slice_match(c, i)
+        if not any(v is True for v in match) or not any(v is False for v in match):
+            continue
+        n = len(match)
+        bad = [j for j in range(n) if match[j] is False]
+        zero = all(c.got.select(i, j).abs().max().item() <= 1e-9 for j in bad)
+        tail = " (yours are 0 there)" if zero else ""
+        ok = [bool(v) for v in match]  # a slice that is ~0 on both sides does not count as right
+        if ok == [j == n - 1 for j in range(n)]:
+            return Finding(f"subset:{ax}:last", f"only the last {ax} is right{tail}; every other {ax} differs. Did "
+                                                f"you use index -1 (or only the {ax} where the metric is read), or "
+                                                f"is a {ax} index off by one (clamped at the end)?")
+        if ok == [j == 0 for j in range(n)]:
+            return Finding(f"subset:{ax}:first", f"only the first {ax} is right{tail}; every other {ax} differs "
+                                                 f"(an index fixed at 0, a loop that stops early, or an index off "
+                                                 f"by one).")
+        return Finding(f"subset:{ax}:some", f"some {ax}s are right and others wrong{tail}: {ax}s "
+                                            f"{bad[:6]} differ, the rest match.")
+    return None
+
+
+def _probe_groups(c: Case) -> Finding | None:
+    """Right on some groups, wrong on others; groups are tried by family (the word before "of"/"into")."""
+    families: dict[str, list[str]] = {}
+    for g in c.groups:
+        families.setdefault(" ".join(g.split()[:2]), []).append(g)
+    for members in families.values():
+        ok = {g: _close(c.got[c.groups[g]], c.want[c.groups[g]], REL_PROBE, c.scale) for g in members
+              if c.groups[g].any()}
+        if not any(ok.values()) or all(ok.values()):
+            continue
+        good = [g for g, v in ok.items() if v]
+        bad = [g for g, v in ok.items() if not v]
+        zero = all(c.got[c.groups[g]].abs().max().item() <= 1e-9 for g in bad)
+        return Finding("groups:" + ",".join(sorted(bad)), f"right for {', '.join(good)} but wrong for "
+                                                            f"{', '.join(bad)}{' (0 there)' if zero else ''}.")
+    return None
+
+
+def _probe_constant(c: Case) -> Finding | None:
+    v = c.got.flatten()
+    if v.numel() < 3 or (v - v.mean()).abs().max().item() > 1e-6 * max(v.abs().max().item(), c.scale):
+        return None
+    val = v.mean().item()
+    for name, x in c.scalars.items():
+        if abs(x - val) <= 2e-2 * max(abs(x), 1e-9):
+            return Finding(f"constant:{name}", f"every value of yours is the same number, {val:.4g} = {name}: "
+                                               "nothing you patched changed the metric, so the patched run is not "
+                                               "the clean run with one component replaced (which tokens does it run?).")
+    return Finding("constant:?", f"every value of yours is the same number, {val:.4g}: your result does not "
+                                 "depend on the component (an index or name that never changes in the loop?).")
+
+
+def _probe_flat_axis(c: Case) -> Finding | None:
+    """Your values do not change along an axis along which the expected ones do."""
+    for i, ax in enumerate(c.axes):
+        if c.want.shape[i] < 2:
+            continue
+        spread_got = (c.got - c.got.mean(i, keepdim=True)).abs().max().item()
+        spread_want = (c.want - c.want.mean(i, keepdim=True)).abs().max().item()
+        if spread_got <= 1e-6 * c.scale and spread_want > REL_PROBE * c.scale:
+            return Finding(f"flat:{ax}", f"your values do not depend on the {ax}: every {ax} gets the same number "
+                                         f"(the {ax} index is not used where it should be, e.g. a whole layer patched "
+                                         f"or summed for each {ax}, or a late-bound loop variable).")
+    return None
+
+
+def _probe_zero(c: Case) -> Finding | None:
+    if c.got.abs().max().item() <= REL * c.scale:  # ~0 next to the expected values (float noise allowed)
+        return Finding("zero", "every value of yours is 0: a difference of an activation with itself (both caches "
+                               "from the same run, e.g. the clean cache taken on the corrupt tokens), or a "
+                               "gradient/patch that never arrives.")
+    return None
+
+
+PROBES = (_probe_zero, _probe_constant, _probe_sign, _probe_abs, _probe_scale, _probe_offset, _probe_swap, _probe_shift,
+          _probe_one_slice, _probe_flat_axis, _probe_groups,
+          _probe_subset)
+
+
+def describe_numbers(c: Case, n: int = 3) -> str:
+    """``On <label>: L1H2: yours -0.31, expected 0.31; ...`` for the entries that matter most."""
+    return _describe(c, n, REL_PROBE)
+
+
+# --------------------------------------------------------------------------- verdict
+def _agreeing(failing: list[Case], probe) -> Finding | None:
+    """The finding whose key every failing case shares (the first case's wording), else None."""
+    common: dict[str, Finding] | None = None
+    for c in failing:
+        found = probe(c)
+        if found is None:
+            return None
+        found = found if isinstance(found, list) else [found]
+        keys = {f.key: f for f in found}
+        common = keys if common is None else {k: v for k, v in common.items() if k in keys}
+        if not common:
+            return None
+    return next(iter(common.values())) if common else None
+
+
+def _variant_relation(failing: list[Case], hints) -> str | None:
+    """A named variant that explains every failing case up to a sign, a named factor or an offset."""
+    for key, message in hints:
+        if not all(key in c.variants for c in failing):
+            continue
+        shifted = [Case(c.label, c.got, c.variants[key], c.axes, factors=c.factors, scalars=c.scalars)
+                   for c in failing]
+        if any(s_.want.abs().max().item() <= 1e-9 for s_ in shifted):
+            continue
+        for probe in (_probe_sign, _probe_scale, _probe_offset):
+            found = _agreeing(shifted, probe)
+            if found is not None and found.key not in ("scale:?", "offset:?"):
+                rel = found.text.replace("the expected ones", "those").replace("your numbers", "on top of it, yours")
+                return f"{message.rstrip('.')}; {rel}"
+    return None
+
+
+def diagnose(cases: list[Case], hints: list[tuple[str, str]] = (), fn: Callable | None = None) -> str | None:
+    """None when every case passes, else the diagnosis (see the module docstring).
+
+    ``hints``: ``(variant key, message)`` pairs tried in order before the generic probes; a
+    variant names the mistake only if it reproduces every failing case that has it and differs
+    from the reference on one of them.
+    """
+    for c in cases:
+        bad = ~torch.isfinite(c.got)
+        if bad.any():
+            idx = tuple(int(i) for i in bad.nonzero()[0])
+            return (f"on {c.label} your result has {int(bad.sum())} NaN or inf values (first at {c.label_of(idx)}) "
+                    "where the expected values are finite: a 0/0 (a norm of a zero gradient: clamp it, "
+                    "`.clamp_min(1e-12)`), a softmax over a row that is all -inf (a mask on the wrong side), or a "
+                    "log of 0.")
+    failing = [c for c in cases if not c.passes]
+    if not failing:
+        return None
+    shown = failing[0]
+    numbers = " " + describe_numbers(shown)
+    zero = _agreeing(failing, _probe_zero)  # all zeros is the simplest statement: before any variant
+    if zero is not None:
+        return dict(hints).get(zero.key, zero.text) + numbers + point_at(fn, zero.key)
+    for key, message in hints:
+        have = [c for c in failing if key in c.variants]
+        informative = any(not _close(c.variants[key], c.want, REL, c.scale) for c in have) and any(
+            c.variants[key].abs().max().item() > REL_PROBE * c.scale for c in have)  # a ~0 variant matches any ~0
+        if have and informative and all(c.close(c.variants[key], REL_PROBE) for c in have):
+            return message + numbers + point_at(fn, key)
+    named = dict(hints)
+    for i, probe in enumerate(PROBES):
+        if probe is _probe_swap:  # a named variant up to a sign/factor/offset beats a structural relation
+            relation = _variant_relation(failing, hints)
+            if relation is not None:
+                return relation + numbers
+        found = _agreeing(failing, probe)
+        if found is not None and found.key not in ("scale:?", "offset:?"):
+            return named.get(found.key, found.text) + numbers + point_at(fn, found.key)
+    for probe in (_probe_scale, _probe_offset):  # a near miss, an unnamed factor or offset, as a last relation
+        found = _agreeing(failing, probe)
+        if found is not None:
+            return named.get(found.key, found.text) + numbers + point_at(fn, found.key)
+    for c in failing:  # no relation holds everywhere: report one that holds on a single case
+        for probe in PROBES:
+            found = probe(c)
+            if found:
+                found = found[0] if isinstance(found, list) else found
+                text = named.get(found.key, found.text)
+                return (f"on {c.label} (but not on every test model): {text} {describe_numbers(c)}"
+                        + point_at(fn, found.key))
+    c = shown
+    r = torch.corrcoef(torch.stack([c.got.flatten(), c.want.flatten()]))[0, 1].item() if c.want.numel() > 1 else 0.0
+    ratio = c.got.norm().item() / max(c.want.norm().item(), 1e-12)
+    return (f"your values differ from the reference with no simple relation (not a sign, a scale, an offset, a "
+            f"shift or a subset): their correlation with the expected values is {r:.2f} and their overall size "
+            f"{ratio:.2g} times the expected.{numbers}")

@@ -1,0 +1,37 @@
+"""Say which axes of a wrong-shaped result are wrong, in the model's own sizes."""
+
+from __future__ import annotations
+
+__all__ = ["shape_message"]
+
+
+def shape_message(got_shape: tuple[int, ...], axes: tuple[str, ...], dims: dict[str, int]) -> str:
+    """Say which axes of ``got_shape`` are wrong and what size they have instead.
+
+    ``axes`` are the expected axes' names (keys of ``dims``, e.g. ``("n_layers", "n_heads")``).
+    """
+    want = tuple(dims[a] for a in axes)
+    got = tuple(got_shape)
+    head = f"expected shape {want} = [{', '.join(axes)}], got {got}"
+
+    def named(size: int) -> str:
+        hits = [f"{n} = {v}" for n, v in dims.items() if v == size]
+        return " or ".join(hits) if hits else "none of the model's or the task's sizes"
+
+    if sorted(got) == sorted(want):
+        order = [" or ".join(a for a in axes if dims[a] == s) for s in got]
+        return f"{head}: the axes are in the wrong order (yours look like [{', '.join(order)}]); permute them."
+    if len(got) == len(want):
+        bad = [f"axis {i} ({axes[i]} = {w}) has size {g}, which is {named(g)}"
+               for i, (g, w) in enumerate(zip(got, want)) if g != w]
+        return f"{head}: " + "; ".join(bad) + ". Check the loop bound or torch.zeros size of that axis."
+    if len(got) == len(want) + 1:
+        for i, g in enumerate(got):
+            if got[:i] + got[i + 1:] == want:
+                return (f"{head}: one axis too many (axis {i}, size {g} = {named(g)}); sum or average it out "
+                        "as the exercise says.")
+    if len(got) + 1 == len(want):
+        for i, w in enumerate(want):
+            if want[:i] + want[i + 1:] == got:
+                return f"{head}: axis {i} ({axes[i]} = {w}) is missing: you reduced over it or kept one index."
+    return f"{head}."

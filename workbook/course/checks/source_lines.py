@@ -1,0 +1,67 @@
+"""Words for a diagnosis: the learner's line that most likely holds the mistake, and the numbers.
+
+:func:`point_at` reads the function's source (``inspect``) and returns the first line that
+matches the patterns of a probe's key (``"sign"``: a subtraction of clean and corrupt values;
+``"scale"``: a batch size, a mean or a sum; ...), tried in order. No source (a lambda typed in a
+console, a builtin) gives an empty string.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from typing import Callable
+
+import torch
+
+__all__ = ["LINE_PATTERNS", "point_at", "describe_numbers"]
+
+LINE_PATTERNS: dict[str, tuple[str, ...]] = {  # tried in order: the first pattern any line matches wins
+    "sign": (r"corr\w*(\[[^\]]*\])?\s*-\s*\w*clean", r"clean\w*(\[[^\]]*\])?\s*-\s*\w*corr", r"-\s*base", r"\s-\s"),
+    "scale": (r"batch_size|\* *B\b|/ *B\b", r"steps|L *- *1", r"\.mean\(|\.sum\("),
+    "offset": (r"base|baselines", r"metric_value", r"-"),
+    "swap": (r"einsum|transpose|permute|\.T\b", r"softmax|stack"),
+    "flip": (r"reversed|flip|sorted", r"range\("),
+    "shift": (r"\[ *-1|\+ *1\]|- *1\]|\bl *[+-] *1|\bk *[+-] *1|range\(1|range\(0", r"range\("),
+    "one_slice": (r"lambda",),
+    "subset": (r"\[ *-1\]|\[:, *-1|\[:1\]|\[0\]", r"range\("),
+    "groups": (r"startswith|kind|elif", r"if "),
+    "zero": (r"cache_activations\w*\(.*corrupt|tokens=", r"clone|-"),
+}
+
+
+def point_at(fn: Callable | None, key: str) -> str:
+    """`` Look at line N: `code`.`` for the line of ``fn`` that most likely holds the mistake, or ""."""
+    patterns = LINE_PATTERNS.get(key.split(":")[0])
+    if fn is None or patterns is None:
+        return ""
+    try:
+        lines, start = inspect.getsourcelines(fn)
+    except (OSError, TypeError):
+        return ""
+    code = [(k, line.split("#")[0].strip()) for k, line in enumerate(lines[1:], start=start + 1)]
+    code = [(k, c) for k, c in code if c and not c.startswith(("def ", '"""', "return", "raise"))]
+    for pattern in patterns:
+        rx = re.compile(pattern)
+        for k, c in code:
+            if rx.search(c):
+                return f" Look at line {k}: `{c}`."
+    return ""
+
+
+def describe_numbers(c, n: int = 3, rel: float = 2e-2) -> str:
+    """``On <label>: L1H2: yours -0.31, expected 0.31; ...`` for the entries of ``c`` (a
+    :class:`~workbook.course.checks.diagnose_diff.Case`) that matter most; ``rel``: what counts as agreeing."""
+    if c.want.numel() == 0:
+        return ""
+    diff = (c.got - c.want).abs().flatten()
+    top_want = c.want.abs().flatten().argsort(descending=True)[:n].tolist()
+    top_diff = diff.argsort(descending=True)[:n].tolist()
+    picks = list(dict.fromkeys(top_want[:2] + top_diff))[:n]
+    parts = []
+    for f in picks:
+        idx = tuple(int(i) for i in torch.unravel_index(torch.tensor(f), c.want.shape))
+        mine, ref = c.got.flatten()[f].item(), c.want.flatten()[f].item()
+        parts.append(f"{c.label_of(idx)}: yours {mine:.3g}, expected {ref:.3g}")
+    agree = (diff <= rel * c.scale).float().mean().item()
+    return f"On {c.label}: " + "; ".join(parts) + f" ({agree:.0%} of the entries agree)."
