@@ -64,6 +64,49 @@ print(f"M(clean) = {clean_m:.3g}   M(corrupt) = {corr_m:.3g}")
 # (`blocks.l.attn.hook_z[:, :, h]`, every position) with its value on the corrupt prompts, and
 # read the metric. One forward pass per head — exact, and expensive for big models.
 #
+# ### A TransformerLens 4 trap: `hook.name` is not the name you registered
+#
+# A hook function receives `(act, hook)`. In TransformerLens 2 (and ARENA's notebooks) `hook.name`
+# was the name you hooked, so code like `cache[hook.name] = act` worked. This course runs on
+# TransformerLens 4's `TransformerBridge`, where the classic names (`blocks.0.attn.hook_z`) are
+# *aliases* of the bridge's own hook points, and `hook.name` reports the bridge's name. Keying a
+# dictionary by `hook.name` and reading it back with the name you registered is then a `KeyError`.
+# The cell below hooks a few names and prints what `hook.name` says for each.
+
+# %%
+seen = {}
+for registered in ["blocks.0.attn.hook_z", "blocks.0.attn.hook_q", "blocks.0.attn.hook_pattern", "hook_embed"]:
+    def record(act, hook, registered=registered):
+        seen[registered] = hook.name
+
+    with torch.no_grad(), model.hooks(fwd_hooks=[(registered, record)]):
+        model(task.clean[:1])
+for registered, reported in seen.items():
+    print(f"registered {registered!r:<30} hook.name = {reported!r:<32} same: {registered == reported}")
+
+# %% [markdown]
+# The safe pattern: **close over the name you registered** (a default argument, as above, a
+# `functools.partial`, as below, or a small factory function, as the course's
+# `cache_activations` does), and never key anything by `hook.name`. Binding the name this way
+# also avoids Python's late binding: a closure created in a loop without `name=name` sees the
+# loop's *last* name.
+
+# %%
+cache = {}
+names = [f"blocks.{l}.attn.hook_z" for l in range(model.cfg.n_layers)]
+
+
+def save_as(act, hook, name):  # `name` is what we registered; `hook.name` may differ
+    cache[name] = act.detach()
+
+
+from functools import partial
+
+with torch.no_grad(), model.hooks(fwd_hooks=[(n, partial(save_as, name=n)) for n in names]):
+    model(task.clean)
+print({n: tuple(cache[n].shape) for n in names})
+
+# %% [markdown]
 # ### Exercise — patch every head
 # > Difficulty: 🔴🔴⚪⚪⚪  Importance: 🔵🔵🔵🔵🔵  ~15 min
 #
@@ -206,6 +249,50 @@ print(f"largest error: {worst} (rank {truth.rank(worst)} by truth, {estimate.ran
       f"AtP / truth = {wb.scores.fmt(estimate[worst] / truth[worst], '.1f')}")
 print(f"same sign as the truth for every truly important head: "
       f"{all(estimate[n] * truth[n] > 0 for n in top_true)}")
+
+# %% [markdown]
+# ### Picture: the straight line AtP draws, and the curve it stands for
+#
+# AtP replaces the metric along the segment `z_clean + α Δz` (α from 0, clean, to 1, patched)
+# by its tangent at α = 0. The cell below walks that segment for the head AtP gets most wrong
+# and for the largest true effect among the others (11 patched runs each) and draws both: where the
+# curve bends away from the tangent, the value at α = 1 (the true effect) and the tangent's
+# value there (the AtP estimate) differ.
+
+# %%
+def along_segment(name, alphas):
+    """Metric change when head ``name``'s output is moved a fraction alpha of the way to corrupt."""
+    l, h = int(name[1 : name.index("H")]), int(name[name.index("H") + 1 :])
+    z_name = f"blocks.{l}.attn.hook_z"
+    _, c = cache_activations(model, task.clean, [z_name])
+    _, n = cache_activations(model, task.corrupt, [z_name])
+    z_clean, dz = c[z_name][:, :, h], n[z_name][:, :, h] - c[z_name][:, :, h]
+    out = []
+    for a in alphas:
+        def mix(act, hook, a=a):
+            act = act.clone()
+            act[:, :, h] = z_clean + a * dz
+            return act
+
+        with torch.no_grad(), model.hooks(fwd_hooks=[(z_name, mix)]):
+            out.append(float(task.metric_value(model(task.clean))) - clean_m)
+    return out
+
+
+alphas = [i / 10 for i in range(11)]
+fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.6))
+for ax, name in zip(axes, [worst] + [n for n in truth.order() if n != worst][:1]):
+    curve = along_segment(name, alphas)
+    ax.plot(alphas, curve, "o-", ms=3, label="patched metric (truth at α = 1)")
+    ax.plot([0, 1], [0, estimate[name]], "--", label="AtP: tangent at α = 0")
+    ax.scatter([1, 1], [curve[-1], estimate[name]], color=["tab:blue", "tab:orange"], zorder=3)
+    ax.set_title(f"{name}: truth {curve[-1]:.3g}, AtP {estimate[name]:.3g}", fontsize=10)
+    ax.set_xlabel("α (fraction of the way from clean to corrupt)")
+    ax.set_ylabel("change of the metric")
+    ax.legend(fontsize=8)
+fig.suptitle("AtP is the tangent; patching is the end of the curve", fontsize=10)
+fig.tight_layout()
+plt.show()
 
 # %% [markdown]
 # ### Pause and think

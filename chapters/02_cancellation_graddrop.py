@@ -163,6 +163,26 @@ print(f"AtP's false negatives: {wb.false_negatives(plain, truth)};  "
       f"verification cost: {wb.verification_cost(plain, truth)} of {len(truth)} heads")
 
 # %% [markdown]
+# ### Picture: the two paths, patched and linearised
+#
+# The numbers above as bars, one panel per head: each path's patched effect next to AtP's
+# linearised term for it, and their sums. For `L0H1` the patched indirect bar is short and the
+# linearised one is long enough to cancel the direct path, so AtP's total bar all but vanishes
+# while the true total is the largest in the model.
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.6), sharey=True)
+for ax, (name, p) in zip(axes, [(comp, small_total), (fn_comp, fn_split)]):
+    bar_compare(["direct", "indirect", "total"],
+                {"patched (truth)": [p["direct"], p["indirect"], truth[name]],
+                 "linearised (AtP's terms)": [p["lin_direct"], p["lin_indirect"], plain[name]]},
+                ax=ax, title=f"{name}: rank {truth.rank(name)} by truth, {plain.rank(name)} by AtP",
+                xlabel="path")
+fig.suptitle("Direct and indirect paths: AtP's linearised terms cancel", fontsize=10)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
 # ### Where the linearisation goes wrong: one neuron
 #
 # Neuron 1 of `MLP1` reads `L0H1`'s write. Below: its pre-activation on the clean run and

@@ -307,6 +307,25 @@ for name, s in scores.items():
     print(f"{name:<22} {edge} in its top {K}: {edge not in missed!s:<5}  size: {size(s[edge] / truth[edge])}")
 
 # %% [markdown]
+# ### Picture: the specimen's edges under three methods
+#
+# The top `K + 2` edges of exact patching, of EAP-IG (m=5) and of EAP-GP, drawn as graphs
+# (line width = |score|; an edge into a head ends on its q, k or v input). The gate's query
+# edge is the dashed line from `embed` into `L0H0`: thick in the exact panel, a hairline in
+# EAP-IG's, thick again in EAP-GP's. The cell also prints each method's top `K + 2` in order.
+
+# %%
+spec_graph = wb.Graph.from_model(model)
+fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+for ax, (label, s) in zip(axes, [("exact edge patching", truth), ("EAP-IG (m=5)", ig5),
+                                 ("EAP-GP (k=5, unit)", scores["EAP-GP (k=5, unit)"])]):
+    plots.draw_circuit(s, spec_graph, top=K + 2, ax=ax, title=f"{label}: top {K + 2} edges")
+fig.tight_layout()
+plt.show()
+for label, s in [("exact", truth), ("EAP-IG (m=5)", ig5), ("EAP-GP (k=5, unit)", scores["EAP-GP (k=5, unit)"])]:
+    print(f"{label:<20} top {K + 2}: {s.order()[:K + 2]}")
+
+# %% [markdown]
 # ### Pause and think
 #
 # EAP-GP puts the edge back into the top `K`, yet its value is not the true effect. Where does

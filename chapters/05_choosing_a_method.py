@@ -544,6 +544,39 @@ print()
 print(diagnoses[name])
 
 # %% [markdown]
+# ### Picture: the circuit that patching finds and the one EAP-IG builds
+#
+# Left: the 20 edges with the largest exact effect (section 2's edge patching). Right: EAP-IG's
+# 20-edge greedy circuit, widths from EAP-IG's own scores. Nodes by layer (heads stacked by
+# index, then the layer's MLP); an edge into a head ends on its q, k or v input. The head the
+# node screen missed is ringed in red: compare how many of its edges each picture keeps.
+
+# %%
+ig_circuit = C.greedy(ig_scores, 20, graph)
+ringed = missed["nodes"]
+fig, axes = plt.subplots(1, 2, figsize=(13, 4.6))
+plots.draw_circuit(edge_truth, graph, top=20, highlight=ringed, ax=axes[0],
+                   title="IOI: top 20 edges by exact edge patching")
+plots.draw_circuit(ig_circuit, scores=ig_scores, highlight=ringed, ax=axes[1],
+                   title=f"IOI: EAP-IG's greedy circuit ({ig_circuit.n_edges} edges after pruning)")
+fig.tight_layout()
+plt.show()
+top_truth = set(edge_truth.order()[:20])
+
+
+def touches(edge: str, node: str) -> bool:
+    """True when ``node`` is the edge's source or the head/MLP its destination belongs to."""
+    src, dst = edge.split("->")
+    return node in (src, dst.split(".")[0])
+
+
+print(f"EAP-IG's circuit shares {len(top_truth & set(ig_circuit.edges))} of its {ig_circuit.n_edges} edges "
+      f"with the exact top 20")
+for c in ringed:
+    print(f"edges touching {c}: {sum(touches(e, c) for e in top_truth)} in the exact top 20, "
+          f"{sum(touches(e, c) for e in ig_circuit.edges)} in EAP-IG's circuit")
+
+# %% [markdown]
 # **Pause and think.** The diagnoser flagged the saturated queries although each carries well
 # under a tenth of the task's total effect. Why is "large in absolute terms" the wrong test for
 # a screen, and what does the diagnoser test instead?

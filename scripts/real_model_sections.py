@@ -3,9 +3,16 @@
 
     python scripts/real_model_sections.py --tiny DIR             # tiny random SmolLM2 / GPT-2 / Pythia folders
     python scripts/real_model_sections.py --shaped DIR           # random models SHAPED like SmolLM2-135M, GPT-2
-                                                                 # small and Pythia-160M: the CPU timing
-    python scripts/real_model_sections.py --shaped DIR --record  # ... and write the times to docs/measured_times.json
+                                                                 # small and Pythia-160M (compute, not results)
+    python scripts/real_model_sections.py --real                 # the real SmolLM2, as the notebooks run it
+    python scripts/real_model_sections.py --real --record        # ... and write the times to docs/measured_times.json
     python scripts/real_model_sections.py --only 03 ...          # one chapter
+
+**Run times.** ``--real --record`` (every chapter, one torch thread) writes each section's seconds
+to ``docs/measured_times.json``: the one record of the sections' run times. The instructor guide
+(its table and the plans' notes, ``scripts/workshop_docs.py``) prints them in one wording,
+``"N s on a CPU, one thread"`` (``workshop_docs.real_run_time``); the chapters and the README
+state no run time of their own but point there.
 
 The section's code cells are read from ``chapters/NN_*.py`` (the code after the
 ``## N. Now on a real model`` header, up to "Further reading"), after the chapter's setup and

@@ -89,6 +89,30 @@ def execute(nb: nbformat.NotebookNode, cwd: Path, timeout: int) -> tuple[nbforma
     return nb, time.perf_counter() - start, error
 
 
+def drop_repeated_images(nb: nbformat.NotebookNode) -> int:
+    """Remove an image output that repeats an earlier one of the same cell; return how many went.
+
+    A cell whose value is a matplotlib Figure that is still open shows it twice under the inline
+    backend (once as an open figure, once as the cell's value); the page shows it once.
+    """
+    dropped = 0
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        seen, kept = set(), []
+        for out in cell.get("outputs", []):
+            shown = out.get("output_type") in ("display_data", "execute_result")
+            png = out.get("data", {}).get("image/png") if shown else None
+            if png is not None and png in seen:
+                dropped += 1
+                continue
+            if png is not None:
+                seen.add(png)
+            kept.append(out)
+        cell.outputs = kept
+    return dropped
+
+
 def to_html(nb: nbformat.NotebookNode) -> str:
     from nbconvert import HTMLExporter
 
@@ -140,6 +164,7 @@ def build_site(root: Path, out: Path, only: str | None = None, timeout: int = 60
         nb, seconds, error = execute(nb, path.parent, timeout)
         cells = [s for s in map(_cell_seconds, (c for c in nb.cells if c.cell_type == "code")) if s is not None]
         page = path.stem + ".html"
+        drop_repeated_images(nb)
         (out / page).write_text(to_html(nb), encoding="utf-8")
         row = {"notebook": path.name, "title": title_of(nb, path.stem), "page": page, "seconds": round(seconds, 2),
                "slowest_cell_s": round(max(cells), 2) if cells else None, "error": error}

@@ -14,7 +14,8 @@ What is generated, and from where:
   check the exercise cell calls.
 * In ``docs/instructor_guide.md``, the blocks between ``<!-- generated:NAME:start -->`` and
   ``<!-- generated:NAME:end -->``: learning goals (each chapter's "Learning objectives"), the
-  timing plans (:data:`PLANS` below + the exercise minutes from the headers), the skip list,
+  timing plans (:data:`PLANS` below + the exercise minutes from the headers + each chapter's
+  reading time, computed from its size by :func:`reading_minutes`), the skip list,
   common mistakes (the diagnoses each learner check can print, read from the check's source
   code by ``scripts/check_diagnoses.py``) and the measured times (``docs/measured_times.json``).
 
@@ -44,36 +45,41 @@ LOAD_CALL = re.compile(r"load_or_skip\(([^)]*)\)")
 
 # ------------------------------------------------------------------------------------ plans
 # A plan is a list of blocks: (label, chapter "NN" or None, exercises done in the room,
-# minutes of instructor walkthrough/discussion (an ESTIMATE), note). Exercise minutes come
-# from the chapter headers. "all" = every exercise of the chapter.
+# minutes of walkthrough/discussion, note). Exercise minutes come from the chapter headers;
+# "all" = every exercise of the chapter. Walkthrough minutes ``None`` = the chapter's READING
+# TIME, computed from its size (:func:`reading_minutes`: its prose at READING_WPM words a minute
+# plus its measured execution, rounded up to 5 min), plus the plan's "discussion" minutes; a
+# number is an estimate, and a chapter block's estimate may not be shorter than the reading time.
+READING_WPM = 180
 PLANS: dict[str, dict] = {
     "3-hour workshop": {
         "budget": 180,
         "blocks": [
-            ("Welcome, `python -m workbook doctor` (or Colab)", None, [], 10, "install beforehand"),
-            ("Chapter 0", "00", "all", 10, ""),
-            ("Chapter 1", "01", ["QK fix for queries"], 10, "keys: take-home"),
+            ("Welcome, `python -m workbook doctor` (or Colab)", None, [], 5, "installed beforehand"),
+            ("Chapter 0", "00", "all", None, ""),
+            ("Chapter 1", "01", ["QK fix for queries"], None, "keys: take-home"),
             ("Break", None, [], 10, ""),
-            ("Chapter 2 (instructor demo)", "02", [], 15, "run the solution, discuss the false negative"),
-            ("Chapter 3", "03", "all", 5, ""),
-            ("Chapter 5", "05", "all", 10, "chapter 4: take-home"),
-            ("Wrap-up, discussion", None, [], 5, ""),
+            ("Chapter 2 (instructor demo)", "02", [], None, "run the solution, discuss the false negative"),
+            ("Chapter 3", "03", "all", None, ""),
+            ("Chapter 5", "05", "all", None, "chapter 4: take-home; its closing table is the wrap-up"),
         ],
     },
     "Full-day workshop": {
         "budget": 8 * 60,  # 9:00 to 17:00, lunch and breaks included
+        "discussion": 10,  # minutes of discussion added to each computed chapter block's reading time
         "blocks": [
-            ("Welcome, install check", None, [], 20, ""),
-            ("Chapter 0", "00", "all", 30, ""),
+            ("Welcome, install check", None, [], 10, ""),
+            ("Chapter 0", "00", "all", None, ""),
             ("Break", None, [], 15, ""),
-            ("Chapter 1", "01", "all", 25, ""),
-            ("Chapter 2", "02", "all", 35, "incl. the FN bound section"),
+            ("Chapter 1", "01", "all", None, ""),
+            ("Chapter 2", "02", "all", None, "incl. the FN bound section"),
             ("Lunch", None, [], 60, ""),
-            ("Chapter 3", "03", "all", 25, ""),
-            ("Chapter 4", "04", "all", 25, ""),
+            ("Chapter 3", "03", "all", None, ""),
+            ("Chapter 4", "04", "all", None, ""),
             ("Break", None, [], 15, ""),
-            ("Chapter 5", "05", "all", 30, ""),
-            ("Closing discussion", None, [], 20, ""),
+            ("Chapter 5", "05", "all", None, ""),
+            ("Chapter 6", "06", "all", None, ""),
+            ("Closing discussion", None, [], 10, ""),
         ],
     },
 }
@@ -99,6 +105,7 @@ class Chapter:
     objectives: list[str] = field(default_factory=list)
     exercises: list[Exercise] = field(default_factory=list)
     real_section: str | None = None  # "7": the number of the "Now on a real model" section
+    words: int = 0  # words of prose (markdown) before the real-model section and "Further reading"
     real_models: list[str] = field(default_factory=list)  # the hub models it loads
 
 
@@ -126,6 +133,7 @@ def parse_chapter(path: Path) -> Chapter:
             elif chapter.objectives or text.strip():
                 break
     real = [i for i, ln in enumerate(lines) if REAL_SECTION.match(ln)]
+    chapter.words = _prose_words(lines)
     if real:
         chapter.real_section = REAL_SECTION.match(lines[real[0]]).group(1)
         load = next((LOAD_CALL.search(ln) for ln in lines[real[0]:] if LOAD_CALL.search(ln)), None)
@@ -144,6 +152,27 @@ def parse_chapter(path: Path) -> Chapter:
     return chapter
 
 
+def _prose_words(lines: list[str]) -> int:
+    """Words in the markdown cells (``# %% [markdown]``) up to the real-model section or "Further reading"."""
+    words, markdown = 0, False
+    for ln in lines:
+        if ln.startswith("# %%"):
+            markdown = ln.startswith("# %% [markdown]")
+            continue
+        if REAL_SECTION.match(ln) or ln.startswith("# ## Further reading"):
+            break
+        if markdown:
+            words += len(ln.lstrip("#").split())
+    return words
+
+
+def reading_minutes(chapter: Chapter, root: Path = ROOT) -> int:
+    """Minutes to go through a chapter's prose and run its cells: ``words / READING_WPM`` plus its
+    measured execution (``docs/measured_times.json``), rounded up to a multiple of 5."""
+    run = _execution_seconds(root).get(chapter.number, 0.0) / 60
+    return 5 * math.ceil((chapter.words / READING_WPM + run) / 5)
+
+
 def chapters(root: Path = ROOT) -> list[Chapter]:
     return [parse_chapter(p) for p in sorted((root / "chapters").glob("*.py")) if CHAPTER_NAME.match(p.name)]
 
@@ -160,28 +189,39 @@ def _find(chs: list[Chapter], number: str) -> Chapter:
     raise KeyError(f"plan names chapter {number}, which does not exist")
 
 
-def plan_rows(name: str, chs: list[Chapter]) -> list[dict]:
-    """The blocks of plan ``name`` with exercise minutes from the headers; checks every name exists."""
+def plan_rows(name: str, chs: list[Chapter], root: Path = ROOT) -> list[dict]:
+    """The blocks of plan ``name`` with exercise minutes from the headers and walkthrough minutes
+    (``None``: the chapter's :func:`reading_minutes`); checks every name exists and that no
+    chapter's walkthrough is shorter than its reading time."""
     rows, clock = [], 0
     for label, number, wanted, talk, note in PLANS[name]["blocks"]:
         done: list[Exercise] = []
+        computed = False
         if number is not None:
             chapter = _find(chs, number)
+            reading = reading_minutes(chapter, root)
+            if talk is not None and talk < reading:
+                raise ValueError(f"{name}: {label} gives {talk} min to walk through chapter {number}, "
+                                 f"shorter than its reading time of {reading} min")
+            computed, talk = talk is None, reading + PLANS[name].get("discussion", 0) if talk is None else talk
             names = [e.name for e in chapter.exercises]
             if wanted != "all":
                 missing = [w for w in wanted if w not in names]
                 if missing:
                     raise KeyError(f"plan {name!r} names exercises {missing} absent from chapter {number}: {names}")
             done = [e for e in chapter.exercises if wanted == "all" or e.name in wanted]
+        elif talk is None:
+            raise ValueError(f"{name}: {label} has no chapter, so its minutes cannot come from a reading time")
         minutes = sum(e.minutes for e in done)
         rows.append({"start": clock, "label": label, "chapter": number, "exercises": done,
-                     "exercise_min": minutes, "talk_min": talk, "total": minutes + talk, "note": note})
+                     "exercise_min": minutes, "talk_min": talk, "total": minutes + talk, "note": note,
+                     "reading": computed})
         clock += minutes + talk
     return rows
 
 
-def in_plan(name: str, chs: list[Chapter]) -> set[tuple[str, str]]:
-    return {(e.chapter, e.name) for r in plan_rows(name, chs) for e in r["exercises"]}
+def in_plan(name: str, chs: list[Chapter], root: Path = ROOT) -> set[tuple[str, str]]:
+    return {(e.chapter, e.name) for r in plan_rows(name, chs, root) for e in r["exercises"]}
 
 
 def render_exercises(chs: list[Chapter]) -> str:
@@ -236,17 +276,22 @@ def _real_seconds(root: Path) -> dict[str, float]:
     return {r["chapter"]: r["seconds"] for r in data.get("real_models", {}).get("sections", [])}
 
 
+def real_run_time(seconds: float | None) -> str:
+    """The one wording of a real-model section's run time (README, guide table and plan notes):
+    the seconds recorded by ``scripts/real_model_sections.py --real --record``."""
+    return "not measured yet" if seconds is None else f"{seconds:.0f} s on a CPU, one thread"
+
+
 def _real_note(chapter: Chapter, root: Path) -> str:
-    secs = _real_seconds(root).get(chapter.number)
-    run = f"under {math.ceil(secs / 60)} min to run on a CPU" if secs is not None else "run time not measured"
-    return f"§ {chapter.real_section} on SmolLM2-135M ({run}; offline after one download from PyPI)"
+    run = real_run_time(_real_seconds(root).get(chapter.number))
+    return f"§ {chapter.real_section} on SmolLM2-135M: {run} (offline after one download from PyPI)"
 
 
 def render_plans(chs: list[Chapter], root: Path = ROOT) -> str:
     out = []
     executed = _execution_seconds(root)
     for name, plan in PLANS.items():
-        rows = plan_rows(name, chs)
+        rows = plan_rows(name, chs, root)
         total = sum(r["total"] for r in rows)
         if total > plan["budget"]:
             raise ValueError(f"{name}: the blocks add up to {total} min, over the {plan['budget']} min budget")
@@ -254,7 +299,7 @@ def render_plans(chs: list[Chapter], root: Path = ROOT) -> str:
             if r["chapter"] and r["total"] * 60 < executed.get(r["chapter"], 0):
                 raise ValueError(f"{name}: {r['label']} is shorter than the measured execution of chapter {r['chapter']}")
         out += [f"### {name} ({total} of {plan['budget']} min)", "",
-                "| start | block | exercises in the room | exercises (headers) | walkthrough, discussion, breaks (estimate) | total | note |",
+                "| start | block | exercises in the room | exercises (headers) | walkthrough, discussion, breaks | total | note |",
                 "| --- | --- | --- | --- | --- | --- | --- |"]
         for r in rows:
             names = ", ".join(e.name for e in r["exercises"]) or "—"
@@ -263,15 +308,32 @@ def render_plans(chs: list[Chapter], root: Path = ROOT) -> str:
             chapter = _find(chs, r["chapter"]) if r["chapter"] else None
             if chapter is not None and chapter.real_section:
                 note = "; ".join(x for x in (note, _real_note(chapter, root)) if x)
-            out.append(f"| {r['start'] // 60}:{r['start'] % 60:02d} | {r['label']} | {names} | {ex} | {r['talk_min']} min "
+            extra = plan.get("discussion", 0)
+            reading = f" (reading time + {extra} min discussion)" if extra else " (reading time)"
+            kind = (reading if r["reading"] else " (estimate)") if r["chapter"] else ""
+            talk = f"{r['talk_min']} min{kind}"
+            out.append(f"| {r['start'] // 60}:{r['start'] % 60:02d} | {r['label']} | {names} | {ex} | {talk} "
                        f"| {r['total']} min | {note} |")
         ex_total = sum(r["exercise_min"] for r in rows)
         out += [f"| | **total** | | {ex_total} min | {total - ex_total} min | **{total} min** | |", ""]
+        computed = [b for b in plan["blocks"] if b[1] is not None and b[3] is None]
+        if computed:
+            sizes = _sizes(chs, root, [b[1] for b in computed])
+            extra = f", plus {plan['discussion']} min of discussion" if plan.get("discussion") else ""
+            out += [f"Walkthrough minutes of {', '.join(b[0] for b in computed)}: the chapter's reading time, "
+                    f"computed from its size ({sizes}){extra}.", ""]
     return "\n".join(out)
 
 
-def render_skips(chs: list[Chapter]) -> str:
-    short = in_plan("3-hour workshop", chs)
+def _sizes(chs: list[Chapter], root: Path, numbers: list[str]) -> str:
+    runs = _execution_seconds(root)
+    parts = [f"chapter {c.number}: {c.words} words, {runs.get(c.number, 0):.0f} s to run -> "
+             f"{reading_minutes(c, root)} min" for c in chs if c.number in numbers]
+    return f"prose at {READING_WPM} words/min + measured execution, rounded up to 5 min; " + "; ".join(parts)
+
+
+def render_skips(chs: list[Chapter], root: Path = ROOT) -> str:
+    short = in_plan("3-hour workshop", chs, root)
     every = [e for c in chs for e in c.exercises]
     order = sorted(every, key=lambda e: (e.importance, -e.difficulty, -e.minutes))
     out = ["Skip in this order (least important first, then the hardest; ties: the longest). The 3-hour "
@@ -289,20 +351,21 @@ def render_real_models(chs: list[Chapter], root: Path = ROOT) -> str:
     path = root / "docs" / "measured_times.json"
     data = json.loads(path.read_text()).get("real_models") if path.exists() else None
     secs = _real_seconds(root)
-    out = ["| chapter | section | models | run time, measured on a CPU (s) |", "| --- | --- | --- | --- |"]
+    out = ["| chapter | section | models | run time (measured) |", "| --- | --- | --- | --- |"]
     for c in chs:
         if c.real_section:
-            t = f"{secs[c.number]:.0f}" if c.number in secs else "not measured"
+            t = real_run_time(secs.get(c.number))
             out.append(f"| {c.title} | § {c.real_section} | {', '.join(f'`{m}`' for m in c.real_models) or '—'} | {t} |")
     if data:
         m = data["machine"]
         load = m.get("load_average_at_start")
-        out += ["", f"Measured on {m['date']}: {data['how']}; {m['cpus']} CPU cores, {m['torch_threads']} torch thread, "
+        out += ["", f"Measured on {m['date']}: {data['how']}; {m['cpus']} CPU cores, "
                     f"{m['platform']}, python {m['python']}" + (f"; load average {load} from other work, so upper bounds"
-                                                                  if load else "") + ". Random weights: this measures "
-                    "compute, not results. Loading (and, the first time, downloading) the models comes on top."]
+                                                                  if load else "") + ". Loading (and, the first time, "
+                    "downloading) the model comes on top. These seconds, in `docs/measured_times.json`, are the only "
+                    "record of the sections' run times: the plans' notes above print the same numbers."]
     else:
-        out += ["", "Not measured yet: `python scripts/real_model_sections.py --shaped DIR --record`."]
+        out += ["", "Not measured yet: `python scripts/real_model_sections.py --real --record`."]
     return "\n".join(out) + "\n"
 
 
@@ -348,7 +411,7 @@ def render_measured(root: Path = ROOT) -> str:
 BLOCKS = {  # name -> render(chapters, root)
     "goals": lambda chs, root: render_goals(chs),
     "plans": render_plans,
-    "skips": lambda chs, root: render_skips(chs),
+    "skips": render_skips,
     "mistakes": render_mistakes,
     "measured": lambda chs, root: render_measured(root),
     "realmodels": render_real_models,

@@ -49,3 +49,27 @@ def test_scores_keep_float64(dtype, stored):
     if dtype == torch.float64:
         assert s["a"] == 1 / 3  # not rounded through float32
         assert s.select(["b"]).values.dtype == torch.float64 and s.abs().values.dtype == torch.float64
+
+
+def test_every_public_name_resolves_and_is_listed():
+    for name in wb.__all__:
+        assert getattr(wb, name) is not None, name
+    assert set(wb.__all__) <= set(dir(wb))
+    assert wb.qk_fix is wb.atp_qk_fix and inspect.ismodule(wb.scores) and inspect.ismodule(wb.circuits)
+    assert inspect.ismodule(wb.patching) and callable(wb.patching.edge_patched_metric)  # a layer, by attribute
+    with pytest.raises(AttributeError, match="no attribute 'not_a_name'"):
+        wb.not_a_name  # noqa: B018
+
+
+def test_import_and_setup_do_not_import_transformer_lens():
+    """``import workbook; workbook.setup()`` is the first cell of every notebook: it must stay light
+    (transformer_lens, transformers and pyplot are imported on first use, not by the package)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, workbook; workbook.setup(quiet=False); "
+            "print(sorted(m for m in ('transformer_lens', 'transformers', 'matplotlib.pyplot', 'circuitsvis') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "| transformer_lens " in out.splitlines()[0]  # the version line still names it
+    assert out.strip().splitlines()[-1] == "[]", out

@@ -1,5 +1,5 @@
 """``scripts/solutions_site.py`` (``bash scripts/dev.sh solutions``) on two tiny notebooks: one page per
-notebook with its outputs and figures embedded, an index with the timings, exit 1 if one fails,
+notebook with its outputs and figures embedded (each figure once), an index with the timings, exit 1 if one fails,
 the committed notebooks untouched."""
 
 import json
@@ -25,7 +25,9 @@ def test_site_executes_notebooks_and_writes_pages(tmp_path: Path):
     (tmp_path / "docs" / "exercises.md").write_text("# Exercise list\n\n| a | b |\n| --- | --- |\n| 1 | 2 |\n")
     (tmp_path / "docs" / "instructor_guide.md").write_text("# Guide\n\nPrint [the list](exercises.md).\n")
     nbformat.write(_notebook("print('hello from the solution', 6 * 7)",
-                             "import matplotlib.pyplot as plt\nplt.plot([0, 1], [1, 0])\nplt.show()"),
+                             "import matplotlib.pyplot as plt\nplt.plot([0, 1], [1, 0])\nplt.show()",
+                             # an open figure as the cell's value: the inline backend shows it twice
+                             "fig = plt.figure()\nplt.plot([0, 1], [0, 1])\nfig"),
                    tmp_path / "solutions" / "07_tiny.ipynb")
     nbformat.write(_notebook("print('before')", "raise ValueError('planted failure')", "print('never runs')"),
                    tmp_path / "solutions" / "08_broken.ipynb")
@@ -37,7 +39,7 @@ def test_site_executes_notebooks_and_writes_pages(tmp_path: Path):
     assert "FAILED: 08_broken.ipynb" in proc.stdout
     page = (out / "07_tiny.html").read_text()
     assert "hello from the solution 42" in page
-    assert "data:image/png;base64," in page, "figures are embedded in the page"
+    assert page.count('src="data:image/png;base64,') == 2, "figures are embedded in the page, each once"
     broken = (out / "08_broken.html").read_text()
     assert "before" in broken and "planted failure" in broken and "never runs" in broken
     index = (out / "index.html").read_text()

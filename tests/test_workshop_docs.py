@@ -144,3 +144,48 @@ def test_a_plan_naming_a_missing_exercise_or_over_budget_fails(tiny_root: Path, 
     monkeypatch.setattr(wd, "PLANS", {"p": {"budget": 15, "blocks": [("Ch 7", "07", "all", 10, "")]}})
     with pytest.raises(ValueError, match="over the 15 min budget"):
         wd.render_plans(chapters, tiny_root)
+
+
+def test_walkthrough_minutes_follow_the_chapters_sizes():
+    """The 3-hour plan's chapter blocks get the chapter's reading time, so a longer read never gets less."""
+    chapters = {c.number: c for c in wd.chapters()}
+    runs = wd._execution_seconds(ROOT)
+    rows = [r for r in wd.plan_rows("3-hour workshop", list(chapters.values())) if r["chapter"]]
+    assert rows and all(r["reading"] for r in rows) and not wd.PLANS["3-hour workshop"].get("discussion")
+    size = {r["chapter"]: chapters[r["chapter"]].words / wd.READING_WPM + runs.get(r["chapter"], 0) / 60 for r in rows}
+    for a in rows:
+        assert a["talk_min"] == wd.reading_minutes(chapters[a["chapter"]]) >= size[a["chapter"]]
+        for b in rows:
+            if size[a["chapter"]] > size[b["chapter"]]:
+                assert a["talk_min"] >= b["talk_min"], (a["label"], b["label"])
+    longest = max(chapters.values(), key=lambda c: c.words)
+    assert longest.number in {"02", "05"} and wd.reading_minutes(longest) > wd.reading_minutes(chapters["00"])
+
+
+def test_reading_time_counts_the_prose_before_the_real_model_section(tiny_root: Path, monkeypatch):
+    chapter = tiny_root / "chapters" / "07_tiny.py"
+    prose = "# %% [markdown]\n# " + " ".join(["word"] * 400) + "\n\n"
+    real = "# %% [markdown]\n# ## 2. Now on a real model: SmolLM2-135M (offline)\n# " + " ".join(["x"] * 900) + "\n"
+    chapter.write_text(chapter.read_text() + "\n" + prose + real)
+    (c,) = wd.chapters(tiny_root)
+    assert 400 < c.words < 500 and c.real_section == "2"  # the real-model section's 900 words do not count
+    assert wd.reading_minutes(c, tiny_root) == 5  # ~2.3 min (no execution measured) rounded up to 5
+    monkeypatch.setattr(wd, "PLANS", {"p": {"budget": 60, "blocks": [("Ch 7", "07", "all", None, "")]}})
+    (row,) = wd.plan_rows("p", [c], tiny_root)
+    assert row["talk_min"] == 5 and row["reading"] and row["total"] == 5 + 12
+    monkeypatch.setattr(wd, "PLANS", {"p": {"budget": 60, "blocks": [("Ch 7", "07", "all", 2, "")]}})
+    with pytest.raises(ValueError, match="shorter than its reading time of 5 min"):
+        wd.plan_rows("p", [c], tiny_root)
+
+
+def test_real_model_run_times_have_one_source_and_one_wording():
+    chapters = wd.chapters()
+    secs = wd._real_seconds(ROOT)
+    guide = (ROOT / "docs" / "instructor_guide.md").read_text()
+    for c in chapters:
+        if c.real_section and c.number in secs:
+            phrase = wd.real_run_time(secs[c.number])
+            assert phrase == f"{secs[c.number]:.0f} s on a CPU, one thread"
+            assert guide.count(f"| {phrase} |") == 1, "the table row"
+            assert guide.count(f"§ {c.real_section} on SmolLM2-135M: {phrase}") >= 1, "the plans' notes"
+    assert "under 1 min to run" not in guide and "Random weights" not in guide.split("generated:realmodels:start")[1]

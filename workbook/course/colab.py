@@ -142,6 +142,16 @@ def _version() -> str:
         return "0.1.0 (source tree)"
 
 
+def _dist_version(name: str) -> str:
+    """An installed distribution's version without importing it ("not installed" when absent)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "not installed"
+
+
 def setup(seed: int = 0, device: str | None = None, quiet: bool = False) -> str:
     """Prepare a notebook session and return the device string.
 
@@ -164,13 +174,7 @@ def setup(seed: int = 0, device: str | None = None, quiet: bool = False) -> str:
         _plot_defaults()
     dev = _DONE["device"]
     if not quiet and first:
-        import transformer_lens
-
-        tl_version = getattr(transformer_lens, "__version__", None)
-        if tl_version is None:
-            from importlib.metadata import version
-
-            tl_version = version("transformer_lens")
+        tl_version = _dist_version("transformer_lens")  # from its metadata: importing it costs seconds
         where = "colab" if in_colab() else "local"
         print(f"workbook {_version()} | torch {torch.__version__} | transformer_lens {tl_version} | {dev} "
               f"({threads} CPU threads) | {where}")
