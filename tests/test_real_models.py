@@ -30,6 +30,7 @@ METHODS = {  # what each chapter's section must have run and reported, by name
     "03": ["EAP-IG (m=5)", "verdict:", "faithfulness", "] EAP-IG ranks"],
     "04": ["EAP-GP", "EAP-IG (m=5)", "EAP-GP recovers what EAP-IG misses"],
     "05": ["AtP* QK fix", "EAP-IG (m=5)", "faithfulness", "--- edges", "verified"],
+    "06": ["AtP", "RelP", "Pearson with patching", "live check:", "] RelP has no more false negatives"],
 }
 
 
@@ -65,7 +66,7 @@ def test_section_switched_off_prints_one_line(path):
 
 
 def test_every_chapter_has_one_section_before_further_reading():
-    assert len(CHAPTERS) == 6
+    assert len(CHAPTERS) == 7
     for path in CHAPTERS:
         head, body = sections.section_cells(path)
         assert body and 'rm.load_or_skip("smollm2")' in body[0]

@@ -67,6 +67,9 @@ _EXPORTS: dict[str, str] = {
     "gim_edges": "workbook.attribution.gim:gim_edges",
     "atp_hvp": "workbook.attribution.hvp:atp_hvp",
     "diagnose": "workbook.analysis.diagnose:diagnose",
+    # how a circuit changes across data resamples
+    "stability": "workbook.analysis.stability:stability",
+    "pairwise_jaccard": "workbook.analysis.stability:pairwise_jaccard",
     # scores and the course's vocabulary
     "Scores": "workbook.core.scores:Scores",
     "compare": "workbook.core.scores:compare",
@@ -83,7 +86,6 @@ _EXPORTS: dict[str, str] = {
     "scores": "workbook.core.scores:",
     "circuits": "workbook.analysis.circuits:",
     "mib": "workbook.analysis.mib:",  # MIB's CPR / CMD yardstick
-    "stability": "workbook.analysis.stability:",  # circuits across data resamples
     # interop with hannamw/EAP-IG
     "from_eap_ig_json": "workbook.analysis.interop:from_eap_ig_json",
     "from_eap_ig_name": "workbook.analysis.interop:from_eap_ig_name",

@@ -1,6 +1,7 @@
 """Learner checks: ``check_xxx(your_function)`` compares your implementation with the reference.
 
-Modules: ``node_methods`` (chapters 00-02), ``edge_methods`` (03-04), ``workflow`` (05).
+Modules: ``node_methods`` (chapters 00-02), ``edge_methods`` (03-04), ``workflow`` (05),
+``beyond`` (06).
 
 Each check runs your function on the chapter's own model and on random models whose sizes all
 differ (``cases``), and names what relates your numbers to the reference when it disagrees
