@@ -189,7 +189,7 @@ def test_check_verify_top_names_a_wrong_count(capsys):
         return verify_top(m, t, s, k - 1)
 
     assert not workflow.check_verify_top(one_short)
-    assert "keep exactly the top k" in capsys.readouterr().out
+    assert "take exactly k" in capsys.readouterr().out
 
 
 # ---------------------------------------------------------------- predicted false negatives (deep model)
