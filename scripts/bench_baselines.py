@@ -175,7 +175,16 @@ def bench_hannamw(model, task, path: str | None, rounds: int, steps: int, tl3_py
                     f"{agree('exact', theirs_scores)}"))
     ours_s = {"EAP": statistics.median(T["ours EAP"]), "EAP-IG-inputs": statistics.median(T["ours EAP-IG"]), "exact": t_ours,
               "bare": statistics.median(T["bare"])}
-    return rows + bench_hannamw_ht(model, task, path, tl3_python, rounds, steps, ours_s, agree, every)
+
+    def retime() -> dict[str, float]:
+        """Ours again, right after the child: the medians over the rounds before and after it, so
+        that a load change while the child ran moves both sides of the ratio alike."""
+        again = interleaved_times({k: fns[k] for k in ("ours EAP", "ours EAP-IG", "bare")}, rounds)
+        return {"EAP": statistics.median(T["ours EAP"] + again["ours EAP"]),
+                "EAP-IG-inputs": statistics.median(T["ours EAP-IG"] + again["ours EAP-IG"]),
+                "bare": statistics.median(T["bare"] + again["bare"])}
+
+    return rows + bench_hannamw_ht(model, task, path, tl3_python, rounds, steps, ours_s, agree, every, retime)
 
 
 def hf_gpt2_state(model) -> tuple[dict, dict[str, torch.Tensor]]:
@@ -215,8 +224,11 @@ def run_tl3_child(script: str, model, task, tl3_python: str, extra: dict) -> tup
         return json.loads(out.read_text()), time.perf_counter() - t0
 
 
-def bench_hannamw_ht(model, task, path, tl3_python, rounds, steps, ours_s, agree, every) -> list[Row]:
-    """hannamw on a TransformerLens 3 ``HookedTransformer`` with the bridge's weights (child process)."""
+def bench_hannamw_ht(model, task, path, tl3_python, rounds, steps, ours_s, agree, every, retime=None) -> list[Row]:
+    """hannamw on a TransformerLens 3 ``HookedTransformer`` with the bridge's weights (child process).
+
+    ``retime()`` (optional) times ours again once the child has finished; the ratios then use ours
+    before and after the child, which ran in between."""
     where = "(HookedTransformer, its standard set-up)"
     names = [f"[comparison] workbook EAP / hannamw EAP {where}", f"[comparison] workbook EAP-IG / hannamw EAP-IG m={steps} {where}",
              f"[comparison] workbook patch_edges / hannamw exact {where}"]
@@ -232,6 +244,8 @@ def bench_hannamw_ht(model, task, path, tl3_python, rounds, steps, ours_s, agree
                                {"eap_ig": str(path), "steps": steps, "rounds": rounds, "exact_every": every})
     if res["logits_max_abs_diff"] > 1e-4:
         raise RuntimeError(f"HookedTransformer logits differ from the bridge's by {res['logits_max_abs_diff']:.3g}")
+    if retime is not None:
+        ours_s = {**ours_s, **retime()}
     rows = []
     for name, key, target in zip(names, ("EAP", "EAP-IG-inputs", "exact"), targets):
         theirs = res["seconds"][key]
