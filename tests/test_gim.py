@@ -20,7 +20,7 @@ def test_gim_nodes_match_reference(family):
     rules = rule_fwd_hooks(model, family, half_gate=True, attention="temperature", T=2.0)
     after = grad_scale_hooks(model, {"hook_q": 0.25, "hook_k": 0.25, "hook_v": 0.5})
     for kind in KINDS:
-        check_against(est, ref_scores(model, task, kind, rules, after), family, f"{family} {kind}")
+        check_against(est, ref_scores(model, task, kind, rules, after), family, f"{family} {kind}", model, task)
 
 
 def test_frozen_norms_alone_change_the_scores_and_identical_inputs_give_zero():

@@ -17,9 +17,10 @@ import torch
 import workbook as wb
 from tests import _families as F
 from tests import _reference as R
-from tests._tol import F64, assert_close
+from tests._tol import F32, F64, assert_close, scale_of
 from workbook.attribution.backward_rules import rule_hooks
 from workbook.attribution.relp import relp, relp_edges, relp_rules
+from workbook.core.runs import baselines
 
 KINDS = ("head", "q", "v", "pattern", "mlp", "neuron")
 
@@ -119,15 +120,22 @@ def ref_scores(model, task, kind, rules, after=()):
 
 
 def _tol(family):
-    return 1e-6 if family in F.FLOAT32_INSIDE else F64  # float32 RMSNorm/softmax inside (tests/_families.py)
+    """F64 in float64; where the family's RMSNorm/softmax round to float32 inside (tests/_families.py),
+    the float32 policy's F32 (~100 ulps of the scale: the half rule's query scores sum softmax
+    Jacobian terms that cancel, 1.5e-6 of the scale with torch's scalar kernels)."""
+    return F32 if family in F.FLOAT32_INSIDE else F64
 
 
-def check_against(est, ref, family, what):
+def check_against(est, ref, family, what, model, task):
+    """Per-example scores against the reference. Where the family rounds to float32 inside, the
+    rounding is relative to the metric's size (scores are products with its gradient), so the scale
+    is max(max |want|, |M(clean)|, |M(corrupt)|) there (tests/README.md, policy 2)."""
     names = list(ref)
     want = torch.stack([ref[n] for n in names], 1)
     got = torch.stack([est.per_example[:, est.names.index(n)] for n in names], 1)
     assert want.abs().max() > 1e-3, what
-    assert_close(got, want, _tol(family), what=what)
+    scale = max(scale_of(want), scale_of(baselines(model, task))) if family in F.FLOAT32_INSIDE else None
+    assert_close(got, want, _tol(family), scale, what=what)
 
 
 @pytest.mark.parametrize("family", ["gpt2", "llama", "neox"])
@@ -136,7 +144,7 @@ def test_relp_nodes_match_reference(family):
     est = relp(model, task, KINDS)
     rules = rule_fwd_hooks(model, family, identity=True, half_gate=True)
     for kind in KINDS:
-        check_against(est, ref_scores(model, task, kind, rules), family, f"{family} {kind}")
+        check_against(est, ref_scores(model, task, kind, rules), family, f"{family} {kind}", model, task)
 
 
 @pytest.mark.parametrize("family,attention", [("gpt2", "ah"), ("llama", "half"), ("qwen2", "ah")])
@@ -147,7 +155,8 @@ def test_relp_attention_rules_match_reference(family, attention):
     rules = rule_fwd_hooks(model, family, identity=True, half_gate=True, attention=attention)
     after = grad_scale_hooks(model, {"hook_pattern": 0.5, "hook_v": 0.5}) if attention == "half" else ()
     for kind in kinds:
-        check_against(est, ref_scores(model, task, kind, rules, after), family, f"{family} {attention} {kind}")
+        ref = ref_scores(model, task, kind, rules, after)
+        check_against(est, ref, family, f"{family} {attention} {kind}", model, task)
 
 
 @pytest.mark.parametrize("family", ["gpt2", "llama"])
