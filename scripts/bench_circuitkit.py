@@ -64,7 +64,7 @@ def main(inp: str, out: str) -> None:
     import time
     from importlib.metadata import version
 
-    from bench_hannamw_ht import hooked_gpt2
+    from bench_hannamw_ht import hooked_gpt2, per_example, summed
 
     P = torch.load(inp, weights_only=False)
     model = hooked_gpt2(P["hf_config"], P["state_dict"])
@@ -78,14 +78,6 @@ def main(inp: str, out: str) -> None:
     graph = G.Graph.from_model(model)
     node_graph = G.Graph.from_model(model, node_scores=True)
     batches = [(clean, corrupt, torch.stack([answer, wrong, pos], 1))]
-
-    def per_example(logits, clean_logits, input_lengths, label):
-        rows = torch.arange(logits.shape[0])
-        last = logits[rows, label[:, 2]]
-        return last[rows, label[:, 0]] - last[rows, label[:, 1]]
-
-    def summed(*a):
-        return per_example(*a).sum()
 
     scores: dict[str, dict[str, float]] = {}
 

@@ -122,6 +122,19 @@ def hooked_gpt2(hf_config: dict, state_dict: dict):
     return model
 
 
+def per_example(logits, clean_logits, input_lengths, label):
+    """hannamw's metric signature: the logit difference at ``label[:, 2]``, one value per example
+    (``label`` columns: answer, wrong, position)."""
+    rows = torch.arange(logits.shape[0])
+    last = logits[rows, label[:, 2]]
+    return last[rows, label[:, 0]] - last[rows, label[:, 1]]
+
+
+def summed(*a):
+    """:func:`per_example` summed over the batch (what hannamw's attribution differentiates)."""
+    return per_example(*a).sum()
+
+
 def main(inp: str, out: str) -> None:
     P = torch.load(inp, weights_only=False)
     model = hooked_gpt2(P["hf_config"], P["state_dict"])
@@ -137,14 +150,6 @@ def main(inp: str, out: str) -> None:
     graph = E.graph.Graph.from_model(model)
     label = torch.stack([answer, wrong, pos], 1)
     batches = [(clean, corrupt, label)]
-
-    def per_example(logits, clean_logits, input_lengths, label):
-        rows = torch.arange(logits.shape[0])
-        last = logits[rows, label[:, 2]]
-        return last[rows, label[:, 0]] - last[rows, label[:, 1]]
-
-    def summed(*a):
-        return per_example(*a).sum()
 
     scores = {}
 
