@@ -217,15 +217,20 @@ def _known_end(mask: torch.Tensor, graph: Graph) -> float | None:
 
 
 @torch.no_grad()
-def reference_runs(model, task: Task) -> tuple[tuple[float, float], torch.Tensor]:
+def reference_runs(
+    model, task: Task, baselines: tuple[float, float] | None = None
+) -> tuple[tuple[float, float], torch.Tensor]:
     """``((M(clean), M(corrupt)), corrupt sources)`` from two no-grad forwards (logits only where the
     metric reads): the clean run, and one corrupt run that gives both ``M(corrupt)`` and every
-    source's corrupt write (:func:`workbook.patching.masked.corrupt_run`). Pass them to
-    :func:`faithfulness` to evaluate many circuits without running either again."""
+    source's corrupt write (:func:`workbook.patching.masked.corrupt_run`). Given ``baselines`` are
+    returned as they are and the clean run is skipped. Pass the result to :func:`faithfulness` to
+    evaluate many circuits without running either again."""
     check_model(model)
     run = task.to(model_device(model))
     corr_src, m_corr = corrupt_run(model, run, Graph.from_model(model))
-    return (float(metric_per_example(model, run).mean()), float(m_corr.mean())), corr_src
+    if baselines is None:
+        baselines = (float(metric_per_example(model, run).mean()), float(m_corr.mean()))
+    return baselines, corr_src
 
 
 @torch.no_grad()
@@ -251,11 +256,7 @@ def faithfulness(
             metric_baselines(model, task)  # also checks the model, tokens and metric
         return end
     if corr_src is None:
-        check_model(model)
-        run = task.to(model_device(model))
-        corr_src, m_corr = corrupt_run(model, run, Graph.from_model(model))
-        if baselines is None:
-            baselines = (float(metric_per_example(model, run).mean()), float(m_corr.mean()))
+        baselines, corr_src = reference_runs(model, task, baselines)
     elif baselines is None:
         baselines = metric_baselines(model, task)
     value = float(evaluate_many(model, task, circuit.mask[None], corr_src)[0])
