@@ -1,16 +1,15 @@
 """Probes that name how a learner's numbers relate to the reference, shared by every learner check.
 
-A check hands :func:`diagnose` one :class:`Case` per test model (the chapter's own model first):
-the learner's output, the reference, the meaning of each axis and the named quantities of that
-case (batch size, sequence length, ``M(clean)``, ...). When some case disagrees, the probes look
-for a relation that holds on **every** disagreeing case, in this order: a named wrong variant the
-check computed (an intermediate quantity, the clean/corrupt swap); all zeros or one constant; a
-sign flip, a named scale factor (``B``, ``1/B``, ``seq``, ``m``, ``L-1``, ``1/M(clean)``) or a
-constant offset (a wrong baseline); a named variant up to one of those; two axes swapped or one
-reversed, a shift by one (position, layer, head, path step), every slice equal to the first/last
+A check hands :func:`diagnose` one :class:`Case` per test model (the chapter's own model first).
+When some case disagrees, the probes look for a relation that holds on **every** disagreeing
+case, in this order: all zeros; a named wrong variant the check computed (an intermediate
+quantity, the clean/corrupt swap); one constant; a sign flip, a named scale factor (``B``, ``m``,
+``L-1``, ``1/M(clean)``) or a constant offset (a wrong baseline); a named variant up to one of
+those; two axes swapped or one reversed, a shift by one, every slice equal to the first/last
 reference slice (a loop variable captured late), no dependence on an axis, agreement on some
-groups or slices only (the last position, one layer, edges into MLPs); a near miss or an unnamed
-factor; then a relation on one case only; else where and how much the numbers differ.
+groups or slices only; a property the learner's function breaks on inputs with a known answer
+(:mod:`workbook.course.checks.properties`); a near miss or an unnamed factor; then a relation on
+one case only; else where and how much the numbers differ.
 
 Messages read the numbers of the chapter's case in words ("L1H2: yours -0.31, expected 0.31") and
 point at the learner's likely line (:mod:`workbook.course.checks.source_lines`). Comparisons are in
@@ -24,6 +23,7 @@ from typing import Callable
 
 import torch
 
+from workbook.course.checks.properties import once
 from workbook.course.checks.shapes import shape_message
 from workbook.course.checks.source_lines import describe_numbers as _describe
 from workbook.course.checks.source_lines import point_at
@@ -38,11 +38,10 @@ REL_PROBE = 2e-2  # a relation holds when it reproduces the learner's numbers to
 class Case:
     """One test model's result: learner output ``got``, reference ``want`` (same shape), context.
 
-    ``axes`` names each axis (``"layer"``, ``"head"``, ``"position"``, ``"source"``, ...);
-    ``factors`` maps a readable factor (``"B"``, ``"1/seq"``) to its value on this case;
-    ``scalars`` maps a constant (``"M(clean)"``) to its value; ``variants`` maps a hint key to
-    what that mistake gives; ``groups`` maps a group name (``"edges into MLPs"``) to a boolean
-    mask over ``want``; ``name_of`` turns an index tuple into a readable name (``"L1H2"``).
+    ``axes`` names each axis (``"layer"``, ``"source"``, ...); ``factors``/``scalars`` map a readable
+    factor (``"B"``)/constant (``"M(clean)"``) to its value here; ``variants`` a hint key to what that
+    mistake gives; ``groups`` a group name (``"edges into MLPs"``) to a boolean mask over ``want``;
+    ``name_of`` turns an index tuple into a readable name (``"L1H2"``).
     """
 
     label: str
@@ -59,9 +58,7 @@ class Case:
         self.got = torch.as_tensor(self.got).detach().cpu().double()
         self.want = torch.as_tensor(self.want).detach().cpu().double()
 
-    @property
-    def scale(self) -> float:
-        return max(self.want.abs().max().item(), 1e-9)
+    scale = property(lambda self: max(self.want.abs().max().item(), 1e-9))
 
     def close(self, other: torch.Tensor, rel: float = REL) -> bool:
         return _close(self.got, other, rel, self.scale)
@@ -100,10 +97,9 @@ def _fit_scale(c: Case) -> float | None:
 
 
 def _probe_sign(c: Case) -> Finding | None:
-    if c.close(-c.want, REL_PROBE):
-        return Finding("sign", "your numbers are the expected ones with the sign flipped: noising is "
-                               "M(clean with x := corrupt) - M(clean), and a delta is corrupt - clean.")
-    return None
+    flipped = c.close(-c.want, REL_PROBE)
+    return Finding("sign", "your numbers are the expected ones with the sign flipped: noising is M(clean with x := "
+                           "corrupt) - M(clean), and a delta is corrupt - clean.") if flipped else None
 
 
 def _all_factors(c: Case) -> dict[str, float]:
@@ -298,14 +294,12 @@ def _probe_zero(c: Case) -> Finding | None:
 
 
 PROBES = (_probe_zero, _probe_constant, _probe_sign, _probe_abs, _probe_scale, _probe_offset, _probe_swap, _probe_shift,
-          _probe_one_slice, _probe_flat_axis, _probe_groups,
-          _probe_subset)
+          _probe_one_slice, _probe_flat_axis, _probe_groups, _probe_subset)
 
 
 def describe_numbers(c: Case, n: int = 3) -> str:
     """``On <label>: L1H2: yours -0.31, expected 0.31; ...`` for the entries that matter most."""
     return _describe(c, n, REL_PROBE)
-
 
 # --------------------------------------------------------------------------- verdict
 def _agreeing(failing: list[Case], probe) -> Finding | None:
@@ -340,12 +334,16 @@ def _variant_relation(failing: list[Case], hints) -> str | None:
     return None
 
 
-def diagnose(cases: list[Case], hints: list[tuple[str, str]] = (), fn: Callable | None = None) -> str | None:
+def diagnose(cases: list[Case], hints: list[tuple[str, str]] = (), fn: Callable | None = None,
+             properties: Callable[[], str | None] | None = None) -> str | None:
     """None when every case passes, else the diagnosis (see the module docstring).
 
     ``hints``: ``(variant key, message)`` pairs tried in order before the generic probes; a
     variant names the mistake only if it reproduces every failing case that has it and differs
-    from the reference on one of them.
+    from the reference on one of them. ``properties``: called (lazily) when no relation holds on
+    every case, before the weaker ones (a near miss, an unnamed factor, one case only); it runs
+    the learner's function on inputs with a known answer (:mod:`workbook.course.checks.properties`)
+    and returns a diagnosis or None.
     """
     for c in cases:
         bad = ~torch.isfinite(c.got)
@@ -369,15 +367,19 @@ def diagnose(cases: list[Case], hints: list[tuple[str, str]] = (), fn: Callable 
             c.variants[key].abs().max().item() > REL_PROBE * c.scale for c in have)  # a ~0 variant matches any ~0
         if have and informative and all(c.close(c.variants[key], REL_PROBE) for c in have):
             return message + numbers + point_at(fn, key)
-    named = dict(hints)
+    named, prop = dict(hints), once(properties)
     for i, probe in enumerate(PROBES):
         if probe is _probe_swap:  # a named variant up to a sign/factor/offset beats a structural relation
             relation = _variant_relation(failing, hints)
             if relation is not None:
                 return relation + numbers
         found = _agreeing(failing, probe)
+        if found is not None and found.key.endswith(":some") and found.key not in named and prop():
+            return prop() + numbers  # "some slices differ" says less than a broken property
         if found is not None and found.key not in ("scale:?", "offset:?"):
             return named.get(found.key, found.text) + numbers + point_at(fn, found.key)
+    if prop():
+        return prop() + numbers
     for probe in (_probe_scale, _probe_offset):  # a near miss, an unnamed factor or offset, as a last relation
         found = _agreeing(failing, probe)
         if found is not None:

@@ -28,6 +28,7 @@ from workbook.core.task import Task
 from workbook.course.checks._runner import CheckFailed, learner_check
 from workbook.course.checks.cases import call_guarded, describe_model, dims_of, factors_of, separating_cases
 from workbook.course.checks.diagnose_diff import Case, diagnose, shape_message
+from workbook.course.checks.properties import batch_mean, identical_prompts, steps_probe
 from workbook.models.loading import build_gpt2
 from workbook.models.specimens import build
 
@@ -177,7 +178,12 @@ IG_HINTS = {
 }
 
 
-def _edge_check(fn, chapter: int, variants_fn, hints: dict[str, str], extra_args=(), factors=None) -> None:
+def _edge_check(fn, chapter: int, variants_fn, hints: dict[str, str], extra_args=(), factors=None,
+                steps_reference=None) -> None:
+    """Run ``fn`` on the chapter's specimen and the separating models; raise a diagnosis.
+
+    ``steps_reference(model, task, steps)``: the reference at another step count (EAP-IG), for
+    :func:`properties.steps_probe`."""
     cases = []
     all_cases = _check_cases(chapter)
     for i, (label, model, task) in enumerate(all_cases):
@@ -197,7 +203,17 @@ def _edge_check(fn, chapter: int, variants_fn, hints: dict[str, str], extra_args
                           factors=factors_of(model, task, **(factors(*extra_args) if factors else {})),
                           scalars={"M(clean)": clean_m, "M(corrupt)": corr_m}, groups=_edge_groups(graph),
                           name_of=lambda idx, g=graph: f"{g.sources[idx[0]]}->{g.destinations[idx[1]]}"))
-    message = diagnose(cases, list(hints.items()), fn)
+    refs = {id(m): c.want for (_, m, _), c in zip(all_cases, cases)}
+    sep = all_cases[1:]
+
+    def props() -> str | None:
+        found = identical_prompts(fn, sep, *extra_args) or batch_mean(
+            fn, sep, *extra_args, reference=lambda m, t: refs[id(m)])
+        if found is None and steps_reference is not None:
+            found = steps_probe(fn, sep, extra_args[0], steps_reference, "EAP-IG")
+        return found
+
+    message = diagnose(cases, list(hints.items()), fn, properties=props)
     if message:
         raise CheckFailed(message)
 
@@ -216,7 +232,8 @@ def _ig_factors(steps: int) -> dict[str, float]:
 @learner_check
 def check_eap_ig(eap_ig_fn, steps: int = 4) -> None:
     """``eap_ig_fn(model, task, steps) -> [n_sources, n_destinations]`` against EAP-IG (inputs)."""
-    _edge_check(eap_ig_fn, 3, eap_ig_variants, IG_HINTS, extra_args=(steps,), factors=_ig_factors)
+    _edge_check(eap_ig_fn, 3, eap_ig_variants, IG_HINTS, extra_args=(steps,), factors=_ig_factors,
+                steps_reference=lambda m, t, s: _matrix(eap_ig(m, t, s), Graph.from_model(m)))
 
 
 def gradpath_variants(model, task: Task, steps: int, step_size="scaled") -> dict[str, torch.Tensor]:
@@ -306,6 +323,17 @@ def check_gradpath(gradpath_fn, steps: int = 3, step_sizes_to_try=("scaled", "un
     runs = [(c, s_) for s_ in step_sizes_to_try for c in base]
     cases = [_gradpath_case(gradpath_fn, label, model, task, steps, step_size, twice=i == 0)
              for i, ((label, model, task), step_size) in enumerate(runs)]
-    message = diagnose(cases, list(GP_HINTS.items()), gradpath_fn)
+    sep = base[1:]
+
+    def props() -> str | None:
+        for step_size in step_sizes_to_try:
+            found = batch_mean(gradpath_fn, sep, steps, step_size, batch_axis=1) or steps_probe(
+                gradpath_fn, sep, steps, lambda m, t, s, r=step_size: gradpath(m, t, s, r)[0], "GradPath",
+                extra=(step_size,))
+            if found:
+                return found
+        return None
+
+    message = diagnose(cases, list(GP_HINTS.items()), gradpath_fn, properties=props)
     if message:
         raise CheckFailed(message)

@@ -24,6 +24,7 @@ from workbook.core.task import Task
 from workbook.course.checks._runner import CheckFailed, learner_check
 from workbook.course.checks.cases import call_guarded, describe_model, dims_of, factors_of, head_label, separating_cases
 from workbook.course.checks.diagnose_diff import Case, diagnose, shape_message
+from workbook.course.checks.properties import batch_mean, identical_prompts
 from workbook.models import zoo
 from workbook.models.loading import build_gpt2
 from workbook.models.specimens import build
@@ -63,10 +64,12 @@ def _cases(chapter: int) -> list[tuple[str, object, Task]]:
     return [chapter_case(chapter)] + separating_cases()
 
 
-def _run(fn: Callable, chapter: int, axes: tuple[str, ...], build_ref: Callable, hints: list[tuple[str, str]]) -> None:
+def _run(fn: Callable, chapter: int, axes: tuple[str, ...], build_ref: Callable, hints: list[tuple[str, str]],
+         identical: dict | None = None) -> None:
     """Run ``fn`` on the chapter's case and the separating cases; raise :class:`CheckFailed` with a diagnosis.
 
-    ``build_ref(model, task) -> (reference, {variant key: tensor}, {factor name: value})``.
+    ``build_ref(model, task) -> (reference, {variant key: tensor}, {factor name: value})``;
+    ``identical``: keyword arguments of :func:`properties.identical_prompts` (its wording).
     """
     cases = []
     all_cases = _cases(chapter)
@@ -86,7 +89,13 @@ def _run(fn: Callable, chapter: int, axes: tuple[str, ...], build_ref: Callable,
                                    "M(clean) - M(corrupt)": clean_m - corr_m,
                                    "M(corrupt) - M(clean)": corr_m - clean_m},
                           name_of=head_label))
-    message = diagnose(cases, hints, fn)
+    refs = {id(m): c.want for (_, m, _), c in zip(all_cases, cases)}  # the reference on each whole batch
+
+    def props() -> str | None:
+        return identical_prompts(fn, all_cases[1:], **(identical or {})) or batch_mean(
+            fn, all_cases[1:], reference=lambda m, t: refs[id(m)])
+
+    message = diagnose(cases, hints, fn, properties=props)
     if message:
         raise CheckFailed(message)
 
@@ -216,14 +225,15 @@ def _keys_all_at_once(model, task) -> torch.Tensor:
 
 def qk_fix_variant(model, task, kind: str, scaled: bool = True, masked: bool = True, parts=None,
                    mask_kind: str | None = None, softmax_dim: int = -1, per_row: bool = False,
-                   diagonal: bool = False) -> torch.Tensor:
+                   diagonal: bool = False, corrupt_pattern: bool = False) -> torch.Tensor:
     """The QK fix computed directly (one query / one key patched at a time): ``[L, H, T]``.
 
     With the defaults this is the reference (in float64). The options plant mistakes:
     ``scaled=False`` forgets the ``1/sqrt(d_head)`` of the scores, ``masked=False`` the causal
     mask (``mask_kind="triu"``: the mask transposed), ``softmax_dim=-2`` normalises over the
     queries, ``per_row=True`` (queries) sums the pattern change over query rows per key instead
-    of over keys per query, ``diagonal=True`` (keys) keeps only row ``t = s`` of key ``s``'s change.
+    of over keys per query, ``diagonal=True`` (keys) keeps only row ``t = s`` of key ``s``'s change,
+    ``corrupt_pattern=True`` uses the corrupt run's whole pattern (every query and key corrupt).
     ``parts``: the cached ``(clean, corrupt, grads)`` to reuse.
     """
     clean, corr, grads = parts or _pattern_grads(model, task)
@@ -243,6 +253,11 @@ def qk_fix_variant(model, task, kind: str, scaled: bool = True, masked: bool = T
             return scores.softmax(softmax_dim)
 
         A = pattern(q, k)
+        if corrupt_pattern:
+            change = (pattern(corr[f"blocks.{l}.attn.hook_q"].double(), corr[f"blocks.{l}.attn.hook_k"].double())
+                      - A) * g
+            out.append(change.sum(-1 if kind == "q" else -2).mean(0))
+            continue
         if kind == "q":
             out.append(((pattern(new, k) - A) * g).sum(-2 if per_row else -1).mean(0))  # [H, T]
             continue
@@ -269,6 +284,7 @@ def _qk_ref(kind: str) -> Callable:
                     "other": atp_qk_fix(model, task, "k" if kind == "q" else "q",
                                         per_position=True).values.reshape(L, H, T),
                     "swapped": -atp_qk_fix(model, task.swapped(), kind, per_position=True).values.reshape(L, H, T)}
+        variants["corrupt_pattern"] = qk_fix_variant(model, task, kind, parts=parts, corrupt_pattern=True)
         at_scores = _pattern_grads(model, task, "attn_scores")
         variants["grad_scores"] = qk_fix_variant(model, task, kind, parts=at_scores)
         if kind == "k":
@@ -282,7 +298,8 @@ def _qk_ref(kind: str) -> Callable:
 
 def _check_qk(fn: Callable, kind: str) -> None:
     noun = "query" if kind == "q" else "key"
-    _run(fn, 1, ("n_layers", "n_heads", "seq"), _qk_ref(kind), [
+    _run(fn, 1, ("n_layers", "n_heads", "seq"), _qk_ref(kind), identical={"kind": "pattern", "noun": noun},
+         hints=[
         ("sign", f"sign flipped: use (pattern with the corrupt {noun}) - (clean pattern)."),
         ("plain", f"softmax not recomputed: this is plain AtP on hook_{kind}. Recompute the pattern with the "
                   f"corrupt {noun} and multiply its exact change by dM/dpattern."),
@@ -304,6 +321,9 @@ def _check_qk(fn: Callable, kind: str) -> None:
                         "the softmax): the change is in the PATTERN, so use dM/dpattern (gradient at hook_pattern)."),
         ("diagonal", "you kept only row t = s of key s's change: patching key s changes column s of EVERY row "
                      "t >= s and re-normalises those rows; sum (A' - A) * grad over all rows and keys."),
+        ("corrupt_pattern", f"you used the corrupt run's whole attention pattern (every query AND key corrupt) as "
+                            f"the patched pattern: patch only the one {noun} and keep every other query and key "
+                            "clean, then recompute the softmax."),
         ("swapped", "clean and corrupt are swapped: the patterns are computed from the corrupt run with the "
                     f"clean {noun} patched in. Noising keeps the clean run and patches in the corrupt {noun}."),
         ("scale:B", BATCH_TOO_BIG),
@@ -358,6 +378,12 @@ def check_graddrop(fn: Callable) -> None:
                      "average over ALL pairs."),
         ("last_ex", "these are the scores of the LAST prompt pair only (a loop over examples that overwrites its "
                     "result?): average over all pairs."),
+        ("subset:layer:last", "only the last layer is right. Its nodes have nothing downstream to drop, so every "
+                              "pass but their own is plain AtP there and your per-pair |.| and averaging are fine; "
+                              "the layers below are wrong, so the passes themselves are: in pass l stop the "
+                              "gradient through BOTH layer l's attention and MLP outputs (hook_attn_out and "
+                              "hook_mlp_out, nothing else), take |estimate| per pair in EVERY pass, and SUM the L - 1 "
+                              "passes that do not drop the node's own layer (not a max or a single pass)."),
         ("scale:(L-1)/L", "divided by L instead of L-1 (the pass that drops the node's own layer is always 0)."),
         ("scale:L-1", "forgot to divide by L-1."),
         ("scale:1/B", "values are 1/B too small: the metric is a batch MEAN, so each example's gradient carries a "

@@ -1,0 +1,197 @@
+"""Properties every right answer has, tested on the learner's own function (no reference needed).
+
+The catalogue probes of :mod:`workbook.course.checks.diagnose_diff` compare the learner's numbers
+with the reference and with named wrong variants; a mistake nobody planted often relates to
+neither. These probes instead call the learner's function on inputs where the answer is known
+by construction, and name the *kind* of mistake from which property fails:
+
+* **identical prompts** (:func:`identical_prompts`): with ``corrupt = clean`` nothing is patched,
+  so every noising effect and estimate of the course (patching, AtP, the QK fix, GradDrop, EAP,
+  EAP-IG) is exactly 0. A nonzero answer has a part that is not a corrupt-minus-clean
+  difference of the same prompt pair: an ablation value, another pair's or position's
+  activation, a pattern recomputed differently from the model's, a baseline other than M(clean).
+* **a batch is the mean of its prompt pairs** (:func:`batch_mean`): every estimate is computed
+  per prompt pair and averaged (GradDrop's absolute value is taken per pair), so the result on a
+  batch equals the mean of the results on each pair alone. Failing it means the function mixes
+  pairs (means before products, a batch-wide norm, one pair's values read for another, a sum).
+  For GradPath the points of pair ``b`` must not depend on the other pairs.
+* **one step is the endpoint** (:func:`steps_probe`): EAP-IG with ``m = 1`` is EAP at the clean
+  input, GradPath with one step is its first step; right there and wrong at ``m`` steps locates
+  the mistake in the interpolation/walk, not in the scoring; right at another number of steps
+  names an off-by-one.
+
+Each probe returns a diagnosis (str) or None; they run on the small separating models of
+:mod:`workbook.course.checks.cases`, and a learner function that raises on the probe input is
+given the benefit of the doubt (None).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from workbook.core.task import Task
+
+__all__ = ["identical_prompts", "batch_mean", "steps_probe", "once", "PROBE_REL"]
+
+PROBE_REL = 2e-3  # a property fails when it is off by more than this share of the values' scale (float32)
+
+
+def once(fn: Callable[[], str | None] | None) -> Callable[[], str | None]:
+    """``fn`` (a property probe: it runs the learner's function) called at most once, when first asked."""
+    memo: list = []
+
+    def call() -> str | None:
+        if not memo:
+            memo.append(fn() if fn is not None else None)
+        return memo[0]
+    return call
+
+
+def _quiet(fn: Callable, *args) -> torch.Tensor | None:
+    """``fn(*args)`` as a float64 tensor, or None when it raises or returns something else (not our business)."""
+    try:
+        with torch.enable_grad():
+            out = fn(*args)
+        out = torch.as_tensor(out).detach().cpu().double()
+    except Exception:  # noqa: BLE001 - the main check reports the learner's errors
+        return None
+    return out if bool(torch.isfinite(out).all()) else None
+
+
+def _scale(*ts: torch.Tensor) -> float:
+    return max([t.abs().max().item() for t in ts if t is not None and t.numel()] + [1e-9])
+
+
+IDENTICAL_TEXT = {
+    "default": ("with the corrupt prompts set equal to the clean ones nothing changes when you patch, so every "
+                "value must be 0, but yours are not (largest {got:.3g}; on the real task the values go up to "
+                "{scale:.3g}). Part of your result is not a corrupt-minus-clean difference of the same prompt "
+                "pair: what you write in or subtract is not the corrupt run's value of the same pair and "
+                "position (an ablation to 0 or a mean, another pair's or position's activation, another hook), "
+                "or the baseline is not M(clean)."),
+    "pattern": ("with the corrupt prompts set equal to the clean ones, your 'patched' attention pattern should be "
+                "the clean pattern itself (the patched {noun} IS the clean {noun}), so every value must be 0; "
+                "yours are not (largest {got:.3g}; real values up to {scale:.3g}). Your two patterns are not "
+                "computed the same way, or not the way the model computes them: recompute the pattern with the "
+                "model's own recipe (scores q.k divided by attn_scale, causal mask, softmax over the keys, this "
+                "layer's and head's q and k, clean everywhere except the one patched {noun}) and subtract the "
+                "clean pattern computed the same way."),
+}
+
+
+def identical_prompts(fn: Callable, cases: list[tuple[str, object, Task]], *args, kind: str = "default",
+                      noun: str = "", scale_of: Callable[[object, Task], float] | None = None) -> str | None:
+    """Diagnosis when ``fn(model, task_with_corrupt_equal_clean, *args)`` is not ~0 on some case.
+
+    ``scale_of(model, task)``: the size of the values on the real task (for the tolerance and
+    the message); defaults to the learner's own result on it.
+    """
+    for label, model, task in cases:
+        real = _quiet(fn, model, task, *args)
+        same = _quiet(fn, model, Task(task.clean, task.clean.clone(), task.answer, task.wrong, pos=task.pos,
+                                      metric=task.metric), *args)
+        if real is None or same is None or same.shape != real.shape:
+            continue
+        scale = max(_scale(real), scale_of(model, task) if scale_of else 0.0)
+        if same.abs().max().item() > PROBE_REL * scale + 1e-7:
+            return IDENTICAL_TEXT[kind].format(got=same.abs().max().item(), scale=scale, noun=noun) + \
+                f" (Seen on {label}.)"
+    return None
+
+
+MIXES = ("(e.g. the deltas and the gradients averaged over the batch before they are multiplied, an absolute "
+         "value or a normalisation applied after averaging over pairs, a norm or step length computed over the "
+         "whole batch, or one pair's activations read for another, as with a shifted or reversed batch index)")
+
+
+def batch_mean(fn: Callable, cases: list[tuple[str, object, Task]], *args, reference: Callable | None = None,
+               batch_axis: int | None = None) -> str | None:
+    """Diagnosis when the result on a batch is not the mean of the results on each prompt pair alone.
+
+    ``batch_axis``: the result keeps the batch on that axis (GradPath): pair ``b`` alone must then
+    give slice ``b``. ``reference(model, task)``: the right answer on the whole batch, used to
+    say whether each pair alone is right.
+    """
+    for label, model, task in cases:
+        full = _quiet(fn, model, task, *args)
+        if full is None:
+            continue
+        singles = [_quiet(fn, model, task.subset([b]), *args) for b in range(task.batch_size)]
+        if any(s is None for s in singles):
+            continue
+        if batch_axis is not None:
+            if any(s.shape[batch_axis] != 1 for s in singles) or full.shape[batch_axis] != len(singles):
+                continue
+            together = torch.cat(singles, batch_axis)
+            if _off(full, together):
+                return ("the result for one prompt pair changes when other pairs are in the batch: run alone, "
+                        "pair b gives other points than in the batch. Everything here is per pair " + MIXES
+                        + f". (Seen on {label}.)")
+            continue
+        if any(s.shape != full.shape for s in singles):
+            continue
+        mean = torch.stack(singles).mean(0)
+        if not _off(full, mean):
+            continue
+        B = task.batch_size
+        if not _off(full, mean * B):
+            return (f"your result on the batch is the SUM of your results on each prompt pair alone (B = {B} "
+                    f"times their mean): average over the pairs, do not sum. (Seen on {label}.)")
+        for b, which in ((0, "first"), (B - 1, "last")):
+            if not _off(full, singles[b]):
+                return (f"your result on the batch equals your result on the {which} prompt pair alone: the other "
+                        f"pairs are dropped or overwritten (a loop over pairs that keeps the last value, an index "
+                        f"[0] or [-1] on the batch axis); average over all pairs. (Seen on {label}.)")
+        right = reference is not None and not _off(mean, torch.as_tensor(reference(model, task)).double())
+        lead = ("each prompt pair on its own gives the right numbers, but the batch does not: " if right else
+                "your result on the batch is not the mean of your results on each prompt pair alone, and it must "
+                "be (each pair's estimate is computed on its own, then averaged): ")
+        return lead + "your function combines the pairs wrongly " + MIXES + f". (Seen on {label}.)"
+    return None
+
+
+def _off(a: torch.Tensor, b: torch.Tensor) -> bool:
+    if a.shape != b.shape:
+        return True
+    return (a - b).abs().max().item() > PROBE_REL * _scale(a, b) + 1e-8
+
+
+def steps_probe(fn: Callable, cases: list[tuple[str, object, Task]], steps: int, reference: Callable,
+                what: str, extra: tuple = ()) -> str | None:
+    """Diagnosis from calling ``fn(model, task, s, *extra)`` at other step counts ``s``.
+
+    ``reference(model, task, s)`` is the right answer with ``s`` steps. Right at one step but not at
+    ``steps`` puts the mistake in the path (points, weights, the walk); matching the reference of
+    another step count names that count. ``what``: "EAP-IG" or "GradPath" (wording).
+    """
+    others = [s for s in (steps - 1, steps + 1, 2 * steps, 2 * steps - 1, 2 * steps + 1) if s >= 1 and s != steps]
+    one_right, matched = True, None
+    for label, model, task in cases:
+        mine = _quiet(fn, model, task, steps, *extra)
+        one = _quiet(fn, model, task, 1, *extra)
+        if mine is None or one is None:
+            return None
+        ref_one = torch.as_tensor(reference(model, task, 1)).double()
+        one_right = one_right and not _off(one, ref_one)
+        if what == "EAP-IG":
+            hits = [s for s in others if not _off(mine, torch.as_tensor(reference(model, task, s)).double())]
+            matched = hits if matched is None else [s for s in matched if s in hits]
+    if matched:
+        s = matched[0]
+        how = {steps + 1: "one point too many", steps - 1: "one point too few"}.get(s, "the step count is scaled")
+        return (f"your scores with m = {steps} steps are the right scores of m = {s} steps: the points or their "
+                f"count are off ({how}): take alpha_k = k/m for k = 1..m, m points in all, and divide the sum by m.")
+    if one_right and what == "EAP-IG":
+        return ("with m = 1 (one point, the clean input: plain EAP) your scores are right, with more steps they are "
+                "not: the mistake is in the interpolation, not in the scoring. The points are "
+                "e(alpha) = e_corrupt + alpha (e_clean - e_corrupt) for alpha = k/m, k = 1..m (embeddings, not "
+                "token ids), each point's gradient taken AT that point and weighted 1/m, and the delta is the same "
+                "corrupt - clean difference at every step.")
+    if one_right and what == "GradPath":
+        return ("with one step your path is right, with more steps it is not: the first step is computed well but "
+                "the next ones are not taken from the new point. At every step recompute the gradient at the "
+                "CURRENT point (against the same target), normalise it per example, step by that step's eta, and "
+                "append the new point.")
+    return None
