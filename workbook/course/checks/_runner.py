@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import traceback
 from pathlib import Path
 from typing import Callable
@@ -29,7 +30,8 @@ import torch
 
 from workbook.course.checks.hook_names import hook_name_trap
 
-__all__ = ["CheckFailed", "CheckResult", "learner_check", "assert_close_named", "learner_line", "STRICT_ENV"]
+__all__ = ["CheckFailed", "CheckResult", "learner_check", "assert_close_named", "learner_line", "known_error",
+           "KNOWN_ERRORS", "STRICT_ENV"]
 
 STRICT_ENV = "WORKBOOK_STRICT_CHECKS"
 _PACKAGE = str(Path(__file__).resolve().parents[2])
@@ -132,6 +134,43 @@ def learner_check(fn: Callable) -> Callable:
     return wrapper
 
 
+# (pattern in the error message or the learner's line, what it means) for errors autograd and hooks raise
+KNOWN_ERRORS = (
+    (r"does not require grad and does not have a grad_fn",
+     "nothing you differentiate depends on a tensor that requires grad: the metric was computed under "
+     "torch.no_grad(), from detached activations, or the leaf you differentiate by (an interpolated embedding, a "
+     "cached activation) was not made with .requires_grad_(True) or never entered the run (patch it in with a "
+     "hook that returns it, so the forward pass goes through it)."),
+    (r"backward through the graph a second time",
+     "a second backward through the same graph: run a fresh forward pass for each backward, or keep the graph "
+     "with retain_graph=True where you reuse it on purpose."),
+    (r"leaf Variable that requires grad is being used in an in-place",
+     "you edited a tensor that requires grad in place (a parameter or the leaf you differentiate by): clone it "
+     "first, or edit under torch.no_grad()."),
+    (r"modified by an inplace operation",
+     "an activation that autograd still needs was edited in place (in a hook?): edit a copy and return it "
+     "(act = act.clone(); act[...] = ...; return act)."),
+    (r"grad can be implicitly created only for scalar outputs",
+     "backward() on a tensor with more than one value: reduce the metric to one number first (task.metric_value "
+     "averages over the batch), or give torch.autograd.grad its grad_outputs."),
+    (r"Can't call numpy\(\) on Tensor that requires grad",
+     "a tensor that requires grad was turned into numbers: .detach() it first (and compute scores under "
+     "torch.no_grad())."),
+)
+
+
+def known_error(err: BaseException, line: str | None = "") -> str | None:
+    """What a common autograd/hook error means, in words (None when it is not one of :data:`KNOWN_ERRORS`)."""
+    text = f"{err} {line or ''}"
+    for pattern, meaning in KNOWN_ERRORS:
+        if re.search(pattern, text):
+            return meaning
+    if isinstance(err, AttributeError) and "NoneType" in str(err) and ".grad" in (line or ""):
+        return ("a .grad that is None: only leaf tensors created with requires_grad=True get .grad after "
+                "backward() (call .retain_grad() on an intermediate tensor, or use torch.autograd.grad).")
+    return None
+
+
 def _crashed(name: str, err: Exception, strict: bool) -> bool:
     """Report an exception raised while running the learner's function; re-raise when strict."""
     frame = _learner_frame(err)
@@ -144,11 +183,15 @@ def _crashed(name: str, err: Exception, strict: bool) -> bool:
         if strict:
             raise CheckFailed(trap) from err
         return False
+    known = known_error(err, frame.line if frame is not None else "")
     if frame is not None:
         code = (frame.line or "").strip()
         where = f"in {frame.name}, line {frame.lineno}" + (f": {code}" if code else "")
-        print(f"[check failed] {name} raised {what} ({where}). Fix it and re-run the cell; the notebook "
-              "continues with the reference implementation.")
+        if known:
+            print(f"[check failed] {name}: your function raised {what} ({where}): {known}")
+        else:
+            print(f"[check failed] {name} raised {what} ({where}). Fix it and re-run the cell; the notebook "
+                  "continues with the reference implementation.")
     else:
         print(f"[check failed] {name}: checking its result raised {what} (inside the workbook: is the return "
               "value what the exercise asks for?). The notebook continues with the reference implementation.")

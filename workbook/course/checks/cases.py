@@ -66,7 +66,7 @@ def factors_of(model, task: Task, **extra: float) -> dict[str, float]:
     dh = model.cfg.d_head
     f = {"B": B, "1/B": 1 / B, "seq": T, "1/seq": 1 / T, "n_layers": L, "1/n_layers": 1 / L,
          "n_heads": model.cfg.n_heads, "1/n_heads": 1 / model.cfg.n_heads, "d_head": dh, "1/d_head": 1 / dh,
-         "B/seq": B / T, "seq/B": T / B,
+         "B/seq": B / T, "seq/B": T / B, "d_model": model.cfg.d_model, "1/d_model": 1 / model.cfg.d_model,
          "sqrt(d_head)": math.sqrt(model.cfg.d_head), "1/sqrt(d_head)": 1 / math.sqrt(model.cfg.d_head)}
     f.update(extra)
     return f

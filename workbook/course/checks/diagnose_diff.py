@@ -18,75 +18,26 @@ float64, relative to the reference's scale (``REL`` to pass, ``REL_PROBE`` for a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
 
+from workbook.course.checks.case import REL, REL_PROBE, Case, Finding
+from workbook.course.checks.case import close_to as _close
 from workbook.course.checks.properties import once
 from workbook.course.checks.shapes import shape_message
 from workbook.course.checks.source_lines import describe_numbers as _describe
 from workbook.course.checks.source_lines import point_at
+from workbook.course.checks.structure import (
+    probe_flat_axis,
+    probe_groups,
+    probe_one_slice,
+    probe_shift,
+    probe_subset,
+    probe_swap,
+)
 
 __all__ = ["Case", "diagnose", "shape_message", "describe_numbers", "point_at", "REL", "REL_PROBE"]
-
-REL = 2e-3  # a case passes when max|got - want| <= REL * max|want| (float32 sums of tiny models)
-REL_PROBE = 2e-2  # a relation holds when it reproduces the learner's numbers to this share of their scale
-
-
-@dataclass
-class Case:
-    """One test model's result: learner output ``got``, reference ``want`` (same shape), context.
-
-    ``axes`` names each axis (``"layer"``, ``"source"``, ...); ``factors``/``scalars`` map a readable
-    factor (``"B"``)/constant (``"M(clean)"``) to its value here; ``variants`` a hint key to what that
-    mistake gives; ``groups`` a group name (``"edges into MLPs"``) to a boolean mask over ``want``;
-    ``name_of`` turns an index tuple into a readable name (``"L1H2"``).
-    """
-
-    label: str
-    got: torch.Tensor
-    want: torch.Tensor
-    axes: tuple[str, ...]
-    factors: dict[str, float] = field(default_factory=dict)
-    scalars: dict[str, float] = field(default_factory=dict)
-    variants: dict[str, torch.Tensor] = field(default_factory=dict)
-    groups: dict[str, torch.Tensor] = field(default_factory=dict)
-    name_of: Callable[[tuple[int, ...]], str] | None = None
-
-    def __post_init__(self) -> None:
-        self.got = torch.as_tensor(self.got).detach().cpu().double()
-        self.want = torch.as_tensor(self.want).detach().cpu().double()
-
-    scale = property(lambda self: max(self.want.abs().max().item(), 1e-9))
-
-    def close(self, other: torch.Tensor, rel: float = REL) -> bool:
-        return _close(self.got, other, rel, self.scale)
-
-    @property
-    def passes(self) -> bool:
-        return self.close(self.want) or (self.got - self.want).abs().max().item() <= 1e-7
-
-    def label_of(self, idx: tuple[int, ...]) -> str:
-        if self.name_of is not None:
-            return self.name_of(idx)
-        return "[" + ", ".join(f"{a} {i}" for a, i in zip(self.axes, idx)) + "]"
-
-
-def _close(a: torch.Tensor, b: torch.Tensor, rel: float, scale: float | None = None) -> bool:
-    b = torch.as_tensor(b).detach().cpu().double()
-    if a.shape != b.shape:
-        return False
-    s = max(a.abs().max().item() if a.numel() else 0.0, b.abs().max().item() if b.numel() else 0.0,
-            scale or 0.0, 1e-9)
-    return (a - b).abs().max().item() <= rel * s + 1e-8
-
-
-# --------------------------------------------------------------------------- probes
-@dataclass
-class Finding:
-    key: str  # must be the same on every failing case for the probe to count
-    text: str  # the diagnosis, in words
 
 
 def _fit_scale(c: Case) -> float | None:
@@ -112,6 +63,23 @@ def _all_factors(c: Case) -> dict[str, float]:
     return out
 
 
+# what a named factor usually means (the mistake that multiplies the result by it)
+FACTOR_WHY = {
+    "1/seq": "an average (mean) over positions, keys or query rows where the exercise sums over them",
+    "seq": "a sum over positions where the exercise takes one position, or the factor seq applied once too often",
+    "1/d_head": "an average (mean) over d_head where the dot product sums over it",
+    "1/d_model": "an average (mean) over d_model where the dot product sums over it",
+    "1/n_heads": "a mean over heads where each head keeps its own value",
+    "1/n_layers": "a mean over layers where each layer keeps its own value (or a sum divided by L)",
+    "1/(M(clean) - M(corrupt))": "you divided by the clean-corrupt gap M(clean) - M(corrupt) (a normalised metric); "
+                                 "the exercise wants the raw metric difference",
+    "1/(M(corrupt) - M(clean))": "you divided by the gap M(corrupt) - M(clean) (a normalised metric); the exercise "
+                                 "wants the raw metric difference",
+    "1/M(clean)": "you divided by M(clean) (a relative effect); the exercise wants the raw difference",
+    "1/M(corrupt)": "you divided by M(corrupt); the exercise wants the raw metric difference",
+}
+
+
 def _probe_abs(c: Case) -> Finding | None:
     if (c.want < -REL_PROBE * c.scale).any() and c.close(c.want.abs(), REL_PROBE):
         return Finding("abs", "your values are the expected ones without their sign (|expected|): an abs() where "
@@ -131,9 +99,10 @@ def _probe_scale(c: Case) -> list[Finding] | None:
     for name, value in _all_factors(c).items():
         for sgn, s in ((1, ""), (-1, "-")):
             if abs(sgn * value - k) <= 2e-2 * abs(value) and abs(value - 1) > 1e-6:
+                why = FACTOR_WHY.get(name, "a factor is applied once too often or missing")
                 out.append(Finding(f"scale:{s}{name}", f"your numbers are the expected ones times {s}{name} "
-                                                       f"({name} = {value:.4g} here): a factor is applied once too "
-                                                       f"often or missing{' (sign flipped too)' if s else ''}."))
+                                                       f"({name} = {value:.4g} here): {why}"
+                                                       f"{' (and the sign is flipped)' if s else ''}."))
     out.append(Finding("scale:?", f"your numbers are proportional to the expected ones but {k:.3g} times as large; "
                                   "a normalisation or step size is off."))
     return out
@@ -153,110 +122,6 @@ def _probe_offset(c: Case) -> Finding | None:
                                "(what you subtract, or where the difference starts).")
 
 
-def _probe_swap(c: Case) -> Finding | None:
-    n = c.want.dim()
-    for i in range(n):
-        for j in range(i + 1, n):
-            if c.want.shape[i] != c.want.shape[j]:
-                continue
-            if c.close(c.want.transpose(i, j), REL_PROBE):
-                return Finding(f"swap:{c.axes[i]}/{c.axes[j]}", f"your {c.axes[i]} and {c.axes[j]} axes are "
-                                                                  "swapped (a transpose, or the wrong einsum letters).")
-    for i in range(n):
-        if c.want.shape[i] > 1 and c.close(c.want.flip(i), REL_PROBE):
-            found = [Finding(f"flip:{c.axes[i]}", f"your {c.axes[i]} axis is in reverse order.")]
-            if c.want.shape[i] == 2:  # with two entries a shift by one (with wrap-around) is also a flip
-                found += [Finding(f"shift:{c.axes[i]}:{s}", _shift_text(c.axes[i], s)) for s in (1, -1)]
-            return found
-    return None
-
-
-def _shift_text(ax: str, s: int) -> str:
-    way = "later" if s > 0 else "earlier"
-    return (f"your {ax} axis is shifted by one: your value at {ax} i is the expected value at {ax} "
-            f"i{'-' if s > 0 else '+'}1 (everything one {ax} {way}); look at the index or range that walks the {ax}s.")
-
-
-def _probe_shift(c: Case) -> Finding | None:
-    for i, ax in enumerate(c.axes):
-        n = c.want.shape[i]
-        if n < 3:
-            continue
-        for s in (1, -1):
-            a = c.got.narrow(i, max(s, 0), n - 1)
-            b = c.want.narrow(i, max(-s, 0), n - 1)
-            if b.abs().max().item() > REL_PROBE * c.scale and _close(a, b, REL_PROBE, c.scale):
-                return Finding(f"shift:{ax}:{s}", _shift_text(ax, s))
-    return None
-
-
-def _probe_one_slice(c: Case) -> Finding | None:
-    for i, ax in enumerate(c.axes):
-        n = c.want.shape[i]
-        if n < 2:
-            continue
-        for j in (n - 1, 0):
-            ref = c.want.select(i, j).unsqueeze(i).expand_as(c.want)
-            if ref.abs().max().item() > REL_PROBE * c.scale and c.close(ref, REL_PROBE):
-                which = "last" if j == n - 1 else "first"
-                return Finding(f"one_slice:{ax}:{which}", f"every {ax} of yours holds the expected values of the "
-                                                          f"{which} {ax}: a loop variable read after the loop ended "
-                                                          f"(a lambda or hook defined in a loop captures it late; "
-                                                          f"bind it with a default argument, e.g. `l=l`).")
-    return None
-
-
-def _slice_match(c: Case, i: int) -> list[bool | None]:
-    """Per index of axis ``i``: True (agrees), False (differs), None (both ~0: says nothing)."""
-    out: list[bool | None] = []
-    for j in range(c.want.shape[i]):
-        g, w = c.got.select(i, j), c.want.select(i, j)
-        trivial = max(g.abs().max().item(), w.abs().max().item()) <= REL_PROBE * c.scale
-        out.append(None if trivial else _close(g, w, REL_PROBE, c.scale))
-    return out
-
-
-def _probe_subset(c: Case) -> Finding | None:
-    for i, ax in enumerate(c.axes):
-        match = _slice_match(c, i)
-        if not any(v is True for v in match) or not any(v is False for v in match):
-            continue
-        n = len(match)
-        bad = [j for j in range(n) if match[j] is False]
-        zero = all(c.got.select(i, j).abs().max().item() <= 1e-9 for j in bad)
-        tail = " (yours are 0 there)" if zero else ""
-        ok = [bool(v) for v in match]  # a slice that is ~0 on both sides does not count as right
-        if ok == [j == n - 1 for j in range(n)]:
-            return Finding(f"subset:{ax}:last", f"only the last {ax} is right{tail}; every other {ax} differs. Did "
-                                                f"you use index -1 (or only the {ax} where the metric is read), or "
-                                                f"is a {ax} index off by one (clamped at the end)?")
-        if ok == [j == 0 for j in range(n)]:
-            return Finding(f"subset:{ax}:first", f"only the first {ax} is right{tail}; every other {ax} differs "
-                                                 f"(an index fixed at 0, a loop that stops early, or an index off "
-                                                 f"by one).")
-        return Finding(f"subset:{ax}:some", f"some {ax}s are right and others wrong{tail}: {ax}s "
-                                            f"{bad[:6]} differ, the rest match.")
-    return None
-
-
-def _probe_groups(c: Case) -> Finding | None:
-    """Right on some groups, wrong on others; groups are tried by family (the word before "of"/"into")."""
-    families: dict[str, list[str]] = {}
-    for g in c.groups:
-        families.setdefault(" ".join(g.split()[:2]), []).append(g)
-    for members in families.values():
-        ok = {g: _close(c.got[c.groups[g]], c.want[c.groups[g]], REL_PROBE, c.scale) for g in members
-              if c.groups[g].any()}
-        if not any(ok.values()) or all(ok.values()):
-            continue
-        good = [g for g, v in ok.items() if v]
-        bad = [g for g, v in ok.items() if not v]
-        zero = all(c.got[c.groups[g]].abs().max().item() <= 1e-9 for g in bad)
-        return Finding("groups:" + ",".join(sorted(bad)), f"right for {', '.join(good)} but wrong for "
-                                                            f"{', '.join(bad)}{' (0 there)' if zero else ''}.")
-    return None
-
-
 def _probe_constant(c: Case) -> Finding | None:
     v = c.got.flatten()
     if v.numel() < 3 or (v - v.mean()).abs().max().item() > 1e-6 * max(v.abs().max().item(), c.scale):
@@ -271,20 +136,6 @@ def _probe_constant(c: Case) -> Finding | None:
                                  "depend on the component (an index or name that never changes in the loop?).")
 
 
-def _probe_flat_axis(c: Case) -> Finding | None:
-    """Your values do not change along an axis along which the expected ones do."""
-    for i, ax in enumerate(c.axes):
-        if c.want.shape[i] < 2:
-            continue
-        spread_got = (c.got - c.got.mean(i, keepdim=True)).abs().max().item()
-        spread_want = (c.want - c.want.mean(i, keepdim=True)).abs().max().item()
-        if spread_got <= 1e-6 * c.scale and spread_want > REL_PROBE * c.scale:
-            return Finding(f"flat:{ax}", f"your values do not depend on the {ax}: every {ax} gets the same number "
-                                         f"(the {ax} index is not used where it should be, e.g. a whole layer patched "
-                                         f"or summed for each {ax}, or a late-bound loop variable).")
-    return None
-
-
 def _probe_zero(c: Case) -> Finding | None:
     if c.got.abs().max().item() <= REL * c.scale:  # ~0 next to the expected values (float noise allowed)
         return Finding("zero", "every value of yours is 0: a difference of an activation with itself (both caches "
@@ -293,8 +144,8 @@ def _probe_zero(c: Case) -> Finding | None:
     return None
 
 
-PROBES = (_probe_zero, _probe_constant, _probe_sign, _probe_abs, _probe_scale, _probe_offset, _probe_swap, _probe_shift,
-          _probe_one_slice, _probe_flat_axis, _probe_groups, _probe_subset)
+PROBES = (_probe_zero, _probe_constant, _probe_sign, _probe_abs, _probe_scale, _probe_offset, probe_swap, probe_shift,
+          probe_one_slice, probe_flat_axis, probe_groups, probe_subset)
 
 
 def describe_numbers(c: Case, n: int = 3) -> str:
@@ -369,7 +220,7 @@ def diagnose(cases: list[Case], hints: list[tuple[str, str]] = (), fn: Callable 
             return message + numbers + point_at(fn, key)
     named, prop = dict(hints), once(properties)
     for i, probe in enumerate(PROBES):
-        if probe is _probe_swap:  # a named variant up to a sign/factor/offset beats a structural relation
+        if probe is probe_swap:  # a named variant up to a sign/factor/offset beats a structural relation
             relation = _variant_relation(failing, hints)
             if relation is not None:
                 return relation + numbers

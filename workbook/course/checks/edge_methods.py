@@ -207,10 +207,11 @@ def _edge_check(fn, chapter: int, variants_fn, hints: dict[str, str], extra_args
     sep = all_cases[1:]
 
     def props() -> str | None:
-        found = identical_prompts(fn, sep, *extra_args) or batch_mean(
-            fn, sep, *extra_args, reference=lambda m, t: refs[id(m)])
+        found = batch_mean(fn, sep, *extra_args, reference=lambda m, t: refs[id(m)]) or identical_prompts(
+            fn, sep, *extra_args)
         if found is None and steps_reference is not None:
-            found = steps_probe(fn, sep, extra_args[0], steps_reference, "EAP-IG")
+            found = steps_probe(fn, sep, extra_args[0], steps_reference, "EAP-IG", corrupt_point=lambda m, t: _matrix(
+                eap_ig(m, t, 1, alphas="corrupt_end"), Graph.from_model(m)))
         return found
 
     message = diagnose(cases, list(hints.items()), fn, properties=props)

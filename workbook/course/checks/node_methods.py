@@ -92,8 +92,8 @@ def _run(fn: Callable, chapter: int, axes: tuple[str, ...], build_ref: Callable,
     refs = {id(m): c.want for (_, m, _), c in zip(all_cases, cases)}  # the reference on each whole batch
 
     def props() -> str | None:
-        return identical_prompts(fn, all_cases[1:], **(identical or {})) or batch_mean(
-            fn, all_cases[1:], reference=lambda m, t: refs[id(m)])
+        return batch_mean(fn, all_cases[1:], reference=lambda m, t: refs[id(m)]) or identical_prompts(
+            fn, all_cases[1:], **(identical or {}))
 
     message = diagnose(cases, hints, fn, properties=props)
     if message:

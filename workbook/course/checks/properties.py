@@ -33,7 +33,7 @@ import torch
 
 from workbook.core.task import Task
 
-__all__ = ["identical_prompts", "batch_mean", "steps_probe", "once", "PROBE_REL"]
+__all__ = ["identical_prompts", "batch_mean", "steps_probe", "first_step_geometry", "once", "PROBE_REL"]
 
 PROBE_REL = 2e-3  # a property fails when it is off by more than this share of the values' scale (float32)
 
@@ -159,25 +159,31 @@ def _off(a: torch.Tensor, b: torch.Tensor) -> bool:
 
 
 def steps_probe(fn: Callable, cases: list[tuple[str, object, Task]], steps: int, reference: Callable,
-                what: str, extra: tuple = ()) -> str | None:
+                what: str, extra: tuple = (), corrupt_point: Callable | None = None) -> str | None:
     """Diagnosis from calling ``fn(model, task, s, *extra)`` at other step counts ``s``.
 
     ``reference(model, task, s)`` is the right answer with ``s`` steps. Right at one step but not at
     ``steps`` puts the mistake in the path (points, weights, the walk); matching the reference of
     another step count names that count. ``what``: "EAP-IG" or "GradPath" (wording).
+    ``corrupt_point(model, task)``: EAP-IG's scores with the one point at the corrupt input.
     """
     others = [s for s in (steps - 1, steps + 1, 2 * steps, 2 * steps - 1, 2 * steps + 1) if s >= 1 and s != steps]
-    one_right, matched = True, None
+    one_right, at_corrupt, matched, firsts, all_right = True, corrupt_point is not None, None, [], True
     for label, model, task in cases:
         mine = _quiet(fn, model, task, steps, *extra)
         one = _quiet(fn, model, task, 1, *extra)
         if mine is None or one is None:
             return None
+        all_right = all_right and not _off(mine, torch.as_tensor(reference(model, task, steps)).double())
         ref_one = torch.as_tensor(reference(model, task, 1)).double()
         one_right = one_right and not _off(one, ref_one)
+        at_corrupt = at_corrupt and not _off(one, torch.as_tensor(corrupt_point(model, task)).double())
+        firsts.append((one, ref_one))
         if what == "EAP-IG":
             hits = [s for s in others if not _off(mine, torch.as_tensor(reference(model, task, s)).double())]
             matched = hits if matched is None else [s for s in matched if s in hits]
+    if all_right:  # right at ``steps`` on these models: nothing to say here
+        return None
     if matched:
         s = matched[0]
         how = {steps + 1: "one point too many", steps - 1: "one point too few"}.get(s, "the step count is scaled")
@@ -189,9 +195,41 @@ def steps_probe(fn: Callable, cases: list[tuple[str, object, Task]], steps: int,
                 "e(alpha) = e_corrupt + alpha (e_clean - e_corrupt) for alpha = k/m, k = 1..m (embeddings, not "
                 "token ids), each point's gradient taken AT that point and weighted 1/m, and the delta is the same "
                 "corrupt - clean difference at every step.")
+    if at_corrupt and not one_right:
+        return ("with m = 1 your single point is the CORRUPT input (alpha = 0), where it must be the clean one: your "
+                "alphas start at 0 (k = 0..m-1, or torch.linspace(0, 1, m)); the points are alpha = k/m for "
+                "k = 1..m, so the last one is the clean input and m = 1 is plain EAP.")
+    if what == "GradPath" and not one_right:
+        return first_step_geometry(firsts)
     if one_right and what == "GradPath":
         return ("with one step your path is right, with more steps it is not: the first step is computed well but "
                 "the next ones are not taken from the new point. At every step recompute the gradient at the "
                 "CURRENT point (against the same target), normalise it per example, step by that step's eta, and "
                 "append the new point.")
+    return None
+
+
+def first_step_geometry(firsts: list[tuple[torch.Tensor, torch.Tensor]]) -> str | None:
+    """GradPath's first step (points ``[2, B, P, D]``, learner's and reference's): length or direction off?"""
+    length_ok = direction_ok = True
+    for mine, ref in firsts:
+        if mine.shape != ref.shape or mine.shape[0] != 2 or _off(mine[0], ref[0]):
+            return None  # another start or layout: the other probes say it
+        d, r = (mine[1] - mine[0]).flatten(1), (ref[1] - ref[0]).flatten(1)  # [B, P*D]
+        n_d, n_r = d.norm(dim=1), r.norm(dim=1)
+        if bool((n_r <= 1e-12).any()):
+            return None
+        length_ok = length_ok and bool(((n_d - n_r).abs() <= 1e-2 * n_r).all())
+        cos = (d * r).sum(1) / (n_d * n_r).clamp_min(1e-30)
+        direction_ok = direction_ok and bool((cos >= 0.999).all())
+    if length_ok and not direction_ok:
+        return ("your first step has the right length (eta of each example) but another direction: the path "
+                "follows minus the gradient of the OUTPUT distance to the corrupt run (the model's logits at the "
+                "current point against the corrupt run's logits, every position and every logit, summed), taken "
+                "with respect to the embedding; you follow the gradient of something else (another objective, "
+                "some positions or logits only, a distance between embeddings, or the other end as target).")
+    if direction_ok and not length_ok:
+        return ("your first step points the right way but has the wrong length: each example moves by its own eta "
+                "(step_sizes(step_size, e_clean, e_corrupt, steps)), along the gradient divided by that example's "
+                "L2 norm over all its positions and dimensions.")
     return None

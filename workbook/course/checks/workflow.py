@@ -63,6 +63,9 @@ def _names_message(got: list[str], want: list[str], est: Scores, label: str) -> 
     k = len(want)
     if list(got) == list(want):
         return None
+    if len(got) > k and set(want) <= set(got):
+        return (f"you returned {len(got)} names where k = {k} were asked: the top k overall, ranked by |score| across "
+                "every kind together (not k per kind or per group), and only those.")
     if set(got) == set(want):
         if list(got) == sorted(want):
             return "right components, but sorted alphabetically: keep the estimate's order (largest |score| first)."
@@ -125,6 +128,18 @@ def _values_message(got: Scores, want: Scores, est: Scores, model, task, label: 
     ):
         if close(x):
             return message + numbers
+    k = float((g * w).sum() / (w * w).sum().clamp_min(1e-30))
+    if close(k * w):
+        corr_m = task.baselines(model)[1]
+        named = {"1/(M(clean) - M(corrupt))": 1 / (clean_m - corr_m), "1/M(clean)": 1 / clean_m,
+                 "B": task.batch_size, "1/B": 1 / task.batch_size}
+        hit = next((n for n, v in named.items() if abs(k - v) <= 2e-2 * abs(v)), None)
+        what = {"1/(M(clean) - M(corrupt))": "divided by the gap M(clean) - M(corrupt): you normalised them",
+                "1/M(clean)": "divided by M(clean): you made them relative", "B": "times B: summed over the batch",
+                "1/B": "divided by B once too often"}.get(hit, f"all {k:.3g} times the expected ones: a normalisation "
+                                                               "crept in")
+        return (f"your effects are proportional to the expected ones, {what}; verification reports the raw noising "
+                "effect M(clean with c := corrupt) - M(clean) of each component, as patching returns it." + numbers)
     kinds = sorted({"edges" if "->" in n else "nodes" for n in wrong})
     return (f"the effects of {wrong} are wrong ({' and '.join(kinds)}; the others match): look up each name in "
             f"the result of the call for its own kind." + numbers)

@@ -1,0 +1,117 @@
+"""The property probes of the learner checks: identical prompts, a batch against its pairs, other step
+counts, GradPath's first step, and the common autograd errors named in words."""
+
+import torch
+
+import workbook as wb
+from workbook.arch.graph import Graph
+from workbook.course.checks._runner import known_error
+from workbook.course.checks.cases import separating_cases
+from workbook.course.checks.properties import batch_mean, first_step_geometry, identical_prompts, once, steps_probe
+
+CASES = separating_cases()
+
+
+def atp_heads(model, task):
+    L, H = model.cfg.n_layers, model.cfg.n_heads
+    return wb.atp(model, task, "head").values.reshape(L, H)
+
+
+def zero_ablation_heads(model, task):
+    """Patches each head's output with 0 (not its corrupt value): nonzero even when corrupt = clean."""
+    L, H = model.cfg.n_layers, model.cfg.n_heads
+    out = torch.zeros(L, H)
+    with torch.no_grad():
+        base = task.metric_value(model(task.clean))
+        for layer in range(L):
+            for h in range(H):
+                def put(act, hook, h=h):
+                    act = act.clone()
+                    act[:, :, h] = 0.0
+                    return act
+                with model.hooks(fwd_hooks=[(f"blocks.{layer}.attn.hook_z", put)]):
+                    out[layer, h] = task.metric_value(model(task.clean)) - base
+    return out
+
+
+def test_identical_prompts_pass_a_right_answer_and_name_an_ablation():
+    assert identical_prompts(atp_heads, CASES) is None
+    msg = identical_prompts(zero_ablation_heads, CASES)
+    assert msg is not None and "must be 0" in msg and "ablation" in msg
+
+
+def test_a_batch_must_be_the_mean_of_its_pairs():
+    assert batch_mean(atp_heads, CASES) is None
+    summed = batch_mean(lambda m, t: atp_heads(m, t) * t.batch_size, CASES)
+    assert "SUM of your results" in summed
+    first = batch_mean(lambda m, t: atp_heads(m, t.subset([0])), CASES)
+    assert "first prompt pair alone" in first
+
+    def cubed_after_mean(model, task):  # a nonlinearity applied after the batch mean: not the mean of its pairs
+        return atp_heads(model, task) ** 3
+
+    refs = {id(m): atp_heads(m, t) for _, m, t in CASES}
+    msg = batch_mean(cubed_after_mean, CASES, reference=lambda m, t: refs[id(m)])
+    assert msg is not None and "combines the pairs wrongly" in msg
+
+
+def test_a_per_pair_result_must_not_depend_on_the_other_pairs():
+    def points(model, task, steps):  # [steps + 1, B, 2]: a per-pair quantity, then one divided by a batch-wide norm
+        x = task.clean[:, :2].double()
+        return torch.stack([x * (k + 1) for k in range(steps + 1)])
+
+    assert batch_mean(points, CASES, 2, batch_axis=1) is None
+    msg = batch_mean(lambda m, t, s: points(m, t, s) / points(m, t, s).norm(), CASES, 2, batch_axis=1)
+    assert msg is not None and "changes when other pairs are in the batch" in msg
+
+
+def _eap_ig_matrix(model, task, steps, alphas="paper"):
+    graph = Graph.from_model(model)
+    out = torch.zeros(graph.edge_mask.shape)
+    out[graph.edge_mask] = wb.eap_ig(model, task, steps, alphas=alphas).values
+    return out
+
+
+def test_steps_probe_names_points_that_start_at_the_corrupt_input():
+    corrupt_point = lambda m, t: _eap_ig_matrix(m, t, 1, "corrupt_end")  # noqa: E731
+    assert steps_probe(_eap_ig_matrix, CASES, 3, _eap_ig_matrix, "EAP-IG", corrupt_point=corrupt_point) is None
+    msg = steps_probe(lambda m, t, s: _eap_ig_matrix(m, t, s, "corrupt_end"), CASES, 3, _eap_ig_matrix, "EAP-IG",
+                      corrupt_point=corrupt_point)
+    assert msg is not None and "CORRUPT input (alpha = 0)" in msg
+    wrong_count = steps_probe(lambda m, t, s: _eap_ig_matrix(m, t, s + 1), CASES, 3, _eap_ig_matrix, "EAP-IG")
+    assert wrong_count is not None and "m = 4 steps" in wrong_count
+
+
+def test_first_step_geometry_tells_length_from_direction():
+    g = torch.Generator().manual_seed(0)
+    start = torch.randn(3, 4, 5, generator=g)
+    step = torch.randn(3, 4, 5, generator=g)
+    ref = torch.stack([start, start + step])
+    assert first_step_geometry([(ref, ref)]) is None
+    longer = torch.stack([start, start + 2 * step])
+    assert "wrong length" in first_step_geometry([(longer, ref)])
+    turned = step.flip(-1)
+    turned = turned * (step.flatten(1).norm(dim=1) / turned.flatten(1).norm(dim=1)).view(-1, 1, 1)
+    assert "right length" in first_step_geometry([(torch.stack([start, start + turned]), ref)])
+
+
+def test_common_autograd_errors_are_named_and_others_are_not():
+    leaf = torch.ones(2)
+    try:
+        (leaf * 2).sum().backward()
+    except RuntimeError as err:
+        assert "requires grad" in known_error(err)
+    x = torch.ones(2, requires_grad=True)
+    try:
+        (x * 2).backward()
+    except RuntimeError as err:
+        assert "one number" in known_error(err)
+    assert known_error(ValueError("something else")) is None
+    assert "None" in known_error(AttributeError("'NoneType' object has no attribute 'mul'"), "g = x.grad.mul(2)")
+
+
+def test_once_calls_its_function_once():
+    calls = []
+    f = once(lambda: calls.append(1) or "found")
+    assert f() == "found" and f() == "found" and calls == [1]
+    assert once(None)() is None

@@ -1,0 +1,138 @@
+"""Structural probes: relations between the learner's slices and axes and the reference's.
+
+Two axes swapped or one reversed, a shift by one (position, layer, head, path step), every slice
+holding the first/last reference slice (a loop variable captured late), no dependence on an axis,
+agreement on some groups or slices only. Each probe takes a :class:`~workbook.course.checks.case.Case`
+and returns a :class:`~workbook.course.checks.case.Finding` (or a list, or None);
+:func:`workbook.course.checks.diagnose_diff.diagnose` keeps a finding only when every failing case
+agrees on its key.
+"""
+
+from __future__ import annotations
+
+from workbook.course.checks.case import REL_PROBE, Case, Finding
+from workbook.course.checks.case import close_to as _close
+
+__all__ = ["probe_swap", "probe_shift", "probe_one_slice", "probe_flat_axis", "probe_groups", "probe_subset",
+           "shift_text"]
+
+def probe_swap(c: Case) -> Finding | None:
+    n = c.want.dim()
+    for i in range(n):
+        for j in range(i + 1, n):
+            if c.want.shape[i] != c.want.shape[j]:
+                continue
+            if c.close(c.want.transpose(i, j), REL_PROBE):
+                return Finding(f"swap:{c.axes[i]}/{c.axes[j]}", f"your {c.axes[i]} and {c.axes[j]} axes are "
+                                                                  "swapped (a transpose, or the wrong einsum letters).")
+    for i in range(n):
+        if c.want.shape[i] > 1 and c.close(c.want.flip(i), REL_PROBE):
+            found = [Finding(f"flip:{c.axes[i]}", f"your {c.axes[i]} axis is in reverse order.")]
+            if c.want.shape[i] == 2:  # with two entries a shift by one (with wrap-around) is also a flip
+                found += [Finding(f"shift:{c.axes[i]}:{s}", shift_text(c.axes[i], s)) for s in (1, -1)]
+            return found
+    return None
+
+
+def shift_text(ax: str, s: int) -> str:
+    way = "later" if s > 0 else "earlier"
+    return (f"your {ax} axis is shifted by one: your value at {ax} i is the expected value at {ax} "
+            f"i{'-' if s > 0 else '+'}1 (everything one {ax} {way}); look at the index or range that walks the {ax}s.")
+
+
+def probe_shift(c: Case) -> Finding | None:
+    for i, ax in enumerate(c.axes):
+        n = c.want.shape[i]
+        if n < 3:
+            continue
+        for s in (1, -1):
+            a = c.got.narrow(i, max(s, 0), n - 1)
+            b = c.want.narrow(i, max(-s, 0), n - 1)
+            if b.abs().max().item() > REL_PROBE * c.scale and _close(a, b, REL_PROBE, c.scale):
+                return Finding(f"shift:{ax}:{s}", shift_text(ax, s))
+    return None
+
+
+def probe_one_slice(c: Case) -> Finding | None:
+    for i, ax in enumerate(c.axes):
+        n = c.want.shape[i]
+        if n < 2:
+            continue
+        for j in (n - 1, 0):
+            ref = c.want.select(i, j).unsqueeze(i).expand_as(c.want)
+            if ref.abs().max().item() > REL_PROBE * c.scale and c.close(ref, REL_PROBE):
+                which = "last" if j == n - 1 else "first"
+                return Finding(f"one_slice:{ax}:{which}", f"every {ax} of yours holds the expected values of the "
+                                                          f"{which} {ax}: a loop variable read after the loop ended "
+                                                          f"(a lambda or hook defined in a loop captures it late; "
+                                                          f"bind it with a default argument, e.g. `l=l`).")
+    return None
+
+
+def _slice_match(c: Case, i: int) -> list[bool | None]:
+    """Per index of axis ``i``: True (agrees), False (differs), None (both ~0: says nothing)."""
+    out: list[bool | None] = []
+    for j in range(c.want.shape[i]):
+        g, w = c.got.select(i, j), c.want.select(i, j)
+        trivial = max(g.abs().max().item(), w.abs().max().item()) <= REL_PROBE * c.scale
+        out.append(None if trivial else _close(g, w, REL_PROBE, c.scale))
+    return out
+
+
+def probe_subset(c: Case) -> Finding | None:
+    for i, ax in enumerate(c.axes):
+        match = _slice_match(c, i)
+        if not any(v is True for v in match) or not any(v is False for v in match):
+            continue
+        n = len(match)
+        bad = [j for j in range(n) if match[j] is False]
+        zero = all(c.got.select(i, j).abs().max().item() <= 1e-9 for j in bad)
+        tail = " (yours are 0 there)" if zero else ""
+        ok = [bool(v) for v in match]  # a slice that is ~0 on both sides does not count as right
+        if ok == [j == n - 1 for j in range(n)]:
+            return Finding(f"subset:{ax}:last", f"only the last {ax} is right{tail}; every other {ax} differs. Did "
+                                                f"you use index -1 (or only the {ax} where the metric is read), is "
+                                                f"a {ax} index off by one (clamped at the end), or were the earlier "
+                                                f"entries overwritten by later iterations (a list holding the same "
+                                                f"tensor, edited in place: append a .clone())?")
+        if ok == [j == 0 for j in range(n)]:
+            return Finding(f"subset:{ax}:first", f"only the first {ax} is right{tail}; every later {ax} differs: "
+                                                 f"something carries over from one iteration of your loop to the "
+                                                 f"next (an activation or cache edited in place and reused, a hook "
+                                                 f"that stays registered, a patch or running sum never reset), or "
+                                                 f"the loop stops early or an index is off by one.")
+        return Finding(f"subset:{ax}:some", f"some {ax}s are right and others wrong{tail}: {ax}s "
+                                            f"{bad[:6]} differ, the rest match.")
+    return None
+
+
+def probe_groups(c: Case) -> Finding | None:
+    """Right on some groups, wrong on others; groups are tried by family (the word before "of"/"into")."""
+    families: dict[str, list[str]] = {}
+    for g in c.groups:
+        families.setdefault(" ".join(g.split()[:2]), []).append(g)
+    for members in families.values():
+        ok = {g: _close(c.got[c.groups[g]], c.want[c.groups[g]], REL_PROBE, c.scale) for g in members
+              if c.groups[g].any()}
+        if not any(ok.values()) or all(ok.values()):
+            continue
+        good = [g for g, v in ok.items() if v]
+        bad = [g for g, v in ok.items() if not v]
+        zero = all(c.got[c.groups[g]].abs().max().item() <= 1e-9 for g in bad)
+        return Finding("groups:" + ",".join(sorted(bad)), f"right for {', '.join(good)} but wrong for "
+                                                            f"{', '.join(bad)}{' (0 there)' if zero else ''}.")
+    return None
+
+
+def probe_flat_axis(c: Case) -> Finding | None:
+    """Your values do not change along an axis along which the expected ones do."""
+    for i, ax in enumerate(c.axes):
+        if c.want.shape[i] < 2:
+            continue
+        spread_got = (c.got - c.got.mean(i, keepdim=True)).abs().max().item()
+        spread_want = (c.want - c.want.mean(i, keepdim=True)).abs().max().item()
+        if spread_got <= 1e-6 * c.scale and spread_want > REL_PROBE * c.scale:
+            return Finding(f"flat:{ax}", f"your values do not depend on the {ax}: every {ax} gets the same number "
+                                         f"(the {ax} index is not used where it should be, e.g. a whole layer patched "
+                                         f"or summed for each {ax}, or a late-bound loop variable).")
+    return None
