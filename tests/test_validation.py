@@ -63,6 +63,11 @@ def test_model_in_train_mode_is_refused():
     m.train()
     with pytest.raises(wb.ModelError, match="train mode"):
         wb.atp(m, make_task())
+    m.eval()
+    wb.atp(m, make_task())  # checked once in eval mode: the module list is remembered, the modes are not
+    m.blocks[0].attn.train()
+    with pytest.raises(wb.ModelError, match="train mode"):
+        wb.atp(m, make_task())
 
 
 def test_dropout_on_is_named():

@@ -18,6 +18,7 @@ one line in ``_FAMILIES`` below and a row in ``tests/test_families.py``.
 
 from __future__ import annotations
 
+import weakref
 from typing import Iterable
 
 import torch
@@ -82,6 +83,17 @@ REQUIRED_FLAGS = {
 }
 
 
+_MODULES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _modules_of(model) -> list[torch.nn.Module]:
+    """Every submodule of ``model`` as a list, built once per model (its structure does not change)."""
+    mods = _MODULES.get(model)
+    if mods is None:
+        mods = _MODULES[model] = list(model.modules())
+    return mods
+
+
 def check_model(model, hooks: Iterable[str] = (), flags: Iterable[str] = tuple(REQUIRED_FLAGS)) -> None:
     """Raise :class:`ModelError` unless ``model`` is an eval-mode bridge with the needed hooks.
 
@@ -99,8 +111,8 @@ def check_model(model, hooks: Iterable[str] = (), flags: Iterable[str] = tuple(R
             "see workbook.models.loading (build_gpt2, bridge_from_hf, load_pretrained)."
         )
     adapter_for(model)  # UnsupportedArchitectureError for a family workbook does not know
-    training = [name or "<root>" for name, mod in model.named_modules() if mod.training]
-    if training:
+    if any(mod.training for mod in _modules_of(model)):  # a flat list: walking the tree costs ms per call
+        training = [name or "<root>" for name, mod in model.named_modules() if mod.training]
         drop = [
             name or "<root>"
             for name, mod in model.named_modules()

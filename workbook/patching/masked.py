@@ -143,9 +143,12 @@ def masked_forward(
         return fn
 
     fwd = [(h, save(h, first, n)) for h, (first, n) in _source_rows(graph).items()]
-    for hook_name in graph.dest_hooks:
-        cols = [j for j, d in enumerate(graph.destinations) if graph.dest_hook(d)[0] == hook_name]
-        fn = patch(hook_name, cols, [graph.dest_hook(graph.destinations[j])[1] for j in cols])
+    groups: dict[str, list[tuple[int, int | None]]] = {h: [] for h in graph.dest_hooks}
+    for j, d in enumerate(graph.destinations):  # one pass: destination columns and heads per hook
+        hook_name, head = graph.dest_hook(d)
+        groups.setdefault(hook_name, []).append((j, head))
+    for hook_name, members in groups.items():
+        fn = patch(hook_name, [j for j, _ in members], [h for _, h in members]) if members else None
         if fn is not None:
             fwd.append((hook_name, fn))
     positions = run.logit_positions() if metric_only else None
