@@ -36,6 +36,8 @@ def test_check_eap(key, needle):
 @pytest.mark.parametrize("key,needle", [
     ("reference", None), ("sign", "sign is flipped"), ("corrupt_end", "k = 1..m"),
     ("no_average", "average the gradients"), ("activations", "activations variant"),
+    ("midpoint", "midpoints"), ("trapezoid", "trapezoid rule"), ("reversed", "past the corrupt input"),
+    ("linspace", "linspace"), ("no_clean_end", "clean end point"),
 ])
 def test_check_eap_ig(key, needle):
     fn = _from_variant(eap_ig_variants, key)
@@ -84,3 +86,27 @@ def test_stub_is_not_done(capsys):
 
     assert not check_eap(stub)
     assert "not done yet" in capsys.readouterr().out
+
+
+def test_gradpath_along_the_sign_of_the_gradient_is_named():
+    import torch
+
+    from workbook.attribution.eap_gp import output_distance, step_sizes
+    from workbook.core.runs import LEAF_HOOK, cache_activations, frozen_params
+
+    def sign_steps(model, task, steps, step_size):  # FGSM-like: each coordinate moved by eta / sqrt(n)
+        _, c = cache_activations(model, task.clean, [LEAF_HOOK])
+        target, n = cache_activations(model, task.corrupt, [LEAF_HOOK])
+        eta = step_sizes(step_size, c[LEAF_HOOK], n[LEAF_HOOK], steps).view(-1, 1, 1)
+        gamma, pts = c[LEAF_HOOK].clone(), [c[LEAF_HOOK].clone()]
+        with frozen_params(model), torch.enable_grad():
+            for _ in range(steps):
+                leaf = gamma.detach().requires_grad_(True)
+                (g,) = torch.autograd.grad(output_distance(model, task.clean, leaf, target).sum(), leaf)
+                s = g.sign()
+                gamma = (leaf - eta * s / s.flatten(1).norm(dim=1).view(-1, 1, 1).clamp_min(1e-12)).detach()
+                pts.append(gamma)
+        return torch.stack(pts)
+
+    with pytest.raises(CheckFailed, match="SIGN of the gradient"):
+        check_gradpath(sign_steps, strict=True)

@@ -88,6 +88,13 @@ def test_atp_heads():
     _expect(C.check_atp_heads, lambda m, t: _atp(m, t) * t.batch_size, "B times too large")
     _expect(C.check_atp_heads, lambda m, t: _atp(m, t, direction="denoising"), "denoising estimate")
     _expect(C.check_atp_heads, lambda m, t: _last_position(m, t, wb.atp), "summed only the last position")
+    _expect(C.check_atp_heads, lambda m, t: wb.atp(m, t, "v").values.reshape(_LH(m)), r"hook_v \(the values\)")
+
+
+def test_a_neighbouring_metric_is_named():
+    from dataclasses import replace
+
+    _expect(C.check_patch_heads, lambda m, t: _patch(m, replace(t, metric="answer_logprob")), "log-probability")
 
 
 # ---------------------------------------------------------------- QK fix

@@ -146,8 +146,16 @@ def _planted():
         names = s.order(absolute=False)[:k]
         return wb.Scores(names, torch.zeros(k), "x", "node")
 
+    def fixed_k(m, t, s, k):  # k never read
+        return verify_top(m, t, s, 5)
+
+    def first_stored(m, t, s, k):  # the first k names as stored, not the top k
+        names = list(s.names)[:k]
+        return verify_top(m, t, wb.Scores(names, s.values[:k], "x", s.kind), k)
+
     return [(flipped, "sign flipped"), (copied, "estimate's own values"), (magnitudes, "|effect|"),
-            (signed_rank, "ranked by the signed score")]
+            (signed_rank, "ranked by the signed score"), (fixed_k, "does not use k"),
+            (first_stored, "in the order the estimate stores them")]
 
 
 @pytest.mark.parametrize("wrong, message", _planted(), ids=lambda x: getattr(x, "__name__", "msg"))

@@ -30,7 +30,7 @@ mean of per-example scores, the same number. ``Scores.per_example`` holds ``[B, 
 from __future__ import annotations
 
 import time
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 
@@ -57,18 +57,25 @@ from workbook.patching.edge_scorer import EdgeScorer
 __all__ = ["eap_ig", "ig_alphas", "source_groups"]
 
 
-def ig_alphas(steps: int, alphas: str = "paper") -> torch.Tensor:
-    """Interpolation weights ``a_k`` toward clean.
+def ig_alphas(steps: int, alphas: str | Sequence[float] = "paper") -> torch.Tensor:
+    """Interpolation weights ``a_k`` toward clean (point ``e_corrupt + a_k (e_clean - e_corrupt)``).
 
-    ``paper`` -> ``k/m, k=1..m``; ``corrupt_end`` -> ``k/m, k=0..m-1``.
+    ``paper`` -> ``k/m, k=1..m``; ``corrupt_end`` -> ``k/m, k=0..m-1``; a sequence of ``m``
+    numbers -> those points (any real values: outside [0, 1] extrapolates), averaged with equal
+    weights like the others.
     """
     if not isinstance(steps, int) or steps < 1:
         raise WorkbookError(f"steps must be a positive integer, got {steps!r}.")
-    if alphas == "paper":
-        return torch.arange(1, steps + 1, dtype=torch.float64) / steps
-    if alphas == "corrupt_end":
-        return torch.arange(0, steps, dtype=torch.float64) / steps
-    raise WorkbookError(f"alphas must be 'paper' or 'corrupt_end', got {alphas!r}.")
+    if isinstance(alphas, str):
+        if alphas == "paper":
+            return torch.arange(1, steps + 1, dtype=torch.float64) / steps
+        if alphas == "corrupt_end":
+            return torch.arange(0, steps, dtype=torch.float64) / steps
+        raise WorkbookError(f"alphas must be 'paper', 'corrupt_end' or a sequence of numbers, got {alphas!r}.")
+    a = torch.as_tensor(alphas, dtype=torch.float64).reshape(-1)
+    if a.numel() != steps or not bool(torch.isfinite(a).all()):
+        raise WorkbookError(f"alphas must hold steps = {steps} finite numbers, got {list(a.tolist())}.")
+    return a
 
 
 def _replace_with(values: torch.Tensor) -> Callable:
@@ -151,7 +158,7 @@ def eap_ig(
     steps: int = 5,
     variant: str = "inputs",
     direction: str = "noising",
-    alphas: str = "paper",
+    alphas: str | Sequence[float] = "paper",
     batch_steps: int | None = None,
 ) -> Scores:
     """EAP-IG scores for every edge (names ``"src->dst"``; batch means, noising by default).

@@ -140,7 +140,8 @@ def _probe_zero(c: Case) -> Finding | None:
     if c.got.abs().max().item() <= REL * c.scale:  # ~0 next to the expected values (float noise allowed)
         return Finding("zero", "every value of yours is 0: a difference of an activation with itself (both caches "
                                "from the same run, e.g. the clean cache taken on the corrupt tokens), or a "
-                               "gradient/patch that never arrives.")
+                               "gradient/patch that never arrives (a hook that edits a copy but returns nothing, so "
+                               "the model keeps its own activation; a hook on a name that never fires).")
     return None
 
 

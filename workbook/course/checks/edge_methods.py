@@ -92,6 +92,7 @@ def eap_variants(model, task: Task) -> dict[str, torch.Tensor]:
     last_pos = _mean_matrix(edge_scores_from_grads(deltas[:, :, -1:], g_dest[:, :, -1:], graph))
     means_first = edge_scores_from_grads(deltas.mean(1, keepdim=True), g_dest.mean(1, keepdim=True), graph)[0]
     wrong_run = _mean_matrix(edge_scores_from_grads(deltas, graph.stack_dest_grads(g_corr), graph))
+    avg_grad = (ref + wrong_run) / 2
     # gradient at each source's own output: every edge out of u gets AtP(u) = sum_v EAP(u->v)
     at_source = ref.sum(1, keepdim=True) * graph.edge_mask.to(ref.dtype)
     return {
@@ -103,6 +104,7 @@ def eap_variants(model, task: Task) -> dict[str, torch.Tensor]:
         "means_first": means_first,
         "at_source": at_source,
         "no_mean": ref * task.batch_size,
+        "avg_grad": avg_grad,
     }
 
 
@@ -119,17 +121,31 @@ def _matrix(scores, graph: Graph) -> torch.Tensor:
 def eap_ig_variants(model, task: Task, steps: int) -> dict[str, torch.Tensor]:
     """Reference EAP-IG (inputs, k = 1..m) and planted mistakes, ``[n_src, n_dst]`` each."""
     graph = Graph.from_model(model)
-    ref = _matrix(eap_ig(model, task, steps), graph)
-    return {
+    m = steps
+
+    def at(alphas) -> torch.Tensor:  # EAP-IG with the points e_corrupt + a (e_clean - e_corrupt), a in alphas
+        return _matrix(eap_ig(model, task, len(alphas), alphas=list(alphas)), graph)
+
+    ref, corrupt_end, eap_m = _matrix(eap_ig(model, task, m), graph), at([k / m for k in range(m)]), \
+        eap_variants(model, task)["reference"]
+    out = {
         "reference": ref,
         "sign": -ref,
-        "corrupt_end": _matrix(eap_ig(model, task, steps, alphas="corrupt_end"), graph),
-        "no_average": ref * steps,
-        "activations": _matrix(eap_ig(model, task, steps, variant="activations"), graph),
-        "last_point": eap_variants(model, task)["reference"],
-        "zero_to_m": (steps * _matrix(eap_ig(model, task, steps, alphas="corrupt_end"), graph)
-                      + eap_variants(model, task)["reference"]) / (steps + 1),
+        "corrupt_end": corrupt_end,
+        "no_average": ref * m,
+        "activations": _matrix(eap_ig(model, task, m, variant="activations"), graph),
+        "last_point": eap_m,
+        "zero_to_m": (m * corrupt_end + eap_m) / (m + 1),
+        # other quadrature rules of the same path: the points or their weights
+        "midpoint": at([(k - 0.5) / m for k in range(1, m + 1)]),
+        "trapezoid": (ref + corrupt_end) / 2,
+        "no_clean_end": (m * ref - eap_m) / m,
+        "no_clean_end_m1": (m * ref - eap_m) / (m - 1) if m > 1 else ref * 0,
+        "reversed": at([-k / m for k in range(1, m + 1)]),
     }
+    if m > 1:
+        out["linspace"] = at([k / (m - 1) for k in range(m)])
+    return out
 
 
 def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
@@ -142,6 +158,8 @@ def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
 EAP_HINTS = {
     "sign": "the sign is flipped: the delta must be z(corrupt) - z(clean) (noising), not clean - corrupt.",
     "wrong_run": "you took the gradient on the corrupt run; EAP (noising) differentiates the CLEAN run.",
+    "avg_grad": "you averaged the gradients of the clean and the corrupt run: EAP (noising) takes the gradient on the "
+    "clean run only (averaging gradients along a path is EAP-IG).",
     "at_source": "every edge out of a source has the same score: you used the gradient at the source's "
     "output (dM/dz_u) instead of at each destination's input (before its LayerNorm), "
     "so the destination's LN Jacobian and path are missed.",
@@ -171,6 +189,18 @@ IG_HINTS = {
     "interpolated embedding actually used (the straight-through hook passed to the run, with THIS step's "
     "target bound, e.g. `target=target`)?",
     "zero_to_m": "you averaged m + 1 points (k = 0..m): the paper's points are k = 1..m (m = 1 is EAP).",
+    "midpoint": "you took the midpoints alpha = (k - 1/2)/m of the m intervals; the points are alpha = k/m for "
+    "k = 1..m (the right end of each interval, so the last one is the clean input).",
+    "trapezoid": "this is the trapezoid rule (k = 0..m, the two end points weighted 1/2); EAP-IG averages the m "
+    "points alpha = k/m, k = 1..m, with equal weights.",
+    "no_clean_end": "the clean end point (k = m, alpha = 1) is missing: your loop stops one point early (k = 1..m-1, "
+    "e.g. range(1, m)); take k = 1..m, so m points, and divide by m.",
+    "no_clean_end_m1": "you averaged the m - 1 points k = 1..m-1: the clean end point (alpha = 1) is missing; take "
+    "k = 1..m (range(1, m + 1)).",
+    "reversed": "your points run the wrong way, past the corrupt input: e_corrupt + alpha (e_corrupt - e_clean) "
+    "extrapolates beyond it. Interpolate e_corrupt + alpha (e_clean - e_corrupt), alpha = k/m.",
+    "linspace": "your points are torch.linspace(0, 1, m): they include the corrupt end (alpha = 0) and are spaced "
+    "1/(m-1); the points are alpha = k/m for k = 1..m.",
     "scale:m": "the scores are m times too large: average the gradients over the m steps (divide the sum by m).",
     "scale:1/m": "the scores are m times too small: divide the gradient sum by m once, not twice.",
     "scale:m/(m+1)": "the scores are m/(m+1) of the expected: you divided the sum of m gradients by m + 1.",
@@ -190,7 +220,9 @@ def _edge_check(fn, chapter: int, variants_fn, hints: dict[str, str], extra_args
         graph = Graph.from_model(model)
         dims = {**dims_of(model, task), "n_sources": len(graph.sources), "n_destinations": len(graph.destinations)}
         out = call_guarded(fn, model, task, *extra_args, twice=i == len(all_cases) - 1, dims=dims, label=label)
-        out = torch.as_tensor(out).detach()
+        if not isinstance(out, torch.Tensor):
+            raise CheckFailed(f"return one torch.Tensor [n_sources, n_destinations], got a {type(out).__name__}.")
+        out = out.detach()
         if tuple(out.shape) != (dims["n_sources"], dims["n_destinations"]):
             raise CheckFailed(f"on {label}: " + shape_message(tuple(out.shape), ("n_sources", "n_destinations"), dims))
         variants = variants_fn(model, task, *extra_args)
@@ -207,7 +239,8 @@ def _edge_check(fn, chapter: int, variants_fn, hints: dict[str, str], extra_args
     sep = all_cases[1:]
 
     def props() -> str | None:
-        found = batch_mean(fn, sep, *extra_args, reference=lambda m, t: refs[id(m)]) or identical_prompts(
+        found = batch_mean(fn, sep, *extra_args, reference=lambda m, t: refs[id(m)],
+                           reference_on=lambda m, t: variants_fn(m, t, *extra_args)["reference"]) or identical_prompts(
             fn, sep, *extra_args)
         if found is None and steps_reference is not None:
             found = steps_probe(fn, sep, extra_args[0], steps_reference, "EAP-IG", corrupt_point=lambda m, t: _matrix(

@@ -24,6 +24,7 @@ from workbook.core.task import Task
 from workbook.course.checks._runner import CheckFailed, learner_check
 from workbook.course.checks.cases import call_guarded, describe_model, dims_of, factors_of, head_label, separating_cases
 from workbook.course.checks.diagnose_diff import Case, diagnose, shape_message
+from workbook.course.checks.neighbours import NEIGHBOUR_HINTS, neighbour_variants, zero_ablation
 from workbook.course.checks.properties import batch_mean, identical_prompts
 from workbook.models import zoo
 from workbook.models.loading import build_gpt2
@@ -92,7 +93,8 @@ def _run(fn: Callable, chapter: int, axes: tuple[str, ...], build_ref: Callable,
     refs = {id(m): c.want for (_, m, _), c in zip(all_cases, cases)}  # the reference on each whole batch
 
     def props() -> str | None:
-        return batch_mean(fn, all_cases[1:], reference=lambda m, t: refs[id(m)]) or identical_prompts(
+        return batch_mean(fn, all_cases[1:], reference=lambda m, t: refs[id(m)],
+                          reference_on=lambda m, t: build_ref(m, t)[0]) or identical_prompts(
             fn, all_cases[1:], **(identical or {}))
 
     message = diagnose(cases, hints, fn, properties=props)
@@ -107,24 +109,6 @@ BATCH_TOO_BIG = ("values are B times too large (B = the number of prompt pairs):
 
 
 # --------------------------------------------------------------------------- patching loop
-def _zero_ablation(model, task) -> torch.Tensor:
-    """Wrong variant: each head's output set to 0 (ablated) instead of its corrupt value: ``[L, H]``."""
-    L, H = model.cfg.n_layers, model.cfg.n_heads
-    out = torch.zeros(L, H)
-    with torch.no_grad():
-        base = task.metric_value(model(task.clean))
-        for l in range(L):
-            for h in range(H):
-                def put(act, hook, h=h):
-                    act = act.clone()
-                    act[:, :, h] = 0.0
-                    return act
-
-                with model.hooks(fwd_hooks=[(f"blocks.{l}.attn.hook_z", put)]):
-                    out[l, h] = task.metric_value(model(task.clean)) - base
-    return out
-
-
 def _patch_ref(model, task):
     L, H = model.cfg.n_layers, model.cfg.n_heads
     ref_s = patch_nodes(model, task, "head")
@@ -139,7 +123,8 @@ def _patch_ref(model, task):
         "first_pos": patch_nodes(model, task, "head", per_position=True).values.reshape(L, H, task.seq_len)[..., 0],
         "first_ex": per_ex[0],
         "last_ex": per_ex[-1],
-        "zero_ablation": _zero_ablation(model, task),
+        "zero_ablation": zero_ablation(model, task),
+        **neighbour_variants(patch_nodes, model, task),
     }, {}
 
 
@@ -162,7 +147,7 @@ def check_patch_heads(fn: Callable) -> None:
                      "(task.metric_value does it), do not index example 0."),
         ("last_ex", "these are the effects on the LAST prompt pair only: average the metric over the batch."),
         ("scale:B", BATCH_TOO_BIG),
-    ])
+    ] + NEIGHBOUR_HINTS)
 
 
 # --------------------------------------------------------------------------- AtP
@@ -172,8 +157,10 @@ def _atp_ref(model, task):
     ref = ref_s.values.reshape(L, H)
     den = atp(model, task, "head", direction="denoising").values.reshape(L, H)
     per_pos = atp(model, task, "head", per_position=True).values.reshape(L, H, T)
-    return ref, {"corrupt_grad": -den, "den": den, "last": per_pos[..., -1], "first_pos": per_pos[..., 0],
-                 "first_ex": ref_s.per_example.reshape(-1, L, H)[0], "abs": per_pos.abs().sum(-1)}, {}
+    return ref, {"corrupt_grad": -den, "den": den, "avg_grad": (ref - den) / 2, "last": per_pos[..., -1],
+                 "first_pos": per_pos[..., 0],
+                 "first_ex": ref_s.per_example.reshape(-1, L, H)[0], "abs": per_pos.abs().sum(-1),
+                 **neighbour_variants(atp, model, task)}, {}
 
 
 @learner_check
@@ -184,6 +171,8 @@ def check_atp_heads(fn: Callable) -> None:
                  "output at every position reaches it (through later heads); sum (Δz · grad) over ALL positions "
                  "and d_head."),
         ("corrupt_grad", "you took the gradient on the corrupt run; take it on the clean run."),
+        ("avg_grad", "you averaged the gradients of the clean and the corrupt run: AtP (noising) takes the gradient "
+                     "on the clean run only (averaging gradients along the way is what integrated gradients do)."),
         ("den", "you computed the denoising estimate (clean - corrupt) x gradient on the corrupt run."),
         ("first_pos", "you summed only the first position: sum (Δz · grad) over ALL positions and d_head."),
         ("first_ex", "these are the estimates of the FIRST prompt pair only: average over the batch (.mean(0))."),
@@ -192,7 +181,7 @@ def check_atp_heads(fn: Callable) -> None:
                       "1/B; cache_activations_and_grads already undoes it, so do not divide again, or sum the "
                       "products over examples before dividing once."),
         ("scale:B", BATCH_TOO_BIG),
-    ])
+    ] + NEIGHBOUR_HINTS)
 
 
 # --------------------------------------------------------------------------- QK fix
@@ -354,6 +343,7 @@ def _graddrop_ref(model, task):
         "resid": (plain.abs() * layer[None] / (L - 1)).mean(0).reshape(L, H),
         "abs_after": (per_pass.mean(1).abs().sum(0) / (L - 1)).reshape(L, H),
         "no_abs": (per_pass.sum(0) / (L - 1)).mean(0).reshape(L, H),
+        "squared": (per_pass.square().sum(0) / (L - 1)).mean(0).reshape(L, H),
         "accumulate": (per_pass.cumsum(0).abs().sum(0) / (L - 1)).mean(0).reshape(L, H),
         "plain_abs": (plain.abs() * L / (L - 1)).mean(0).reshape(L, H),
         "first_ex": (per_pass[:, 0].abs().sum(0) / (L - 1)).reshape(L, H),
@@ -369,6 +359,8 @@ def check_graddrop(fn: Callable) -> None:
                   "not at the block output."),
         ("abs_after", "abs taken after averaging: take |estimate| per prompt pair and pass, then average."),
         ("no_abs", "no absolute value: sum |estimate_l| over the passes, not the signed estimates."),
+        ("squared", "you squared each pass's estimate: GradDrop sums the ABSOLUTE values |estimate_l| (a square "
+                    "weighs large passes more and changes the units)."),
         ("accumulate", "gradients accumulate across your backward passes: pass l sees the sum of passes 0..l. "
                        "Clear what you stored (or zero .grad) before each metric.backward(...)."),
         ("plain_abs", "no pass drops anything: each pass gives plain AtP. The gating hook must return zeros for "

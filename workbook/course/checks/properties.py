@@ -67,10 +67,11 @@ def _scale(*ts: torch.Tensor) -> float:
 IDENTICAL_TEXT = {
     "default": ("with the corrupt prompts set equal to the clean ones nothing changes when you patch, so every "
                 "value must be 0, but yours are not (largest {got:.3g}; on the real task the values go up to "
-                "{scale:.3g}). Part of your result is not a corrupt-minus-clean difference of the same prompt "
-                "pair: what you write in or subtract is not the corrupt run's value of the same pair and "
-                "position (an ablation to 0 or a mean, another pair's or position's activation, another hook), "
-                "or the baseline is not M(clean)."),
+                "{scale:.3g}). Part of your result is not a delta (corrupt minus clean) of the same prompt "
+                "pair: a clean activation used where its delta z(corrupt) - z(clean) belongs (activation times "
+                "gradient), a value written in that is not the corrupt run's own (the delta itself, the clean "
+                "value plus something, an ablation to 0 or a mean, another pair's or position's activation, "
+                "another hook), or a baseline other than M(clean)."),
     "pattern": ("with the corrupt prompts set equal to the clean ones, your 'patched' attention pattern should be "
                 "the clean pattern itself (the patched {noun} IS the clean {noun}), so every value must be 0; "
                 "yours are not (largest {got:.3g}; real values up to {scale:.3g}). Your two patterns are not "
@@ -107,12 +108,13 @@ MIXES = ("(e.g. the deltas and the gradients averaged over the batch before they
 
 
 def batch_mean(fn: Callable, cases: list[tuple[str, object, Task]], *args, reference: Callable | None = None,
-               batch_axis: int | None = None) -> str | None:
+               batch_axis: int | None = None, reference_on: Callable | None = None) -> str | None:
     """Diagnosis when the result on a batch is not the mean of the results on each prompt pair alone.
 
     ``batch_axis``: the result keeps the batch on that axis (GradPath): pair ``b`` alone must then
     give slice ``b``. ``reference(model, task)``: the right answer on the whole batch, used to
-    say whether each pair alone is right.
+    say whether each pair alone is right; ``reference_on(model, task)`` computes it on another task,
+    to name how pairs were mixed (:func:`_which_mix`).
     """
     for label, model, task in cases:
         full = _quiet(fn, model, task, *args)
@@ -145,6 +147,9 @@ def batch_mean(fn: Callable, cases: list[tuple[str, object, Task]], *args, refer
                         f"pairs are dropped or overwritten (a loop over pairs that keeps the last value, an index "
                         f"[0] or [-1] on the batch axis); average over all pairs. (Seen on {label}.)")
         right = reference is not None and not _off(mean, torch.as_tensor(reference(model, task)).double())
+        mixed = _which_mix(full, model, task, reference_on) if right and reference_on is not None else None
+        if mixed:
+            return mixed + f" (Seen on {label}.)"
         lead = ("each prompt pair on its own gives the right numbers, but the batch does not: " if right else
                 "your result on the batch is not the mean of your results on each prompt pair alone, and it must "
                 "be (each pair's estimate is computed on its own, then averaged): ")
@@ -212,6 +217,7 @@ def steps_probe(fn: Callable, cases: list[tuple[str, object, Task]], steps: int,
 def first_step_geometry(firsts: list[tuple[torch.Tensor, torch.Tensor]]) -> str | None:
     """GradPath's first step (points ``[2, B, P, D]``, learner's and reference's): length or direction off?"""
     length_ok = direction_ok = True
+    along_sign = bool(firsts)
     for mine, ref in firsts:
         if mine.shape != ref.shape or mine.shape[0] != 2 or _off(mine[0], ref[0]):
             return None  # another start or layout: the other probes say it
@@ -222,6 +228,11 @@ def first_step_geometry(firsts: list[tuple[torch.Tensor, torch.Tensor]]) -> str 
         length_ok = length_ok and bool(((n_d - n_r).abs() <= 1e-2 * n_r).all())
         cos = (d * r).sum(1) / (n_d * n_r).clamp_min(1e-30)
         direction_ok = direction_ok and bool((cos >= 0.999).all())
+        sr = r.sign()
+        along_sign = along_sign and bool(((d * sr).sum(1) / (n_d * sr.norm(dim=1)).clamp_min(1e-30) >= 0.999).all())
+    if along_sign and not direction_ok:
+        return ("your first step follows the SIGN of the gradient (every coordinate moved by the same amount), not "
+                "the gradient itself: divide g by its L2 norm per example (g / ||g||) and step by eta along it.")
     if length_ok and not direction_ok:
         return ("your first step has the right length (eta of each example) but another direction: the path "
                 "follows minus the gradient of the OUTPUT distance to the corrupt run (the model's logits at the "
@@ -232,4 +243,22 @@ def first_step_geometry(firsts: list[tuple[torch.Tensor, torch.Tensor]]) -> str 
         return ("your first step points the right way but has the wrong length: each example moves by its own eta "
                 "(step_sizes(step_size, e_clean, e_corrupt, steps)), along the gradient divided by that example's "
                 "L2 norm over all its positions and dimensions.")
+    return None
+
+
+def _which_mix(full: torch.Tensor, model, task: Task, reference_on: Callable) -> str | None:
+    """Whether ``full`` is the right answer with every pair's corrupt prompt replaced by the first pair's,
+    or by the next/previous pair's (a batch index shifted by one)."""
+    B = task.batch_size
+    tries = {"first": task.corrupt[:1].expand(B, -1), "next": task.corrupt.roll(-1, 0),
+             "previous": task.corrupt.roll(1, 0)}
+    for which, corrupt in tries.items():
+        other = Task(task.clean, corrupt.clone(), task.answer, task.wrong, pos=task.pos, metric=task.metric)
+        if not _off(full, torch.as_tensor(reference_on(model, other)).double()):
+            if which == "first":
+                return ("every prompt pair got the FIRST pair's corrupt values: the corrupt activation (or delta) "
+                        "of example 0 is used for every example (an index [0] or a broadcast over the batch); take "
+                        "each example's own corrupt values, e.g. corr[:, ...] with the batch axis kept.")
+            return (f"every prompt pair got the {which} pair's corrupt values: the batch index of the corrupt "
+                    "values is shifted by one against the clean run's; use the same example on both sides.")
     return None

@@ -32,7 +32,8 @@ def probe_scores(model, kind: str) -> Scores:
     """A made-up estimate whose top ``K`` by |score| mixes kinds and signs (``kind``: node/edge/mixed).
 
     Top ``K`` (by |score|, in this order): a key, a head, an MLP, a query, and an edge
-    (``mixed``) or another head; the signed order and the alphabetical order differ from it.
+    (``mixed``) or another head; the signed order, the alphabetical order and the order in which
+    the names are stored all differ from it.
     """
     L, H = model.cfg.n_layers, model.cfg.n_heads
     graph = Graph.from_model(model)
@@ -45,17 +46,21 @@ def probe_scores(model, kind: str) -> Scores:
         top = top_nodes + ([edges[len(edges) // 2]] if kind == "mixed" else [f"L0H{H - 1}"])
         rest = [f"L0H{h}" for h in range(H - 1)] + [f"MLP{L - 1}", "MLP0", f"L{L - 1}H{H - 1}"]
         rest = [r for r in rest if r not in top]
-    values = [-5.0, 4.0, -3.0, 2.5, -2.0] + [0.1 * (i + 1) * (-1) ** i for i in range(len(rest))]
-    return Scores(top + rest, torch.tensor(values), method="a made-up estimate",
+    values = dict(zip(top + rest, [-5.0, 4.0, -3.0, 2.5, -2.0] + [0.1 * (i + 1) * (-1) ** i for i in range(len(rest))]))
+    # stored in neither the |score| order nor its reverse, so "the first k as stored" is not the top k
+    stored = rest[:2] + [top[3], top[0]] + rest[2:4] + [top[4], top[1], top[2]] + rest[4:]
+    return Scores(stored, torch.tensor([values[n] for n in stored]), method="a made-up estimate",
                   kind="edge" if kind == "edge" else "node")
 
 
-def _cases() -> list[tuple[str, object, object, Scores]]:
+def _cases() -> list[tuple[str, object, object, Scores, int]]:
+    """``(label, model, task, estimate, k)``: k differs between cases, so a k that is never read fails."""
     model, task = zoo.load_model("mixture"), zoo.load_task("mixture", n=8, seed=0, task="ioi")
     label = f"the chapter's mixture model on IOI ({describe_model(model, task)})"
-    out = [(label, model, task, probe_scores(model, "mixed")), (label, model, task, probe_scores(model, "edge"))]
+    out = [(label, model, task, probe_scores(model, "mixed"), K),
+           (label, model, task, probe_scores(model, "edge"), K - 1)]
     for rlabel, m, t in separating_cases()[:1]:
-        out.append((rlabel, m, t, probe_scores(m, "node")))
+        out.append((rlabel, m, t, probe_scores(m, "node"), K - 2))
     return out
 
 
@@ -63,9 +68,9 @@ def _names_message(got: list[str], want: list[str], est: Scores, label: str) -> 
     k = len(want)
     if list(got) == list(want):
         return None
-    if len(got) > k and set(want) <= set(got):
-        return (f"you returned {len(got)} names where k = {k} were asked: the top k overall, ranked by |score| across "
-                "every kind together (not k per kind or per group), and only those.")
+    if len(got) > k + 1 and set(want) <= set(got):
+        return (f"you returned {len(got)} names where k = {k} were asked: return only the top k names, ranked by "
+                "|score| across every kind together (not k per kind or per group, and no unverified extras).")
     if set(got) == set(want):
         if list(got) == sorted(want):
             return "right components, but sorted alphabetically: keep the estimate's order (largest |score| first)."
@@ -74,6 +79,8 @@ def _names_message(got: list[str], want: list[str], est: Scores, label: str) -> 
         return f"right components in the wrong order {list(got)}: keep the estimate's order {want}."
     by_abs = est.order(absolute=True)
     alternatives = [
+        (list(est.names)[:k], "you took the first k names in the order the estimate stores them: rank them by "
+                              "|score| first (scores.order(absolute=True)), then take the top k."),
         (est.order(absolute=False)[:k], "you ranked by the signed score (largest positive first); rank by |score|: a "
                                         "large negative effect matters as much as a large positive one."),
         (by_abs[-k:], "you took the k SMALLEST |scores|: order(absolute=True) lists the largest first, take [:k]."),
@@ -87,6 +94,9 @@ def _names_message(got: list[str], want: list[str], est: Scores, label: str) -> 
     for names, message in alternatives:
         if set(got) == set(names):
             return message
+    if len(got) != k:
+        return (f"you returned {len(got)} names where k = {k} were asked: take exactly the top k (read k from the "
+                "argument, do not fix it).")
     missing = [n for n in want if n not in got]
     kinds = sorted({("edges" if "->" in n else "queries" if n.endswith(".q") else "keys" if n.endswith(".k")
                      else "MLPs" if n.startswith("MLP") else "heads") for n in missing})
@@ -128,8 +138,11 @@ def _values_message(got: Scores, want: Scores, est: Scores, model, task, label: 
     ):
         if close(x):
             return message + numbers
+    if len(g) > 1 and (g - g[0]).abs().max().item() <= 1e-9 * max(g.abs().max().item(), 1e-30):
+        return ("every component got the same effect: you patched them together (one joint run) and gave each the "
+                "joint effect; patch each component ALONE and report its own effect." + numbers)
     k = float((g * w).sum() / (w * w).sum().clamp_min(1e-30))
-    if close(k * w):
+    if abs(k) > 1e-3 and close(k * w):
         corr_m = task.baselines(model)[1]
         named = {"1/(M(clean) - M(corrupt))": 1 / (clean_m - corr_m), "1/M(clean)": 1 / clean_m,
                  "B": task.batch_size, "1/B": 1 / task.batch_size}
@@ -148,10 +161,11 @@ def _values_message(got: Scores, want: Scores, est: Scores, model, task, label: 
 @learner_check
 def check_verify_top(learner_fn) -> None:
     """Learner check for ``verify_top_k(model, task, scores, k) -> Scores``: names, order and effects."""
-    for label, model, task, est in _cases():
-        want = verify_top(model, task, est, K)
+    lengths: dict[int, int] = {}  # k -> how many names the learner returned
+    for label, model, task, est, k in _cases():
+        want = verify_top(model, task, est, k)
         try:
-            got = call_guarded(learner_fn, model, task, est, K)
+            got = call_guarded(learner_fn, model, task, est, k)
         except WorkbookError as err:
             if "unknown" not in str(err):
                 raise
@@ -160,6 +174,10 @@ def check_verify_top(learner_fn) -> None:
                               "nodes, edges 'src->dst') and patch each group with its own call.") from err
         if not isinstance(got, Scores):
             raise CheckFailed(f"return a workbook Scores (names + values), got {type(got).__name__}.")
+        if len(got) != k and lengths and set(lengths.values()) == {len(got)}:
+            raise CheckFailed(f"you returned {len(got)} names for k = {k}, as for k = {next(iter(lengths))}: your "
+                              "function does not use k (a number fixed in the code?); take the top k of the argument.")
+        lengths[k] = len(got)
         message = _names_message(list(got.names), list(want.names), est, label)
         if message is None:
             message = _values_message(got, want, est, model, task, label)

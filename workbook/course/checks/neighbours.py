@@ -1,0 +1,76 @@
+"""Neighbouring definitions: what a node-level exercise gives when computed on the right method but the
+wrong object, for the checks to recognise.
+
+A learner who has the method right but applies it to another node of the head (the queries, keys,
+values or the attention pattern instead of the head's output ``hook_z``) or reads another metric
+(the answer's logit alone, its log-probability, the probability difference instead of the task's
+logit difference) gets numbers with no simple relation to the reference. :func:`neighbour_variants`
+computes them with the reference implementation, and :data:`NEIGHBOUR_HINTS` says each in words;
+:func:`zero_ablation` is patching's other neighbour (each head set to 0 instead of its corrupt value).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Callable
+
+import torch
+
+from workbook.core.task import Task
+
+__all__ = ["neighbour_variants", "zero_ablation", "other_metrics", "NEIGHBOUR_HINTS", "OTHER_KINDS", "METRIC_WORDS"]
+
+OTHER_KINDS = {"q": "hook_q (the queries)", "k": "hook_k (the keys)", "v": "hook_v (the values)",
+               "pattern": "hook_pattern (the attention pattern)"}
+METRIC_WORDS = {"answer_logit": "the answer's logit alone", "answer_logprob": "the answer's log-probability",
+                "prob_diff": "the probability difference p(answer) - p(wrong)"}
+NEIGHBOUR_HINTS = [(f"kind_{k}", f"these are the numbers of {where}, not of the head's output: the exercise works on "
+                                 "z = pattern @ v, the hook blocks.{l}.attn.hook_z.") for k, where in
+                   OTHER_KINDS.items()]
+NEIGHBOUR_HINTS += [(f"metric_{k}", f"these numbers measure {w}, not the task's metric: use task.metric_value(logits) "
+                                    "(the logit difference logit(answer) - logit(wrong), averaged over the batch).")
+                    for k, w in METRIC_WORDS.items()]
+
+
+def _answer_logit(logits, answer, wrong, pos):
+    """Per-example logit of the answer alone at ``pos`` (a metric learners use by mistake)."""
+    return logits[torch.arange(logits.shape[0]), pos, answer]
+
+
+_answer_logit.reads_only_pos = True
+
+
+def other_metrics(task: Task) -> dict[str, Task]:
+    """The task read with the metrics of :data:`METRIC_WORDS` instead of the logit difference (empty when
+    the task's metric is not the logit difference)."""
+    if task.metric != "logit_diff":
+        return {}
+    return {"answer_logit": replace(task, metric=_answer_logit),
+            "answer_logprob": replace(task, metric="answer_logprob"), "prob_diff": replace(task, metric="prob_diff")}
+
+
+def neighbour_variants(method: Callable, model, task: Task) -> dict[str, torch.Tensor]:
+    """``{key of NEIGHBOUR_HINTS: [n_layers, n_heads]}`` from ``method(model, task, kind) -> Scores``
+    (``wb.patch_nodes`` or ``wb.atp``): every other node kind of a head, and every other metric on heads."""
+    L, H = model.cfg.n_layers, model.cfg.n_heads
+    out = {f"kind_{k}": method(model, task, k).values.reshape(L, H) for k in OTHER_KINDS}
+    out.update({f"metric_{k}": method(model, t, "head").values.reshape(L, H) for k, t in other_metrics(task).items()})
+    return out
+
+
+def zero_ablation(model, task) -> torch.Tensor:
+    """Wrong variant: each head's output set to 0 (ablated) instead of its corrupt value: ``[L, H]``."""
+    L, H = model.cfg.n_layers, model.cfg.n_heads
+    out = torch.zeros(L, H)
+    with torch.no_grad():
+        base = task.metric_value(model(task.clean))
+        for l in range(L):
+            for h in range(H):
+                def put(act, hook, h=h):
+                    act = act.clone()
+                    act[:, :, h] = 0.0
+                    return act
+
+                with model.hooks(fwd_hooks=[(f"blocks.{l}.attn.hook_z", put)]):
+                    out[l, h] = task.metric_value(model(task.clean)) - base
+    return out
