@@ -1,6 +1,19 @@
 """Planted wrong solutions for the learner checks (issue 23).
 
-``planted.MISTAKES`` and ``batch2.MISTAKES`` (the development set) were written while the probes
-were built; ``held_out.MISTAKES`` after they were finished, unseen by them. Each entry is
-``(check name, mistake id, expected cause regex, wrong function)``.
+Each module's ``MISTAKES`` holds ``(check name, mistake id, expected cause regex, wrong function)``.
+``planted`` and ``batch2`` were written while the probes were built; ``held_out1``-``held_out3``,
+``held_out`` (#4) and ``held_out5``-``held_out7`` were each written blind (the writer never saw the
+checks or their messages), measured once unseen, and then the probes were revised on them, so they
+count as development sets now (:data:`DEV`). :data:`UNSEEN` names the newest blind set: measured
+only with the final probes. The counts are in docs/checks_planted.md (``scripts/plant_mistakes.py``).
 """
+
+import importlib
+
+DEV = ("planted", "batch2", "held_out1", "held_out2", "held_out3", "held_out", "held_out5", "held_out6", "held_out7")
+UNSEEN = "held_out8"
+
+
+def mistakes(*names: str) -> list:
+    """The ``MISTAKES`` of the named modules of this package, in order."""
+    return [m for name in names for m in importlib.import_module(f"tests.planted.{name}").MISTAKES]

@@ -148,8 +148,7 @@ def masked_forward(
         hook_name, head = graph.dest_hook(d)
         groups.setdefault(hook_name, []).append((j, head))
     for hook_name, members in groups.items():
-        fn = patch(hook_name, [j for j, _ in members], [h for _, h in members]) if members else None
-        if fn is not None:
+        if members and (fn := patch(hook_name, [j for j, _ in members], [h for _, h in members])) is not None:
             fwd.append((hook_name, fn))
     positions = run.logit_positions() if metric_only else None
     with torch.no_grad(), model.hooks(fwd_hooks=fwd):

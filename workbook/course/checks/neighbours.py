@@ -16,9 +16,11 @@ from typing import Callable
 
 import torch
 
+from workbook.core.runs import cache_activations, cache_activations_and_grads
 from workbook.core.task import Task
 
-__all__ = ["neighbour_variants", "zero_ablation", "other_metrics", "NEIGHBOUR_HINTS", "OTHER_KINDS", "METRIC_WORDS"]
+__all__ = ["neighbour_variants", "zero_ablation", "atp_position_variants", "ATP_POSITION_HINTS", "other_metrics",
+           "NEIGHBOUR_HINTS", "OTHER_KINDS", "METRIC_WORDS"]
 
 OTHER_KINDS = {"q": "hook_q (the queries)", "k": "hook_k (the keys)", "v": "hook_v (the values)",
                "pattern": "hook_pattern (the attention pattern)"}
@@ -74,3 +76,26 @@ def zero_ablation(model, task) -> torch.Tensor:
                 with model.hooks(fwd_hooks=[(f"blocks.{l}.attn.hook_z", put)]):
                     out[l, h] = task.metric_value(model(task.clean)) - base
     return out
+
+
+ATP_POSITION_HINTS = [
+    ("sum_then_product", "you summed the delta and the gradient over positions BEFORE multiplying them: AtP sums the "
+                         "products, sum over p of delta_p . grad_p (each position's delta meets its own gradient)."),
+    ("last_grad", "you used the last position's gradient at every position: each position's delta is multiplied by "
+                  "the gradient at that SAME position (the einsum keeps p on both sides)."),
+]
+
+
+def atp_position_variants(model, task: Task) -> dict[str, torch.Tensor]:
+    """AtP of each head's output with the positions handled wrongly (keys of :data:`ATP_POSITION_HINTS`),
+    ``[n_layers, n_heads]``, batch means of per-example products (noising: delta = corrupt - clean)."""
+    L = model.cfg.n_layers
+    names = [f"blocks.{l}.attn.hook_z" for l in range(L)]
+    _, corr = cache_activations(model, task.corrupt, names)
+    _, clean, grads = cache_activations_and_grads(model, task, names, names)
+    sp, lg = [], []
+    for n in names:
+        d, g = (corr[n] - clean[n]).double(), grads[n].double()  # [B, P, H, d_head]
+        sp.append((d.sum(1) * g.sum(1)).sum(-1).mean(0))
+        lg.append((d * g[:, -1:]).sum((1, 3)).mean(0))
+    return {"sum_then_product": torch.stack(sp), "last_grad": torch.stack(lg)}

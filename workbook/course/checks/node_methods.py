@@ -24,7 +24,13 @@ from workbook.core.task import Task
 from workbook.course.checks._runner import CheckFailed, learner_check
 from workbook.course.checks.cases import call_guarded, describe_model, dims_of, factors_of, head_label, separating_cases
 from workbook.course.checks.diagnose_diff import Case, diagnose, shape_message
-from workbook.course.checks.neighbours import NEIGHBOUR_HINTS, neighbour_variants, zero_ablation
+from workbook.course.checks.neighbours import (
+    ATP_POSITION_HINTS,
+    NEIGHBOUR_HINTS,
+    atp_position_variants,
+    neighbour_variants,
+    zero_ablation,
+)
 from workbook.course.checks.properties import batch_mean, identical_prompts
 from workbook.models import zoo
 from workbook.models.loading import build_gpt2
@@ -160,7 +166,7 @@ def _atp_ref(model, task):
     return ref, {"corrupt_grad": -den, "den": den, "avg_grad": (ref - den) / 2, "last": per_pos[..., -1],
                  "first_pos": per_pos[..., 0],
                  "first_ex": ref_s.per_example.reshape(-1, L, H)[0], "abs": per_pos.abs().sum(-1),
-                 **neighbour_variants(atp, model, task)}, {}
+                 **neighbour_variants(atp, model, task), **atp_position_variants(model, task)}, {}
 
 
 @learner_check
@@ -181,7 +187,7 @@ def check_atp_heads(fn: Callable) -> None:
                       "1/B; cache_activations_and_grads already undoes it, so do not divide again, or sum the "
                       "products over examples before dividing once."),
         ("scale:B", BATCH_TOO_BIG),
-    ] + NEIGHBOUR_HINTS)
+    ] + NEIGHBOUR_HINTS + ATP_POSITION_HINTS)
 
 
 # --------------------------------------------------------------------------- QK fix

@@ -95,6 +95,16 @@ def probe_subset(c: Case) -> Finding | None:
                                                 f"a {ax} index off by one (clamped at the end), or were the earlier "
                                                 f"entries overwritten by later iterations (a list holding the same "
                                                 f"tensor, edited in place: append a .clone())?")
+        if n > 2 and ok == [j != n - 1 for j in range(n)]:
+            return Finding(f"subset:{ax}:all_but_last", f"every {ax} is right except the last one{tail}: the last "
+                                                        f"{ax} is replaced, dropped or computed differently (a loop "
+                                                        f"that stops one early, range(n - 1), or a final entry "
+                                                        f"overwritten after the loop).")
+        if n > 2 and ok == [j != 0 for j in range(n)]:
+            return Finding(f"subset:{ax}:all_but_first", f"every {ax} is right except the first one{tail}: the "
+                                                         f"first {ax} is dropped, replaced or computed differently "
+                                                         f"(a loop or slice that starts at 1, or a start value "
+                                                         f"overwritten).")
         if ok == [j == 0 for j in range(n)]:
             return Finding(f"subset:{ax}:first", f"only the first {ax} is right{tail}; every later {ax} differs: "
                                                  f"something carries over from one iteration of your loop to the "

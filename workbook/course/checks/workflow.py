@@ -130,7 +130,19 @@ def _values_message(got: Scores, want: Scores, est: Scores, model, task, label: 
         if all(abs(float(got[n]) - float(heads[head_of[n]])) <= 2e-3 * scale for n in wrong):
             return ("your effects for the .q/.k names are those of the whole head: patch the query or key input "
                     "(patch_nodes(model, task, 'q' or 'k', nodes=[...])), not the head output." + numbers)
+    e = torch.tensor([float(est[n]) for n in want.names], dtype=torch.float64)
+    corr_m = task.baselines(model)[1]
+    half = verify_top(model, task.subset(slice(0, max(1, task.batch_size // 2))), est, len(want))
     for x, message in (
+        (w + clean_m - corr_m, "your effects are measured from M(corrupt): the noising effect subtracts M(clean), "
+                               "the metric of the unpatched clean run."),
+        (w - e, "you returned exact - estimate (the estimate's error); verification returns the exact effect itself."),
+        (e - w, "you returned estimate - exact (the estimate's error); verification returns the exact effect itself."),
+        (w / e.where(e.abs() > 0, torch.ones_like(e)), "you returned exact / estimate (a ratio); verification "
+                                                       "returns the exact effect itself."),
+        (torch.tensor([float(half[n]) for n in want.names]), "your effects come from part of the batch only (the "
+                                                             "first half of the prompt pairs): patch and average over "
+                                                             "every pair of the task."),
         (w.abs(), "you returned |effect|: keep the sign, it tells the direction of the effect."),
         (-w, "sign flipped: the noising effect is M(clean with c := corrupt) - M(clean), not the other way round."),
         (torch.tensor([float(est[n]) for n in want.names]), "these are the estimate's own values: verification must "
@@ -143,7 +155,6 @@ def _values_message(got: Scores, want: Scores, est: Scores, model, task, label: 
                 "joint effect; patch each component ALONE and report its own effect." + numbers)
     k = float((g * w).sum() / (w * w).sum().clamp_min(1e-30))
     if abs(k) > 1e-3 and close(k * w):
-        corr_m = task.baselines(model)[1]
         named = {"1/(M(clean) - M(corrupt))": 1 / (clean_m - corr_m), "1/M(clean)": 1 / clean_m,
                  "B": task.batch_size, "1/B": 1 / task.batch_size}
         hit = next((n for n, v in named.items() if abs(k - v) <= 2e-2 * abs(v)), None)
