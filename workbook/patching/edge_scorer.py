@@ -18,14 +18,19 @@ For a q/k/v destination (head ``h`` of layer ``l``, projection ``W_h``, ``g = dM
 
 with ``s`` the norm's scale (sigma or rms) at that position, ``W~_h = diag(w) W_h``,
 ``u_h = W~_h^T 1 / D``, ``S(delta) = sum_d delta_d`` and ``y_h = (xhat * w) W_h = q_h - b_q - b W_h``
-(read off the cached ``hook_q`` activation, so no extra matmul). The first two terms are linear
-in ``g/s``: passes are summed in head space (``d_head`` numbers per head and position) and
-expanded to ``d_model`` once at the end. The third keeps one number per head and position per
-pass, plus that pass's ``xhat``. MLP and logits destinations read their input gradient directly
-(``hook_mlp_in``, the last ``hook_resid_post``). The final contraction runs one destination
-layer at a time over the sources upstream of it (sources are ordered by layer, so those are a
-prefix). Exact: the same sums in another order (checked against autograd on TransformerLens'
-split per-head hooks, every family, in ``tests/test_graph_io.py`` and ``tests/test_families.py``).
+(read off the cached ``hook_q`` activation, so no extra matmul). The first two terms are one,
+``<delta, (W~_h - 1 u_h^T) g/s>`` (``W~_h`` centred over ``d_model``), linear in ``g/s``: passes
+are summed in head space (``d_head`` numbers per head and position) and expanded to ``d_model``
+at the end. The third keeps one number ``R`` per head and position per pass, plus that pass's
+``xhat``; at the end each head's expanded gradient gets ``- sum_k R_k xhat_k`` added (passes
+flushed early, when their store is full, are contracted with the deltas instead). MLP and
+logits destinations read their input gradient directly (``hook_mlp_in``, the last
+``hook_resid_post``). The final contraction runs one example at a time (its deltas rebuilt into
+one reused buffer, so the ``[n_src, B, P, d_model]`` deltas are never stored), over runs of
+destination columns, each against the sources upstream of its last column (sources are ordered
+by layer, so those are a prefix; the rest is masked to 0). Exact: the same sums in another order
+(checked against autograd on TransformerLens' split per-head hooks, every family, in
+``tests/test_graph_io.py`` and ``tests/test_families.py``).
 
 Weights and norms come from the model's adapter (:mod:`workbook.arch`); everything is computed
 in float32 (float64 for a float64 model) on the model's device.
@@ -74,41 +79,30 @@ class EdgeScorer:
         self.n_up = n_up.tolist()
         self._deltas: torch.Tensor | None = None
         self._sources: tuple[dict, dict] | None = None
-        self._sum_delta: torch.Tensor | None = None
         self._zero_state()
 
     # ------------------------------------------------------------------ layout
     def _layer_consts(self, l: int) -> dict:
-        """Per kind: ``W~_h`` as ``[n, dh, D]``, ``u_h`` ``[n, dh]``, the offset ``b_q + b W`` ``[n, dh]``
-        and the same offset as a block-diagonal ``[n*dh, n]`` (one matmul gives every head's ``<g, off>``);
-        ``Wt`` and ``ubar``: the first two for the layer's q, k and v heads together."""
+        """Per kind: the number of heads and the offset ``b_q + b W`` ``[n, dh]``; ``W_O`` ``[H, dh, D]``;
+        ``Wt``: ``W~_h`` of the layer's q, k and v heads, ``[q|k|v heads, dh, D]``, centred over
+        ``D`` for LayerNorm (``W~_h - 1 u_h^T``: the mean term folded in)."""
         ad, cd, D, dh = self.adapter, self.dtype, self.D, self.dh
         w, b_norm, eps = ad.norm_terms(l)
         w = w.detach().to(self.device, cd)
         b_norm = None if b_norm is None else b_norm.detach().to(self.device, cd)
-        out = {"eps": eps}
+        out, Wts = {"eps": eps}, []
         for kind in "qkv":
             W, b = ad.projection(l, kind)
             W = W.detach().to(self.device, cd)  # [D, n * dh]
             n = W.shape[1] // dh
-            Wt = w[:, None] * W
-            off = torch.zeros(n * dh, dtype=cd, device=self.device)
-            if b is not None:
-                off = off + b.detach().to(self.device, cd)
+            Wts.append((w[:, None] * W).T.reshape(n, dh, D))
+            off = torch.zeros(n * dh, dtype=cd, device=self.device) if b is None else b.detach().to(self.device, cd)
             if b_norm is not None:
                 off = off + b_norm @ W
-            off = off.reshape(n, dh)
-            blocks = torch.zeros(n, dh, n, dtype=cd, device=self.device)
-            idx = torch.arange(n, device=self.device)
-            blocks[idx, :, idx] = off
-            out[kind] = (
-                Wt.T.reshape(n, dh, D).contiguous(),
-                Wt.sum(0).reshape(n, dh) / D,
-                off,
-                blocks.reshape(n * dh, n),
-            )
-        out["Wt"] = torch.cat([out[k][0] for k in "qkv"])  # [q|k|v heads, dh, D]
-        out["ubar"] = torch.cat([out[k][1] for k in "qkv"])  # [q|k|v heads, dh]
+            out[kind] = (n, off.reshape(n, dh))
+        Wt = torch.cat(Wts)
+        out["W_O"] = ad.projection(l, "o")[0].detach().to(self.device, cd).reshape(self.H, dh, D)
+        out["Wt"] = (Wt - Wt.mean(-1, keepdim=True) if self.layernorm else Wt).contiguous()
         return out
 
     def columns(self, l: int, kind: str) -> slice:
@@ -157,13 +151,13 @@ class EdgeScorer:
         self._out: torch.Tensor | None = None
 
     def expect(self, passes: int) -> None:
-        """Say how many passes (copies) will be added, so that their per-pass terms are contracted
-        in one go when they fit in an eighth of the memory budget (fewer, larger matmuls)."""
+        """Say how many passes (copies) will be added, so that their per-pass terms are all kept, when
+        they fit in an eighth of the memory budget, and folded in by :meth:`finish` (no flush)."""
         self._hint = max(1, int(passes))
 
     def nbytes(self) -> int:
         """Bytes held now (deltas, accumulators, stored per-pass terms)."""
-        t = [self._deltas, self._sum_delta, self._logits, self._out, self._X, self._Rb] + self._mlp
+        t = [self._deltas, self._logits, self._out, self._X, self._Rb] + self._mlp
         if self._sources is not None:
             t += [x for d in self._sources for x in d.values()]
         t += self._G
@@ -171,17 +165,16 @@ class EdgeScorer:
 
     def _out_tensor(self) -> torch.Tensor:
         if self._out is None:
-            n_src, n_dst = self.graph.edge_mask.shape
-            self._out = torch.zeros(self.B, n_src, n_dst, dtype=self.dtype, device=self.device)
+            self._out = torch.zeros(self.B, *self.graph.edge_mask.shape, dtype=self.dtype, device=self.device)
         return self._out
 
     # ------------------------------------------------------------------ sources
     def set_deltas(self, corr: dict[str, torch.Tensor], clean: dict[str, torch.Tensor]) -> None:
         """Give the source activations (:meth:`source_names`) of the corrupt and the clean run.
 
-        ``delta = source(corrupt) - source(clean)`` (:attr:`deltas`, ``[n_src, B, P*D]``; a head's
-        write is its ``hook_z`` difference times its W_O slice) is built when first needed, which
-        is after the passes, so that it does not add to their peak memory."""
+        ``delta = source(corrupt) - source(clean)`` (a head's write is its ``hook_z`` difference
+        times its W_O slice): :meth:`finish` builds each example's in turn; :attr:`deltas`, all of
+        them ``[n_src, B, P*D]``, only when read (an early flush, edge patching)."""
         names = self.source_names()
         self._sources = ({n: corr[n] for n in names}, {n: clean[n] for n in names})
         B, P = corr[LEAF_HOOK].shape[:2]
@@ -201,22 +194,22 @@ class EdgeScorer:
             self._sources = None
         return self._deltas
 
-    def _build_deltas(self, corr: dict[str, torch.Tensor], clean: dict[str, torch.Tensor]) -> torch.Tensor:
-        cd, H, dh, D, B, P = self.dtype, self.H, self.dh, self.D, self.B, self.P
-        out = torch.empty(len(self.graph.sources), B, P * D, dtype=cd, device=self.device)
-        out[0] = (corr[LEAF_HOOK].to(cd) - clean[LEAF_HOOK].to(cd)).reshape(B, P * D)
-        row = 1
+    def _build_deltas(self, corr: dict, clean: dict, b: int | None = None, out=None) -> torch.Tensor:
+        """The deltas ``[n_src, B, P*D]``, or example ``b``'s ``[n_src, P*D]`` (written into ``out``)."""
+        cd, H, dh, D, P = self.dtype, self.H, self.dh, self.D, self.P
+        sel = slice(None) if b is None else b
+        if out is None:
+            out = torch.empty(len(self.graph.sources), self.B, P * D, dtype=cd, device=self.device)
+
+        def diff(name: str) -> torch.Tensor:
+            return corr[name][sel].to(cd) - clean[name][sel].to(cd)
+
+        out[0] = diff(LEAF_HOOK).reshape(out.shape[1:])
         for l in range(self.L):
-            W_O = self.adapter.projection(l, "o")[0].detach().to(self.device, cd).reshape(H, dh, D)
-            z = f"blocks.{l}.attn.hook_z"
-            dz = corr[z].to(cd) - clean[z].to(cd)  # [B, P, H, dh]
-            torch.bmm(dz.permute(2, 0, 1, 3).reshape(H, B * P, dh), W_O, out=out[row : row + H].view(H, B * P, D))
-            row += H
-            m = f"blocks.{l}.hook_mlp_out"
-            out[row] = (corr[m].to(cd) - clean[m].to(cd)).reshape(B, P * D)
-            row += 1
-        if self.layernorm:
-            self._sum_delta = out.view(-1, B, P, D).sum(-1)  # [n_src, B, P]
+            row = 1 + l * (H + 1)
+            dz = diff(f"blocks.{l}.attn.hook_z").reshape(-1, H, dh).transpose(0, 1)  # [H, (B)P, dh]
+            torch.bmm(dz, self._consts[l]["W_O"], out=out[row : row + H].view(H, -1, D))
+            out[row + H] = diff(f"blocks.{l}.hook_mlp_out").reshape(out.shape[1:])
         return out
 
     def _check_shape(self, B: int, P: int) -> None:
@@ -254,14 +247,15 @@ class EdgeScorer:
         ks = slice(k, k + copies)
         for l in range(self.L):
             c = self._consts[l]
-            x = acts[f"blocks.{l}.hook_resid_pre"].to(cd)
+            x, xs = acts[f"blocks.{l}.hook_resid_pre"].to(cd).reshape(copies, B, P, D), self._X[ks, l]
             if self.layernorm:
-                x = x - x.mean(-1, keepdim=True)
-            inv = (_rowdot(x, x)[..., None] / D + c["eps"]).rsqrt()  # [rows, P, 1]: 1 / sigma (or 1 / rms)
-            torch.mul(x.view(copies, B, P, D), inv.view(copies, B, P, 1), out=self._X[ks, l])  # xhat
+                torch.sub(x, x.mean(-1, keepdim=True), out=xs)
+            else:
+                xs.copy_(x)
+            inv = torch.linalg.vector_norm(xs, dim=-1, keepdim=True).square_().div_(D).add_(c["eps"]).rsqrt_()
+            xs.mul_(inv)  # xhat; inv: 1 / sigma (or 1 / rms), [copies, B, P, 1]
             for kind in "qkv":
-                Wt, ubar, off, off_blocks = c[kind]
-                n = Wt.shape[0]
+                n, off = c[kind]
                 cols = self.columns(l, kind)
                 cols = slice(cols.start - self.columns(l, "q").start, cols.stop - self.columns(l, "q").start)
                 g = grads.get(f"blocks.{l}.attn.hook_{kind}")
@@ -269,16 +263,14 @@ class EdgeScorer:
                     self._Rb[ks, l, ..., cols] = 0
                     continue
                 g = g.to(cd).reshape(rows, P, n, dh).contiguous()
-                # R = <g/s, y - off> / D with y the cached q/k/v: <g, y> - <g, off> per head, times 1/(s D)
-                y = acts[f"blocks.{l}.attn.hook_{kind}"].to(cd).reshape(rows, P, n, dh).contiguous()
-                r = _rowdot(g, y) - (g.reshape(rows * P, n * dh) @ off_blocks).view(rows, P, n)
-                torch.mul(r.view(copies, B, P, n), inv.view(copies, B, P, 1), out=self._Rb[ks, l, ..., cols])
-                self._Rb[ks, l, ..., cols] /= D
+                # R = <g/s, y - off> / D with y the cached q/k/v
+                r = _rowdot(g, acts[f"blocks.{l}.attn.hook_{kind}"].to(cd).reshape(rows, P, n, dh) - off)
+                torch.mul(r.view(copies, B, P, n), inv / D, out=self._Rb[ks, l, ..., cols])
                 if self._G[l] is None:
                     self._G[l] = torch.zeros(B, P, self._Rb.shape[-1], dh, dtype=cd, device=self.device)
                 acc = self._G[l][:, :, cols]
                 for i in range(copies):  # sum over copies of g / scale
-                    acc.addcmul_(g[i * B : (i + 1) * B], inv[i * B : (i + 1) * B, :, :, None])
+                    acc.addcmul_(g[i * B : (i + 1) * B], inv[i, ..., None])
             g = grads.get(f"blocks.{l}.hook_mlp_in")
             if g is not None:
                 self._mlp[l] = _sum_copies(g.to(cd).reshape(copies, B, P * D), self._mlp[l])
@@ -311,45 +303,82 @@ class EdgeScorer:
                 out[:, :n_up, heads] -= torch.bmm(Cl, R)
         self._k = 0
 
+    def _runs(self) -> list[tuple[int, int, list]]:
+        """Runs of consecutive destination blocks (a layer's q/k/v heads, its MLP, the logits: ``(kind,
+        layer, first column, stop)``), one matmul ``[n_up, P*D] @ [P*D, columns]`` each, chosen to
+        minimise a cost model of that matmul on CPU, ``(n_up + 20) * (columns + 22)`` (small ones
+        run far below peak; rows past a destination's prefix are wasted), with the columns padded
+        to a multiple of 16 and the buffer within an eighth of the memory budget."""
+        units = []
+        for l in range(self.L):
+            q, v, m = self.columns(l, "q"), self.columns(l, "v"), self.columns(l, "mlp")
+            units += [("heads", l, q.start, v.stop), ("mlp", l, m.start, m.stop)]
+        units.append(("logits", self.L - 1, m.stop, self.graph.edge_mask.shape[1]))
+        starts = [u[2] for u in units] + [units[-1][3]]
+        max_cols = max(16, memory_budget() // 8 // (self.P * self.D * torch.finfo(self.dtype).bits // 8))
+        best = [(0, 0)]  # per start: least cost of the blocks before it, and where its last run begins
+        for j in range(1, len(starts)):
+            costs = [
+                (best[i][0] + (max(self.n_up[starts[i] : starts[j]]) + 20) * (_pad(starts[j] - starts[i]) + 22), i)
+                for i in range(j)
+                if i == j - 1 or _pad(starts[j] - starts[i]) <= max_cols
+            ]
+            best.append(min(costs))
+        runs, j = [], len(starts) - 1
+        while j:
+            i = best[j][1]
+            runs.insert(0, (starts[i], starts[j], units[i:j]))
+            j = i
+        return runs
+
+    def _fill(self, A: torch.Tensor, kind: str, l: int, b: int) -> None:
+        """Example ``b``'s destination-input gradients summed over the passes, ``[rows, P, D]``: an MLP's or
+        the logits' as accumulated; a head's first and second terms, ``(W~_h - 1 u_h^T) gbar_h``,
+        minus the third of the passes still stored, ``sum_k R_k[h] xhat_k``."""
+        K = self._k
+        if kind != "heads":
+            g = self._logits if kind == "logits" else self._mlp[l]
+            A[0] = 0 if g is None else g[b].view(self.P, self.D)
+            return
+        if self._G[l] is None:
+            A.zero_()
+        else:  # every q/k/v head of the layer in one batched matmul
+            torch.bmm(self._G[l][b].transpose(0, 1), self._consts[l]["Wt"], out=A)
+        if K:  # per position: [heads, K] @ [K, D] (into a temporary: faster than baddbmm_ on A)
+            X = self._X[:K, l, b].transpose(0, 1)  # [P, K, D]
+            R = self._Rb[:K, l, b].permute(1, 2, 0)  # [P, heads, K]
+            A.transpose(0, 1).sub_(torch.bmm(R, X))
+
     @torch.no_grad()
     def finish(self) -> torch.Tensor:
         """Per-example edge scores ``[B, n_sources, n_destinations]``, summed over the passes (0 off the edge mask)."""
-        self.flush()
-        out = self._out_tensor()
-        B, P, D, dh, L = self.B, self.P, self.D, self.dh, self.L
-        lhs = self.deltas.transpose(0, 1)  # [B, n_src, P*D], a strided view (no copy)
-        n_heads = self.columns(0, "v").stop
-        # one buffer for a layer's destination-input gradients (first term), reused: rows are the
-        # layer's q/k/v heads, its MLP and, for the last layer, the logits
-        buf = torch.empty(n_heads + 2, B * P, D, dtype=self.dtype, device=self.device)
-        for l in range(L):
-            q, v, mlp = self.columns(l, "q"), self.columns(l, "v"), self.columns(l, "mlp").start
-            last = l == L - 1
-            n_rows = n_heads + (2 if last else 1)
-            n_up, n_up_rhs = self.n_up[q.start], self.n_up[-1] if last else self.n_up[mlp]
-            A = buf[:n_rows]
-            Gs, M1 = self._G[l], None
-            if Gs is None:
-                A[:n_heads] = 0
-            else:  # the first term of every q/k/v head of the layer in one batched matmul
-                Wt = self._consts[l]["Wt"]
-                torch.bmm(Gs.permute(2, 0, 1, 3).reshape(n_heads, B * P, dh), Wt, out=A[:n_heads])
-                if self.layernorm:
-                    M1 = _rowdot(Gs, self._consts[l]["ubar"].expand_as(Gs))  # [B, P, n_heads]
-            extra = [self._mlp[l]] + ([self._logits] if last else [])
-            for i, g in enumerate(extra):
-                if g is None:
-                    A[n_heads + i] = 0
-                else:
-                    A[n_heads + i] = g.view(B * P, D)
-            res = torch.bmm(lhs[:, :n_up_rhs], A.view(n_rows, B, P * D).permute(1, 2, 0))  # [B, n_up_rhs, n_rows]
-            out[:, :n_up, q.start : v.stop] += res[:, :n_up, :n_heads]
-            out[:, : self.n_up[mlp], mlp] += res[:, : self.n_up[mlp], n_heads]
-            if last:
-                out[:, : self.n_up[-1], -1] += res[:, :, n_heads + 1]
-            if M1 is not None and n_up:
-                out[:, :n_up, q.start : v.stop] -= torch.bmm(self._sum_delta[:n_up].permute(1, 0, 2), M1)
+        if not self.has_deltas:
+            raise RuntimeError("EdgeScorer: set_deltas first")
+        out, P, D, cd, dev = self._out_tensor(), self.P, self.D, self.dtype, self.device
+        # example b's deltas: a row of the stored ones, else built into one reused buffer
+        rows = None if self._deltas is not None else torch.empty(len(self.graph.sources), P * D, dtype=cd, device=dev)
+        mask = self.graph.edge_mask.to(self.device)
+        runs = self._runs()
+        # one example at a time: the buffer (and that example's deltas) stay in cache between the
+        # products that fill it and the matmul that reads it; padding rows are dropped
+        buf = torch.zeros(max(_pad(c1 - c0) for c0, c1, _ in runs), P, D, dtype=cd, device=dev)
+        for b in range(self.B):
+            lhs = self._deltas[:, b] if rows is None else self._build_deltas(*self._sources, b, rows)
+            for c0, c1, units in runs:
+                n_up = max(self.n_up[c0:c1])
+                if not n_up:
+                    continue
+                for kind, l, u0, u1 in units:
+                    self._fill(buf[u0 - c0 : u1 - c0], kind, l, b)
+                res = torch.mm(lhs[:n_up], buf[: _pad(c1 - c0)].view(-1, P * D).T)[:, : c1 - c0]
+                out[b, :n_up, c0:c1] += res.masked_fill_(~mask[:n_up, c0:c1], 0)
+        self._k = 0
         return out
+
+
+def _pad(n: int) -> int:
+    """``n`` rounded up to a multiple of 16 (matmuls with such a column count run much faster on CPU)."""
+    return -(-n // 16) * 16
 
 
 def _rowdot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
