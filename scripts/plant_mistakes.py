@@ -137,7 +137,7 @@ had to avoid every earlier idea (#6, #7: 170-260 mistakes already planted) land 
 | 5 | `held_out5.py` | + properties (f3cd1a1) | 59 | 38 | 19 | 2 | 0 |
 | 6 | `held_out6.py` | round 2 (8a4d5b6) | 47 | 19 | 21 | 5 | **2** (fixed since) |
 | 7 | `held_out7.py` | round 3 (4fa7462) | 45 | 18 | 19 | 8 | 0 |
-| 8 | `held_out8.py` | round 4 (a09ed49; the final probes add one verify_top fix that changes no #8 outcome) | 36 | 26 | 8 | 2 | 0 |
+| 8 | `held_out8.py` | final (a09ed49 + a verify_top fix; no #8 outcome changed) | 36 | 26 | 8 | 2 | 0 |
 
 "Named" is decided by the writer's pattern on the diagnosis; read by hand, a few more messages
 name the cause in other words (round 5: 41-43 of 59; round 6: 26 of 47; round 7: 20 of 45; round 8:
