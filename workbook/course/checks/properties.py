@@ -27,6 +27,7 @@ given the benefit of the doubt (None).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable
 
 import torch
@@ -83,19 +84,15 @@ IDENTICAL_TEXT = {
 
 
 def identical_prompts(fn: Callable, cases: list[tuple[str, object, Task]], *args, kind: str = "default",
-                      noun: str = "", scale_of: Callable[[object, Task], float] | None = None) -> str | None:
-    """Diagnosis when ``fn(model, task_with_corrupt_equal_clean, *args)`` is not ~0 on some case.
-
-    ``scale_of(model, task)``: the size of the values on the real task (for the tolerance and
-    the message); defaults to the learner's own result on it.
-    """
+                      noun: str = "") -> str | None:
+    """Diagnosis when ``fn(model, task_with_corrupt_equal_clean, *args)`` is not ~0 on some case
+    (relative to the learner's own result on the real task); ``kind``/``noun`` pick the wording."""
     for label, model, task in cases:
         real = _quiet(fn, model, task, *args)
-        same = _quiet(fn, model, Task(task.clean, task.clean.clone(), task.answer, task.wrong, pos=task.pos,
-                                      metric=task.metric), *args)
+        same = _quiet(fn, model, replace(task, corrupt=task.clean.clone()), *args)
         if real is None or same is None or same.shape != real.shape:
             continue
-        scale = max(_scale(real), scale_of(model, task) if scale_of else 0.0)
+        scale = _scale(real)
         if same.abs().max().item() > PROBE_REL * scale + 1e-7:
             return IDENTICAL_TEXT[kind].format(got=same.abs().max().item(), scale=scale, noun=noun) + \
                 f" (Seen on {label}.)"
@@ -253,7 +250,7 @@ def _which_mix(full: torch.Tensor, model, task: Task, reference_on: Callable) ->
     tries = {"first": task.corrupt[:1].expand(B, -1), "next": task.corrupt.roll(-1, 0),
              "previous": task.corrupt.roll(1, 0)}
     for which, corrupt in tries.items():
-        other = Task(task.clean, corrupt.clone(), task.answer, task.wrong, pos=task.pos, metric=task.metric)
+        other = replace(task, corrupt=corrupt.clone())
         if not _off(full, torch.as_tensor(reference_on(model, other)).double()):
             if which == "first":
                 return ("every prompt pair got the FIRST pair's corrupt values: the corrupt activation (or delta) "
