@@ -5,8 +5,11 @@ Modules: ``node_methods`` (chapters 00-02), ``edge_methods`` (03-04), ``workflow
 
 Each check runs your function on the chapter's own model and on random models whose sizes all
 differ (``cases``), and names what relates your numbers to the reference when it disagrees
-(``diagnose_diff``: a named wrong variant, a sign, a scale factor, an offset, a shift, a subset,
-...), in words and on the chapter's model. Unfilled stubs print "not done yet" instead of
+(``diagnose_diff``: a named wrong variant, a sign, a scale factor, an offset; ``structure``: a
+shift, a swap, a subset; ``neighbours``: the same method on another node or metric), in words and
+on the chapter's model. Where no relation holds, ``properties`` calls your function on inputs with
+a known answer (identical prompts give 0, a batch is the mean of its pairs, one step is the
+endpoint) and names the property it breaks. Unfilled stubs print "not done yet" instead of
 crashing; TransformerLens 4's ``hook.name`` trap is named (``hook_names``).
 """
 
