@@ -37,7 +37,7 @@ def test_check_eap(key, needle):
     ("reference", None), ("sign", "sign is flipped"), ("corrupt_end", "k = 1..m"),
     ("no_average", "average the gradients"), ("activations", "activations variant"),
     ("midpoint", "midpoints"), ("trapezoid", "trapezoid rule"), ("reversed", "past the corrupt input"),
-    ("linspace", "linspace"), ("no_clean_end", "clean end point"),
+    ("linspace", "linspace"), ("no_clean_end", "clean end point"), ("clean_twice", "counted twice"),
 ])
 def test_check_eap_ig(key, needle):
     fn = _from_variant(eap_ig_variants, key)
@@ -110,3 +110,10 @@ def test_gradpath_along_the_sign_of_the_gradient_is_named():
 
     with pytest.raises(CheckFailed, match="SIGN of the gradient"):
         check_gradpath(sign_steps, strict=True)
+
+
+def test_gradpath_points_as_a_list_are_named():
+    from workbook.attribution.eap_gp import gradpath
+
+    with pytest.raises(CheckFailed, match="one torch.Tensor"):
+        check_gradpath(lambda m, t, s, r: list(gradpath(m, t, s, r)[0]), strict=True)

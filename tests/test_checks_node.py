@@ -165,3 +165,7 @@ def test_graddrop():
     _expect(C.check_graddrop, _gd_variant("no_abs"), "no absolute value")
     _expect(C.check_graddrop, _gd_variant("no_div"), "forgot to divide by L-1")
     _expect(C.check_graddrop, _gd_variant("no_B"), "multiply the gradients by B")
+
+
+def test_qk_fix_with_the_corrupt_key_added_is_named():
+    _expect(C.check_qk_fix_keys, lambda m, t: C.qk_fix_variant(m, t, "k", added=True), "added the corrupt key")

@@ -142,6 +142,7 @@ def eap_ig_variants(model, task: Task, steps: int) -> dict[str, torch.Tensor]:
         "no_clean_end": (m * ref - eap_m) / m,
         "no_clean_end_m1": (m * ref - eap_m) / (m - 1) if m > 1 else ref * 0,
         "reversed": at([-k / m for k in range(1, m + 1)]),
+        "clean_twice": (m * ref + eap_m) / (m + 1),
     }
     if m > 1:
         out["linspace"] = at([k / (m - 1) for k in range(m)])
@@ -199,6 +200,8 @@ IG_HINTS = {
     "k = 1..m (range(1, m + 1)).",
     "reversed": "your points run the wrong way, past the corrupt input: e_corrupt + alpha (e_corrupt - e_clean) "
     "extrapolates beyond it. Interpolate e_corrupt + alpha (e_clean - e_corrupt), alpha = k/m.",
+    "clean_twice": "the clean point (alpha = 1) is counted twice: m + 1 gradients averaged, the last one again at "
+    "the clean input; take the m points alpha = k/m, k = 1..m, each once.",
     "linspace": "your points are torch.linspace(0, 1, m): they include the corrupt end (alpha = 0) and are spaced "
     "1/(m-1); the points are alpha = k/m for k = 1..m.",
     "scale:m": "the scores are m times too large: average the gradients over the m steps (divide the sum by m).",
@@ -331,8 +334,11 @@ def _gradpath_case(fn, label, model, task, steps, step_size, twice) -> Case:
     ref = variants.pop("reference")
     B, P, D = ref.shape[1:]
     dims = {"steps + 1": steps + 1, "batch": B, "seq": P, "d_model": D}
-    actual = torch.as_tensor(call_guarded(fn, model, task, steps, step_size, twice=twice,
-                                          dims={**dims, **dims_of(model, task)}, label=label)).detach()
+    actual = call_guarded(fn, model, task, steps, step_size, twice=twice, dims={**dims, **dims_of(model, task)},
+                          label=label)
+    if not isinstance(actual, torch.Tensor):
+        raise CheckFailed(f"return the points as one torch.Tensor [steps + 1, B, P, d_model] (torch.stack them), "
+                          f"got a {type(actual).__name__}.")
     if tuple(actual.shape) != tuple(ref.shape):
         raise CheckFailed(f"GradPath points on {label} (steps={steps}): "
                           + shape_message(tuple(actual.shape), ("steps + 1", "batch", "seq", "d_model"), dims)

@@ -220,7 +220,7 @@ def _keys_all_at_once(model, task) -> torch.Tensor:
 
 def qk_fix_variant(model, task, kind: str, scaled: bool = True, masked: bool = True, parts=None,
                    mask_kind: str | None = None, softmax_dim: int = -1, per_row: bool = False,
-                   diagonal: bool = False, corrupt_pattern: bool = False) -> torch.Tensor:
+                   diagonal: bool = False, corrupt_pattern: bool = False, added: bool = False) -> torch.Tensor:
     """The QK fix computed directly (one query / one key patched at a time): ``[L, H, T]``.
 
     With the defaults this is the reference (in float64). The options plant mistakes:
@@ -228,7 +228,8 @@ def qk_fix_variant(model, task, kind: str, scaled: bool = True, masked: bool = T
     mask (``mask_kind="triu"``: the mask transposed), ``softmax_dim=-2`` normalises over the
     queries, ``per_row=True`` (queries) sums the pattern change over query rows per key instead
     of over keys per query, ``diagonal=True`` (keys) keeps only row ``t = s`` of key ``s``'s change,
-    ``corrupt_pattern=True`` uses the corrupt run's whole pattern (every query and key corrupt).
+    ``corrupt_pattern=True`` uses the corrupt run's whole pattern (every query and key corrupt),
+    ``added=True`` adds the corrupt query/key to the clean one instead of replacing it.
     ``parts``: the cached ``(clean, corrupt, grads)`` to reuse.
     """
     clean, corr, grads = parts or _pattern_grads(model, task)
@@ -240,6 +241,8 @@ def qk_fix_variant(model, task, kind: str, scaled: bool = True, masked: bool = T
     for l in range(model.cfg.n_layers):
         q, k = clean[f"blocks.{l}.attn.hook_q"].double(), clean[f"blocks.{l}.attn.hook_k"].double()
         new = corr[f"blocks.{l}.attn.hook_{kind}"].double()
+        if added:  # the corrupt q/k added onto the clean one instead of replacing it
+            new = new + (q if kind == "q" else k)
         g = grads[f"blocks.{l}.attn.hook_pattern"].double()
         sc = attn_scale(model, l) if scaled else 1.0
 
@@ -280,6 +283,7 @@ def _qk_ref(kind: str) -> Callable:
                                         per_position=True).values.reshape(L, H, T),
                     "swapped": -atp_qk_fix(model, task.swapped(), kind, per_position=True).values.reshape(L, H, T)}
         variants["corrupt_pattern"] = qk_fix_variant(model, task, kind, parts=parts, corrupt_pattern=True)
+        variants["added"] = qk_fix_variant(model, task, kind, parts=parts, added=True)
         at_scores = _pattern_grads(model, task, "attn_scores")
         variants["grad_scores"] = qk_fix_variant(model, task, kind, parts=at_scores)
         if kind == "k":
@@ -316,6 +320,8 @@ def _check_qk(fn: Callable, kind: str) -> None:
                         "the softmax): the change is in the PATTERN, so use dM/dpattern (gradient at hook_pattern)."),
         ("diagonal", "you kept only row t = s of key s's change: patching key s changes column s of EVERY row "
                      "t >= s and re-normalises those rows; sum (A' - A) * grad over all rows and keys."),
+        ("added", f"you added the corrupt {noun} to the clean one (+=) instead of replacing it: the patched {noun} "
+                  f"is the corrupt {noun} itself."),
         ("corrupt_pattern", f"you used the corrupt run's whole attention pattern (every query AND key corrupt) as "
                             f"the patched pattern: patch only the one {noun} and keep every other query and key "
                             "clean, then recompute the softmax."),

@@ -136,6 +136,10 @@ def _values_message(got: Scores, want: Scores, est: Scores, model, task, label: 
     for x, message in (
         (w + clean_m - corr_m, "your effects are measured from M(corrupt): the noising effect subtracts M(clean), "
                                "the metric of the unpatched clean run."),
+        (w - clean_m, "you subtracted M(clean) from effects that already are differences (patching returns "
+                      "M(patched) - M(clean)): report them as they come."),
+        (w.cumsum(0), "your effects add up along the list (a running sum: a total never reset between "
+                      "components): report each component's own effect."),
         (w - e, "you returned exact - estimate (the estimate's error); verification returns the exact effect itself."),
         (e - w, "you returned estimate - exact (the estimate's error); verification returns the exact effect itself."),
         (w / e.where(e.abs() > 0, torch.ones_like(e)), "you returned exact / estimate (a ratio); verification "
