@@ -59,13 +59,22 @@ KNOWN_GAPS = {
     ('check_atp_heads', 'only the positions whose tokens differ'),  # misnamed
     ('check_qk_fix_queries', 'score einsum transposed (bhst)'),  # misnamed
     ('check_qk_fix_keys', 'scores multiplied by the scale'),  # generic
-    ('check_qk_fix_keys', 'corrupt key added, not replaced'),  # misnamed
     ('check_graddrop', 'only the MLP write dropped'),  # misnamed
     ('check_graddrop', 'drop set grows: pass l drops layers 0..l'),  # misnamed
-    ('check_eap_ig', 'clean point counted twice'),  # misnamed
-    ('check_gradpath', 'list of points, not a tensor'),  # generic
-    ('check_verify_top', 'M(clean) subtracted again'),  # misnamed
-    ('check_verify_top', 'running sum of effects'),  # misnamed
+    ('check_patch_heads', "corrupt value from the previous layer's cache"),  # misnamed
+    ('check_patch_heads', 'corrupt value averaged over positions'),  # misnamed
+    ('check_atp_heads', 'max over positions'),  # misnamed
+    ('check_atp_heads', 'delta from layer l-1 paired with gradient at layer l'),  # generic
+    ('check_atp_heads', 'heads and d_head mixed up in a reshape'),  # generic
+    ('check_qk_fix_queries', 'future scores filled with 0, not -inf'),  # misnamed
+    ('check_qk_fix_queries', 'no causal mask on the new pattern'),  # misnamed
+    ('check_qk_fix_keys', 'causal mask applied after the softmax'),  # misnamed
+    ('check_qk_fix_keys', 'every key but s patched (complement)'),  # generic
+    ('check_qk_fix_keys', 'future scores filled with 0, not -inf'),  # misnamed
+    ('check_eap_ig', 'batch means before the product'),  # misnamed
+    ('check_verify_top', 'edges verified by patching their destination node'),  # misnamed
+    ('check_verify_top', 'threshold instead of k'),  # misnamed
+    ('check_verify_top', 'edges left out of the verification'),  # misnamed
 }
 
 ALL = [pytest.param(c, mid, pat, fn, id=f"{c}:{mid}") for c, mid, pat, fn in mistakes(*DEV, UNSEEN)]
