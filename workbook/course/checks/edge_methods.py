@@ -28,7 +28,7 @@ from workbook.core.task import Task
 from workbook.course.checks._runner import CheckFailed, learner_check
 from workbook.course.checks.cases import call_guarded, describe_model, dims_of, factors_of, separating_cases
 from workbook.course.checks.diagnose_diff import Case, diagnose, shape_message
-from workbook.course.checks.properties import batch_mean, identical_prompts, steps_probe
+from workbook.course.checks.properties import batch_mean, pair_probes, steps_probe
 from workbook.models.loading import build_gpt2
 from workbook.models.specimens import build
 
@@ -238,13 +238,11 @@ def _edge_check(fn, chapter: int, variants_fn, hints: dict[str, str], extra_args
                           factors=factors_of(model, task, **(factors(*extra_args) if factors else {})),
                           scalars={"M(clean)": clean_m, "M(corrupt)": corr_m}, groups=_edge_groups(graph),
                           name_of=lambda idx, g=graph: f"{g.sources[idx[0]]}->{g.destinations[idx[1]]}"))
-    refs = {id(m): c.want for (_, m, _), c in zip(all_cases, cases)}
     sep = all_cases[1:]
 
     def props() -> str | None:
-        found = batch_mean(fn, sep, *extra_args, reference=lambda m, t: refs[id(m)],
-                           reference_on=lambda m, t: variants_fn(m, t, *extra_args)["reference"]) or identical_prompts(
-            fn, sep, *extra_args)
+        found = pair_probes(fn, sep, [c.want for c in cases[1:]], *extra_args,
+                            reference_on=lambda m, t: variants_fn(m, t, *extra_args)["reference"])
         if found is None and steps_reference is not None:
             found = steps_probe(fn, sep, extra_args[0], steps_reference, "EAP-IG", corrupt_point=lambda m, t: _matrix(
                 eap_ig(m, t, 1, alphas="corrupt_end"), Graph.from_model(m)))

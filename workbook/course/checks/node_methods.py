@@ -31,7 +31,7 @@ from workbook.course.checks.neighbours import (
     neighbour_variants,
     zero_ablation,
 )
-from workbook.course.checks.properties import batch_mean, identical_prompts
+from workbook.course.checks.properties import pair_probes
 from workbook.models import zoo
 from workbook.models.loading import build_gpt2
 from workbook.models.specimens import build
@@ -96,12 +96,9 @@ def _run(fn: Callable, chapter: int, axes: tuple[str, ...], build_ref: Callable,
                                    "M(clean) - M(corrupt)": clean_m - corr_m,
                                    "M(corrupt) - M(clean)": corr_m - clean_m},
                           name_of=head_label))
-    refs = {id(m): c.want for (_, m, _), c in zip(all_cases, cases)}  # the reference on each whole batch
-
     def props() -> str | None:
-        return batch_mean(fn, all_cases[1:], reference=lambda m, t: refs[id(m)],
-                          reference_on=lambda m, t: build_ref(m, t)[0]) or identical_prompts(
-            fn, all_cases[1:], **(identical or {}))
+        return pair_probes(fn, all_cases[1:], [c.want for c in cases[1:]],
+                           reference_on=lambda m, t: build_ref(m, t)[0], **(identical or {}))
 
     message = diagnose(cases, hints, fn, properties=props)
     if message:
@@ -120,13 +117,14 @@ def _patch_ref(model, task):
     ref_s = patch_nodes(model, task, "head")
     ref = ref_s.values.reshape(L, H)
     per_ex = ref_s.per_example.reshape(-1, L, H)
+    per_pos = patch_nodes(model, task, "head", per_position=True).values.reshape(L, H, task.seq_len)
     clean_v, corr_v = task.baselines(model)
     return ref, {
         "den": patch_nodes(model, task, "head", direction="denoising").values.reshape(L, H),
         "nosub": ref + clean_v,
         "corr_base": ref + clean_v - corr_v,
-        "last": patch_nodes(model, task, "head", per_position=True).values.reshape(L, H, task.seq_len)[..., -1],
-        "first_pos": patch_nodes(model, task, "head", per_position=True).values.reshape(L, H, task.seq_len)[..., 0],
+        "last": per_pos[..., -1],
+        "first_pos": per_pos[..., 0],
         "first_ex": per_ex[0],
         "last_ex": per_ex[-1],
         "zero_ablation": zero_ablation(model, task),

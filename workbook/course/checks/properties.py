@@ -33,8 +33,9 @@ from typing import Callable
 import torch
 
 from workbook.core.task import Task
+from workbook.course.checks.case import close_to
 
-__all__ = ["identical_prompts", "batch_mean", "steps_probe", "first_step_geometry", "once", "PROBE_REL"]
+__all__ = ["identical_prompts", "batch_mean", "pair_probes", "steps_probe", "first_step_geometry", "once", "PROBE_REL"]
 
 PROBE_REL = 2e-3  # a property fails when it is off by more than this share of the values' scale (float32)
 
@@ -155,9 +156,17 @@ def batch_mean(fn: Callable, cases: list[tuple[str, object, Task]], *args, refer
 
 
 def _off(a: torch.Tensor, b: torch.Tensor) -> bool:
-    if a.shape != b.shape:
-        return True
-    return (a - b).abs().max().item() > PROBE_REL * _scale(a, b) + 1e-8
+    return not close_to(a, b, PROBE_REL)
+
+
+def pair_probes(fn: Callable, cases: list[tuple[str, object, Task]], wants: list[torch.Tensor], *args,
+                reference_on: Callable, **identical) -> str | None:
+    """The probes every per-pair estimate answers, in order: :func:`batch_mean`, then
+    :func:`identical_prompts` (``identical``: its wording arguments). ``wants``: the reference on each
+    case's whole batch, in the order of ``cases``; ``reference_on(model, task)``: it on another task."""
+    refs = {id(model): want for (_, model, _), want in zip(cases, wants)}
+    return batch_mean(fn, cases, *args, reference=lambda model, task: refs[id(model)],
+                      reference_on=reference_on) or identical_prompts(fn, cases, *args, **identical)
 
 
 def steps_probe(fn: Callable, cases: list[tuple[str, object, Task]], steps: int, reference: Callable,
