@@ -9,6 +9,7 @@ from workbook.attribution.graddrop import graddrop
 from workbook.attribution.qk_fix import atp_qk_fix
 from workbook.course.checks import node_methods as C
 from workbook.course.checks._runner import CheckFailed
+from workbook.course.checks.qk_variants import keys_all_at_once
 
 
 def _LH(m):
@@ -126,7 +127,7 @@ def test_qk_fix(kind, check):
 
 
 def test_qk_fix_keys_all_at_once():
-    _expect(C.check_qk_fix_keys, C._keys_all_at_once, "all at once")
+    _expect(C.check_qk_fix_keys, keys_all_at_once, "all at once")
 
 
 # ---------------------------------------------------------------- GradDrop

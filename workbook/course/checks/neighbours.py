@@ -83,19 +83,37 @@ ATP_POSITION_HINTS = [
                          "products, sum over p of delta_p . grad_p (each position's delta meets its own gradient)."),
     ("last_grad", "you used the last position's gradient at every position: each position's delta is multiplied by "
                   "the gradient at that SAME position (the einsum keeps p on both sides)."),
+    ("max_over_positions", "you took the MAX over positions of delta . grad where AtP sums over them: every "
+                           "position's contribution adds up (sum over p, keep the sign)."),
+    ("delta_prev_layer", "your delta and your gradient come from different layers: layer l's gradient is multiplied by "
+                         "the delta of layer l - 1 (a cache key or list index one layer off); take both from the same "
+                         "layer, hook blocks.{l}.attn.hook_z."),
+    ("grad_prev_layer", "your delta and your gradient come from different layers: layer l's delta is multiplied by "
+                        "the gradient of layer l - 1 (a cache key or list index one layer off); take both from the "
+                        "same layer, hook blocks.{l}.attn.hook_z."),
+    ("heads_dhead_swapped", "the head axis and the d_head axis are mixed up: the product was reshaped as [..., d_head, "
+                            "n_heads] where hook_z is [batch, pos, n_heads, d_head] (a view/reshape, not a transpose), "
+                            "so each 'head' sums pieces of every head; sum over the LAST axis (d_head) of hook_z as "
+                            "it comes."),
 ]
 
 
 def atp_position_variants(model, task: Task) -> dict[str, torch.Tensor]:
-    """AtP of each head's output with the positions handled wrongly (keys of :data:`ATP_POSITION_HINTS`),
+    """AtP of each head's output with the positions or layers handled wrongly (keys of :data:`ATP_POSITION_HINTS`),
     ``[n_layers, n_heads]``, batch means of per-example products (noising: delta = corrupt - clean)."""
     L = model.cfg.n_layers
     names = [f"blocks.{l}.attn.hook_z" for l in range(L)]
     _, corr = cache_activations(model, task.corrupt, names)
     _, clean, grads = cache_activations_and_grads(model, task, names, names)
-    sp, lg = [], []
-    for n in names:
-        d, g = (corr[n] - clean[n]).double(), grads[n].double()  # [B, P, H, d_head]
-        sp.append((d.sum(1) * g.sum(1)).sum(-1).mean(0))
-        lg.append((d * g[:, -1:]).sum((1, 3)).mean(0))
-    return {"sum_then_product": torch.stack(sp), "last_grad": torch.stack(lg)}
+    deltas = [(corr[n] - clean[n]).double() for n in names]  # [B, P, H, d_head] each
+    gs = [grads[n].double() for n in names]
+    out: dict[str, list] = {k: [] for k, _ in ATP_POSITION_HINTS}
+    for l, (d, g) in enumerate(zip(deltas, gs)):
+        out["sum_then_product"].append((d.sum(1) * g.sum(1)).sum(-1).mean(0))
+        out["last_grad"].append((d * g[:, -1:]).sum((1, 3)).mean(0))
+        out["max_over_positions"].append((d * g).sum(3).max(1).values.mean(0))
+        out["delta_prev_layer"].append((deltas[l - 1] * g).sum((1, 3)).mean(0))  # l - 1 = -1 wraps, as in Python
+        out["grad_prev_layer"].append((d * gs[l - 1]).sum((1, 3)).mean(0))
+        B, P, H, dh = d.shape
+        out["heads_dhead_swapped"].append((d * g).reshape(B, P, dh, H).sum(2).sum(1).mean(0))
+    return {k: torch.stack(v) for k, v in out.items()}

@@ -18,12 +18,11 @@ import torch
 
 from workbook.attribution.atp import atp
 from workbook.attribution.graddrop import graddrop
-from workbook.attribution.qk_fix import atp_qk_fix, attn_scale, causal_mask
-from workbook.core.runs import cache_activations, cache_activations_and_grads
 from workbook.core.task import Task
 from workbook.course.checks._runner import CheckFailed, learner_check
 from workbook.course.checks.cases import call_guarded, describe_model, dims_of, factors_of, head_label, separating_cases
 from workbook.course.checks.diagnose_diff import Case, diagnose, shape_message
+from workbook.course.checks.graddrop_variants import DROP_HINTS, drop_set_variants
 from workbook.course.checks.neighbours import (
     ATP_POSITION_HINTS,
     NEIGHBOUR_HINTS,
@@ -32,6 +31,7 @@ from workbook.course.checks.neighbours import (
     zero_ablation,
 )
 from workbook.course.checks.properties import pair_probes
+from workbook.course.checks.qk_variants import qk_fix_variant, qk_reference, recipe_hints
 from workbook.models import zoo
 from workbook.models.loading import build_gpt2
 from workbook.models.specimens import build
@@ -135,7 +135,7 @@ def _patch_ref(model, task):
 @learner_check
 def check_patch_heads(fn: Callable) -> None:
     """``fn(model, task) -> Tensor[n_layers, n_heads]``: M(clean, head := corrupt) - M(clean)."""
-    _run(fn, 0, ("n_layers", "n_heads"), _patch_ref, [
+    _run(fn, 0, ("n_layers", "n_heads"), _patch_ref, identical={"kind": "patching"}, hints=[
         ("last", "you patched only the last position: a head's output at EVERY position can matter (a later "
                  "head reads earlier positions); write the corrupt values into act[:, :, h] for all positions."),
         ("den", "you patched clean activations into the corrupt run (denoising); here we noise: corrupt "
@@ -189,113 +189,9 @@ def check_atp_heads(fn: Callable) -> None:
 
 
 # --------------------------------------------------------------------------- QK fix
-def _pattern_grads(model, task, at: str = "pattern"):
-    L = model.cfg.n_layers
-    names = [f"blocks.{l}.attn.hook_{x}" for l in range(L) for x in ("q", "k")]
-    pats = [f"blocks.{l}.attn.hook_{at}" for l in range(L)]
-    _, corr = cache_activations(model, task.corrupt, names)
-    _, clean, grads = cache_activations_and_grads(model, task, names, pats)
-    if at != "pattern":  # stored under the pattern's name, so the variants read it the same way
-        grads = {k.replace(f"hook_{at}", "hook_pattern"): torch.nan_to_num(v) for k, v in grads.items()}
-    return clean, corr, grads
-
-
-def _keys_all_at_once(model, task) -> torch.Tensor:
-    """Wrong variant: every key patched together, then each column's change credited to its key."""
-    clean, corr, grads = _pattern_grads(model, task)
-    out = []
-    for l in range(model.cfg.n_layers):
-        q, k = clean[f"blocks.{l}.attn.hook_q"].double(), clean[f"blocks.{l}.attn.hook_k"].double()
-        kn = corr[f"blocks.{l}.attn.hook_k"].double()
-        g = grads[f"blocks.{l}.attn.hook_pattern"].double()
-        mask = causal_mask(q.shape[1])
-        sc = attn_scale(model, l)
-        A = (torch.einsum("bthd,bshd->bhts", q, k) / sc).masked_fill(~mask, float("-inf")).softmax(-1)
-        A2 = (torch.einsum("bthd,bshd->bhts", q, kn) / sc).masked_fill(~mask, float("-inf")).softmax(-1)
-        out.append(((A2 - A) * g).sum(-2).mean(0))  # [H, S]
-    return torch.stack(out).float()
-
-
-def qk_fix_variant(model, task, kind: str, scaled: bool = True, masked: bool = True, parts=None,
-                   mask_kind: str | None = None, softmax_dim: int = -1, per_row: bool = False,
-                   diagonal: bool = False, corrupt_pattern: bool = False, added: bool = False) -> torch.Tensor:
-    """The QK fix computed directly (one query / one key patched at a time): ``[L, H, T]``.
-
-    With the defaults this is the reference (in float64). The options plant mistakes:
-    ``scaled=False`` forgets the ``1/sqrt(d_head)`` of the scores, ``masked=False`` the causal
-    mask (``mask_kind="triu"``: the mask transposed), ``softmax_dim=-2`` normalises over the
-    queries, ``per_row=True`` (queries) sums the pattern change over query rows per key instead
-    of over keys per query, ``diagonal=True`` (keys) keeps only row ``t = s`` of key ``s``'s change,
-    ``corrupt_pattern=True`` uses the corrupt run's whole pattern (every query and key corrupt),
-    ``added=True`` adds the corrupt query/key to the clean one instead of replacing it.
-    ``parts``: the cached ``(clean, corrupt, grads)`` to reuse.
-    """
-    clean, corr, grads = parts or _pattern_grads(model, task)
-    T = task.seq_len
-    mask_kind = mask_kind or ("causal" if masked else "none")
-    mask = {"causal": causal_mask(T), "none": torch.ones(T, T, dtype=torch.bool),
-            "triu": causal_mask(T).T.contiguous()}[mask_kind]
-    out = []
-    for l in range(model.cfg.n_layers):
-        q, k = clean[f"blocks.{l}.attn.hook_q"].double(), clean[f"blocks.{l}.attn.hook_k"].double()
-        new = corr[f"blocks.{l}.attn.hook_{kind}"].double()
-        if added:  # the corrupt q/k added onto the clean one instead of replacing it
-            new = new + (q if kind == "q" else k)
-        g = grads[f"blocks.{l}.attn.hook_pattern"].double()
-        sc = attn_scale(model, l) if scaled else 1.0
-
-        def pattern(qq, kk):
-            scores = (torch.einsum("bthd,bshd->bhts", qq, kk) / sc).masked_fill(~mask, float("-inf"))
-            return scores.softmax(softmax_dim)
-
-        A = pattern(q, k)
-        if corrupt_pattern:
-            change = (pattern(corr[f"blocks.{l}.attn.hook_q"].double(), corr[f"blocks.{l}.attn.hook_k"].double())
-                      - A) * g
-            out.append(change.sum(-1 if kind == "q" else -2).mean(0))
-            continue
-        if kind == "q":
-            out.append(((pattern(new, k) - A) * g).sum(-2 if per_row else -1).mean(0))  # [H, T]
-            continue
-        per_key = []
-        for s_ in range(T):
-            k2 = k.clone()
-            k2[:, s_] = new[:, s_]
-            change = (pattern(q, k2) - A) * g
-            per_key.append((change[:, :, s_].sum(-1) if diagonal else change.sum((-1, -2))).mean(0))  # [H]
-        out.append(torch.stack(per_key, -1))
-    return torch.stack(out).float()
-
-
-def _qk_ref(kind: str) -> Callable:
-    def build_ref(model, task):
-        L, H, T = model.cfg.n_layers, model.cfg.n_heads, task.seq_len
-        ref = atp_qk_fix(model, task, kind, per_position=True).values.reshape(L, H, T)
-        parts = _pattern_grads(model, task)
-        variants = {"plain": atp(model, task, kind, per_position=True).values.reshape(L, H, T),
-                    "noscale": qk_fix_variant(model, task, kind, scaled=False, parts=parts),
-                    "nomask": qk_fix_variant(model, task, kind, masked=False, parts=parts),
-                    "triu": qk_fix_variant(model, task, kind, mask_kind="triu", parts=parts),
-                    "softmax_dim": qk_fix_variant(model, task, kind, softmax_dim=-2, parts=parts),
-                    "other": atp_qk_fix(model, task, "k" if kind == "q" else "q",
-                                        per_position=True).values.reshape(L, H, T),
-                    "swapped": -atp_qk_fix(model, task.swapped(), kind, per_position=True).values.reshape(L, H, T)}
-        variants["corrupt_pattern"] = qk_fix_variant(model, task, kind, parts=parts, corrupt_pattern=True)
-        variants["added"] = qk_fix_variant(model, task, kind, parts=parts, added=True)
-        at_scores = _pattern_grads(model, task, "attn_scores")
-        variants["grad_scores"] = qk_fix_variant(model, task, kind, parts=at_scores)
-        if kind == "k":
-            variants["at_once"] = _keys_all_at_once(model, task)
-            variants["diagonal"] = qk_fix_variant(model, task, kind, diagonal=True, parts=parts)
-        else:
-            variants["per_row"] = qk_fix_variant(model, task, kind, per_row=True, parts=parts)
-        return ref, variants, {}
-    return build_ref
-
-
 def _check_qk(fn: Callable, kind: str) -> None:
     noun = "query" if kind == "q" else "key"
-    _run(fn, 1, ("n_layers", "n_heads", "seq"), _qk_ref(kind), identical={"kind": "pattern", "noun": noun},
+    _run(fn, 1, ("n_layers", "n_heads", "seq"), qk_reference(kind), identical={"kind": "pattern", "noun": noun},
          hints=[
         ("sign", f"sign flipped: use (pattern with the corrupt {noun}) - (clean pattern)."),
         ("plain", f"softmax not recomputed: this is plain AtP on hook_{kind}. Recompute the pattern with the "
@@ -325,6 +221,16 @@ def _check_qk(fn: Callable, kind: str) -> None:
                             "clean, then recompute the softmax."),
         ("swapped", "clean and corrupt are swapped: the patterns are computed from the corrupt run with the "
                     f"clean {noun} patched in. Noising keeps the clean run and patches in the corrupt {noun}."),
+    ] + recipe_hints(noun) + [
+        ("subset:layer:last", "only the last layer is right; every other layer differs. In the last layer only the "
+                              "last query row carries gradient (the metric is read at the last position), and the "
+                              "last query sees every key, so the causal mask cannot matter there; in the earlier "
+                              "layers every row counts. So look first at how your patterns treat the keys a query "
+                              "must not see (s > t): the causal mask missing, filled with 0 instead of -inf (exp(0) "
+                              "still gives weight), applied after the softmax (the rows no longer sum to 1), or "
+                              "applied to only one of your two patterns: fill the scores with -inf above the "
+                              "diagonal BEFORE .softmax(-1), in both. Otherwise: a layer index fixed to -1 or off by "
+                              "one, or earlier entries overwritten by later iterations?"),
         ("scale:B", BATCH_TOO_BIG),
     ])
 
@@ -358,6 +264,7 @@ def _graddrop_ref(model, task):
         "plain_abs": (plain.abs() * L / (L - 1)).mean(0).reshape(L, H),
         "first_ex": (per_pass[:, 0].abs().sum(0) / (L - 1)).reshape(L, H),
         "last_ex": (per_pass[:, -1].abs().sum(0) / (L - 1)).reshape(L, H),
+        **drop_set_variants(model, task),
     }, {"L-1": L - 1, "1/(L-1)": 1 / (L - 1), "(L-1)/L": (L - 1) / L, "L/(L-1)": L / (L - 1)}
 
 
@@ -386,6 +293,7 @@ def check_graddrop(fn: Callable) -> None:
                               "gradient through BOTH layer l's attention and MLP outputs (hook_attn_out and "
                               "hook_mlp_out, nothing else), take |estimate| per pair in EVERY pass, and SUM the L - 1 "
                               "passes that do not drop the node's own layer (not a max or a single pass)."),
+    ] + DROP_HINTS + [
         ("scale:(L-1)/L", "divided by L instead of L-1 (the pass that drops the node's own layer is always 0)."),
         ("scale:L-1", "forgot to divide by L-1."),
         ("scale:1/B", "values are 1/B too small: the metric is a batch MEAN, so each example's gradient carries a "

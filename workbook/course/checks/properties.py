@@ -74,6 +74,14 @@ IDENTICAL_TEXT = {
                 "gradient), a value written in that is not the corrupt run's own (the delta itself, the clean "
                 "value plus something, an ablation to 0 or a mean, another pair's or position's activation, "
                 "another hook), or a baseline other than M(clean)."),
+    "patching": ("with the corrupt prompts set equal to the clean ones the corrupt activation IS the clean one, so "
+                 "writing it in changes nothing and every effect must be 0, but yours are not (largest {got:.3g}; on "
+                 "the real task the values go up to {scale:.3g}). So what you write into head h is not the corrupt "
+                 "run's own activation of that same layer, head, position and prompt pair: read from another "
+                 "layer's cache (a layer index off by one), averaged over positions or over the batch, another "
+                 "head's slice, another hook, the corrupt value added to the clean one instead of replacing it, a "
+                 "delta or an ablation value; or the baseline is not M(clean) of the "
+                 "same unpatched run."),
     "pattern": ("with the corrupt prompts set equal to the clean ones, your 'patched' attention pattern should be "
                 "the clean pattern itself (the patched {noun} IS the clean {noun}), so every value must be 0; "
                 "yours are not (largest {got:.3g}; real values up to {scale:.3g}). Your two patterns are not "
@@ -100,7 +108,8 @@ def identical_prompts(fn: Callable, cases: list[tuple[str, object, Task]], *args
     return None
 
 
-MIXES = ("(e.g. the deltas and the gradients averaged over the batch before they are multiplied, an absolute "
+MIXES = ("(most often the deltas and the gradients averaged over the batch before they are multiplied: the product "
+         "of the means instead of the mean of the per-pair products; or an absolute "
          "value or a normalisation applied after averaging over pairs, a norm or step length computed over the "
          "whole batch, or one pair's activations read for another, as with a shifted or reversed batch index)")
 

@@ -116,11 +116,16 @@ def probe_subset(c: Case) -> Finding | None:
     return None
 
 
-def probe_groups(c: Case) -> Finding | None:
-    """Right on some groups, wrong on others; groups are tried by family (the word before "of"/"into")."""
+def probe_groups(c: Case) -> list[Finding] | None:
+    """Right on some groups, wrong on others; groups are tried by family (the word before "of"/"into").
+
+    One finding per family that splits (edges by destination, edges by source), so that cases whose
+    families split differently (a 1-layer model where MLP sources only feed the logits) still agree
+    on the family that explains both."""
     families: dict[str, list[str]] = {}
     for g in c.groups:
         families.setdefault(" ".join(g.split()[:2]), []).append(g)
+    found = []
     for members in families.values():
         ok = {g: _close(c.got[c.groups[g]], c.want[c.groups[g]], REL_PROBE, c.scale) for g in members
               if c.groups[g].any()}
@@ -129,9 +134,9 @@ def probe_groups(c: Case) -> Finding | None:
         good = [g for g, v in ok.items() if v]
         bad = [g for g, v in ok.items() if not v]
         zero = all(c.got[c.groups[g]].abs().max().item() <= 1e-9 for g in bad)
-        return Finding("groups:" + ",".join(sorted(bad)), f"right for {', '.join(good)} but wrong for "
-                                                            f"{', '.join(bad)}{' (0 there)' if zero else ''}.")
-    return None
+        found.append(Finding("groups:" + ",".join(sorted(bad)), f"right for {', '.join(good)} but wrong for "
+                                                                 f"{', '.join(bad)}{' (0 there)' if zero else ''}."))
+    return found or None
 
 
 def probe_flat_axis(c: Case) -> Finding | None:

@@ -31,9 +31,9 @@ K = 5
 def probe_scores(model, kind: str) -> Scores:
     """A made-up estimate whose top ``K`` by |score| mixes kinds and signs (``kind``: node/edge/mixed).
 
-    Top ``K`` (by |score|, in this order): a key, a head, an MLP, a query, and an edge
-    (``mixed``) or another head; the signed order, the alphabetical order and the order in which
-    the names are stored all differ from it.
+    Top ``K`` (by |score|, in this order): a key, a head, an edge, an MLP and a query
+    (``mixed``), or a key, a head, an MLP, a query and another head (``node``); the signed order,
+    the alphabetical order and the order in which the names are stored all differ from it.
     """
     L, H = model.cfg.n_layers, model.cfg.n_heads
     graph = Graph.from_model(model)
@@ -43,7 +43,9 @@ def probe_scores(model, kind: str) -> Scores:
         top = edges[-1:] + edges[len(edges) // 2:len(edges) // 2 + 1] + edges[:1] + edges[-3:-2] + edges[1:2]
         rest = [e for e in edges if e not in top][:6]
     else:
-        top = top_nodes + ([edges[len(edges) // 2]] if kind == "mixed" else [f"L0H{H - 1}"])
+        # mixed: the edge sits in the middle of the top k, so a result without edges is not just "one short"
+        top = top_nodes[:2] + [edges[len(edges) // 2]] + top_nodes[2:] if kind == "mixed" else \
+            top_nodes + [f"L0H{H - 1}"]
         rest = [f"L0H{h}" for h in range(H - 1)] + [f"MLP{L - 1}", "MLP0", f"L{L - 1}H{H - 1}"]
         rest = [r for r in rest if r not in top]
     values = dict(zip(top + rest, [-5.0, 4.0, -3.0, 2.5, -2.0] + [0.1 * (i + 1) * (-1) ** i for i in range(len(rest))]))
@@ -78,6 +80,11 @@ def _names_message(got: list[str], want: list[str], est: Scores, label: str) -> 
             return "right components, but smallest |score| first: keep the estimate's order (largest first)."
         return f"right components in the wrong order {list(got)}: keep the estimate's order {want}."
     by_abs = est.order(absolute=True)
+    if len(got) != k and list(got) == by_abs[:len(got)]:
+        off = {-1: "one component short", 1: "one component too many"}.get(len(got) - k, "not k of them")
+        return (f"you returned the top {len(got)} names where k = {k} were asked: right as far as they go, but {off}. "
+                "Take exactly scores.order(absolute=True)[:k] with the k of the argument (not [:k-1] or [:k+1], not "
+                "a number fixed in the code, and not a threshold on |score|, whose count changes with the scores).")
     alternatives = [
         (list(est.names)[:k], "you took the first k names in the order the estimate stores them: rank them by "
                               "|score| first (scores.order(absolute=True)), then take the top k."),
@@ -100,8 +107,10 @@ def _names_message(got: list[str], want: list[str], est: Scores, label: str) -> 
     missing = [n for n in want if n not in got]
     kinds = sorted({("edges" if "->" in n else "queries" if n.endswith(".q") else "keys" if n.endswith(".k")
                      else "MLPs" if n.startswith("MLP") else "heads") for n in missing})
-    return (f"on {label}: missing {missing} ({', '.join(kinds)}) and extra {[n for n in got if n not in want]}: "
-            f"handle every kind of name the exercise lists (heads, MLPs, .q/.k nodes, edges 'src->dst').")
+    extra = [n for n in got if n not in want]
+    return (f"on {label}: the {' and '.join(kinds)} of the top k are missing from your result ({missing})"
+            + (f", and {extra} are there instead" if extra else "") + ": handle every kind of name the exercise "
+            "lists (heads, MLPs, .q/.k nodes, edges 'src->dst'), each verified by the patching call of its kind.")
 
 
 def _values_message(got: Scores, want: Scores, est: Scores, model, task, label: str) -> str | None:
@@ -168,9 +177,37 @@ def _values_message(got: Scores, want: Scores, est: Scores, model, task, label: 
                                                                "crept in")
         return (f"your effects are proportional to the expected ones, {what}; verification reports the raw noising "
                 "effect M(clean with c := corrupt) - M(clean) of each component, as patching returns it." + numbers)
+    as_node = _edge_as_node(got, wrong, model, task, scale)
+    if as_node:
+        return as_node + numbers
     kinds = sorted({"edges" if "->" in n else "nodes" for n in wrong})
     return (f"the effects of {wrong} are wrong ({' and '.join(kinds)}; the others match): look up each name in "
             f"the result of the call for its own kind." + numbers)
+
+
+def _edge_as_node(got: Scores, wrong: list[str], model, task, scale: float) -> str | None:
+    """When every wrong effect is an edge's and equals patching a whole node of that edge: say which node."""
+    if not wrong or not all("->" in n for n in wrong):
+        return None
+
+    def node_effect(node: str, whole: bool) -> float | None:
+        if node in ("embed", "logits"):
+            return None
+        head, _, part = node.partition(".")
+        kind = "mlp" if node.startswith("MLP") else ("head" if whole or not part else part)
+        name = head if kind in ("head", "mlp") else node
+        return float(patch_nodes(model, task, kind, nodes=[name])[name])
+
+    for side, whole, what in ((1, True, "its whole destination node"), (1, False, "the destination's input (q/k/v)"),
+                              (0, True, "its whole source node")):
+        vals = [node_effect(n.split("->")[side], whole) for n in wrong]
+        if all(v is not None and abs(float(got[n]) - v) <= 2e-3 * scale for n, v in zip(wrong, vals)):
+            return (f"your effect for each edge is the effect of patching {what}: an edge patch changes only what "
+                    "the destination reads FROM THAT SOURCE (the rest of its input stays clean), so verify edges with "
+                    "wb.patch_edges(model, task, edges=[...]), not wb.patch_nodes.")
+    return ("only the edges' effects are wrong: verify an edge with wb.patch_edges(model, task, edges=[...]) (the "
+            "destination reads the corrupt value of that one source, everything else clean), not by patching a "
+            "node.")
 
 
 @learner_check
