@@ -191,7 +191,8 @@ class Graph:
             src, dst = edge.split("->")
             i, j = self.sources.index(src), self.destinations.index(dst)
         except ValueError:
-            raise WorkbookError(f"{edge!r} is not an edge name of the form 'src->dst' in {self}.") from None
+            node = " (a node name? patch nodes with patch_nodes, by kind)" if "->" not in str(edge) else ""
+            raise WorkbookError(f"{edge!r} is not an edge name of the form 'src->dst' in {self}{node}.") from None
         if not self.edge_mask[i, j]:
             raise WorkbookError(f"{edge!r} is not an edge of {self} (the source is not upstream of the destination).")
         return i, j

@@ -97,7 +97,10 @@ class Scores:
         except KeyError:
             close = [n for n in self.names if n.split("@")[0] == name.split("@")[0]][:5]
             where = self.method or "these scores"
-            raise KeyError(f"no score named {name!r} in {where}; e.g. {close or self.names[:5]}") from None
+            per_pos = bool(close) and "@" not in name and all("@" in n for n in close)
+            hint = (f" (these scores are per position, name@position: computed with per_position=True; read "
+                    f"{close[0]!r} or compute them without per_position)") if per_pos else ""
+            raise KeyError(f"no score named {name!r} in {where}{hint}; e.g. {close or self.names[:5]}") from None
 
     def __contains__(self, name: str) -> bool:
         return name in self._index

@@ -47,6 +47,9 @@ __all__ = ["patch_edges", "run_with_patched_edges", "edge_patched_metric"]
 def _edge_list(graph: Graph, edges: Sequence[str] | None) -> list[tuple[int, int]]:
     if edges is None:
         return [tuple(x) for x in graph.edge_mask.nonzero().tolist()]
+    if isinstance(edges, str):
+        raise WorkbookError(f"edges must be a list of edge names, got the string {edges!r} (its characters would be "
+                            f"read as names): pass edges=[{edges!r}].")
     return [graph.edge_index(e) for e in edges]
 
 

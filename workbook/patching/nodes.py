@@ -35,6 +35,7 @@ all-position scores do not).
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from typing import Sequence
@@ -61,6 +62,7 @@ from workbook.patching.resume import CleanRun, Patch
 
 __all__ = [
     "NODE_KINDS",
+    "node_kind_of",
     "NodeSpec",
     "node_kinds",
     "node_specs",
@@ -133,11 +135,34 @@ def node_specs(
                     specs.append(NodeSpec(nm, hook, l, (all_ if p is None else p, n)))
     if nodes is None:
         return specs
+    if isinstance(nodes, str):
+        raise WorkbookError(f"nodes must be a list of names, got the string {nodes!r} (its characters would be read "
+                            f"as names): pass nodes=[{nodes!r}].")
     by_name = {s.name: s for s in specs}
     unknown = [n for n in nodes if n not in by_name]
     if unknown:
-        raise WorkbookError(f"unknown {what} node(s) {unknown[:3]}; e.g. {list(by_name)[:4]}.")
+        kinds = sorted({node_kind_of(n) for n in unknown} - {what})
+        nodes_kinds = [k for k in kinds if k != "edge"]
+        example = [f"patch_nodes(model, task, {nodes_kinds[0]!r}, nodes=[...])"] if nodes_kinds else []
+        example += ["patch_edges(model, task, edges=[...]) for edges"] if "edge" in kinds else []
+        other = (f" ({', '.join(kinds)} names: each kind of name goes to its own call, e.g. {' or '.join(example)})"
+                 if kinds and "unknown" not in kinds else "")
+        raise WorkbookError(f"unknown {what} node(s) {unknown[:3]}{other}; e.g. {list(by_name)[:4]}.")
     return [by_name[n] for n in nodes]
+
+
+def node_kind_of(name: str) -> str:
+    """The kind of a node or edge name: "edge" (``src->dst``), "mlp" (``MLP3``), "q"/"k"/"v"/"pattern"
+    (``L1H0.q``), "head" (``L1H0``), "neuron" (``L1N5``), with ``@pos`` ignored; "unknown" otherwise."""
+    base = str(name).split("@")[0]
+    if "->" in base:
+        return "edge"
+    if re.fullmatch(r"MLP\d+", base):
+        return "mlp"
+    m = re.fullmatch(r"L\d+H\d+(?:\.(q|k|v|pattern))?", base)
+    if m:
+        return m.group(1) or "head"
+    return "neuron" if re.fullmatch(r"L\d+N\d+", base) else "unknown"
 
 
 def checked_run(model, task: Task, direction: str, method: str) -> Task:

@@ -28,22 +28,25 @@ from typing import Callable
 
 import torch
 
+from workbook.core.errors import WorkbookError
+from workbook.course.checks.crash import explain_crash
 from workbook.course.checks.hook_names import hook_name_trap
 
 __all__ = ["CheckFailed", "CheckResult", "learner_check", "assert_close_named", "learner_line", "known_error",
-           "KNOWN_ERRORS", "STRICT_ENV"]
+           "KNOWN_ERRORS", "STRICT_ENV", "is_library"]
 
 STRICT_ENV = "WORKBOOK_STRICT_CHECKS"
 _PACKAGE = str(Path(__file__).resolve().parents[2])
 
 
-def _is_library(filename: str) -> bool:
+def is_library(filename: str) -> bool:
+    """True for the workbook's own files and installed libraries (not the learner's code)."""
     return filename.startswith(_PACKAGE) or "site-packages" in filename or "/lib/python" in filename
 
 
 def _learner_frame(err: BaseException) -> traceback.FrameSummary | None:
     """The innermost traceback frame in the learner's code (not the workbook, torch or Python)."""
-    frames = [f for f in traceback.extract_tb(err.__traceback__) if not _is_library(f.filename)]
+    frames = [f for f in traceback.extract_tb(err.__traceback__) if not is_library(f.filename)]
     return frames[-1] if frames else None
 
 
@@ -59,7 +62,7 @@ def learner_line(err: BaseException) -> str:
 def _raised_by_learner(err: BaseException) -> bool:
     """True when ``err`` comes from a ``raise`` statement in the learner's own code (a stub)."""
     frames = traceback.extract_tb(err.__traceback__)
-    if not frames or _is_library(frames[-1].filename):
+    if not frames or is_library(frames[-1].filename):
         return False
     line = (frames[-1].line or "").strip()
     return line.startswith("raise") or not line  # no source line (e.g. exec'd code): trust it
@@ -140,7 +143,8 @@ KNOWN_ERRORS = (
      "nothing you differentiate depends on a tensor that requires grad: the metric was computed under "
      "torch.no_grad(), from detached activations, or the leaf you differentiate by (an interpolated embedding, a "
      "cached activation) was not made with .requires_grad_(True) or never entered the run (patch it in with a "
-     "hook that returns it, so the forward pass goes through it)."),
+     "hook that returns it, so the forward pass goes through it). A hook that returns a detached tensor cuts the "
+     "graph too: a straight-through hook returns t + (target - t).detach(), whose t + keeps the gradient."),
     (r"backward through the graph a second time",
      "a second backward through the same graph: run a fresh forward pass for each backward, or keep the graph "
      "with retain_graph=True where you reuse it on purpose."),
@@ -171,19 +175,28 @@ def known_error(err: BaseException, line: str | None = "") -> str | None:
     return None
 
 
+def _from_workbook(err: BaseException) -> bool:
+    """True when ``err`` is one of the workbook's own errors, or raised inside the workbook's code."""
+    frames = traceback.extract_tb(err.__traceback__)
+    return isinstance(err, WorkbookError) or bool(frames and frames[-1].filename.startswith(_PACKAGE))
+
+
 def _crashed(name: str, err: Exception, strict: bool) -> bool:
     """Report an exception raised while running the learner's function; re-raise when strict."""
     frame = _learner_frame(err)
     message = str(err).strip().splitlines()[0] if str(err).strip() else ""
     what = f"{type(err).__name__}{': ' + message if message else ''}"
-    trap = hook_name_trap(err)
+    explained = explain_crash(err, getattr(err, "workbook_dims", None) or {}, is_library)
+    trap = hook_name_trap(err) if explained is None else None
     if trap is not None:
         where = f" (in {frame.name}, line {frame.lineno}: {(frame.line or '').strip()})" if frame is not None else ""
         print(f"[check failed] {name}: {trap}{where}")
         if strict:
             raise CheckFailed(trap) from err
         return False
-    known = known_error(err, frame.line if frame is not None else "")
+    known = " ".join(x for x in (explained, known_error(err, frame.line if frame is not None else "")) if x)
+    if not known and _from_workbook(err):
+        known = "a workbook function refused the call; its message above names the problem."
     if frame is not None:
         code = (frame.line or "").strip()
         where = f"in {frame.name}, line {frame.lineno}" + (f": {code}" if code else "")

@@ -20,7 +20,8 @@ from typing import Callable
 import torch
 
 from workbook.core.task import Task
-from workbook.course.checks._runner import CheckFailed, learner_line
+from workbook.course.checks._runner import CheckFailed, is_library, learner_line
+from workbook.course.checks.crash import explain_crash
 from workbook.models.loading import build_gpt2
 
 __all__ = ["SEPARATING", "separating_cases", "dims_of", "factors_of", "call_guarded", "describe_model", "head_label"]
@@ -132,14 +133,23 @@ def call_guarded(fn: Callable, model, task: Task, *args, twice: bool = False, di
     before = _fingerprint(model, task)
     try:
         out = fn(model, task, *args)
-    except (IndexError, RuntimeError, KeyError) as err:
-        named = _sized_crash(err, dims or {}, label)
-        if named is None:
+    except Exception as err:
+        if isinstance(err, (NotImplementedError, CheckFailed)):
             raise
-        raise named from err
+        full = {**(dims or {}), "n_ctx": model.cfg.n_ctx, "d_vocab": model.cfg.d_vocab}
+        err.workbook_dims = full  # read by the report of the crash (checks._runner)
+        if explain_crash(err, full, is_library) is None and isinstance(err, (IndexError, RuntimeError, KeyError)):
+            named = _sized_crash(err, dims or {}, label)
+            if named is not None:
+                raise named from err
+        raise
     problem = _changed(model, task, before)
     if problem:
         raise CheckFailed(problem)
+    if isinstance(out, torch.Tensor) and not out.is_floating_point():
+        raise CheckFailed(f"your result is a {out.dtype} tensor, not floats: every value written into it was "
+                          "truncated to a whole number. Create it as floats (torch.zeros(L, H) is float; a "
+                          "torch.tensor built from a list of ints, or dtype=torch.long, is not).")
     if twice and isinstance(out, torch.Tensor):
         first = out.detach().clone()
         again = torch.as_tensor(fn(model, task, *args)).detach()

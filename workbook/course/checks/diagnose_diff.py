@@ -116,8 +116,10 @@ def _probe_offset(c: Case) -> Finding | None:
     for name, value in c.scalars.items():
         for sgn, s in ((1, ""), (-1, "-")):
             if abs(sgn * value - off) <= 2e-2 * max(abs(value), 1e-9):
+                how = "added to" if sgn > 0 else "subtracted from"
                 return Finding(f"offset:{s}{name}", f"every value is shifted by the same constant {off:.4g} "
-                                                    f"= {s}{name}: a wrong baseline (what you subtract).")
+                                                    f"= {s}{name}: {name} is {how} every value, a wrong baseline "
+                                                    "(what you subtract, or a term that belongs nowhere).")
     return Finding("offset:?", f"every value is shifted by the same constant {off:.4g}: a wrong baseline "
                                "(what you subtract, or where the difference starts).")
 
@@ -169,10 +171,14 @@ def _agreeing(failing: list[Case], probe) -> Finding | None:
     return next(iter(common.values())) if common else None
 
 
+#: variants whose relation up to a factor says nothing (a scale mistake times a factor is any scale)
+NO_RELATION = frozenset({"scale_mult", "scale_dhead"})
+
+
 def _variant_relation(failing: list[Case], hints) -> str | None:
     """A named variant that explains every failing case up to a sign, a named factor or an offset."""
     for key, message in hints:
-        if not all(key in c.variants for c in failing):
+        if key in NO_RELATION or not all(key in c.variants for c in failing):
             continue
         shifted = [Case(c.label, c.got, c.variants[key], c.axes, factors=c.factors, scalars=c.scalars)
                    for c in failing]
@@ -203,8 +209,9 @@ def diagnose(cases: list[Case], hints: list[tuple[str, str]] = (), fn: Callable 
             idx = tuple(int(i) for i in bad.nonzero()[0])
             return (f"on {c.label} your result has {int(bad.sum())} NaN or inf values (first at {c.label_of(idx)}) "
                     "where the expected values are finite: a 0/0 (a norm of a zero gradient: clamp it, "
-                    "`.clamp_min(1e-12)`), a softmax over a row that is all -inf (a mask on the wrong side), or a "
-                    "log of 0.")
+                    "`.clamp_min(1e-12)`), a softmax over a row that is all -inf (a mask on the wrong side), a "
+                    "log of 0, or a log_softmax where a softmax belongs (log-probabilities are -inf at masked "
+                    "entries, and -inf - (-inf) is NaN).")
     failing = [c for c in cases if not c.passes]
     if not failing:
         return None
@@ -226,8 +233,9 @@ def diagnose(cases: list[Case], hints: list[tuple[str, str]] = (), fn: Callable 
             if relation is not None:
                 return relation + numbers
         found = _agreeing(failing, probe)
-        if found is not None and found.key.endswith(":some") and found.key not in named and prop():
-            return prop() + numbers  # "some slices differ" says less than a broken property
+        weak = found is not None and (found.key.endswith(":some") or found.key.startswith("groups:"))
+        if weak and found.key not in named and prop():
+            return prop() + numbers  # "some slices/groups differ" says less than a broken property
         if found is not None and found.key not in ("scale:?", "offset:?"):
             return named.get(found.key, found.text) + numbers + point_at(fn, found.key)
     if prop():

@@ -21,13 +21,14 @@ import torch
 
 from workbook.arch.graph import Graph
 from workbook.attribution.eap import edge_scores_from_grads
-from workbook.attribution.eap_gp import gradpath, output_distance, step_sizes
+from workbook.attribution.eap_gp import gradpath
 from workbook.attribution.eap_ig import eap_ig
-from workbook.core.runs import LEAF_HOOK, cache_activations, cache_activations_and_grads, frozen_params
+from workbook.core.runs import cache_activations_and_grads
 from workbook.core.task import Task
 from workbook.course.checks._runner import CheckFailed, learner_check
 from workbook.course.checks.cases import call_guarded, describe_model, dims_of, factors_of, separating_cases
 from workbook.course.checks.diagnose_diff import Case, diagnose, shape_message
+from workbook.course.checks.gradpath_variants import GP_HINTS, gradpath_variants
 from workbook.course.checks.properties import batch_mean, pair_probes, steps_probe
 from workbook.models.loading import build_gpt2
 from workbook.models.specimens import build
@@ -88,7 +89,8 @@ def eap_variants(model, task: Task) -> dict[str, torch.Tensor]:
     _, clean, g_clean = cache_activations_and_grads(model, task, list(graph.source_hooks), list(graph.dest_hooks))
     deltas = graph.stack_sources(corr) - graph.stack_sources(clean)
     g_dest = graph.stack_dest_grads(g_clean)
-    ref = _mean_matrix(edge_scores_from_grads(deltas, g_dest, graph))
+    per_pair = edge_scores_from_grads(deltas, g_dest, graph)
+    ref = _mean_matrix(per_pair)
     last_pos = _mean_matrix(edge_scores_from_grads(deltas[:, :, -1:], g_dest[:, :, -1:], graph))
     means_first = edge_scores_from_grads(deltas.mean(1, keepdim=True), g_dest.mean(1, keepdim=True), graph)[0]
     wrong_run = _mean_matrix(edge_scores_from_grads(deltas, graph.stack_dest_grads(g_corr), graph))
@@ -105,6 +107,7 @@ def eap_variants(model, task: Task) -> dict[str, torch.Tensor]:
         "at_source": at_source,
         "no_mean": ref * task.batch_size,
         "avg_grad": avg_grad,
+        "abs_per_pair": per_pair.abs().mean(0),
     }
 
 
@@ -143,6 +146,8 @@ def eap_ig_variants(model, task: Task, steps: int) -> dict[str, torch.Tensor]:
         "no_clean_end_m1": (m * ref - eap_m) / (m - 1) if m > 1 else ref * 0,
         "reversed": at([-k / m for k in range(1, m + 1)]),
         "clean_twice": (m * ref + eap_m) / (m + 1),
+        # every point's delta scaled by its alpha, the gradient always the clean one: EAP times mean(alpha)
+        "alpha_scaled_delta": eap_m * (m + 1) / (2 * m),
     }
     if m > 1:
         out["linspace"] = at([k / (m - 1) for k in range(m)])
@@ -155,6 +160,10 @@ def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
         a.shape == b.shape and torch.allclose(a, b, atol=1e-5, rtol=1e-3) and not torch.allclose(b, torch.zeros_like(b))
     )
 
+
+ONLY_EMBED = ("only the edges out of the embedding are right: every other source's delta must be that source's own "
+    "write, z_u(corrupt) - z_u(clean) at its hook (a head's output, an MLP's output), not the embedding's change "
+    "or another source's.")
 
 EAP_HINTS = {
     "sign": "the sign is flipped: the delta must be z(corrupt) - z(clean) (noising), not clean - corrupt.",
@@ -176,6 +185,11 @@ EAP_HINTS = {
     "example, so the einsum sums over the batch; divide by B (task.batch_size) once, not zero times.",
     "scale:1/B": "the scores are 1/B too small: the gradients are already per example (the batch mean's 1/B "
     "undone), so divide the einsum's sum over the batch by B exactly once.",
+    "abs_per_pair": "you took |score| per prompt pair before averaging: EAP keeps the sign; average the signed "
+    "per-pair scores over the batch (an absolute value belongs to ranking, after the average).",
+    "scale:B/n_sources": "you divided the sum over the batch by the number of sources (e.g. deltas.shape[0] of a "
+    "[n_sources, batch, ...] stack) where the batch size B belongs: average over the batch axis.",
+    "groups:edges out of MLPs,edges out of heads": ONLY_EMBED,
 }
 
 IG_HINTS = {
@@ -208,6 +222,11 @@ IG_HINTS = {
     "scale:1/m": "the scores are m times too small: divide the gradient sum by m once, not twice.",
     "scale:m/(m+1)": "the scores are m/(m+1) of the expected: you divided the sum of m gradients by m + 1.",
     "scale:B": "the scores are B times too large: divide the einsum's sum over the batch by B once.",
+    "alpha_scaled_delta": "you scaled each point's delta by its alpha and kept the clean gradient at every point: "
+    "in EAP-IG the delta is the same z(corrupt) - z(clean) at every step, and the GRADIENT is taken at each "
+    "interpolated point (the input embedding moved to e_corrupt + alpha (e_clean - e_corrupt)).",
+    "scale:B/n_sources": EAP_HINTS["scale:B/n_sources"],
+    "groups:edges out of MLPs,edges out of heads": ONLY_EMBED,
 }
 
 
@@ -235,7 +254,8 @@ def _edge_check(fn, chapter: int, variants_fn, hints: dict[str, str], extra_args
             raise CheckFailed(f"on {label}: non-zero scores where there is no edge; multiply by graph.edge_mask.")
         clean_m, corr_m = task.baselines(model)
         cases.append(Case(label, out, ref, ("source", "destination"), variants=variants,
-                          factors=factors_of(model, task, **(factors(*extra_args) if factors else {})),
+                          factors=factors_of(model, task, **{"B/n_sources": task.batch_size / len(graph.sources)},
+                                             **(factors(*extra_args) if factors else {})),
                           scalars={"M(clean)": clean_m, "M(corrupt)": corr_m}, groups=_edge_groups(graph),
                           name_of=lambda idx, g=graph: f"{g.sources[idx[0]]}->{g.destinations[idx[1]]}"))
     sep = all_cases[1:]
@@ -269,62 +289,6 @@ def check_eap_ig(eap_ig_fn, steps: int = 4) -> None:
     """``eap_ig_fn(model, task, steps) -> [n_sources, n_destinations]`` against EAP-IG (inputs)."""
     _edge_check(eap_ig_fn, 3, eap_ig_variants, IG_HINTS, extra_args=(steps,), factors=_ig_factors,
                 steps_reference=lambda m, t, s: _matrix(eap_ig(m, t, s), Graph.from_model(m)))
-
-
-def gradpath_variants(model, task: Task, steps: int, step_size="scaled") -> dict[str, torch.Tensor]:
-    """Reference GradPath points and planted mistakes, ``[steps + 1, B, P, D]`` each."""
-    ref, _ = gradpath(model, task, steps, step_size)
-    out = {"reference": ref}
-    _, c = cache_activations(model, task.clean, [LEAF_HOOK])
-    target, n = cache_activations(model, task.corrupt, [LEAF_HOOK])
-    e_c, e_n = c[LEAF_HOOK], n[LEAF_HOOK]
-    eta = step_sizes(step_size, e_c, e_n, steps).view(-1, 1, 1)
-
-    def walk(start, sign=1.0, per_example=True, normalise=True, eta=eta, norm_ord=2):
-
-        gamma, pts = start.clone(), [start.clone()]
-        with frozen_params(model), torch.enable_grad():
-            for _ in range(steps):
-                leaf = gamma.detach().requires_grad_(True)
-                (g,) = torch.autograd.grad(output_distance(model, task.clean, leaf, target).sum(), leaf)
-                if normalise:
-                    norm = g.flatten(1).norm(p=norm_ord, dim=1).view(-1, 1, 1) if per_example else g.norm()
-                    g = g / norm.clamp_min(1e-12)
-                gamma = (leaf - sign * eta * g).detach()
-                pts.append(gamma)
-        return torch.stack(pts)
-
-    out["ascent"] = walk(e_c, sign=-1.0)
-    out["batch_norm"] = walk(e_c, per_example=False)
-    out["no_normalise"] = walk(e_c, normalise=False)
-    out["from_corrupt"] = walk(e_n)
-    out["one_eta"] = walk(e_c, eta=eta.mean())
-    out["max_norm"] = walk(e_c, norm_ord=float("inf"))
-    # step_size ignored: the path taken with the other step-size rule
-    other = "unit" if step_size != "unit" else "scaled"
-    out["ignores_step_size"] = walk(e_c, eta=step_sizes(other, e_c, e_n, steps).view(-1, 1, 1))
-    return out
-
-
-GP_HINTS = {
-    "ascent": "the output distance grows along your path: step AGAINST the gradient (gamma - eta g/|g|).",
-    "batch_norm": "you normalised the gradient over the whole batch; normalise per example "
-    "(g.flatten(1).norm(dim=1)) so the step does not depend on the other prompts.",
-    "no_normalise": "you did not normalise the gradient: each step must have length eta (g / ||g||).",
-    "one_eta": "one step length for the whole batch: eta comes per example from step_sizes(...) ([B]); use "
-    "eta.view(-1, 1, 1), not its mean or its first entry.",
-    "max_norm": "you normalised g by its largest entry: each step must have Euclidean length eta, so divide by "
-    "the L2 norm per example, g.flatten(1).norm(dim=1).",
-    "from_corrupt": "your path starts at the corrupt embedding; GradPath starts at e_clean and walks "
-    "toward corrupt-like outputs.",
-    "shift:path step:1": "your points are one step late: the first point must be the start e_clean itself, then "
-    "one point per step (steps + 1 in all).",
-    "zero": "your path never moves: every point is e_clean. Update gamma from the new point "
-    "in each step (gamma = leaf - eta * g / |g|), and append the NEW gamma.",
-    "ignores_step_size": "your steps do not depend on step_size: the check asked for one step-size rule and got the "
-    "path of the other. Take eta from step_sizes(step_size, e_clean, e_corrupt, steps) (one "
-    "length per example).",
-}
 
 
 def _gradpath_case(fn, label, model, task, steps, step_size, twice) -> Case:

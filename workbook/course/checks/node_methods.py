@@ -221,6 +221,12 @@ def _check_qk(fn: Callable, kind: str) -> None:
                             "clean, then recompute the softmax."),
         ("swapped", "clean and corrupt are swapped: the patterns are computed from the corrupt run with the "
                     f"clean {noun} patched in. Noising keeps the clean run and patches in the corrupt {noun}."),
+        ("zero", f"every value of yours is 0: your patched pattern equals the clean one, or the change is summed "
+                 f"only where it is 0. Is the patched {noun} really used to recompute the pattern (the copy you "
+                 "edited, e.g. k2, not the clean tensor)? Is the change summed where it can be nonzero (the query "
+                 "at t changes row t; the key at s changes column s in the rows t >= s that can see it, not the "
+                 "rows t < s)? Or is a difference taken of an activation with itself (both caches from the same "
+                 "run, e.g. the clean cache taken on the corrupt tokens), or a gradient that never arrives?"),
     ] + recipe_hints(noun) + [
         ("subset:layer:last", "only the last layer is right; every other layer differs. In the last layer only the "
                               "last query row carries gradient (the metric is read at the last position), and the "
@@ -293,6 +299,10 @@ def check_graddrop(fn: Callable) -> None:
                               "gradient through BOTH layer l's attention and MLP outputs (hook_attn_out and "
                               "hook_mlp_out, nothing else), take |estimate| per pair in EVERY pass, and SUM the L - 1 "
                               "passes that do not drop the node's own layer (not a max or a single pass)."),
+        ("zero", "every value of yours is 0: the gradients (or the deltas) you multiply are zeros. Were they read "
+                 "after being cleared (clear the store BEFORE each backward, read it after), does a gate drop every "
+                 "layer in every pass, or are both caches from the same run (e.g. the clean cache taken on the "
+                 "corrupt tokens)?"),
     ] + DROP_HINTS + [
         ("scale:(L-1)/L", "divided by L instead of L-1 (the pass that drops the node's own layer is always 0)."),
         ("scale:L-1", "forgot to divide by L-1."),

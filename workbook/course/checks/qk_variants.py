@@ -93,7 +93,7 @@ def qk_fix_variant(model, task, kind: str, scaled: bool = True, masked: bool = T
                    diagonal: bool = False, corrupt_pattern: bool = False, added: bool = False,
                    scale: str = "sqrt", mask_new_only: bool = False, clean_denominator: bool = False,
                    times_pattern: bool = False, grad_T: bool = False, scores_T: bool = False,
-                   heads_summed: bool = False) -> torch.Tensor:
+                   heads_summed: bool = False, score_change: bool = False) -> torch.Tensor:
     """The QK fix computed directly (one query / one key patched at a time): ``[L, H, T]``.
 
     With the defaults this is the reference (in float64): (pattern with the corrupt q/k patched in
@@ -108,8 +108,9 @@ def qk_fix_variant(model, task, kind: str, scaled: bool = True, masked: bool = T
     normaliser for the patched pattern; ``per_row=True`` (queries) sums the change over query rows
     per key, ``diagonal=True`` (keys) keeps only row ``t = s`` of key ``s``'s change;
     ``times_pattern`` multiplies the change by the clean pattern too, ``grad_T`` uses dM/dpattern
-    transposed; ``corrupt_pattern=True`` uses the corrupt run's whole pattern (every query and key
-    corrupt), ``added=True`` adds the corrupt query/key to the clean one instead of replacing it.
+    transposed, ``score_change`` multiplies the change of the scores (before the softmax) by it;
+    ``corrupt_pattern=True`` uses the corrupt run's whole pattern (every query and key corrupt),
+    ``added=True`` adds the corrupt query/key to the clean one instead of replacing it.
     ``parts``: the cached ``(clean, corrupt, grads)`` to reuse.
     """
     clean, corr, grads = parts or pattern_grads(model, task)
@@ -133,7 +134,11 @@ def qk_fix_variant(model, task, kind: str, scaled: bool = True, masked: bool = T
             den = masked_scores(q, k, factor, mask_kind, scores_T, heads_summed).logsumexp(-1, keepdim=True)
 
         def patched(qq, kk):
+            if score_change:  # the scores themselves, future entries 0 on both sides
+                return masked_scores(qq, kk, factor, "zero", scores_T, heads_summed)
             return softmax_pattern(qq, kk, factor, mask_kind, **recipe, denominator=den)
+
+        A = patched(q, k) if score_change else A
 
         weight = g * A if times_pattern else g
         if corrupt_pattern:
@@ -158,7 +163,7 @@ def qk_fix_variant(model, task, kind: str, scaled: bool = True, masked: bool = T
 RECIPE_VARIANTS = {
     "clean_den": {"clean_denominator": True}, "times_pattern": {"times_pattern": True}, "grad_T": {"grad_T": True},
     "scores_T": {"scores_T": True}, "scale_mult": {"scale": "mult"}, "scale_dhead": {"scale": "dhead"},
-    "heads_summed": {"heads_summed": True},
+    "heads_summed": {"heads_summed": True}, "score_change": {"score_change": True},
     **{f"mask_{m}{'_new' if new else ''}": {"mask_kind": m, "mask_new_only": new}
        for m in ("none", "zero", "after", "strict") for new in (False, True) if (m, new) != ("none", False)},
 }
@@ -186,6 +191,9 @@ def recipe_hints(noun: str) -> list[tuple[str, str]]:
                      "first), you computed k_t . q_s."),
         ("scale_mult", "you multiplied the scores by attn_scale (sqrt(d_head)): the model DIVIDES q.k by it."),
         ("scale_dhead", "you divided the scores by d_head: the model divides by attn_scale = sqrt(d_head)."),
+        ("score_change", "you multiplied the change of the SCORES (q.k before the softmax) by dM/dpattern: recompute "
+                         "the PATTERN with the patched {noun} (softmax of the new scores) and multiply the change of "
+                         "the pattern by dM/dpattern.".replace("{noun}", noun)),
         ("heads_summed", "your score einsum sums over heads (h missing from its output): each head has its own "
                          "scores, 'bthd,bshd->bhts'."),
     ]

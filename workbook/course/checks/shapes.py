@@ -28,10 +28,21 @@ def shape_message(got_shape: tuple[int, ...], axes: tuple[str, ...], dims: dict[
     if len(got) == len(want) + 1:
         for i, g in enumerate(got):
             if got[:i] + got[i + 1:] == want:
+                if dims.get("batch") == g and "batch" not in axes:
+                    return (f"{head}: one axis too many (axis {i}, size {g} = {named(g)}): one entry per prompt pair "
+                            "is kept; the exercise's values are batch means, so average over the batch (.mean(0)).")
                 return (f"{head}: one axis too many (axis {i}, size {g} = {named(g)}); sum or average it out "
                         "as the exercise says.")
     if len(got) + 1 == len(want):
         for i, w in enumerate(want):
             if want[:i] + want[i + 1:] == got:
-                return f"{head}: axis {i} ({axes[i]} = {w}) is missing: you reduced over it or kept one index."
+                return (f"{head}: axis {i} ({axes[i]} = {w}) is missing: you reduced over it or kept one index"
+                        + (", or joined the pieces with torch.cat where torch.stack adds the new axis (a squeeze "
+                           "also drops a size-1 axis)." if w == 1 or i == 0 else "."))
+    if len(got) + 1 == len(want):
+        for i in range(len(want) - 1):
+            if want[:i] + (want[i] * want[i + 1],) + want[i + 2:] == got:
+                return (f"{head}: axes {i} and {i + 1} ({axes[i]}, {axes[i + 1]}) are merged into one of size "
+                        f"{got[i]}: torch.cat joins along an existing axis where torch.stack adds a new one (or a "
+                        "reshape/flatten merged them).")
     return f"{head}."

@@ -63,9 +63,12 @@ def probe_one_slice(c: Case) -> Finding | None:
             if ref.abs().max().item() > REL_PROBE * c.scale and c.close(ref, REL_PROBE):
                 which = "last" if j == n - 1 else "first"
                 return Finding(f"one_slice:{ax}:{which}", f"every {ax} of yours holds the expected values of the "
-                                                          f"{which} {ax}: a loop variable read after the loop ended "
-                                                          f"(a lambda or hook defined in a loop captures it late; "
-                                                          f"bind it with a default argument, e.g. `l=l`).")
+                                                          f"{which} {ax}: each iteration overwrote every {ax}, or "
+                                                          f"one {ax} was used for all. Either a loop variable read "
+                                                          f"after the loop ended (a lambda or hook defined in a loop "
+                                                          f"captures it late; bind it with a default argument, e.g. "
+                                                          f"`l=l`), or an index that writes every {ax} at once "
+                                                          f"(out[:, :, s] where out[l, :, s] belongs).")
     return None
 
 
@@ -109,8 +112,10 @@ def probe_subset(c: Case) -> Finding | None:
             return Finding(f"subset:{ax}:first", f"only the first {ax} is right{tail}; every later {ax} differs: "
                                                  f"something carries over from one iteration of your loop to the "
                                                  f"next (an activation or cache edited in place and reused, a hook "
-                                                 f"that stays registered, a patch or running sum never reset), or "
-                                                 f"the loop stops early or an index is off by one.")
+                                                 f"that stays registered, a patch or running sum never reset), the "
+                                                 f"later {ax}s read another {ax}'s values (a list of names indexed "
+                                                 f"by {ax} that holds several names per {ax}, e.g. q and k "
+                                                 f"interleaved), or the loop stops early or an index is off by one.")
         return Finding(f"subset:{ax}:some", f"some {ax}s are right and others wrong{tail}: {ax}s "
                                             f"{bad[:6]} differ, the rest match.")
     return None

@@ -1,0 +1,212 @@
+"""When the learner's function raises: say what the values on the failing line were, in the model's sizes.
+
+A bare ``RuntimeError: The size of tensor a (6) must match the size of tensor b (2)`` tells a
+learner little. :func:`explain_crash` reads the innermost frame of the learner's own code (its
+local variables, at the moment of the error) and says, in words:
+
+* for a shape error (broadcast, index, matmul, einsum): which named sizes of the model and task
+  the numbers are (``6 = seq``, ``2 = n_heads``), the shape of every tensor named on the failing
+  line with its axes named, and the usual causes (an axis layout mix-up, a reduction without
+  ``keepdim``, a mask built for ``n_ctx`` positions);
+* for a ``KeyError``: which dict on the failing line lacks the key and what it holds instead (the
+  ``hook.name`` trap when it holds the name TransformerLens 4 reports, else a name that was never
+  cached into it);
+* for an operation on ``None``: which variable or dict entry is None (a ``.grad`` of a non-leaf);
+* for an unexpected keyword argument: the function's real signature.
+
+It never runs the learner's code again and never evaluates expressions: it only reads values
+already bound in the frame. Returns None when it has nothing specific to say.
+"""
+
+from __future__ import annotations
+
+import inspect
+import linecache
+import re
+import types
+
+import torch
+
+from workbook.course.checks.hook_names import alias_of, canonical_of
+
+__all__ = ["explain_crash", "learner_tb_frame", "name_size"]
+
+
+def learner_tb_frame(err: BaseException, is_library) -> tuple[types.FrameType, int] | None:
+    """``(frame, line number)`` of the innermost traceback entry in the learner's code, or None."""
+    tb, found = err.__traceback__, None
+    while tb is not None:
+        if not is_library(tb.tb_frame.f_code.co_filename):
+            found = (tb.tb_frame, tb.tb_lineno)
+        tb = tb.tb_next
+    return found
+
+
+def name_size(size: int, dims: dict[str, int]) -> str:
+    """``"6 = seq"``, ``"2 = n_heads or batch"``, or ``"7"`` when no named size has it."""
+    hits = [n for n, v in dims.items() if v == size]
+    return f"{size} = {' or '.join(hits)}" if hits else str(size)
+
+
+def _shape_text(t: torch.Tensor, dims: dict[str, int]) -> str:
+    names = []
+    for s in t.shape:
+        hits = [n for n, v in dims.items() if v == s]
+        names.append("/".join(hits) if hits else "?")
+    return f"{list(t.shape)} = [{', '.join(names)}]"
+
+
+def _describe(name: str, value, dims: dict[str, int]) -> str | None:
+    if isinstance(value, torch.Tensor):
+        return f"{name} is {_shape_text(value, dims)}" + (f" ({value.dtype})" if not value.is_floating_point() else "")
+    if isinstance(value, dict):
+        keys = list(value)[:3]
+        return f"{name} is a dict of {len(value)} entries (e.g. {keys})"
+    if value is None:
+        return f"{name} is None"
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, torch.Tensor) for v in value):
+        return f"{name} is a {type(value).__name__} of {len(value)} tensors (the first {_shape_text(value[0], dims)})"
+    if isinstance(value, str) and len(value) < 60:
+        return f"{name} is the string {value!r}"
+    return None
+
+
+def _line_values(frame: types.FrameType, lineno: int) -> tuple[str, dict[str, object]]:
+    line = linecache.getline(frame.f_code.co_filename, lineno).strip()
+    names = dict.fromkeys(re.findall(r"(?<![\w.])([A-Za-z_]\w*)", line))
+    scope = {**frame.f_globals, **frame.f_locals}
+
+    def data(n: str) -> bool:  # a local, or a global value that is neither a function nor a module
+        return n in frame.f_locals or (n in scope and not callable(scope[n])
+                                       and not isinstance(scope[n], types.ModuleType))
+    return line, {n: scope[n] for n in names if data(n)}
+
+
+def _shapes(values: dict[str, object], dims: dict[str, int]) -> str:
+    parts = [d for n, v in values.items() if (d := _describe(n, v, dims)) is not None and "dict" not in d]
+    return (" On that line: " + "; ".join(parts[:5]) + ".") if parts else ""
+
+
+def _broadcast(text: str, dims: dict[str, int]) -> str | None:
+    m = re.search(r"size of tensor a \((\d+)\) must match the size of tensor b \((\d+)\)", text)
+    m = m or re.search(r"size (\d+) for operand \d+ which does not broadcast with previously seen size (\d+)", text)
+    m = m or re.search(r"shapes cannot be multiplied \(\d+x(\d+) and (\d+)x\d+\)", text)
+    if not m:
+        return None
+    a, b = int(m.group(1)), int(m.group(2))
+    sizes = {a, b}
+    causes = []
+    if dims.get("n_ctx") in sizes and dims.get("seq") in sizes:
+        causes.append(f"a mask or buffer built for n_ctx = {dims['n_ctx']} positions (the model's context length), "
+                      f"where this task has seq = {dims['seq']}: size it by the tensor's own seq axis")
+    causes += ["axes in another order than you think (hook_q/hook_k/hook_v/hook_z are [batch, pos, head, d_head]; "
+               "the attention pattern and its gradient are [batch, head, query, key])",
+               "a sum, mean or max without keepdim=True, which drops an axis so the next operation pairs the wrong "
+               "axes (broadcasting lines axes up from the right)"]
+    return (f"two tensors whose axes do not line up were combined: an axis of size {name_size(a, dims)} met one of "
+            f"size {name_size(b, dims)}. Usual causes: " + "; or ".join(causes) + ".")
+
+
+def _index(text: str, dims: dict[str, int]) -> str | None:
+    m = re.search(r"index (-?\d+) is out of bounds for dimension (\d+) with size (\d+)", text)
+    if m:
+        return (f"index {m.group(1)} runs past axis {m.group(2)}, whose size is {name_size(int(m.group(3)), dims)}: "
+                "an index or loop bound of another axis is used on this one (a layer index on the head axis, a "
+                "position on the head axis, n_layers where n_heads belongs).")
+    m = re.search(r"too many indices for tensor of dimension (\d+)", text)
+    if m:
+        return (f"you index more axes than the tensor has ({m.group(1)}): it is not the tensor you think (e.g. "
+                "logits [batch, pos, d_vocab] where a cache or an activation [batch, pos, head, d_head] belongs).")
+    return None
+
+
+def _key(err: KeyError, values: dict[str, object], dims: dict[str, int]) -> str | None:
+    key = err.args[0] if err.args else None
+    if not isinstance(key, str):
+        return None
+    layer = re.search(r"blocks\.(\d+)\.", key)
+    if layer is not None and int(layer.group(1)) >= dims.get("n_layers", 10**9):
+        return None  # a layer the model does not have: a loop bound, said by the size report
+    holders = {n: v for n, v in values.items() if isinstance(v, dict) and key not in v}
+    if not holders:
+        return None
+    other = alias_of(key) or canonical_of(key)
+    for n, d in holders.items():
+        if other is not None and other in d:
+            return None  # the hook.name trap: hook_names says it
+    n, d = next(iter(holders.items()))
+    if not d:
+        return (f"the dict {n} has no entry {key!r}: it is empty (filled after you read it, cleared too early, or "
+                "never filled: a hook that never ran).")
+    roles = _roles(key, d)
+    return (f"the dict {n} has no entry {key!r}: it holds {len(d)} other entries (e.g. {list(d)[:3]})." + (roles or
+            " The name was never stored in it: was it filled from another list of names (activation names and "
+            "gradient names swapped, sources and destinations swapped), or overwritten by a later assignment "
+            "(one kind's results replacing another's) instead of updated?"))
+
+
+GRAD_NONE = ("A .grad is None on a tensor that is not a leaf (an activation inside the model): after backward() only "
+             "leaves keep .grad; take activation gradients with a backward hook (or call .retain_grad() before "
+             "backward, or use torch.autograd.grad).")
+
+
+def _none(values: dict[str, object], line: str) -> str | None:
+    nones = [n for n, v in values.items() if v is None]
+    nones += [f"{n}[{k!r}]" for n, v in values.items() if isinstance(v, dict) for k, x in v.items() if x is None][:3]
+    if nones:
+        return f"{', '.join(nones)} is None. " + GRAD_NONE
+    if ".grad" in line:
+        return "a .grad on that line is None. " + GRAD_NONE
+    return None
+
+
+_SOURCE = re.compile(r"hook_embed$|hook_pos_embed$|attn\.hook_z$|attn\.hook_result$|hook_mlp_out$|hook_attn_out$")
+_DEST = re.compile(r"hook_[qkv]_input$|hook_mlp_in$|hook_resid_post$|attn\.hook_[qkv]$")
+
+
+def _roles(key: str, d: dict) -> str:
+    """Why ``key`` is not in ``d`` when one is a source output and the other holds destination inputs."""
+    names = [k for k in d if isinstance(k, str)]
+    if _SOURCE.search(key) and names and all(_DEST.search(k) for k in names):
+        return (f" It holds destination inputs and you look up the source output {key!r}: sources' activations "
+                "(graph.stack_sources) come from the activation cache, destinations' gradients "
+                "(graph.stack_dest_grads) from the gradient cache. Were the two swapped?")
+    if _DEST.search(key) and names and all(_SOURCE.search(k) for k in names):
+        return (f" It holds source outputs and you look up the destination input {key!r}: destinations' gradients "
+                "(graph.stack_dest_grads) come from the gradient cache. Were the two swapped?")
+    return ""
+
+
+def _keyword(text: str, frame: types.FrameType) -> str | None:
+    m = re.search(r"(\w+)\(\) got an unexpected keyword argument '(\w+)'", text)
+    if not m:
+        return None
+    fn = {**frame.f_globals, **frame.f_locals}.get(m.group(1))
+    try:
+        sig = f"{m.group(1)}{inspect.signature(fn)}" if fn is not None else None
+    except (TypeError, ValueError):
+        sig = None
+    return (f"{m.group(1)}() has no argument {m.group(2)!r}" + (f"; its signature is {sig}" if sig else "")
+            + ": read help() of the function for the name it uses.")
+
+
+def explain_crash(err: BaseException, dims: dict[str, int], is_library) -> str | None:
+    """What went wrong on the learner's failing line, in words (see the module docstring), or None."""
+    found = learner_tb_frame(err, is_library)
+    if found is None:
+        return None
+    frame, lineno = found
+    try:
+        line, values = _line_values(frame, lineno)
+    except Exception:  # noqa: BLE001 - explaining must never raise
+        return None
+    text = str(err)
+    if isinstance(err, KeyError):
+        return _key(err, values, dims)
+    if isinstance(err, TypeError):
+        said = _keyword(text, frame) or (_none(values, line) if "NoneType" in text else None)
+        return said
+    if isinstance(err, (RuntimeError, IndexError, ValueError)):
+        said = _broadcast(text, dims) or _index(text, dims)
+        return said + _shapes(values, dims) if said else None
+    return None
