@@ -120,5 +120,5 @@ def test_guards_catch_edited_inputs_and_accumulation():
     def crashes(m, t):
         return torch.zeros(m.cfg.n_heads)[m.cfg.n_layers]
 
-    with pytest.raises(CheckFailed, match="n_heads = 2"):
+    with pytest.raises(CheckFailed, match="2 = n_heads"):
         call_guarded(crashes, model, task, dims={"n_layers": 4, "n_heads": 2}, label="x")

@@ -22,7 +22,9 @@ def _from_variant(variants_fn, key, *extra):
 
 @pytest.mark.parametrize("key,needle", [
     ("reference", None), ("sign", "sign is flipped"), ("wrong_run", "corrupt run"),
-    ("at_source", "LN Jacobian"), ("no_mean", "divide by B"),
+    ("at_source", "LN Jacobian"), ("no_mean", "divide by B"), ("abs_per_pair", "per prompt pair before averaging"),
+    ("squared", "squared each pair"), ("abs_delta", "absolute value of the delta"), ("unit_delta", "unit length"),
+    ("sums_product", "no dot product"),
 ])
 def test_check_eap(key, needle):
     fn = _from_variant(eap_variants, key)
@@ -51,7 +53,8 @@ def test_check_eap_ig(key, needle):
 @pytest.mark.parametrize("key,needle", [
     ("reference", None), ("ascent", "AGAINST"), ("batch_norm", "per example"),
     ("no_normalise", "did not normalise"), ("from_corrupt", "starts at the corrupt"),
-    ("ignores_step_size", "do not depend on step_size"),
+    ("ignores_step_size", "do not depend on step_size"), ("norm_over_positions", "positions axis only"),
+    ("norm_per_position", "per position"), ("swapped", "clean and corrupt are swapped"),
 ])
 def test_check_gradpath(key, needle):
     fn = _from_variant(gradpath_variants, key)
@@ -117,3 +120,15 @@ def test_gradpath_points_as_a_list_are_named():
 
     with pytest.raises(CheckFailed, match="one torch.Tensor"):
         check_gradpath(lambda m, t, s, r: list(gradpath(m, t, s, r)[0]), strict=True)
+
+
+def test_an_inverted_edge_mask_is_named():
+    def inverted(model, task):
+        m = eap_variants(model, task)["reference"]
+        from workbook.arch.graph import Graph
+
+        mask = Graph.from_model(model).edge_mask
+        return (m + 1.0).masked_fill(mask, 0.0)
+
+    with pytest.raises(CheckFailed, match="mask is inverted"):
+        check_eap(inverted, strict=True)

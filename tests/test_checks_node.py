@@ -170,3 +170,26 @@ def test_graddrop():
 
 def test_qk_fix_with_the_corrupt_key_added_is_named():
     _expect(C.check_qk_fix_keys, lambda m, t: C.qk_fix_variant(m, t, "k", added=True), "added the corrupt key")
+
+
+def test_recipe_and_drop_set_variants_are_named():
+    from workbook.course.checks.graddrop_variants import DROP_SETS, graddrop_variant
+
+    drops, writes, extra = DROP_SETS["drop_later"]
+    _expect(C.check_graddrop, lambda m, t: graddrop_variant(m, t, drops, writes, extra), "AND every later layer")
+    right = DROP_SETS["drop_next"][0]
+    assert_close(graddrop_variant(*C.chapter_case(2)[1:], lambda p, L: {p}), graddrop(*C.chapter_case(2)[1:],
+                 "head").values.reshape(2, 2), F32, what="graddrop_variant with the right drop set")
+    assert right(0, 2) == {1}
+    _expect(C.check_qk_fix_queries, lambda m, t: C.qk_fix_variant(m, t, "q", clean_denominator=True),
+            "CLEAN softmax's denominator")
+    _expect(C.check_qk_fix_keys, lambda m, t: C.qk_fix_variant(m, t, "k", mask_kind="after", mask_new_only=True),
+            "after the softmax")
+
+
+def test_more_recipe_and_neighbour_variants_are_named():
+    from workbook.course.checks.neighbours import zero_ablation
+
+    _expect(C.check_qk_fix_queries, lambda m, t: C.qk_fix_variant(m, t, "q", keys_are_queries=True),
+            "queries where the keys belong")
+    _expect(C.check_patch_heads, lambda m, t: zero_ablation(m, t, complement=True), "EXCEPT head h")

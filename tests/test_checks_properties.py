@@ -115,3 +115,20 @@ def test_once_calls_its_function_once():
     f = once(lambda: calls.append(1) or "found")
     assert f() == "found" and f() == "found" and calls == [1]
     assert once(None)() is None
+
+
+def atp_with_batch_mean_corrupt(model, task):
+    """AtP whose delta uses the batch mean of the corrupt activations (a mean-ablation): right per pair."""
+    from workbook.core.runs import cache_activations, cache_activations_and_grads
+
+    names = [f"blocks.{layer}.attn.hook_z" for layer in range(model.cfg.n_layers)]
+    _, corr = cache_activations(model, task.corrupt, names)
+    _, clean, grads = cache_activations_and_grads(model, task, names, names)
+    return torch.stack([((corr[n].mean(0, keepdim=True) - clean[n]) * grads[n]).sum((1, 3)).mean(0) for n in names])
+
+
+def test_a_batch_that_mixes_one_side_is_named_by_that_side():
+    msg = batch_mean(atp_with_batch_mean_corrupt, CASES, reference=lambda m, t: atp_heads(m, t),
+                     reference_on=atp_heads)
+    assert msg is not None and "share one corrupt prompt" in msg and "mean-ablation" in msg
+    assert batch_mean(atp_heads, CASES, reference=atp_heads, reference_on=atp_heads) is None

@@ -95,7 +95,8 @@ def node_kinds(what: str | Sequence[str], allowed: Sequence[str] = NODE_KINDS, h
     kinds = [what] if isinstance(what, str) else list(what)
     for k in kinds:
         if k not in allowed:
-            raise WorkbookError(f"unknown node kind {k!r}; choose from {tuple(allowed)}.{hint}")
+            edge = " Edges are not nodes: patch them with patch_edges(model, task, edges=[...])." if k == "edge" else ""
+            raise WorkbookError(f"unknown node kind {k!r}; choose from {tuple(allowed)}.{edge}{hint}")
     return kinds
 
 
@@ -105,7 +106,8 @@ def node_specs(
     """Every node of kind ``what`` in ``model`` (see the module table), in layer order; or, with
     ``nodes``, just those, in that order (an unknown name is a :class:`WorkbookError`)."""
     if what not in NODE_KINDS:
-        raise WorkbookError(f"unknown node kind {what!r}; choose from {NODE_KINDS}.")
+        edge = " Edges are not nodes: patch them with patch_edges(model, task, edges=[...])." if what == "edge" else ""
+        raise WorkbookError(f"unknown node kind {what!r}; choose from {NODE_KINDS}.{edge}")
     if per_position and seq_len is None:
         raise WorkbookError("per_position=True needs seq_len.")
     ad = adapter_for(model)

@@ -154,6 +154,10 @@ KNOWN_ERRORS = (
     (r"modified by an inplace operation",
      "an activation that autograd still needs was edited in place (in a hook?): edit a copy and return it "
      "(act = act.clone(); act[...] = ...; return act)."),
+    (r"Backward hook for Modules where no input requires gradient should always return None",
+     "a function registered as a BACKWARD hook returned a tensor: a forward hook (fwd_hooks / extra_fwd_hooks) "
+     "replaces an activation in the forward pass; a backward hook (bwd_hooks) sees gradients and may only return "
+     "a replacement gradient. A straight-through or patching hook is a forward hook."),
     (r"grad can be implicitly created only for scalar outputs",
      "backward() on a tensor with more than one value: reduce the metric to one number first (task.metric_value "
      "averages over the batch), or give torch.autograd.grad its grad_outputs."),

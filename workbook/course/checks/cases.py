@@ -137,8 +137,13 @@ def call_guarded(fn: Callable, model, task: Task, *args, twice: bool = False, di
         if isinstance(err, (NotImplementedError, CheckFailed)):
             raise
         full = {**(dims or {}), "n_ctx": model.cfg.n_ctx, "d_vocab": model.cfg.d_vocab}
-        err.workbook_dims = full  # read by the report of the crash (checks._runner)
-        if explain_crash(err, full, is_library) is None and isinstance(err, (IndexError, RuntimeError, KeyError)):
+        explained = explain_crash(err, full, is_library)
+        if explained is not None:
+            text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+            where = learner_line(err)
+            raise CheckFailed(f"your function raised {type(err).__name__}{': ' + text if text else ''}"
+                              f"{' (' + where + ')' if where else ''}: {explained}") from err
+        if isinstance(err, (IndexError, RuntimeError, KeyError)):
             named = _sized_crash(err, dims or {}, label)
             if named is not None:
                 raise named from err
@@ -159,7 +164,8 @@ def call_guarded(fn: Callable, model, task: Task, *args, twice: bool = False, di
                 "calling your function twice on the same inputs gives different numbers (first call max "
                 f"|value| {first.abs().max().item():.3g}, second {again.abs().max().item():.3g}): something "
                 "accumulates between calls: a .grad that is never zeroed (use torch.autograd.grad or reset it), "
-                "or a list/dict created outside the function and appended to on every call.")
+                "or a list/dict created outside the function and appended to on every call; or it is random "
+                "(torch.rand or a shuffle without a fixed seed), where the exercise is deterministic.")
         problem = _changed(model, task, before)
         if problem:
             raise CheckFailed(problem)

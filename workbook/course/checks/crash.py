@@ -190,6 +190,21 @@ def _keyword(text: str, frame: types.FrameType) -> str | None:
             + ": read help() of the function for the name it uses.")
 
 
+def _attribute(text: str, values: dict[str, object]) -> str | None:
+    m = re.search(r"'(\w+)' object has no attribute '(\w+)'", text)
+    if not m:
+        return None
+    hits = [(n, v) for n, v in values.items() if type(v).__name__ == m.group(1)]
+    if not hits or m.group(1) == "NoneType":
+        return None
+    n, v = hits[0]
+    shown = repr(v)
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    return (f"{n} is a {m.group(1)}, {shown}, which has no .{m.group(2)}: it is not the kind of object this line "
+            "expects (a (name, value) pair where a name belongs, a list where a tensor belongs, a Scores where a "
+            "dict belongs?).")
+
+
 def explain_crash(err: BaseException, dims: dict[str, int], is_library) -> str | None:
     """What went wrong on the learner's failing line, in words (see the module docstring), or None."""
     found = learner_tb_frame(err, is_library)
@@ -206,6 +221,8 @@ def explain_crash(err: BaseException, dims: dict[str, int], is_library) -> str |
     if isinstance(err, TypeError):
         said = _keyword(text, frame) or (_none(values, line) if "NoneType" in text else None)
         return said
+    if isinstance(err, AttributeError):
+        return _attribute(text, values)
     if isinstance(err, (RuntimeError, IndexError, ValueError)):
         said = _broadcast(text, dims) or _index(text, dims)
         return said + _shapes(values, dims) if said else None

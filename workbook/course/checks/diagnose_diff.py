@@ -37,7 +37,7 @@ from workbook.course.checks.structure import (
     probe_swap,
 )
 
-__all__ = ["Case", "diagnose", "shape_message", "describe_numbers", "point_at", "REL", "REL_PROBE"]
+__all__ = ["Case", "diagnose", "shape_message", "describe_numbers", "point_at", "REL", "REL_PROBE", "ZERO_TEXT"]
 
 
 def _fit_scale(c: Case) -> float | None:
@@ -84,6 +84,21 @@ def _probe_abs(c: Case) -> Finding | None:
     if (c.want < -REL_PROBE * c.scale).any() and c.close(c.want.abs(), REL_PROBE):
         return Finding("abs", "your values are the expected ones without their sign (|expected|): an abs() where "
                               "the exercise keeps the sign; a negative effect is as informative as a positive one.")
+    return None
+
+
+def _probe_abs_inside(c: Case) -> Finding | None:
+    """Every value >= 0 and at least |expected|: an absolute value taken before an average (mean |x| >= |mean x|)."""
+    tol = REL_PROBE * c.scale
+    if not (c.want < -10 * tol).any() or (c.got < -tol).any() or c.close(c.want.abs(), REL_PROBE):
+        return None
+    g, a = c.got.flatten(), c.want.abs().flatten()
+    r = torch.corrcoef(torch.stack([g, a]))[0, 1].item() if g.numel() > 2 else 0.0
+    if r >= 0.9 and bool((c.got >= c.want.abs() - tol).all()) and (c.got - c.want.abs()).abs().max().item() > 10 * tol:
+        return Finding("abs_inside", "your values are all >= 0 and at least as large as |expected|: an absolute "
+                                     "value taken BEFORE averaging (per prompt pair, per position or per step), so "
+                                     "the signs that cancel in the average no longer do; keep the sign until the "
+                                     "average is taken.")
     return None
 
 
@@ -138,17 +153,23 @@ def _probe_constant(c: Case) -> Finding | None:
                                  "depend on the component (an index or name that never changes in the loop?).")
 
 
+#: the message for an all-zero result (a check's "zero" hint may extend it)
+ZERO_TEXT = ("every value of yours is 0: a difference of an activation with itself (both caches "
+             "from the same run, e.g. the clean cache taken on the corrupt tokens), or a "
+             "gradient/patch that never arrives (a hook that edits a copy but returns nothing, so "
+             "the model keeps its own activation; a hook on a name that never fires; a store "
+             "keyed by hook.name and read by the registered name, which TransformerLens 4 reports "
+             "differently).")
+
+
 def _probe_zero(c: Case) -> Finding | None:
     if c.got.abs().max().item() <= REL * c.scale:  # ~0 next to the expected values (float noise allowed)
-        return Finding("zero", "every value of yours is 0: a difference of an activation with itself (both caches "
-                               "from the same run, e.g. the clean cache taken on the corrupt tokens), or a "
-                               "gradient/patch that never arrives (a hook that edits a copy but returns nothing, so "
-                               "the model keeps its own activation; a hook on a name that never fires).")
+        return Finding("zero", ZERO_TEXT)
     return None
 
 
-PROBES = (_probe_zero, _probe_constant, _probe_sign, _probe_abs, _probe_scale, _probe_offset, probe_swap, probe_shift,
-          probe_one_slice, probe_flat_axis, probe_groups, probe_subset)
+PROBES = (_probe_zero, _probe_constant, _probe_sign, _probe_abs, _probe_abs_inside, _probe_scale, _probe_offset,
+          probe_swap, probe_shift, probe_one_slice, probe_flat_axis, probe_groups, probe_subset)
 
 
 def describe_numbers(c: Case, n: int = 3) -> str:
@@ -172,7 +193,7 @@ def _agreeing(failing: list[Case], probe) -> Finding | None:
 
 
 #: variants whose relation up to a factor says nothing (a scale mistake times a factor is any scale)
-NO_RELATION = frozenset({"scale_mult", "scale_dhead"})
+NO_RELATION = frozenset({"scale_mult", "scale_dhead", "scale_dmodel"})
 
 
 def _variant_relation(failing: list[Case], hints) -> str | None:
@@ -209,9 +230,10 @@ def diagnose(cases: list[Case], hints: list[tuple[str, str]] = (), fn: Callable 
             idx = tuple(int(i) for i in bad.nonzero()[0])
             return (f"on {c.label} your result has {int(bad.sum())} NaN or inf values (first at {c.label_of(idx)}) "
                     "where the expected values are finite: a 0/0 (a norm of a zero gradient: clamp it, "
-                    "`.clamp_min(1e-12)`), a softmax over a row that is all -inf (a mask on the wrong side), a "
-                    "log of 0, or a log_softmax where a softmax belongs (log-probabilities are -inf at masked "
-                    "entries, and -inf - (-inf) is NaN).")
+                    "`.clamp_min(1e-12)`), a softmax over a row that is all -inf (a mask on the wrong side, or "
+                    "the softmax taken over another axis than the keys, e.g. the heads), a log of 0, or a "
+                    "log_softmax where a softmax belongs (log-probabilities are -inf at masked entries, and "
+                    "-inf - (-inf) is NaN).")
     failing = [c for c in cases if not c.passes]
     if not failing:
         return None

@@ -27,7 +27,7 @@ from workbook.core.runs import cache_activations_and_grads
 from workbook.core.task import Task
 from workbook.course.checks._runner import CheckFailed, learner_check
 from workbook.course.checks.cases import call_guarded, describe_model, dims_of, factors_of, separating_cases
-from workbook.course.checks.diagnose_diff import Case, diagnose, shape_message
+from workbook.course.checks.diagnose_diff import ZERO_TEXT, Case, diagnose, shape_message
 from workbook.course.checks.gradpath_variants import GP_HINTS, gradpath_variants
 from workbook.course.checks.properties import batch_mean, pair_probes, steps_probe
 from workbook.models.loading import build_gpt2
@@ -108,6 +108,12 @@ def eap_variants(model, task: Task) -> dict[str, torch.Tensor]:
         "no_mean": ref * task.batch_size,
         "avg_grad": avg_grad,
         "abs_per_pair": per_pair.abs().mean(0),
+        "squared": per_pair.square().mean(0),
+        "abs_delta": _mean_matrix(edge_scores_from_grads(deltas.abs(), g_dest, graph)),
+        "unit_delta": _mean_matrix(edge_scores_from_grads(deltas / deltas.norm(dim=-1, keepdim=True).clamp_min(1e-12),
+                                                          g_dest, graph)),
+        "sums_product": _mean_matrix(edge_scores_from_grads(deltas.sum(-1, keepdim=True), g_dest.sum(-1, keepdim=True),
+                                                            graph)),
     }
 
 
@@ -187,6 +193,16 @@ EAP_HINTS = {
     "undone), so divide the einsum's sum over the batch by B exactly once.",
     "abs_per_pair": "you took |score| per prompt pair before averaging: EAP keeps the sign; average the signed "
     "per-pair scores over the batch (an absolute value belongs to ranking, after the average).",
+    "zero": ZERO_TEXT[:-2] + "; or the delta and the gradient each summed over d_model before they meet (no dot "
+    "product): the gradient at a LayerNorm's input sums to 0 over d_model, so that product is 0).",
+    "squared": "you squared each pair's score ((delta . grad)^2): EAP is the signed product delta . grad, summed "
+    "over positions and d_model, averaged over pairs.",
+    "abs_delta": "you took the absolute value of the delta (|z(corrupt) - z(clean)|): keep its sign, the direction "
+    "of the change matters as much as its size.",
+    "unit_delta": "you normalised the delta to unit length: EAP multiplies the raw change z(corrupt) - z(clean) by "
+    "the gradient; its size is part of the estimate.",
+    "sums_product": "you multiplied the delta's sum over d_model by the gradient's sum (no dot product): pair each "
+    "d_model component of the delta with the same component of the gradient, then sum ('sbpd,tbpd->st').",
     "scale:B/n_sources": "you divided the sum over the batch by the number of sources (e.g. deltas.shape[0] of a "
     "[n_sources, batch, ...] stack) where the batch size B belongs: average over the batch axis.",
     "groups:edges out of MLPs,edges out of heads": ONLY_EMBED,
@@ -222,6 +238,8 @@ IG_HINTS = {
     "scale:1/m": "the scores are m times too small: divide the gradient sum by m once, not twice.",
     "scale:m/(m+1)": "the scores are m/(m+1) of the expected: you divided the sum of m gradients by m + 1.",
     "scale:B": "the scores are B times too large: divide the einsum's sum over the batch by B once.",
+    "scale:1/B": "the scores are 1/B too small: the gradients are already per example (the batch mean's 1/B undone), "
+    "so you divided by B once too often.",
     "alpha_scaled_delta": "you scaled each point's delta by its alpha and kept the clean gradient at every point: "
     "in EAP-IG the delta is the same z(corrupt) - z(clean) at every step, and the GRADIENT is taken at each "
     "interpolated point (the input embedding moved to e_corrupt + alpha (e_clean - e_corrupt)).",
@@ -251,7 +269,11 @@ def _edge_check(fn, chapter: int, variants_fn, hints: dict[str, str], extra_args
         ref = variants.pop("reference")
         mask = graph.edge_mask
         if (out[~mask].abs() > 1e-9 * max(ref.abs().max().item(), 1e-9)).any():
-            raise CheckFailed(f"on {label}: non-zero scores where there is no edge; multiply by graph.edge_mask.")
+            inverted = bool((out[mask].abs() <= 1e-9 * max(ref.abs().max().item(), 1e-9)).all())
+            raise CheckFailed(f"on {label}: non-zero scores where there is no edge" + (
+                " and zeros on every real edge: your mask is inverted (masked_fill(edge_mask, 0) zeroes the real "
+                "edges; keep them: scores * graph.edge_mask, or masked_fill(~edge_mask, 0))." if inverted else
+                "; multiply by graph.edge_mask."))
         clean_m, corr_m = task.baselines(model)
         cases.append(Case(label, out, ref, ("source", "destination"), variants=variants,
                           factors=factors_of(model, task, **{"B/n_sources": task.batch_size / len(graph.sources)},

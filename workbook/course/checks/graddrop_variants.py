@@ -19,7 +19,8 @@ import torch
 from workbook.core.runs import LEAF_HOOK, cache_activations, frozen_params
 from workbook.core.task import Task
 
-__all__ = ["graddrop_variant", "drop_set_variants", "DROP_SETS", "DROP_HINTS"]
+__all__ = ["graddrop_variant", "graddrop_passes_variant", "drop_set_variants", "DROP_SETS", "PASS_SETS",
+           "DROP_HINTS"]
 
 #: name -> (layers dropped in pass ``p`` of ``L``, writes gated, extra undropped pass)
 DROP_SETS: dict[str, tuple[Callable[[int, int], set[int]], tuple[str, ...], bool]] = {
@@ -30,6 +31,11 @@ DROP_SETS: dict[str, tuple[Callable[[int, int], set[int]], tuple[str, ...], bool
     "attn_only": (lambda p, L: {p}, ("attn",), False),
     "mlp_only": (lambda p, L: {p}, ("mlp",), False),
     "extra_pass": (lambda p, L: {p}, ("attn", "mlp"), True),
+}
+#: name -> the gated (layer, write) pairs of every pass, for a model of ``L`` layers
+PASS_SETS: dict[str, Callable[[int], list[set[tuple[int, str]]]]] = {
+    "mlp_previous": lambda L: [{(p, "attn"), (p - 1, "mlp")} for p in range(L)],
+    "separate_passes": lambda L: [{(p, w)} for p in range(L) for w in ("attn", "mlp")],
 }
 _ONE = "in pass l drop exactly layer l's two writes, hook_attn_out and hook_mlp_out"
 DROP_HINTS = [
@@ -43,6 +49,10 @@ DROP_HINTS = [
                   "indirect effects too."),
     ("mlp_only", f"your passes drop only the MLP write (hook_mlp_out): {_ONE}; attention's write carries indirect "
                  "effects too."),
+    ("mlp_previous", f"your pass l drops layer l's attention write but layer l - 1's MLP write (an MLP index off "
+                     f"by one): {_ONE}."),
+    ("separate_passes", f"you dropped the attention write and the MLP write in separate passes (2L passes): {_ONE}, "
+                        "both in the same pass."),
     ("extra_pass", "you added one pass that drops nothing (plain AtP) to the L passes: sum over the L passes l = "
                    "0..L-1, each dropping one layer, and divide by L - 1."),
 ]
@@ -53,6 +63,14 @@ def graddrop_variant(model, task: Task, drops: Callable[[int, int], set[int]],
     """GradDrop scores of head outputs, ``[n_layers, n_heads]``, with pass ``p`` gating the gradient of
     ``blocks.{l}.hook_{w}_out`` for ``l in drops(p, L)`` and ``w in writes`` (``extra_pass``: plus one
     pass gating nothing). Right with ``drops = lambda p, L: {p}`` and both writes."""
+    L = model.cfg.n_layers
+    passes = [{(l, w) for l in drops(p, L) for w in writes} for p in range(L)] + ([set()] if extra_pass else [])
+    return graddrop_passes_variant(model, task, passes)
+
+
+def graddrop_passes_variant(model, task: Task, passes: list[set[tuple[int, str]]]) -> torch.Tensor:
+    """GradDrop scores of head outputs, ``[n_layers, n_heads]``: one pass per entry of ``passes``, each gating
+    the gradient of ``blocks.{l}.hook_{w}_out`` for its ``(l, w)`` pairs; ``sum |estimate| / (L-1)``, batch mean."""
     L, B = model.cfg.n_layers, task.batch_size
     names = [f"blocks.{l}.attn.hook_z" for l in range(L)]
     _, corr = cache_activations(model, task.corrupt, names)
@@ -60,14 +78,14 @@ def graddrop_variant(model, task: Task, drops: Callable[[int, int], set[int]],
     acts: dict[str, torch.Tensor] = {}
     grads: dict[str, torch.Tensor] = {}
 
-    def gate(g, hook, l: int):
-        return torch.zeros_like(g) if l in state["drop"] else g
+    def gate(g, hook, key: tuple[int, str]):
+        return torch.zeros_like(g) if key in state["drop"] else g
 
     fwd = [(LEAF_HOOK, lambda t, hook: t.detach().requires_grad_(True))]
     fwd += [(n, lambda t, hook, n=n: acts.__setitem__(n, t.detach())) for n in names]
     bwd = [(n, lambda g, hook, n=n: grads.__setitem__(n, g.detach() * B)) for n in names]
-    bwd += [(f"blocks.{l}.hook_{w}_out", lambda g, hook, l=l: gate(g, hook, l)) for l in range(L) for w in writes]
-    passes = [drops(p, L) for p in range(L)] + ([set()] if extra_pass else [])
+    bwd += [(f"blocks.{l}.hook_{w}_out", lambda g, hook, k=(l, w): gate(g, hook, k))
+            for l in range(L) for w in ("attn", "mlp")]
     total = 0.0
     with frozen_params(model), torch.enable_grad(), model.hooks(fwd_hooks=fwd, bwd_hooks=bwd):
         metric = task.metric_value(model(task.clean))
@@ -83,5 +101,8 @@ def graddrop_variant(model, task: Task, drops: Callable[[int, int], set[int]],
 
 def drop_set_variants(model, task: Task) -> dict[str, torch.Tensor]:
     """``{key of DROP_HINTS: [n_layers, n_heads]}``: GradDrop with each wrong drop set of :data:`DROP_SETS`."""
-    return {name: graddrop_variant(model, task, drops, writes, extra)
-            for name, (drops, writes, extra) in DROP_SETS.items()}
+    out = {name: graddrop_variant(model, task, drops, writes, extra)
+           for name, (drops, writes, extra) in DROP_SETS.items()}
+    L = model.cfg.n_layers
+    out.update({name: graddrop_passes_variant(model, task, passes(L)) for name, passes in PASS_SETS.items()})
+    return out

@@ -29,6 +29,8 @@ METRIC_WORDS = {"answer_logit": "the answer's logit alone", "answer_logprob": "t
 NEIGHBOUR_HINTS = [(f"kind_{k}", f"these are the numbers of {where}, not of the head's output: the exercise works on "
                                  "z = pattern @ v, the hook blocks.{l}.attn.hook_z.") for k, where in
                    OTHER_KINDS.items()]
+NEIGHBOUR_HINTS += [("complement", "you patched every head of the layer EXCEPT head h (the complement): patch "
+                                    "head h alone, act[:, :, h] = corrupt[:, :, h], and leave the others clean.")]
 NEIGHBOUR_HINTS += [(f"metric_{k}", f"these numbers measure {w}, not the task's metric: use task.metric_value(logits) "
                                     "(the logit difference logit(answer) - logit(wrong), averaged over the batch).")
                     for k, w in METRIC_WORDS.items()]
@@ -60,17 +62,24 @@ def neighbour_variants(method: Callable, model, task: Task) -> dict[str, torch.T
     return out
 
 
-def zero_ablation(model, task) -> torch.Tensor:
-    """Wrong variant: each head's output set to 0 (ablated) instead of its corrupt value: ``[L, H]``."""
+def zero_ablation(model, task, complement: bool = False) -> torch.Tensor:
+    """Wrong variant: each head's output set to 0 (ablated) instead of its corrupt value: ``[L, H]``.
+    ``complement=True``: instead, every OTHER head of the layer gets its corrupt value (head ``h`` stays clean)."""
     L, H = model.cfg.n_layers, model.cfg.n_heads
     out = torch.zeros(L, H)
+    corr = cache_activations(model, task.corrupt, [f"blocks.{l}.attn.hook_z" for l in range(L)])[1] if complement \
+        else {}
     with torch.no_grad():
         base = task.metric_value(model(task.clean))
         for l in range(L):
             for h in range(H):
-                def put(act, hook, h=h):
+                def put(act, hook, h=h, l=l):
                     act = act.clone()
-                    act[:, :, h] = 0.0
+                    if complement:
+                        others = [g for g in range(H) if g != h]
+                        act[:, :, others] = corr[f"blocks.{l}.attn.hook_z"][:, :, others]
+                    else:
+                        act[:, :, h] = 0.0
                     return act
 
                 with model.hooks(fwd_hooks=[(f"blocks.{l}.attn.hook_z", put)]):

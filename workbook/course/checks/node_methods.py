@@ -128,6 +128,7 @@ def _patch_ref(model, task):
         "first_ex": per_ex[0],
         "last_ex": per_ex[-1],
         "zero_ablation": zero_ablation(model, task),
+        "complement": zero_ablation(model, task, complement=True),
         **neighbour_variants(patch_nodes, model, task),
     }, {}
 
@@ -206,8 +207,8 @@ def _check_qk(fn: Callable, kind: str) -> None:
                    "s > t before the softmax."),
         ("triu", "the causal mask is transposed (triu instead of tril): query t attends to keys s <= t, so keep "
                  "the lower triangle (`torch.ones(T, T, dtype=torch.bool).tril()`) and fill -inf above it."),
-        ("softmax_dim", "the softmax runs over the wrong axis: the scores are [B, H, query t, key s] and each "
-                        "query's row must sum to 1, so normalise over the keys (`.softmax(-1)`), not the queries."),
+        ("softmax_dim", "your softmax runs over the queries (dim=-2), not the keys: the scores are [B, H, query t, "
+                        "key s] and each query's row must sum to 1, so normalise over the keys (`.softmax(-1)`)."),
         ("per_row", "you summed the pattern change over the query rows (one number per KEY): the query at t "
                     "changes row t only, so sum (A' - A) * grad over the keys, `.sum(-1)`, giving one per query."),
         ("grad_scores", "you multiplied the pattern change by dM/dscores (the gradient at hook_attn_scores, before "
@@ -222,11 +223,13 @@ def _check_qk(fn: Callable, kind: str) -> None:
         ("swapped", "clean and corrupt are swapped: the patterns are computed from the corrupt run with the "
                     f"clean {noun} patched in. Noising keeps the clean run and patches in the corrupt {noun}."),
         ("zero", f"every value of yours is 0: your patched pattern equals the clean one, or the change is summed "
-                 f"only where it is 0. Is the patched {noun} really used to recompute the pattern (the copy you "
-                 "edited, e.g. k2, not the clean tensor)? Is the change summed where it can be nonzero (the query "
+                 f"only where it is 0. Is the pattern computed from the clean {noun} instead of the patched copy "
+                 "(e.g. k2, the tensor you edited)? Is the change summed where it can be nonzero (the query "
                  "at t changes row t; the key at s changes column s in the rows t >= s that can see it, not the "
-                 "rows t < s)? Or is a difference taken of an activation with itself (both caches from the same "
-                 "run, e.g. the clean cache taken on the corrupt tokens), or a gradient that never arrives?"),
+                 "rows t < s)? Is the change summed over the keys BEFORE it is multiplied by the gradient (a "
+                 "softmax row sums to 1, so its change sums to 0)? Or is a difference taken of an activation with "
+                 "itself (both caches from the same run, e.g. the clean cache taken on the corrupt tokens), or a "
+                 "gradient that never arrives?"),
     ] + recipe_hints(noun) + [
         ("subset:layer:last", "only the last layer is right; every other layer differs. In the last layer only the "
                               "last query row carries gradient (the metric is read at the last position), and the "
@@ -299,10 +302,11 @@ def check_graddrop(fn: Callable) -> None:
                               "gradient through BOTH layer l's attention and MLP outputs (hook_attn_out and "
                               "hook_mlp_out, nothing else), take |estimate| per pair in EVERY pass, and SUM the L - 1 "
                               "passes that do not drop the node's own layer (not a max or a single pass)."),
-        ("zero", "every value of yours is 0: the gradients (or the deltas) you multiply are zeros. Were they read "
-                 "after being cleared (clear the store BEFORE each backward, read it after), does a gate drop every "
-                 "layer in every pass, or are both caches from the same run (e.g. the clean cache taken on the "
-                 "corrupt tokens)?"),
+        ("zero", "every value of yours is 0: the gradients (or the deltas) you multiply are zeros. Did you clear the "
+                 "gradients after the backward and before reading them (clear the store BEFORE each backward, read "
+                 "it after)? Is the store keyed by hook.name and read by the registered name (TransformerLens 4 "
+                 "reports another hook.name, so every lookup misses)? Does a gate drop every layer in every pass, or "
+                 "are both caches from the same run (e.g. the clean cache taken on the corrupt tokens)?"),
     ] + DROP_HINTS + [
         ("scale:(L-1)/L", "divided by L instead of L-1 (the pass that drops the node's own layer is always 0)."),
         ("scale:L-1", "forgot to divide by L-1."),

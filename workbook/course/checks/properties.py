@@ -34,6 +34,7 @@ import torch
 
 from workbook.core.task import Task
 from workbook.course.checks.case import close_to
+from workbook.course.checks.gradpath_objectives import objective_of_first_step
 
 __all__ = ["identical_prompts", "batch_mean", "pair_probes", "steps_probe", "first_step_geometry", "once", "PROBE_REL"]
 
@@ -155,6 +156,8 @@ def batch_mean(fn: Callable, cases: list[tuple[str, object, Task]], *args, refer
                         f"[0] or [-1] on the batch axis); average over all pairs. (Seen on {label}.)")
         right = reference is not None and not _off(mean, torch.as_tensor(reference(model, task)).double())
         mixed = _which_mix(full, model, task, reference_on) if right and reference_on is not None else None
+        if right and mixed is None and reference_on is not None:
+            mixed = _which_side(fn, model, task, args, reference_on)
         if mixed:
             return mixed + f" (Seen on {label}.)"
         lead = ("each prompt pair on its own gives the right numbers, but the batch does not: " if right else
@@ -189,6 +192,7 @@ def steps_probe(fn: Callable, cases: list[tuple[str, object, Task]], steps: int,
     """
     others = [s for s in (steps - 1, steps + 1, 2 * steps, 2 * steps - 1, 2 * steps + 1) if s >= 1 and s != steps]
     one_right, at_corrupt, matched, firsts, all_right = True, corrupt_point is not None, None, [], True
+    runs = []
     for label, model, task in cases:
         mine = _quiet(fn, model, task, steps, *extra)
         one = _quiet(fn, model, task, 1, *extra)
@@ -199,6 +203,7 @@ def steps_probe(fn: Callable, cases: list[tuple[str, object, Task]], steps: int,
         one_right = one_right and not _off(one, ref_one)
         at_corrupt = at_corrupt and not _off(one, torch.as_tensor(corrupt_point(model, task)).double())
         firsts.append((one, ref_one))
+        runs.append((model, task, one))
         if what == "EAP-IG":
             hits = [s for s in others if not _off(mine, torch.as_tensor(reference(model, task, s)).double())]
             matched = hits if matched is None else [s for s in matched if s in hits]
@@ -220,7 +225,10 @@ def steps_probe(fn: Callable, cases: list[tuple[str, object, Task]], steps: int,
                 "alphas start at 0 (k = 0..m-1, or torch.linspace(0, 1, m)); the points are alpha = k/m for "
                 "k = 1..m, so the last one is the clean input and m = 1 is plain EAP.")
     if what == "GradPath" and not one_right:
-        return first_step_geometry(firsts)
+        geometry = first_step_geometry(firsts)
+        if geometry is not None and "another direction" in geometry:
+            return objective_of_first_step([(m, t, p.float()) for m, t, p in runs]) or geometry
+        return geometry
     if one_right and what == "GradPath":
         return ("with one step your path is right, with more steps it is not: the first step is computed well but "
                 "the next ones are not taken from the new point. At every step recompute the gradient at the "
@@ -233,6 +241,7 @@ def first_step_geometry(firsts: list[tuple[torch.Tensor, torch.Tensor]]) -> str 
     """GradPath's first step (points ``[2, B, P, D]``, learner's and reference's): length or direction off?"""
     length_ok = direction_ok = True
     along_sign = bool(firsts)
+    ratios: list[torch.Tensor] = []
     for mine, ref in firsts:
         if mine.shape != ref.shape or mine.shape[0] != 2 or _off(mine[0], ref[0]):
             return None  # another start or layout: the other probes say it
@@ -241,6 +250,7 @@ def first_step_geometry(firsts: list[tuple[torch.Tensor, torch.Tensor]]) -> str 
         if bool((n_r <= 1e-12).any()):
             return None
         length_ok = length_ok and bool(((n_d - n_r).abs() <= 1e-2 * n_r).all())
+        ratios.append((n_d / n_r, d.shape[1]))
         cos = (d * r).sum(1) / (n_d * n_r).clamp_min(1e-30)
         direction_ok = direction_ok and bool((cos >= 0.999).all())
         sr = r.sign()
@@ -255,10 +265,44 @@ def first_step_geometry(firsts: list[tuple[torch.Tensor, torch.Tensor]]) -> str 
                 "with respect to the embedding; you follow the gradient of something else (another objective, "
                 "some positions or logits only, a distance between embeddings, or the other end as target).")
     if direction_ok and not length_ok:
+        for what, of_n in (("sqrt(n)", lambda n: n ** 0.5), ("1/sqrt(n)", lambda n: n ** -0.5)):
+            if all(bool(((r - of_n(n)).abs() <= 1e-2 * of_n(n)).all()) for r, n in ratios):
+                how = ("divided by the RMS of the gradient (norm / sqrt(n)) instead of its L2 norm, so each step is "
+                       "sqrt(n) times too long" if what == "sqrt(n)" else "divided by the norm times sqrt(n) (an "
+                       "average over the n = positions x d_model entries), so each step is sqrt(n) times too short")
+                return (f"your first step points the right way but its length is eta x {what} (n = positions x "
+                        f"d_model): you {how}. Divide by g.flatten(1).norm(dim=1), the L2 norm of each example's "
+                        "whole gradient.")
         return ("your first step points the right way but has the wrong length: each example moves by its own eta "
                 "(step_sizes(step_size, e_clean, e_corrupt, steps)), along the gradient divided by that example's "
                 "L2 norm over all its positions and dimensions.")
     return None
+
+
+SIDE_TEXT = ("each prompt pair alone gives the right numbers, and so does a batch whose pairs all share one {side} "
+             "prompt, but your real batch does not: the {side} values of different pairs are mixed, averaged over "
+             "the batch (a batch-mean {side} activation{ablation}) or one pair's {side} values read for another. Use "
+             "each pair's own {side} activation (keep the batch axis: index [b], never .mean(0) before the end).")
+
+
+def _which_side(fn: Callable, model, task: Task, args: tuple, reference_on: Callable) -> str | None:
+    """Whether the learner is right on batches whose pairs share one corrupt (or one clean) prompt: then
+    it mixes that side's values across pairs (a batch mean of the activations, another pair's values)."""
+    if task.attention_mask is not None or task.batch_size < 2:
+        return None
+    B = task.batch_size
+    shared = {"corrupt": replace(task, corrupt=task.corrupt[:1].expand(B, -1).clone()),
+              "clean": replace(task.subset([0] * B), corrupt=task.corrupt.clone())}
+    ok = {}
+    for side, other in shared.items():
+        mine = _quiet(fn, model, other, *args)
+        ok[side] = mine is not None and not _off(mine, torch.as_tensor(reference_on(model, other)).double())
+    # corrupt first: with one shared clean prompt every pair has the same gradient, so a method linear in
+    # the delta is also right there when it averages the corrupt side (not informative on its own)
+    side = "corrupt" if ok["corrupt"] else "clean" if ok["clean"] else None
+    if side is None:
+        return None
+    return SIDE_TEXT.format(side=side, ablation=", i.e. a mean-ablation" if side == "corrupt" else "")
 
 
 def _which_mix(full: torch.Tensor, model, task: Task, reference_on: Callable) -> str | None:

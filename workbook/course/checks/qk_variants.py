@@ -93,7 +93,8 @@ def qk_fix_variant(model, task, kind: str, scaled: bool = True, masked: bool = T
                    diagonal: bool = False, corrupt_pattern: bool = False, added: bool = False,
                    scale: str = "sqrt", mask_new_only: bool = False, clean_denominator: bool = False,
                    times_pattern: bool = False, grad_T: bool = False, scores_T: bool = False,
-                   heads_summed: bool = False, score_change: bool = False) -> torch.Tensor:
+                   heads_summed: bool = False, score_change: bool = False, keys_are_queries: bool = False,
+                   diagonal_only: bool = False) -> torch.Tensor:
     """The QK fix computed directly (one query / one key patched at a time): ``[L, H, T]``.
 
     With the defaults this is the reference (in float64): (pattern with the corrupt q/k patched in
@@ -108,7 +109,9 @@ def qk_fix_variant(model, task, kind: str, scaled: bool = True, masked: bool = T
     normaliser for the patched pattern; ``per_row=True`` (queries) sums the change over query rows
     per key, ``diagonal=True`` (keys) keeps only row ``t = s`` of key ``s``'s change;
     ``times_pattern`` multiplies the change by the clean pattern too, ``grad_T`` uses dM/dpattern
-    transposed, ``score_change`` multiplies the change of the scores (before the softmax) by it;
+    transposed, ``score_change`` multiplies the change of the scores (before the softmax) by it,
+    ``keys_are_queries`` uses the clean queries as the keys, ``diagonal_only`` keeps entry ``t = s``;
+    ``scale="dmodel"`` divides by ``sqrt(d_model)``;
     ``corrupt_pattern=True`` uses the corrupt run's whole pattern (every query and key corrupt),
     ``added=True`` adds the corrupt query/key to the clean one instead of replacing it.
     ``parts``: the cached ``(clean, corrupt, grads)`` to reuse.
@@ -122,12 +125,14 @@ def qk_fix_variant(model, task, kind: str, scaled: bool = True, masked: bool = T
     for l in range(model.cfg.n_layers):
         q, k = clean[f"blocks.{l}.attn.hook_q"].double(), clean[f"blocks.{l}.attn.hook_k"].double()
         new = corr[f"blocks.{l}.attn.hook_{kind}"].double()
+        k = q if keys_are_queries else k
         if added:  # the corrupt q/k added onto the clean one instead of replacing it
             new = new + (q if kind == "q" else k)
         g = grads[f"blocks.{l}.attn.hook_pattern"].double()
         g = g.transpose(-1, -2) if grad_T else g
         sc = attn_scale(model, l)
-        factor = {"sqrt": 1 / sc, "none": 1.0, "mult": sc, "dhead": 1 / sc ** 2}[scale]
+        factor = {"sqrt": 1 / sc, "none": 1.0, "mult": sc, "dhead": 1 / sc ** 2,
+                  "dmodel": 1 / model.cfg.d_model ** 0.5}[scale]
         A = softmax_pattern(q, k, factor, "causal" if mask_new_only else mask_kind, **recipe)
         den = None
         if clean_denominator:  # the clean rows' log-normaliser, kept for the patched pattern
@@ -141,6 +146,7 @@ def qk_fix_variant(model, task, kind: str, scaled: bool = True, masked: bool = T
         A = patched(q, k) if score_change else A
 
         weight = g * A if times_pattern else g
+        weight = weight * torch.eye(T, dtype=weight.dtype) if diagonal_only else weight
         if corrupt_pattern:
             change = (patched(corr[f"blocks.{l}.attn.hook_q"].double(), corr[f"blocks.{l}.attn.hook_k"].double())
                       - A) * weight
@@ -164,6 +170,8 @@ RECIPE_VARIANTS = {
     "clean_den": {"clean_denominator": True}, "times_pattern": {"times_pattern": True}, "grad_T": {"grad_T": True},
     "scores_T": {"scores_T": True}, "scale_mult": {"scale": "mult"}, "scale_dhead": {"scale": "dhead"},
     "heads_summed": {"heads_summed": True}, "score_change": {"score_change": True},
+    "keys_are_queries": {"keys_are_queries": True}, "diagonal_only": {"diagonal_only": True},
+    "scale_dmodel": {"scale": "dmodel"},
     **{f"mask_{m}{'_new' if new else ''}": {"mask_kind": m, "mask_new_only": new}
        for m in ("none", "zero", "after", "strict") for new in (False, True) if (m, new) != ("none", False)},
 }
@@ -194,6 +202,12 @@ def recipe_hints(noun: str) -> list[tuple[str, str]]:
         ("score_change", "you multiplied the change of the SCORES (q.k before the softmax) by dM/dpattern: recompute "
                          "the PATTERN with the patched {noun} (softmax of the new scores) and multiply the change of "
                          "the pattern by dM/dpattern.".replace("{noun}", noun)),
+        ("keys_are_queries", "your scores use the queries where the keys belong (q . q): the scores are q_t . k_s, "
+                             "queries from hook_q against keys from hook_k."),
+        ("diagonal_only", "you kept only the diagonal entry A[t, t] of the pattern change: patching changes every "
+                          "entry the query or key touches; multiply the whole change by dM/dpattern and sum it."),
+        ("scale_dmodel", "you divided the scores by sqrt(d_model): the model divides q.k by attn_scale = "
+                         "sqrt(d_head), the head's width."),
         ("heads_summed", "your score einsum sums over heads (h missing from its output): each head has its own "
                          "scores, 'bthd,bshd->bhts'."),
     ]

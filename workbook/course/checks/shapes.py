@@ -24,13 +24,24 @@ def shape_message(got_shape: tuple[int, ...], axes: tuple[str, ...], dims: dict[
     if len(got) == len(want):
         bad = [f"axis {i} ({axes[i]} = {w}) has size {g}, which is {named(g)}"
                for i, (g, w) in enumerate(zip(got, want)) if g != w]
-        return f"{head}: " + "; ".join(bad) + ". Check the loop bound or torch.zeros size of that axis."
+        diff = [(axes[i], g) for i, (g, w) in enumerate(zip(got, want)) if g != w]
+        word = {"n_layers": "layers", "n_heads": "heads", "seq": "positions"}
+        kept = ""
+        for name, size in ((n, dims.get(n)) for n in ("batch", "seq") if n not in axes):
+            hit = [a for a, g in diff if g == size]
+            if hit:
+                what = "the batch" if name == "batch" else "the positions (hook_q/k/v/z are [batch, pos, head, d_head])"
+                kept = (f" If that is the {'batch' if name == 'batch' else 'position'} axis: you averaged or summed "
+                        f"over the {word.get(hit[0], hit[0])} (the {hit[0]} axis) instead of over {what}.")
+                break
+        return f"{head}: " + "; ".join(bad) + ". Check the loop bound or torch.zeros size of that axis." + kept
     if len(got) == len(want) + 1:
         for i, g in enumerate(got):
             if got[:i] + got[i + 1:] == want:
                 if dims.get("batch") == g and "batch" not in axes:
-                    return (f"{head}: one axis too many (axis {i}, size {g} = {named(g)}): one entry per prompt pair "
-                            "is kept; the exercise's values are batch means, so average over the batch (.mean(0)).")
+                    return (f"{head}: one axis too many (axis {i}, size {g} = {named(g)}): the batch axis is kept "
+                            "(per-example values, no batch mean); the exercise's values are batch means, so average "
+                            "over the batch (.mean(0)).")
                 return (f"{head}: one axis too many (axis {i}, size {g} = {named(g)}); sum or average it out "
                         "as the exercise says.")
     if len(got) + 1 == len(want):

@@ -63,7 +63,8 @@ def probe_one_slice(c: Case) -> Finding | None:
             if ref.abs().max().item() > REL_PROBE * c.scale and c.close(ref, REL_PROBE):
                 which = "last" if j == n - 1 else "first"
                 return Finding(f"one_slice:{ax}:{which}", f"every {ax} of yours holds the expected values of the "
-                                                          f"{which} {ax}: each iteration overwrote every {ax}, or "
+                                                          f"{which} {ax}: each iteration overwrote every {ax} (the "
+                                                          f"whole row written at once, e.g. out[l] = ...), or "
                                                           f"one {ax} was used for all. Either a loop variable read "
                                                           f"after the loop ended (a lambda or hook defined in a loop "
                                                           f"captures it late; bind it with a default argument, e.g. "

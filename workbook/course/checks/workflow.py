@@ -84,7 +84,8 @@ def _names_message(got: list[str], want: list[str], est: Scores, label: str) -> 
         off = {-1: "one component short", 1: "one component too many"}.get(len(got) - k, "not k of them")
         return (f"you returned the top {len(got)} names where k = {k} were asked: right as far as they go, but {off}. "
                 "Take exactly scores.order(absolute=True)[:k] with the k of the argument (not [:k-1] or [:k+1], not "
-                "a number fixed in the code, and not a threshold on |score|, whose count changes with the scores).")
+                "a number fixed in the code, and not a threshold on |score|, whose count changes with the scores)"
+                + (", and return after the loop over names or kinds, not inside it." if len(got) < k - 1 else "."))
     alternatives = [
         (list(est.names)[:k], "you took the first k names in the order the estimate stores them: rank them by "
                               "|score| first (scores.order(absolute=True)), then take the top k."),
@@ -139,6 +140,12 @@ def _values_message(got: Scores, want: Scores, est: Scores, model, task, label: 
         if all(abs(float(got[n]) - float(heads[head_of[n]])) <= 2e-3 * scale for n in wrong):
             return ("your effects for the .q/.k names are those of the whole head: patch the query or key input "
                     "(patch_nodes(model, task, 'q' or 'k', nodes=[...])), not the head output." + numbers)
+        flip = {n: head_of[n] + (".k" if n.endswith(".q") else ".q") for n in wrong}
+        other = {f: float(patch_nodes(model, task, f[-1], nodes=[f])[f]) for f in set(flip.values())}
+        if all(abs(float(got[n]) - other[flip[n]]) <= 2e-3 * scale for n in wrong):
+            return ("your effects for the .k names are those of the queries (or the .q names those of the keys): a "
+                    ".k name is patched with patch_nodes(model, task, 'k', ...), a .q name with 'q'; read the kind "
+                    "from the name's suffix." + numbers)
     e = torch.tensor([float(est[n]) for n in want.names], dtype=torch.float64)
     corr_m = task.baselines(model)[1]
     half = verify_top(model, task.subset(slice(0, max(1, task.batch_size // 2))), est, len(want))
@@ -231,6 +238,12 @@ def check_verify_top(learner_fn) -> None:
                               "function does not use k (a number fixed in the code?); take the top k of the argument.")
         lengths[k] = len(got)
         message = _names_message(list(got.names), list(want.names), est, label)
+        if message is not None and set(got.names) != set(want.names) and len(got) == k:
+            exact = verify_top(model, task, est, len(est))  # every name of the estimate, patched
+            if set(got.names) == set(exact.order(absolute=True)[:k]):
+                message = ("you picked the top k by their EXACT effects (patching every name first): verification "
+                           "takes the top k of the ESTIMATE (scores.order(absolute=True)[:k]) and patches only those, "
+                           "to see how well the cheap estimate ranked them.")
         if message is None:
             message = _values_message(got, want, est, model, task, label)
         if message is not None:
