@@ -130,5 +130,5 @@ def atp_with_batch_mean_corrupt(model, task):
 def test_a_batch_that_mixes_one_side_is_named_by_that_side():
     msg = batch_mean(atp_with_batch_mean_corrupt, CASES, reference=lambda m, t: atp_heads(m, t),
                      reference_on=atp_heads)
-    assert msg is not None and "share one corrupt prompt" in msg and "mean-ablation" in msg
+    assert msg is not None and "share one corrupt" in msg and "mean-ablation" in msg
     assert batch_mean(atp_heads, CASES, reference=atp_heads, reference_on=atp_heads) is None

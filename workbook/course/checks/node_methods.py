@@ -207,8 +207,9 @@ def _check_qk(fn: Callable, kind: str) -> None:
                    "s > t before the softmax."),
         ("triu", "the causal mask is transposed (triu instead of tril): query t attends to keys s <= t, so keep "
                  "the lower triangle (`torch.ones(T, T, dtype=torch.bool).tril()`) and fill -inf above it."),
-        ("softmax_dim", "your softmax runs over the queries (dim=-2), not the keys: the scores are [B, H, query t, "
-                        "key s] and each query's row must sum to 1, so normalise over the keys (`.softmax(-1)`)."),
+        ("softmax_dim", "your softmax runs over the wrong axis, the queries (dim=-2), not the keys: the scores are "
+                        "[B, H, query t, key s] and each query's row must sum to 1, so normalise over the keys "
+                        "(`.softmax(-1)`)."),
         ("per_row", "you summed the pattern change over the query rows (one number per KEY): the query at t "
                     "changes row t only, so sum (A' - A) * grad over the keys, `.sum(-1)`, giving one per query."),
         ("grad_scores", "you multiplied the pattern change by dM/dscores (the gradient at hook_attn_scores, before "

@@ -280,9 +280,16 @@ def first_step_geometry(firsts: list[tuple[torch.Tensor, torch.Tensor]]) -> str 
 
 
 SIDE_TEXT = ("each prompt pair alone gives the right numbers, and so does a batch whose pairs all share one {side} "
-             "prompt, but your real batch does not: the {side} values of different pairs are mixed, averaged over "
-             "the batch (a batch-mean {side} activation{ablation}) or one pair's {side} values read for another. Use "
-             "each pair's own {side} activation (keep the batch axis: index [b], never .mean(0) before the end).")
+             "prompt, but your real batch does not: the {side} values of different pairs are mixed: {what} averaged "
+             "over the batch ({ablation}), or one pair's {side} values read for another. Use each pair's own values "
+             "(keep the batch axis: index [b], never .mean(0) before the end).")
+
+
+BOTH_SIDES_TEXT = ("each prompt pair alone gives the right numbers, and so does a batch whose pairs share one corrupt "
+                   "prompt or one clean prompt, but your real batch does not: values of different pairs are mixed: a "
+                   "batch mean of the corrupt activations (a mean-ablation), of the clean activations or of the "
+                   "gradients, or one pair's values read for another. Keep the batch axis until the end: index [b], "
+                   "never .mean(0) of an activation or a gradient before the per-pair product.")
 
 
 def _which_side(fn: Callable, model, task: Task, args: tuple, reference_on: Callable) -> str | None:
@@ -297,12 +304,16 @@ def _which_side(fn: Callable, model, task: Task, args: tuple, reference_on: Call
     for side, other in shared.items():
         mine = _quiet(fn, model, other, *args)
         ok[side] = mine is not None and not _off(mine, torch.as_tensor(reference_on(model, other)).double())
-    # corrupt first: with one shared clean prompt every pair has the same gradient, so a method linear in
-    # the delta is also right there when it averages the corrupt side (not informative on its own)
+    if ok["corrupt"] and ok["clean"]:  # e.g. a method linear in the delta: one shared clean prompt hides it
+        return BOTH_SIDES_TEXT
     side = "corrupt" if ok["corrupt"] else "clean" if ok["clean"] else None
     if side is None:
         return None
-    return SIDE_TEXT.format(side=side, ablation=", i.e. a mean-ablation" if side == "corrupt" else "")
+    if side == "corrupt":
+        return SIDE_TEXT.format(side=side, what="the corrupt activations", ablation="a batch-mean corrupt activation "
+                                "is a mean-ablation, not the pair's own corrupt value")
+    return SIDE_TEXT.format(side=side, what="the clean activations or the gradients (both from the clean run)",
+                            ablation="a batch-mean clean activation or gradient")
 
 
 def _which_mix(full: torch.Tensor, model, task: Task, reference_on: Callable) -> str | None:
