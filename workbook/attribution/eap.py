@@ -175,10 +175,14 @@ def eap(model, task: Task, direction: str = "noising") -> Scores:
         _, corr = cache_activations(
             model, run.corrupt, sc.source_names(), attention_mask=run.attention_mask, positions=NO_LOGITS
         )
-        _, clean, grads = cache_activations_and_grads(model, run, sc.source_names() + sc.act_names(), sc.grad_names())
+        # the scorer checks what it reads (set_deltas, add_pass) and multiplies the batch mean's
+        # gradients by B in its own products
+        _, clean, grads = cache_activations_and_grads(
+            model, run, sc.source_names() + sc.act_names(), sc.grad_names(), check="logits", per_example=False
+        )
     sc.set_deltas(corr, clean)
     del corr
-    sc.add_pass(clean, grads)
+    sc.add_pass(clean, grads, scale=run.batch_size)
     del clean, grads
     per_ex = sc.finish()
     return edge_scores_to_scores(

@@ -183,10 +183,11 @@ def _gp_pass(
     """One forward at embedding ``gamma`` serving both the path and the attribution.
 
     Returns ``dist`` (the output distance ``[B]``), ``g`` (its gradient at ``gamma``, if ``path``),
-    ``acts``/``grads`` (the scorer's activations and per-example metric gradients, if ``attribute``)
+    ``acts``/``grads`` (the scorer's activations and the batch-mean metric's gradients, if ``attribute``:
+    times B they are per example, which :meth:`EdgeScorer.add_pass` applies)
     and ``captured`` (activations at ``capture``). The metric's logits are recomputed from the
     final residual stream at the read positions only, so its backward skips the full unembedding."""
-    B, mask = run.batch_size, run.attention_mask
+    mask = run.attention_mask
     U = run.logit_positions()
     leaf = gamma.detach().requires_grad_(True)
     acts: dict[str, torch.Tensor] = {}
@@ -228,7 +229,7 @@ def _gp_pass(
                 metric = run.per_example(lg.float() if lg.dtype in (torch.float16, torch.bfloat16) else lg, U)
             names = [n for n in sc.grad_names() if n in outs]
             got = torch.autograd.grad(metric.mean(), [outs[n] for n in names], allow_unused=True)
-            out["grads"] = {n: g.detach() * B for n, g in zip(names, got) if g is not None}
+            out["grads"] = {n: g.detach() for n, g in zip(names, got) if g is not None}  # times B: add_pass
             out["acts"] = {n: acts[n] for n in sc.act_names()}
     out["dist"] = dist.detach()
     out["captured"] = {n: acts[n] for n in capture}
@@ -280,7 +281,7 @@ def eap_gp(
                 sc.set_deltas(corr, res["captured"])
                 del corr
             if j > 0:
-                sc.add_pass(res["acts"], res["grads"], 1)
+                sc.add_pass(res["acts"], res["grads"], 1, scale=run.batch_size)
             if j < steps:
                 g = res["g"]
                 check_finite(g, "the GradPath gradient")

@@ -136,12 +136,14 @@ def _path_passes(
             scorer.grad_names(),
             tokens=run.clean.repeat(len(chunk), 1),
             extra_fwd_hooks=[(hook, repl)],
+            check="logits",  # the scorer checks what it reads (add_pass, set_deltas)
+            per_example=False,  # the scorer multiplies by the rows in its own products
         )
         if one and not captured and capture:
             rows = slice(one[0] * B, (one[0] + 1) * B)
             scorer.set_deltas(corr_sources, {n: acts[n][rows] for n in capture})
             captured = True
-        scorer.add_pass(acts, grads, len(chunk))
+        scorer.add_pass(acts, grads, len(chunk), scale=B * len(chunk))
         del acts, grads
         guard.after_pass()
     if capture and not captured:

@@ -10,8 +10,9 @@
 * :func:`progress` — tqdm for long sweeps (silence with ``WORKBOOK_PROGRESS=0``).
 
 Gradients are *per example*: the metric is the batch mean, so every gradient is multiplied
-by the batch size to undo the ``1/B``. Parameters are frozen for the backward pass (only
-activation gradients are needed), which makes it cheaper than a training step.
+by the batch size to undo the ``1/B`` (``per_example=False`` leaves that to the caller).
+Parameters are frozen for the backward pass (only activation gradients are needed), which
+makes it cheaper than a training step.
 """
 
 from __future__ import annotations
@@ -238,8 +239,9 @@ def cache_activations_and_grads(
     tokens: torch.Tensor | None = None,
     extra_fwd_hooks: Sequence = (),
     extra_bwd_hooks: Sequence = (),
-    check: bool = True,
+    check: bool | str = True,
     full_logits: bool = False,
+    per_example: bool = True,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """One forward on ``tokens`` (default ``task.clean``) and one backward of the task metric.
 
@@ -248,9 +250,15 @@ def cache_activations_and_grads(
     ``d metric_b / d act_b`` (the batch-mean's ``1/B`` is undone). A gradient that never
     arrives (the hook is not upstream of the metric) is returned as zeros. Logits are computed
     only where the metric reads them (:meth:`Task.logit_positions`), unless ``full_logits``.
+
+    ``per_example=False`` returns the batch mean's gradients as they come (the caller multiplies
+    by the number of rows, e.g. folded into a product it forms anyway: one pass over them fewer).
+    ``check``: raise :class:`~workbook.core.errors.NonFiniteError` naming the first non-finite
+    logits, activation or gradient; ``"logits"``: the logits only (a caller that checks what it
+    derives from the rest, e.g. :meth:`~workbook.patching.edge_scorer.EdgeScorer.add_pass`).
     """
     tokens = (task.clean if tokens is None else tokens).to(model_device(model))
-    B = tokens.shape[0]
+    B = tokens.shape[0] if per_example else 1
     acts: dict[str, torch.Tensor] = {}
     grads: dict[str, torch.Tensor] = {}
 
@@ -262,7 +270,8 @@ def cache_activations_and_grads(
 
     def save_grad(name: str) -> Callable:
         def fn(g, hook):
-            grads[name] = g.detach() * B if name not in grads else grads[name] + g.detach() * B
+            g = g.detach() * B if B != 1 else g.detach()
+            grads[name] = g if name not in grads else grads[name] + g
 
         return fn
 
@@ -293,18 +302,24 @@ def cache_activations_and_grads(
         elif outs:
             names = list(outs)
             got = torch.autograd.grad(per_ex.mean(), [outs[n] for n in names], allow_unused=True)
-            grads.update({n: g.detach() * B for n, g in zip(names, got) if g is not None})
+            grads.update({n: g.detach() * B if B != 1 else g.detach() for n, g in zip(names, got) if g is not None})
         outs.clear()  # drop the graph views before returning
-    if check:
-        check_finite(logits, "the logits")
-        for n, a in acts.items():
-            check_finite(a, f"activation {n}")
-        for n, g in grads.items():
-            check_finite(g, f"the gradient at {n}")
+    _check_cached(check, logits, acts, grads)
     for n in grad_names:
         if n not in grads:
             grads[n] = torch.zeros_like(acts[n]) if n in acts else None
     return per_ex.detach(), acts, grads
+
+
+def _check_cached(check: bool | str, logits: torch.Tensor, acts: dict, grads: dict) -> None:
+    """``check`` of :func:`cache_activations_and_grads`: the logits, then (``True``) activations and gradients."""
+    if check:
+        check_finite(logits, "the logits")
+    if check is True:
+        for n, a in acts.items():
+            check_finite(a, f"activation {n}")
+        for n, g in grads.items():
+            check_finite(g, f"the gradient at {n}")
 
 
 def resid_pre_names(L: int) -> list[str]:

@@ -25,12 +25,20 @@ at the end. The third keeps one number ``R`` per head and position per pass, plu
 ``xhat``; at the end each head's expanded gradient gets ``- sum_k R_k xhat_k`` added (passes
 flushed early, when their store is full, are contracted with the deltas instead). MLP and
 logits destinations read their input gradient directly (``hook_mlp_in``, the last
-``hook_resid_post``). The final contraction runs one example at a time (its deltas rebuilt into
-one reused buffer, so the ``[n_src, B, P, d_model]`` deltas are never stored), over runs of
-destination columns, each against the sources upstream of its last column (sources are ordered
-by layer, so those are a prefix; the rest is masked to 0). Exact: the same sums in another order
-(checked against autograd on TransformerLens' split per-head hooks, every family, in
-``tests/test_graph_io.py`` and ``tests/test_families.py``).
+``hook_resid_post``). Gradients may come as the batch mean's: ``add_pass``'s ``scale`` (the
+number of rows) is folded into the products above, with no pass of its own. The final
+contraction runs one example at a time (its deltas rebuilt into one reused buffer, so the
+``[n_src, B, P, d_model]`` deltas are never stored), over blocks of destination columns, each
+against the sources upstream of its last column (a prefix of the source list; the rest is
+masked to 0), blocked by :func:`~workbook.patching.edge_blocks.contraction_blocks` (a cost
+model of those matmuls: masked rows and padded columns against the speed of larger products).
+Exact: the same sums in another order (checked against autograd on TransformerLens'
+split per-head hooks, every family, in ``tests/test_graph_io.py`` and ``tests/test_families.py``).
+
+Non-finite inputs: :meth:`EdgeScorer.add_pass` sums a few small products that NaN and inf
+propagate into (``1/sigma`` per position, the ``R`` terms, the MLP and logits accumulators);
+only when one of those is not finite does it search that pass's activations and gradients
+(:func:`~workbook.core.errors.check_finite`), so the error names the hook as a full check would.
 
 Weights and norms come from the model's adapter (:mod:`workbook.arch`); everything is computed
 in float32 (float64 for a float64 model) on the model's device.
@@ -43,7 +51,9 @@ import torch
 from workbook.arch import adapter_for
 from workbook.arch.graph import Graph
 from workbook.core.budget import memory_budget
+from workbook.core.errors import check_finite
 from workbook.core.runs import LEAF_HOOK, compute_dtype, model_device
+from workbook.patching.edge_blocks import contraction_blocks, pad16, rowdot, sum_copies
 
 __all__ = ["EdgeScorer"]
 
@@ -76,7 +86,7 @@ class EdgeScorer:
         n_up = torch.where(mask.any(0), mask.shape[0] - mask.flip(0).to(torch.int8).argmax(0), 0)
         prefix = torch.arange(mask.shape[0], device=mask.device)[:, None] < n_up[None]
         assert bool((prefix == mask).all()), "sources upstream of a destination must be a prefix"
-        self.n_up = n_up.tolist()
+        self.n_up, self._n_src = n_up.tolist(), mask.shape[0]
         self._deltas: torch.Tensor | None = None
         self._sources: tuple[dict, dict] | None = None
         self._zero_state()
@@ -142,10 +152,10 @@ class EdgeScorer:
         self._G: list[torch.Tensor | None] = [None] * self.L  # per layer: sum of g / scale, [B, P, q|k|v heads, dh]
         self._mlp: list[torch.Tensor | None] = [None] * self.L
         self._logits: torch.Tensor | None = None
-        # per stored pass k and layer l: xhat [K, L, B, P, D] and <g/s, y>/D [K, L, B, P, q|k|v heads];
+        # per layer l and stored pass k: xhat [K, B, P, D] and scale * <g/s, y>/D [K, B, P, q|k|v heads];
         # reused across flushes, self._k of them filled
-        self._X: torch.Tensor | None = None
-        self._Rb: torch.Tensor | None = None
+        self._X: list[torch.Tensor] | None = None
+        self._Rb: list[torch.Tensor] | None = None
         self._k = 0
         self._hint = 1
         self._out: torch.Tensor | None = None
@@ -157,7 +167,7 @@ class EdgeScorer:
 
     def nbytes(self) -> int:
         """Bytes held now (deltas, accumulators, stored per-pass terms)."""
-        t = [self._deltas, self._logits, self._out, self._X, self._Rb] + self._mlp
+        t = [self._deltas, self._logits, self._out] + self._mlp + (self._X or []) + (self._Rb or [])
         if self._sources is not None:
             t += [x for d in self._sources for x in d.values()]
         t += self._G
@@ -174,8 +184,11 @@ class EdgeScorer:
 
         ``delta = source(corrupt) - source(clean)`` (a head's write is its ``hook_z`` difference
         times its W_O slice): :meth:`finish` builds each example's in turn; :attr:`deltas`, all of
-        them ``[n_src, B, P*D]``, only when read (an early flush, edge patching)."""
+        them ``[n_src, B, P*D]``, only when read (an early flush, edge patching). The clean ones are
+        checked for NaN/inf (the corrupt ones come from a checked caching run)."""
         names = self.source_names()
+        for n in names:
+            check_finite(clean[n], f"activation {n}")
         self._sources = ({n: corr[n] for n in names}, {n: clean[n] for n in names})
         B, P = corr[LEAF_HOOK].shape[:2]
         self._check_shape(B, P)
@@ -221,7 +234,7 @@ class EdgeScorer:
     # ------------------------------------------------------------------ passes
     def _slots(self, copies: int) -> int:
         """Room for ``copies`` more stored passes (flushing or growing the buffers); returns the first slot."""
-        cap = 0 if self._X is None else self._X.shape[0]
+        cap = 0 if self._X is None else self._X[0].shape[0]
         if self._k + copies <= cap:
             return self._k
         self.flush()
@@ -231,13 +244,18 @@ class EdgeScorer:
             per = L * B * P * (D + nh) * torch.finfo(self.dtype).bits // 8
             cap = max(copies, min(self._hint - self.passes, memory_budget() // 8 // per))
             self._X = self._Rb = None
-            self._X = torch.empty(cap, L, B, P, D, dtype=self.dtype, device=self.device)
-            self._Rb = torch.empty(cap, L, B, P, nh, dtype=self.dtype, device=self.device)
+            self._X = [torch.empty(cap, B, P, D, dtype=self.dtype, device=self.device) for _ in range(L)]
+            self._Rb = [torch.empty(cap, B, P, nh, dtype=self.dtype, device=self.device) for _ in range(L)]
         return 0
 
     @torch.no_grad()
-    def add_pass(self, acts: dict[str, torch.Tensor], grads: dict[str, torch.Tensor], copies: int = 1) -> None:
-        """Add one batched pass (``copies`` stacked copies of the batch) to the running sums."""
+    def add_pass(
+        self, acts: dict[str, torch.Tensor], grads: dict[str, torch.Tensor], copies: int = 1, scale: float = 1.0
+    ) -> None:
+        """Add one batched pass (``copies`` stacked copies of the batch) to the running sums, every
+        gradient times ``scale`` (the number of rows when ``grads`` are the batch mean's, to make
+        them per example). Raises :class:`~workbook.core.errors.NonFiniteError` naming the first
+        activation (:meth:`act_names` order), else gradient, holding a NaN or inf."""
         cd, D, dh = self.dtype, self.D, self.dh
         x0 = acts["blocks.0.hook_resid_pre"]
         rows, P = x0.shape[:2]
@@ -245,40 +263,57 @@ class EdgeScorer:
         B = self.B
         k = self._slots(copies)
         ks = slice(k, k + copies)
+        witness = []  # small sums that every NaN or inf of this pass's inputs reaches
         for l in range(self.L):
             c = self._consts[l]
-            x, xs = acts[f"blocks.{l}.hook_resid_pre"].to(cd).reshape(copies, B, P, D), self._X[ks, l]
+            x, xs = acts[f"blocks.{l}.hook_resid_pre"].to(cd).reshape(copies, B, P, D), self._X[l][ks]
             if self.layernorm:
                 torch.sub(x, x.mean(-1, keepdim=True), out=xs)
             else:
                 xs.copy_(x)
             inv = torch.linalg.vector_norm(xs, dim=-1, keepdim=True).square_().div_(D).add_(c["eps"]).rsqrt_()
             xs.mul_(inv)  # xhat; inv: 1 / sigma (or 1 / rms), [copies, B, P, 1]
+            witness.append(inv.sum())
+            g_inv = inv * scale  # gradients are summed as scale * g / sigma
             for kind in "qkv":
                 n, off = c[kind]
                 cols = self.columns(l, kind)
                 cols = slice(cols.start - self.columns(l, "q").start, cols.stop - self.columns(l, "q").start)
                 g = grads.get(f"blocks.{l}.attn.hook_{kind}")
                 if g is None:
-                    self._Rb[ks, l, ..., cols] = 0
+                    self._Rb[l][ks, ..., cols] = 0
                     continue
                 g = g.to(cd).reshape(rows, P, n, dh).contiguous()
-                # R = <g/s, y - off> / D with y the cached q/k/v
-                r = _rowdot(g, acts[f"blocks.{l}.attn.hook_{kind}"].to(cd).reshape(rows, P, n, dh) - off)
-                torch.mul(r.view(copies, B, P, n), inv / D, out=self._Rb[ks, l, ..., cols])
+                # R = scale * <g/s, y - off> / D with y the cached q/k/v
+                r = rowdot(g, acts[f"blocks.{l}.attn.hook_{kind}"].to(cd).reshape(rows, P, n, dh) - off)
+                torch.mul(r.view(copies, B, P, n), g_inv / D, out=self._Rb[l][ks, ..., cols])
                 if self._G[l] is None:
-                    self._G[l] = torch.zeros(B, P, self._Rb.shape[-1], dh, dtype=cd, device=self.device)
+                    self._G[l] = torch.zeros(B, P, self._Rb[l].shape[-1], dh, dtype=cd, device=self.device)
                 acc = self._G[l][:, :, cols]
-                for i in range(copies):  # sum over copies of g / scale
-                    acc.addcmul_(g[i * B : (i + 1) * B], inv[i, ..., None])
+                for i in range(copies):  # sum over copies of scale * g / sigma
+                    acc.addcmul_(g[i * B : (i + 1) * B], g_inv[i, ..., None])
+            witness.append(self._Rb[l][ks].sum())
             g = grads.get(f"blocks.{l}.hook_mlp_in")
             if g is not None:
-                self._mlp[l] = _sum_copies(g.to(cd).reshape(copies, B, P * D), self._mlp[l])
+                self._mlp[l] = sum_copies(g.to(cd).reshape(copies, B, P * D), self._mlp[l], scale)
+                witness.append(self._mlp[l].sum())
         g = grads.get(f"blocks.{self.L - 1}.hook_resid_post")
         if g is not None:
-            self._logits = _sum_copies(g.to(cd).reshape(copies, B, P * D), self._logits)
+            self._logits = sum_copies(g.to(cd).reshape(copies, B, P * D), self._logits, scale)
+            witness.append(self._logits.sum())
+        if not bool(torch.isfinite(torch.stack(witness).sum())):
+            self._name_non_finite(acts, grads)
         self._k += copies
         self.passes += copies
+
+    def _name_non_finite(self, acts: dict, grads: dict) -> None:
+        """Raise naming the first non-finite activation, else gradient, of one pass (none: a sum overflowed)."""
+        for n in self.act_names():
+            if n in acts:
+                check_finite(acts[n], f"activation {n}")
+        for n in self.grad_names():
+            if grads.get(n) is not None:
+                check_finite(grads[n], f"the gradient at {n}")
 
     @torch.no_grad()
     def flush(self) -> None:
@@ -287,54 +322,36 @@ class EdgeScorer:
         if not K:
             return
         out = self._out_tensor()
-        B, P, D, L = self.B, self.P, self.D, self.L
-        X = self._X[:K].view(K * L, B, P, D)  # pass-major: column k * L + l
-        n_up_max = max(self.n_up[self.columns(l, "q").start] for l in range(L))
-        # <delta_u, xhat> at every position for every stored pass of every layer, in one batched
-        # matmul over (batch, position): [n_up, D] @ [D, K*L] (delta is read once)
-        d4 = self.deltas[:n_up_max].view(n_up_max, B, P, D)
-        C = torch.matmul(d4.permute(1, 2, 0, 3), X.permute(1, 2, 3, 0))  # [B, P, n_up_max, K*L]
-        for l in range(L):
+        B, P, D = self.B, self.P, self.D
+        for l in range(self.L):
             heads = slice(self.columns(l, "q").start, self.columns(l, "v").stop)
             n_up = self.n_up[heads.start]
             if n_up:
-                Cl = C[:, :, :n_up, l::L].permute(0, 2, 1, 3).reshape(B, n_up, P * K)
-                R = self._Rb[:K, l].permute(1, 2, 0, 3).reshape(B, P * K, -1)
-                out[:, :n_up, heads] -= torch.bmm(Cl, R)
+                # <delta_u, xhat_k> at every position, one batched matmul over (batch, position):
+                # [n_up, D] @ [D, K] -> [B, P, n_up, K]; then summed against R over (position, pass)
+                d4 = self.deltas[:n_up].view(n_up, B, P, D).permute(1, 2, 0, 3)
+                C = torch.matmul(d4, self._X[l][:K].permute(1, 2, 3, 0)).permute(0, 2, 1, 3).reshape(B, n_up, P * K)
+                R = self._Rb[l][:K].permute(1, 2, 0, 3).reshape(B, P * K, -1)
+                out[:, :n_up, heads] -= torch.bmm(C, R)
         self._k = 0
 
-    def _runs(self) -> list[tuple[int, int, list]]:
-        """Runs of consecutive destination blocks (a layer's q/k/v heads, its MLP, the logits: ``(kind,
-        layer, first column, stop)``), one matmul ``[n_up, P*D] @ [P*D, columns]`` each, chosen to
-        minimise a cost model of that matmul on CPU, ``(n_up + 20) * (columns + 22)`` (small ones
-        run far below peak; rows past a destination's prefix are wasted), with the columns padded
-        to a multiple of 16 and the buffer within an eighth of the memory budget."""
+    def _blocks(self) -> list[tuple[int, int, list]]:
+        """Blocks of destination units (a layer's q/k/v heads, its MLP, the logits: ``(kind, layer,
+        first column, stop)``) for the final contraction, one matmul each
+        (:func:`~workbook.patching.edge_blocks.contraction_blocks`), every block's buffer within an
+        eighth of the memory budget."""
         units = []
         for l in range(self.L):
             q, v, m = self.columns(l, "q"), self.columns(l, "v"), self.columns(l, "mlp")
             units += [("heads", l, q.start, v.stop), ("mlp", l, m.start, m.stop)]
         units.append(("logits", self.L - 1, m.stop, self.graph.edge_mask.shape[1]))
-        starts = [u[2] for u in units] + [units[-1][3]]
         max_cols = max(16, memory_budget() // 8 // (self.P * self.D * torch.finfo(self.dtype).bits // 8))
-        best = [(0, 0)]  # per start: least cost of the blocks before it, and where its last run begins
-        for j in range(1, len(starts)):
-            costs = [
-                (best[i][0] + (max(self.n_up[starts[i] : starts[j]]) + 20) * (_pad(starts[j] - starts[i]) + 22), i)
-                for i in range(j)
-                if i == j - 1 or _pad(starts[j] - starts[i]) <= max_cols
-            ]
-            best.append(min(costs))
-        runs, j = [], len(starts) - 1
-        while j:
-            i = best[j][1]
-            runs.insert(0, (starts[i], starts[j], units[i:j]))
-            j = i
-        return runs
+        return contraction_blocks(units, self.n_up, max_cols)
 
-    def _fill(self, A: torch.Tensor, kind: str, l: int, b: int) -> None:
+    def _fill(self, A: torch.Tensor, kind: str, l: int, b: int, tmp: torch.Tensor) -> None:
         """Example ``b``'s destination-input gradients summed over the passes, ``[rows, P, D]``: an MLP's or
         the logits' as accumulated; a head's first and second terms, ``(W~_h - 1 u_h^T) gbar_h``,
-        minus the third of the passes still stored, ``sum_k R_k[h] xhat_k``."""
+        minus the third of the passes still stored, ``sum_k R_k[h] xhat_k`` (through ``tmp``)."""
         K = self._k
         if kind != "heads":
             g = self._logits if kind == "logits" else self._mlp[l]
@@ -344,10 +361,10 @@ class EdgeScorer:
             A.zero_()
         else:  # every q/k/v head of the layer in one batched matmul
             torch.bmm(self._G[l][b].transpose(0, 1), self._consts[l]["Wt"], out=A)
-        if K:  # per position: [heads, K] @ [K, D] (into a temporary: faster than baddbmm_ on A)
-            X = self._X[:K, l, b].transpose(0, 1)  # [P, K, D]
-            R = self._Rb[:K, l, b].permute(1, 2, 0)  # [P, heads, K]
-            A.transpose(0, 1).sub_(torch.bmm(R, X))
+        if K:  # per position: [heads, K] @ [K, D] (into a buffer: faster than baddbmm_ on A)
+            X = self._X[l][:K, b].transpose(0, 1)  # [P, K, D]
+            R = self._Rb[l][:K, b].permute(1, 2, 0)  # [P, heads, K]
+            A.transpose(0, 1).sub_(torch.bmm(R, X, out=tmp[: A.numel()].view(A.shape[1], A.shape[0], A.shape[2])))
 
     @torch.no_grad()
     def finish(self) -> torch.Tensor:
@@ -356,41 +373,21 @@ class EdgeScorer:
             raise RuntimeError("EdgeScorer: set_deltas first")
         out, P, D, cd, dev = self._out_tensor(), self.P, self.D, self.dtype, self.device
         # example b's deltas: a row of the stored ones, else built into one reused buffer
-        rows = None if self._deltas is not None else torch.empty(len(self.graph.sources), P * D, dtype=cd, device=dev)
-        mask = self.graph.edge_mask.to(self.device)
-        runs = self._runs()
+        rows = None if self._deltas is not None else torch.empty(self._n_src, P * D, dtype=cd, device=dev)
+        off_edges = ~self.graph.edge_mask.to(self.device)
+        blocks = [(c0, c1, units, max(self.n_up[c0:c1])) for c0, c1, units in self._blocks()]
         # one example at a time: the buffer (and that example's deltas) stay in cache between the
-        # products that fill it and the matmul that reads it; padding rows are dropped
-        buf = torch.zeros(max(_pad(c1 - c0) for c0, c1, _ in runs), P, D, dtype=cd, device=dev)
+        # products that fill it and the matmul that reads it; padding columns are dropped
+        buf = torch.zeros(max(pad16(c1 - c0) for c0, c1, _, _ in blocks), P, D, dtype=cd, device=dev)
+        tmp = torch.empty((self.H + 2 * self.G) * P * D, dtype=cd, device=dev)  # one layer's heads
         for b in range(self.B):
             lhs = self._deltas[:, b] if rows is None else self._build_deltas(*self._sources, b, rows)
-            for c0, c1, units in runs:
-                n_up = max(self.n_up[c0:c1])
+            for c0, c1, units, n_up in blocks:
                 if not n_up:
                     continue
                 for kind, l, u0, u1 in units:
-                    self._fill(buf[u0 - c0 : u1 - c0], kind, l, b)
-                res = torch.mm(lhs[:n_up], buf[: _pad(c1 - c0)].view(-1, P * D).T)[:, : c1 - c0]
-                out[b, :n_up, c0:c1] += res.masked_fill_(~mask[:n_up, c0:c1], 0)
+                    self._fill(buf[u0 - c0 : u1 - c0], kind, l, b, tmp)
+                res = torch.mm(lhs[:n_up], buf[: pad16(c1 - c0)].view(-1, P * D).T)[:, : c1 - c0]
+                out[b, :n_up, c0:c1] += res.masked_fill_(off_edges[:n_up, c0:c1], 0)
         self._k = 0
         return out
-
-
-def _pad(n: int) -> int:
-    """``n`` rounded up to a multiple of 16 (matmuls with such a column count run much faster on CPU)."""
-    return -(-n // 16) * 16
-
-
-def _rowdot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """``sum(a * b, -1)`` as a batched matmul (faster than an elementwise product and a sum on CPU)."""
-    shape = a.shape[:-1]
-    return torch.bmm(a.reshape(-1, 1, a.shape[-1]), b.reshape(-1, b.shape[-1], 1)).view(shape)
-
-
-def _sum_copies(g: torch.Tensor, acc: torch.Tensor | None) -> torch.Tensor:
-    """``acc + g.sum(0)`` (``g``: ``[copies, ...]``), in place when ``acc`` exists."""
-    if acc is None:
-        return g.sum(0) if g.shape[0] > 1 else g[0].clone()
-    for x in g:
-        acc += x
-    return acc
