@@ -117,3 +117,13 @@ def test_workbook_errors_name_strings_other_kinds_and_positions():
     per_pos = wb.patch_nodes(model, task, "head", per_position=True)
     with pytest.raises(KeyError, match="per position"):
         per_pos["L0H0"]
+
+
+def test_one_hook_pair_and_one_position_logits_are_named():
+    model, task = build("cancellation")
+    one = ("hook_embed", lambda t, hook: t)
+    with pytest.raises(wb.WorkbookError, match="list of \\(name, fn\\) pairs, got one pair"):
+        wb.core.runs.cache_activations_and_grads(model, task, [], [], extra_fwd_hooks=one)
+    logits = model(task.clean)
+    with pytest.raises(wb.WorkbookError, match="logits of one position"):
+        task.metric_value(logits[:, -1])

@@ -23,7 +23,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 import torch
 
-from workbook.core.errors import TaskError, check_finite
+from workbook.core.errors import TaskError, WorkbookError, check_finite
 
 __all__ = [
     "is_long",
@@ -39,6 +39,7 @@ __all__ = [
     "baselines",
     "cache_activations",
     "cache_activations_and_grads",
+    "hook_list",
     "frozen_params",
     "progress",
     "embeddings",
@@ -231,6 +232,14 @@ def cache_activations(
     return logits, acts
 
 
+def hook_list(hooks: Sequence, what: str = "hooks") -> list:
+    """``hooks`` as a list of ``(name, fn)`` pairs; one pair given alone is a clear error."""
+    if len(hooks) == 2 and isinstance(hooks[0], str) and callable(hooks[1]):
+        raise WorkbookError(f"{what} must be a list of (name, fn) pairs, got one pair {hooks[0]!r}, fn: pass "
+                            f"[({hooks[0]!r}, fn)].")
+    return list(hooks)
+
+
 def cache_activations_and_grads(
     model,
     task,
@@ -289,10 +298,10 @@ def cache_activations_and_grads(
 
     fwd = [(LEAF_HOOK, leaf)] + [(n, save_act(n)) for n in dict.fromkeys(act_names)]
     if extra_bwd_hooks:
-        bwd = [(n, save_grad(n)) for n in dict.fromkeys(grad_names)] + list(extra_bwd_hooks)
+        bwd = [(n, save_grad(n)) for n in dict.fromkeys(grad_names)] + hook_list(extra_bwd_hooks, "extra_bwd_hooks")
     else:
         fwd, bwd = fwd + [(n, keep(n)) for n in dict.fromkeys(grad_names)], []
-    fwd += list(extra_fwd_hooks)
+    fwd += hook_list(extra_fwd_hooks, "extra_fwd_hooks")
     with frozen_params(model), torch.enable_grad(), model.hooks(fwd_hooks=fwd, bwd_hooks=bwd):
         P = None if full_logits else task.logit_positions()
         logits = run_model(model, tokens, getattr(task, "attention_mask", None), P)

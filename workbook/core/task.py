@@ -199,7 +199,9 @@ class Task:
         examples, would give wrong numbers on stacked patched copies and on subsets).
         """
         if logits.ndim != 3:
-            raise MetricError(f"expected logits of shape [batch, seq, vocab], got {tuple(logits.shape)}.")
+            two = (" (logits of one position, e.g. logits[:, -1]: pass the full logits, the task reads its answer "
+                   "position itself)" if logits.dim() == 2 else "")
+            raise MetricError(f"expected logits of shape [batch, seq, vocab], got {tuple(logits.shape)}{two}.")
         N, B, V = logits.shape[0], self.batch_size, logits.shape[-1]
         if N % B:
             raise MetricError(f"logits batch {N} is not a multiple of the task batch {B}.")

@@ -158,6 +158,9 @@ KNOWN_ERRORS = (
      "a function registered as a BACKWARD hook returned a tensor: a forward hook (fwd_hooks / extra_fwd_hooks) "
      "replaces an activation in the forward pass; a backward hook (bwd_hooks) sees gradients and may only return "
      "a replacement gradient. A straight-through or patching hook is a forward hook."),
+    (r"only integer tensors of a single element can be converted to an index",
+     "a float tensor used as an index: torch.topk and torch.sort return (values, indices); index with .indices "
+     "(or [1]), not the values."),
     (r"grad can be implicitly created only for scalar outputs",
      "backward() on a tensor with more than one value: reduce the metric to one number first (task.metric_value "
      "averages over the batch), or give torch.autograd.grad its grad_outputs."),
@@ -191,7 +194,7 @@ def _crashed(name: str, err: Exception, strict: bool) -> bool:
     message = str(err).strip().splitlines()[0] if str(err).strip() else ""
     what = f"{type(err).__name__}{': ' + message if message else ''}"
     explained = explain_crash(err, getattr(err, "workbook_dims", None) or {}, is_library)
-    trap = hook_name_trap(err) if explained is None else None
+    trap = hook_name_trap(err) if explained is None and frame is not None else None  # only the learner's code
     if trap is not None:
         where = f" (in {frame.name}, line {frame.lineno}: {(frame.line or '').strip()})" if frame is not None else ""
         print(f"[check failed] {name}: {trap}{where}")

@@ -91,6 +91,7 @@ def _broadcast(text: str, dims: dict[str, int]) -> str | None:
     m = re.search(r"size of tensor a \((\d+)\) must match the size of tensor b \((\d+)\)", text)
     m = m or re.search(r"size (\d+) for operand \d+ which does not broadcast with previously seen size (\d+)", text)
     m = m or re.search(r"shapes cannot be multiplied \(\d+x(\d+) and (\d+)x\d+\)", text)
+    m = m or re.search(r"Expected size (\d+) but got size (\d+)", text)
     if not m:
         return None
     a, b = int(m.group(1)), int(m.group(2))

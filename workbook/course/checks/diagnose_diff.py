@@ -157,7 +157,8 @@ def _probe_constant(c: Case) -> Finding | None:
 ZERO_TEXT = ("every value of yours is 0: a difference of an activation with itself (both caches "
              "from the same run, e.g. the clean cache taken on the corrupt tokens), or a "
              "gradient/patch that never arrives (a hook that edits a copy but returns nothing, so "
-             "the model keeps its own activation; a hook on a name that never fires; a store "
+             "the model keeps its own activation; a hook on a name that never fires; a forward run after "
+             "the hooks' `with` block closed, which removed them; a store "
              "keyed by hook.name and read by the registered name, which TransformerLens 4 reports "
              "differently).")
 

@@ -23,12 +23,13 @@ from workbook.arch.graph import Graph
 from workbook.attribution.eap import edge_scores_from_grads
 from workbook.attribution.eap_gp import gradpath
 from workbook.attribution.eap_ig import eap_ig
-from workbook.core.runs import cache_activations_and_grads
+from workbook.core.runs import cache_activations, cache_activations_and_grads
 from workbook.core.task import Task
 from workbook.course.checks._runner import CheckFailed, learner_check
 from workbook.course.checks.cases import call_guarded, describe_model, dims_of, factors_of, separating_cases
 from workbook.course.checks.diagnose_diff import ZERO_TEXT, Case, diagnose, shape_message
 from workbook.course.checks.gradpath_variants import GP_HINTS, gradpath_variants
+from workbook.course.checks.neighbours import METRIC_WORDS, other_metrics
 from workbook.course.checks.properties import batch_mean, pair_probes, steps_probe
 from workbook.models.loading import build_gpt2
 from workbook.models.specimens import build
@@ -114,7 +115,17 @@ def eap_variants(model, task: Task) -> dict[str, torch.Tensor]:
                                                           g_dest, graph)),
         "sums_product": _mean_matrix(edge_scores_from_grads(deltas.sum(-1, keepdim=True), g_dest.sum(-1, keepdim=True),
                                                             graph)),
+        **{f"metric_{k}": _eap_matrix(model, t) for k, t in other_metrics(task).items()},
     }
+
+
+def _eap_matrix(model, task: Task) -> torch.Tensor:
+    """The reference EAP matrix alone, ``[n_src, n_dst]`` (for the task read with another metric)."""
+    graph = Graph.from_model(model)
+    _, corr = cache_activations(model, task.corrupt, list(graph.source_hooks))
+    _, clean, g = cache_activations_and_grads(model, task, list(graph.source_hooks), list(graph.dest_hooks))
+    deltas = graph.stack_sources(corr) - graph.stack_sources(clean)
+    return _mean_matrix(edge_scores_from_grads(deltas, graph.stack_dest_grads(g), graph))
 
 
 def reference_eap_matrix(model, task: Task) -> torch.Tensor:
@@ -172,7 +183,8 @@ ONLY_EMBED = ("only the edges out of the embedding are right: every other source
     "or another source's.")
 
 EAP_HINTS = {
-    "sign": "the sign is flipped: the delta must be z(corrupt) - z(clean) (noising), not clean - corrupt.",
+    "sign": "the sign is flipped: the delta must be z(corrupt) - z(clean) (noising), not clean - corrupt, and the "
+    "gradient that of the metric M itself (not of a loss -M).",
     "wrong_run": "you took the gradient on the corrupt run; EAP (noising) differentiates the CLEAN run.",
     "avg_grad": "you averaged the gradients of the clean and the corrupt run: EAP (noising) takes the gradient on the "
     "clean run only (averaging gradients along a path is EAP-IG).",
@@ -195,6 +207,9 @@ EAP_HINTS = {
     "per-pair scores over the batch (an absolute value belongs to ranking, after the average).",
     "zero": ZERO_TEXT[:-2] + "; or the delta and the gradient each summed over d_model before they meet (no dot "
     "product): the gradient at a LayerNorm's input sums to 0 over d_model, so that product is 0).",
+    **{f"metric_{k}": f"these scores differentiate {w}, not the task's metric: take the gradient of "
+                      "task.metric_value(logits) (the logit difference, averaged over the batch)." for k, w in
+       METRIC_WORDS.items()},
     "squared": "you squared each pair's score ((delta . grad)^2): EAP is the signed product delta . grad, summed "
     "over positions and d_model, averaged over pairs.",
     "abs_delta": "you took the absolute value of the delta (|z(corrupt) - z(clean)|): keep its sign, the direction "

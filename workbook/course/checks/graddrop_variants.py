@@ -53,8 +53,9 @@ DROP_HINTS = [
                      f"by one): {_ONE}."),
     ("separate_passes", f"you dropped the attention write and the MLP write in separate passes (2L passes): {_ONE}, "
                         "both in the same pass."),
-    ("extra_pass", "you added one pass that drops nothing (plain AtP) to the L passes: sum over the L passes l = "
-                   "0..L-1, each dropping one layer, and divide by L - 1."),
+    ("extra_pass", "one pass that drops nothing (plain AtP) counts on top of the L - 1 that do: an extra undropped "
+                   "pass, or the pass that drops the node's own layer read with the undropped gradient (it must be "
+                   "0). Sum over the passes l = 0..L-1, each dropping one layer, and divide by L - 1."),
 ]
 
 

@@ -19,8 +19,8 @@ import torch
 from workbook.core.runs import cache_activations, cache_activations_and_grads
 from workbook.core.task import Task
 
-__all__ = ["neighbour_variants", "zero_ablation", "atp_position_variants", "ATP_POSITION_HINTS", "other_metrics",
-           "NEIGHBOUR_HINTS", "OTHER_KINDS", "METRIC_WORDS"]
+__all__ = ["neighbour_variants", "zero_ablation", "patch_head_positions", "atp_position_variants", "ATP_POSITION_HINTS",
+           "other_metrics", "NEIGHBOUR_HINTS", "OTHER_KINDS", "METRIC_WORDS"]
 
 OTHER_KINDS = {"q": "hook_q (the queries)", "k": "hook_k (the keys)", "v": "hook_v (the values)",
                "pattern": "hook_pattern (the attention pattern)"}
@@ -29,6 +29,9 @@ METRIC_WORDS = {"answer_logit": "the answer's logit alone", "answer_logprob": "t
 NEIGHBOUR_HINTS = [(f"kind_{k}", f"these are the numbers of {where}, not of the head's output: the exercise works on "
                                  "z = pattern @ v, the hook blocks.{l}.attn.hook_z.") for k, where in
                    OTHER_KINDS.items()]
+NEIGHBOUR_HINTS += [("all_but_last_pos", "you patched every position except the last one (a slice such as "
+                                          "[:, :-1]): a head's output at EVERY position matters, including the last; "
+                                          "patch act[:, :, h] at all positions.")]
 NEIGHBOUR_HINTS += [("complement", "you patched every head of the layer EXCEPT head h (the complement): patch "
                                     "head h alone, act[:, :, h] = corrupt[:, :, h], and leave the others clean.")]
 NEIGHBOUR_HINTS += [(f"metric_{k}", f"these numbers measure {w}, not the task's metric: use task.metric_value(logits) "
@@ -83,6 +86,26 @@ def zero_ablation(model, task, complement: bool = False) -> torch.Tensor:
                     return act
 
                 with model.hooks(fwd_hooks=[(f"blocks.{l}.attn.hook_z", put)]):
+                    out[l, h] = task.metric_value(model(task.clean)) - base
+    return out
+
+
+def patch_head_positions(model, task, positions: slice) -> torch.Tensor:
+    """Wrong variant: each head patched with its corrupt output at ``positions`` only (the rest clean): ``[L, H]``."""
+    L, H = model.cfg.n_layers, model.cfg.n_heads
+    names = [f"blocks.{l}.attn.hook_z" for l in range(L)]
+    _, corr = cache_activations(model, task.corrupt, names)
+    out = torch.zeros(L, H)
+    with torch.no_grad():
+        base = task.metric_value(model(task.clean))
+        for l in range(L):
+            for h in range(H):
+                def put(act, hook, h=h, n=names[l]):
+                    act = act.clone()
+                    act[:, positions, h] = corr[n][:, positions, h]
+                    return act
+
+                with model.hooks(fwd_hooks=[(names[l], put)]):
                     out[l, h] = task.metric_value(model(task.clean)) - base
     return out
 

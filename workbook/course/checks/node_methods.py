@@ -28,6 +28,7 @@ from workbook.course.checks.neighbours import (
     NEIGHBOUR_HINTS,
     atp_position_variants,
     neighbour_variants,
+    patch_head_positions,
     zero_ablation,
 )
 from workbook.course.checks.properties import pair_probes
@@ -129,6 +130,7 @@ def _patch_ref(model, task):
         "last_ex": per_ex[-1],
         "zero_ablation": zero_ablation(model, task),
         "complement": zero_ablation(model, task, complement=True),
+        "all_but_last_pos": patch_head_positions(model, task, slice(None, -1)),
         **neighbour_variants(patch_nodes, model, task),
     }, {}
 

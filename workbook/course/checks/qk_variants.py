@@ -24,7 +24,7 @@ __all__ = ["pattern_grads", "keys_all_at_once", "masked_scores", "softmax_patter
 
 def pattern_grads(model, task, at: str = "pattern"):
     L = model.cfg.n_layers
-    names = [f"blocks.{l}.attn.hook_{x}" for l in range(L) for x in ("q", "k")]
+    names = [f"blocks.{l}.attn.hook_{x}" for l in range(L) for x in ("q", "k", "v")]
     pats = [f"blocks.{l}.attn.hook_{at}" for l in range(L)]
     _, corr = cache_activations(model, task.corrupt, names)
     _, clean, grads = cache_activations_and_grads(model, task, names, pats)
@@ -94,7 +94,7 @@ def qk_fix_variant(model, task, kind: str, scaled: bool = True, masked: bool = T
                    scale: str = "sqrt", mask_new_only: bool = False, clean_denominator: bool = False,
                    times_pattern: bool = False, grad_T: bool = False, scores_T: bool = False,
                    heads_summed: bool = False, score_change: bool = False, keys_are_queries: bool = False,
-                   diagonal_only: bool = False) -> torch.Tensor:
+                   diagonal_only: bool = False, grad_layer_shift: int = 0, new_from: str | None = None) -> torch.Tensor:
     """The QK fix computed directly (one query / one key patched at a time): ``[L, H, T]``.
 
     With the defaults this is the reference (in float64): (pattern with the corrupt q/k patched in
@@ -111,7 +111,8 @@ def qk_fix_variant(model, task, kind: str, scaled: bool = True, masked: bool = T
     ``times_pattern`` multiplies the change by the clean pattern too, ``grad_T`` uses dM/dpattern
     transposed, ``score_change`` multiplies the change of the scores (before the softmax) by it,
     ``keys_are_queries`` uses the clean queries as the keys, ``diagonal_only`` keeps entry ``t = s``;
-    ``scale="dmodel"`` divides by ``sqrt(d_model)``;
+    ``scale="dmodel"`` divides by ``sqrt(d_model)``; ``grad_layer_shift=-1`` reads the pattern gradient of
+    the previous layer; ``new_from`` takes the patched vector from another corrupt hook (``"k"``, ``"v"``);
     ``corrupt_pattern=True`` uses the corrupt run's whole pattern (every query and key corrupt),
     ``added=True`` adds the corrupt query/key to the clean one instead of replacing it.
     ``parts``: the cached ``(clean, corrupt, grads)`` to reuse.
@@ -124,11 +125,11 @@ def qk_fix_variant(model, task, kind: str, scaled: bool = True, masked: bool = T
     out = []
     for l in range(model.cfg.n_layers):
         q, k = clean[f"blocks.{l}.attn.hook_q"].double(), clean[f"blocks.{l}.attn.hook_k"].double()
-        new = corr[f"blocks.{l}.attn.hook_{kind}"].double()
+        new = corr[f"blocks.{l}.attn.hook_{new_from or kind}"].double()
         k = q if keys_are_queries else k
         if added:  # the corrupt q/k added onto the clean one instead of replacing it
             new = new + (q if kind == "q" else k)
-        g = grads[f"blocks.{l}.attn.hook_pattern"].double()
+        g = grads[f"blocks.{(l + grad_layer_shift) % model.cfg.n_layers}.attn.hook_pattern"].double()
         g = g.transpose(-1, -2) if grad_T else g
         sc = attn_scale(model, l)
         factor = {"sqrt": 1 / sc, "none": 1.0, "mult": sc, "dhead": 1 / sc ** 2,
@@ -171,7 +172,8 @@ RECIPE_VARIANTS = {
     "scores_T": {"scores_T": True}, "scale_mult": {"scale": "mult"}, "scale_dhead": {"scale": "dhead"},
     "heads_summed": {"heads_summed": True}, "score_change": {"score_change": True},
     "keys_are_queries": {"keys_are_queries": True}, "diagonal_only": {"diagonal_only": True},
-    "scale_dmodel": {"scale": "dmodel"},
+    "scale_dmodel": {"scale": "dmodel"}, "grad_prev_layer": {"grad_layer_shift": -1},
+    "new_from_k": {"new_from": "k"}, "new_from_v": {"new_from": "v"},
     **{f"mask_{m}{'_new' if new else ''}": {"mask_kind": m, "mask_new_only": new}
        for m in ("none", "zero", "after", "strict") for new in (False, True) if (m, new) != ("none", False)},
 }
@@ -202,6 +204,12 @@ def recipe_hints(noun: str) -> list[tuple[str, str]]:
         ("score_change", "you multiplied the change of the SCORES (q.k before the softmax) by dM/dpattern: recompute "
                          "the PATTERN with the patched {noun} (softmax of the new scores) and multiply the change of "
                          "the pattern by dM/dpattern.".replace("{noun}", noun)),
+        ("grad_prev_layer", "you multiplied layer l's pattern change by the pattern gradient of layer l - 1 (a layer "
+                            "index off by one): use the gradient at the same layer's hook_pattern."),
+        ("new_from_k", f"your patched {noun} is the corrupt KEY (hook_k): patch in the corrupt {noun} itself, from "
+                       f"hook_{noun[0]} of the corrupt run."),
+        ("new_from_v", f"your patched {noun} is the corrupt VALUE (hook_v): patch in the corrupt {noun} itself, from "
+                       f"hook_{noun[0]} of the corrupt run."),
         ("keys_are_queries", "your scores use the queries where the keys belong (q . q): the scores are q_t . k_s, "
                              "queries from hook_q against keys from hook_k."),
         ("diagonal_only", "you kept only the diagonal entry A[t, t] of the pattern change: patching changes every "

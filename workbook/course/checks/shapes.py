@@ -22,18 +22,23 @@ def shape_message(got_shape: tuple[int, ...], axes: tuple[str, ...], dims: dict[
         order = [" or ".join(a for a in axes if dims[a] == s) for s in got]
         return f"{head}: the axes are in the wrong order (yours look like [{', '.join(order)}]); permute them."
     if len(got) == len(want):
-        bad = [f"axis {i} ({axes[i]} = {w}) has size {g}, which is {named(g)}"
+        def off_by_one(g: int, w: int) -> str:
+            return {1: " (one too many: a loop bound, or an extra entry appended at the end)",
+                    -1: " (one too few: a loop that stops one early, range(n - 1))"}.get(g - w, "")
+
+        bad = [f"axis {i} ({axes[i]} = {w}) has size {g}, which is {named(g)}{off_by_one(g, w)}"
                for i, (g, w) in enumerate(zip(got, want)) if g != w]
         diff = [(axes[i], g) for i, (g, w) in enumerate(zip(got, want)) if g != w]
         word = {"n_layers": "layers", "n_heads": "heads", "seq": "positions"}
         kept = ""
-        for name, size in ((n, dims.get(n)) for n in ("batch", "seq") if n not in axes):
-            hit = [a for a, g in diff if g == size]
+        over = {"batch": ("batch", "the batch"),
+                "seq": ("position", "the positions (hook_q/k/v/z are [batch, pos, head, d_head])"),
+                "d_head": ("d_head", "d_head (the last axis of hook_z)")}
+        for name in (n for n in over if n not in axes):
+            hit = [a for a, g in diff if g == dims.get(name)]
             if hit:
-                what = "the batch" if name == "batch" else "the positions (hook_q/k/v/z are [batch, pos, head, d_head])"
-                kept = (f" If that is the {'batch' if name == 'batch' else 'position'} axis: you averaged or summed "
-                        f"over the {word.get(hit[0], hit[0])} (the {hit[0]} axis) instead of over {what}.")
-                break
+                kept += (f" If that is the {over[name][0]} axis: you averaged or summed over the "
+                         f"{word.get(hit[0], hit[0])} (the {hit[0]} axis) instead of over {over[name][1]}.")
         return f"{head}: " + "; ".join(bad) + ". Check the loop bound or torch.zeros size of that axis." + kept
     if len(got) == len(want) + 1:
         for i, g in enumerate(got):

@@ -25,6 +25,15 @@ def probe_swap(c: Case) -> Finding | None:
             if c.close(c.want.transpose(i, j), REL_PROBE):
                 return Finding(f"swap:{c.axes[i]}/{c.axes[j]}", f"your {c.axes[i]} and {c.axes[j]} axes are "
                                                                   "swapped (a transpose, or the wrong einsum letters).")
+    if n >= 2 and c.want.shape[0] != c.want.shape[1] and c.want.shape[0] > 1 and c.want.shape[1] > 1:
+        # a flat list filled in one loop order (axis 1 outer) and reshaped in the other
+        reordered = c.want.transpose(0, 1).reshape(c.want.shape)
+        if c.close(reordered, REL_PROBE):
+            return Finding(f"reorder:{c.axes[0]}/{c.axes[1]}",
+                           f"your values are the right ones in the wrong places: a flat list filled with the "
+                           f"{c.axes[1]} loop outside and the {c.axes[0]} loop inside, then reshaped as "
+                           f"[{c.axes[0]}, {c.axes[1]}] (the loop order and the reshape disagree): loop over "
+                           f"{c.axes[0]}s outside, or write out[{c.axes[0][0]}, {c.axes[1][0]}] directly.")
     for i in range(n):
         if c.want.shape[i] > 1 and c.close(c.want.flip(i), REL_PROBE):
             found = [Finding(f"flip:{c.axes[i]}", f"your {c.axes[i]} axis is in reverse order.")]
@@ -83,7 +92,36 @@ def _slice_match(c: Case, i: int) -> list[bool | None]:
     return out
 
 
-def probe_subset(c: Case) -> Finding | None:
+def _subset_last(ax: str, tail: str) -> Finding:
+    return Finding(f"subset:{ax}:last", f"only the last {ax} is right{tail}; every other {ax} differs. Did you use "
+                                        f"index -1 (or only the {ax} where the metric is read), is a {ax} index off by "
+                                        f"one (clamped at the end), or were the earlier entries overwritten by later "
+                                        f"iterations (a list holding the same tensor, edited in place: append a "
+                                        f".clone())?")
+
+
+def _subset_all_but_last(ax: str, tail: str) -> Finding:
+    return Finding(f"subset:{ax}:all_but_last", f"every {ax} is right except the last one{tail}: the last {ax} is "
+                                                f"replaced, dropped or computed differently (a loop that stops one "
+                                                f"early, range(n - 1), or a final entry overwritten after the loop).")
+
+
+def _subset_all_but_first(ax: str, tail: str) -> Finding:
+    return Finding(f"subset:{ax}:all_but_first", f"every {ax} is right except the first one{tail}: the first {ax} is "
+                                                 f"dropped, replaced or computed differently (a loop or slice that "
+                                                 f"starts at 1, or a start value overwritten).")
+
+
+def _subset_first(ax: str, tail: str) -> Finding:
+    return Finding(f"subset:{ax}:first", f"only the first {ax} is right{tail}; every later {ax} differs: something "
+                                         f"carries over from one iteration of your loop to the next (an activation or "
+                                         f"cache edited in place and reused, a hook that stays registered, a patch or "
+                                         f"running sum never reset), the later {ax}s read another {ax}'s values (a "
+                                         f"list of names indexed by {ax} that holds several names per {ax}, e.g. q "
+                                         f"and k interleaved), or the loop stops early or an index is off by one.")
+
+
+def probe_subset(c: Case) -> Finding | list[Finding] | None:
     for i, ax in enumerate(c.axes):
         match = _slice_match(c, i)
         if not any(v is True for v in match) or not any(v is False for v in match):
@@ -93,30 +131,18 @@ def probe_subset(c: Case) -> Finding | None:
         zero = all(c.got.select(i, j).abs().max().item() <= 1e-9 for j in bad)
         tail = " (yours are 0 there)" if zero else ""
         ok = [bool(v) for v in match]  # a slice that is ~0 on both sides does not count as right
+        if n == 2 and ok == [False, True]:  # two slices: "only the last" is also "all but the first"
+            return [_subset_last(ax, tail), _subset_all_but_first(ax, tail)]
+        if n == 2 and ok == [True, False]:
+            return [_subset_first(ax, tail), _subset_all_but_last(ax, tail)]
         if ok == [j == n - 1 for j in range(n)]:
-            return Finding(f"subset:{ax}:last", f"only the last {ax} is right{tail}; every other {ax} differs. Did "
-                                                f"you use index -1 (or only the {ax} where the metric is read), is "
-                                                f"a {ax} index off by one (clamped at the end), or were the earlier "
-                                                f"entries overwritten by later iterations (a list holding the same "
-                                                f"tensor, edited in place: append a .clone())?")
+            return _subset_last(ax, tail)
         if n > 2 and ok == [j != n - 1 for j in range(n)]:
-            return Finding(f"subset:{ax}:all_but_last", f"every {ax} is right except the last one{tail}: the last "
-                                                        f"{ax} is replaced, dropped or computed differently (a loop "
-                                                        f"that stops one early, range(n - 1), or a final entry "
-                                                        f"overwritten after the loop).")
+            return _subset_all_but_last(ax, tail)
         if n > 2 and ok == [j != 0 for j in range(n)]:
-            return Finding(f"subset:{ax}:all_but_first", f"every {ax} is right except the first one{tail}: the "
-                                                         f"first {ax} is dropped, replaced or computed differently "
-                                                         f"(a loop or slice that starts at 1, or a start value "
-                                                         f"overwritten).")
+            return _subset_all_but_first(ax, tail)
         if ok == [j == 0 for j in range(n)]:
-            return Finding(f"subset:{ax}:first", f"only the first {ax} is right{tail}; every later {ax} differs: "
-                                                 f"something carries over from one iteration of your loop to the "
-                                                 f"next (an activation or cache edited in place and reused, a hook "
-                                                 f"that stays registered, a patch or running sum never reset), the "
-                                                 f"later {ax}s read another {ax}'s values (a list of names indexed "
-                                                 f"by {ax} that holds several names per {ax}, e.g. q and k "
-                                                 f"interleaved), or the loop stops early or an index is off by one.")
+            return _subset_first(ax, tail)
         return Finding(f"subset:{ax}:some", f"some {ax}s are right and others wrong{tail}: {ax}s "
                                             f"{bad[:6]} differ, the rest match.")
     return None

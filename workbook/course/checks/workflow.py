@@ -170,6 +170,9 @@ def _values_message(got: Scores, want: Scores, est: Scores, model, task, label: 
     ):
         if close(x):
             return message + numbers
+    if bool((g == g.round()).all()) and not bool((w == w.round()).all()):
+        return ("your effects are whole numbers: they were truncated (int(...) of each effect, or an integer "
+                "tensor or .long()); keep them as floats." + numbers)
     if len(g) > 1 and (g - g[0]).abs().max().item() <= 1e-9 * max(g.abs().max().item(), 1e-30):
         return ("every component got the same effect: you patched them together (one joint run) and gave each the "
                 "joint effect; patch each component ALONE and report its own effect." + numbers)
