@@ -82,8 +82,8 @@ def _names_message(got: list[str], want: list[str], est: Scores, label: str) -> 
     by_abs = est.order(absolute=True)
     if len(got) != k and list(got) == by_abs[:len(got)]:
         off = {-1: "one component short", 1: "one component too many"}.get(len(got) - k, "not k of them")
-        return (f"you returned the top {len(got)} names where k = {k} were asked: right as far as they go, but {off}. "
-                "Take exactly scores.order(absolute=True)[:k] with the k of the argument (not [:k-1] or [:k+1], not "
+        return (f"you returned the top {len(got)} names where k = {k} were asked: right as far as they go, but {off}: "
+                "take exactly k, scores.order(absolute=True)[:k] with the k of the argument (not [:k-1] or [:k+1], not "
                 "a number fixed in the code, and not a threshold on |score|, whose count changes with the scores)"
                 + (", and return after the loop over names or kinds, not inside it." if len(got) < k - 1 else "."))
     alternatives = [
