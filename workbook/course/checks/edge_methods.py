@@ -115,21 +115,18 @@ def eap_variants(model, task: Task) -> dict[str, torch.Tensor]:
                                                           g_dest, graph)),
         "sums_product": _mean_matrix(edge_scores_from_grads(deltas.sum(-1, keepdim=True), g_dest.sum(-1, keepdim=True),
                                                             graph)),
-        **{f"metric_{k}": _eap_matrix(model, t) for k, t in other_metrics(task).items()},
+        **{f"metric_{k}": reference_eap_matrix(model, t) for k, t in other_metrics(task).items()},
     }
 
 
-def _eap_matrix(model, task: Task) -> torch.Tensor:
-    """The reference EAP matrix alone, ``[n_src, n_dst]`` (for the task read with another metric)."""
+def reference_eap_matrix(model, task: Task) -> torch.Tensor:
+    """The reference EAP matrix alone, ``[n_src, n_dst]`` (noising, batch mean), without the planted variants."""
     graph = Graph.from_model(model)
     _, corr = cache_activations(model, task.corrupt, list(graph.source_hooks))
     _, clean, g = cache_activations_and_grads(model, task, list(graph.source_hooks), list(graph.dest_hooks))
     deltas = graph.stack_sources(corr) - graph.stack_sources(clean)
     return _mean_matrix(edge_scores_from_grads(deltas, graph.stack_dest_grads(g), graph))
 
-
-def reference_eap_matrix(model, task: Task) -> torch.Tensor:
-    return eap_variants(model, task)["reference"]
 
 
 def _matrix(scores, graph: Graph) -> torch.Tensor:
