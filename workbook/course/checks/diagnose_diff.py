@@ -215,12 +215,15 @@ def _variant_relation(failing: list[Case], hints) -> str | None:
 
 
 def diagnose(cases: list[Case], hints: list[tuple[str, str]] = (), fn: Callable | None = None,
-             properties: Callable[[], str | None] | None = None) -> str | None:
+             properties: Callable[[], str | None] | None = None,
+             clue: Callable[[], str | None] | None = None) -> str | None:
     """None when every case passes, else the diagnosis (see the module docstring).
 
     ``hints``: ``(variant key, message)`` pairs tried in order before the generic probes; a
     variant names the mistake only if it reproduces every failing case that has it and differs
-    from the reference on one of them. ``properties``: called (lazily) when no relation holds on
+    from the reference on one of them. ``clue``: called (lazily) after the named variants, before
+    the relations: a contradiction in what the learner's variables hold (:mod:`.trace`).
+    ``properties``: called (lazily) when no relation holds on
     every case, before the weaker ones (a near miss, an unnamed factor, one case only); it runs
     the learner's function on inputs with a known answer (:mod:`workbook.course.checks.properties`)
     and returns a diagnosis or None.
@@ -249,6 +252,9 @@ def diagnose(cases: list[Case], hints: list[tuple[str, str]] = (), fn: Callable 
             c.variants[key].abs().max().item() > REL_PROBE * c.scale for c in have)  # a ~0 variant matches any ~0
         if have and informative and all(c.close(c.variants[key], REL_PROBE) for c in have):
             return message + numbers + point_at(fn, key)
+    found_clue = clue() if clue is not None else None
+    if found_clue:
+        return found_clue + numbers
     named, prop = dict(hints), once(properties)
     for i, probe in enumerate(PROBES):
         if probe is probe_swap:  # a named variant up to a sign/factor/offset beats a structural relation

@@ -31,6 +31,7 @@ from workbook.course.checks.diagnose_diff import ZERO_TEXT, Case, diagnose, shap
 from workbook.course.checks.gradpath_variants import GP_HINTS, gradpath_variants
 from workbook.course.checks.neighbours import METRIC_WORDS, other_metrics
 from workbook.course.checks.properties import batch_mean, pair_probes, steps_probe
+from workbook.course.checks.trace import case_clue
 from workbook.models.loading import build_gpt2
 from workbook.models.specimens import build
 
@@ -302,7 +303,8 @@ def _edge_check(fn, chapter: int, variants_fn, hints: dict[str, str], extra_args
                 eap_ig(m, t, 1, alphas="corrupt_end"), Graph.from_model(m)))
         return found
 
-    message = diagnose(cases, list(hints.items()), fn, properties=props)
+    message = diagnose(cases, list(hints.items()), fn, properties=props,
+                       clue=case_clue(fn, all_cases[0], *extra_args, grad_run=None if extra_args else "clean"))
     if message:
         raise CheckFailed(message)
 
@@ -370,6 +372,7 @@ def check_gradpath(gradpath_fn, steps: int = 3, step_sizes_to_try=("scaled", "un
                 return found
         return None
 
-    message = diagnose(cases, list(GP_HINTS.items()), gradpath_fn, properties=props)
+    message = diagnose(cases, list(GP_HINTS.items()), gradpath_fn, properties=props,
+                       clue=case_clue(gradpath_fn, base[0], steps, step_sizes_to_try[0]))
     if message:
         raise CheckFailed(message)

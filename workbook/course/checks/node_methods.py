@@ -33,6 +33,7 @@ from workbook.course.checks.neighbours import (
 )
 from workbook.course.checks.properties import pair_probes
 from workbook.course.checks.qk_variants import qk_fix_variant, qk_reference, recipe_hints
+from workbook.course.checks.trace import case_clue
 from workbook.models import zoo
 from workbook.models.loading import build_gpt2
 from workbook.models.specimens import build
@@ -73,7 +74,7 @@ def _cases(chapter: int) -> list[tuple[str, object, Task]]:
 
 
 def _run(fn: Callable, chapter: int, axes: tuple[str, ...], build_ref: Callable, hints: list[tuple[str, str]],
-         identical: dict | None = None) -> None:
+         identical: dict | None = None, grad_run: str | None = "clean") -> None:
     """Run ``fn`` on the chapter's case and the separating cases; raise :class:`CheckFailed` with a diagnosis.
 
     ``build_ref(model, task) -> (reference, {variant key: tensor}, {factor name: value})``;
@@ -101,7 +102,7 @@ def _run(fn: Callable, chapter: int, axes: tuple[str, ...], build_ref: Callable,
         return pair_probes(fn, all_cases[1:], [c.want for c in cases[1:]],
                            reference_on=lambda m, t: build_ref(m, t)[0], **(identical or {}))
 
-    message = diagnose(cases, hints, fn, properties=props)
+    message = diagnose(cases, hints, fn, properties=props, clue=case_clue(fn, all_cases[0], grad_run=grad_run))
     if message:
         raise CheckFailed(message)
 
@@ -138,7 +139,7 @@ def _patch_ref(model, task):
 @learner_check
 def check_patch_heads(fn: Callable) -> None:
     """``fn(model, task) -> Tensor[n_layers, n_heads]``: M(clean, head := corrupt) - M(clean)."""
-    _run(fn, 0, ("n_layers", "n_heads"), _patch_ref, identical={"kind": "patching"}, hints=[
+    _run(fn, 0, ("n_layers", "n_heads"), _patch_ref, identical={"kind": "patching"}, grad_run=None, hints=[
         ("last", "you patched only the last position: a head's output at EVERY position can matter (a later "
                  "head reads earlier positions); write the corrupt values into act[:, :, h] for all positions."),
         ("den", "you patched clean activations into the corrupt run (denoising); here we noise: corrupt "

@@ -1,0 +1,132 @@
+"""The trace of a learner's locals (workbook.course.checks.trace): what each variable holds, and
+the contradictions that name a mistake without a catalogue of mistakes."""
+
+import sys
+
+import pytest
+import torch
+
+from workbook.core.runs import cache_activations, cache_activations_and_grads
+from workbook.course.checks.node_methods import chapter_case
+from workbook.course.checks.quantities import identify, model_quantities
+from workbook.course.checks.trace import clues, is_learner_file, quantity_clue, trace_locals
+
+
+@pytest.fixture(scope="module")
+def case():
+    _, model, task = chapter_case(1)
+    return model, task, model_quantities(model, task)
+
+
+def _qk(model, task, key_of=lambda l: l, corrupt_tokens_for_clean=False, grads_on=None):
+    """The QK fix's queries sweep, written as a learner would (switches plant one mistake each)."""
+    L, T = model.cfg.n_layers, task.seq_len
+    names = [f"blocks.{l}.attn.hook_{x}" for l in range(L) for x in ("q", "k")]
+    pats = [f"blocks.{l}.attn.hook_pattern" for l in range(L)]
+    _, corr = cache_activations(model, task.corrupt, names)
+    _, clean = cache_activations(model, task.corrupt if corrupt_tokens_for_clean else task.clean, names)
+    _, _, grads = cache_activations_and_grads(model, task, names, pats, tokens=grads_on)
+    mask = torch.ones(T, T, dtype=torch.bool).tril()
+    out = []
+    for l in range(L):
+        q = clean[f"blocks.{l}.attn.hook_q"]
+        k = clean[f"blocks.{key_of(l)}.attn.hook_k"]
+        sc = model.cfg.d_head ** 0.5
+        old = (torch.einsum("bthd,bshd->bhts", q, k) / sc).masked_fill(~mask, float("-inf")).softmax(-1)
+        q_new = corr[f"blocks.{l}.attn.hook_q"]
+        new = (torch.einsum("bthd,bshd->bhts", q_new, k) / sc).masked_fill(~mask, float("-inf")).softmax(-1)
+        out.append(((new - old) * grads[pats[l]]).sum(-1).mean(0))
+    return torch.stack(out)
+
+
+def _clues(fn, model, task, quantities, grad_run="clean"):
+    snaps = trace_locals(fn, (model, task), is_learner_file)
+    return clues(snaps, quantities, model.cfg.n_layers, model.cfg.n_heads, grad_run)
+
+
+def test_a_correct_function_gives_no_clue(case):
+    model, task, quantities = case
+    assert _clues(_qk, model, task, quantities) == []
+
+
+def test_a_fixed_layer_index_is_named_with_its_iteration(case):
+    model, task, quantities = case
+    found = _clues(lambda m, t: _qk(m, t, key_of=lambda l: 0), model, task, quantities)
+    assert len(found) == 1
+    assert "in the iteration where l = 1" in found[0] and "layer 0's keys" in found[0]
+
+
+def test_clean_values_from_the_corrupt_tokens_are_named(case):
+    model, task, quantities = case
+    found = _clues(lambda m, t: _qk(m, t, corrupt_tokens_for_clean=True), model, task, quantities)
+    assert found and "corrupt run's values in a name for the clean run" in found[0]
+
+
+def test_gradients_of_the_corrupt_run_are_named(case):
+    model, task, quantities = case
+    found = _clues(lambda m, t: _qk(m, t, grads_on=t.corrupt), model, task, quantities)
+    assert found and "the gradient is taken on the corrupt run" in found[0]
+    assert _clues(lambda m, t: _qk(m, t, grads_on=t.corrupt), model, task, quantities, grad_run=None) == []
+
+
+def test_a_dict_entry_under_another_hook_name(case):
+    model, task, quantities = case
+
+    def store_under_wrong_name(model, task):
+        _, acts = cache_activations(model, task.clean, ["blocks.0.attn.hook_k"])
+        mine = {"blocks.0.attn.hook_q": acts["blocks.0.attn.hook_k"]}
+        return mine
+
+    found = _clues(store_under_wrong_name, model, task, quantities)
+    assert found and "under the key 'blocks.0.attn.hook_q'" in found[0] and "blocks.0.attn.hook_k" in found[0]
+
+
+def test_identify_accepts_the_batch_mean_gradient(case):
+    model, task, quantities = case
+    grad = next(q for q in quantities if q.kind == "grad" and q.run == "clean" and q.head is None
+                and q.hook == "blocks.1.attn.hook_pattern")
+    assert grad in identify(grad.value / task.batch_size, quantities)
+    assert grad not in identify(grad.value * 1.01, quantities)
+
+
+def test_another_tracer_is_left_alone(case):
+    model, task, _ = case
+    calls = []
+
+    def outer(frame, event, arg):
+        calls.append(event)
+        return None
+
+    sys.settrace(outer)
+    try:
+        assert trace_locals(lambda m, t: _qk(m, t, key_of=lambda l: 0), (model, task), is_learner_file) == []
+        assert sys.gettrace() is outer
+    finally:
+        sys.settrace(None)
+    assert quantity_clue(lambda m, t: _qk(m, t, key_of=lambda l: 0), model, task, is_learner=is_learner_file) is not None
+
+
+def test_generated_code_is_not_the_learners():
+    assert not is_learner_file("<string>")
+    assert is_learner_file("<ipython-input-3-abc>")
+    assert not is_learner_file(torch.__file__)
+
+
+def test_a_cached_tensor_edited_in_place(case):
+    model, task, quantities = case
+
+    def edits_cache(model, task):
+        _, corr = cache_activations(model, task.corrupt, ["blocks.0.attn.hook_z"])
+        z = corr["blocks.0.attn.hook_z"]
+        z[:, :, 0] = 0.0
+        return z.sum()
+
+    def edits_a_clone(model, task):
+        _, corr = cache_activations(model, task.corrupt, ["blocks.0.attn.hook_z"])
+        z = corr["blocks.0.attn.hook_z"].clone()
+        z[:, :, 0] = 0.0
+        return z.sum()
+
+    found = _clues(edits_cache, model, task, quantities)
+    assert found and "edited `corr['blocks.0.attn.hook_z']` in place" in found[0]
+    assert _clues(edits_a_clone, model, task, quantities) == []
