@@ -55,17 +55,18 @@ def describe_model(model, task: Task) -> str:
 
 
 def dims_of(model, task: Task, **extra: int) -> dict[str, int]:
-    """Named sizes: n_layers, n_heads, d_head, d_model, batch, seq (and ``extra``)."""
+    """Named sizes: n_layers, n_heads, d_head, d_model, batch, seq, d_vocab (and ``extra``)."""
     c = model.cfg
     return {"n_layers": c.n_layers, "n_heads": c.n_heads, "d_head": c.d_head, "d_model": c.d_model,
-            "batch": task.batch_size, "seq": task.seq_len, **extra}
+            "batch": task.batch_size, "seq": task.seq_len, **extra, "d_vocab": c.d_vocab}
 
 
 def factors_of(model, task: Task, **extra: float) -> dict[str, float]:
     """Scale factors a learner may apply once too often or forget, by readable name."""
     B, T, L = task.batch_size, task.seq_len, model.cfg.n_layers
     dh = model.cfg.d_head
-    f = {"B": B, "1/B": 1 / B, "seq": T, "1/seq": 1 / T, "n_layers": L, "1/n_layers": 1 / L,
+    f = {"B": B, "1/B": 1 / B, "B^2": B * B, "1/B^2": 1 / (B * B), "seq": T, "1/seq": 1 / T, "n_layers": L,
+         "1/n_layers": 1 / L,
          "n_heads": model.cfg.n_heads, "1/n_heads": 1 / model.cfg.n_heads, "d_head": dh, "1/d_head": 1 / dh,
          "B/seq": B / T, "seq/B": T / B, "d_model": model.cfg.d_model, "1/d_model": 1 / model.cfg.d_model,
          "sqrt(d_head)": math.sqrt(model.cfg.d_head), "1/sqrt(d_head)": 1 / math.sqrt(model.cfg.d_head)}

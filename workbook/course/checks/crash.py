@@ -108,6 +108,27 @@ def _broadcast(text: str, dims: dict[str, int]) -> str | None:
             f"size {name_size(b, dims)}. Usual causes: " + "; or ".join(causes) + ".")
 
 
+def _string_index(line: str, values: dict[str, object]) -> str | None:
+    """A tensor indexed with a hook name, as if it were a cache dict: a (logits, cache) pair unpacked the other way."""
+    for name, key in re.findall(r"(\w+)\[\s*(\w+|'[^']*'|\"[^\"]*\")\s*\]", line):
+        t, k = values.get(name), values.get(key, key.strip("'\""))
+        if isinstance(t, torch.Tensor) and isinstance(k, str) and not k.isdigit():
+            return (f"`{name}` is a tensor of shape {tuple(t.shape)}, indexed with the name {k!r} as if it were a "
+                    "cache dict: cache_activations(...) returns (logits, cache) in that order, so the two were "
+                    "unpacked the other way round (`_, cache = ...`).")
+    return None
+
+
+def _score_lookup(err: KeyError) -> str | None:
+    """A name read from a workbook result that does not hold it (a patching call for another kind)."""
+    m = re.match(r"no score named ('[^']*'|\"[^\"]*\") in (.+?);", str(err.args[0]) if err.args else "")
+    if m is None:
+        return None
+    return (f"you looked up {m.group(1)} in a result of {m.group(2)} that does not hold it, a name of another "
+            "kind or group than that call's: a patching call returns only the names it was given (one kind per "
+            "call), so read each name from the result of its own kind's call, not every name from each result.")
+
+
 def _index(text: str, dims: dict[str, int]) -> str | None:
     m = re.search(r"index (-?\d+) is out of bounds for dimension (\d+) with size (\d+)", text)
     if m:
@@ -179,9 +200,13 @@ def _roles(key: str, d: dict) -> str:
 
 
 def _keyword(text: str, frame: types.FrameType) -> str | None:
-    m = re.search(r"(\w+)\(\) got an unexpected keyword argument '(\w+)'", text)
+    m = re.search(r"(\w+)>?\(\) got an unexpected keyword argument '(\w+)'", text)
     if not m:
         return None
+    if m.group(2) == "hook":
+        return ("TransformerLens calls every hook function as fn(activation, hook=hook_point), so a hook function "
+                "must take a second argument named `hook`: def f(act, hook) or lambda act, hook: ... (yours takes "
+                "no `hook` argument).")
     fn = {**frame.f_globals, **frame.f_locals}.get(m.group(1))
     try:
         sig = f"{m.group(1)}{inspect.signature(fn)}" if fn is not None else None
@@ -218,13 +243,13 @@ def explain_crash(err: BaseException, dims: dict[str, int], is_library) -> str |
         return None
     text = str(err)
     if isinstance(err, KeyError):
-        return _key(err, values, dims)
+        return _score_lookup(err) or _key(err, values, dims)
     if isinstance(err, TypeError):
         said = _keyword(text, frame) or (_none(values, line) if "NoneType" in text else None)
         return said
     if isinstance(err, AttributeError):
         return _attribute(text, values)
     if isinstance(err, (RuntimeError, IndexError, ValueError)):
-        said = _broadcast(text, dims) or _index(text, dims)
+        said = _string_index(line, values) or _broadcast(text, dims) or _index(text, dims)
         return said + _shapes(values, dims) if said else None
     return None

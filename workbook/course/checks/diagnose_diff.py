@@ -56,6 +56,9 @@ def _probe_sign(c: Case) -> Finding | None:
 def _all_factors(c: Case) -> dict[str, float]:
     """The case's factors, plus each named constant and its reciprocal (``M(clean)``, ``1/M(clean)``)."""
     out = dict(c.factors)
+    out.setdefault("1/max|expected|", 1 / c.scale)  # a result normalised by its largest magnitude
+    out.setdefault("1/2", 0.5)
+    out.setdefault("2", 2.0)
     for name, v in c.scalars.items():
         if abs(v) > 1e-9:
             out.setdefault(name, v)
@@ -76,6 +79,17 @@ FACTOR_WHY = {
     "1/(M(corrupt) - M(clean))": "you divided by the gap M(corrupt) - M(clean) (a normalised metric); the exercise "
                                  "wants the raw metric difference",
     "1/M(clean)": "you divided by M(clean) (a relative effect); the exercise wants the raw difference",
+    "1/B^2": "you divided by B where multiplying by B belongs (the batch mean's gradient is 1/B of the per-pair "
+             "one, so it needs x B; dividing makes it 1/B^2 too small)",
+    "B^2": "a factor B applied twice (the gradients multiplied by B once more, or a sum over the batch on top of "
+           "per-pair gradients)",
+    "1/2": "half the expected values: a factor 1/2 that the first-order estimate does not have (the 1/2 of a "
+           "second-order Taylor term, or a mean of two terms where their sum belongs)",
+    "2": "twice the expected values: a term counted twice (added once more, or a sum of two copies where one belongs)",
+    "B/seq": "you divided by seq where the batch mean divides by B (a mean over positions where the batch is "
+             "averaged, or the wrong count as denominator)",
+    "1/max|expected|": "you normalised the result by its largest value (divided by max |value|, so the largest is "
+                       "±1); the exercise wants the raw values, whose size is part of the answer",
     "1/M(corrupt)": "you divided by M(corrupt); the exercise wants the raw metric difference",
 }
 
@@ -243,8 +257,11 @@ def diagnose(cases: list[Case], hints: list[tuple[str, str]] = (), fn: Callable 
         return None
     shown = failing[0]
     numbers = " " + describe_numbers(shown)
+    clue = once(clue)
     zero = _agreeing(failing, _probe_zero)  # all zeros is the simplest statement: before any variant
-    if zero is not None:
+    if zero is not None:  # ... unless a variable holds what its name denies (both caches from one run)
+        if clue():
+            return clue() + numbers
         return dict(hints).get(zero.key, zero.text) + numbers + point_at(fn, zero.key)
     for key, message in hints:
         have = [c for c in failing if key in c.variants]
@@ -252,9 +269,8 @@ def diagnose(cases: list[Case], hints: list[tuple[str, str]] = (), fn: Callable 
             c.variants[key].abs().max().item() > REL_PROBE * c.scale for c in have)  # a ~0 variant matches any ~0
         if have and informative and all(c.close(c.variants[key], REL_PROBE) for c in have):
             return message + numbers + point_at(fn, key)
-    found_clue = clue() if clue is not None else None
-    if found_clue:
-        return found_clue + numbers
+    if clue():
+        return clue() + numbers
     named, prop = dict(hints), once(properties)
     for i, probe in enumerate(PROBES):
         if probe is probe_swap:  # a named variant up to a sign/factor/offset beats a structural relation

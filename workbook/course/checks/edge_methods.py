@@ -31,6 +31,7 @@ from workbook.course.checks.diagnose_diff import ZERO_TEXT, Case, diagnose, shap
 from workbook.course.checks.gradpath_variants import GP_HINTS, gradpath_variants
 from workbook.course.checks.neighbours import METRIC_WORDS, other_metrics
 from workbook.course.checks.properties import batch_mean, pair_probes, steps_probe
+from workbook.course.checks.shapes import clearest_shape_message, shape_ambiguous
 from workbook.course.checks.trace import case_clue
 from workbook.models.loading import build_gpt2
 from workbook.models.specimens import build
@@ -261,6 +262,29 @@ IG_HINTS = {
 }
 
 
+def _edge_shape_failure(fn, cases: list, extra_args: tuple, first_shape: tuple[int, ...], first_dims: dict) -> str:
+    """The shape message of the first case whose wrong shape is unambiguous (2 = batch = seq is not)."""
+    axes = ("n_sources", "n_destinations")
+    found = [(cases[0][0], first_shape, axes, first_dims)]
+    for label, model, task in cases[1:]:
+        if not shape_ambiguous(*found[0][1:]):
+            break
+        graph = Graph.from_model(model)
+        try:
+            out = fn(model, task, *extra_args)
+        except Exception:  # noqa: BLE001 - only the shapes are read here
+            continue
+        dims = {**dims_of(model, task), "n_sources": len(graph.sources), "n_destinations": len(graph.destinations)}
+        if isinstance(out, torch.Tensor) and tuple(out.shape) != (dims["n_sources"], dims["n_destinations"]):
+            found.append((label, tuple(out.shape), axes, dims))
+    message = clearest_shape_message(found)
+    n_src, n_dst = first_dims["n_sources"], first_dims["n_destinations"]
+    if first_shape == (n_src, n_src) and n_src != n_dst:
+        message += (" One column per SOURCE: you took the gradients at the sources' outputs (graph.source_hooks) "
+                    "where the destinations' inputs belong (graph.dest_hooks, stacked with graph.stack_dest_grads).")
+    return message
+
+
 def _edge_check(fn, chapter: int, variants_fn, hints: dict[str, str], extra_args=(), factors=None,
                 steps_reference=None) -> None:
     """Run ``fn`` on the chapter's specimen and the separating models; raise a diagnosis.
@@ -277,7 +301,7 @@ def _edge_check(fn, chapter: int, variants_fn, hints: dict[str, str], extra_args
             raise CheckFailed(f"return one torch.Tensor [n_sources, n_destinations], got a {type(out).__name__}.")
         out = out.detach()
         if tuple(out.shape) != (dims["n_sources"], dims["n_destinations"]):
-            raise CheckFailed(f"on {label}: " + shape_message(tuple(out.shape), ("n_sources", "n_destinations"), dims))
+            raise CheckFailed(_edge_shape_failure(fn, all_cases[i:], extra_args, tuple(out.shape), dims))
         variants = variants_fn(model, task, *extra_args)
         ref = variants.pop("reference")
         mask = graph.edge_mask
@@ -304,7 +328,7 @@ def _edge_check(fn, chapter: int, variants_fn, hints: dict[str, str], extra_args
         return found
 
     message = diagnose(cases, list(hints.items()), fn, properties=props,
-                       clue=case_clue(fn, all_cases[0], *extra_args, grad_run=None if extra_args else "clean"))
+                       clue=case_clue(fn, all_cases[:2], *extra_args, grad_run=None if extra_args else "clean"))
     if message:
         raise CheckFailed(message)
 
@@ -331,7 +355,7 @@ def _gradpath_case(fn, label, model, task, steps, step_size, twice) -> Case:
     variants = gradpath_variants(model, task, steps, step_size)
     ref = variants.pop("reference")
     B, P, D = ref.shape[1:]
-    dims = {"steps + 1": steps + 1, "batch": B, "seq": P, "d_model": D}
+    dims = {"steps + 1": steps + 1, "batch": B, "seq": P, "d_model": D, "d_vocab": model.cfg.d_vocab}
     actual = call_guarded(fn, model, task, steps, step_size, twice=twice, dims={**dims, **dims_of(model, task)},
                           label=label)
     if not isinstance(actual, torch.Tensor):
@@ -373,6 +397,6 @@ def check_gradpath(gradpath_fn, steps: int = 3, step_sizes_to_try=("scaled", "un
         return None
 
     message = diagnose(cases, list(GP_HINTS.items()), gradpath_fn, properties=props,
-                       clue=case_clue(gradpath_fn, base[0], steps, step_sizes_to_try[0]))
+                       clue=case_clue(gradpath_fn, base[:2], steps, step_sizes_to_try[0]))
     if message:
         raise CheckFailed(message)

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-__all__ = ["shape_message"]
+__all__ = ["shape_message", "shape_ambiguous", "clearest_shape_message"]
+
+
+#: an axis name in words, for "you summed over the ..."
+AXIS_NOUN = {"n_layers": "layers", "n_heads": "heads", "seq": "positions", "batch": "prompt pairs",
+             "n_sources": "sources", "n_destinations": "destinations", "d_model": "d_model entries",
+             "steps + 1": "path points"}
 
 
 def shape_message(got_shape: tuple[int, ...], axes: tuple[str, ...], dims: dict[str, int]) -> str:
@@ -18,6 +24,14 @@ def shape_message(got_shape: tuple[int, ...], axes: tuple[str, ...], dims: dict[
         hits = [f"{n} = {v}" for n, v in dims.items() if v == size]
         return " or ".join(hits) if hits else "none of the model's or the task's sizes"
 
+    if 0 < len(got) < len(want) - 1 and got == want[:len(got)]:
+        lost = [AXIS_NOUN.get(a, a) for a in axes[len(got):]]
+        return (f"{head}: one number per {axes[len(got) - 1].removeprefix('n_').rstrip('s')} where the "
+                f"{' and '.join(lost)} should stay: a .mean() or .sum() without dim= (or over too many axes) "
+                "reduced them all; name the axis to reduce.")
+    if not got:
+        return (f"{head}: a single number: a .sum() or .mean() without dim= (or .item()) reduced every axis; "
+                "name the axes to reduce, e.g. .mean(0) for the batch.")
     if sorted(got) == sorted(want):
         order = [" or ".join(a for a in axes if dims[a] == s) for s in got]
         return f"{head}: the axes are in the wrong order (yours look like [{', '.join(order)}]); permute them."
@@ -39,20 +53,30 @@ def shape_message(got_shape: tuple[int, ...], axes: tuple[str, ...], dims: dict[
             if hit:
                 kept += (f" If that is the {over[name][0]} axis: you averaged or summed over the "
                          f"{word.get(hit[0], hit[0])} (the {hit[0]} axis) instead of over {over[name][1]}.")
+        if any(g == dims.get("d_vocab") and g != w for g, w in zip(got, want)):
+            kept += (" An axis of size d_vocab holds logits: the model's outputs were returned or stored where "
+                     "activations or embeddings belong.")
         return f"{head}: " + "; ".join(bad) + ". Check the loop bound or torch.zeros size of that axis." + kept
     if len(got) == len(want) + 1:
         for i, g in enumerate(got):
             if got[:i] + got[i + 1:] == want:
-                if dims.get("batch") == g and "batch" not in axes:
+                if dims.get("batch") == g and "batch" not in axes and sum(v == g for v in dims.values()) == 1:
                     return (f"{head}: one axis too many (axis {i}, size {g} = {named(g)}): the batch axis is kept "
                             "(per-example values, no batch mean); the exercise's values are batch means, so average "
                             "over the batch (.mean(0)).")
+                if dims.get("seq") == g and "seq" not in axes and sum(v == g for v in dims.values()) == 1:
+                    return (f"{head}: one axis too many (axis {i}, size {g} = {named(g)}): the position axis is "
+                            "kept (one score per position); the positions are not summed, and the exercise's "
+                            "scores sum over them.")
                 return (f"{head}: one axis too many (axis {i}, size {g} = {named(g)}); sum or average it out "
                         "as the exercise says.")
     if len(got) + 1 == len(want):
         for i, w in enumerate(want):
             if want[:i] + want[i + 1:] == got:
-                return (f"{head}: axis {i} ({axes[i]} = {w}) is missing: you reduced over it or kept one index"
+                return (f"{head}: axis {i} ({axes[i]} = {w}) is missing: you summed over the "
+                        f"{AXIS_NOUN.get(axes[i], axes[i])} (or averaged, or kept one index of them"
+                        + ("; or returned only the end point, not every point of the path" if axes[i] == "steps + 1"
+                           else "") + ")"
                         + (", or joined the pieces with torch.cat where torch.stack adds the new axis (a squeeze "
                            "also drops a size-1 axis)." if w == 1 or i == 0 else "."))
     if len(got) + 1 == len(want):
@@ -62,3 +86,17 @@ def shape_message(got_shape: tuple[int, ...], axes: tuple[str, ...], dims: dict[
                         f"{got[i]}: torch.cat joins along an existing axis where torch.stack adds a new one (or a "
                         "reshape/flatten merged them).")
     return f"{head}."
+
+
+def shape_ambiguous(got_shape: tuple[int, ...], axes: tuple[str, ...], dims: dict[str, int]) -> bool:
+    """True when a size of ``got_shape`` that the expected shape lacks is two of the model's sizes at once
+    (``2 = batch = seq``): the message cannot say which axis it is."""
+    extra = set(got_shape) - {dims[a] for a in axes}
+    return any(sum(v == g for v in dims.values()) >= 2 for g in extra)
+
+
+def clearest_shape_message(found: list[tuple[str, tuple[int, ...], tuple[str, ...], dict[str, int]]]) -> str:
+    """``on <label>: <shape message>`` for the first ``(label, got_shape, axes, dims)`` whose sizes are not
+    ambiguous (a model where batch and seq differ says which one was kept), else for the first."""
+    label, got, axes, dims = next((f for f in found if not shape_ambiguous(*f[1:])), found[0])
+    return f"on {label}: " + shape_message(got, axes, dims)

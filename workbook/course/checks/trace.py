@@ -205,9 +205,10 @@ def _run_clue(s: Snapshot, ids: list[Quantity], grad_run: str | None) -> str | N
     if says_clean != says_corrupt and len(runs) == 1:
         want = "clean" if says_clean else "corrupt"
         if q.run != want:
-            return (f"your `{s.name}` (line {s.line}) holds {q.describe()}: the {q.run} run's values in a name "
-                    f"for the {want} run, so clean and corrupt are swapped where it is computed (the tokens "
-                    f"passed there are task.{q.run}, not task.{want})")
+            noun = "cache is" if s.key is not None else "values are"
+            return (f"your `{s.name}` (line {s.line}) holds {q.describe()}: the {want} {noun} taken on the {q.run} "
+                    f"prompts (task.{q.run} where task.{want} belongs), so clean and corrupt are swapped or the same "
+                    "prompts run twice")
     if _GRAD.search(name) and all(q.kind == "act" for q in ids):
         return (f"your `{s.name}` (line {s.line}) is named a gradient but holds an activation, {q.describe()}: "
                 "the gradient of the metric with respect to it was never taken (read the gradient, e.g. from "
@@ -253,10 +254,16 @@ def quantity_clue(fn: Callable, model, task, *args, is_learner: Callable[[str], 
     return found[0] + more + "."
 
 
-def case_clue(fn: Callable, case: tuple, *args, grad_run: str | None = None) -> Callable[[], str | None]:
-    """A lazy :func:`quantity_clue` of ``fn`` on ``case = (label, model, task)``, for ``diagnose(clue=...)``."""
-    _, model, task = case
-    return lambda: quantity_clue(fn, model, task, *args, is_learner=is_learner_file, grad_run=grad_run)
+def case_clue(fn: Callable, cases: list[tuple], *args, grad_run: str | None = None) -> Callable[[], str | None]:
+    """A lazy :func:`quantity_clue` of ``fn`` on each ``(label, model, task)`` of ``cases`` in turn (the chapter's
+    own model first; a random model next, whose quantities are never zero by design), for ``diagnose(clue=...)``."""
+    def clue() -> str | None:
+        for _, model, task in cases:
+            found = quantity_clue(fn, model, task, *args, is_learner=is_learner_file, grad_run=grad_run)
+            if found:
+                return found
+        return None
+    return clue
 
 
 def is_learner_file(filename: str) -> bool:

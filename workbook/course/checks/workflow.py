@@ -32,7 +32,7 @@ def probe_scores(model, kind: str) -> Scores:
     """A made-up estimate whose top ``K`` by |score| mixes kinds and signs (``kind``: node/edge/mixed).
 
     Top ``K`` (by |score|, in this order): a key, a head, an edge, an MLP and a query
-    (``mixed``), or a key, a head, an MLP, a query and another head (``node``); the signed order,
+    (``mixed``), or a head, an MLP, another head, a key and a query (``node``); the signed order,
     the alphabetical order and the order in which the names are stored all differ from it.
     """
     L, H = model.cfg.n_layers, model.cfg.n_heads
@@ -44,8 +44,9 @@ def probe_scores(model, kind: str) -> Scores:
         rest = [e for e in edges if e not in top][:6]
     else:
         # mixed: the edge sits in the middle of the top k, so a result without edges is not just "one short"
+        # node: two heads around an MLP, so results grouped by kind (heads, then MLPs) come out of order
         top = top_nodes[:2] + [edges[len(edges) // 2]] + top_nodes[2:] if kind == "mixed" else \
-            top_nodes + [f"L0H{H - 1}"]
+            [top_nodes[1], top_nodes[2], f"L0H{H - 1}", top_nodes[0], top_nodes[3]]
         rest = [f"L0H{h}" for h in range(H - 1)] + [f"MLP{L - 1}", "MLP0", f"L{L - 1}H{H - 1}"]
         rest = [r for r in rest if r not in top]
     values = dict(zip(top + rest, [-5.0, 4.0, -3.0, 2.5, -2.0] + [0.1 * (i + 1) * (-1) ** i for i in range(len(rest))]))
@@ -66,6 +67,13 @@ def _cases() -> list[tuple[str, object, object, Scores, int]]:
     return out
 
 
+def _kind(name: str) -> str:
+    """``edge``, ``mlp``, ``head`` or the node part (``q``, ``k``, ...) of a score name."""
+    if "->" in name:
+        return "edge"
+    return "mlp" if name.startswith("MLP") else name.rpartition(".")[2] if "." in name else "head"
+
+
 def _names_message(got: list[str], want: list[str], est: Scores, label: str) -> str | None:
     k = len(want)
     if list(got) == list(want):
@@ -76,6 +84,10 @@ def _names_message(got: list[str], want: list[str], est: Scores, label: str) -> 
     if set(got) == set(want):
         if list(got) == sorted(want):
             return "right components, but sorted alphabetically: keep the estimate's order (largest |score| first)."
+        grouped = [n for g in dict.fromkeys(map(_kind, want)) for n in want if _kind(n) == g]
+        if list(got) == grouped:
+            return ("right components, but grouped by kind (each kind's names together, in the order your patching "
+                    "calls returned them): return them in the estimate's order, largest |score| first.")
         if list(got) == list(reversed(want)):
             return "right components, but smallest |score| first: keep the estimate's order (largest first)."
         return f"right components in the wrong order {list(got)}: keep the estimate's order {want}."
@@ -102,6 +114,9 @@ def _names_message(got: list[str], want: list[str], est: Scores, label: str) -> 
     for names, message in alternatives:
         if set(got) == set(names):
             return message
+    if len(got) == 1 and got[0] in (by_abs[k:k + 1] + by_abs[k - 1:k]) and got[0] != by_abs[0]:
+        return (f"you returned one name, {got[0]!r}, the {k if got[0] in by_abs[k:k + 1] else k - 1}-th of the "
+                "ranking: an index [k] picks a single name where the slice [:k] takes the top k.")
     if len(got) != k and not set(got) <= set(want):  # a subset of the top k: some kinds were dropped (below)
         return (f"you returned {len(got)} names where k = {k} were asked: take exactly the top k (read k from the "
                 "argument, do not fix it).")
