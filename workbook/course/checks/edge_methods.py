@@ -31,7 +31,7 @@ from workbook.course.checks.diagnose_diff import ZERO_TEXT, Case, diagnose, shap
 from workbook.course.checks.gradpath_variants import GP_HINTS, gradpath_variants
 from workbook.course.checks.neighbours import METRIC_WORDS, other_metrics
 from workbook.course.checks.properties import batch_mean, pair_probes, steps_probe
-from workbook.course.checks.shapes import clearest_shape_message, shape_ambiguous
+from workbook.course.checks.shapes import shape_failure
 from workbook.course.checks.trace import case_clue
 from workbook.models.loading import build_gpt2
 from workbook.models.specimens import build
@@ -262,22 +262,14 @@ IG_HINTS = {
 }
 
 
+def _edge_dims(model, task) -> dict[str, int]:
+    graph = Graph.from_model(model)
+    return {**dims_of(model, task), "n_sources": len(graph.sources), "n_destinations": len(graph.destinations)}
+
+
 def _edge_shape_failure(fn, cases: list, extra_args: tuple, first_shape: tuple[int, ...], first_dims: dict) -> str:
-    """The shape message of the first case whose wrong shape is unambiguous (2 = batch = seq is not)."""
-    axes = ("n_sources", "n_destinations")
-    found = [(cases[0][0], first_shape, axes, first_dims)]
-    for label, model, task in cases[1:]:
-        if not shape_ambiguous(*found[0][1:]):
-            break
-        graph = Graph.from_model(model)
-        try:
-            out = fn(model, task, *extra_args)
-        except Exception:  # noqa: BLE001 - only the shapes are read here
-            continue
-        dims = {**dims_of(model, task), "n_sources": len(graph.sources), "n_destinations": len(graph.destinations)}
-        if isinstance(out, torch.Tensor) and tuple(out.shape) != (dims["n_sources"], dims["n_destinations"]):
-            found.append((label, tuple(out.shape), axes, dims))
-    message = clearest_shape_message(found)
+    """The clearest shape message (:func:`shape_failure`), and the sources' gradients when the result is square."""
+    message = shape_failure(fn, cases, extra_args, first_shape, ("n_sources", "n_destinations"), _edge_dims)
     n_src, n_dst = first_dims["n_sources"], first_dims["n_destinations"]
     if first_shape == (n_src, n_src) and n_src != n_dst:
         message += (" One column per SOURCE: you took the gradients at the sources' outputs (graph.source_hooks) "

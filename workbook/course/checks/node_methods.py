@@ -33,7 +33,7 @@ from workbook.course.checks.neighbours import (
 )
 from workbook.course.checks.properties import pair_probes
 from workbook.course.checks.qk_variants import qk_fix_variant, qk_reference, recipe_hints
-from workbook.course.checks.shapes import clearest_shape_message, shape_ambiguous
+from workbook.course.checks.shapes import shape_failure
 from workbook.course.checks.trace import case_clue
 from workbook.models import zoo
 from workbook.models.loading import build_gpt2
@@ -90,7 +90,7 @@ def _run(fn: Callable, chapter: int, axes: tuple[str, ...], build_ref: Callable,
         if not isinstance(out, torch.Tensor):
             raise CheckFailed(f"return a torch.Tensor, got {type(out).__name__}.")
         if tuple(out.shape) != shape:
-            raise CheckFailed(_shape_failure(fn, all_cases[i:], axes, tuple(out.shape)))
+            raise CheckFailed(shape_failure(fn, all_cases[i:], (), tuple(out.shape), axes, dims_of))
         ref, variants, extra = build_ref(model, task)
         clean_m, corr_m = task.baselines(model)
         cases.append(Case(label, out, ref, tuple(AXIS_WORD[a] for a in axes),
@@ -106,21 +106,6 @@ def _run(fn: Callable, chapter: int, axes: tuple[str, ...], build_ref: Callable,
     message = diagnose(cases, hints, fn, properties=props, clue=case_clue(fn, all_cases[:2], grad_run=grad_run))
     if message:
         raise CheckFailed(message)
-
-
-def _shape_failure(fn: Callable, cases: list, axes: tuple[str, ...], first_shape: tuple[int, ...]) -> str:
-    """The shape message of the first case whose wrong shape is unambiguous (the first case's otherwise)."""
-    found = [(cases[0][0], first_shape, axes, dims_of(cases[0][1], cases[0][2]))]
-    for label, model, task in cases[1:]:
-        if not shape_ambiguous(*found[0][1:]):
-            break
-        try:
-            out = fn(model, task)
-        except Exception:  # noqa: BLE001 - only the shapes are read here
-            continue
-        if isinstance(out, torch.Tensor):
-            found.append((label, tuple(out.shape), axes, dims_of(model, task)))
-    return clearest_shape_message([f for f in found if tuple(f[1]) != tuple(f[3][a] for a in axes)])
 
 
 AXIS_WORD = {"n_layers": "layer", "n_heads": "head", "seq": "position"}

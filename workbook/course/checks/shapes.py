@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-__all__ = ["shape_message", "shape_ambiguous", "clearest_shape_message"]
+from typing import Callable
+
+__all__ = ["shape_message", "shape_ambiguous", "clearest_shape_message", "shape_failure"]
 
 
 #: an axis name in words, for "you summed over the ..."
@@ -100,3 +102,22 @@ def clearest_shape_message(found: list[tuple[str, tuple[int, ...], tuple[str, ..
     ambiguous (a model where batch and seq differ says which one was kept), else for the first."""
     label, got, axes, dims = next((f for f in found if not shape_ambiguous(*f[1:])), found[0])
     return f"on {label}: " + shape_message(got, axes, dims)
+
+
+def shape_failure(fn: Callable, cases: list, extra_args: tuple, first_shape: tuple[int, ...],
+                  axes: tuple[str, ...], dims_fn: Callable) -> str:
+    """The shape message of the first of ``cases`` (``(label, model, task)``, the failing one first) whose
+    wrong shape is unambiguous: ``fn(model, task, *extra_args)`` is called on the next ones only while the
+    sizes leave it open (2 = batch = seq); ``dims_fn(model, task)`` gives each case's named sizes."""
+    found = [(cases[0][0], first_shape, axes, dims_fn(cases[0][1], cases[0][2]))]
+    for label, model, task in cases[1:]:
+        if not shape_ambiguous(*found[0][1:]):
+            break
+        try:
+            out = fn(model, task, *extra_args)
+        except Exception:  # noqa: BLE001 - only the shapes are read here
+            continue
+        dims = dims_fn(model, task)
+        if hasattr(out, "shape") and tuple(out.shape) != tuple(dims[a] for a in axes):
+            found.append((label, tuple(out.shape), axes, dims))
+    return clearest_shape_message(found)
