@@ -25,7 +25,6 @@ KNOWN_GAPS = {
     ('check_qk_fix_keys', 'column s only'),  # misnamed
     ('check_eap', "delta of the destination's input"),  # misnamed
     ('check_eap_ig', 'both endpoints clean'),  # misnamed
-    ('check_eap', 'MLP source delta at hook_mlp_in'),  # misnamed
     ('check_patch_heads', 'late-binding closures (hooks built first, run later)'),  # misnamed
     ('check_atp_heads', 'positions summed before the product'),  # misnamed
     ('check_atp_heads', 'abs per position before summing'),  # generic
@@ -46,6 +45,7 @@ KNOWN_GAPS = {
     ('check_atp_heads', 'only the positions whose tokens differ'),  # misnamed
     ('check_graddrop', 'drop set grows: pass l drops layers 0..l'),  # misnamed
     ('check_qk_fix_keys', 'every key but s patched (complement)'),  # generic
+    ('check_verify_top', 'edges left out of the verification'),  # misnamed
     ('check_patch_heads', 'no baseline: M(patched) returned'),  # misnamed
     ('check_patch_heads', '(logits, cache) unpacked the wrong way round'),  # misnamed
     ('check_atp_heads', 'norm of delta times norm of gradient, no dot product'),  # misnamed
@@ -66,6 +66,7 @@ KNOWN_GAPS = {
     ('check_qk_fix_queries', 'softmax over the head axis'),  # misnamed
     ('check_qk_fix_queries', '|estimate| per example before the batch mean'),  # misnamed
     ('check_qk_fix_keys', 'batch-mean corrupt key'),  # misnamed
+    ('check_graddrop', 'no mean over prompt pairs: [B, L, H]'),  # misnamed
     ('check_graddrop', 'removed part of the gradient (g - g_dropped)'),  # misnamed
     ('check_eap_ig', 'interpolation written into hook_pos_embed'),  # misnamed
     ('check_eap_ig', "every prompt pair walks example 0's path"),  # misnamed
@@ -78,12 +79,10 @@ KNOWN_GAPS = {
     ('check_patch_heads', 'layer 0 never patched (loop from 1)'),  # misnamed
     ('check_patch_heads', 'patched forward run after the hooks context closed'),  # misnamed
     ('check_atp_heads', 'sums heads instead of d_head'),  # misnamed
-    ('check_atp_heads', 'matrix product crosses heads'),  # generic
     ('check_qk_fix_queries', 'mean over heads, not the batch'),  # misnamed
     ('check_qk_fix_queries', 'corrupt keys used as the new queries'),  # misnamed
     ('check_qk_fix_keys', 'batch means before the product'),  # misnamed
     ('check_qk_fix_keys', "only the first prompt pair's key patched"),  # misnamed
-    ('check_qk_fix_keys', 'clean pattern from layer 0 for every layer'),  # misnamed
     ('check_graddrop', 'activations overwritten by a corrupt forward in the hooks context'),  # misnamed
     ('check_graddrop', 'gradient stopped for the first example only'),  # misnamed
     ('check_graddrop', 'every layer dropped in a single pass'),  # misnamed
@@ -99,18 +98,12 @@ KNOWN_GAPS = {
     ('check_patch_heads', 'ph_residual_stream_patched'),  # misnamed
     ('check_patch_heads', 'ph_baseline_inside_hook_context'),  # misnamed
     ('check_patch_heads', 'ph_last_position_corrupt_value_everywhere'),  # misnamed
-    ('check_atp_heads', 'atp_positions_not_summed'),  # misnamed
     ('check_atp_heads', 'atp_d_head_summed_before_product'),  # generic
-    ('check_atp_heads', 'atp_gradient_averaged_over_positions'),  # misnamed
     ('check_atp_heads', 'atp_median_over_prompt_pairs'),  # misnamed
-    ('check_qk_fix_queries', 'qkq_keys_from_layer_0'),  # misnamed
     ('check_qk_fix_queries', 'qkq_absolute_pattern_change'),  # generic
     ('check_qk_fix_queries', 'qkq_float_mask'),  # generic
-    ('check_qk_fix_keys', 'qkk_queries_from_layer_0'),  # misnamed
     ('check_qk_fix_keys', 'qkk_next_layers_pattern_gradient'),  # misnamed
-    ('check_qk_fix_keys', 'qkk_last_layer_never_filled'),  # misnamed
     ('check_qk_fix_keys', 'qkk_absolute_pattern_change'),  # generic
-    ('check_graddrop', 'gd_positions_not_summed'),  # misnamed
     ('check_graddrop', 'gd_gate_late_binding_last_layer'),  # misnamed
     ('check_graddrop', 'gd_heads_summed'),  # misnamed
     ('check_eap', 'eap_gradient_averaged_over_positions'),  # misnamed
@@ -133,6 +126,53 @@ KNOWN_GAPS = {
     ('check_verify_top', 'vt_kind_from_the_part_before_the_dot'),  # misnamed
     ('check_verify_top', 'vt_mlps_left_out'),  # misnamed
     ('check_verify_top', 'vt_group_mean_for_every_name'),  # misnamed
+    ('check_patch_heads', 'ph_halfway_mix_of_clean_and_corrupt'),  # misnamed
+    ('check_qk_fix_queries', 'qkq_exact_query_patching'),  # misnamed
+    ('check_qk_fix_keys', 'qkk_clean_pattern_not_subtracted'),  # misnamed
+    ('check_qk_fix_keys', 'qkk_log_softmax_pattern'),  # generic
+    ('check_graddrop', 'gd_one_backward_before_the_pass_loop'),  # misnamed
+    ('check_graddrop', 'gd_zero_ablation_delta'),  # misnamed
+    ('check_eap', 'eap_cosine_similarity_not_dot_product'),  # misnamed
+    ('check_eap_ig', 'ig_stacked_gradients_mean_over_destinations'),  # misnamed
+    ('check_eap_ig', 'ig_hook_never_passed'),  # misnamed
+    ('check_eap_ig', 'ig_all_point_hooks_in_one_run'),  # misnamed
+    ('check_gradpath', 'gp_target_probabilities_not_logits'),  # misnamed
+    ('check_patch_heads', 'patch_indexes_position_axis'),  # generic
+    ('check_qk_fix_keys', 'qkk_patches_all_keys'),  # misnamed
+    ('check_eap', 'eap_grads_at_sources'),  # misnamed
+    ('check_eap_ig', 'eapig_no_divide_by_m'),  # misnamed
+    ('check_eap_ig', 'eapig_zero_baseline'),  # misnamed
+    ('check_gradpath', 'gradpath_ascent'),  # misnamed
+    ('check_patch_heads', 'ph_hooks_passed_as_bwd_hooks'),  # misnamed
+    ('check_patch_heads', 'ph_heads_batched_reshape_transposed'),  # misnamed
+    ('check_atp_heads', 'atp_gradient_of_the_sum_of_logits'),  # generic
+    ('check_atp_heads', 'atp_examples_crossed_in_einsum'),  # misnamed
+    ('check_qk_fix_queries', 'qkq_last_query_position_never_estimated'),  # misnamed
+    ('check_qk_fix_queries', 'qkq_view_instead_of_permute'),  # generic
+    ('check_qk_fix_queries', 'qkq_queries_from_t_onward_patched'),  # misnamed
+    ('check_qk_fix_queries', 'qkq_query_gradient_not_pattern_gradient'),  # misnamed
+    ('check_qk_fix_keys', 'qkk_matmul_without_head_permute'),  # misnamed
+    ('check_qk_fix_keys', 'qkk_queries_from_hook_k'),  # generic
+    ('check_graddrop', 'gd_gradients_grabbed_at_attn_out'),  # misnamed
+    ('check_graddrop', 'gd_normaliser_counts_both_writes'),  # misnamed
+    ('check_graddrop', 'gd_gradient_hooks_registered_as_forward_hooks'),  # misnamed
+    ('check_eap', 'eap_max_over_positions'),  # misnamed
+    ('check_eap', 'eap_reshape_scrambles_sources'),  # misnamed
+    ('check_eap_ig', 'ig_examples_crossed_in_einsum'),  # misnamed
+    ('check_eap_ig', 'ig_rescaled_to_the_metric_gap'),  # misnamed
+    ('check_eap_ig', 'ig_per_segment_source_change'),  # misnamed
+    ('check_eap_ig', 'ig_return_inside_the_point_loop'),  # misnamed
+    ('check_gradpath', 'gp_difference_summed_before_squaring'),  # misnamed
+    ('check_gradpath', 'gp_hook_bound_to_the_first_point'),  # generic
+    ('check_gradpath', 'gp_ascends_the_distance_from_clean'),  # misnamed
+    ('check_verify_top', 'vt_groups_from_all_names'),  # misnamed
+    ('check_verify_top', 'vt_returned_in_stored_order'),  # misnamed
+    ('check_patch_heads', 'ph_position_axis'),  # generic
+    ('check_qk_fix_keys', 'qkk_only_column_s'),  # misnamed
+    ('check_qk_fix_keys', 'qkk_corrupt_query_too'),  # generic
+    ('check_eap_ig', 'ig_path_reversed'),  # misnamed
+    ('check_eap_ig', 'ig_hook_not_applied'),  # misnamed
+    ('check_gradpath', 'gp_gradient_ascent'),  # misnamed
 }
 
 ALL = [pytest.param(c, mid, pat, fn, id=f"{c}:{mid}") for c, mid, pat, fn in mistakes(*DEV, *UNSEEN)]

@@ -59,7 +59,7 @@ def test_a_fixed_layer_index_is_named_with_its_iteration(case):
 def test_clean_values_from_the_corrupt_tokens_are_named(case):
     model, task, quantities = case
     found = _clues(lambda m, t: _qk(m, t, corrupt_tokens_for_clean=True), model, task, quantities)
-    assert found and "the clean cache is taken on the corrupt prompts" in found[0]
+    assert found and "the clean cache is taken on the corrupt tokens" in found[0]
 
 
 def test_gradients_of_the_corrupt_run_are_named(case):

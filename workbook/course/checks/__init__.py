@@ -9,8 +9,12 @@ differ (``cases``), and names what relates your numbers to the reference when it
 shift, a swap, a subset; ``neighbours``: the same method on another node or metric), in words and
 on the chapter's model. Where no relation holds, ``properties`` calls your function on inputs with
 a known answer (identical prompts give 0, a batch is the mean of its pairs, one step is the
-endpoint) and names the property it breaks. Unfilled stubs print "not done yet" instead of
-crashing; TransformerLens 4's ``hook.name`` trap is named (``hook_names``).
+endpoint) and names the property it breaks. Before the relations, ``trace`` runs your function once
+more under a line tracer and reads what your variables hold against the model's own activations and
+gradients (``quantities``): another layer's tensor inside a layer loop, a cache filled from the wrong
+prompts, a cache entry edited in place. A crash is explained from the values on your failing line
+(``crash``). Unfilled stubs print "not done yet" instead of crashing; TransformerLens 4's
+``hook.name`` trap is named (``hook_names``).
 """
 
 from workbook.course.checks._runner import CheckFailed, assert_close_named, learner_check

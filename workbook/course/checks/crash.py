@@ -20,6 +20,7 @@ already bound in the frame. Returns None when it has nothing specific to say.
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import linecache
 import re
@@ -216,6 +217,31 @@ def _keyword(text: str, frame: types.FrameType) -> str | None:
             + ": read help() of the function for the name it uses.")
 
 
+def _unknown_hook(err: KeyError, frame: types.FrameType, dims: dict[str, int]) -> str | None:
+    """A hook name the model does not have: the closest names it does have (from a model in the frame). A
+    layer the model does not have is left to the size report (a loop bound or index of another axis)."""
+    m = re.search(r"Hook name '([^']+)' does not exist", str(err.args[0]) if err.args else "")
+    layer = re.search(r"blocks\.(\d+)\.", m.group(1)) if m else None
+    if m is None or (layer is not None and int(layer.group(1)) >= dims.get("n_layers", 10**9)):
+        return None
+    names = next((list(v.hook_dict) for v in frame.f_locals.values() if hasattr(v, "hook_dict")), [])
+    close = difflib.get_close_matches(m.group(1), names, n=3, cutoff=0.6)
+    return (f"the model has no hook named {m.group(1)!r}" + (f"; the closest names it has: {close}" if close else "")
+            + ": attention hooks carry the part's name (blocks.L.attn.hook_z, .hook_q, .hook_pattern), the "
+            "residual stream and the block outputs do not (blocks.L.hook_resid_pre, blocks.L.hook_attn_out); "
+            "list them with [n for n in model.hook_dict if n.startswith('blocks.0.')].")
+
+
+def _method_indexed(text: str, line: str) -> str | None:
+    """``scores.order[:k]``: a method indexed where its result should be."""
+    if "'method' object is not subscriptable" not in text:
+        return None
+    m = re.search(r"([\w.]+\.(\w+))\s*\[", line)
+    what = m.group(1) if m else "the method"
+    return (f"{what} is a method: call it first, then index its result ({what}(...)[...], e.g. "
+            "scores.order(absolute=True)[:k]).")
+
+
 def _attribute(text: str, values: dict[str, object]) -> str | None:
     m = re.search(r"'(\w+)' object has no attribute '(\w+)'", text)
     if not m:
@@ -243,9 +269,10 @@ def explain_crash(err: BaseException, dims: dict[str, int], is_library) -> str |
         return None
     text = str(err)
     if isinstance(err, KeyError):
-        return _score_lookup(err) or _key(err, values, dims)
+        return _score_lookup(err) or _unknown_hook(err, frame, dims) or _key(err, values, dims)
     if isinstance(err, TypeError):
-        said = _keyword(text, frame) or (_none(values, line) if "NoneType" in text else None)
+        said = _keyword(text, frame) or _method_indexed(text, line) or (
+            _none(values, line) if "NoneType" in text else None)
         return said
     if isinstance(err, AttributeError):
         return _attribute(text, values)

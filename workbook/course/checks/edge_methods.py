@@ -31,7 +31,7 @@ from workbook.course.checks.diagnose_diff import ZERO_TEXT, Case, diagnose, shap
 from workbook.course.checks.gradpath_variants import GP_HINTS, gradpath_variants
 from workbook.course.checks.neighbours import METRIC_WORDS, other_metrics
 from workbook.course.checks.properties import batch_mean, pair_probes, steps_probe
-from workbook.course.checks.shapes import shape_failure
+from workbook.course.checks.shapes import off_edge_words, shape_failure
 from workbook.course.checks.trace import case_clue
 from workbook.models.loading import build_gpt2
 from workbook.models.specimens import build
@@ -299,7 +299,7 @@ def _edge_check(fn, chapter: int, variants_fn, hints: dict[str, str], extra_args
         mask = graph.edge_mask
         if (out[~mask].abs() > 1e-9 * max(ref.abs().max().item(), 1e-9)).any():
             inverted = bool((out[mask].abs() <= 1e-9 * max(ref.abs().max().item(), 1e-9)).all())
-            raise CheckFailed(f"on {label}: non-zero scores where there is no edge" + (
+            raise CheckFailed(f"on {label}: non-zero scores where there is no edge" + off_edge_words(out, ref, mask) + (
                 " and zeros on every real edge: your mask is inverted (masked_fill(edge_mask, 0) zeroes the real "
                 "edges; keep them: scores * graph.edge_mask, or masked_fill(~edge_mask, 0))." if inverted else
                 "; multiply by graph.edge_mask."))

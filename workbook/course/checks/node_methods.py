@@ -20,6 +20,8 @@ from workbook.attribution.atp import atp
 from workbook.attribution.graddrop import graddrop
 from workbook.core.task import Task
 from workbook.course.checks._runner import CheckFailed, learner_check
+from workbook.course.checks.atp_variants import atp_recipe_variants
+from workbook.course.checks.atp_variants import recipe_hints as atp_recipe_hints
 from workbook.course.checks.cases import call_guarded, describe_model, dims_of, factors_of, head_label, separating_cases
 from workbook.course.checks.diagnose_diff import Case, diagnose
 from workbook.course.checks.graddrop_variants import DROP_HINTS, drop_set_variants
@@ -169,7 +171,8 @@ def _atp_ref(model, task):
     return ref, {"corrupt_grad": -den, "den": den, "avg_grad": (ref - den) / 2, "last": per_pos[..., -1],
                  "first_pos": per_pos[..., 0],
                  "first_ex": ref_s.per_example.reshape(-1, L, H)[0], "abs": per_pos.abs().sum(-1),
-                 **neighbour_variants(atp, model, task), **atp_position_variants(model, task)}, {}
+                 **neighbour_variants(atp, model, task), **atp_position_variants(model, task),
+                 **atp_recipe_variants(model, task)}, {}
 
 
 @learner_check
@@ -190,7 +193,7 @@ def check_atp_heads(fn: Callable) -> None:
                       "1/B; cache_activations_and_grads already undoes it, so do not divide again, or sum the "
                       "products over examples before dividing once."),
         ("scale:B", BATCH_TOO_BIG),
-    ] + NEIGHBOUR_HINTS + ATP_POSITION_HINTS)
+    ] + NEIGHBOUR_HINTS + ATP_POSITION_HINTS + atp_recipe_hints())
 
 
 # --------------------------------------------------------------------------- QK fix

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Callable
 
-__all__ = ["shape_message", "shape_ambiguous", "clearest_shape_message", "shape_failure"]
+import torch
+
+__all__ = ["shape_message", "shape_ambiguous", "clearest_shape_message", "shape_failure", "off_edge_words"]
 
 
 #: an axis name in words, for "you summed over the ..."
@@ -121,3 +123,18 @@ def shape_failure(fn: Callable, cases: list, extra_args: tuple, first_shape: tup
         if hasattr(out, "shape") and tuple(out.shape) != tuple(dims[a] for a in axes):
             found.append((label, tuple(out.shape), axes, dims))
     return clearest_shape_message(found)
+
+
+def off_edge_words(out: torch.Tensor, ref: torch.Tensor, mask: torch.Tensor) -> str:
+    """Words for an edge-score matrix with values off the graph's edges (``~mask``): every real edge off
+    by one constant (a mask added), or non-zero values filling a triangle (a mask of one's own); else ""."""
+    tol = 1e-6 * max(out.abs().max().item(), 1e-12)
+    on = (out[mask] - ref[mask]).double()
+    if on.numel() and on[0].abs().item() > tol and (on - on[0]).abs().max().item() <= 1e-3 * max(
+            ref.abs().max().item(), on[0].abs().item()):
+        return (f" (and every real edge is off by the same {on[0].item():.3g}): the mask was added to the scores "
+                "(scores + edge_mask) where it should multiply them")
+    nz, ones = out.abs() > tol, torch.ones(out.shape, dtype=torch.bool)
+    if any(torch.equal(nz, t) for t in (ones.tril(), ones.tril(-1), ones.triu(), ones.triu(1))):
+        return " in a triangle: a mask of your own (torch.tril/triu) was used instead of graph.edge_mask"
+    return ""

@@ -127,6 +127,7 @@ def probe_subset(c: Case) -> list[Finding] | None:
     whose first axis happens to agree (a layer whose expected values are ~0) still share the axis that
     explains every case."""
     found: list[Finding] = []
+    some: list[Finding] = []
     for i, ax in enumerate(c.axes):
         match = _slice_match(c, i)
         if not any(v is True for v in match) or not any(v is False for v in match):
@@ -148,10 +149,10 @@ def probe_subset(c: Case) -> list[Finding] | None:
             found.append(_subset_all_but_first(ax, tail))
         elif ok == [j == 0 for j in range(n)]:
             found.append(_subset_first(ax, tail))
-        else:
-            found.append(Finding(f"subset:{ax}:some", f"some {ax}s are right and others wrong{tail}: {ax}s "
-                                                      f"{bad[:6]} differ, the rest match."))
-    return found or None
+        elif not some:
+            some.append(Finding(f"subset:{ax}:some", f"some {ax}s are right and others wrong{tail}: {ax}s "
+                                                     f"{bad[:6]} differ, the rest match."))
+    return found or some or None  # "some" only from the first axis that splits, and only without a named subset
 
 
 def probe_groups(c: Case) -> list[Finding] | None:

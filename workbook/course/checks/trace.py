@@ -207,8 +207,8 @@ def _run_clue(s: Snapshot, ids: list[Quantity], grad_run: str | None) -> str | N
         if q.run != want:
             noun = "cache is" if s.key is not None else "values are"
             return (f"your `{s.name}` (line {s.line}) holds {q.describe()}: the {want} {noun} taken on the {q.run} "
-                    f"prompts (task.{q.run} where task.{want} belongs), so clean and corrupt are swapped or the same "
-                    "prompts run twice")
+                    f"tokens (task.{q.run} where task.{want} belongs), so clean and corrupt are swapped or the same "
+                    "run is used twice")
     if _GRAD.search(name) and all(q.kind == "act" for q in ids):
         return (f"your `{s.name}` (line {s.line}) is named a gradient but holds an activation, {q.describe()}: "
                 "the gradient of the metric with respect to it was never taken (read the gradient, e.g. from "

@@ -67,6 +67,18 @@ def _cases() -> list[tuple[str, object, object, Scores, int]]:
     return out
 
 
+def _dropped_message(got: Scores, want: Scores) -> str | None:
+    """Fewer names than k, and exactly the ones with the smallest exact effects are missing: a threshold."""
+    kept, missing = set(got.names), [n for n in want.names if n not in set(got.names)]
+    if not missing or not kept or not kept < set(want.names):
+        return None
+    if max(abs(float(want[n])) for n in missing) <= min(abs(float(want[n])) for n in kept):
+        return (f"you dropped {missing}, the names whose exact effects are the smallest: a threshold or filter on "
+                "the verified effects; verification returns all k names of the estimate's top k, confirmed or "
+                "not (a small exact effect is the finding: the estimate ranked that name too high).")
+    return None
+
+
 def _kind(name: str) -> str:
     """``edge``, ``mlp``, ``head`` or the node part (``q``, ``k``, ...) of a score name."""
     if "->" in name:
@@ -78,6 +90,10 @@ def _names_message(got: list[str], want: list[str], est: Scores, label: str) -> 
     k = len(want)
     if list(got) == list(want):
         return None
+    dups = sorted({n for n in got if list(got).count(n) > 1})
+    if dups:
+        return (f"your result lists {dups} more than once: a pick (an argmax) repeated without removing what it "
+                "already chose; take k distinct names, scores.order(absolute=True)[:k].")
     if len(got) > k + 1 and set(want) <= set(got):
         return (f"you returned {len(got)} names where k = {k} were asked: return only the top k names, ranked by "
                 "|score| across every kind together (not k per kind or per group, and no unverified extras).")
@@ -255,7 +271,7 @@ def check_verify_top(learner_fn) -> None:
             raise CheckFailed(f"you returned {len(got)} names for k = {k}, as for k = {next(iter(lengths))}: your "
                               "function does not use k (a number fixed in the code?); take the top k of the argument.")
         lengths[k] = len(got)
-        message = _names_message(list(got.names), list(want.names), est, label)
+        message = _dropped_message(got, want) or _names_message(list(got.names), list(want.names), est, label)
         if message is not None and set(got.names) != set(want.names) and len(got) == k:
             exact = verify_top(model, task, est, len(est))  # every name of the estimate, patched
             if set(got.names) == set(exact.order(absolute=True)[:k]):
