@@ -17,7 +17,7 @@ import torch
 
 from workbook.core.runs import cache_activations, cache_activations_and_grads
 
-__all__ = ["DELTAS", "GRADS", "PRODUCTS", "atp_recipe_variants", "recipe_hints"]
+__all__ = ["DELTAS", "GRADS", "PRODUCTS", "z_parts", "atp_recipe_variants", "recipe_hints"]
 
 
 def _shift(x: torch.Tensor, by: int) -> torch.Tensor:
@@ -84,11 +84,19 @@ def _keys() -> list[tuple[str, str, str]]:
     return [c for n, c in sorted(changed, key=lambda x: x[0]) if 1 <= n <= 2]
 
 
-def atp_recipe_variants(model, task) -> dict[str, torch.Tensor]:
-    """``{"recipe:<delta>|<grad>|<product>": [n_layers, n_heads]}`` for every recipe of :func:`_keys`."""
+def z_parts(model, task) -> tuple[list[str], dict, dict, dict]:
+    """``(hook_z names, corrupt z, clean z, per-example gradients dM/dz on the clean run)``, each
+    ``[batch, pos, n_heads, d_head]``: what every AtP variant of a check is built from (one pass each)."""
     names = [f"blocks.{l}.attn.hook_z" for l in range(model.cfg.n_layers)]
     _, corr = cache_activations(model, task.corrupt, names)
     _, clean, grads = cache_activations_and_grads(model, task, names, names)
+    return names, corr, clean, grads
+
+
+def atp_recipe_variants(model, task, parts: tuple | None = None) -> dict[str, torch.Tensor]:
+    """``{"recipe:<delta>|<grad>|<product>": [n_layers, n_heads]}`` for every recipe of :func:`_keys`
+    (``parts``: :func:`z_parts` of this model and task, when the caller has them)."""
+    names, corr, clean, grads = parts or z_parts(model, task)
     out = {}
     for d, g, p in _keys():
         rows = [PRODUCTS[p][0](DELTAS[d][0](corr[n].double(), clean[n].double()), GRADS[g][0](grads[n].double()))

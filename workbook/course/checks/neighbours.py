@@ -16,8 +16,9 @@ from typing import Callable
 
 import torch
 
-from workbook.core.runs import cache_activations, cache_activations_and_grads
+from workbook.core.runs import cache_activations
 from workbook.core.task import Task
+from workbook.course.checks.atp_variants import z_parts
 
 __all__ = ["neighbour_variants", "zero_ablation", "patch_head_positions", "atp_position_variants", "ATP_POSITION_HINTS",
            "other_metrics", "NEIGHBOUR_HINTS", "OTHER_KINDS", "METRIC_WORDS"]
@@ -130,13 +131,11 @@ ATP_POSITION_HINTS = [
 ]
 
 
-def atp_position_variants(model, task: Task) -> dict[str, torch.Tensor]:
+def atp_position_variants(model, task: Task, parts: tuple | None = None) -> dict[str, torch.Tensor]:
     """AtP of each head's output with the positions or layers handled wrongly (keys of :data:`ATP_POSITION_HINTS`),
-    ``[n_layers, n_heads]``, batch means of per-example products (noising: delta = corrupt - clean)."""
-    L = model.cfg.n_layers
-    names = [f"blocks.{l}.attn.hook_z" for l in range(L)]
-    _, corr = cache_activations(model, task.corrupt, names)
-    _, clean, grads = cache_activations_and_grads(model, task, names, names)
+    ``[n_layers, n_heads]``, batch means of per-example products (noising: delta = corrupt - clean);
+    ``parts``: :func:`~workbook.course.checks.atp_variants.z_parts` of this model and task, when the caller has them."""
+    names, corr, clean, grads = parts or z_parts(model, task)
     deltas = [(corr[n] - clean[n]).double() for n in names]  # [B, P, H, d_head] each
     gs = [grads[n].double() for n in names]
     out: dict[str, list] = {k: [] for k, _ in ATP_POSITION_HINTS}

@@ -20,7 +20,7 @@ from workbook.attribution.atp import atp
 from workbook.attribution.graddrop import graddrop
 from workbook.core.task import Task
 from workbook.course.checks._runner import CheckFailed, learner_check
-from workbook.course.checks.atp_variants import atp_recipe_variants
+from workbook.course.checks.atp_variants import atp_recipe_variants, z_parts
 from workbook.course.checks.atp_variants import recipe_hints as atp_recipe_hints
 from workbook.course.checks.cases import call_guarded, describe_model, dims_of, factors_of, head_label, separating_cases
 from workbook.course.checks.diagnose_diff import Case, diagnose
@@ -164,6 +164,7 @@ def check_patch_heads(fn: Callable) -> None:
 # --------------------------------------------------------------------------- AtP
 def _atp_ref(model, task):
     L, H, T = model.cfg.n_layers, model.cfg.n_heads, task.seq_len
+    parts = z_parts(model, task)
     ref_s = atp(model, task, "head")
     ref = ref_s.values.reshape(L, H)
     den = atp(model, task, "head", direction="denoising").values.reshape(L, H)
@@ -171,8 +172,8 @@ def _atp_ref(model, task):
     return ref, {"corrupt_grad": -den, "den": den, "avg_grad": (ref - den) / 2, "last": per_pos[..., -1],
                  "first_pos": per_pos[..., 0],
                  "first_ex": ref_s.per_example.reshape(-1, L, H)[0], "abs": per_pos.abs().sum(-1),
-                 **neighbour_variants(atp, model, task), **atp_position_variants(model, task),
-                 **atp_recipe_variants(model, task)}, {}
+                 **neighbour_variants(atp, model, task), **atp_position_variants(model, task, parts),
+                 **atp_recipe_variants(model, task, parts)}, {}
 
 
 @learner_check

@@ -106,12 +106,12 @@ def trace_locals(fn: Callable, args: tuple, is_learner: Callable[[str], bool]) -
                 if not fresh or len(snaps) >= MAX_SNAPSHOTS:
                     continue
                 seen[(id(frame), label)] = sig
-                before = None
+                value, before = x.detach().clone(), None  # snapshots are never edited: one copy serves both
                 if key is not None:
                     old = entries_seen.get(id(x))
                     before = old[2] if old is not None and old[1] != x._version else None
-                    entries_seen[id(x)] = (x, x._version, x.detach().clone())
-                snaps.append(Snapshot(frame.f_code.co_name, line, label, x.detach().clone(), ints, key, name, before))
+                    entries_seen[id(x)] = (x, x._version, value)
+                snaps.append(Snapshot(frame.f_code.co_name, line, label, value, ints, key, name, before))
 
     def local_trace(frame, event, arg):
         if event in ("line", "return"):
