@@ -25,7 +25,6 @@ KNOWN_GAPS = {
     ('check_qk_fix_keys', 'column s only'),  # misnamed
     ('check_eap', "delta of the destination's input"),  # misnamed
     ('check_eap_ig', 'both endpoints clean'),  # misnamed
-    ('check_patch_heads', 'late-binding closures (hooks built first, run later)'),  # misnamed
     ('check_atp_heads', 'positions summed before the product'),  # misnamed
     ('check_atp_heads', 'abs per position before summing'),  # generic
     ('check_atp_heads', 'batch mean as sum / (B - 1)'),  # misnamed

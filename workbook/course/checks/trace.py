@@ -63,6 +63,7 @@ class Snapshot:
     key: object = None  # the dict key, for a dict entry
     var: str = ""  # the variable (the dict's name for an entry)
     before: torch.Tensor | None = None  # a dict entry edited in place: its value before the edit
+    free: tuple[str, ...] = ()  # the frame's free variables (read from an enclosing function when it runs)
 
 
 def _tensor_ok(v) -> bool:
@@ -111,7 +112,8 @@ def trace_locals(fn: Callable, args: tuple, is_learner: Callable[[str], bool]) -
                     old = entries_seen.get(id(x))
                     before = old[2] if old is not None and old[1] != x._version else None
                     entries_seen[id(x)] = (x, x._version, value)
-                snaps.append(Snapshot(frame.f_code.co_name, line, label, value, ints, key, name, before))
+                snaps.append(Snapshot(frame.f_code.co_name, line, label, value, ints, key, name, before,
+                                      frame.f_code.co_freevars))
 
     def local_trace(frame, event, arg):
         if event in ("line", "return"):
@@ -159,6 +161,10 @@ def _index_clue(s: Snapshot, ids: list[Quantity], attr: str, names: re.Pattern, 
                 f"another {word}'s {q.what} where your name says {named[1]}, so the names are read at the wrong "
                 f"place (a list of hook names indexed by {word} that holds several names per {word}, e.g. q and "
                 "k interleaved, or an index off by one)")
+    if var in s.free:  # the hook function reads the loop variable when it runs, not when it was made
+        return (f"in your function `{s.func}`, `{var}` is read from the enclosing loop when it RUNS (late binding): "
+                f"it is {v} there while `{s.name}` (line {s.line}) holds {q.describe()}; every function made in the "
+                f"loop sees the loop's last value. Bind it when the function is made: def f(act, hook, {var}={var})")
     return (f"your `{s.name}` (line {s.line}, in the iteration where {var} = {v}) holds {q.describe()}, not "
             f"{word} {v}'s: that line reads another {word}'s tensor (an index fixed or left over from another "
             f"iteration, or off by one)")
