@@ -156,7 +156,7 @@ rounds 5-9 at 40-64 %. No mistake passed in any round except two in round 6 and 
 
 "Named" is decided by the writer's pattern on the diagnosis; read by hand, a few more messages
 name the cause in other words (round 5: 41-43 of 59; round 6: 26 of 47; round 7: 20 of 45; round 8:
-26 of 36; round 9: 14-15 of 27; rounds 10-13, roughly: 15-18, 12-15, 19-21 and 15-17 of 45). The property probes (`workbook/course/checks/properties.py`:
+26 of 36; round 9: 14-15 of 27; rounds 10-15 (the tail), roughly: 15-18, 12-15, 19-21, 15-17, 13-15 and 16-18 of 45). The property probes (`workbook/course/checks/properties.py`:
 identical prompts give 0, a batch is the mean of its pairs, one step is the endpoint) lifted round 5
 from the catalogue's 33-50 %; rounds 10-13 added crash reports read from the learner's failing line
 (`workbook/course/checks/crash.py`), recipe grids (the QK fix's mask, scale, softmax and einsum; GradDrop's
@@ -164,7 +164,7 @@ drop sets; EAP's delta and contraction; GradPath's objective, norm and step leng
 mixed batch; rounds 14-15 added a trace of the learner's own variables read against the model's
 activations and gradients (`workbook/course/checks/trace.py`: another layer's tensor in a layer loop, a
 cache taken on the wrong prompts, a cache edited in place) and an AtP recipe grid. Each lifted its own
-round as development data (10: 10 -> 33, 11: 3 -> 28, 12: 14 -> 25, 14: 10 -> 25+ of 45) but not the
+round as development data (10: 10 -> 33, 11: 3 -> 28, 12: 14 -> 25, 14: 10 -> 34, 15: 14 -> 21 of 45) but not the
 next unseen one. What stays unnamed is mostly a wrong recipe inside one formula (scores transposed, the clean softmax
 denominator, a gate on the wrong hook) that changes every number without any relation to the
 reference, a property or a neighbouring definition.
