@@ -262,8 +262,9 @@ IG_HINTS = {
 }
 
 
-def _edge_dims(model, task) -> dict[str, int]:
-    graph = Graph.from_model(model)
+def _edge_dims(model, task, graph: Graph | None = None) -> dict[str, int]:
+    """The named sizes of a case, with the graph's ``n_sources`` and ``n_destinations``."""
+    graph = graph or Graph.from_model(model)
     return {**dims_of(model, task), "n_sources": len(graph.sources), "n_destinations": len(graph.destinations)}
 
 
@@ -287,7 +288,7 @@ def _edge_check(fn, chapter: int, variants_fn, hints: dict[str, str], extra_args
     all_cases = _check_cases(chapter)
     for i, (label, model, task) in enumerate(all_cases):
         graph = Graph.from_model(model)
-        dims = {**dims_of(model, task), "n_sources": len(graph.sources), "n_destinations": len(graph.destinations)}
+        dims = _edge_dims(model, task, graph)
         out = call_guarded(fn, model, task, *extra_args, twice=i == len(all_cases) - 1, dims=dims, label=label)
         if not isinstance(out, torch.Tensor):
             raise CheckFailed(f"return one torch.Tensor [n_sources, n_destinations], got a {type(out).__name__}.")

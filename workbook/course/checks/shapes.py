@@ -15,6 +15,15 @@ AXIS_NOUN = {"n_layers": "layers", "n_heads": "heads", "seq": "positions", "batc
              "steps + 1": "path points"}
 
 
+#: an extra axis whose size is one of these (and no other size): what keeping it means
+KEPT_AXIS = {
+    "batch": "the batch axis is kept (per-example values, no batch mean); the exercise's values are batch means, "
+             "so average over the batch (.mean(0)).",
+    "seq": "the position axis is kept (one score per position); the positions are not summed, and the exercise's "
+           "scores sum over them.",
+}
+
+
 def shape_message(got_shape: tuple[int, ...], axes: tuple[str, ...], dims: dict[str, int]) -> str:
     """Say which axes of ``got_shape`` are wrong and what size they have instead.
 
@@ -64,14 +73,10 @@ def shape_message(got_shape: tuple[int, ...], axes: tuple[str, ...], dims: dict[
     if len(got) == len(want) + 1:
         for i, g in enumerate(got):
             if got[:i] + got[i + 1:] == want:
-                if dims.get("batch") == g and "batch" not in axes and sum(v == g for v in dims.values()) == 1:
-                    return (f"{head}: one axis too many (axis {i}, size {g} = {named(g)}): the batch axis is kept "
-                            "(per-example values, no batch mean); the exercise's values are batch means, so average "
-                            "over the batch (.mean(0)).")
-                if dims.get("seq") == g and "seq" not in axes and sum(v == g for v in dims.values()) == 1:
-                    return (f"{head}: one axis too many (axis {i}, size {g} = {named(g)}): the position axis is "
-                            "kept (one score per position); the positions are not summed, and the exercise's "
-                            "scores sum over them.")
+                kept = next((why for name, why in KEPT_AXIS.items() if dims.get(name) == g and name not in axes
+                             and sum(v == g for v in dims.values()) == 1), None)  # the size says which axis
+                if kept:
+                    return f"{head}: one axis too many (axis {i}, size {g} = {named(g)}): {kept}"
                 return (f"{head}: one axis too many (axis {i}, size {g} = {named(g)}); sum or average it out "
                         "as the exercise says.")
     if len(got) + 1 == len(want):

@@ -20,7 +20,7 @@ from workbook.core.scores import Scores
 from workbook.course.checks._runner import CheckFailed, learner_check
 from workbook.course.checks.cases import call_guarded, describe_model, separating_cases
 from workbook.models import zoo
-from workbook.patching.nodes import patch_nodes
+from workbook.patching.nodes import node_kind_of, patch_nodes
 from workbook.patching.verify import verify_top
 
 __all__ = ["check_verify_top", "probe_scores"]
@@ -79,13 +79,6 @@ def _dropped_message(got: Scores, want: Scores) -> str | None:
     return None
 
 
-def _kind(name: str) -> str:
-    """``edge``, ``mlp``, ``head`` or the node part (``q``, ``k``, ...) of a score name."""
-    if "->" in name:
-        return "edge"
-    return "mlp" if name.startswith("MLP") else name.rpartition(".")[2] if "." in name else "head"
-
-
 def _names_message(got: list[str], want: list[str], est: Scores, label: str) -> str | None:
     k = len(want)
     if list(got) == list(want):
@@ -100,7 +93,7 @@ def _names_message(got: list[str], want: list[str], est: Scores, label: str) -> 
     if set(got) == set(want):
         if list(got) == sorted(want):
             return "right components, but sorted alphabetically: keep the estimate's order (largest |score| first)."
-        grouped = [n for g in dict.fromkeys(map(_kind, want)) for n in want if _kind(n) == g]
+        grouped = [n for g in dict.fromkeys(map(node_kind_of, want)) for n in want if node_kind_of(n) == g]
         if list(got) == grouped:
             return ("right components, but grouped by kind (each kind's names together, in the order your patching "
                     "calls returned them): return them in the estimate's order, largest |score| first.")
