@@ -9,7 +9,7 @@ import torch
 from workbook.core.runs import cache_activations, cache_activations_and_grads
 from workbook.course.checks.node_methods import chapter_case
 from workbook.course.checks.quantities import identify, model_quantities
-from workbook.course.checks.trace import clues, is_learner_file, quantity_clue, trace_locals
+from workbook.course.checks.trace import clues, is_learner_file, locate, quantity_clue, trace_locals
 
 
 @pytest.fixture(scope="module")
@@ -130,3 +130,68 @@ def test_a_cached_tensor_edited_in_place(case):
     found = _clues(edits_cache, model, task, quantities)
     assert found and "edited `corr['blocks.0.attn.hook_z']` in place" in found[0]
     assert _clues(edits_a_clone, model, task, quantities) == []
+
+
+def test_locate_lists_the_reads_and_the_lines_that_combine_them(case):
+    model, task, quantities = case
+    snaps = trace_locals(_qk, (model, task), is_learner_file)
+    found = locate(snaps, quantities, model.cfg.n_layers, skip=[p.detach() for p in model.parameters()])
+    assert "the clean run's queries at every layer (attn.hook_q)" in found
+    assert "the corrupt run's queries at every layer (attn.hook_q)" in found
+    assert "the metric's gradient at the attention pattern at every layer on the clean run" in found
+    assert "`_`" not in found  # a throwaway name is no place to look
+    line = next(s.line for s in snaps if s.name == "new")
+    assert f"`new` (line {line})" in found
+    assert "`old`" not in found  # the clean pattern is a model quantity: a read, not a place to look
+
+
+def test_locate_skips_the_weights_and_needs_a_read(case):
+    model, task, quantities = case
+
+    def weights_only(model, task):
+        w = model.blocks[0].attn.W_Q.detach()
+        return (w * 2).sum()
+
+    snaps = trace_locals(weights_only, (model, task), is_learner_file)
+    assert locate(snaps, quantities, 2, skip=[p.detach() for p in model.parameters()]) is None
+
+
+def test_a_formula_with_no_relation_says_where_to_look(capsys):
+    from workbook.course.checks.node_methods import check_qk_fix_queries
+
+    def garbled(model, task):
+        L = model.cfg.n_layers
+        names = [f"blocks.{l}.attn.hook_{x}" for l in range(L) for x in ("q", "k")]
+        pats = [f"blocks.{l}.attn.hook_pattern" for l in range(L)]
+        _, corr = cache_activations(model, task.corrupt, names)
+        _, clean = cache_activations(model, task.clean, names)
+        _, _, grads = cache_activations_and_grads(model, task, names, pats)
+        out = []
+        for l in range(L):
+            q, k = clean[f"blocks.{l}.attn.hook_q"], clean[f"blocks.{l}.attn.hook_k"]
+            q_new = corr[f"blocks.{l}.attn.hook_q"]
+            wild = torch.tanh(torch.einsum("bthd,bshd->bhts", q_new - q, k)) ** 3
+            out.append((wild * grads[pats[l]]).sum(-1).mean(0))
+        return torch.stack(out)
+
+    check_qk_fix_queries(garbled)
+    message = capsys.readouterr().out
+    assert "Your variables hold" in message and "the clean run's keys at every layer" in message
+    assert "`wild` (line" in message
+
+
+def test_locate_says_when_no_gradient_is_the_metrics(case):
+    model, task, quantities = case
+
+    def gradient_of_something_else(model, task):
+        names = [f"blocks.{l}.attn.hook_z" for l in range(model.cfg.n_layers)]
+        _, clean = cache_activations(model, task.clean, names)
+        _, corr = cache_activations(model, task.corrupt, names)
+        grads = {n: torch.ones_like(clean[n]) for n in names}
+        return torch.stack([((corr[n] - clean[n]) * grads[n]).sum((0, 1, 3)) for n in names])
+
+    snaps = trace_locals(gradient_of_something_else, (model, task), is_learner_file)
+    found = locate(snaps, quantities, model.cfg.n_layers)
+    line = next(s.line for s in snaps if s.var == "grads")
+    assert f"None of them is the metric's gradient at any hook, though `grads` (line {line})" in found
+    assert "None of them" not in locate(trace_locals(_qk, (model, task), is_learner_file), quantities, 2)

@@ -236,7 +236,8 @@ def diagnose(cases: list[Case], hints: list[tuple[str, str]] = (), fn: Callable 
     ``hints``: ``(variant key, message)`` pairs tried in order before the generic probes; a
     variant names the mistake only if it reproduces every failing case that has it and differs
     from the reference on one of them. ``clue``: called (lazily) after the named variants, before
-    the relations: a contradiction in what the learner's variables hold (:mod:`.trace`).
+    the relations: a contradiction in what the learner's variables hold (:mod:`.trace`); when it
+    has a ``where`` (a :class:`~.trace.CaseTrace`), the no-relation message adds where to look.
     ``properties``: called (lazily) when no relation holds on
     every case, before the weaker ones (a near miss, an unnamed factor, one case only); it runs
     the learner's function on inputs with a known answer (:mod:`workbook.course.checks.properties`)
@@ -257,6 +258,7 @@ def diagnose(cases: list[Case], hints: list[tuple[str, str]] = (), fn: Callable 
         return None
     shown = failing[0]
     numbers = " " + describe_numbers(shown)
+    where = getattr(clue, "where", None)  # a CaseTrace also says where to look when nothing relates
     clue = once(clue)
     zero = _agreeing(failing, _probe_zero)  # all zeros is the simplest statement: before any variant
     if zero is not None:  # ... unless a variable holds what its name denies (both caches from one run)
@@ -295,11 +297,13 @@ def diagnose(cases: list[Case], hints: list[tuple[str, str]] = (), fn: Callable 
             if found:
                 found = found[0] if isinstance(found, list) else found
                 text = named.get(found.key, found.text)
+                look = where() if where is not None else None  # a relation on one model only is weak
                 return (f"on {c.label} (but not on every test model): {text} {describe_numbers(c)}"
-                        + point_at(fn, found.key))
+                        + point_at(fn, found.key) + (f" {look}" if look else ""))
     c = shown
     r = torch.corrcoef(torch.stack([c.got.flatten(), c.want.flatten()]))[0, 1].item() if c.want.numel() > 1 else 0.0
     ratio = c.got.norm().item() / max(c.want.norm().item(), 1e-12)
+    look = where() if where is not None else None
     return (f"your values differ from the reference with no simple relation (not a sign, a scale, an offset, a "
             f"shift or a subset): their correlation with the expected values is {r:.2f} and their overall size "
-            f"{ratio:.2g} times the expected.{numbers}")
+            f"{ratio:.2g} times the expected.{numbers}" + (f" {look}" if look else ""))

@@ -18,7 +18,11 @@ context says it should be:
 * an entry of a cache (a dict named like one) that held a model activation was edited in place.
 
 A variable that holds an unexpected quantity under a neutral name is never reported: a clue needs
-the contradiction. Tracing is skipped while another tracer (a debugger, coverage) is active.
+the contradiction. When there is none and the numbers bear no relation to the reference either,
+:func:`locate` says where to look: the model quantities the code reads, and the first variables made
+from them that match none (the lines where a formula combines them); it is added after the numbers
+and the quoted line of a weak or absent relation, so it is a place to look, never a cause. Tracing
+is skipped while another tracer (a debugger, coverage) is active.
 """
 
 from __future__ import annotations
@@ -34,7 +38,8 @@ import torch
 from workbook.course.checks._runner import is_library
 from workbook.course.checks.quantities import Quantity, identify, model_quantities
 
-__all__ = ["Snapshot", "trace_locals", "clues", "quantity_clue", "case_clue", "is_learner_file", "MAX_SNAPSHOTS"]
+__all__ = ["Snapshot", "trace_locals", "clues", "quantity_clue", "case_clue", "CaseTrace", "locate",
+           "is_learner_file", "MAX_SNAPSHOTS"]
 
 MAX_SNAPSHOTS = 4000  # a long loop stops being recorded after this many (the earliest lines matter most)
 MAX_NUMEL = 2_000_000
@@ -64,6 +69,7 @@ class Snapshot:
     var: str = ""  # the variable (the dict's name for an entry)
     before: torch.Tensor | None = None  # a dict entry edited in place: its value before the edit
     free: tuple[str, ...] = ()  # the frame's free variables (read from an enclosing function when it runs)
+    arg: bool = False  # the variable is one of the function's arguments (given to it, not made by it)
 
 
 def _tensor_ok(v) -> bool:
@@ -78,6 +84,11 @@ def _targets(filename: str, line: int) -> set[str]:
     object (a dict read again in the next iteration) is read again."""
     m = _ASSIGN.match(linecache.getline(filename, line))
     return set(re.findall(r"\b[A-Za-z_]\w*\b", re.sub(r"\[[^\]]*\]", "", m.group(1)))) if m else set()
+
+
+def _arg_names(code) -> tuple[str, ...]:
+    n = code.co_argcount + code.co_kwonlyargcount + bool(code.co_flags & 4) + bool(code.co_flags & 8)
+    return code.co_varnames[:n]
 
 
 def trace_locals(fn: Callable, args: tuple, is_learner: Callable[[str], bool]) -> list[Snapshot]:
@@ -113,7 +124,7 @@ def trace_locals(fn: Callable, args: tuple, is_learner: Callable[[str], bool]) -
                     before = old[2] if old is not None and old[1] != x._version else None
                     entries_seen[id(x)] = (x, x._version, value)
                 snaps.append(Snapshot(frame.f_code.co_name, line, label, value, ints, key, name, before,
-                                      frame.f_code.co_freevars))
+                                      frame.f_code.co_freevars, name in _arg_names(frame.f_code)))
 
     def local_trace(frame, event, arg):
         if event in ("line", "return"):
@@ -251,25 +262,106 @@ def quantity_clue(fn: Callable, model, task, *args, is_learner: Callable[[str], 
                   grad_run: str | None = None) -> str | None:
     """The first clue of ``fn(model, task, *args)`` on this model and batch, as a diagnosis, or None."""
     snaps = trace_locals(fn, (model, task, *args), is_learner)
+    return _first_clue(snaps, model, task, model_quantities(model, task) if snaps else [], grad_run)
+
+
+def _first_clue(snaps: list[Snapshot], model, task, quantities: list[Quantity], grad_run: str | None) -> str | None:
     if not snaps:
         return None
-    found = clues(snaps, model_quantities(model, task), model.cfg.n_layers, model.cfg.n_heads, grad_run)
+    found = clues(snaps, quantities, model.cfg.n_layers, model.cfg.n_heads, grad_run)
     if not found:
         return None
     more = f" ({len(found) - 1} more such line{'s' * (len(found) > 2)} after it)" if len(found) > 1 else ""
     return found[0] + more + "."
 
 
-def case_clue(fn: Callable, cases: list[tuple], *args, grad_run: str | None = None) -> Callable[[], str | None]:
-    """A lazy :func:`quantity_clue` of ``fn`` on each ``(label, model, task)`` of ``cases`` in turn (the chapter's
-    own model first; a random model next, whose quantities are never zero by design), for ``diagnose(clue=...)``."""
-    def clue() -> str | None:
-        for _, model, task in cases:
-            found = quantity_clue(fn, model, task, *args, is_learner=is_learner_file, grad_run=grad_run)
+def _reads_in_words(read: dict[tuple, set], n_layers: int) -> list[str]:
+    out = []
+    for (run, kind, what, hook), layers in read.items():
+        at = sorted(x for x in layers if x is not None)
+        where = f" at layer{'s' * (len(at) > 1)} {', '.join(map(str, at))}" if at else ""
+        where = " at every layer" if n_layers > 1 and at == list(range(n_layers)) else where
+        out.append(f"the {run} run's {what}{where} ({hook})" if kind == "act"
+                   else f"the metric's gradient at the {what}{where} on the {run} run ({hook})")
+    return out
+
+
+_NOT_A_PLACE = re.compile(r"^_|logit", re.I)  # a throwaway name, the model's output: no place to look
+
+
+def locate(snaps: list[Snapshot], quantities: list[Quantity], n_layers: int, skip: list[torch.Tensor] = (),
+           limit: int = 4) -> str | None:
+    """Where to look when the learner's numbers bear no relation to the reference: the model quantities
+    their code reads (each run's activations and the metric's gradients, grouped by hook, with their layers)
+    and the first variables made from them that match none (``limit`` of them, with their lines): the lines
+    where those quantities are combined. It does not say the reads are the right ones (a real quantity at
+    the wrong hook is listed as read); the learner compares the list with the method. ``skip``: tensors that
+    are no place to look (the model's weights). None when nothing read is a model quantity, or nothing is
+    made from it."""
+    read: dict[tuple, set] = {}
+    made: dict[str, int] = {}
+    grad_named: dict[str, int] = {}
+    for s in snaps:
+        ids = identify(s.value, quantities)
+        if ids:
+            q = min(ids, key=lambda q: q.head is not None)  # the whole tensor before one head's slice
+            hook = q.hook.split(".", 2)[-1] if q.layer is not None else q.hook
+            read.setdefault((q.run, q.kind, q.what, hook), set()).add(q.layer)
+        elif not s.arg and s.var not in made and not _NOT_A_PLACE.search(s.var) and not any(
+                w.shape == s.value.shape and torch.equal(w, s.value) for w in skip):
+            made[s.var] = s.line
+            if _GRAD.search(s.var):
+                grad_named.setdefault(s.var, s.line)
+    if not read or not made:
+        return None
+    places = sorted(made.items(), key=lambda kv: kv[1])[:limit]
+    text = (f"Your variables hold {'; '.join(_reads_in_words(read, n_layers))}. If those are the quantities the "
+            f"method needs, the mistake is where they are combined: compare "
+            f"{', '.join(f'`{var}` (line {line})' for var, line in places)} with the formula, one term at a time.")
+    if grad_named and all(kind != "grad" for _, kind, _, _ in read):
+        var, line = next(iter(grad_named.items()))
+        text += (f" None of them is the metric's gradient at any hook, though `{var}` (line {line}) is named like "
+                 "one: it is the gradient of another quantity (what is .backward() called on? the task's metric "
+                 "of the logits, averaged over the batch) or was changed after the backward.")
+    return text
+
+
+class CaseTrace:
+    """The learner's function traced lazily on each ``(label, model, task)`` of ``cases`` (the chapter's own
+    model first; a random model next, whose quantities are never zero by design): calling it gives the first
+    clue (:func:`quantity_clue`), :meth:`where` the place to look (:func:`locate`). Each case is traced at
+    most once; both read the same trace."""
+
+    def __init__(self, fn: Callable, cases: list[tuple], *args, grad_run: str | None = None):
+        self.fn, self.cases, self.args, self.grad_run = fn, cases, args, grad_run
+        self._traced: dict[int, tuple[list[Snapshot], list[Quantity]]] = {}
+
+    def _trace(self, i: int) -> tuple[list[Snapshot], list[Quantity]]:
+        if i not in self._traced:
+            _, model, task = self.cases[i]
+            snaps = trace_locals(self.fn, (model, task, *self.args), is_learner_file)
+            self._traced[i] = snaps, model_quantities(model, task) if snaps else []
+        return self._traced[i]
+
+    def __call__(self) -> str | None:
+        for i, (_, model, task) in enumerate(self.cases):
+            snaps, quantities = self._trace(i)
+            found = _first_clue(snaps, model, task, quantities, self.grad_run)
             if found:
                 return found
         return None
-    return clue
+
+    def where(self) -> str | None:
+        for i, (_, model, _task) in enumerate(self.cases):
+            found = locate(*self._trace(i), model.cfg.n_layers, skip=[p.detach() for p in model.parameters()])
+            if found:
+                return found
+        return None
+
+
+def case_clue(fn: Callable, cases: list[tuple], *args, grad_run: str | None = None) -> CaseTrace:
+    """:class:`CaseTrace` of ``fn`` on ``cases``, for ``diagnose(clue=...)`` (which also reads its ``where``)."""
+    return CaseTrace(fn, cases, *args, grad_run=grad_run)
 
 
 def is_learner_file(filename: str) -> bool:
