@@ -169,6 +169,18 @@ next unseen one. What stays unnamed is mostly a wrong recipe inside one formula 
 denominator, a gate on the wrong hook) that changes every number without any relation to the
 reference, a property or a neighbouring definition.
 
+For those, a weak relation (one test model only) or none now ends with **where to look**
+(`workbook/course/checks/where.py`): what the learner's variables hold, read off the trace (each run's
+activations and the metric's gradients, by hook and layer), then the first variables made from them that
+match none and the learner's return expression, with their lines. It comes after the numbers and the quoted
+line, so it is never graded as a cause. On the 47 planted mistakes whose messages end that way, judged by a
+reader who located each planted bug: 46 carry it, and in 41-43 of them something in the message points at the
+planted mistake (the place, a missing or wrong quantity in the list, or the quoted line), not counting hits
+that come only from the planted files' one-line wrappers (with them: 45-46). For AtP, the QK fix and EAP
+(whose gradients are the metric's own), one more clue is asked after the relations and the properties: a
+variable named like a gradient that holds no gradient of the metric (nor a multiple of one), with no
+variable that does, says "the gradient is of another quantity than the task's metric".
+
 ## Counts with the final probes
 
 """

@@ -144,7 +144,7 @@ KNOWN_GAPS = {
     ('check_gradpath', 'gradpath_ascent'),  # misnamed
     ('check_patch_heads', 'ph_hooks_passed_as_bwd_hooks'),  # misnamed
     ('check_patch_heads', 'ph_heads_batched_reshape_transposed'),  # misnamed
-    ('check_atp_heads', 'atp_gradient_of_the_sum_of_logits'),  # generic
+    ('check_atp_heads', 'atp_gradient_of_the_sum_of_logits'),  # misnamed (by hand: named, 'the logits themselves or their sum')
     ('check_atp_heads', 'atp_examples_crossed_in_einsum'),  # misnamed
     ('check_qk_fix_queries', 'qkq_last_query_position_never_estimated'),  # misnamed
     ('check_qk_fix_queries', 'qkq_view_instead_of_permute'),  # generic

@@ -9,7 +9,8 @@ import torch
 from workbook.core.runs import cache_activations, cache_activations_and_grads
 from workbook.course.checks.node_methods import chapter_case
 from workbook.course.checks.quantities import identify, model_quantities
-from workbook.course.checks.trace import clues, is_learner_file, locate, quantity_clue, trace_locals
+from workbook.course.checks.trace import clues, foreign_gradient, is_learner_file, quantity_clue, trace_locals
+from workbook.course.checks.where import locate
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +38,14 @@ def _qk(model, task, key_of=lambda l: l, corrupt_tokens_for_clean=False, grads_o
         new = (torch.einsum("bthd,bshd->bhts", q_new, k) / sc).masked_fill(~mask, float("-inf")).softmax(-1)
         out.append(((new - old) * grads[pats[l]]).sum(-1).mean(0))
     return torch.stack(out)
+
+
+def _z_runs(model, task):
+    """A learner's caches of every layer's z on both runs: ``(names, clean, corrupt)``."""
+    names = [f"blocks.{l}.attn.hook_z" for l in range(model.cfg.n_layers)]
+    _, clean = cache_activations(model, task.clean, names)
+    _, corr = cache_activations(model, task.corrupt, names)
+    return names, clean, corr
 
 
 def _clues(fn, model, task, quantities, grad_run="clean"):
@@ -184,14 +193,59 @@ def test_locate_says_when_no_gradient_is_the_metrics(case):
     model, task, quantities = case
 
     def gradient_of_something_else(model, task):
-        names = [f"blocks.{l}.attn.hook_z" for l in range(model.cfg.n_layers)]
-        _, clean = cache_activations(model, task.clean, names)
-        _, corr = cache_activations(model, task.corrupt, names)
-        grads = {n: torch.ones_like(clean[n]) for n in names}
+        names, clean, corr = _z_runs(model, task)
+        grads = {n: clean[n].cos() for n in names}  # not the gradient of anything the model computes
         return torch.stack([((corr[n] - clean[n]) * grads[n]).sum((0, 1, 3)) for n in names])
 
     snaps = trace_locals(gradient_of_something_else, (model, task), is_learner_file)
-    found = locate(snaps, quantities, model.cfg.n_layers)
+    found = locate(snaps, quantities, model.cfg.n_layers, plain_grads=True, top="gradient_of_something_else")
+    assert "None of them" not in locate(snaps, quantities, model.cfg.n_layers)  # GradDrop, EAP-IG: not named
     line = next(s.line for s in snaps if s.var == "grads")
     assert f"None of them is the metric's gradient at any hook, though `grads` (line {line})" in found
     assert "None of them" not in locate(trace_locals(_qk, (model, task), is_learner_file), quantities, 2)
+
+
+def test_a_gradient_of_another_quantity_is_named(case):
+    model, task, quantities = case
+
+    def backward_of_the_logits(model, task):
+        names = [f"blocks.{l}.attn.hook_z" for l in range(model.cfg.n_layers)]
+        store = {}
+
+        def keep(name):
+            def fn(t, hook):
+                t.retain_grad()
+                store[name] = t  # keyed by the name registered (TransformerLens 4's hook.name is another)
+                return t
+            return fn
+
+        with model.hooks(fwd_hooks=[(n, keep(n)) for n in names]):
+            model(task.clean).sum().backward()
+        grads = {n: store[n].grad.detach() for n in names}
+        return grads
+
+    def scaled(model, task):
+        _, _, g = cache_activations_and_grads(model, task, [], ["blocks.0.attn.hook_z"])
+        grad_z = g["blocks.0.attn.hook_z"] * 7.0  # a factor: the relation probes' to name, not this clue
+        return grad_z
+
+    snaps = trace_locals(backward_of_the_logits, (model, task), is_learner_file)
+    found = foreign_gradient(snaps, quantities)
+    assert found and "holds the metric's gradient at any hook" in found and "`grads[" in found
+    assert clues(snaps, quantities, model.cfg.n_layers, model.cfg.n_heads, "clean") == []  # asked late, apart
+    assert foreign_gradient(trace_locals(scaled, (model, task), is_learner_file), quantities) is None
+    assert foreign_gradient(trace_locals(_qk, (model, task), is_learner_file), quantities) is None
+
+
+def test_locate_names_the_return_expression(case):
+    model, task, quantities = case
+
+    def wrong_in_the_return(model, task):
+        names, clean, corr = _z_runs(model, task)
+        return torch.stack([(corr[n] - clean[n]).norm(dim=-1).sum((0, 1)) for n in names])
+
+    snaps = trace_locals(wrong_in_the_return, (model, task), is_learner_file)
+    found = locate(snaps, quantities, model.cfg.n_layers, top="wrong_in_the_return")
+    line = wrong_in_the_return.__code__.co_firstlineno + 2
+    assert f"the value returned (line {line})" in found
+    assert clues(snaps, quantities, model.cfg.n_layers, model.cfg.n_heads, "clean") == []

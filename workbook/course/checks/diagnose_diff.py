@@ -237,7 +237,8 @@ def diagnose(cases: list[Case], hints: list[tuple[str, str]] = (), fn: Callable 
     variant names the mistake only if it reproduces every failing case that has it and differs
     from the reference on one of them. ``clue``: called (lazily) after the named variants, before
     the relations: a contradiction in what the learner's variables hold (:mod:`.trace`); when it
-    has a ``where`` (a :class:`~.trace.CaseTrace`), the no-relation message adds where to look.
+    has a ``where`` (a :class:`~.trace.CaseTrace`), the no-relation message adds where to look, and its
+    ``late`` clue is asked after the relations and the properties.
     ``properties``: called (lazily) when no relation holds on
     every case, before the weaker ones (a near miss, an unnamed factor, one case only); it runs
     the learner's function on inputs with a known answer (:mod:`workbook.course.checks.properties`)
@@ -259,6 +260,7 @@ def diagnose(cases: list[Case], hints: list[tuple[str, str]] = (), fn: Callable 
     shown = failing[0]
     numbers = " " + describe_numbers(shown)
     where = getattr(clue, "where", None)  # a CaseTrace also says where to look when nothing relates
+    late = getattr(clue, "late", None)  # ... and has a clue asked after the relations (a foreign gradient)
     clue = once(clue)
     zero = _agreeing(failing, _probe_zero)  # all zeros is the simplest statement: before any variant
     if zero is not None:  # ... unless a variable holds what its name denies (both caches from one run)
@@ -287,6 +289,8 @@ def diagnose(cases: list[Case], hints: list[tuple[str, str]] = (), fn: Callable 
             return named.get(found.key, found.text) + numbers + point_at(fn, found.key)
     if prop():
         return prop() + numbers
+    if late is not None and (foreign := late()):
+        return foreign + numbers
     for probe in (_probe_scale, _probe_offset):  # a near miss, an unnamed factor or offset, as a last relation
         found = _agreeing(failing, probe)
         if found is not None:
@@ -296,14 +300,20 @@ def diagnose(cases: list[Case], hints: list[tuple[str, str]] = (), fn: Callable 
             found = probe(c)
             if found:
                 found = found[0] if isinstance(found, list) else found
-                text = named.get(found.key, found.text)
-                look = where() if where is not None else None  # a relation on one model only is weak
+                text = named.get(found.key, found.text)  # a relation on one model only is weak: where to look
                 return (f"on {c.label} (but not on every test model): {text} {describe_numbers(c)}"
-                        + point_at(fn, found.key) + (f" {look}" if look else ""))
-    c = shown
+                        + point_at(fn, found.key) + _look(where))
+    return _no_relation(shown, numbers) + _look(where)
+
+
+def _look(where: Callable[[], str | None] | None) -> str:
+    look = where() if where is not None else None
+    return f" {look}" if look else ""
+
+
+def _no_relation(c: Case, numbers: str) -> str:
     r = torch.corrcoef(torch.stack([c.got.flatten(), c.want.flatten()]))[0, 1].item() if c.want.numel() > 1 else 0.0
     ratio = c.got.norm().item() / max(c.want.norm().item(), 1e-12)
-    look = where() if where is not None else None
     return (f"your values differ from the reference with no simple relation (not a sign, a scale, an offset, a "
             f"shift or a subset): their correlation with the expected values is {r:.2f} and their overall size "
-            f"{ratio:.2g} times the expected.{numbers}" + (f" {look}" if look else ""))
+            f"{ratio:.2g} times the expected.{numbers}")

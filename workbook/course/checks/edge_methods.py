@@ -321,7 +321,8 @@ def _edge_check(fn, chapter: int, variants_fn, hints: dict[str, str], extra_args
         return found
 
     message = diagnose(cases, list(hints.items()), fn, properties=props,
-                       clue=case_clue(fn, all_cases[:2], *extra_args, grad_run=None if extra_args else "clean"))
+                       clue=case_clue(fn, all_cases[:2], *extra_args, grad_run=None if extra_args else "clean",
+                                      plain_grads=not extra_args))
     if message:
         raise CheckFailed(message)
 

@@ -77,11 +77,13 @@ def _cases(chapter: int) -> list[tuple[str, object, Task]]:
 
 
 def _run(fn: Callable, chapter: int, axes: tuple[str, ...], build_ref: Callable, hints: list[tuple[str, str]],
-         identical: dict | None = None, grad_run: str | None = "clean") -> None:
+         identical: dict | None = None, grad_run: str | None = "clean", plain_grads: bool = True) -> None:
     """Run ``fn`` on the chapter's case and the separating cases; raise :class:`CheckFailed` with a diagnosis.
 
     ``build_ref(model, task) -> (reference, {variant key: tensor}, {factor name: value})``;
-    ``identical``: keyword arguments of :func:`properties.identical_prompts` (its wording).
+    ``identical``: keyword arguments of :func:`properties.identical_prompts` (its wording); ``grad_run``: the
+    run the method's gradients come from (None: no gradients); ``plain_grads``: they are the metric's own
+    (not GradDrop's), for the trace's clues (:func:`~workbook.course.checks.trace.clues`).
     """
     cases = []
     all_cases = _cases(chapter)
@@ -105,7 +107,8 @@ def _run(fn: Callable, chapter: int, axes: tuple[str, ...], build_ref: Callable,
         return pair_probes(fn, all_cases[1:], [c.want for c in cases[1:]],
                            reference_on=lambda m, t: build_ref(m, t)[0], **(identical or {}))
 
-    message = diagnose(cases, hints, fn, properties=props, clue=case_clue(fn, all_cases[:2], grad_run=grad_run))
+    clue = case_clue(fn, all_cases[:2], grad_run=grad_run, plain_grads=plain_grads and grad_run is not None)
+    message = diagnose(cases, hints, fn, properties=props, clue=clue)
     if message:
         raise CheckFailed(message)
 
@@ -323,4 +326,4 @@ def check_graddrop(fn: Callable) -> None:
                       "factor 1/B; multiply the gradients by B (task.batch_size) before |estimate| per example."),
         ("scale:B", "values are B times too large: you multiplied the gradients by B and also summed (instead of "
                     "averaging) over the prompt pairs, or multiplied by B twice."),
-    ])
+    ], plain_grads=False)  # GradDrop's gradients are the metric's with layers dropped, not its own

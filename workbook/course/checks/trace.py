@@ -17,6 +17,10 @@ context says it should be:
 * the exercise linearises around the clean run and the gradients come from the corrupt one;
 * an entry of a cache (a dict named like one) that held a model activation was edited in place.
 
+Asked later (after the relations and the properties): :func:`foreign_gradient`, for exercises whose
+gradients are the metric's own: a variable named like a gradient, shaped like one, holds other numbers
+(not a multiple of a gradient), and no variable holds the metric's gradient.
+
 A variable that holds an unexpected quantity under a neutral name is never reported: a clue needs
 the contradiction. When there is none and the numbers bear no relation to the reference either,
 :func:`locate` says where to look: the model quantities the code reads, and the first variables made
@@ -37,8 +41,9 @@ import torch
 
 from workbook.course.checks._runner import is_library
 from workbook.course.checks.quantities import Quantity, identify, model_quantities
+from workbook.course.checks.where import GRAD_NAME, RETURNED, locate
 
-__all__ = ["Snapshot", "trace_locals", "clues", "quantity_clue", "case_clue", "CaseTrace", "locate",
+__all__ = ["Snapshot", "trace_locals", "clues", "foreign_gradient", "quantity_clue", "case_clue", "CaseTrace",
            "is_learner_file", "MAX_SNAPSHOTS"]
 
 MAX_SNAPSHOTS = 4000  # a long loop stops being recorded after this many (the earliest lines matter most)
@@ -52,7 +57,7 @@ _NAME_KIND = ((re.compile(r"^q(_|$)|quer", re.I), ("hook_q", "queries")),
               (re.compile(r"pat|^a(_|$)", re.I), ("hook_pattern", "an attention pattern")))
 _CLEAN = re.compile(r"clean", re.I)
 _CORRUPT = re.compile(r"corr|noise|noisy|corrupt", re.I)
-_GRAD = re.compile(r"grad", re.I)
+_GRAD = GRAD_NAME
 _ACT = re.compile(r"^(act|acts|activation|activations|cache|clean_cache|corr\w*_cache|z|q|k|v|pattern)$", re.I)
 
 
@@ -130,6 +135,8 @@ def trace_locals(fn: Callable, args: tuple, is_learner: Callable[[str], bool]) -
         if event in ("line", "return"):
             record(frame)
             last[id(frame)] = frame.f_lineno
+        if event == "return" and _tensor_ok(arg) and len(snaps) < MAX_SNAPSHOTS:  # what a return expression made
+            snaps.append(Snapshot(frame.f_code.co_name, frame.f_lineno, RETURNED, arg.detach().clone(), var=RETURNED))
         return local_trace
 
     def global_trace(frame, event, arg):
@@ -240,12 +247,44 @@ def _run_clue(s: Snapshot, ids: list[Quantity], grad_run: str | None) -> str | N
     return None
 
 
+def _cosine(a: torch.Tensor, b: torch.Tensor) -> float:
+    a, b = a.flatten().double(), b.flatten().double()
+    return float(a @ b / (a.norm() * b.norm()).clamp_min(1e-300))
+
+
+def foreign_gradient(snaps: list[Snapshot], quantities: list[Quantity]) -> str | None:
+    """No variable holds the metric's gradient at any hook, and one named like a gradient has the shape of
+    one but other numbers (not all zero, not a multiple of a gradient of that shape): the backward was of
+    another quantity. Only for exercises whose gradients are the metric's own (AtP, the QK fix, EAP; not
+    GradDrop's or a path's); :func:`~workbook.course.checks.diagnose_diff.diagnose` asks it after the
+    relations and the properties, so a named neighbour (a log-probability's gradient) comes first."""
+    snaps = [s for s in snaps if s.var != RETURNED]
+    ids_of = [identify(s.value, quantities) for s in snaps]
+    if any(q.kind == "grad" for ids in ids_of for q in ids):
+        return None
+    grads = [q for q in quantities if q.kind == "grad" and q.head is None]
+    for s, ids in zip(snaps, ids_of):
+        name = s.var if s.key is None else f"{s.var}{s.key}"
+        if ids or s.arg or not _GRAD.search(name) or not bool(s.value.abs().max() > 0):
+            continue
+        same = [q for q in grads if q.value.shape == s.value.shape]
+        if not same or any(abs(_cosine(s.value, q.value)) > 0.99 for q in same):
+            continue  # no gradient of that shape, or a scaled one (a factor is the relation probes' to name)
+        return (f"your `{s.name}` (line {s.line}) is named a gradient, but neither it nor any other variable of "
+                "yours holds the metric's gradient at any hook (nor a multiple of it): the gradient is of another "
+                "quantity than the task's metric (the logits themselves or their sum, a loss, one logit, another "
+                "run's metric?). Call .backward() on the task's metric of the logits, averaged over the batch.")
+    return None
+
+
 def clues(snaps: list[Snapshot], quantities: list[Quantity], n_layers: int, n_heads: int,
           grad_run: str | None = None) -> list[str]:
     """Every contradiction found in ``snaps`` (see the module docstring), first line first."""
     hooks = {q.hook for q in quantities}
     out: list[str] = []
     for s in snaps:
+        if s.var == RETURNED:  # a return value has no name to contradict
+            continue
         found = _inplace_clue(s, quantities)
         ids = identify(s.value, quantities)
         if not ids and not found:
@@ -275,65 +314,15 @@ def _first_clue(snaps: list[Snapshot], model, task, quantities: list[Quantity], 
     return found[0] + more + "."
 
 
-def _reads_in_words(read: dict[tuple, set], n_layers: int) -> list[str]:
-    out = []
-    for (run, kind, what, hook), layers in read.items():
-        at = sorted(x for x in layers if x is not None)
-        where = f" at layer{'s' * (len(at) > 1)} {', '.join(map(str, at))}" if at else ""
-        where = " at every layer" if n_layers > 1 and at == list(range(n_layers)) else where
-        out.append(f"the {run} run's {what}{where} ({hook})" if kind == "act"
-                   else f"the metric's gradient at the {what}{where} on the {run} run ({hook})")
-    return out
-
-
-_NOT_A_PLACE = re.compile(r"^_|logit", re.I)  # a throwaway name, the model's output: no place to look
-
-
-def locate(snaps: list[Snapshot], quantities: list[Quantity], n_layers: int, skip: list[torch.Tensor] = (),
-           limit: int = 4) -> str | None:
-    """Where to look when the learner's numbers bear no relation to the reference: the model quantities
-    their code reads (each run's activations and the metric's gradients, grouped by hook, with their layers)
-    and the first variables made from them that match none (``limit`` of them, with their lines): the lines
-    where those quantities are combined. It does not say the reads are the right ones (a real quantity at
-    the wrong hook is listed as read); the learner compares the list with the method. ``skip``: tensors that
-    are no place to look (the model's weights). None when nothing read is a model quantity, or nothing is
-    made from it."""
-    read: dict[tuple, set] = {}
-    made: dict[str, int] = {}
-    grad_named: dict[str, int] = {}
-    for s in snaps:
-        ids = identify(s.value, quantities)
-        if ids:
-            q = min(ids, key=lambda q: q.head is not None)  # the whole tensor before one head's slice
-            hook = q.hook.split(".", 2)[-1] if q.layer is not None else q.hook
-            read.setdefault((q.run, q.kind, q.what, hook), set()).add(q.layer)
-        elif not s.arg and s.var not in made and not _NOT_A_PLACE.search(s.var) and not any(
-                w.shape == s.value.shape and torch.equal(w, s.value) for w in skip):
-            made[s.var] = s.line
-            if _GRAD.search(s.var):
-                grad_named.setdefault(s.var, s.line)
-    if not read or not made:
-        return None
-    places = sorted(made.items(), key=lambda kv: kv[1])[:limit]
-    text = (f"Your variables hold {'; '.join(_reads_in_words(read, n_layers))}. If those are the quantities the "
-            f"method needs, the mistake is where they are combined: compare "
-            f"{', '.join(f'`{var}` (line {line})' for var, line in places)} with the formula, one term at a time.")
-    if grad_named and all(kind != "grad" for _, kind, _, _ in read):
-        var, line = next(iter(grad_named.items()))
-        text += (f" None of them is the metric's gradient at any hook, though `{var}` (line {line}) is named like "
-                 "one: it is the gradient of another quantity (what is .backward() called on? the task's metric "
-                 "of the logits, averaged over the batch) or was changed after the backward.")
-    return text
-
-
 class CaseTrace:
     """The learner's function traced lazily on each ``(label, model, task)`` of ``cases`` (the chapter's own
     model first; a random model next, whose quantities are never zero by design): calling it gives the first
     clue (:func:`quantity_clue`), :meth:`where` the place to look (:func:`locate`). Each case is traced at
     most once; both read the same trace."""
 
-    def __init__(self, fn: Callable, cases: list[tuple], *args, grad_run: str | None = None):
-        self.fn, self.cases, self.args, self.grad_run = fn, cases, args, grad_run
+    def __init__(self, fn: Callable, cases: list[tuple], *args, grad_run: str | None = None,
+                 plain_grads: bool = False):
+        self.fn, self.cases, self.args, self.grad_run, self.plain_grads = fn, cases, args, grad_run, plain_grads
         self._traced: dict[int, tuple[list[Snapshot], list[Quantity]]] = {}
 
     def _trace(self, i: int) -> tuple[list[Snapshot], list[Quantity]]:
@@ -351,17 +340,29 @@ class CaseTrace:
                 return found
         return None
 
+    def late(self) -> str | None:
+        """:func:`foreign_gradient` on the first case that has one (only when the gradients are the metric's own)."""
+        if not self.plain_grads:
+            return None
+        for i in range(len(self.cases)):
+            found = foreign_gradient(*self._trace(i))
+            if found:
+                return found
+        return None
+
     def where(self) -> str | None:
         for i, (_, model, _task) in enumerate(self.cases):
-            found = locate(*self._trace(i), model.cfg.n_layers, skip=[p.detach() for p in model.parameters()])
+            found = locate(*self._trace(i), model.cfg.n_layers, skip=[p.detach() for p in model.parameters()],
+                           plain_grads=self.plain_grads, top=getattr(self.fn, "__name__", None))
             if found:
                 return found
         return None
 
 
-def case_clue(fn: Callable, cases: list[tuple], *args, grad_run: str | None = None) -> CaseTrace:
+def case_clue(fn: Callable, cases: list[tuple], *args, grad_run: str | None = None,
+              plain_grads: bool = False) -> CaseTrace:
     """:class:`CaseTrace` of ``fn`` on ``cases``, for ``diagnose(clue=...)`` (which also reads its ``where``)."""
-    return CaseTrace(fn, cases, *args, grad_run=grad_run)
+    return CaseTrace(fn, cases, *args, grad_run=grad_run, plain_grads=plain_grads)
 
 
 def is_learner_file(filename: str) -> bool:
