@@ -83,7 +83,7 @@ def _run(fn: Callable, chapter: int, axes: tuple[str, ...], build_ref: Callable,
     ``build_ref(model, task) -> (reference, {variant key: tensor}, {factor name: value})``;
     ``identical``: keyword arguments of :func:`properties.identical_prompts` (its wording); ``grad_run``: the
     run the method's gradients come from (None: no gradients); ``plain_grads``: they are the metric's own
-    (not GradDrop's), for the trace's clues (:func:`~workbook.course.checks.trace.clues`).
+    (not GradDrop's), for the trace's late clue (:func:`~workbook.course.checks.trace.foreign_gradient`).
     """
     cases = []
     all_cases = _cases(chapter)

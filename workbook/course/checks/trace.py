@@ -41,7 +41,7 @@ import torch
 
 from workbook.course.checks._runner import is_library
 from workbook.course.checks.quantities import Quantity, identify, model_quantities
-from workbook.course.checks.where import GRAD_NAME, RETURNED, locate
+from workbook.course.checks.where import RETURNED, locate
 
 __all__ = ["Snapshot", "trace_locals", "clues", "foreign_gradient", "quantity_clue", "case_clue", "CaseTrace",
            "is_learner_file", "MAX_SNAPSHOTS"]
@@ -57,7 +57,7 @@ _NAME_KIND = ((re.compile(r"^q(_|$)|quer", re.I), ("hook_q", "queries")),
               (re.compile(r"pat|^a(_|$)", re.I), ("hook_pattern", "an attention pattern")))
 _CLEAN = re.compile(r"clean", re.I)
 _CORRUPT = re.compile(r"corr|noise|noisy|corrupt", re.I)
-_GRAD = GRAD_NAME
+_GRAD = re.compile(r"grad", re.I)
 _ACT = re.compile(r"^(act|acts|activation|activations|cache|clean_cache|corr\w*_cache|z|q|k|v|pattern)$", re.I)
 
 
@@ -353,7 +353,7 @@ class CaseTrace:
     def where(self) -> str | None:
         for i, (_, model, _task) in enumerate(self.cases):
             found = locate(*self._trace(i), model.cfg.n_layers, skip=[p.detach() for p in model.parameters()],
-                           plain_grads=self.plain_grads, top=getattr(self.fn, "__name__", None))
+                           top=getattr(self.fn, "__name__", None))
             if found:
                 return found
         return None

@@ -16,9 +16,8 @@ import torch
 
 from workbook.course.checks.quantities import Quantity, identify
 
-__all__ = ["locate", "GRAD_NAME", "RETURNED"]
+__all__ = ["locate", "RETURNED"]
 
-GRAD_NAME = re.compile(r"grad", re.I)  # a variable named like a gradient
 RETURNED = "(returned)"  # the name the trace gives a snapshot of a function's return value
 
 
@@ -42,17 +41,15 @@ def _constant(t: torch.Tensor) -> bool:
 
 
 def locate(snaps: list, quantities: list[Quantity], n_layers: int, skip: list[torch.Tensor] = (),
-           limit: int = 4, plain_grads: bool = False, top: str | None = None) -> str | None:
+           limit: int = 4, top: str | None = None) -> str | None:
     """Where to look when the learner's numbers bear no relation to the reference: the model quantities their code
     reads (each run's activations and the metric's gradients, grouped by hook, with their layers) and the first
     variables made from them that match none (``limit`` of them, in the order they were made, with their lines;
     an accumulator at its first non-constant value), and the learner's return expression: the lines where those
     quantities are combined. It does not say the reads are the right ones (a real quantity at the wrong hook is
     listed as read); the learner compares the list with the method. ``skip``: tensors that are no place to look
-    (the model's weights). ``plain_grads``: the exercise's gradients are the metric's own (AtP, the QK fix, EAP;
-    not GradDrop's or a path's), so a gradient-named variable when none is the metric's gradient is named.
-    ``top``: the learner's function (places in other functions name theirs; default: the first traced). None
-    when nothing read is a model quantity, or nothing is made from it."""
+    (the model's weights). ``top``: the learner's function (places in other functions name theirs; default: the
+    first traced). None when nothing read is a model quantity, or nothing is made from it."""
     read: dict[tuple, set] = {}
     made: dict[str, tuple[int, str]] = {}
     top = top or (snaps[0].func if snaps else "")
@@ -76,12 +73,6 @@ def locate(snaps: list, quantities: list[Quantity], n_layers: int, skip: list[to
 
     final = f"{RETURNED} {top}"  # the learner's own return expression: always a place when it made something new
     places = [v for v in made if v != final][:limit] + ([final] if final in made else [])
-    text = (f"Your variables hold {'; '.join(_reads_in_words(read, n_layers))}. If those are the quantities the "
+    return (f"Your variables hold {'; '.join(_reads_in_words(read, n_layers))}. If those are the quantities the "
             f"method needs, the mistake is where they are combined: compare "
             f"{', '.join(at(var) for var in places)} with the formula, one term at a time.")
-    grad_named = [var for var in made if GRAD_NAME.search(var) and not var.startswith(RETURNED)]
-    if plain_grads and grad_named and all(kind != "grad" for _, kind, _, _ in read):
-        text += (f" None of them is the metric's gradient at any hook, though {at(grad_named[0])} is named like "
-                 "one: it is the gradient of another quantity (what is .backward() called on? the task's metric "
-                 "of the logits, averaged over the batch) or was changed after the backward.")
-    return text
