@@ -1,180 +1,14 @@
 """Planted wrong solutions (tests/planted/): no check passes one, and each gets a specific message.
 
-``KNOWN_GAPS`` lists the planted mistakes whose message is not (yet) the planted cause; they
-must still fail. The counts table is docs/checks_planted.md (scripts/plant_mistakes.py).
+``tests.planted.gaps.KNOWN_GAPS`` lists the planted mistakes whose message is not (yet) the planted cause;
+they must still fail. The counts table is docs/checks_planted.md (scripts/plant_mistakes.py). The
+mistakes are split into shards over this file, _b.py and _c.py so that both test workers share them.
 """
 
 import pytest
 
-from scripts.plant_mistakes import classify
-from tests.planted import DEV, UNSEEN, mistakes
-
-# (check, mistake id) whose message is generic or names another cause with the final probes
-# (docs/checks_planted.md); they must still fail
-KNOWN_GAPS = {
-    ('check_qk_fix_queries', 'corrupt keys too'),  # misnamed
-    ('check_qk_fix_keys', 'per query, not per key'),  # generic
-    ('check_gradpath', 'start point missing'),  # misnamed
-    ('check_eap_ig', 'alpha = k/(m+1)'),  # misnamed
-    ('check_patch_heads', 'indexes the position axis'),  # generic
-    ('check_qk_fix_keys', 'loop skips the last key'),  # misnamed
-    ('check_graddrop', 'abs of each factor'),  # generic
-    ('check_qk_fix_keys', 'corrupt queries as well'),  # generic
-    ('check_graddrop', 'upstream passes left out'),  # misnamed
-    ('check_qk_fix_queries', 'keys patched, not queries'),  # misnamed
-    ('check_qk_fix_keys', 'column s only'),  # misnamed
-    ('check_eap', "delta of the destination's input"),  # misnamed
-    ('check_eap_ig', 'both endpoints clean'),  # misnamed
-    ('check_atp_heads', 'positions summed before the product'),  # misnamed
-    ('check_atp_heads', 'abs per position before summing'),  # generic
-    ('check_atp_heads', 'batch mean as sum / (B - 1)'),  # misnamed
-    ('check_qk_fix_keys', 'corrupt query written as the key'),  # misnamed
-    ('check_qk_fix_keys', 'keys s.. patched (slice)'),  # misnamed
-    ('check_graddrop', 'gradient stopped at layer inputs'),  # misnamed
-    ('check_eap', 'examples crossed in the einsum'),  # misnamed
-    ('check_eap', 'EAP position loop skips the last position'),  # misnamed
-    ('check_eap_ig', 'straight-through sign'),  # misnamed
-    ('check_eap_ig', 'every source interpolated'),  # misnamed
-    ('check_eap_ig', 'e_corrupt + alpha * e_clean'),  # misnamed
-    ('check_eap_ig', 'gradients at the sources'),  # misnamed
-    ('check_gradpath', 'gradients accumulate (.grad not zeroed)'),  # misnamed
-    ('check_gradpath', 'whole point divided by the norm'),  # generic
-    ('check_gradpath', 'last point replaced by e_corrupt'),  # misnamed
-    ('check_verify_top', 'exact - estimate'),  # misnamed
-    ('check_atp_heads', 'only the positions whose tokens differ'),  # misnamed
-    ('check_graddrop', 'drop set grows: pass l drops layers 0..l'),  # misnamed
-    ('check_qk_fix_keys', 'every key but s patched (complement)'),  # generic
-    ('check_verify_top', 'edges left out of the verification'),  # misnamed
-    ('check_patch_heads', 'no baseline: M(patched) returned'),  # misnamed
-    ('check_patch_heads', '(logits, cache) unpacked the wrong way round'),  # misnamed
-    ('check_atp_heads', 'norm of delta times norm of gradient, no dot product'),  # misnamed
-    ('check_qk_fix_keys', 'patched pattern recomputed from k, not k2'),  # misnamed
-    ('check_graddrop', 'per-pass product after the loop (last pass only)'),  # misnamed
-    ('check_eap', 'act_names and grad_names swapped'),  # misnamed
-    ('check_eap_ig', 'endpoints from hook_resid_pre: positions added twice'),  # misnamed
-    ('check_eap_ig', 'alpha-scaled delta, clean gradients only'),  # misnamed
-    ('check_eap_ig', "embedding change used as every source's delta"),  # misnamed
-    ('check_gradpath', 'Adam optimiser with lr = eta'),  # misnamed
-    ('check_verify_top', 'whole top-k list passed to every call'),  # misnamed
-    ('check_verify_top', 'a name string passed as nodes/edges'),  # misnamed
-    ('check_patch_heads', 'clean batch-mean ablation, no corrupt values'),  # misnamed
-    ('check_patch_heads', 'hook_attn_out channel h patched as head h'),  # generic
-    ('check_atp_heads', 'activations and gradients unpacked swapped'),  # misnamed
-    ('check_atp_heads', 'hook_z read as [batch, head, pos, d_head]'),  # misnamed
-    ('check_atp_heads', 'mean over layers instead of the batch'),  # misnamed
-    ('check_qk_fix_queries', 'softmax over the head axis'),  # misnamed
-    ('check_qk_fix_queries', '|estimate| per example before the batch mean'),  # misnamed
-    ('check_qk_fix_keys', 'batch-mean corrupt key'),  # misnamed
-    ('check_graddrop', 'no mean over prompt pairs: [B, L, H]'),  # misnamed
-    ('check_graddrop', 'removed part of the gradient (g - g_dropped)'),  # misnamed
-    ('check_eap_ig', 'interpolation written into hook_pos_embed'),  # misnamed
-    ('check_eap_ig', "every prompt pair walks example 0's path"),  # misnamed
-    ('check_gradpath', 'hook adds the point to the embedding'),  # misnamed
-    ('check_gradpath', 'step divided by the output distance'),  # misnamed
-    ('check_verify_top', 'top k chosen by exact effect, estimate ignored'),  # misnamed
-    ('check_verify_top', '.k nodes patched as queries'),  # misnamed
-    ('check_verify_top', 'return inside the loop: only the first kind verified'),  # misnamed
-    ('check_verify_top', 'edge names passed to patch_nodes'),  # misnamed
-    ('check_patch_heads', 'layer 0 never patched (loop from 1)'),  # misnamed
-    ('check_patch_heads', 'patched forward run after the hooks context closed'),  # misnamed
-    ('check_atp_heads', 'sums heads instead of d_head'),  # misnamed
-    ('check_qk_fix_queries', 'mean over heads, not the batch'),  # misnamed
-    ('check_qk_fix_queries', 'corrupt keys used as the new queries'),  # misnamed
-    ('check_qk_fix_keys', 'batch means before the product'),  # misnamed
-    ('check_qk_fix_keys', "only the first prompt pair's key patched"),  # misnamed
-    ('check_graddrop', 'activations overwritten by a corrupt forward in the hooks context'),  # misnamed
-    ('check_graddrop', 'gradient stopped for the first example only'),  # misnamed
-    ('check_graddrop', 'every layer dropped in a single pass'),  # misnamed
-    ('check_graddrop', "product formed before the pass's backward"),  # misnamed
-    ('check_eap', 'MLP source read at the neuron activations'),  # misnamed
-    ('check_eap_ig', 'gradient run once, outside the point loop'),  # misnamed
-    ('check_eap_ig', 'points shifted one step past the clean input'),  # misnamed
-    ('check_eap_ig', "each point's gradient normalised"),  # misnamed
-    ('check_gradpath', 'e_corrupt appended as an extra last point'),  # misnamed
-    ('check_gradpath', "step divided by the point's norm"),  # misnamed
-    ('check_verify_top', 'kind from the last character: MLPs as heads'),  # misnamed
-    ('check_patch_heads', 'ph_heads_loop_over_d_head'),  # misnamed
-    ('check_patch_heads', 'ph_residual_stream_patched'),  # misnamed
-    ('check_patch_heads', 'ph_baseline_inside_hook_context'),  # misnamed
-    ('check_patch_heads', 'ph_last_position_corrupt_value_everywhere'),  # misnamed
-    ('check_atp_heads', 'atp_d_head_summed_before_product'),  # generic
-    ('check_atp_heads', 'atp_median_over_prompt_pairs'),  # misnamed
-    ('check_qk_fix_queries', 'qkq_absolute_pattern_change'),  # generic
-    ('check_qk_fix_queries', 'qkq_float_mask'),  # generic
-    ('check_qk_fix_keys', 'qkk_next_layers_pattern_gradient'),  # misnamed
-    ('check_qk_fix_keys', 'qkk_absolute_pattern_change'),  # generic
-    ('check_graddrop', 'gd_gate_late_binding_last_layer'),  # misnamed
-    ('check_graddrop', 'gd_heads_summed'),  # misnamed
-    ('check_eap', 'eap_gradient_averaged_over_positions'),  # misnamed
-    ('check_eap', 'eap_d_model_summed_before_product'),  # misnamed
-    ('check_eap', 'eap_destination_activation_not_gradient'),  # misnamed
-    ('check_eap', 'eap_embedding_source_dropped'),  # misnamed
-    ('check_eap', 'eap_absolute_gradient'),  # misnamed
-    ('check_eap_ig', 'ig_max_over_points'),  # misnamed
-    ('check_eap_ig', 'ig_hook_adds_point_to_embedding'),  # misnamed
-    ('check_eap_ig', 'ig_division_inside_the_loop'),  # misnamed
-    ('check_eap_ig', 'ig_abs_per_point'),  # misnamed
-    ('check_eap_ig', 'ig_corrupt_endpoint_mutated_in_place'),  # misnamed
-    ('check_gradpath', 'gp_scaled_length_from_the_clean_embedding_norm'),  # misnamed
-    ('check_gradpath', 'gp_gradient_norm_over_the_batch_axis'),  # misnamed
-    ('check_gradpath', 'gp_gradient_divided_by_l1_norm'),  # misnamed
-    ('check_gradpath', 'gp_leaf_and_new_point_both_appended'),  # misnamed
-    ('check_gradpath', 'gp_gradient_divided_by_the_straight_distance'),  # misnamed
-    ('check_verify_top', 'vt_kind_of_first_name_for_all'),  # misnamed
-    ('check_verify_top', 'vt_patch_after_the_kind_loop'),  # misnamed
-    ('check_verify_top', 'vt_kind_from_the_part_before_the_dot'),  # misnamed
-    ('check_verify_top', 'vt_mlps_left_out'),  # misnamed
-    ('check_verify_top', 'vt_group_mean_for_every_name'),  # misnamed
-    ('check_patch_heads', 'ph_halfway_mix_of_clean_and_corrupt'),  # misnamed
-    ('check_qk_fix_queries', 'qkq_exact_query_patching'),  # misnamed
-    ('check_qk_fix_keys', 'qkk_clean_pattern_not_subtracted'),  # misnamed
-    ('check_qk_fix_keys', 'qkk_log_softmax_pattern'),  # generic
-    ('check_graddrop', 'gd_one_backward_before_the_pass_loop'),  # misnamed
-    ('check_graddrop', 'gd_zero_ablation_delta'),  # misnamed
-    ('check_eap', 'eap_cosine_similarity_not_dot_product'),  # misnamed
-    ('check_eap_ig', 'ig_stacked_gradients_mean_over_destinations'),  # misnamed
-    ('check_eap_ig', 'ig_hook_never_passed'),  # misnamed
-    ('check_eap_ig', 'ig_all_point_hooks_in_one_run'),  # misnamed
-    ('check_gradpath', 'gp_target_probabilities_not_logits'),  # misnamed
-    ('check_patch_heads', 'patch_indexes_position_axis'),  # generic
-    ('check_qk_fix_keys', 'qkk_patches_all_keys'),  # misnamed
-    ('check_eap', 'eap_grads_at_sources'),  # misnamed
-    ('check_eap_ig', 'eapig_no_divide_by_m'),  # misnamed
-    ('check_eap_ig', 'eapig_zero_baseline'),  # misnamed
-    ('check_gradpath', 'gradpath_ascent'),  # misnamed
-    ('check_patch_heads', 'ph_hooks_passed_as_bwd_hooks'),  # misnamed
-    ('check_patch_heads', 'ph_heads_batched_reshape_transposed'),  # misnamed
-    ('check_atp_heads', 'atp_gradient_of_the_sum_of_logits'),  # misnamed (by hand: named, 'the logits themselves or their sum')
-    ('check_atp_heads', 'atp_examples_crossed_in_einsum'),  # misnamed
-    ('check_qk_fix_queries', 'qkq_last_query_position_never_estimated'),  # misnamed
-    ('check_qk_fix_queries', 'qkq_view_instead_of_permute'),  # generic
-    ('check_qk_fix_queries', 'qkq_queries_from_t_onward_patched'),  # misnamed
-    ('check_qk_fix_queries', 'qkq_query_gradient_not_pattern_gradient'),  # misnamed
-    ('check_qk_fix_keys', 'qkk_matmul_without_head_permute'),  # misnamed
-    ('check_qk_fix_keys', 'qkk_queries_from_hook_k'),  # generic
-    ('check_graddrop', 'gd_gradients_grabbed_at_attn_out'),  # misnamed
-    ('check_graddrop', 'gd_normaliser_counts_both_writes'),  # misnamed
-    ('check_graddrop', 'gd_gradient_hooks_registered_as_forward_hooks'),  # misnamed
-    ('check_eap', 'eap_max_over_positions'),  # misnamed
-    ('check_eap', 'eap_reshape_scrambles_sources'),  # misnamed
-    ('check_eap_ig', 'ig_examples_crossed_in_einsum'),  # misnamed
-    ('check_eap_ig', 'ig_rescaled_to_the_metric_gap'),  # misnamed
-    ('check_eap_ig', 'ig_per_segment_source_change'),  # misnamed
-    ('check_eap_ig', 'ig_return_inside_the_point_loop'),  # misnamed
-    ('check_gradpath', 'gp_difference_summed_before_squaring'),  # misnamed
-    ('check_gradpath', 'gp_hook_bound_to_the_first_point'),  # generic
-    ('check_gradpath', 'gp_ascends_the_distance_from_clean'),  # misnamed
-    ('check_verify_top', 'vt_groups_from_all_names'),  # misnamed
-    ('check_verify_top', 'vt_returned_in_stored_order'),  # misnamed
-    ('check_patch_heads', 'ph_position_axis'),  # generic
-    ('check_qk_fix_keys', 'qkk_only_column_s'),  # misnamed
-    ('check_qk_fix_keys', 'qkk_corrupt_query_too'),  # generic
-    ('check_eap_ig', 'ig_path_reversed'),  # misnamed
-    ('check_eap_ig', 'ig_hook_not_applied'),  # misnamed
-    ('check_gradpath', 'gp_gradient_ascent'),  # misnamed
-}
-
-ALL = [pytest.param(c, mid, pat, fn, id=f"{c}:{mid}") for c, mid, pat, fn in mistakes(*DEV, *UNSEEN)]
+from tests.planted import DEV, UNSEEN, assert_caught_and_named, mistakes, shard
+from tests.planted.gaps import KNOWN_GAPS
 
 
 def test_the_sets_are_big_enough_and_every_gap_is_a_planted_mistake():
@@ -189,10 +23,14 @@ def test_the_sets_are_big_enough_and_every_gap_is_a_planted_mistake():
     assert KNOWN_GAPS <= ids, KNOWN_GAPS - ids
 
 
+def test_the_shards_cover_every_planted_mistake_once():
+    from tests.planted import SHARDS
+
+    ids = [p.id for i in range(SHARDS) for p in shard(i)]
+    assert len(ids) == len(set(ids)) == len(mistakes(*DEV, *UNSEEN))
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("check, mid, pattern, fn", ALL)
+@pytest.mark.parametrize("check, mid, pattern, fn", shard(0))
 def test_planted_mistake_is_caught_and_named(check, mid, pattern, fn):
-    outcome, message, _ = classify(check, pattern, fn)
-    assert outcome != "passed", f"{mid} passed {check}"
-    if (check, mid) not in KNOWN_GAPS:
-        assert outcome == "named", f"{mid}: {outcome}: {message}"
+    assert_caught_and_named(check, mid, pattern, fn)

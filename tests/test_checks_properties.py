@@ -5,6 +5,7 @@ import torch
 
 import workbook as wb
 from workbook.arch.graph import Graph
+from workbook.core.runs import cache_activations, cache_activations_and_grads
 from workbook.course.checks._runner import known_error
 from workbook.course.checks.cases import separating_cases
 from workbook.course.checks.properties import batch_mean, first_step_geometry, identical_prompts, once, steps_probe
@@ -132,3 +133,18 @@ def test_a_batch_that_mixes_one_side_is_named_by_that_side():
                      reference_on=atp_heads)
     assert msg is not None and "share one corrupt" in msg and "mean-ablation" in msg
     assert batch_mean(atp_heads, CASES, reference=atp_heads, reference_on=atp_heads) is None
+
+
+def test_crossed_examples_are_named_on_copies_of_one_pair():
+    def crossed(model, task):  # sum over b, c of delta_b . grad_c / B: a different batch letter in each operand
+        names = [f"blocks.{l}.attn.hook_z" for l in range(model.cfg.n_layers)]
+        _, corr = cache_activations(model, task.corrupt, names)
+        _, clean, grads = cache_activations_and_grads(model, task, names, names)
+        B = task.batch_size
+        return torch.stack([torch.einsum("bphd,cphd->h", corr[n] - clean[n], grads[n]) / B for n in names])
+
+    refs = {id(m): atp_heads(m, t) for _, m, t in CASES}
+    msg = batch_mean(crossed, CASES, reference=lambda m, t: refs[id(m)])
+    assert msg is not None and "examples are crossed" in msg
+    means_first = batch_mean(lambda m, t: crossed(m, t) / t.batch_size, CASES, reference=lambda m, t: refs[id(m)])
+    assert means_first is not None and "crossed" not in means_first  # the product of the batch means is another mistake

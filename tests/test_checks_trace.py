@@ -227,3 +227,42 @@ def test_locate_names_the_return_expression(case):
     line = wrong_in_the_return.__code__.co_firstlineno + 4
     assert f"the value returned (line {line})" in found
     assert clues(snaps, quantities, model.cfg.n_layers, model.cfg.n_heads, "clean") == []
+
+
+def test_a_view_that_recuts_axes_is_named_with_its_line(case):
+    from workbook.course.checks.reshapes import recut, recut_clue
+
+    assert recut((6, 12, 4, 16), (6, 4, 12, 16)) and recut((5, 2, 3, 4), (24, 5))  # an axis moved in memory
+    assert not recut((6, 12, 64), (6, 12, 4, 16)) and not recut((6, 12, 4, 16), (6, 768))  # a split, a merge
+    assert not recut((4, 6, 64), (4, 6, 4, 16))  # a size that occurs twice (B = H = 4) decides nothing
+    model, task, _ = case
+
+    def scrambled(model, task):
+        q = cache_activations(model, task.clean, ["blocks.0.attn.hook_q"])[1]["blocks.0.attn.hook_q"]
+        B, T, H, D = q.shape
+        return torch.einsum("bhtd,bhsd->bhts", q.view(B, H, T, D), q.view(B, H, T, D))
+
+    found = []
+    trace_locals(scrambled, (model, task), is_learner_file, found)
+    line = scrambled.__code__.co_firstlineno + 3
+    if task.seq_len != model.cfg.n_heads:
+        assert found and found[0].line == line and found[0].how == ".view"
+        assert f"line {line} reshapes a tensor of shape" in recut_clue(found, "scrambled")
+    permuted = []
+    trace_locals(lambda m, t: scrambled(m, t).permute(0, 2, 1, 3).reshape(task.batch_size, -1), (model, task),
+                 is_learner_file, permuted)
+    assert [r.line for r in permuted] == [r.line for r in found]  # a permute then a merge is not flagged
+
+
+def test_queries_read_from_the_keys_hook_are_named(case):
+    model, task, quantities = case
+    found = _clues(lambda m, t: _qk(m, t, key_of=lambda l: l), model, task, quantities)
+    assert found == []
+
+    def keys_as_queries(model, task):
+        _, clean = cache_activations(model, task.clean, ["blocks.0.attn.hook_k"])
+        q = clean["blocks.0.attn.hook_k"]
+        return q.sum()
+
+    found = _clues(keys_as_queries, model, task, quantities)
+    assert found and "the keys are used as the queries" in found[0] and "'blocks.0.attn.hook_q'" in found[0]

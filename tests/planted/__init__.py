@@ -20,3 +20,26 @@ UNSEEN = ("held_out15", "held_out15n")
 def mistakes(*names: str) -> list:
     """The ``MISTAKES`` of the named modules of this package, in order."""
     return [m for name in names for m in importlib.import_module(f"tests.planted.{name}").MISTAKES]
+
+
+SHARDS = 3  # tests/test_checks_planted.py, _b.py and _c.py: xdist's --dist loadfile gives each file one worker
+
+
+def shard(index: int) -> list:
+    """Every ``SHARDS``-th planted mistake of the development and unseen sets from ``index`` on, as
+    pytest params ``(check, mid, pattern, fn)``; the shards split the slow planted run across workers."""
+    import pytest
+
+    every = mistakes(*DEV, *UNSEEN)[index::SHARDS]
+    return [pytest.param(c, mid, pat, fn, id=f"{c}:{mid}") for c, mid, pat, fn in every]
+
+
+def assert_caught_and_named(check: str, mid: str, pattern: str, fn) -> None:
+    """No planted mistake passes its check; each outside :data:`tests.planted.gaps.KNOWN_GAPS` is named."""
+    from scripts.plant_mistakes import classify
+    from tests.planted.gaps import KNOWN_GAPS
+
+    outcome, message, _ = classify(check, pattern, fn)
+    assert outcome != "passed", f"{mid} passed {check}"
+    if (check, mid) not in KNOWN_GAPS:
+        assert outcome == "named", f"{mid}: {outcome}: {message}"

@@ -24,7 +24,7 @@ import torch
 
 from workbook.course.checks.case import REL, REL_PROBE, Case, Finding
 from workbook.course.checks.case import close_to as _close
-from workbook.course.checks.properties import once
+from workbook.course.checks.properties import CROSSED_CAUSE, once
 from workbook.course.checks.shapes import shape_message
 from workbook.course.checks.source_lines import describe_numbers as _describe
 from workbook.course.checks.source_lines import point_at
@@ -223,6 +223,10 @@ def _variant_relation(failing: list[Case], hints) -> str | None:
         for probe in (_probe_sign, _probe_scale, _probe_offset):
             found = _agreeing(shifted, probe)
             if found is not None and found.key not in ("scale:?", "offset:?"):
+                if (key, found.key) == ("means_first", "scale:B"):  # sum_{b,c} delta_b . grad_c / B
+                    return "your numbers are B times the product of the batch means of the deltas and the " \
+                           "gradients, which is the sum over every PAIR of examples b, c of delta_b . grad_c / B: " \
+                           + CROSSED_CAUSE
                 rel = found.text.replace("the expected ones", "those").replace("your numbers", "on top of it, yours")
                 return f"{message.rstrip('.')}; {rel}"
     return None

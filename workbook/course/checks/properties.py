@@ -36,7 +36,8 @@ from workbook.core.task import Task
 from workbook.course.checks.case import close_to
 from workbook.course.checks.gradpath_objectives import objective_of_first_step
 
-__all__ = ["identical_prompts", "batch_mean", "pair_probes", "steps_probe", "first_step_geometry", "once", "PROBE_REL"]
+__all__ = ["identical_prompts", "batch_mean", "pair_probes", "steps_probe", "first_step_geometry", "once", "PROBE_REL",
+           "CROSSED_CAUSE"]
 
 PROBE_REL = 2e-3  # a property fails when it is off by more than this share of the values' scale (float32)
 
@@ -154,6 +155,9 @@ def batch_mean(fn: Callable, cases: list[tuple[str, object, Task]], *args, refer
                 return (f"your result on the batch equals your result on the {which} prompt pair alone: the other "
                         f"pairs are dropped or overwritten (a loop over pairs that keeps the last value, an index "
                         f"[0] or [-1] on the batch axis); average over all pairs. (Seen on {label}.)")
+        crossed = _crossed(fn, model, task, args, singles[0])
+        if crossed:
+            return crossed + f" (Seen on {label}.)"
         right = reference is not None and not _off(mean, torch.as_tensor(reference(model, task)).double())
         mixed = _which_mix(full, model, task, reference_on) if right and reference_on is not None else None
         if right and mixed is None and reference_on is not None:
@@ -165,6 +169,26 @@ def batch_mean(fn: Callable, cases: list[tuple[str, object, Task]], *args, refer
                 "be (each pair's estimate is computed on its own, then averaged): ")
         return lead + "your function combines the pairs wrongly " + MIXES + f". (Seen on {label}.)"
     return None
+
+
+CROSSED_CAUSE = ("every pair's delta is multiplied with EVERY pair's gradient, so the examples are crossed. The "
+                 "batch index is summed separately in each factor (an einsum with a different batch letter in each "
+                 "operand, e.g. 'b...,c...', or the batch summed in each factor before the product); keep one batch "
+                 "index shared by both factors, sum over it, and divide by B.")
+CROSSED_TEXT = ("on a batch of {B} copies of one prompt pair your result is {B} times that pair's own result (and "
+                "on a real batch it is not the mean of the pairs): " + CROSSED_CAUSE)
+
+
+def _crossed(fn: Callable, model, task: Task, args: tuple, single: torch.Tensor) -> str | None:
+    """Whether ``fn`` on ``B`` copies of pair 0 gives ``B`` times pair 0's result ``single`` (where the mean of
+    identical pairs is that pair's own): the sum over pairs ``b, c`` of ``delta_b . grad_c`` (crossed examples)."""
+    B = task.batch_size
+    if B < 2:
+        return None
+    copies = _quiet(fn, model, task.subset([0] * B), *args)
+    if copies is None or copies.shape != single.shape or not _off(copies, single) or _off(copies, single * B):
+        return None
+    return CROSSED_TEXT.format(B=B)
 
 
 def _off(a: torch.Tensor, b: torch.Tensor) -> bool:

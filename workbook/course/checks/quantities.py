@@ -20,7 +20,7 @@ import torch
 
 from workbook.core.runs import cache_activations_and_grads
 
-__all__ = ["Quantity", "model_quantities", "identify", "HOOK_WORDS", "REL_ID"]
+__all__ = ["Quantity", "model_quantities", "identify", "identified", "HOOK_WORDS", "REL_ID"]
 
 REL_ID = 1e-4
 
@@ -112,3 +112,8 @@ def identify(value: torch.Tensor, quantities: list[Quantity]) -> list[Quantity]:
             out.append(q)
     return out
 
+
+def identified(snaps: list, quantities: list[Quantity]) -> list[list[Quantity]]:
+    """:func:`~workbook.course.checks.quantities.identify` of every snapshot, in order (one list per snapshot):
+    computed once per trace (:class:`~workbook.course.checks.trace.CaseTrace`) and shared by its readers."""
+    return [identify(s.value, quantities) for s in snaps]

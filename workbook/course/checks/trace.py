@@ -14,8 +14,13 @@ context says it should be:
 * a dict entry's key names a hook (or a layer) and the value is another hook's (or layer's);
 * a name says clean (or corrupt) and the value is only the other run's;
 * a name says grad and the value is an activation, or an activation name holds a gradient;
+* a name says queries, keys or a pattern and the value is another of these hooks' activations;
 * the exercise linearises around the clean run and the gradients come from the corrupt one;
 * an entry of a cache (a dict named like one) that held a model activation was edited in place.
+
+While the trace runs, :class:`~workbook.course.checks.reshapes.Reshapes` watches the learner's own
+``view``/``reshape`` calls: one that moves a size to another place in memory (``[B, T, H, D] -> [B, H, T,
+D]``, a view where a permute belongs) is a clue too, read after the contradictions above.
 
 Asked later (after the relations and the properties): :func:`foreign_gradient`, for exercises whose
 gradients are the metric's own: a variable named like a gradient, shaped like one, holds other numbers
@@ -31,6 +36,7 @@ is skipped while another tracer (a debugger, coverage) is active.
 
 from __future__ import annotations
 
+import contextlib
 import linecache
 import re
 import sys
@@ -40,11 +46,13 @@ from typing import Callable
 import torch
 
 from workbook.course.checks._runner import is_library
-from workbook.course.checks.quantities import Quantity, identify, model_quantities
+from workbook.course.checks.gradient_clue import GRAD_NAME, foreign_gradient
+from workbook.course.checks.quantities import Quantity, identified, identify, model_quantities
+from workbook.course.checks.reshapes import Recut, Reshapes, recut_clue
 from workbook.course.checks.where import RETURNED, locate
 
-__all__ = ["Snapshot", "trace_locals", "clues", "foreign_gradient", "quantity_clue", "case_clue", "CaseTrace",
-           "is_learner_file", "MAX_SNAPSHOTS"]
+__all__ = ["Snapshot", "trace_locals", "identified", "clues", "foreign_gradient", "quantity_clue", "case_clue",
+           "CaseTrace", "is_learner_file", "MAX_SNAPSHOTS"]
 
 MAX_SNAPSHOTS = 4000  # a long loop stops being recorded after this many (the earliest lines matter most)
 MAX_NUMEL = 2_000_000
@@ -57,7 +65,6 @@ _NAME_KIND = ((re.compile(r"^q(_|$)|quer", re.I), ("hook_q", "queries")),
               (re.compile(r"pat|^a(_|$)", re.I), ("hook_pattern", "an attention pattern")))
 _CLEAN = re.compile(r"clean", re.I)
 _CORRUPT = re.compile(r"corr|noise|noisy|corrupt", re.I)
-_GRAD = re.compile(r"grad", re.I)
 _ACT = re.compile(r"^(act|acts|activation|activations|cache|clean_cache|corr\w*_cache|z|q|k|v|pattern)$", re.I)
 
 
@@ -96,11 +103,13 @@ def _arg_names(code) -> tuple[str, ...]:
     return code.co_varnames[:n]
 
 
-def trace_locals(fn: Callable, args: tuple, is_learner: Callable[[str], bool]) -> list[Snapshot]:
+def trace_locals(fn: Callable, args: tuple, is_learner: Callable[[str], bool],
+                 recuts: list[Recut] | None = None) -> list[Snapshot]:
     """Call ``fn(*args)`` once under a line tracer; the snapshots of the learner's tensor locals, in order.
 
     An exception from ``fn`` ends the trace (the snapshots up to it are returned). Returns ``[]``
-    when another tracer is active (a debugger or coverage keeps working)."""
+    when another tracer is active (a debugger or coverage keeps working). ``recuts``: a list that
+    receives the learner's reshapes that re-cut axes (:mod:`.reshapes`)."""
     if sys.gettrace() is not None:
         return []
     snaps: list[Snapshot] = []
@@ -146,12 +155,16 @@ def trace_locals(fn: Callable, args: tuple, is_learner: Callable[[str], bool]) -
         return None
 
     sys.settrace(global_trace)
+    watch = Reshapes(is_learner) if recuts is not None else contextlib.nullcontext()
     try:
-        fn(*args)
+        with watch:
+            fn(*args)
     except Exception:  # noqa: BLE001 - the check reports the learner's exception elsewhere
         pass
     finally:
         sys.settrace(None)
+        if recuts is not None:
+            recuts += watch.found
     return snaps
 
 
@@ -221,6 +234,26 @@ def _inplace_clue(s: Snapshot, quantities: list[Quantity]) -> str | None:
             "every later use; .clone() a cached tensor before you edit it")
 
 
+_KIND_NAME = {"hook_q": (re.compile(r"^(q|qs|query|queries)(_\w+)?$|^\w+_(q|query|queries)$", re.I), "queries"),
+              "hook_k": (re.compile(r"^(k|ks|key|keys)(_\w+)?$|^\w+_(k|key|keys)$", re.I), "keys"),
+              "hook_pattern": (re.compile(r"^(pattern|patt?|attn_pattern)(_\w+)?$", re.I), "an attention pattern")}
+
+
+def _kind_clue(s: Snapshot, ids: list[Quantity]) -> str | None:
+    """A variable named for queries, keys or a pattern that holds another of these hooks' activations."""
+    if s.key is not None or not ids or any(q.kind != "act" for q in ids):
+        return None
+    said = [(hook, words) for hook, (rx, words) in _KIND_NAME.items() if rx.match(s.var)]
+    held = {hook for q in ids for hook in _KIND_NAME if q.hook.endswith("attn." + hook)}
+    if len(said) != 1 or not held or said[0][0] in held or len(held) != 1:
+        return None
+    q, hook = ids[0], next(iter(held))
+    return (f"your `{s.name}` (line {s.line}) holds {q.describe()}, where its name says {said[0][1]}: the "
+            f"{_KIND_NAME[hook][1].removeprefix('an ')} are used as the {said[0][1].removeprefix('an ')}, read from "
+            f"the wrong hook ('{q.hook}' instead of '{q.hook.replace(hook, said[0][0])}': a copy-paste slip in the "
+            "hook name or the dict key)")
+
+
 def _run_clue(s: Snapshot, ids: list[Quantity], grad_run: str | None) -> str | None:
     name = s.var if s.key is None else f"{s.var}{s.key}"
     says_clean, says_corrupt = bool(_CLEAN.search(name)), bool(_CORRUPT.search(name))
@@ -233,7 +266,7 @@ def _run_clue(s: Snapshot, ids: list[Quantity], grad_run: str | None) -> str | N
             return (f"your `{s.name}` (line {s.line}) holds {q.describe()}: the {want} {noun} taken on the {q.run} "
                     f"tokens (task.{q.run} where task.{want} belongs), so clean and corrupt are swapped or the same "
                     "run is used twice")
-    if _GRAD.search(name) and all(q.kind == "act" for q in ids):
+    if GRAD_NAME.search(name) and all(q.kind == "act" for q in ids):
         return (f"your `{s.name}` (line {s.line}) is named a gradient but holds an activation, {q.describe()}: "
                 "the gradient of the metric with respect to it was never taken (read the gradient, e.g. from "
                 "cache_activations_and_grads, or .grad after backward, not the activation)")
@@ -247,51 +280,21 @@ def _run_clue(s: Snapshot, ids: list[Quantity], grad_run: str | None) -> str | N
     return None
 
 
-def _cosine(a: torch.Tensor, b: torch.Tensor) -> float:
-    a, b = a.flatten().double(), b.flatten().double()
-    return float(a @ b / (a.norm() * b.norm()).clamp_min(1e-300))
-
-
-def foreign_gradient(snaps: list[Snapshot], quantities: list[Quantity]) -> str | None:
-    """No variable holds the metric's gradient at any hook, and one named like a gradient has the shape of
-    one but other numbers (not all zero, not a multiple of a gradient of that shape): the backward was of
-    another quantity. Only for exercises whose gradients are the metric's own (AtP, the QK fix, EAP; not
-    GradDrop's or a path's); :func:`~workbook.course.checks.diagnose_diff.diagnose` asks it after the
-    relations and the properties, so a named neighbour (a log-probability's gradient) comes first."""
-    snaps = [s for s in snaps if s.var != RETURNED]
-    ids_of = [identify(s.value, quantities) for s in snaps]
-    if any(q.kind == "grad" for ids in ids_of for q in ids):
-        return None
-    grads = [q for q in quantities if q.kind == "grad" and q.head is None]
-    for s, ids in zip(snaps, ids_of):
-        name = s.var if s.key is None else f"{s.var}{s.key}"
-        if ids or s.arg or not _GRAD.search(name) or not bool(s.value.abs().max() > 0):
-            continue
-        same = [q for q in grads if q.value.shape == s.value.shape]
-        if not same or any(abs(_cosine(s.value, q.value)) > 0.99 for q in same):
-            continue  # no gradient of that shape, or a scaled one (a factor is the relation probes' to name)
-        return (f"your `{s.name}` (line {s.line}) is named a gradient, but neither it nor any other variable of "
-                "yours holds the metric's gradient at any hook (nor a multiple of it): the gradient is of another "
-                "quantity than the task's metric (the logits themselves or their sum, a loss, one logit, another "
-                "run's metric?). Call .backward() on the task's metric of the logits, averaged over the batch.")
-    return None
-
-
 def clues(snaps: list[Snapshot], quantities: list[Quantity], n_layers: int, n_heads: int,
-          grad_run: str | None = None) -> list[str]:
-    """Every contradiction found in ``snaps`` (see the module docstring), first line first."""
+          grad_run: str | None = None, ids_of: list[list[Quantity]] | None = None) -> list[str]:
+    """Every contradiction found in ``snaps`` (see the module docstring), first line first. ``ids_of``:
+    :func:`identified` of ``snaps`` when the caller has it."""
     hooks = {q.hook for q in quantities}
     out: list[str] = []
-    for s in snaps:
+    for s, ids in zip(snaps, identified(snaps, quantities) if ids_of is None else ids_of):
         if s.var == RETURNED:  # a return value has no name to contradict
             continue
         found = _inplace_clue(s, quantities)
-        ids = identify(s.value, quantities)
         if not ids and not found:
             continue
         found = found or (_index_clue(s, ids, "layer", _LAYER, _HEAD, n_layers)
                  or _index_clue(s, ids, "head", _HEAD, _LAYER, n_heads)
-                 or _key_clue(s, ids, hooks) or _run_clue(s, ids, grad_run))
+                 or _key_clue(s, ids, hooks) or _kind_clue(s, ids) or _run_clue(s, ids, grad_run))
         if found and found not in out:
             out.append(found)
     return out
@@ -301,13 +304,15 @@ def quantity_clue(fn: Callable, model, task, *args, is_learner: Callable[[str], 
                   grad_run: str | None = None) -> str | None:
     """The first clue of ``fn(model, task, *args)`` on this model and batch, as a diagnosis, or None."""
     snaps = trace_locals(fn, (model, task, *args), is_learner)
-    return _first_clue(snaps, model, task, model_quantities(model, task) if snaps else [], grad_run)
+    quantities = model_quantities(model, task) if snaps else []
+    return _first_clue(snaps, model, quantities, identified(snaps, quantities), grad_run)
 
 
-def _first_clue(snaps: list[Snapshot], model, task, quantities: list[Quantity], grad_run: str | None) -> str | None:
+def _first_clue(snaps: list[Snapshot], model, quantities: list[Quantity], ids_of: list[list[Quantity]],
+                grad_run: str | None) -> str | None:
     if not snaps:
         return None
-    found = clues(snaps, quantities, model.cfg.n_layers, model.cfg.n_heads, grad_run)
+    found = clues(snaps, quantities, model.cfg.n_layers, model.cfg.n_heads, grad_run, ids_of)
     if not found:
         return None
     more = f" ({len(found) - 1} more such line{'s' * (len(found) > 2)} after it)" if len(found) > 1 else ""
@@ -323,19 +328,24 @@ class CaseTrace:
     def __init__(self, fn: Callable, cases: list[tuple], *args, grad_run: str | None = None,
                  plain_grads: bool = False):
         self.fn, self.cases, self.args, self.grad_run, self.plain_grads = fn, cases, args, grad_run, plain_grads
-        self._traced: dict[int, tuple[list[Snapshot], list[Quantity]]] = {}
+        self._traced: dict[int, tuple[list[Snapshot], list[Quantity], list[list[Quantity]]]] = {}
+        self._recuts: dict[int, list[Recut]] = {}
 
-    def _trace(self, i: int) -> tuple[list[Snapshot], list[Quantity]]:
+    def _trace(self, i: int) -> tuple[list[Snapshot], list[Quantity], list[list[Quantity]]]:
+        """Case ``i``'s snapshots, the model's quantities and what each snapshot is (:func:`identified`)."""
         if i not in self._traced:
             _, model, task = self.cases[i]
-            snaps = trace_locals(self.fn, (model, task, *self.args), is_learner_file)
-            self._traced[i] = snaps, model_quantities(model, task) if snaps else []
+            self._recuts[i] = []
+            snaps = trace_locals(self.fn, (model, task, *self.args), is_learner_file, self._recuts[i])
+            quantities = model_quantities(model, task) if snaps else []
+            self._traced[i] = snaps, quantities, identified(snaps, quantities)
         return self._traced[i]
 
     def __call__(self) -> str | None:
-        for i, (_, model, task) in enumerate(self.cases):
-            snaps, quantities = self._trace(i)
-            found = _first_clue(snaps, model, task, quantities, self.grad_run)
+        for i, (_, model, _task) in enumerate(self.cases):
+            snaps, quantities, ids_of = self._trace(i)
+            found = _first_clue(snaps, model, quantities, ids_of, self.grad_run) or \
+                recut_clue(self._recuts[i], getattr(self.fn, "__name__", None))
             if found:
                 return found
         return None
@@ -352,8 +362,9 @@ class CaseTrace:
 
     def where(self) -> str | None:
         for i, (_, model, _task) in enumerate(self.cases):
-            found = locate(*self._trace(i), model.cfg.n_layers, skip=[p.detach() for p in model.parameters()],
-                           top=getattr(self.fn, "__name__", None))
+            snaps, quantities, ids_of = self._trace(i)
+            found = locate(snaps, quantities, model.cfg.n_layers, skip=[p.detach() for p in model.parameters()],
+                           top=getattr(self.fn, "__name__", None), ids_of=ids_of)
             if found:
                 return found
         return None

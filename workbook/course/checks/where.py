@@ -41,7 +41,7 @@ def _constant(t: torch.Tensor) -> bool:
 
 
 def locate(snaps: list, quantities: list[Quantity], n_layers: int, skip: list[torch.Tensor] = (),
-           limit: int = 4, top: str | None = None) -> str | None:
+           limit: int = 4, top: str | None = None, ids_of: list[list[Quantity]] | None = None) -> str | None:
     """Where to look when the learner's numbers bear no relation to the reference: the model quantities their code
     reads (each run's activations and the metric's gradients, grouped by hook, with their layers) and the first
     variables made from them that match none (``limit`` of them, in the order they were made, with their lines;
@@ -49,12 +49,12 @@ def locate(snaps: list, quantities: list[Quantity], n_layers: int, skip: list[to
     quantities are combined. It does not say the reads are the right ones (a real quantity at the wrong hook is
     listed as read); the learner compares the list with the method. ``skip``: tensors that are no place to look
     (the model's weights). ``top``: the learner's function (places in other functions name theirs; default: the
-    first traced). None when nothing read is a model quantity, or nothing is made from it."""
+    first traced). ``ids_of``: what each snapshot is (:func:`~workbook.course.checks.quantities.identify` of each),
+    when the caller has it. None when nothing read is a model quantity, or nothing is made from it."""
     read: dict[tuple, set] = {}
     made: dict[str, tuple[int, str]] = {}
     top = top or (snaps[0].func if snaps else "")
-    for s in snaps:
-        ids = identify(s.value, quantities)
+    for s, ids in zip(snaps, [identify(s.value, quantities) for s in snaps] if ids_of is None else ids_of):
         var = f"{s.var} {s.func}" if s.var == RETURNED else s.var  # one return value per function
         if ids:
             q = min(ids, key=lambda q: q.head is not None)  # the whole tensor before one head's slice
