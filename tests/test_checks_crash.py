@@ -127,3 +127,41 @@ def test_one_hook_pair_and_one_position_logits_are_named():
     logits = model(task.clean)
     with pytest.raises(wb.WorkbookError, match="logits of one position"):
         task.metric_value(logits[:, -1])
+
+
+def test_tuples_not_unpacked_a_shadowed_function_and_a_none_attribute_are_named():
+    x = torch.ones(3, requires_grad=True)
+    cache = (torch.zeros(2), {"blocks.0.attn.hook_z": torch.zeros(2)})
+
+    def reads_the_pair():
+        return cache["blocks.0.attn.hook_z"]
+
+    said = explain_crash(_raise(reads_the_pair), DIMS, is_library)
+    assert "`cache` is a tuple (logits, cache)" in said
+
+    def grad_tuple():
+        g = torch.autograd.grad((x * x).sum(), x)
+        return x - 0.5 * g
+
+    assert "`g` is a tuple of 1 tensor" in explain_crash(_raise(grad_tuple), DIMS, is_library)
+
+    def shadowed():
+        def kind(name):
+            return name[0]
+        out = []
+        for kind in ("head", "mlp"):  # noqa: B007 - the planted shadowing
+            out.append(kind(kind))
+        return out
+
+    assert "`kind` is a str here, not a function" in explain_crash(_raise(shadowed), DIMS, is_library)
+
+    class Holder:
+        per_example = None
+
+    scores = Holder()
+
+    def none_attribute():
+        return scores.per_example.abs()
+
+    assert "`scores.per_example` is None here, so it has no .abs" in explain_crash(_raise(none_attribute), DIMS,
+                                                                                   is_library)

@@ -126,6 +126,15 @@ def test_qk_fix(kind, check):
     _expect(check, lambda m, t: C.qk_fix_variant(m, t, kind, masked=False), "no causal mask")
 
 
+@pytest.mark.parametrize("kind, check", [("q", C.check_qk_fix_queries), ("k", C.check_qk_fix_keys)])
+def test_exact_patching_is_not_the_qk_fix(kind, check):
+    # near-uniform attention makes the estimate and the exact effect agree to 0.3 %: the check's peaked model tells them
+    def exact(m, t):
+        return wb.patch_nodes(m, t, kind, per_position=True).values.reshape(*_LH(m), t.seq_len)
+
+    _expect(check, exact, "EXACT effects of patching each")
+
+
 def test_qk_fix_keys_all_at_once():
     _expect(C.check_qk_fix_keys, keys_all_at_once, "all at once")
 

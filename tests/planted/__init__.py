@@ -2,19 +2,20 @@
 
 Each module's ``MISTAKES`` holds ``(check name, mistake id, expected cause regex, wrong function)``.
 ``planted`` and ``batch2`` were written while the probes were built; ``held_out1``-``held_out3``,
-``held_out`` (#4), ``held_out5``-``held_out13``, ``held_out14`` and ``held_out14n`` were each written
+``held_out`` (#4), ``held_out5``-``held_out15`` and ``held_out14n``/``held_out15n`` were each written
 blind (the writer never saw the checks or their messages), measured once unseen, and then the probes
-were revised on them, so they count as development sets now (:data:`DEV`). :data:`UNSEEN` names the newest blind round's sets
-(round 15: ``held_out15``, written against the list of ideas already planted, and ``held_out15n``,
-the mistakes its writer judged most common, written without that list; rounds 14 and 15 had both
-kinds). The counts are in docs/checks_planted.md (``scripts/plant_mistakes.py``).
+were revised on them, so they count as development sets now (:data:`DEV`). :data:`UNSEEN` names the
+newest blind round's set (round 16: ``held_out16``, written against the list of ideas already planted,
+each wrong solution written out inline as a learner would). The counts are in docs/checks_planted.md
+(``scripts/plant_mistakes.py``).
 """
 
 import importlib
 
 DEV = ("planted", "batch2", "held_out1", "held_out2", "held_out3", "held_out", "held_out5", "held_out6", "held_out7",
-       "held_out8", "held_out9", "held_out10", "held_out11", "held_out12", "held_out13", "held_out14", "held_out14n")
-UNSEEN = ("held_out15", "held_out15n")
+       "held_out8", "held_out9", "held_out10", "held_out11", "held_out12", "held_out13", "held_out14", "held_out14n",
+       "held_out15", "held_out15n")
+UNSEEN = ("held_out16",)
 
 
 def mistakes(*names: str) -> list:

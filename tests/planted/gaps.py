@@ -91,7 +91,6 @@ KNOWN_GAPS = {
     ('check_patch_heads', 'ph_baseline_inside_hook_context'),  # misnamed
     ('check_patch_heads', 'ph_last_position_corrupt_value_everywhere'),  # misnamed
     ('check_atp_heads', 'atp_d_head_summed_before_product'),  # generic
-    ('check_atp_heads', 'atp_median_over_prompt_pairs'),  # misnamed
     ('check_qk_fix_queries', 'qkq_absolute_pattern_change'),  # generic
     ('check_qk_fix_queries', 'qkq_float_mask'),  # generic
     ('check_qk_fix_keys', 'qkk_next_layers_pattern_gradient'),  # misnamed
@@ -158,7 +157,26 @@ KNOWN_GAPS = {
     ('check_patch_heads', 'ph_position_axis'),  # generic
     ('check_qk_fix_keys', 'qkk_only_column_s'),  # misnamed
     ('check_qk_fix_keys', 'qkk_corrupt_query_too'),  # generic
+    ('check_eap', 'eap_grads_at_sources'),  # misnamed
     ('check_eap_ig', 'ig_path_reversed'),  # misnamed
     ('check_eap_ig', 'ig_hook_not_applied'),  # misnamed
     ('check_gradpath', 'gp_gradient_ascent'),  # misnamed
+    ('check_atp_heads', 'atp_last_position_dropped'),  # misnamed
+    ('check_atp_heads', 'atp_attn_out_gradient_split_into_heads'),  # generic
+    ('check_qk_fix_queries', 'qkq_new_pattern_from_clean_queries'),  # misnamed
+    ('check_qk_fix_queries', 'qkq_square_root_of_attn_scale'),  # misnamed
+    ('check_qk_fix_keys', 'qkk_rows_before_s_zero_in_new_pattern'),  # misnamed
+    ('check_qk_fix_keys', 'qkk_clean_pattern_from_the_corrupt_cache'),  # generic
+    ('check_qk_fix_keys', 'qkk_mask_lets_each_query_see_the_next_key'),  # misnamed
+    ('check_graddrop', 'gd_abs_per_position_before_summing'),  # misnamed
+    ('check_graddrop', 'gd_grab_hook_returns_the_scaled_gradient'),  # misnamed
+    ('check_graddrop', 'gd_gate_condition_inverted'),  # misnamed
+    ('check_eap', 'eap_positions_summed_before_product'),  # misnamed
+    ('check_eap_ig', 'ig_point_written_into_resid_pre'),  # misnamed
+    ('check_gradpath', 'gp_spectral_norm_not_frobenius'),  # misnamed
+    ('check_gradpath', 'gp_kl_divergence_not_squared_logit_distance'),  # misnamed
+    ('check_gradpath', 'gp_only_the_differing_positions_move'),  # misnamed
+    ('check_gradpath', 'gp_sum_of_per_position_norms'),  # misnamed
+    ('check_verify_top', 'vt_order_called_with_k'),  # misnamed
+    ('check_verify_top', 'vt_values_written_at_the_group_index'),  # misnamed
 }

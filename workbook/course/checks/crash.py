@@ -257,6 +257,53 @@ def _attribute(text: str, values: dict[str, object]) -> str | None:
             "dict belongs?).")
 
 
+def _tuple_used(values: dict[str, object]) -> str | None:
+    """A tuple used where its contents belong: a function returning several values, never unpacked."""
+    for n, v in values.items():
+        if not isinstance(v, tuple) or not v or not any(isinstance(x, torch.Tensor) for x in v):
+            continue
+        if len(v) == 2 and isinstance(v[1], dict):
+            return (f"`{n}` is a tuple (logits, cache), not the cache: cache_activations(...) returns both, so unpack "
+                    f"it (`_, {n} = cache_activations(...)`; cache_activations_and_grads returns (logits, acts, "
+                    "grads)).")
+        return (f"`{n}` is a tuple of {len(v)} tensor{'s' * (len(v) > 1)}, not a tensor: torch.autograd.grad(...) "
+                f"returns one gradient per input as a tuple, even for one input; unpack it (`({n},) = "
+                "torch.autograd.grad(...)`, or take [0]).")
+    return None
+
+
+def _shadowed(text: str, line: str, values: dict[str, object]) -> str | None:
+    """``'str' object is not callable``: a function's name rebound to a value (a loop variable)."""
+    m = re.search(r"'(\w+)' object is not callable", text)
+    if not m:
+        return None
+    for name in re.findall(r"(?<![\w.])([A-Za-z_]\w*)\s*\(", line):
+        if type(values.get(name)).__name__ == m.group(1):
+            return (f"`{name}` is a {m.group(1)} here, not a function: a variable of the same name (a loop variable "
+                    f"such as `for {name} in ...`, or an assignment) replaced your function `{name}` (shadowing); "
+                    "give one of them another name.")
+    return None
+
+
+def _hook_pair(text: str, line: str) -> str | None:
+    """``fwd_hooks=(name, fn)``: one pair without the list around it."""
+    if "unpack" not in text or not re.search(r"(fwd|bwd)_hooks\s*=\s*\(", line):
+        return None
+    return ("fwd_hooks/bwd_hooks take a LIST of (name, function) pairs; one pair needs the list around it, "
+            "fwd_hooks=[(name, fn)]. A bare pair is read as a sequence of two items, the name and the function, "
+            "and each is unpacked as a pair.")
+
+
+def _none_attribute(text: str, line: str) -> str | None:
+    m = re.search(r"'NoneType' object has no attribute '(\w+)'", text)
+    found = re.search(rf"([A-Za-z_][\w.]*)\.{m.group(1)}\b", line) if m else None
+    if not found:
+        return None
+    return (f"`{found.group(1)}` is None here, so it has no .{m.group(1)}: the value was never set (an attribute "
+            "that this object leaves empty, a function or in-place method that returns None) where your code "
+            "expects a tensor.")
+
+
 def explain_crash(err: BaseException, dims: dict[str, int], is_library) -> str | None:
     """What went wrong on the learner's failing line, in words (see the module docstring), or None."""
     found = learner_tb_frame(err, is_library)
@@ -271,12 +318,12 @@ def explain_crash(err: BaseException, dims: dict[str, int], is_library) -> str |
     if isinstance(err, KeyError):
         return _score_lookup(err) or _unknown_hook(err, frame, dims) or _key(err, values, dims)
     if isinstance(err, TypeError):
-        said = _keyword(text, frame) or _method_indexed(text, line) or (
-            _none(values, line) if "NoneType" in text else None)
+        said = _keyword(text, frame) or _method_indexed(text, line) or _shadowed(text, line, values) or (
+            _none(values, line) if "NoneType" in text else None) or _tuple_used(values)
         return said
     if isinstance(err, AttributeError):
-        return _attribute(text, values)
+        return _attribute(text, values) or _none_attribute(text, line) or _tuple_used(values)
     if isinstance(err, (RuntimeError, IndexError, ValueError)):
-        said = _string_index(line, values) or _broadcast(text, dims) or _index(text, dims)
+        said = _hook_pair(text, line) or _string_index(line, values) or _broadcast(text, dims) or _index(text, dims)
         return said + _shapes(values, dims) if said else None
     return None

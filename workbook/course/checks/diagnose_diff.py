@@ -86,8 +86,8 @@ FACTOR_WHY = {
     "1/2": "half the expected values: a factor 1/2 that the first-order estimate does not have (the 1/2 of a "
            "second-order Taylor term, or a mean of two terms where their sum belongs)",
     "2": "twice the expected values: a term counted twice (added once more, or a sum of two copies where one belongs)",
-    "B/seq": "you divided by seq where the batch mean divides by B (a mean over positions where the batch is "
-             "averaged, or the wrong count as denominator)",
+    "B/seq": "you divided by the number of positions (seq) where the batch mean divides by the number of prompt "
+             "pairs B (a mean over positions where the batch is averaged, or the wrong count as denominator)",
     "1/max|expected|": "you normalised the result by its largest value (divided by max |value|, so the largest is "
                        "±1); the exercise wants the raw values, whose size is part of the answer",
     "1/M(corrupt)": "you divided by M(corrupt); the exercise wants the raw metric difference",
@@ -96,7 +96,7 @@ FACTOR_WHY = {
 
 def _probe_abs(c: Case) -> Finding | None:
     if (c.want < -REL_PROBE * c.scale).any() and c.close(c.want.abs(), REL_PROBE):
-        return Finding("abs", "your values are the expected ones without their sign (|expected|): an abs() where "
+        return Finding("abs", "your values are the expected ones with the sign dropped (|expected|): an abs() where "
                               "the exercise keeps the sign; a negative effect is as informative as a positive one.")
     return None
 
@@ -172,7 +172,8 @@ ZERO_TEXT = ("every value of yours is 0: a difference of an activation with itse
              "from the same run, e.g. the clean cache taken on the corrupt tokens), or a "
              "gradient/patch that never arrives (a hook that edits a copy but returns nothing, so "
              "the model keeps its own activation; a hook on a name that never fires; a forward run after "
-             "the hooks' `with` block closed, which removed them; a store "
+             "the hooks' `with` block closed, which removed them, or model.hooks(...) called without `with`, "
+             "which never registers them; a store "
              "keyed by hook.name and read by the registered name, which TransformerLens 4 reports "
              "differently).")
 

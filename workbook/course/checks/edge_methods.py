@@ -303,7 +303,7 @@ def _edge_check(fn, chapter: int, variants_fn, hints: dict[str, str], extra_args
             raise CheckFailed(f"on {label}: non-zero scores where there is no edge" + off_edge_words(out, ref, mask) + (
                 " and zeros on every real edge: your mask is inverted (masked_fill(edge_mask, 0) zeroes the real "
                 "edges; keep them: scores * graph.edge_mask, or masked_fill(~edge_mask, 0))." if inverted else
-                "; multiply by graph.edge_mask."))
+                ": the edge mask is not applied; multiply the scores by graph.edge_mask."))
         clean_m, corr_m = task.baselines(model)
         cases.append(Case(label, out, ref, ("source", "destination"), variants=variants,
                           factors=factors_of(model, task, **{"B/n_sources": task.batch_size / len(graph.sources)},

@@ -22,7 +22,16 @@ from workbook.core.task import Task
 from workbook.course.checks._runner import CheckFailed, learner_check
 from workbook.course.checks.atp_variants import atp_recipe_variants, z_parts
 from workbook.course.checks.atp_variants import recipe_hints as atp_recipe_hints
-from workbook.course.checks.cases import call_guarded, describe_model, dims_of, factors_of, head_label, separating_cases
+from workbook.course.checks.case import REL, close_to
+from workbook.course.checks.cases import (
+    SHARP,
+    call_guarded,
+    describe_model,
+    dims_of,
+    factors_of,
+    head_label,
+    separating_cases,
+)
 from workbook.course.checks.diagnose_diff import Case, diagnose
 from workbook.course.checks.graddrop_variants import DROP_HINTS, drop_set_variants
 from workbook.course.checks.neighbours import (
@@ -36,6 +45,7 @@ from workbook.course.checks.neighbours import (
 from workbook.course.checks.properties import pair_probes
 from workbook.course.checks.qk_variants import qk_fix_variant, qk_reference, recipe_hints
 from workbook.course.checks.shapes import shape_failure
+from workbook.course.checks.source_lines import describe_numbers
 from workbook.course.checks.trace import case_clue
 from workbook.models import zoo
 from workbook.models.loading import build_gpt2
@@ -77,20 +87,58 @@ def _cases(chapter: int) -> list[tuple[str, object, Task]]:
 
 
 def _run(fn: Callable, chapter: int, axes: tuple[str, ...], build_ref: Callable, hints: list[tuple[str, str]],
-         identical: dict | None = None, grad_run: str | None = "clean", plain_grads: bool = True) -> None:
+         identical: dict | None = None, grad_run: str | None = "clean", plain_grads: bool = True,
+         sharp: tuple[str, Callable] | None = None) -> None:
     """Run ``fn`` on the chapter's case and the separating cases; raise :class:`CheckFailed` with a diagnosis.
 
     ``build_ref(model, task) -> (reference, {variant key: tensor}, {factor name: value})``;
     ``identical``: keyword arguments of :func:`properties.identical_prompts` (its wording); ``grad_run``: the
     run the method's gradients come from (None: no gradients); ``plain_grads``: they are the metric's own
     (not GradDrop's), for the trace's late clue (:func:`~workbook.course.checks.trace.foreign_gradient`).
+    ``sharp``: ``(hint, exact_on)`` for a first-order estimate: when every case passes, one more model with
+    peaked attention (:data:`cases.SHARP`), where the estimate and the exact effect ``exact_on(model, task)``
+    differ; a function that gives the exact effect there is told ``hint``.
     """
-    cases = []
     all_cases = _cases(chapter)
+    cases = _collect(fn, all_cases, axes, build_ref)
+
+    def props() -> str | None:
+        return pair_probes(fn, all_cases[1:], [c.want for c in cases[1:]],
+                           reference_on=lambda m, t: build_ref(m, t)[0], **(identical or {}))
+
+    clue = case_clue(fn, all_cases[:2], grad_run=grad_run, plain_grads=plain_grads and grad_run is not None)
+    message = diagnose(cases, hints, fn, properties=props, clue=clue)
+    if sharp is not None:
+        message = _exact_instead(fn, message, cases, all_cases, axes, build_ref, hints, sharp)
+    if message:
+        raise CheckFailed(message)
+
+
+def _exact_instead(fn: Callable, message: str | None, cases: list[Case], all_cases: list[tuple], axes: tuple[str, ...],
+                   build_ref: Callable, hints: list[tuple[str, str]], sharp: tuple[str, Callable]) -> str | None:
+    """For a first-order estimate, the exact effect it estimates told apart (``sharp`` of :func:`_run`): a failing
+    function that gives the exact effect on every case (to the pass tolerance) is told so; a passing one is run once
+    more on the peaked model, where the two differ by 10-30 %."""
+    hint, exact_on = sharp
+    if message:
+        if all(close_to(c.got, exact_on(model, task), REL) for c, (_, model, task) in zip(cases, all_cases)):
+            return f"{hint} {describe_numbers(next(c for c in cases if not c.passes))}"
+        return message
+    peaked = separating_cases(**SHARP)
+    more = _collect(fn, peaked, axes, build_ref, twice=False)
+    for c, (_, model, task) in zip(more, peaked):
+        c.variants["exact"] = exact_on(model, task)
+    return diagnose(more, [("exact", hint)] + hints, fn)
+
+
+def _collect(fn: Callable, all_cases: list[tuple], axes: tuple[str, ...], build_ref: Callable,
+             twice: bool = True) -> list[Case]:
+    """``fn`` on each case, shape-checked (the last case called twice when ``twice``), as :class:`Case` s."""
+    cases = []
     for i, (label, model, task) in enumerate(all_cases):
         dims = dims_of(model, task)
         shape = tuple(dims[a] for a in axes)
-        out = call_guarded(fn, model, task, twice=i == len(all_cases) - 1, dims=dims, label=label)
+        out = call_guarded(fn, model, task, twice=twice and i == len(all_cases) - 1, dims=dims, label=label)
         if not isinstance(out, torch.Tensor):
             raise CheckFailed(f"return a torch.Tensor, got {type(out).__name__}.")
         if tuple(out.shape) != shape:
@@ -103,14 +151,7 @@ def _run(fn: Callable, chapter: int, axes: tuple[str, ...], build_ref: Callable,
                                    "M(clean) - M(corrupt)": clean_m - corr_m,
                                    "M(corrupt) - M(clean)": corr_m - clean_m},
                           name_of=head_label))
-    def props() -> str | None:
-        return pair_probes(fn, all_cases[1:], [c.want for c in cases[1:]],
-                           reference_on=lambda m, t: build_ref(m, t)[0], **(identical or {}))
-
-    clue = case_clue(fn, all_cases[:2], grad_run=grad_run, plain_grads=plain_grads and grad_run is not None)
-    message = diagnose(cases, hints, fn, properties=props, clue=clue)
-    if message:
-        raise CheckFailed(message)
+    return cases
 
 
 AXIS_WORD = {"n_layers": "layer", "n_heads": "head", "seq": "position"}
@@ -201,9 +242,22 @@ def check_atp_heads(fn: Callable) -> None:
 
 
 # --------------------------------------------------------------------------- QK fix
+def _exact_qk(kind: str) -> Callable:
+    def exact(model, task):
+        L, H, T = model.cfg.n_layers, model.cfg.n_heads, task.seq_len
+        return patch_nodes(model, task, kind, per_position=True, progress_bar=False).values.reshape(L, H, T)
+    return exact
+
+
 def _check_qk(fn: Callable, kind: str) -> None:
     noun = "query" if kind == "q" else "key"
+    exact = (f"your numbers are the EXACT effects of patching each {noun} (activation patching: a forward pass per "
+             f"layer, head and position), not the QK fix's estimate of them. On models whose attention is near "
+             f"uniform the two agree; on one with peaked attention they differ. The exercise asks for the estimate: "
+             f"recompute the pattern with the corrupt {noun} (the exact softmax) and multiply its change by "
+             "dM/dpattern of the clean run (one backward pass for all of them, no forward pass per position).")
     _run(fn, 1, ("n_layers", "n_heads", "seq"), qk_reference(kind), identical={"kind": "pattern", "noun": noun},
+         sharp=(exact, _exact_qk(kind)),
          hints=[
         ("sign", f"sign flipped: use (pattern with the corrupt {noun}) - (clean pattern)."),
         ("plain", f"softmax not recomputed: this is plain AtP on hook_{kind}. Recompute the pattern with the "
@@ -246,12 +300,13 @@ def _check_qk(fn: Callable, kind: str) -> None:
         ("subset:layer:last", "only the last layer is right; every other layer differs. In the last layer only the "
                               "last query row carries gradient (the metric is read at the last position), and the "
                               "last query sees every key, so the causal mask cannot matter there; in the earlier "
-                              "layers every row counts. So look first at how your patterns treat the keys a query "
-                              "must not see (s > t): the causal mask missing, filled with 0 instead of -inf (exp(0) "
-                              "still gives weight), applied after the softmax (the rows no longer sum to 1), or "
-                              "applied to only one of your two patterns: fill the scores with -inf above the "
-                              "diagonal BEFORE .softmax(-1), in both. Otherwise: a layer index fixed to -1 or off by "
-                              "one, or earlier entries overwritten by later iterations?"),
+                              "layers every row counts. So look at what your patterns do in the rows before the last: "
+                              "the keys a query must not see (s > t: the causal mask missing, filled with 0 instead "
+                              "of -inf, applied after the softmax or to only one of your two patterns), rows of the "
+                              "new pattern that are not recomputed (left at 0 or at the clean values), or a patched "
+                              "copy that is not fresh in each iteration (cloned once outside the position loop, so "
+                              "earlier patches stay in). Otherwise: a layer index fixed to -1 or off by one, or "
+                              "earlier entries overwritten by later iterations?"),
         ("scale:B", BATCH_TOO_BIG),
     ])
 
@@ -309,11 +364,13 @@ def check_graddrop(fn: Callable) -> None:
         ("last_ex", "these are the scores of the LAST prompt pair only (a loop over examples that overwrites its "
                     "result?): average over all pairs."),
         ("subset:layer:last", "only the last layer is right. Its nodes have nothing downstream to drop, so every "
-                              "pass but their own is plain AtP there and your per-pair |.| and averaging are fine; "
-                              "the layers below are wrong, so the passes themselves are: in pass l stop the "
-                              "gradient through BOTH layer l's attention and MLP outputs (hook_attn_out and "
-                              "hook_mlp_out, nothing else), take |estimate| per pair in EVERY pass, and SUM the L - 1 "
-                              "passes that do not drop the node's own layer (not a max or a single pass)."),
+                              "pass but their own is plain AtP there, and only the last position carries gradient "
+                              "there, so a |.| taken per position cannot show in that layer; the layers below are "
+                              "wrong. Check the passes: in pass l stop the gradient through BOTH layer l's attention "
+                              "and MLP outputs (hook_attn_out and hook_mlp_out, nothing else; the gate's condition "
+                              "drops layer l only), take |estimate| per pair of the estimate SUMMED over positions and "
+                              "d_head (not per position) in EVERY pass, and SUM the L - 1 passes that do not drop the "
+                              "node's own layer (not a max or a single pass)."),
         ("zero", "every value of yours is 0: the gradients (or the deltas) you multiply are zeros. Did you clear the "
                  "gradients after the backward and before reading them (clear the store BEFORE each backward, read "
                  "it after)? Is the store keyed by hook.name and read by the registered name (TransformerLens 4 "

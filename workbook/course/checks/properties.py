@@ -40,6 +40,7 @@ __all__ = ["identical_prompts", "batch_mean", "pair_probes", "steps_probe", "fir
            "CROSSED_CAUSE"]
 
 PROBE_REL = 2e-3  # a property fails when it is off by more than this share of the values' scale (float32)
+EXACT_REL = 1e-4  # the same numbers up to float32 rounding (a median or maximum picks one pair's own value)
 
 
 def once(fn: Callable[[], str | None] | None) -> Callable[[], str | None]:
@@ -155,6 +156,14 @@ def batch_mean(fn: Callable, cases: list[tuple[str, object, Task]], *args, refer
                 return (f"your result on the batch equals your result on the {which} prompt pair alone: the other "
                         f"pairs are dropped or overwritten (a loop over pairs that keeps the last value, an index "
                         f"[0] or [-1] on the batch axis); average over all pairs. (Seen on {label}.)")
+        stacked = torch.stack(singles)
+        for which, value in (("MEDIAN", stacked.median(0).values), ("LARGEST", stacked.max(0).values),
+                             ("SMALLEST", stacked.min(0).values)):
+            if _same(full, value) and _off(value, mean):  # a median or maximum is one of the pairs' own numbers
+                return (f"your result on the batch is the {which} of your results on each prompt pair alone, entry "
+                        f"by entry, not their mean: the pairs are combined with a {which.lower()} (median/max/min "
+                        "over the batch axis) where the method averages them; use .mean(0) over the pairs. "
+                        f"(Seen on {label}.)")
         crossed = _crossed(fn, model, task, args, singles[0])
         if crossed:
             return crossed + f" (Seen on {label}.)"
@@ -189,6 +198,12 @@ def _crossed(fn: Callable, model, task: Task, args: tuple, single: torch.Tensor)
     if copies is None or copies.shape != single.shape or not _off(copies, single) or _off(copies, single * B):
         return None
     return CROSSED_TEXT.format(B=B)
+
+
+def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Equal up to float32 rounding, relative to their scale however small (no absolute floor)."""
+    scale = max(a.abs().max().item(), b.abs().max().item())
+    return scale > 0 and (a - b).abs().max().item() <= EXACT_REL * scale
 
 
 def _off(a: torch.Tensor, b: torch.Tensor) -> bool:

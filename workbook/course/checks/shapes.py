@@ -45,6 +45,9 @@ def shape_message(got_shape: tuple[int, ...], axes: tuple[str, ...], dims: dict[
     if not got:
         return (f"{head}: a single number: a .sum() or .mean() without dim= (or .item()) reduced every axis; "
                 "name the axes to reduce, e.g. .mean(0) for the batch.")
+    if len(got) > len(want) and tuple(n for n in got if n != 1) == tuple(n for n in want if n != 1):
+        return (f"{head}: the right sizes with extra axes of size 1 in between: a reduction with keepdim=True (or an "
+                "unsqueeze/None index) kept the reduced axes; reduce without keepdim, or .squeeze() those axes.")
     if sorted(got) == sorted(want):
         order = [" or ".join(a for a in axes if dims[a] == s) for s in got]
         return f"{head}: the axes are in the wrong order (yours look like [{', '.join(order)}]); permute them."
