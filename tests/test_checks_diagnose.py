@@ -122,3 +122,12 @@ def test_guards_catch_edited_inputs_and_accumulation():
 
     with pytest.raises(CheckFailed, match="2 = n_heads"):
         call_guarded(crashes, model, task, dims={"n_layers": 4, "n_heads": 2}, label="x")
+
+
+def test_an_unnamed_factor_on_one_model_only_is_no_diagnosis():
+    other = WANT + 0.3 * torch.arange(9.0).reshape(3, 3)
+    unrelated = torch.tensor([[0.1, 0.9, -0.4], [0.3, -2.0, 0.8], [-1.1, 0.2, 0.6]])
+    msg = diagnose([_case(WANT * 3.3, WANT), _case(unrelated, other)])
+    assert "proportional" not in msg and msg.startswith("your values differ from the reference with no simple relation")
+    msg = diagnose([_case(WANT * 4, WANT, factors={"B": 4.0}), _case(unrelated, other)])
+    assert msg.startswith("on the test case (but not on every test model)") and "times B" in msg

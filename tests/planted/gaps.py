@@ -15,7 +15,7 @@ KNOWN_GAPS = {
     ('check_graddrop', 'abs of each factor'),  # generic
     ('check_qk_fix_keys', 'corrupt queries as well'),  # generic
     ('check_graddrop', 'upstream passes left out'),  # misnamed
-    ('check_qk_fix_queries', 'keys patched, not queries'),  # misnamed
+    ('check_qk_fix_queries', 'keys patched, not queries'),  # generic
     ('check_qk_fix_keys', 'column s only'),  # misnamed
     ('check_eap', "delta of the destination's input"),  # misnamed
     ('check_eap_ig', 'both endpoints clean'),  # misnamed
@@ -164,13 +164,13 @@ KNOWN_GAPS = {
     ('check_atp_heads', 'atp_last_position_dropped'),  # misnamed
     ('check_atp_heads', 'atp_attn_out_gradient_split_into_heads'),  # generic
     ('check_qk_fix_queries', 'qkq_new_pattern_from_clean_queries'),  # misnamed
-    ('check_qk_fix_queries', 'qkq_square_root_of_attn_scale'),  # misnamed
+    ('check_qk_fix_queries', 'qkq_square_root_of_attn_scale'),  # generic
     ('check_qk_fix_keys', 'qkk_rows_before_s_zero_in_new_pattern'),  # misnamed
     ('check_qk_fix_keys', 'qkk_clean_pattern_from_the_corrupt_cache'),  # generic
     ('check_qk_fix_keys', 'qkk_mask_lets_each_query_see_the_next_key'),  # misnamed
     ('check_graddrop', 'gd_abs_per_position_before_summing'),  # misnamed
     ('check_graddrop', 'gd_grab_hook_returns_the_scaled_gradient'),  # misnamed
-    ('check_graddrop', 'gd_gate_condition_inverted'),  # misnamed
+    ('check_graddrop', 'gd_gate_condition_inverted'),  # generic
     ('check_eap', 'eap_positions_summed_before_product'),  # misnamed
     ('check_eap_ig', 'ig_point_written_into_resid_pre'),  # misnamed
     ('check_gradpath', 'gp_spectral_norm_not_frobenius'),  # misnamed

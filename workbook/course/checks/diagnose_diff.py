@@ -303,8 +303,10 @@ def diagnose(cases: list[Case], hints: list[tuple[str, str]] = (), fn: Callable 
     for c in failing:  # no relation holds everywhere: report one that holds on a single case
         for probe in PROBES:
             found = probe(c)
+            found = [f for f in (found if isinstance(found, list) else [found] if found else [])
+                     if f.key not in ("scale:?", "near")]  # an unnamed factor or a near miss on one model says nothing
             if found:
-                found = found[0] if isinstance(found, list) else found
+                found = found[0]
                 text = named.get(found.key, found.text)  # a relation on one model only is weak: where to look
                 return (f"on {c.label} (but not on every test model): {text} {describe_numbers(c)}"
                         + point_at(fn, found.key) + _look(where))
