@@ -13,7 +13,9 @@ by construction, and name the *kind* of mistake from which property fails:
 * **a batch is the mean of its prompt pairs** (:func:`batch_mean`): every estimate is computed
   per prompt pair and averaged (GradDrop's absolute value is taken per pair), so the result on a
   batch equals the mean of the results on each pair alone. Failing it means the function mixes
-  pairs (means before products, a batch-wide norm, one pair's values read for another, a sum).
+  pairs (means before products, a batch-wide norm, one pair's values read for another, a sum, a
+  median or maximum over the pairs). On B copies of one pair, a right answer is that pair's own; B
+  times it means every pair's delta met every pair's gradient (crossed examples).
   For GradPath the points of pair ``b`` must not depend on the other pairs.
 * **one step is the endpoint** (:func:`steps_probe`): EAP-IG with ``m = 1`` is EAP at the clean
   input, GradPath with one step is its first step; right there and wrong at ``m`` steps locates
