@@ -14,7 +14,7 @@ import re
 
 import torch
 
-from workbook.course.checks.quantities import Quantity, identify
+from workbook.course.checks.quantities import Quantity, identified
 
 __all__ = ["locate", "RETURNED"]
 
@@ -49,12 +49,12 @@ def locate(snaps: list, quantities: list[Quantity], n_layers: int, skip: list[to
     quantities are combined. It does not say the reads are the right ones (a real quantity at the wrong hook is
     listed as read); the learner compares the list with the method. ``skip``: tensors that are no place to look
     (the model's weights). ``top``: the learner's function (places in other functions name theirs; default: the
-    first traced). ``ids_of``: what each snapshot is (:func:`~workbook.course.checks.quantities.identify` of each),
+    first traced). ``ids_of``: what each snapshot is (:func:`~workbook.course.checks.quantities.identified`),
     when the caller has it. None when nothing read is a model quantity, or nothing is made from it."""
     read: dict[tuple, set] = {}
     made: dict[str, tuple[int, str]] = {}
     top = top or (snaps[0].func if snaps else "")
-    for s, ids in zip(snaps, [identify(s.value, quantities) for s in snaps] if ids_of is None else ids_of):
+    for s, ids in zip(snaps, identified(snaps, quantities) if ids_of is None else ids_of):
         var = f"{s.var} {s.func}" if s.var == RETURNED else s.var  # one return value per function
         if ids:
             q = min(ids, key=lambda q: q.head is not None)  # the whole tensor before one head's slice
