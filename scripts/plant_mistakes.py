@@ -4,7 +4,9 @@
 
 For each mistake: **passed** (the check printed [passed]: the worst outcome), **named** (the
 message matches the expected cause), **misnamed** (a specific message with another cause),
-**generic** (the "no simple relation" fallback, or a crash report).
+**generic** (the "no simple relation" fallback, or a crash report). The last section runs the sets
+written inline again with the one-line repair on (``workbook.course.checks.repair``, as learners get
+it); a message that leads with a verified fix is never counted generic.
 """
 
 from __future__ import annotations
@@ -17,15 +19,20 @@ import re
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# the tables measure the diagnoses; the one-line repair (workbook.course.checks.repair) is measured in the last
+# section, on the sets written inline (tests.planted.INLINE), where a slip sits on a line of the learner's own function
+os.environ.setdefault("WORKBOOK_REPAIR_SECONDS", "0")
 
 import torch  # noqa: E402
 
 from workbook.course.checks import edge_methods, node_methods, workflow  # noqa: E402
 
+FIX = "one change makes your function pass"  # workbook.course.checks.repair.Edit.describe
 GENERIC = (r"no simple relation", r"^\[check failed\] \S+ raised ", r"checking its result raised")
 
 
@@ -47,12 +54,28 @@ def classify(check_name: str, pattern: str, fn) -> tuple[str, str, float]:
     msg = buf.getvalue().strip()
     if ok:
         return "passed", msg, dt
-    if any(re.search(g, msg) for g in GENERIC):
+    if FIX not in msg and any(re.search(g, msg) for g in GENERIC):  # a verified one-line fix is never generic
         return "generic", msg, dt
     # only the diagnosis counts: not the numbers (". On <model>: ...") nor the quoted code ("Look at line")
     diagnosis = re.split(r"\. On |\. Look at line |: yours ", msg.split(" Look at line ")[0])[0]
     diagnosis = re.sub(r"^\[check failed\] \S+:? ", "", diagnosis)  # the function's name is not a diagnosis
     return ("named" if re.search(pattern, diagnosis) else "misnamed"), msg, dt
+
+
+def repaired(fn: Callable[[], list[tuple]]) -> list[tuple]:
+    """``fn()`` with the one-line repair on (its default budget, as a learner runs the checks)."""
+    before = os.environ.get("WORKBOOK_REPAIR_SECONDS")
+    os.environ["WORKBOOK_REPAIR_SECONDS"] = "20"
+    try:
+        return fn()
+    finally:
+        os.environ["WORKBOOK_REPAIR_SECONDS"] = before if before is not None else "0"
+
+
+def fixes_line(rows) -> str:
+    """How many messages lead with a verified one-line fix."""
+    n = sum(FIX in r[3] for r in rows)
+    return f"A verified one-line fix leads {n} of the {len(rows)} messages."
 
 
 def run(mistakes) -> list[tuple]:
@@ -90,7 +113,7 @@ def main() -> None:
     ap.add_argument("--set", default="both", choices=("dev", "unseen", "both"))
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
-    from tests.planted import DEV, UNSEEN, mistakes
+    from tests.planted import DEV, INLINE, UNSEEN, mistakes
 
     sections = []
     if args.set in ("dev", "both"):
@@ -101,12 +124,16 @@ def main() -> None:
             sections.append((f"Held-out set `{name}` (round {UNSEEN_ROUND}, written blind; now with the final probes)",
                              run(mistakes(name))))
     text = HEADER + "\n".join(table(t, r) for t, r in sections)
+    rows = repaired(lambda: run(mistakes(*INLINE)))
+    text += "\n" + table(REPAIR_TITLE, rows) + "\n" + fixes_line(rows) + "\n"
     if not args.no_write:
         (ROOT / "docs" / "checks_planted.md").write_text(text)
     print(text)
 
 
 UNSEEN_ROUND = 16
+REPAIR_TITLE = ("With the one-line repair, as a learner sees the checks (the sets written inline, "
+                + ", ".join(f"`{n}`" for n in ("held_out16", "held_out17")) + ")")
 DEV_TITLE = "Development set (every set the probes were revised on: the first batches and held-out sets #1-#15n)"
 HEADER = """# Learner checks against planted mistakes
 

@@ -16,6 +16,9 @@ DEV = ("planted", "batch2", "held_out1", "held_out2", "held_out3", "held_out", "
        "held_out8", "held_out9", "held_out10", "held_out11", "held_out12", "held_out13", "held_out14", "held_out14n",
        "held_out15", "held_out15n")
 UNSEEN = ("held_out16",)
+#: the sets whose wrong solutions are written out inline (a slip on a line of the learner's own function): the
+#: one-line repair (workbook.course.checks.repair) is measured on them
+INLINE = ("held_out16",)
 
 
 def mistakes(*names: str) -> list:

@@ -31,6 +31,8 @@ import torch
 from workbook.core.errors import WorkbookError
 from workbook.course.checks.crash import explain_crash
 from workbook.course.checks.hook_names import hook_name_trap
+from workbook.course.checks.quick import session
+from workbook.course.checks.repair import one_line_fix
 
 __all__ = ["CheckFailed", "CheckResult", "learner_check", "assert_close_named", "learner_line", "known_error",
            "KNOWN_ERRORS", "STRICT_ENV", "is_library"]
@@ -111,6 +113,19 @@ def learner_check(fn: Callable) -> Callable:
         return CheckResult(_run(learner_fn, *args, strict=strict, **kwargs))
 
     def _run(learner_fn: Callable, *args, strict: bool | None = None, **kwargs) -> bool:
+        with session():  # the test models and references, computed once for this call and any repair
+            return _verdict(learner_fn, *args, strict=strict, **kwargs)
+
+    def _fix(learner_fn: Callable, *args, **kwargs) -> str:
+        """A one-line edit that makes ``learner_fn`` pass (:mod:`.repair`), as the message's first sentence."""
+        def check(candidate: Callable) -> None:
+            with torch.enable_grad():
+                fn(candidate, *args, **kwargs)
+
+        found = one_line_fix(check, learner_fn)
+        return "" if found is None else found.describe() + " "
+
+    def _verdict(learner_fn: Callable, *args, strict: bool | None = None, **kwargs) -> bool:
         strict = os.environ.get(STRICT_ENV, "0") == "1" if strict is None else strict
         name = getattr(learner_fn, "__name__", "your function")
         try:
@@ -125,12 +140,13 @@ def learner_check(fn: Callable) -> Callable:
                 raise
             return False
         except CheckFailed as err:
-            print(f"[check failed] {name}: {err}")
+            fix = _fix(learner_fn, *args, **kwargs)
+            print(f"[check failed] {name}: {fix + 'What the check saw before it: ' if fix else ''}{err}")
             if strict:
                 raise
             return False
         except Exception as err:  # noqa: BLE001 - a learner's bug must not stop Run All
-            return _crashed(name, err, strict)
+            return _crashed(name, err, strict, lambda: _fix(learner_fn, *args, **kwargs))
         print(f"[passed] {name}: matches the reference on every test case.")
         return True
 
@@ -188,16 +204,18 @@ def _from_workbook(err: BaseException) -> bool:
     return isinstance(err, WorkbookError) or bool(frames and frames[-1].filename.startswith(_PACKAGE))
 
 
-def _crashed(name: str, err: Exception, strict: bool) -> bool:
-    """Report an exception raised while running the learner's function; re-raise when strict."""
+def _crashed(name: str, err: Exception, strict: bool, fix: Callable[[], str] = lambda: "") -> bool:
+    """Report an exception raised while running the learner's function (after ``fix()``: a one-line edit that
+    makes it pass, in words, or ""); re-raise when strict."""
     frame = _learner_frame(err)
+    fixed = fix()
     message = str(err).strip().splitlines()[0] if str(err).strip() else ""
     what = f"{type(err).__name__}{': ' + message if message else ''}"
     explained = explain_crash(err, getattr(err, "workbook_dims", None) or {}, is_library)
     trap = hook_name_trap(err) if explained is None and frame is not None else None  # only the learner's code
     if trap is not None:
         where = f" (in {frame.name}, line {frame.lineno}: {(frame.line or '').strip()})" if frame is not None else ""
-        print(f"[check failed] {name}: {trap}{where}")
+        print(f"[check failed] {name}: {fixed}{trap}{where}")
         if strict:
             raise CheckFailed(trap) from err
         return False
@@ -208,12 +226,14 @@ def _crashed(name: str, err: Exception, strict: bool) -> bool:
         code = (frame.line or "").strip()
         where = f"in {frame.name}, line {frame.lineno}" + (f": {code}" if code else "")
         if known:
-            print(f"[check failed] {name}: your function raised {what} ({where}): {known}")
+            print(f"[check failed] {name}: {fixed}your function raised {what} ({where}): {known}")
+        elif fixed:
+            print(f"[check failed] {name}: {fixed}Your function raised {what} ({where}).")
         else:
             print(f"[check failed] {name} raised {what} ({where}). Fix it and re-run the cell; the notebook "
                   "continues with the reference implementation.")
     else:
-        print(f"[check failed] {name}: checking its result raised {what} (inside the workbook: is the return "
+        print(f"[check failed] {name}: {fixed}checking its result raised {what} (inside the workbook: is the return "
               "value what the exercise asks for?). The notebook continues with the reference implementation.")
     if strict:
         raise err

@@ -22,6 +22,7 @@ import torch
 from workbook.core.task import Task
 from workbook.course.checks._runner import CheckFailed, is_library, learner_line
 from workbook.course.checks.crash import explain_crash
+from workbook.course.checks.quick import remembered
 from workbook.models.loading import build_gpt2
 
 __all__ = ["SEPARATING", "SHARP", "separating_cases", "dims_of", "factors_of", "call_guarded", "describe_model",
@@ -37,7 +38,13 @@ def separating_cases(d_vocab: int = 23, rows=SEPARATING,
     """``[(label, model, task)]``: random GPT-2s with all sizes different (see module docstring).
 
     ``init_range``: the weights' initial standard deviation (GPT-2's 0.02 by default, which leaves attention
-    near uniform and the model near linear; 0.2 gives peaked attention, see :data:`SHARP`)."""
+    near uniform and the model near linear; 0.2 gives peaked attention, see :data:`SHARP`). Built once per check
+    call (:func:`~workbook.course.checks.quick.remembered`)."""
+    return list(remembered(("separating", d_vocab, tuple(rows), init_range),
+                           lambda: _separating(d_vocab, rows, init_range)))
+
+
+def _separating(d_vocab: int, rows, init_range: float | None) -> list[tuple[str, object, Task]]:
     out = []
     for seed, L, H, dh, B, T in rows:
         more = {} if init_range is None else {"initializer_range": init_range}

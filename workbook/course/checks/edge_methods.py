@@ -31,6 +31,7 @@ from workbook.course.checks.diagnose_diff import ZERO_TEXT, Case, diagnose, shap
 from workbook.course.checks.gradpath_variants import GP_HINTS, gradpath_variants
 from workbook.course.checks.neighbours import METRIC_WORDS, other_metrics
 from workbook.course.checks.properties import batch_mean, pair_probes, steps_probe
+from workbook.course.checks.quick import in_quick_order, remembered
 from workbook.course.checks.shapes import off_edge_words, shape_failure
 from workbook.course.checks.trace import case_clue
 from workbook.models.loading import build_gpt2
@@ -61,9 +62,9 @@ def _specimen_cases() -> list[tuple]:
 def _check_cases(chapter: int) -> list[tuple[str, object, Task]]:
     """The chapter's specimen first (its numbers go in the messages), then the separating models."""
     name = {3: "flat_region", 4: "path_saturation"}[chapter]
-    model, task = build(name)
-    return [(f"the {name} specimen, the chapter's model ({describe_model(model, task)})", model, task)] + \
-        separating_cases()
+    model, task = remembered(("specimen", name), lambda: build(name))
+    return in_quick_order([(f"the {name} specimen, the chapter's model ({describe_model(model, task)})", model, task)]
+                          + separating_cases())
 
 
 def _edge_groups(graph: Graph) -> dict[str, torch.Tensor]:
@@ -295,7 +296,8 @@ def _edge_check(fn, chapter: int, variants_fn, hints: dict[str, str], extra_args
         out = out.detach()
         if tuple(out.shape) != (dims["n_sources"], dims["n_destinations"]):
             raise CheckFailed(_edge_shape_failure(fn, all_cases[i:], extra_args, tuple(out.shape), dims))
-        variants = variants_fn(model, task, *extra_args)
+        variants = dict(remembered((variants_fn, id(model), id(task), extra_args),
+                                   lambda: variants_fn(model, task, *extra_args), model, task))
         ref = variants.pop("reference")
         mask = graph.edge_mask
         if (out[~mask].abs() > 1e-9 * max(ref.abs().max().item(), 1e-9)).any():
@@ -346,7 +348,8 @@ def check_eap_ig(eap_ig_fn, steps: int = 4) -> None:
 
 
 def _gradpath_case(fn, label, model, task, steps, step_size, twice) -> Case:
-    variants = gradpath_variants(model, task, steps, step_size)
+    variants = dict(remembered((gradpath_variants, id(model), id(task), steps, step_size),
+                               lambda: gradpath_variants(model, task, steps, step_size), model, task))
     ref = variants.pop("reference")
     B, P, D = ref.shape[1:]
     dims = {"steps + 1": steps + 1, "batch": B, "seq": P, "d_model": D, "d_vocab": model.cfg.d_vocab}

@@ -44,6 +44,7 @@ from workbook.course.checks.neighbours import (
 )
 from workbook.course.checks.properties import pair_probes
 from workbook.course.checks.qk_variants import qk_fix_variant, qk_reference, recipe_hints
+from workbook.course.checks.quick import in_quick_order, remembered
 from workbook.course.checks.shapes import shape_failure
 from workbook.course.checks.source_lines import describe_numbers
 from workbook.course.checks.trace import case_clue
@@ -73,7 +74,11 @@ def random_cases(n_layers: int = 2, seeds: tuple[int, ...] = (101, 202)) -> list
 
 
 def chapter_case(chapter: int) -> tuple[str, object, Task]:
-    """The chapter's own model and batch: ``(label, model, task)``."""
+    """The chapter's own model and batch: ``(label, model, task)`` (loaded once per check call)."""
+    return remembered(("chapter", chapter), lambda: _chapter_case(chapter))
+
+
+def _chapter_case(chapter: int) -> tuple[str, object, Task]:
     if chapter == 0:
         model, task = zoo.load("induction", n=16, seed=0)
         return (f"the chapter's induction model ({describe_model(model, task)})", model, task)
@@ -83,7 +88,7 @@ def chapter_case(chapter: int) -> tuple[str, object, Task]:
 
 
 def _cases(chapter: int) -> list[tuple[str, object, Task]]:
-    return [chapter_case(chapter)] + separating_cases()
+    return in_quick_order([chapter_case(chapter)] + separating_cases())
 
 
 def _run(fn: Callable, chapter: int, axes: tuple[str, ...], build_ref: Callable, hints: list[tuple[str, str]],
@@ -143,7 +148,8 @@ def _collect(fn: Callable, all_cases: list[tuple], axes: tuple[str, ...], build_
             raise CheckFailed(f"return a torch.Tensor, got {type(out).__name__}.")
         if tuple(out.shape) != shape:
             raise CheckFailed(shape_failure(fn, all_cases[i:], (), tuple(out.shape), axes, dims_of))
-        ref, variants, extra = build_ref(model, task)
+        ref, variants, extra = remembered((build_ref, id(model), id(task)), lambda: build_ref(model, task),
+                                          model, task)
         clean_m, corr_m = task.baselines(model)
         cases.append(Case(label, out, ref, tuple(AXIS_WORD[a] for a in axes),
                           factors=factors_of(model, task, **extra), variants=variants,

@@ -19,6 +19,7 @@ from workbook.core.errors import WorkbookError
 from workbook.core.scores import Scores
 from workbook.course.checks._runner import CheckFailed, learner_check
 from workbook.course.checks.cases import call_guarded, describe_model, separating_cases
+from workbook.course.checks.quick import quick, remembered
 from workbook.models import zoo
 from workbook.patching.nodes import node_kind_of, patch_nodes
 from workbook.patching.verify import verify_top
@@ -57,7 +58,13 @@ def probe_scores(model, kind: str) -> Scores:
 
 
 def _cases() -> list[tuple[str, object, object, Scores, int]]:
-    """``(label, model, task, estimate, k)``: k differs between cases, so a k that is never read fails."""
+    """``(label, model, task, estimate, k)``: k differs between cases, so a k that is never read fails (built
+    once per check call; the small random model first in quick mode)."""
+    out = remembered(("verify_top cases",), _build_cases)
+    return out[::-1] if quick() else list(out)
+
+
+def _build_cases() -> list[tuple[str, object, object, Scores, int]]:
     model, task = zoo.load_model("mixture"), zoo.load_task("mixture", n=8, seed=0, task="ioi")
     label = f"the chapter's mixture model on IOI ({describe_model(model, task)})"
     out = [(label, model, task, probe_scores(model, "mixed"), K),
@@ -249,7 +256,8 @@ def check_verify_top(learner_fn) -> None:
     """Learner check for ``verify_top_k(model, task, scores, k) -> Scores``: names, order and effects."""
     lengths: dict[int, int] = {}  # k -> how many names the learner returned
     for label, model, task, est, k in _cases():
-        want = verify_top(model, task, est, k)
+        want = remembered(("verify_top", id(model), id(task), id(est), k), lambda: verify_top(model, task, est, k),
+                          model, task, est)
         try:
             got = call_guarded(learner_fn, model, task, est, k)
         except WorkbookError as err:

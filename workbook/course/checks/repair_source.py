@@ -1,0 +1,114 @@
+"""The learner's function as an ``ast`` to edit one node at a time (:mod:`.repair_edits`): its source, the
+nodes of its body, one node replaced, and the edited line as the learner would read it (comments left out:
+they are the learner's, not part of a diagnosis)."""
+
+from __future__ import annotations
+
+import ast
+import copy
+import inspect
+import io
+import textwrap
+import tokenize
+from typing import Callable
+
+__all__ = ["function_source", "parents", "body_nodes", "replaced", "shown_lines", "unparsed"]
+
+
+def unparsed(node: ast.AST) -> str:
+    """``node`` as code ("?" where ``ast.unparse`` cannot print it)."""
+    try:
+        return ast.unparse(node)
+    except Exception:  # noqa: BLE001 - a node unparse cannot print
+        return "?"
+
+
+def function_source(fn: Callable) -> tuple[ast.Module, list[str], int] | None:
+    """``(module holding only fn's def, its source lines, line offset in the learner's file)`` or None."""
+    try:
+        lines, first = inspect.getsourcelines(fn)
+    except (OSError, TypeError):
+        return None
+    text = textwrap.dedent("".join(lines))
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return None
+    if len(tree.body) != 1 or not isinstance(tree.body[0], (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return None
+    tree.body[0].decorator_list = []
+    return tree, text.splitlines(), first - 1
+
+
+def parents(tree: ast.AST) -> dict[int, tuple[ast.AST, str, int | None]]:
+    """id(child) -> (parent, field, index in the field's list or None)."""
+    out = {}
+    for parent in ast.walk(tree):
+        for name, value in ast.iter_fields(parent):
+            if isinstance(value, list):
+                for i, v in enumerate(value):
+                    if isinstance(v, ast.AST):
+                        out[id(v)] = (parent, name, i)
+            elif isinstance(value, ast.AST):
+                out[id(value)] = (parent, name, None)
+    return out
+
+
+def body_nodes(tree: ast.Module) -> list[ast.AST]:
+    """The nodes of the function's body (not its signature or docstring), in a fixed order."""
+    func = tree.body[0]
+    body = func.body
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+            and isinstance(body[0].value.value, str):
+        body = body[1:]
+    return [n for stmt in body for n in ast.walk(stmt)]
+
+
+def replaced(tree: ast.Module, index: int, new: ast.AST | None) -> ast.Module | None:
+    """A copy of ``tree`` with the ``index``-th body node replaced by ``new`` (deleted when None)."""
+    out = copy.deepcopy(tree)
+    target = body_nodes(out)[index]
+    parent, name, i = parents(out)[id(target)]
+    if i is None:
+        if new is None:
+            return None
+        setattr(parent, name, copy.deepcopy(new))
+    else:
+        seq = getattr(parent, name)
+        if new is None:
+            del seq[i]
+            if not seq:
+                seq.append(ast.Pass())
+        else:
+            seq[i] = copy.deepcopy(new)
+    return ast.fix_missing_locations(out)
+
+
+def _code_only(line: str) -> str:
+    """``line`` without its comment (a learner's comment is theirs, not part of the diagnosis)."""
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(line).readline):
+            if tok.type == tokenize.COMMENT:
+                return line[: tok.start[1]].rstrip()
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        pass
+    return line.rstrip()
+
+
+def shown_lines(lines: list[str], node: ast.AST, new: ast.AST | None) -> tuple[str, str] | None:
+    """``(line as written, line edited)``, comments left out, when ``node`` sits on one line (else None)."""
+    ln = getattr(node, "lineno", None)
+    if ln is None or getattr(node, "end_lineno", ln) != ln or ln > len(lines):
+        return None
+    raw = _code_only(lines[ln - 1]).encode()
+    before = raw.decode().strip()
+    if new is None:
+        return before, ""
+    a, b = node.col_offset, node.end_col_offset
+    text = unparsed(new)
+    if isinstance(node, ast.stmt) or (isinstance(new, ast.BinOp) and not isinstance(node, ast.BinOp)):
+        text = text if isinstance(node, ast.stmt) else f"({text})"
+    after = (raw[:a].decode(errors="replace") + text + raw[b:].decode(errors="replace")).strip()
+    return (before, after) if after != before else None
+
+
