@@ -136,7 +136,6 @@ KNOWN_GAPS = {
     ('check_gradpath', 'gradpath_ascent'),  # misnamed
     ('check_patch_heads', 'ph_hooks_passed_as_bwd_hooks'),  # misnamed
     ('check_patch_heads', 'ph_heads_batched_reshape_transposed'),  # misnamed
-    # by hand: named ('the logits themselves or their sum'); its regex wants 'gradient of the logits'
     ('check_atp_heads', 'atp_gradient_of_the_sum_of_logits'),  # misnamed
     ('check_qk_fix_queries', 'qkq_last_query_position_never_estimated'),  # misnamed
     ('check_qk_fix_queries', 'qkq_queries_from_t_onward_patched'),  # misnamed
@@ -179,4 +178,40 @@ KNOWN_GAPS = {
     ('check_gradpath', 'gp_sum_of_per_position_norms'),  # misnamed
     ('check_verify_top', 'vt_order_called_with_k'),  # misnamed
     ('check_verify_top', 'vt_values_written_at_the_group_index'),  # misnamed
+    ('check_patch_heads', 'ph_abs_per_prompt_pair_before_the_mean'),  # misnamed
+    ('check_atp_heads', 'atp_layer_delta_summed_over_heads'),  # generic
+    ('check_atp_heads', 'atp_negative_estimates_clamped_to_zero'),  # misnamed
+    ('check_atp_heads', 'atp_delta_squared'),  # generic
+    ('check_atp_heads', 'atp_gradient_of_the_negated_metric'),  # misnamed
+    ('check_qk_fix_queries', 'qkq_score_einsum_with_two_d_head_letters'),  # generic
+    ('check_qk_fix_queries', 'qkq_reference_pattern_from_the_corrupt_run'),  # misnamed
+    ('check_qk_fix_queries', 'qkq_pattern_gradient_summed_over_heads'),  # generic
+    ('check_qk_fix_queries', 'qkq_layer_0_never_estimated'),  # misnamed
+    ('check_qk_fix_keys', 'qkk_keys_prescaled_and_scores_scaled_again'),  # misnamed
+    ('check_qk_fix_keys', 'qkk_score_scale_left_out_of_the_patched_pattern'),  # misnamed
+    ('check_qk_fix_keys', 'qkk_softmax_over_the_head_axis'),  # generic
+    ('check_graddrop', 'gd_gate_returns_the_detached_gradient'),  # misnamed
+    ('check_graddrop', 'gd_gate_zeroes_the_gradient_in_place'),  # misnamed
+    ('check_graddrop', 'gd_negative_passes_clamped_to_zero'),  # misnamed
+    ('check_graddrop', 'gd_first_passes_gradients_kept_for_every_pass'),  # misnamed
+    ('check_eap', 'eap_negative_edges_clamped_to_zero'),  # misnamed
+    ('check_eap', 'eap_mean_over_every_axis'),  # misnamed
+    ('check_eap', 'eap_source_change_squared'),  # misnamed
+    ('check_eap', 'eap_non_edges_filled_with_minus_infinity'),  # misnamed
+    ('check_eap', 'eap_source_change_paired_with_the_next_positions_gradient'),  # misnamed
+    ('check_eap_ig', 'eapig_one_minus_k_without_parentheses'),  # misnamed
+    ('check_eap_ig', 'eapig_alphas_squared'),  # misnamed
+    ('check_eap_ig', 'eapig_loop_starts_at_two'),  # misnamed
+    ('check_eap_ig', 'eapig_floor_division_by_the_number_of_points'),  # misnamed
+    ('check_eap_ig', 'eapig_only_edges_out_of_the_embedding_integrated'),  # misnamed
+    ('check_gradpath', 'gp_step_sizes_arguments_swapped'),  # misnamed
+    ('check_gradpath', 'gp_unit_step_per_coordinate'),  # misnamed
+    ('check_gradpath', 'gp_always_scaled_steps'),  # misnamed
+    ('check_gradpath', 'gp_step_length_times_the_step_index'),  # misnamed
+    ('check_gradpath', 'gp_points_snapped_to_the_nearest_token'),  # misnamed
+    ('check_verify_top', 'vt_negative_estimates_dropped'),  # misnamed
+    ('check_verify_top', 'vt_ranked_after_normalising_each_kind'),  # misnamed
+    ('check_verify_top', 'vt_edges_keep_their_estimates'),  # misnamed
+    ('check_verify_top', 'vt_effects_as_shares_of_the_verified_total'),  # misnamed
+    ('check_verify_top', 'vt_effects_given_the_estimates_sign'),  # misnamed
 }

@@ -33,7 +33,8 @@ _DROP_CALL = {"abs": "the absolute value |.| is extra (it drops the sign)", "neg
               "sqrt": "the square root is extra", "square": "the square is extra", "t": "the transpose is extra",
               "transpose": "the transpose is extra (it swaps two axes)", "permute": "the permute is extra",
               "flip": "the flip is extra", "detach": "the detach is extra (it cuts the gradient)",
-              "exp": "the exp is extra", "log": "the log is extra", "relu": "the relu is extra"}
+              "exp": "the exp is extra", "log": "the log is extra", "relu": "the relu is extra (it cuts off values)",
+              **dict.fromkeys(("clamp", "clamp_min", "clip"), "the clamp is extra (it cuts off values)")}
 _AXIS_CALLS = {"sum", "mean", "softmax", "log_softmax", "transpose", "flip", "unsqueeze", "squeeze", "cat", "stack",
                "cumsum", "max", "min", "amax", "median", "norm", "argmax", "topk", "diff", "roll", "movedim"}
 _TWINS = [("clean", "corrupt"), ("clean", "corr"), ("q", "k"), ("k", "v"), ("q", "v"), ("src", "dst"),
@@ -102,9 +103,21 @@ def _roles(a: str, b: str) -> str:
 
 
 def _einsum_swaps(s: str) -> Iterator[tuple[str, str]]:
-    """Equations with two letters of one term swapped."""
+    """Equations with two letters of one term swapped, then with one letter of a term replaced by another letter of
+    the equation (a d_head letter written twice as d and e)."""
     lhs, _, rhs = s.partition("->")
     terms = lhs.split(",") + [rhs]
+    yield from _einsum_transpositions(terms)
+    letters = sorted({c for c in s if c.isalpha()})
+    for t, term in enumerate(terms):
+        for i, c in enumerate(term):
+            for other in letters:
+                if c.isalpha() and other not in term:
+                    ts = terms[:t] + [term[:i] + other + term[i + 1:]] + terms[t + 1:]
+                    yield ",".join(ts[:-1]) + "->" + ts[-1], f"`{c}` where `{other}` belongs in `{term}`"
+
+
+def _einsum_transpositions(terms: list[str]) -> Iterator[tuple[str, str]]:
     for t, term in enumerate(terms):
         for i in range(len(term)):
             for j in range(i + 1, len(term)):
@@ -124,6 +137,8 @@ def _call_edits(node: ast.Call) -> Iterator[tuple[ast.AST, str]]:
             new = copy.deepcopy(node)
             new.func.attr = other
             yield new, f"{_NOUN[attr]} where {_NOUN[other]} belongs"
+        if attr in ("sum", "mean") and (node.args or node.keywords):
+            yield (node.args[0] if on_module and node.args else f.value), f"{_NOUN[attr]} over that axis is extra"
     if attr in _DROP_CALL or attr == "abs":
         if isinstance(f, ast.Attribute) and not on_module:
             yield f.value, _DROP_CALL.get(attr, "")
@@ -131,6 +146,18 @@ def _call_edits(node: ast.Call) -> Iterator[tuple[ast.AST, str]]:
             yield node.args[0], _DROP_CALL.get(attr, "the absolute value |.| is extra (it drops the sign)")
     if attr == "range" and len(node.args) == 2:
         yield ast.Call(func=f, args=[node.args[1]], keywords=[]), "the loop should start at 0"
+    first = 1 if attr == "einsum" else 0
+    for i in range(first, min(len(node.args), 5)):
+        for j in range(i + 1, min(len(node.args), 5)):
+            a, b = node.args[i], node.args[j]
+            if unparsed(a) != unparsed(b):
+                args = list(node.args)
+                args[i], args[j] = b, a
+                yield ast.Call(func=f, args=args, keywords=node.keywords), \
+                    f"the arguments `{unparsed(a)}` and `{unparsed(b)}` are in the wrong order"
+    if attr in ("relu", "clamp", "clamp_min", "clip") and isinstance(f, ast.Attribute) and not on_module:
+        yield ast.Call(ast.Attribute(f.value, "abs", ast.Load()), [], []), \
+            "negative values are cut off where their size |.| belongs"
     if attr == "einsum" and len(node.args) == 3:
         yield ast.Call(func=f, args=[node.args[0], node.args[2], node.args[1]], keywords=node.keywords), \
             "the einsum's two operands are swapped"
@@ -167,6 +194,8 @@ def _binop_edits(node: ast.BinOp) -> Iterator[tuple[ast.AST, str]]:
         yield ast.BinOp(a, ast.Div(), b), f"multiplied by `{unparsed(b)}` where it should be divided"
     elif isinstance(op, (ast.Div, ast.FloorDiv)):
         yield a, f"dividing by `{unparsed(b)}` is extra"
+        if isinstance(op, ast.FloorDiv):
+            yield ast.BinOp(a, ast.Div(), b), "floor division `//` (it rounds down) where `/` belongs"
         yield ast.BinOp(a, ast.Mult(), b), f"divided by `{unparsed(b)}` where it should be multiplied"
     elif isinstance(op, ast.Pow):
         root = " (a square root)" if isinstance(b, ast.Constant) and b.value == 0.5 else ""
@@ -230,6 +259,12 @@ def _node_edits(node: ast.AST, parent: ast.AST | None, names: set[str], in_loop:
         for a, b in _TWINS + [(y, x) for x, y in _TWINS]:
             if node.attr == a and len(a) > 1:
                 yield ast.Attribute(node.value, b, ast.Load()), f"`.{a}` where `.{b}` belongs"
+    elif isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp)):
+        for g, gen in enumerate(node.generators):
+            for i, cond in enumerate(gen.ifs):
+                new = copy.deepcopy(node)
+                del new.generators[g].ifs[i]
+                yield new, f"the filter `if {unparsed(cond)}` is extra"
     elif isinstance(node, ast.Slice):
         if node.lower is not None:
             yield ast.Slice(None, node.upper, node.step), "the slice should start at the beginning"
@@ -305,8 +340,16 @@ def edits(fn: Callable) -> list[Edit]:
             edited = replaced(tree, i, new)
             if edited is not None:
                 out.append(Edit(node.lineno + offset, shown[0], shown[1], words, edited))
-    rank = [r"mean|sum|median|maxim|minim", r"axis|einsum|keepdim|transpose|permute", r"off by one",
-            r"where `|belongs", r"sign|swapped|wrong order|absolute", r"extra"]
-    return sorted(out, key=lambda e: next((k for k, p in enumerate(rank) if re.search(p, e.words)), len(rank)))
+    return sorted(out, key=lambda e: _rank(e.words))
+
+
+_RANK = (r"^einsum `", r"where a (mean|sum)|median|maxim|minim", r"axis|keepdim|transpose|permute|einsum the letters",
+         r"off by one", r"where `|belongs", r"sign|swapped|wrong order|absolute|clamp|filter", r"extra")
+
+
+def _rank(words: str) -> int:
+    """Most common slips first; an einsum letter replaced by another (many candidates, rarer) last."""
+    k = next((k for k, p in enumerate(_RANK) if re.search(p, words)), len(_RANK))
+    return len(_RANK) + 1 if k == 0 else k
 
 
