@@ -114,6 +114,8 @@ def test_the_edits_cover_the_common_slips():
         d = (s - corr_q).abs() / 4
         if d.shape[0] < 2:
             return d.transpose(0, 1)
+        q_new = clean_q
+        q_new += 1
         return d.median(-1, keepdim=True)
 
     shown = {(e.before, e.after) for e in edits(slips)}
@@ -128,7 +130,8 @@ def test_the_edits_cover_the_common_slips():
                  ("return d.transpose(0, 1)", "return d"),
                  ("return d.median(-1, keepdim=True)", "return d.mean(-1, keepdim=True)"),
                  ("return d.median(-1, keepdim=True)", "return d.median(-1)"),
-                 ("return d.median(-1, keepdim=True)", "return d.median(-2, keepdim=True)")]:
+                 ("return d.median(-1, keepdim=True)", "return d.median(-2, keepdim=True)"),
+                 ("q_new = clean_q", "q_new = clean_q.clone()"), ("q_new += 1", "q_new = 1")]:
         assert pair in shown, pair
     words = {e.words for e in edits(slips)}
     assert "`corr_q` where `clean_q` belongs: the corrupt run's values read where the clean run's values belong" \

@@ -214,4 +214,36 @@ KNOWN_GAPS = {
     ('check_verify_top', 'vt_edges_keep_their_estimates'),  # misnamed
     ('check_verify_top', 'vt_effects_as_shares_of_the_verified_total'),  # misnamed
     ('check_verify_top', 'vt_effects_given_the_estimates_sign'),  # misnamed
+    ('check_patch_heads', 'ph_heads_from_h_to_the_end'),  # misnamed
+    ('check_patch_heads', 'ph_language_model_loss'),  # generic
+    ('check_patch_heads', 'ph_effect_squared'),  # misnamed
+    ('check_patch_heads', 'ph_corrupt_value_averaged_over_heads'),  # misnamed
+    ('check_patch_heads', 'ph_row_stored_one_layer_up'),  # misnamed
+    ('check_atp_heads', 'atp_second_sum_axis_not_renumbered'),  # generic
+    ('check_atp_heads', 'atp_norm_instead_of_sum'),  # generic
+    ('check_atp_heads', 'atp_layer_0_gradient_for_every_layer'),  # misnamed
+    ('check_qk_fix_queries', 'qkq_keys_not_summed'),  # misnamed
+    ('check_qk_fix_queries', 'qkq_corrupt_query_one_position_late'),  # misnamed
+    ('check_qk_fix_queries', 'qkq_exp_without_normalisation'),  # generic
+    ('check_qk_fix_keys', 'qkk_abs_per_prompt_pair'),  # misnamed
+    ('check_qk_fix_keys', 'qkk_heads_crossed_in_the_score_einsum'),  # generic
+    ('check_qk_fix_keys', 'qkk_corrupt_key_s_written_into_every_position'),  # misnamed
+    ('check_qk_fix_keys', 'qkk_exp_without_normalisation'),  # generic
+    ('check_graddrop', 'gd_normaliser_without_parentheses'),  # misnamed
+    ('check_graddrop', 'gd_batch_mean_over_b_minus_1'),  # misnamed
+    ('check_graddrop', 'gd_normaliser_counts_the_other_heads'),  # misnamed
+    ('check_eap', 'eap_batch_kept_then_mean_over_sources'),  # misnamed
+    ('check_eap', 'eap_batch_mean_over_b_minus_1'),  # misnamed
+    ('check_eap', 'eap_abs_inside_the_d_model_sum'),  # misnamed
+    ('check_eap_ig', 'eapig_both_endpoints_corrupt'),  # misnamed
+    ('check_eap_ig', 'eapig_first_point_counted_twice'),  # misnamed
+    ('check_eap_ig', 'eapig_alpha_never_multiplied_by_k'),  # misnamed
+    ('check_eap_ig', 'eapig_batch_mean_over_b_minus_1'),  # misnamed
+    ('check_gradpath', 'gp_one_added_to_the_norm'),  # misnamed
+    ('check_gradpath', 'gp_scaled_length_per_position'),  # generic
+    ('check_gradpath', 'gp_first_point_recorded_as_e_corrupt'),  # misnamed
+    ('check_verify_top', 'vt_slice_from_k'),  # misnamed
+    ('check_verify_top', 'vt_dot_test_before_the_edge_test'),  # misnamed
+    ('check_verify_top', 'vt_effects_rounded'),  # misnamed
+    ('check_verify_top', 'vt_topk_indices_into_the_sorted_list'),  # misnamed
 }

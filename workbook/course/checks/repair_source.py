@@ -16,8 +16,14 @@ __all__ = ["function_source", "parents", "body_nodes", "replaced", "shown_lines"
 
 
 def unparsed(node: ast.AST) -> str:
-    """``node`` as code ("?" where ``ast.unparse`` cannot print it)."""
+    """``node`` as code ("?" where ``ast.unparse`` cannot print it); a node built by an edit gets the locations and
+    the ``type_comment`` that ``unparse`` reads."""
     try:
+        node = copy.deepcopy(node)
+        for n in ast.walk(node):
+            if "type_comment" in n._fields and not hasattr(n, "type_comment"):
+                n.type_comment = None
+        ast.fix_missing_locations(ast.Module([node if isinstance(node, ast.stmt) else ast.Expr(node)], []))
         return ast.unparse(node)
     except Exception:  # noqa: BLE001 - a node unparse cannot print
         return "?"
