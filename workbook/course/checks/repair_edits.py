@@ -139,11 +139,11 @@ def _call_edits(node: ast.Call) -> Iterator[tuple[ast.AST, str]]:
             yield new, f"{_NOUN[attr]} where {_NOUN[other]} belongs"
         if attr in ("sum", "mean") and (node.args or node.keywords):
             yield (node.args[0] if on_module and node.args else f.value), f"{_NOUN[attr]} over that axis is extra"
-    if attr in _DROP_CALL or attr == "abs":
+    if attr in _DROP_CALL:
         if isinstance(f, ast.Attribute) and not on_module:
-            yield f.value, _DROP_CALL.get(attr, "")
+            yield f.value, _DROP_CALL[attr]
         elif node.args:
-            yield node.args[0], _DROP_CALL.get(attr, "the absolute value |.| is extra (it drops the sign)")
+            yield node.args[0], _DROP_CALL[attr]
     if attr == "range" and len(node.args) == 2:
         yield ast.Call(func=f, args=[node.args[1]], keywords=[]), "the loop should start at 0"
     first = 1 if attr == "einsum" else 0
@@ -158,9 +158,6 @@ def _call_edits(node: ast.Call) -> Iterator[tuple[ast.AST, str]]:
     if attr in ("relu", "clamp", "clamp_min", "clip") and isinstance(f, ast.Attribute) and not on_module:
         yield ast.Call(ast.Attribute(f.value, "abs", ast.Load()), [], []), \
             "negative values are cut off where their size |.| belongs"
-    if attr == "einsum" and len(node.args) == 3:
-        yield ast.Call(func=f, args=[node.args[0], node.args[2], node.args[1]], keywords=node.keywords), \
-            "the einsum's two operands are swapped"
     if len(node.args) >= 2 and attr not in ("einsum", "range", "stack", "cat", "where"):
         yield ast.Call(func=f, args=node.args[:-1], keywords=node.keywords), \
             f"the argument `{unparsed(node.args[-1])}` is extra"
@@ -311,7 +308,8 @@ def _callee(call: ast.Call) -> str | None:
 
 
 def edits(fn: Callable) -> list[Edit]:
-    """Every one-node edit of ``fn``'s body (see the module docstring), most common slips first."""
+    """Every one-node edit of ``fn``'s body (see the module docstring), most common slips first; of two edits
+    that give the same function, only the first."""
     got = function_source(fn)
     if got is None:
         return []
@@ -340,7 +338,14 @@ def edits(fn: Callable) -> list[Edit]:
             edited = replaced(tree, i, new)
             if edited is not None:
                 out.append(Edit(node.lineno + offset, shown[0], shown[1], words, edited))
-    return sorted(out, key=lambda e: _rank(e.words))
+    seen: set[str] = set()  # two edits that give the same function (range(0, L) / range(L) aside) are run once
+    unique = []
+    for e in sorted(out, key=lambda e: _rank(e.words)):
+        key = ast.dump(e.tree)
+        if key not in seen:
+            seen.add(key)
+            unique.append(e)
+    return unique
 
 
 _RANK = (r"^einsum `", r"where a (mean|sum)|median|maxim|minim", r"axis|keepdim|transpose|permute|einsum the letters",
