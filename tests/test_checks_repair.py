@@ -180,3 +180,76 @@ def test_planted_inline_slips_get_their_line(repair_on, mid):
     want = {"ph_median_over_prompt_pairs": ".median()` -> `", "qkk_clean_pattern_from_the_corrupt_cache":
             "`A = corr[pats[l]]` -> `A = clean[pats[l]]`"}[mid]
     assert "one change makes your function pass every test case" in text and want in text
+
+
+def test_the_edits_cover_slips_of_structure():
+    """Parentheses, a slice's side, an index fixed where the loop's variable belongs, an argument written in, a
+    norm for a sum, an exp for a softmax, a hook name, a write, an in-place change, a hook's return."""
+
+    def slips(model, task, steps, k=5, mode="unit"):
+        names = ["blocks.0.attn.hook_z", "hook_embed"]
+        top = task.order()[k:]
+        mode = "scaled"
+        est = [(task.grads[names[0]] * task.delta[n]).sum((1, 3)) for n in names]
+        est[1:] = 0
+        x = torch.linalg.vector_norm(task.x, dim=(1, 3)) / steps - 1
+        p = task.scores.masked_fill(task.mask, float("-inf")).exp()
+        a = task.cache["hook_embed"][:, :, 3:]
+        w = (1 - steps) / k * a
+        for h in range(3):
+            if h == 1:
+                a = a + 1
+                continue
+            a[:, h] = task.cache["hook_embed"].mean(1)
+
+        def gate(g, hook):
+            g.zero_()
+            return g
+
+        return top, est, x, p, a, gate, mode, w
+
+    shown = {(e.before, e.after) for e in edits(slips)}
+    for pair in [("top = task.order()[k:]", "top = task.order()[:k]"),
+                 ('mode = "scaled"', "mode = mode"),
+                 ("est = [(task.grads[names[0]] * task.delta[n]).sum((1, 3)) for n in names]",
+                  "est = [(task.grads[n] * task.delta[n]).sum((1, 3)) for n in names]"),
+                 ("est[1:] = 0", ""),
+                 ("x = torch.linalg.vector_norm(task.x, dim=(1, 3)) / steps - 1",
+                  "x = torch.sum(task.x, dim=(1, 3)) / steps - 1"),
+                 ("x = torch.linalg.vector_norm(task.x, dim=(1, 3)) / steps - 1",
+                  "x = torch.linalg.vector_norm(task.x, dim=(1, 3)) / (steps - 1)"),
+                 ('p = task.scores.masked_fill(task.mask, float("-inf")).exp()',
+                  "p = task.scores.masked_fill(task.mask, float('-inf')).softmax(-1)"),
+                 ('a = task.cache["hook_embed"][:, :, 3:]', "a = task.cache['blocks.0.attn.hook_z'][:, :, 3:]"),
+                 ('a = task.cache["hook_embed"][:, :, 3:]', 'a = task.cache["hook_embed"][:, :, 3]'),
+                 ("g.zero_()", "g = torch.zeros_like(g)"), ("return g", ""),
+                 ("w = (1 - steps) / k * a", "w = (1 - steps / k) * a"),
+                 ('a[:, h] = task.cache["hook_embed"].mean(1)', "a[:, h] = task.cache['hook_embed'][:, h]"),
+                 ("if h == 1:", "")]:
+        assert pair in shown, pair
+    block = next(e for e in edits(slips) if e.before == "if h == 1:" and not e.after)
+    assert "deleting line" in block.describe() and "and the block under it" in block.describe()
+
+
+def test_a_slip_written_twice_is_changed_in_both_places():
+    def twice(x, n):
+        rows = x[:n].exp()
+        ref = x[:n].exp()
+        return (rows + ref).mean(1) / 2
+
+    found = [e for e in edits(twice) if e.also]
+    assert any(e.before == "rows = x[:n].exp()" and e.after == "rows = x[:n]" and len(e.also) == 1 for e in found)
+    e = next(e for e in found if e.after == "rows = x[:n]")
+    assert "(and the same change on line " in e.describe() and "changed in all" in e.words
+
+
+def exp_twice(x, n):
+    a = x[:n].exp()
+    b = x[:n].exp()
+    return (a + b).mean(1) / 2
+
+
+def test_a_slip_written_twice_gets_its_two_line_fix(repair_on):
+    text = run(check_column_means, exp_twice)
+    assert "one change makes your function pass every test case: line " in text
+    assert "(and the same change on line " in text and "`a = x[:n].exp()` -> `a = x[:n]`" in text

@@ -12,7 +12,8 @@ import textwrap
 import tokenize
 from typing import Callable
 
-__all__ = ["function_source", "parents", "body_nodes", "replaced", "shown_lines", "unparsed"]
+__all__ = ["function_source", "parents", "body_nodes", "replaced", "shown_lines", "unparsed", "code_only",
+           "needs_parens"]
 
 
 def unparsed(node: ast.AST) -> str:
@@ -90,7 +91,7 @@ def replaced(tree: ast.Module, index: int, new: ast.AST | None) -> ast.Module | 
     return ast.fix_missing_locations(out)
 
 
-def _code_only(line: str) -> str:
+def code_only(line: str) -> str:
     """``line`` without its comment (a learner's comment is theirs, not part of the diagnosis)."""
     try:
         for tok in tokenize.generate_tokens(io.StringIO(line).readline):
@@ -101,20 +102,50 @@ def _code_only(line: str) -> str:
     return line.rstrip()
 
 
-def shown_lines(lines: list[str], node: ast.AST, new: ast.AST | None) -> tuple[str, str] | None:
-    """``(line as written, line edited)``, comments left out, when ``node`` sits on one line (else None)."""
+_PREC = {ast.Pow: 7, ast.Mult: 5, ast.Div: 5, ast.FloorDiv: 5, ast.Mod: 5, ast.MatMult: 5, ast.Add: 4, ast.Sub: 4,
+         ast.LShift: 3, ast.RShift: 3, ast.BitAnd: 3, ast.BitXor: 3, ast.BitOr: 3}
+
+
+def _binding(node: ast.AST) -> int:
+    """How tightly an expression binds (higher: tighter; 99 for a name, call, constant, ...)."""
+    if isinstance(node, ast.BinOp):
+        return _PREC.get(type(node.op), 3)
+    return {ast.UnaryOp: 6, ast.Compare: 2, ast.BoolOp: 1, ast.IfExp: 0, ast.Lambda: 0,
+            ast.NamedExpr: 0}.get(type(node), 99)
+
+
+def needs_parens(node: ast.AST, new: ast.AST, parent: ast.AST | None) -> bool:
+    """Whether ``new``, written where ``node`` stands under ``parent``, must be put in parentheses."""
+    p = _binding(new)
+    if p == 99:
+        return False
+    if isinstance(parent, (ast.Attribute, ast.Subscript)) and node is parent.value or \
+            isinstance(parent, ast.Call) and node is parent.func:
+        return True
+    if isinstance(parent, ast.UnaryOp):
+        return p < 6
+    if isinstance(parent, ast.BinOp):
+        q = _PREC.get(type(parent.op), 3)
+        return p < q or (p == q and node is parent.right)
+    return isinstance(new, ast.BinOp) and not isinstance(node, ast.BinOp) and parent is None
+
+
+def shown_lines(lines: list[str], node: ast.AST, new: ast.AST | None,
+                parent: ast.AST | None = None) -> tuple[str, str] | None:
+    """``(line as written, line edited)``, comments left out, when ``node`` (a child of ``parent``) sits on one
+    line (else None); the edited part is put in parentheses where the operators around it need them."""
     ln = getattr(node, "lineno", None)
-    if ln is None or getattr(node, "end_lineno", ln) != ln or ln > len(lines):
+    block = new is None and isinstance(node, ast.stmt)  # a statement deleted: its first line is shown
+    if ln is None or (getattr(node, "end_lineno", ln) != ln and not block) or ln > len(lines):
         return None
-    raw = _code_only(lines[ln - 1]).encode()
+    raw = code_only(lines[ln - 1]).encode()
     before = raw.decode().strip()
     if new is None:
         return before, ""
     a, b = node.col_offset, node.end_col_offset
     text = unparsed(new)
-    if isinstance(node, ast.stmt) or (isinstance(new, ast.BinOp) and not isinstance(node, ast.BinOp)):
-        text = text if isinstance(node, ast.stmt) else f"({text})"
+    wrapped = raw[:a].rstrip().endswith(b"(") and raw[b:].lstrip().startswith(b")")
+    if not isinstance(node, ast.stmt) and not wrapped and needs_parens(node, new, parent):
+        text = f"({text})"
     after = (raw[:a].decode(errors="replace") + text + raw[b:].decode(errors="replace")).strip()
     return (before, after) if after != before else None
-
-
