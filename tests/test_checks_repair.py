@@ -253,3 +253,42 @@ def test_a_slip_written_twice_gets_its_two_line_fix(repair_on):
     text = run(check_column_means, exp_twice)
     assert "one change makes your function pass every test case: line " in text
     assert "(and the same change on line " in text and "`a = x[:n].exp()` -> `a = x[:n]`" in text
+
+
+def test_the_edits_cover_python_pitfalls_and_lines_in_the_wrong_place():
+    """A tuple of axes, .item(), a generator for a list, stack for tensor, a call on a difference, list rows that
+    are one object, the infinity's sign, += on a list, and a line moved into or out of a loop."""
+
+    def pitfalls(model, task, L, H):
+        rows = [[0.0] * H] * L
+        s = task.x.sum(1, 3).item()
+        t = torch.stack(float(v) for v in task.values)
+        u = torch.stack(task.floats)
+        d = task.stack(task.corr - task.clean)
+        m = task.scores.masked_fill(task.mask, float("inf"))
+        out = []
+        sc = task.scale(l)  # noqa: F821 - the slip: l is read before its loop
+        for l in range(L):
+            a = task.a[l] * sc
+        out += a
+        for h in range(H):
+            return out
+        return rows, s, t, u, d, m
+
+    shown = {(e.before, e.after) for e in edits(pitfalls)}
+    for pair in [("rows = [[0.0] * H] * L", "rows = [[0.0] * H for _ in range(L)]"),
+                 ("s = task.x.sum(1, 3).item()", "s = task.x.sum((1, 3)).item()"),
+                 ("s = task.x.sum(1, 3).item()", "s = task.x.sum(1, 3)"),
+                 ("t = torch.stack(float(v) for v in task.values)", "t = torch.stack([float(v) for v in task.values])"),
+                 ("u = torch.stack(task.floats)", "u = torch.tensor(task.floats)"),
+                 ("d = task.stack(task.corr - task.clean)", "d = task.stack(task.corr) - task.stack(task.clean)"),
+                 ('m = task.scores.masked_fill(task.mask, float("inf"))',
+                  "m = task.scores.masked_fill(task.mask, float('-inf'))"),
+                 ("out += a", "out.append(a)")]:
+        assert pair in shown, pair
+    moved = {(e.before, e.moved) for e in edits(pitfalls) if e.moved}
+    assert any(b == "sc = task.scale(l)" and m.startswith("into the loop") for b, m in moved)
+    assert any(b == "out += a" and m.startswith("into the loop") for b, m in moved)
+    assert any(b == "return out" and m.startswith("out of the loop") for b, m in moved)
+    e = next(e for e in edits(pitfalls) if e.moved and e.before == "return out")
+    assert e.describe().startswith("one change makes your function pass every test case: moving line ")

@@ -19,7 +19,8 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-from workbook.course.checks.repair_nodes import AXIS_CALLS, Scope, callee, node_edits
+from workbook.course.checks.repair_nodes import AXIS_CALLS, node_edits
+from workbook.course.checks.repair_scope import Scope, callee
 from workbook.course.checks.repair_source import (
     body_nodes,
     code_only,
@@ -30,6 +31,7 @@ from workbook.course.checks.repair_source import (
     shown_lines,
     unparsed,
 )
+from workbook.course.checks.repair_statements import moves
 
 __all__ = ["Edit", "edits"]
 
@@ -38,7 +40,8 @@ __all__ = ["Edit", "edits"]
 class Edit:
     """One candidate: the learner's line ``line`` (in their file) as written (``before``) and edited
     (``after``; "" when the line is deleted), in ``words``, the edited module (one function), and the other
-    lines the same change is made on (``also``) and, for a deleted statement, how many lines it spans (``span``)."""
+    lines the same change is made on (``also``), for a deleted statement how many lines it spans (``span``), and
+    where a moved line goes (``moved``)."""
 
     line: int
     before: str
@@ -47,12 +50,14 @@ class Edit:
     tree: ast.Module
     also: tuple[int, ...] = ()
     span: int = 1
+    moved: str = ""
 
     def describe(self) -> str:
         where = f"line {self.line}" + (f" (and the same change on line {', '.join(map(str, self.also))})"
                                        if self.also else "")
         block = f" and the {'block' if self.before.endswith(':') else 'lines'} under it" if self.span > 1 else ""
-        change = (f"deleting line {self.line} (`{self.before}`){block}" if not self.after else
+        change = (f"moving line {self.line} (`{self.before}`) {self.moved}" if self.moved else
+                  f"deleting line {self.line} (`{self.before}`){block}" if not self.after else
                   f"{where}, `{self.before}` -> `{self.after}`")
         return f"one change makes your function pass every test case: {change} ({self.words})."
 
@@ -129,6 +134,12 @@ def edits(fn: Callable) -> list[Edit]:
                     key = (words, kth[i, words], callee(node) if isinstance(node, ast.Call) else ast.dump(node))
                     sites.setdefault(key, []).append((i, node, new, len(out) - 1, parent))
     out = _with_every_site(out, sites, tree, nodes, lines, offset)
+    for stmt, loop, where, words in moves(tree.body[0]):
+        to = (f"into the loop on line {loop.lineno + offset} (its first line)" if where == "into start" else
+              f"into the loop on line {loop.lineno + offset} (its last line)" if where == "into end" else
+              f"out of the loop on line {loop.lineno + offset}, to just after it")
+        out.append(Edit(stmt.lineno + offset, code_only(lines[stmt.lineno - 1]).strip(), "", words,
+                        _moved(tree, nodes.index(stmt), nodes.index(loop), where), moved=to))
     seen: set[str] = set()  # two edits that give the same function (range(0, L) / range(L) aside) are run once
     unique = []
     for e in sorted(out, key=lambda e: _rank(e.words)):
@@ -166,6 +177,25 @@ def _with_every_site(out: list[Edit], sites: dict, tree: ast.Module, nodes: list
         extra[first[3]] = Edit(first[1].lineno + offset, before, after, f"{words}; written {n} times, changed in all",
                                ast.fix_missing_locations(edited), also)
     return [e for j, edit in enumerate(out) for e in ((edit, extra[j]) if j in extra else (edit,))]
+
+
+def _moved(tree: ast.Module, stmt: int, loop: int, where: str) -> ast.Module:
+    """A copy of ``tree`` with body node ``stmt`` moved to the start or end of the loop ``loop`` or out after it."""
+    out = copy.deepcopy(tree)
+    ns, up = body_nodes(out), parents(out)
+    s, lp = ns[stmt], ns[loop]
+    parent, field, k = up[id(s)]
+    getattr(parent, field).pop(k)
+    if where == "into start":
+        lp.body.insert(0, s)
+    elif where == "into end":
+        lp.body.append(s)
+    else:
+        if not lp.body:
+            lp.body.append(ast.Pass())
+        parent, field, k = up[id(lp)]
+        getattr(parent, field).insert(k + 1, s)
+    return ast.fix_missing_locations(out)
 
 
 def _shown_sites(lines: list[str], changes: list[tuple[ast.AST, ast.AST, ast.AST]]) -> tuple[str, str]:

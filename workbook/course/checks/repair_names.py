@@ -13,7 +13,8 @@ __all__ = ["TWINS", "STR_TWINS", "swap_tokens", "roles", "einsum_swaps"]
 TWINS = [("clean", "corrupt"), ("clean", "corr"), ("q", "k"), ("k", "v"), ("q", "v"), ("src", "dst"),
          ("first", "last"), ("start", "end"), ("n_layers", "n_heads"), ("n_heads", "n_kv_heads"),
          ("d_head", "d_model"), ("pre", "post"), ("in", "out"), ("clean_answer", "corrupt_answer"), ("L", "H"),
-         ("B", "T"), ("l", "h"), ("i", "j"), ("t", "s"), ("c", "n")]
+         ("B", "T"), ("l", "h"), ("i", "j"), ("t", "s"), ("c", "n"),
+         ("per_example", "metric_value")]
 _COPY_SUFFIX = re.compile(r"^(?P<base>\w+?)(_?\d+|_new|_patched|_p|_orig|_copy)$")  # k2 / k, q_new / q
 #: pairs of hook-name parts (inside string constants) written one for the other
 STR_TWINS = [("hook_q", "hook_k"), ("hook_k", "hook_v"), ("hook_q", "hook_v"), ("resid_pre", "resid_post"),

@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import ast
 import copy
-from dataclasses import dataclass, field
 from typing import Iterator
 
 from workbook.course.checks.repair_names import STR_TWINS, TWINS, einsum_swaps, roles, swap_tokens
+from workbook.course.checks.repair_scope import Scope, callee, is_method
 from workbook.course.checks.repair_source import unparsed
+from workbook.course.checks.repair_statements import statement_edits
 
-__all__ = ["Scope", "node_edits", "callee", "AXIS_CALLS"]
+__all__ = ["node_edits", "AXIS_CALLS"]
 
 _REDUCE = {"sum": ("mean",), "mean": ("sum",), "median": ("mean",), "max": ("mean",), "min": ("mean",),
            "amax": ("mean",), "amin": ("mean",), "nanmean": ("sum",), "nansum": ("mean",)}
@@ -41,7 +42,8 @@ _DROP_CALL = {"abs": "the absolute value |.| is extra (it drops the sign)", "neg
               "flip": "the flip is extra", "detach": "the detach is extra (it cuts the gradient)",
               "exp": "the exp is extra", "log": "the log is extra", "relu": "the relu is extra (it cuts off values)",
               **dict.fromkeys(("clamp", "clamp_min", "clip"), "the clamp is extra (it cuts off values)"),
-              **dict.fromkeys(("round", "floor", "ceil", "trunc"), _ROUND)}
+              **dict.fromkeys(("round", "floor", "ceil", "trunc"), _ROUND),
+              "item": "the .item() is extra (it takes a one-element tensor and gives a Python number)"}
 _NORMS = ("norm", "vector_norm")
 #: calls whose integer arguments are axes
 AXIS_CALLS = {"sum", "mean", "softmax", "log_softmax", "transpose", "flip", "unsqueeze", "squeeze", "cat", "stack",
@@ -54,36 +56,6 @@ _CMP_SWAP = {ast.Lt: (ast.LtE, ast.Gt), ast.LtE: (ast.Lt, ast.GtE), ast.Gt: (ast
 _PARENS = "the parentheses are in the wrong place (`*` and `/` bind before `+` and `-`, left to right)"
 
 
-@dataclass
-class Scope:
-    """What the edits of one node may read about the function around it: every name in it, the nodes inside a
-    ``for``/``while`` body, the loop variables around each node (``(name, iterable)``, comprehensions included),
-    the nodes inside a nested ``def``, the parameters with a constant default, and the hook names written."""
-
-    names: set[str]
-    in_loop: set[int] = field(default_factory=set)
-    loop_vars: dict[int, list[tuple[str, ast.AST]]] = field(default_factory=dict)
-    nested: set[int] = field(default_factory=set)
-    params: dict[str, object] = field(default_factory=dict)
-    hooks: list[str] = field(default_factory=list)
-
-
-def callee(call: ast.Call) -> str | None:
-    """The called function's or method's name (``sum`` for ``x.sum(1)`` and ``torch.sum(x)``)."""
-    f = call.func
-    return f.attr if isinstance(f, ast.Attribute) else (f.id if isinstance(f, ast.Name) else None)
-
-
-def _method(node: ast.Call) -> bool:
-    """A method of a value (``x.sum()``), not a function of a module (``torch.sum(x)``, ``torch.linalg.norm(x)``)."""
-    f = node.func
-    if not isinstance(f, ast.Attribute):
-        return False
-    base = f.value
-    while isinstance(base, ast.Attribute) and base.attr in ("linalg", "nn", "functional", "special", "fft"):
-        base = base.value
-    return not (isinstance(base, ast.Name) and base.id in ("torch", "F", "np", "math"))
-
 
 def _reduction_edits(node: ast.Call, attr: str) -> Iterator[tuple[ast.AST, str]]:
     f = node.func
@@ -92,9 +64,13 @@ def _reduction_edits(node: ast.Call, attr: str) -> Iterator[tuple[ast.AST, str]]
         new.func.attr = other
         yield new, f"{_NOUN[attr]} where {_NOUN[other]} belongs"
     if attr in ("sum", "mean") and (node.args or node.keywords):
-        yield (f.value if _method(node) else node.args[0] if node.args else f.value), \
+        yield (f.value if is_method(node) else node.args[0] if node.args else f.value), \
             f"{_NOUN[attr]} over that axis is extra"
-    if attr in ("sum", "mean") and _method(node):
+    if len(node.args) >= 2 and is_method(node) and all(isinstance(a, ast.Constant) and type(a.value) is int
+                                                      for a in node.args):
+        yield ast.Call(f, [ast.Tuple(node.args, ast.Load())], node.keywords), \
+            "the axis numbers must be one tuple: a second number is read as keepdim"
+    if attr in ("sum", "mean") and is_method(node):
         if not (node.args or node.keywords):
             for axis in (0, -1):
                 yield ast.Call(f, [ast.Constant(axis)], []), f"{_NOUN[attr]} over every axis where one axis belongs"
@@ -106,7 +82,7 @@ def _reduction_edits(node: ast.Call, attr: str) -> Iterator[tuple[ast.AST, str]]
 def _norm_as_sum(node: ast.Call) -> ast.Call:
     """``x.norm(p, dim=...)`` / ``torch.linalg.vector_norm(x, ord, dim, keepdim)`` as the plain sum over those axes."""
     kws = [kw for kw in node.keywords if kw.arg in ("dim", "keepdim")]
-    if _method(node):
+    if is_method(node):
         args = node.args[1:2]
         return ast.Call(ast.Attribute(node.func.value, "sum", ast.Load()), args if not kws else [], kws)
     dims = [ast.keyword("dim", node.args[2])] if len(node.args) >= 3 else []
@@ -118,17 +94,25 @@ def _call_edits(node: ast.Call) -> Iterator[tuple[ast.AST, str]]:
     attr = callee(node)
     if attr in _REDUCE and isinstance(f, ast.Attribute):
         yield from _reduction_edits(node, attr)
-    if attr in _NORMS and (node.args or _method(node)):
+    if attr in _NORMS and (node.args or is_method(node)):
         yield _norm_as_sum(node), "a norm where a sum belongs"
     if attr in _DROP_CALL:
-        if _method(node):
+        if is_method(node):
             yield f.value, _DROP_CALL[attr]
         elif node.args:
             yield node.args[0], _DROP_CALL[attr]
-    if attr == "exp" and (_method(node) or node.args):
-        x = f.value if _method(node) else node.args[0]
+    if attr == "exp" and (is_method(node) or node.args):
+        x = f.value if is_method(node) else node.args[0]
         yield ast.Call(ast.Attribute(x, "softmax", ast.Load()), [ast.Constant(-1)], []), \
             "an exp where a softmax belongs (exp without the division by the row's sum)"
+    if attr == "stack" and not is_method(node) and node.args:
+        yield ast.Call(ast.Attribute(ast.Name("torch", ast.Load()), "tensor", ast.Load()), node.args[:1], []), \
+            "torch.stack joins tensors: a list of Python numbers becomes one with torch.tensor"
+    if len(node.args) == 1 and not node.keywords and isinstance(node.args[0], ast.BinOp) and isinstance(
+            node.args[0].op, (ast.Sub, ast.Add)):
+        a, b = node.args[0].left, node.args[0].right
+        yield ast.BinOp(ast.Call(f, [a], []), node.args[0].op, ast.Call(f, [b], [])), \
+            f"`{unparsed(f)}` is applied to the difference: apply it to each side, then subtract"
     if attr == "range" and len(node.args) == 2:
         yield ast.Call(func=f, args=[node.args[1]], keywords=[]), "the loop should start at 0"
     yield from _argument_edits(node, attr)
@@ -145,7 +129,7 @@ def _argument_edits(node: ast.Call, attr: str | None) -> Iterator[tuple[ast.AST,
                 args[i], args[j] = b, a
                 yield ast.Call(func=f, args=args, keywords=node.keywords), \
                     f"the arguments `{unparsed(a)}` and `{unparsed(b)}` are in the wrong order"
-    if attr in ("relu", "clamp", "clamp_min", "clip") and _method(node):
+    if attr in ("relu", "clamp", "clamp_min", "clip") and is_method(node):
         yield ast.Call(ast.Attribute(f.value, "abs", ast.Load()), [], []), \
             "negative values are cut off where their size |.| belongs"
     if attr == "masked_fill" and len(node.args) == 2 and not (
@@ -193,7 +177,18 @@ def _binop_edits(node: ast.BinOp) -> Iterator[tuple[ast.AST, str]]:
         yield a, f"the power `** {unparsed(b)}`{root} is extra"
     elif isinstance(op, ast.MatMult):
         yield ast.BinOp(b, ast.MatMult(), a), "the two sides of @ are in the wrong order"
+    yield from _repeated_rows(node)
     yield from _regrouped(node)
+
+
+def _repeated_rows(node: ast.BinOp) -> Iterator[tuple[ast.AST, str]]:
+    """``[[0.0] * H] * L`` (L references to one list) as ``[[0.0] * H for _ in range(L)]``."""
+    if isinstance(node.op, ast.Mult) and isinstance(node.left, ast.List) and len(node.left.elts) == 1 and \
+            isinstance(node.left.elts[0], (ast.List, ast.BinOp, ast.ListComp)):
+        loop = ast.comprehension(ast.Name("_", ast.Store()), ast.Call(ast.Name("range", ast.Load()), [node.right], []),
+                                 [], 0)
+        yield ast.ListComp(node.left.elts[0], [loop]), \
+            "`[row] * n` repeats one list n times (every row is the same object): build each row in a comprehension"
 
 
 def _regrouped(node: ast.BinOp) -> Iterator[tuple[ast.AST, str]]:
@@ -224,12 +219,15 @@ def _constant_edits(node: ast.Constant, parent: ast.AST | None, scope: Scope) ->
                 if w not in (v, v + 1, v - 1):
                     yield ast.Constant(w), f"axis {v} where axis {w} belongs"
     elif isinstance(v, str):
-        if "->" in v and "," in v.split("->")[0] + ",":
+        if isinstance(parent, ast.Call) and callee(parent) == "einsum" and parent.args and parent.args[0] is node:
             for eq, words in einsum_swaps(v):
                 yield ast.Constant(eq), f"einsum {words}"
         for a, b in STR_TWINS + [(y, x) for x, y in STR_TWINS]:
             if a in v and (a not in ("clean", "corrupt") or v == a):
                 yield ast.Constant(v.replace(a, b)), f"{a} where {b} belongs"
+        if v.strip() in ("inf", "-inf", "+inf"):
+            w = "inf" if v.strip().startswith("-") else "-inf"
+            yield ast.Constant(w), f"`{v}` where `{w}` belongs (the infinity's sign)"
         for other in scope.hooks:
             if v in scope.hooks and other != v:
                 yield ast.Constant(other), f"the hook `{v}` where `{other}` belongs"
@@ -255,14 +253,15 @@ def _loop_entry_edits(node: ast.Call, parent: ast.AST | None, scope: Scope) -> I
     """A reduction over one axis where the loop's entry belongs (``x.mean(2)`` for ``x[:, :, h]``); in a hook, a
     ``.detach()`` where zeros belong (a detached tensor handed back carries the same values)."""
     attr = callee(node)
-    if attr in _REDUCE and _method(node) and len(node.args) == 1 and not node.keywords and isinstance(
+    if attr in _REDUCE and is_method(node) and len(node.args) == 1 and not node.keywords and isinstance(
             node.args[0], ast.Constant) and type(node.args[0].value) is int and 0 <= node.args[0].value <= 4:
         a = node.args[0].value
         for var, _ in reversed(scope.loop_vars.get(id(node), [])):  # the innermost loop first
             index = ast.Tuple([ast.Slice() for _ in range(a)] + [ast.Name(var, ast.Load())], ast.Load())
             yield ast.Subscript(node.func.value, index if a else index.elts[0], ast.Load()), \
                 f"{_NOUN[attr]} over axis {a} where the loop's entry `{var}` belongs"
-    if attr == "detach" and _method(node) and id(node) in scope.nested and isinstance(parent, (ast.Return, ast.IfExp)):
+    in_return = isinstance(parent, (ast.Return, ast.IfExp))
+    if attr == "detach" and is_method(node) and id(node) in scope.nested and in_return:
         yield ast.Call(ast.Attribute(ast.Name("torch", ast.Load()), "zeros_like", ast.Load()), [node.func.value], []), \
             "`.detach()` hands back the same values (it only cuts this tensor from the graph): zeros stop the gradient"
 
@@ -321,6 +320,8 @@ def node_edits(node: ast.AST, parent: ast.AST | None, scope: Scope) -> Iterator[
             if node.attr == a and len(a) > 1:
                 yield ast.Attribute(node.value, b, ast.Load()), f"`.{a}` where `.{b}` belongs"
     elif isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp)):
+        if isinstance(node, ast.GeneratorExp) and isinstance(parent, ast.Call):
+            yield ast.ListComp(node.elt, node.generators), "a generator where a list belongs (write it in [...])"
         for g, gen in enumerate(node.generators):
             for i, cond in enumerate(gen.ifs):
                 new = copy.deepcopy(node)
@@ -329,57 +330,4 @@ def node_edits(node: ast.AST, parent: ast.AST | None, scope: Scope) -> Iterator[
     elif isinstance(node, ast.Slice):
         yield from _slice_edits(node)
     yield from _index_edits(node, parent, scope)
-    yield from _statement_edits(node, scope)
-
-
-def _statement_edits(node: ast.AST, scope: Scope) -> Iterator[tuple]:
-    if isinstance(node, ast.AugAssign):
-        yield None, "this update is extra"
-        yield ast.Assign([node.target], node.value), "it accumulates (+=) where it should assign (=)"
-        if isinstance(node.op, (ast.Add, ast.Sub)):
-            flip = ast.Sub() if isinstance(node.op, ast.Add) else ast.Add()
-            yield ast.AugAssign(node.target, flip, node.value), "the update has the wrong sign"
-    elif isinstance(node, ast.Assign) and len(node.targets) == 1:
-        yield from _assign_edits(node, id(node) in scope.in_loop)
-    elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) and callee(node.value) != "print":
-        yield None, "this call is extra"
-        yield from _in_place_edits(node.value)
-    elif isinstance(node, ast.If) and node.body and isinstance(node.body[-1], (ast.Continue, ast.Break)) \
-            and not node.orelse:
-        yield None, "this skip is extra" if len(node.body) == 1 else "this `if` block and its skip are extra"
-    elif isinstance(node, ast.Return) and node.value is not None:
-        yield ast.Return(ast.UnaryOp(ast.USub(), node.value)), "the result has the wrong sign"
-        if id(node) in scope.nested:
-            yield None, "this return is extra (what a hook returns replaces the tensor it was given)"
-
-
-def _assign_edits(node: ast.Assign, in_loop: bool) -> Iterator[tuple]:
-    target = node.targets[0]
-    if isinstance(target, ast.Name) and any(isinstance(n, ast.Name) and n.id == target.id
-                                            for n in ast.walk(node.value)):
-        yield None, "this reassignment is extra"
-    if isinstance(target, ast.Subscript):
-        yield None, "this write is extra"
-    if isinstance(target, ast.Name) and isinstance(node.value, (ast.Subscript, ast.Name)):
-        yield ast.Assign([target], ast.Call(ast.Attribute(node.value, "clone", ast.Load()), [], [])), \
-            f"`{target.id}` is the stored tensor itself, not a copy: editing it in place changes where it " \
-            "came from (.clone() it)"
-    if in_loop and isinstance(target, (ast.Subscript, ast.Name)):
-        yield ast.AugAssign(target, ast.Add(), node.value), "it assigns (=) where it should accumulate (+=)"
-
-
-def _in_place_edits(call: ast.Call) -> Iterator[tuple]:
-    """A discarded result (``x.masked_fill(...)``) kept; an in-place change (``g.zero_()``) made a new tensor."""
-    f = call.func
-    if not (isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name)):
-        return
-    x = f.value.id
-    if not f.attr.endswith("_"):
-        yield ast.Assign([ast.Name(x, ast.Store())], call), \
-            f"the result of `.{f.attr}(...)` is thrown away: it returns a new tensor, it does not change `{x}` in place"
-    elif f.attr not in ("requires_grad_", "retain_grad_"):
-        new = (ast.parse(f"torch.zeros_like({x})", mode="eval").body if f.attr == "zero_" else
-               ast.Call(ast.Attribute(ast.Name(x, ast.Load()), f.attr[:-1], ast.Load()), call.args, call.keywords))
-        yield ast.Assign([ast.Name(x, ast.Store())], new), \
-            f"`.{f.attr}(...)` changes `{x}` in place, and others (autograd, a cache) hold the same tensor: make a " \
-            "new one"
+    yield from statement_edits(node, scope)

@@ -147,5 +147,7 @@ def shown_lines(lines: list[str], node: ast.AST, new: ast.AST | None,
     wrapped = raw[:a].rstrip().endswith(b"(") and raw[b:].lstrip().startswith(b")")
     if not isinstance(node, ast.stmt) and not wrapped and needs_parens(node, new, parent):
         text = f"({text})"
+    if isinstance(node, ast.GeneratorExp) and raw[a:a + 1] == b"(" and not text.startswith("("):
+        text = f"({text})"  # a call's only argument: the generator's span includes the call's parentheses
     after = (raw[:a].decode(errors="replace") + text + raw[b:].decode(errors="replace")).strip()
     return (before, after) if after != before else None

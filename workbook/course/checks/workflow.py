@@ -33,15 +33,18 @@ def probe_scores(model, kind: str) -> Scores:
     """A made-up estimate whose top ``K`` by |score| mixes kinds and signs (``kind``: node/edge/mixed).
 
     Top ``K`` (by |score|, in this order): a key, a head, an edge, an MLP and a query
-    (``mixed``), or a head, an MLP, another head, a key and a query (``node``); the signed order,
-    the alphabetical order and the order in which the names are stored all differ from it.
+    (``mixed``), a head, an MLP, another head, a key and a query (``node``), or five edges, one out of
+    the embedding and one into the logits among them (``edge``); the signed order, the alphabetical
+    order and the order in which the names are stored all differ from it.
     """
     L, H = model.cfg.n_layers, model.cfg.n_heads
     graph = Graph.from_model(model)
     edges = [e for e in graph.edges if not e.startswith("embed") and not e.endswith("logits")]
+    ends = [e for e in graph.edges if e.startswith("embed->") and not e.endswith("logits")][-1:] + \
+        [e for e in graph.edges if e.endswith("->logits") and not e.startswith("embed")][:1]
     top_nodes = [f"L{L - 1}H{H - 1}.k", f"L{L - 2}H0", f"MLP{L - 2}", f"L{L - 1}H0.q"]
-    if kind == "edge":
-        top = edges[-1:] + edges[len(edges) // 2:len(edges) // 2 + 1] + edges[:1] + edges[-3:-2] + edges[1:2]
+    if kind == "edge":  # an edge out of the embedding and one into the logits: a filter on either is seen
+        top = edges[-1:] + ends[:1] + edges[:1] + ends[1:] + edges[1:2]
         rest = [e for e in edges if e not in top][:6]
     else:
         # mixed: the edge sits in the middle of the top k, so a result without edges is not just "one short"
