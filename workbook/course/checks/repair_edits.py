@@ -159,15 +159,7 @@ def _with_every_site(out: list[Edit], sites: dict, tree: ast.Module, nodes: list
         inside = {id(n) for _, node, _, _, _ in group for n in ast.walk(node) if n is not node}
         if len(group) < 2 or any(id(node) in inside for _, node, _, _, _ in group):
             continue
-        edited = copy.deepcopy(tree)
-        targets = body_nodes(edited)
-        up_of = parents(edited)
-        for i, _, new, _, _ in group:
-            parent, name, k = up_of[id(targets[i])]
-            if k is None:
-                setattr(parent, name, copy.deepcopy(new))
-            else:
-                getattr(parent, name)[k] = copy.deepcopy(new)
+        edited = replaced(tree, [(i, new) for i, _, new, _, _ in group])
         first = group[0]
         before, after = _shown_sites(lines, [(node, new, up) for _, node, new, _, up in group
                                              if node.lineno == first[1].lineno])
@@ -175,7 +167,7 @@ def _with_every_site(out: list[Edit], sites: dict, tree: ast.Module, nodes: list
                                    if node.lineno != first[1].lineno))
         n = len(group)
         extra[first[3]] = Edit(first[1].lineno + offset, before, after, f"{words}; written {n} times, changed in all",
-                               ast.fix_missing_locations(edited), also)
+                               edited, also)
     return [e for j, edit in enumerate(out) for e in ((edit, extra[j]) if j in extra else (edit,))]
 
 

@@ -71,23 +71,24 @@ def body_nodes(tree: ast.Module) -> list[ast.AST]:
     return [n for stmt in body for n in ast.walk(stmt)]
 
 
-def replaced(tree: ast.Module, index: int, new: ast.AST | None) -> ast.Module | None:
-    """A copy of ``tree`` with the ``index``-th body node replaced by ``new`` (deleted when None)."""
+def replaced(tree: ast.Module, index: int | list[tuple[int, ast.AST]], new: ast.AST | None = None) -> ast.Module | None:
+    """A copy of ``tree`` with the ``index``-th body node replaced by ``new`` (deleted when None; None when it
+    cannot be), or with each ``(index, new)`` of a list of expressions (none inside another) replaced."""
     out = copy.deepcopy(tree)
-    target = body_nodes(out)[index]
-    parent, name, i = parents(out)[id(target)]
-    if i is None:
-        if new is None:
-            return None
-        setattr(parent, name, copy.deepcopy(new))
-    else:
-        seq = getattr(parent, name)
-        if new is None:
-            del seq[i]
+    nodes, up = body_nodes(out), parents(out)
+    for i, node in [(index, new)] if isinstance(index, int) else index:
+        parent, name, k = up[id(nodes[i])]
+        if k is None:
+            if node is None:
+                return None
+            setattr(parent, name, copy.deepcopy(node))
+        elif node is None:
+            seq = getattr(parent, name)
+            del seq[k]
             if not seq:
                 seq.append(ast.Pass())
         else:
-            seq[i] = copy.deepcopy(new)
+            getattr(parent, name)[k] = copy.deepcopy(node)
     return ast.fix_missing_locations(out)
 
 
