@@ -29,16 +29,17 @@ def mistakes(*names: str) -> list:
 SHARDS = 3  # tests/test_checks_planted.py, _b.py and _c.py: xdist's --dist loadfile gives each file one worker
 
 
-def shard(index: int) -> list:
+def shard(index: int, sample: int | None = None) -> list:
     """Every ``SHARDS``-th planted mistake of the development and unseen sets from ``index`` on, as
     pytest params ``(check, mid, pattern, fn)``; the shards split the slow planted run across workers.
     ``WORKBOOK_PLANTED_SAMPLE=n`` keeps every n-th of them (CI's second pass, with torch's scalar kernels, runs
-    a sample: each planted mistake has already run in its first pass)."""
+    a sample: each planted mistake has already run in its first pass); ``sample`` given overrides it."""
     import os
 
     import pytest
 
-    sample = max(1, int(os.environ.get("WORKBOOK_PLANTED_SAMPLE", "1") or 1))
+    if sample is None:
+        sample = max(1, int(os.environ.get("WORKBOOK_PLANTED_SAMPLE", "1") or 1))
     every = mistakes(*DEV, *UNSEEN)[index::SHARDS][::sample]
     return [pytest.param(c, mid, pat, fn, id=f"{c}:{mid}") for c, mid, pat, fn in every]
 
