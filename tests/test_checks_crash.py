@@ -165,3 +165,61 @@ def test_tuples_not_unpacked_a_shadowed_function_and_a_none_attribute_are_named(
 
     assert "`scores.per_example` is None here, so it has no .abs" in explain_crash(_raise(none_attribute), DIMS,
                                                                                    is_library)
+
+
+def _patched(model, task):
+    return wb.patch_nodes(model, task, "head").values.reshape(model.cfg.n_layers, model.cfg.n_heads)
+
+
+def _builtin_sum(model, task):
+    return sum(_patched(model, task)[None], dim=0)
+
+
+def _shape_called(model, task):
+    n_layers, n_heads = _patched(model, task).shape()
+    return torch.zeros(n_layers, n_heads)
+
+
+def _float64_matmul(model, task):
+    return _patched(model, task) @ torch.eye(model.cfg.n_heads, dtype=torch.float64)
+
+
+def _tensor_or(model, task):
+    found = {}
+    return found.get("heads") or _patched(model, task) or torch.zeros(1)
+
+
+def _partial_positional(model, task):
+    import functools
+
+    def put(act, hook, layer, head):
+        return act
+
+    with model.hooks(fwd_hooks=[("blocks.0.attn.hook_z", functools.partial(put, 0, 0))]):
+        return _patched(model, task)
+
+
+def _hooks_appended(model, task):
+    hooks = [("blocks.0.attn.hook_z", lambda act, hook: act)]
+    hooks.append([("blocks.1.attn.hook_z", lambda act, hook: act)])
+    with model.hooks(fwd_hooks=hooks):
+        return _patched(model, task)
+
+
+def _rebound_to_int(model, task):
+    drop = {"layer": 0}
+    for drop in range(2):
+        pass
+    return torch.zeros(model.cfg.n_layers, model.cfg.n_heads) + drop["layer"]
+
+
+@pytest.mark.parametrize("learner, words", [
+    (_builtin_sum, "built-in sum()"), (_shape_called, "called like a function"),
+    (_float64_matmul, "different dtypes"), (_tensor_or, "`b if a is None else a`"),
+    (_partial_positional, "partial(f, layer=l, head=h)"), (_hooks_appended, "use .extend() or +="),
+    (_rebound_to_int, "holds a number"),
+])
+def test_plain_python_and_torch_slips_are_explained(capsys, learner, words):
+    assert not C.check_patch_heads(learner)
+    out = capsys.readouterr().out
+    assert words in out and "Fix it and re-run" not in out, out

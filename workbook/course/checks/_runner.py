@@ -183,6 +183,32 @@ KNOWN_ERRORS = (
     (r"Can't call numpy\(\) on Tensor that requires grad",
      "a tensor that requires grad was turned into numbers: .detach() it first (and compute scores under "
      "torch.no_grad())."),
+    # plain Python and PyTorch slips, whatever the exercise
+    (r"'(dim|axis|keepdim)' is an invalid keyword argument for (sum|max|min|any|all)\(\)",
+     "Python's built-in sum() (or max/min/any/all) was called on tensors: it takes no dim. Reduce with the tensor's "
+     "own method, (x).sum(dim=...), or torch.sum(x, dim=...)."),
+    (r"'(Tensor|torch\.Size|int|float|list|tuple|dict)' object is not callable",
+     "a value was called like a function: an attribute that holds a tensor, a size or a number (.shape, .T, a "
+     "graph's .edge_mask, cfg.n_heads) is read without parentheses; or a name that held a function was assigned a "
+     "tensor earlier."),
+    (r"(?i)(expected scalar type|same dtypes?,? but got:?|dtypes match, got) ?(float|double|half|bfloat16)\w* "
+     r"(!=|but found|for the destination and|and) (float|double|half|bfloat16)",
+     "two tensors of different dtypes met: the model's float32 and a float64 one (.double(), dtype=torch.float64, "
+     "or a tensor made from numpy). Keep the model's dtype: drop the cast, or convert with .to(x.dtype)."),
+    (r"Boolean value of Tensor with more than one value is ambiguous",
+     "a tensor with several values was asked for one True/False: `a or b` / `a and b` / `if t:` / `not t` on a "
+     "tensor. To fall back when a value is missing write `b if a is None else a` (or dict.get(key, default)); to "
+     "test every value use .any() or .all(); to choose per element, torch.where."),
+    (r"got multiple values for argument",
+     "a function received one argument twice: functools.partial(f, a, b) binds a and b to f's FIRST parameters, so "
+     "the arguments a hook is called with (the activation, the hook) arrive a second time. Bind by keyword, "
+     "partial(f, layer=l, head=h), or write lambda act, hook: f(act, hook, l, h)."),
+    (r"(too many|not enough) values to unpack \(expected 2.*(hooks|fwd|bwd)",
+     "a hook list is not a flat list of (name, function) pairs: a list was .append()ed into it as one element "
+     "(use .extend() or +=), or a name or a function stands alone."),
+    (r"'(int|float|bool)' object is not subscriptable",
+     "a name indexed on this line holds a number, not the dict, list or tensor it held before: it was "
+     "assigned again (a loop variable or a result with the same name?), or a function returned a number."),
 )
 
 
@@ -226,7 +252,7 @@ def _crashed(name: str, err: Exception, strict: bool, fix: Callable[[], str] = l
         code = (frame.line or "").strip()
         where = f"in {frame.name}, line {frame.lineno}" + (f": {code}" if code else "")
         if known:
-            print(f"[check failed] {name}: {fixed}your function raised {what} ({where}): {known}")
+            print(f"[check failed] {name}: {fixed}{'Y' if fixed else 'y'}our function raised {what} ({where}): {known}")
         elif fixed:
             print(f"[check failed] {name}: {fixed}Your function raised {what} ({where}).")
         else:

@@ -5,14 +5,17 @@ What is tried, by kind of node:
 
 - a call: a reduction swapped (sum / mean / median / max / min, a norm for a sum), an axis given to a reduction
   over everything, a sum over the last axis inserted, an extra ``abs`` / transpose / ``sqrt`` / ``detach`` /
-  clamp / rounding dropped, a clamp where ``abs`` belongs, ``exp`` where ``softmax`` belongs, two arguments
-  swapped, the last argument or a keyword dropped, a boolean keyword toggled, ``masked_fill``'s value 0;
+  clamp / rounding / cast to float64 dropped, a clamp where ``abs`` belongs, Python's built-in ``sum(x, dim=)``
+  made the tensor's ``.sum``, parentheses after a value (``x.shape()``) dropped, ``exp`` where ``softmax``
+  belongs, two arguments swapped, the last argument or a keyword dropped, a boolean keyword toggled,
+  ``masked_fill``'s value 0;
 - an operator: a difference's operands swapped, a term or factor dropped, ``+``/``-``, ``*``/``/``, ``//``, a
   power dropped, misplaced parentheses (``x / L - 1`` and ``x / (L - 1)``), ``@``'s operands swapped;
 - a constant: an integer one up or down, another axis, einsum letters, a hook name's twin or another hook
   name of the function, a value written in where an argument of the function belongs, a fixed index where the
   enclosing loop's variable belongs;
 - a name or attribute: its twin (``clean``/``corr``, ``q``/``k``, ``n_layers``/``n_heads``, ``e_c``/``e_n``);
+- ``a or b``: ``a if a is not None else b`` (a tensor has no single truth value);
 - a slice: a bound dropped, its bound on the other side (``[k:]`` for ``[:k]``), one index for a slice;
 - a statement: an update or write deleted, ``+=`` and ``=``, a missing ``.clone()``, a discarded result, an
   in-place change made a new tensor, a skip or a hook's ``return`` deleted, the result's sign.
@@ -43,7 +46,12 @@ _DROP_CALL = {"abs": "the absolute value |.| is extra (it drops the sign)", "neg
               "exp": "the exp is extra", "log": "the log is extra", "relu": "the relu is extra (it cuts off values)",
               **dict.fromkeys(("clamp", "clamp_min", "clip"), "the clamp is extra (it cuts off values)"),
               **dict.fromkeys(("round", "floor", "ceil", "trunc"), _ROUND),
-              "item": "the .item() is extra (it takes a one-element tensor and gives a Python number)"}
+              "item": "the .item() is extra (it takes a one-element tensor and gives a Python number)",
+              "double": "the cast to float64 is extra (the model computes in float32)"}
+#: attributes that hold a value (a tensor, a size, a number), never called
+_VALUES = {"shape", "T", "mT", "grad", "data", "dtype", "device", "batch_size", "seq_len", "n_edges", "edge_mask",
+           "n_layers", "n_heads", "d_head", "d_model", "n_ctx", "d_vocab"}
+_BUILTIN_REDUCE = {"sum": "sum", "max": "amax", "min": "amin"}
 _NORMS = ("norm", "vector_norm")
 #: calls whose integer arguments are axes
 AXIS_CALLS = {"sum", "mean", "softmax", "log_softmax", "transpose", "flip", "unsqueeze", "squeeze", "cat", "stack",
@@ -113,6 +121,11 @@ def _call_edits(node: ast.Call) -> Iterator[tuple[ast.AST, str]]:
         a, b = node.args[0].left, node.args[0].right
         yield ast.BinOp(ast.Call(f, [a], []), node.args[0].op, ast.Call(f, [b], [])), \
             f"`{unparsed(f)}` is applied to the difference: apply it to each side, then subtract"
+    if isinstance(f, ast.Name) and f.id in _BUILTIN_REDUCE and len(node.args) == 1 and node.keywords:
+        yield ast.Call(ast.Attribute(node.args[0], _BUILTIN_REDUCE[f.id], ast.Load()), [], node.keywords), \
+            f"Python's built-in {f.id}() where the tensor's .{_BUILTIN_REDUCE[f.id]}(dim=...) belongs"
+    if isinstance(f, ast.Attribute) and f.attr in _VALUES and not (node.args or node.keywords):
+        yield f, f"`.{f.attr}` holds a value, not a method: the parentheses are extra"
     if attr == "range" and len(node.args) == 2:
         yield ast.Call(func=f, args=[node.args[1]], keywords=[]), "the loop should start at 0"
     yield from _argument_edits(node, attr)
@@ -329,5 +342,9 @@ def node_edits(node: ast.AST, parent: ast.AST | None, scope: Scope) -> Iterator[
                 yield new, f"the filter `if {unparsed(cond)}` is extra"
     elif isinstance(node, ast.Slice):
         yield from _slice_edits(node)
+    elif isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or) and len(node.values) == 2:
+        a, b = node.values
+        yield ast.IfExp(ast.Compare(a, [ast.IsNot()], [ast.Constant(None)]), a, b), \
+            "`or` asks a tensor for one True/False: test a missing value with `is None`"
     yield from _index_edits(node, parent, scope)
     yield from statement_edits(node, scope)
