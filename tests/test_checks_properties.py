@@ -1,13 +1,14 @@
 """The property probes of the learner checks: identical prompts, a batch against its pairs, other step
 counts, GradPath's first step, and the common autograd errors named in words."""
 
+import pytest
 import torch
 
 import workbook as wb
 from workbook.arch.graph import Graph
 from workbook.core.runs import cache_activations, cache_activations_and_grads
-from workbook.course.checks._runner import known_error
 from workbook.course.checks.cases import separating_cases
+from workbook.course.checks.known_errors import known_error
 from workbook.course.checks.properties import batch_mean, first_step_geometry, identical_prompts, once, steps_probe
 
 CASES = separating_cases()
@@ -109,6 +110,44 @@ def test_common_autograd_errors_are_named_and_others_are_not():
         assert "one number" in known_error(err)
     assert known_error(ValueError("something else")) is None
     assert "None" in known_error(AttributeError("'NoneType' object has no attribute 'mul'"), "g = x.grad.mul(2)")
+
+
+def _error_of(fn):
+    try:
+        fn()
+    except Exception as err:  # noqa: BLE001
+        return err
+    raise AssertionError("expected an error")
+
+
+X = torch.arange(24.0).reshape(2, 3, 4)
+
+
+@pytest.mark.parametrize("slip, words", [
+    (lambda: X.masked_fill(~torch.tril(torch.ones(4, 4)), 0.0), "dtype=torch.bool"),
+    (lambda: torch.autograd.grad(X.requires_grad_(False).sum() + torch.ones(1, requires_grad=True).sum(),
+                                 torch.zeros(1, requires_grad=True)), "never entered the run"),
+    (lambda: X.sum(1).sum(2), "move down by one"),
+    (lambda: torch.stack([1.0, 2.0]), "torch.tensor(the list)"),
+    (lambda: X.sum(1, 2), "one tuple"),
+    (lambda: torch.stack(x for x in X), "square brackets"),
+    (lambda: X[0, 0].item(), "several values"),
+    (lambda: {"a": X} - {"a": X}, "entry by entry"),
+    (lambda: X - X.max(-1), "take .values"),
+    (lambda: (1.5).item(), "already a Python number"),
+])
+def test_plain_pytorch_slips_are_named(slip, words):
+    assert words in (known_error(_error_of(slip)) or "")
+
+
+def test_a_variable_read_before_it_is_assigned_is_named():
+    def learner():
+        scale = layer + 1  # noqa: F821
+        for layer in range(2):
+            scale += layer
+        return scale
+
+    assert "before the line that assigns it" in known_error(_error_of(learner))
 
 
 def test_once_calls_its_function_once():

@@ -13,12 +13,13 @@ endpoint) and names the property it breaks. Before the relations, ``trace`` runs
 more under a line tracer and reads what your variables hold against the model's own activations and
 gradients (``quantities``): another layer's tensor inside a layer loop, a cache filled from the wrong
 prompts, a cache entry edited in place. A crash is explained from the values on your failing line
-(``crash``). Unfilled stubs print "not done yet" instead of crashing; TransformerLens 4's
-``hook.name`` trap is named (``hook_names``). When a check fails, ``repair`` looks for one edit of one
-line of your function (a sum for a mean, a bound one short, two operands swapped, another axis, a twin
-variable such as ``corr_q`` for ``clean_q``, ...; ``repair_edits``) that makes it pass every test case,
-running the check in a verdict-only mode (``quick``) and once more in full, and puts it first in the
-message (``WORKBOOK_REPAIR_SECONDS``, default 20; 0 turns it off).
+(``crash``) and the error's meaning in words (``known_errors``). Unfilled stubs print "not done yet"
+instead of crashing; TransformerLens 4's ``hook.name`` trap is named (``hook_names``). When a check
+fails, ``repair`` looks for one edit of one line of your function (a sum for a mean, a bound one short,
+two operands swapped, another axis, a twin variable such as ``corr_q`` for ``clean_q``, ...;
+``repair_edits``) that makes it pass every test case, running the check in a verdict-only mode
+(``quick``) and once more in full, and puts it first in the message (``WORKBOOK_REPAIR_SECONDS``,
+default 20; 0 turns it off).
 """
 
 from workbook.course.checks._runner import CheckFailed, assert_close_named, learner_check
