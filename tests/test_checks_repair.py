@@ -77,6 +77,34 @@ def test_a_crash_gets_its_fix_before_the_crash_report(repair_on):
     assert "IndexError" in text
 
 
+def builtin_sum(x, n):
+    return sum(x[:n], dim=1) / x.shape[1]
+
+
+def shape_called(x, n):
+    return x[:n].sum(1) / x.shape()[1]
+
+
+def rows_by_zip(x, n):
+    return torch.stack([x[i, j] for i, j in zip(range(n), range(x.shape[1]))]).reshape(n, -1, x.shape[2]).mean(1)
+
+
+def fallback_by_or(x, n):
+    given = {"rows": x[:n]}
+    rows = given.get("rows") or x[:n]
+    return rows.mean(1)
+
+
+@pytest.mark.parametrize("fn, after", [
+    (builtin_sum, "x[:n].sum(dim=1)"), (shape_called, "x.shape[1]"),
+    (rows_by_zip, "[(a_, b_) for a_ in range(n) for b_ in range(x.shape[1])]"),
+    (fallback_by_or, "given.get('rows') if given.get('rows') is not None else x[:n]"),
+])
+def test_plain_python_slips_get_their_fix(repair_on, fn, after):
+    text = run(check_column_means, fn)
+    assert "one change makes your function pass" in text and after in text.split(" -> ")[1], text
+
+
 def test_two_slips_get_no_fix_and_the_diagnosis_stays(repair_on):
     text = run(check_column_means, two_slips)
     assert "one change" not in text and "values differ from the reference" in text

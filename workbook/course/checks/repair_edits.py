@@ -208,9 +208,16 @@ _RANK = (r"^einsum `", r"where a (mean|sum)|median|maxim|minim", r"axis|keepdim|
          r"off by one|slice", r"where `|belongs", r"sign|swapped|wrong order|absolute|clamp|filter", r"extra")
 
 
+#: edits made only where one particular construct stands (a built-in sum with dim=, `x.shape()`, zip, `or`):
+#: few candidates, each a well-known slip, so they are tried first
+_FIRST = r"built-in|holds a value, not a method|cast to float64|`or` asks|zip pairs|a generator where|torch.stack joins"
+
+
 def _rank(words: str) -> int:
     """Most common slips first; an einsum letter replaced by another (many candidates, rarer) last, unless the
     letter is in no other term (an axis summed on its own: rarely meant)."""
+    if re.search(_FIRST, words):
+        return -1
     if words.startswith("einsum `") and "summed on its own" in words:
         return 2
     k = next((k for k, p in enumerate(_RANK) if re.search(p, words)), len(_RANK))

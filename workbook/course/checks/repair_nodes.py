@@ -15,6 +15,7 @@ What is tried, by kind of node:
   name of the function, a value written in where an argument of the function belongs, a fixed index where the
   enclosing loop's variable belongs;
 - a name or attribute: its twin (``clean``/``corr``, ``q``/``k``, ``n_layers``/``n_heads``, ``e_c``/``e_n``);
+- ``zip(a, b)``: every pair (two nested loops);
 - ``a or b``: ``a if a is not None else b`` (a tensor has no single truth value);
 - a slice: a bound dropped, its bound on the other side (``[k:]`` for ``[:k]``), one index for a slice;
 - a statement: an update or write deleted, ``+=`` and ``=``, a missing ``.clone()``, a discarded result, an
@@ -126,6 +127,11 @@ def _call_edits(node: ast.Call) -> Iterator[tuple[ast.AST, str]]:
             f"Python's built-in {f.id}() where the tensor's .{_BUILTIN_REDUCE[f.id]}(dim=...) belongs"
     if isinstance(f, ast.Attribute) and f.attr in _VALUES and not (node.args or node.keywords):
         yield f, f"`.{f.attr}` holds a value, not a method: the parentheses are extra"
+    if isinstance(f, ast.Name) and f.id == "zip" and len(node.args) == 2 and not node.keywords:
+        pair = ast.Tuple([ast.Name("a_", ast.Load()), ast.Name("b_", ast.Load())], ast.Load())
+        loops = [ast.comprehension(ast.Name(n, ast.Store()), arg, [], 0) for n, arg in zip(("a_", "b_"), node.args)]
+        yield ast.ListComp(pair, loops), \
+            "zip pairs the first with the first, the second with the second: every pair takes two nested loops"
     if attr == "range" and len(node.args) == 2:
         yield ast.Call(func=f, args=[node.args[1]], keywords=[]), "the loop should start at 0"
     yield from _argument_edits(node, attr)
