@@ -135,17 +135,30 @@ def _copies(root: object) -> list[tuple[object, tuple]]:
     return out
 
 
-def _state(obj: object) -> tuple:
-    """A copy of what a later call could find changed: a tensor's values; a module's weights, buffers,
-    config, hooks and mode; which objects a container or an object's attributes hold."""
+def _state(obj: object, subs: list | None = None) -> tuple:
+    """What a later call could find changed. A tensor: its version counter (bumped by every in-place change),
+    storage and shape. A module (its submodules ``subs``, listed once when it is first copied): a copy of its
+    weights and buffers, which need no in-place op to change (``p.data`` writes bypass the counter), its hooks,
+    mode and config. A container or an object: which objects it holds."""
     if isinstance(obj, torch.Tensor):
-        return (obj.detach().clone(),)
+        return (obj._version, obj.data_ptr(), tuple(obj.shape), obj.dtype)
     if isinstance(obj, torch.nn.Module):
-        hooks = tuple(tuple(_hooks(m, kind) for kind in ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks",
-                                                         "_backward_pre_hooks")) for m in obj.modules())
+        subs = list(obj.modules()) if subs is None else subs
+        tensors, hooks = {}, []
+        for i, sub in enumerate(subs):
+            for t in (*sub._parameters.values(), *sub._buffers.values()):
+                if t is not None:
+                    tensors[id(t)] = t
+            for kind in _HOOK_KINDS:
+                n = _hooks(sub, getattr(sub, kind, None))
+                if n:
+                    hooks.append((i, kind, n))
+        by_dtype = {}
+        for t in tensors.values():
+            by_dtype.setdefault(t.dtype, []).append(t.detach().reshape(-1))
         cfg = getattr(obj, "cfg", None)
-        return ([t.detach().clone() for t in obj.state_dict(keep_vars=True).values()],
-                [p.requires_grad for p in obj.parameters()], hooks, obj.training,
+        return (subs, {d: torch.cat(ts) for d, ts in by_dtype.items()},
+                tuple(t.requires_grad for t in tensors.values()), tuple(hooks), obj.training,
                 repr(vars(cfg)) if cfg is not None and hasattr(cfg, "__dict__") else None)
     if isinstance(obj, dict):
         return (tuple((k, id(v)) for k, v in obj.items()),)
@@ -154,32 +167,29 @@ def _state(obj: object) -> tuple:
     return (tuple((k, id(v)) for k, v in vars(obj).items()),)
 
 
-def _hooks(module: torch.nn.Module, kind: str) -> int:
-    """How many hooks of ``kind`` a caller put on ``module``: every hook on a TransformerLens hook point, and
-    elsewhere those that are not TransformerLens's own (a bridge wires capture hooks on its first forward)."""
-    found = getattr(module, kind, None) or {}
+_HOOK_KINDS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
+
+
+def _hooks(module: torch.nn.Module, found: dict | None) -> int:
+    """How many of the hooks in ``found`` (one of ``module``'s hook dicts) a caller put there: every hook on a
+    TransformerLens hook point, and elsewhere those that are not TransformerLens's own (a bridge wires capture
+    hooks on its first forward)."""
+    if not found:
+        return 0
     if type(module).__name__ == "HookPoint":
         return len(found)
     return sum(not getattr(h, "__module__", "").startswith("transformer_lens") for h in found.values())
 
 
 def _same(copies: list[tuple[object, tuple]]) -> bool:
-    """Every object's state equals its copy (tensors bitwise, NaN equal to NaN)."""
+    """Every object's state equals its copy (a module's weights and buffers bitwise)."""
     for obj, before in copies:
-        now = _state(obj)
-        tensors = [(now[0], before[0])] if isinstance(obj, torch.Tensor) else \
-            list(zip(now[0], before[0])) if isinstance(obj, torch.nn.Module) else []
-        if isinstance(obj, torch.nn.Module) and (now[1:] != before[1:] or len(now[0]) != len(before[0])):
-            return False
-        if not isinstance(obj, (torch.Tensor, torch.nn.Module)) and now != before:
-            return False
-        if not all(x.shape == y.shape and x.dtype == y.dtype and _equal(x, y) for x, y in tensors):
+        if not isinstance(obj, torch.nn.Module):
+            if _state(obj) != before:
+                return False
+            continue
+        now = _state(obj, before[0])
+        if now[2:] != before[2:] or now[1].keys() != before[1].keys() or not all(
+                now[1][d].shape == before[1][d].shape and torch.equal(now[1][d], before[1][d]) for d in now[1]):
             return False
     return True
-
-
-def _equal(a: torch.Tensor, b: torch.Tensor) -> bool:
-    """Bitwise equal values (a NaN equals a NaN in the same place)."""
-    if a.is_floating_point() or a.is_complex():
-        return bool(((a == b) | (a.isnan() & b.isnan())).all())
-    return torch.equal(a, b)
