@@ -10,6 +10,7 @@ from workbook.core.runs import cache_activations, cache_activations_and_grads
 from workbook.course.checks.cases import separating_cases
 from workbook.course.checks.known_errors import known_error
 from workbook.course.checks.properties import batch_mean, first_step_geometry, identical_prompts, once, steps_probe
+from workbook.models.loading import build_gpt2
 
 CASES = separating_cases()
 
@@ -135,9 +136,25 @@ X = torch.arange(24.0).reshape(2, 3, 4)
     (lambda: {"a": X} - {"a": X}, "entry by entry"),
     (lambda: X - X.max(-1), "take .values"),
     (lambda: (1.5).item(), "already a Python number"),
+    (lambda: X.clone.__setitem__(0, 1), "call it, x.clone()"),
+    (lambda: 1 - (X > 0), "inverted with ~mask"),
+    (lambda: X & X, "multiply (x * mask)"),
+    (lambda: torch.linspace(X, X, 3), "alpha = torch.linspace(0, 1, m + 1)"),
 ])
 def test_plain_pytorch_slips_are_named(slip, words):
     assert words in (known_error(_error_of(slip)) or "")
+
+
+def test_a_gradient_of_a_python_number_and_a_hook_of_another_size_are_named():
+    err = _error_of(lambda: torch.autograd.grad(1.5, X))
+    assert "Python number" in known_error(err, "(g,) = torch.autograd.grad(d, x)")
+    model = build_gpt2(seed=0, n_layers=1, n_heads=2, d_model=8, d_vocab=10)
+
+    def backward_with_a_scalar_gate():
+        with model.hooks(bwd_hooks=[("blocks.0.hook_resid_post", lambda grad, hook: torch.tensor(0.0))]):
+            model(torch.zeros(1, 3, dtype=torch.long)).sum().backward()
+
+    assert "torch.zeros_like(g)" in known_error(_error_of(backward_with_a_scalar_gate))
 
 
 def test_a_variable_read_before_it_is_assigned_is_named():

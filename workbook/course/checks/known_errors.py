@@ -96,6 +96,24 @@ KNOWN_ERRORS = (
      "x.max(dim) (and min, sort, topk, median with an axis) returns a pair (values, indices): take .values."),
     (r"'(float|int)' object has no attribute 'item'",
      "the value is already a Python number: .item() belongs to a one-element tensor; drop it."),
+    (r"'(builtin_function_or_method|method)' object (does not support item assignment|is not subscriptable|has no "
+     r"attribute)",
+     "a method used without its call: `x.clone` (or .detach, .sum, ...) is the method itself, not its result; "
+     "call it, x.clone()."),
+    (r"Subtraction, the `-` operator, with a bool tensor is not supported",
+     "a boolean mask is inverted with ~mask (or mask.logical_not()); 1 - mask works only on a 0/1 float mask."),
+    (r"hook '.*' has changed the size of value",
+     "a hook must hand back a tensor of the shape it was given (or None to leave it): zeros are torch.zeros_like(g), "
+     "not a single torch.tensor(0.)."),
+    (r'"bitwise_(and|or|xor)_cpu" not implemented for \'(Float|Double|Half|BFloat16)\'',
+     "& and | combine booleans or integers: to keep values where a 0/1 float mask is 1, multiply (x * mask), or "
+     "use torch.where(mask.bool(), x, 0)."),
+    (r"linspace only supports 0-dimensional start and end tensors",
+     "torch.linspace spaces numbers, not tensors: take the weights alpha = torch.linspace(0, 1, m + 1) and form "
+     "each point as start + alpha[k] * (end - start)."),
+    (r"'float' object is not iterable.*(autograd\.grad|backward)|'float' object has no attribute 'backward'",
+     "the value you differentiate is a Python number: .item() or float() cut it from the graph. Keep it a tensor "
+     "until after the gradient."),
 )
 
 

@@ -14,6 +14,7 @@ What is tried, by kind of node:
 - a constant: an integer one up or down, another axis, einsum letters, a hook name's twin or another hook
   name of the function, a value written in where an argument of the function belongs, a fixed index where the
   enclosing loop's variable belongs;
+- a method named without its call (``x.clone``); ``&`` where ``*`` belongs; ``1 - mask`` for ``~mask``;
 - a name or attribute: its twin (``clean``/``corr``, ``q``/``k``, ``n_layers``/``n_heads``, ``e_c``/``e_n``);
 - ``zip(a, b)``: every pair (two nested loops);
 - ``a or b``: ``a if a is not None else b`` (a tensor has no single truth value);
@@ -53,6 +54,8 @@ _DROP_CALL = {"abs": "the absolute value |.| is extra (it drops the sign)", "neg
 _VALUES = {"shape", "T", "mT", "grad", "data", "dtype", "device", "batch_size", "seq_len", "n_edges", "edge_mask",
            "n_layers", "n_heads", "d_head", "d_model", "n_ctx", "d_vocab"}
 _BUILTIN_REDUCE = {"sum": "sum", "max": "amax", "min": "amin"}
+#: tensor methods that take no argument where a learner writes them (``x.clone``, missing ``()``)
+_METHODS = {"clone", "detach", "contiguous", "float", "abs", "exp", "item", "numel", "requires_grad_"}
 _NORMS = ("norm", "vector_norm")
 #: calls whose integer arguments are axes
 AXIS_CALLS = {"sum", "mean", "softmax", "log_softmax", "transpose", "flip", "unsqueeze", "squeeze", "cat", "stack",
@@ -196,6 +199,10 @@ def _binop_edits(node: ast.BinOp) -> Iterator[tuple[ast.AST, str]]:
         yield a, f"the power `** {unparsed(b)}`{root} is extra"
     elif isinstance(op, ast.MatMult):
         yield ast.BinOp(b, ast.MatMult(), a), "the two sides of @ are in the wrong order"
+    elif isinstance(op, (ast.BitAnd, ast.BitOr)):
+        yield ast.BinOp(a, ast.Mult(), b), "`&` combines booleans: a 0/1 float mask is applied with `*`"
+    if isinstance(op, ast.Sub) and isinstance(a, ast.Constant) and a.value == 1:
+        yield ast.UnaryOp(ast.Invert(), b), f"a boolean mask is inverted with `~{unparsed(b)}`, not `1 - ...`"
     yield from _repeated_rows(node)
     yield from _regrouped(node)
 
@@ -333,6 +340,8 @@ def node_edits(node: ast.AST, parent: ast.AST | None, scope: Scope) -> Iterator[
         for other in dict.fromkeys(swap_tokens(node.id, scope.names)):
             yield ast.Name(other, ast.Load()), f"`{node.id}` where `{other}` belongs{roles(node.id, other)}"
     elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load):
+        if node.attr in _METHODS and not (isinstance(parent, ast.Call) and parent.func is node):
+            yield ast.Call(node, [], []), f"`.{node.attr}` is the method itself: its call `()` is missing"
         if node.attr in ("T", "mT"):
             yield node.value, "the transpose is extra"
         for a, b in TWINS + [(y, x) for x, y in TWINS]:
