@@ -7,7 +7,8 @@ mistakes are split into shards over this file, _b.py and _c.py so that both test
 
 import pytest
 
-from tests.planted import DEV, UNSEEN, assert_caught_and_named, mistakes, shard
+import workbook as wb
+from tests.planted import DEV, UNSEEN, assert_caught_and_named, mistakes, passes_quickly, shard
 from tests.planted.gaps import KNOWN_GAPS
 
 
@@ -28,8 +29,17 @@ def test_the_shards_cover_every_planted_mistake_once():
 
     fns = [p.values[3] for i in range(SHARDS) for p in shard(i, sample=1)]  # ids repeat across sets; functions not
     assert len(fns) == len({id(f) for f in fns}) == len(mistakes(*DEV, *UNSEEN))
-    sampled = [p.values[3] for i in range(SHARDS) for p in shard(i, sample=4)]  # CI's second pass
-    assert {id(f) for f in sampled} <= {id(f) for f in fns} and len(fns) / 4 <= len(sampled) <= len(fns) / 4 + SHARDS
+    sampled = [p.values[3] for i in range(SHARDS) for p in shard(i, sample=8)]  # CI's second pass
+    assert {id(f) for f in sampled} <= {id(f) for f in fns} and len(fns) / 8 <= len(sampled) <= len(fns) / 8 + SHARDS
+
+
+def test_the_verdict_alone_passes_a_right_solution_and_fails_a_known_gap():
+    """A known gap is run for its verdict only (passes_quickly): that verdict is the check's own."""
+    def right(model, task):
+        return wb.patch_nodes(model, task, "head").values.reshape(model.cfg.n_layers, model.cfg.n_heads)
+
+    assert passes_quickly("check_patch_heads", right)
+    assert not passes_quickly("check_patch_heads", lambda model, task: 2 * right(model, task))
 
 
 @pytest.mark.slow

@@ -92,7 +92,6 @@ KNOWN_GAPS = {
     ('check_patch_heads', 'ph_last_position_corrupt_value_everywhere'),  # misnamed
     ('check_atp_heads', 'atp_d_head_summed_before_product'),  # generic
     ('check_qk_fix_queries', 'qkq_absolute_pattern_change'),  # generic
-    ('check_qk_fix_queries', 'qkq_float_mask'),  # generic
     ('check_qk_fix_keys', 'qkk_next_layers_pattern_gradient'),  # misnamed
     ('check_qk_fix_keys', 'qkk_absolute_pattern_change'),  # generic
     ('check_graddrop', 'gd_gate_late_binding_last_layer'),  # misnamed
@@ -149,7 +148,7 @@ KNOWN_GAPS = {
     ('check_eap_ig', 'ig_per_segment_source_change'),  # misnamed
     ('check_eap_ig', 'ig_return_inside_the_point_loop'),  # misnamed
     ('check_gradpath', 'gp_difference_summed_before_squaring'),  # misnamed
-    ('check_gradpath', 'gp_hook_bound_to_the_first_point'),  # generic
+    ('check_gradpath', 'gp_hook_bound_to_the_first_point'),  # misnamed
     ('check_gradpath', 'gp_ascends_the_distance_from_clean'),  # misnamed
     ('check_verify_top', 'vt_groups_from_all_names'),  # misnamed
     ('check_verify_top', 'vt_returned_in_stored_order'),  # misnamed
@@ -219,7 +218,6 @@ KNOWN_GAPS = {
     ('check_patch_heads', 'ph_effect_squared'),  # misnamed
     ('check_patch_heads', 'ph_corrupt_value_averaged_over_heads'),  # misnamed
     ('check_patch_heads', 'ph_row_stored_one_layer_up'),  # misnamed
-    ('check_atp_heads', 'atp_second_sum_axis_not_renumbered'),  # generic
     ('check_atp_heads', 'atp_norm_instead_of_sum'),  # generic
     ('check_atp_heads', 'atp_layer_0_gradient_for_every_layer'),  # misnamed
     ('check_qk_fix_queries', 'qkq_keys_not_summed'),  # misnamed
@@ -247,11 +245,8 @@ KNOWN_GAPS = {
     ('check_verify_top', 'vt_effects_rounded'),  # misnamed
     ('check_verify_top', 'vt_topk_indices_into_the_sorted_list'),  # misnamed
     ('check_patch_heads', 'ph_baseline_kept_per_example'),  # misnamed
-    ('check_patch_heads', 'ph_effects_stacked_as_floats'),  # generic
     ('check_patch_heads', 'ph_rows_built_by_list_multiplication'),  # misnamed
     ('check_atp_heads', 'atp_delta_missing_parentheses'),  # misnamed
-    ('check_atp_heads', 'atp_sum_axes_without_tuple'),  # generic
-    ('check_atp_heads', 'atp_generator_passed_to_stack'),  # generic
     ('check_atp_heads', 'atp_einsum_output_heads_then_batch'),  # misnamed
     ('check_atp_heads', 'atp_batch_mean_divides_by_len_names'),  # misnamed
     ('check_qk_fix_queries', 'qkq_future_filled_with_plus_infinity'),  # misnamed
@@ -259,15 +254,12 @@ KNOWN_GAPS = {
     ('check_qk_fix_queries', 'qkq_list_extended_with_plus_equals'),  # misnamed
     ('check_qk_fix_queries', 'qkq_keys_read_from_hook_v'),  # generic
     ('check_qk_fix_queries', 'qkq_head_0_pattern_gradient_for_every_head'),  # misnamed
-    ('check_qk_fix_keys', 'qkk_item_on_the_per_head_estimate'),  # generic
     ('check_qk_fix_keys', 'qkk_head_0_corrupt_key_for_every_head'),  # misnamed
-    ('check_qk_fix_keys', 'qkk_scale_computed_before_the_layer_loop'),  # generic
     ('check_graddrop', 'gd_each_layer_product_appended_as_a_pass'),  # misnamed
     ('check_graddrop', 'gd_each_layer_scored_in_its_own_pass'),  # misnamed
     ('check_graddrop', 'gd_normaliser_floor_divided'),  # misnamed
     ('check_graddrop', 'gd_abs_delta_times_gradient_summed_over_passes'),  # misnamed
     ('check_graddrop', 'gd_save_hook_returns_a_detached_copy'),  # misnamed
-    ('check_eap', 'eap_cache_dicts_subtracted'),  # generic
     ('check_eap', 'eap_divided_by_each_destinations_in_degree'),  # misnamed
     ('check_eap', 'eap_multiplied_by_the_batch_size'),  # misnamed
     ('check_eap_ig', 'eapig_path_along_the_unit_direction'),  # misnamed
@@ -280,17 +272,13 @@ KNOWN_GAPS = {
     ('check_gradpath', 'gp_absolute_gradient'),  # misnamed
     ('check_gradpath', 'gp_scaled_length_from_the_squared_norm'),  # misnamed
     ('check_verify_top', 'vt_first_groups_patch_reused'),  # misnamed
-    ('check_verify_top', 'vt_item_called_on_a_float'),  # generic
     ('check_patch_heads', 'ph_cat_keeps_head_h_twice'),  # misnamed
-    ('check_patch_heads', 'ph_partial_binds_layer_and_head_positionally'),  # generic
     ('check_patch_heads', 'ph_zip_instead_of_nested_loops'),  # misnamed
     ('check_patch_heads', 'ph_head_sliced_as_flat_d_model_block'),  # generic
     ('check_patch_heads', 'ph_patches_original_returns_clone'),  # misnamed
     ('check_atp_heads', 'atp_sum_axes_not_shifted_after_stack'),  # misnamed
     ('check_atp_heads', 'atp_gradient_at_the_midpoint'),  # misnamed
-    ('check_atp_heads', 'atp_builtin_sum_with_dim'),  # generic
     ('check_atp_heads', 'atp_only_prompts_above_mean_metric'),  # misnamed
-    ('check_qk_fix_queries', 'qkq_max_without_values'),  # generic
     ('check_qk_fix_queries', 'qkq_plain_atp_added_as_a_correction'),  # misnamed
     ('check_qk_fix_queries', 'qkq_scale_truncated_to_int'),  # generic
     ('check_qk_fix_keys', 'qkk_pattern_ignores_its_argument'),  # misnamed
@@ -298,12 +286,7 @@ KNOWN_GAPS = {
     ('check_qk_fix_keys', 'qkk_writes_into_original_keys'),  # misnamed
     ('check_qk_fix_keys', 'qkk_mask_inverted_in_place'),  # misnamed
     ('check_graddrop', 'gd_gate_negates_the_gradient'),  # misnamed
-    ('check_graddrop', 'gd_drop_name_rebound_to_an_int'),  # generic
-    ('check_graddrop', 'gd_gate_list_appended_not_extended'),  # generic
-    ('check_graddrop', 'gd_tensor_truthiness_in_or'),  # generic
-    ('check_eap', 'eap_deltas_cast_to_float64'),  # generic
     ('check_eap', 'eap_broadcast_product_summed_on_wrong_axes'),  # misnamed
-    ('check_eap', 'eap_edge_mask_called_like_a_method'),  # generic
     ('check_eap_ig', 'eapig_hook_built_once_before_the_loop'),  # misnamed
     ('check_eap_ig', 'eapig_divided_by_the_path_length'),  # misnamed
     ('check_eap_ig', 'eapig_path_starts_halfway'),  # misnamed
@@ -313,4 +296,31 @@ KNOWN_GAPS = {
     ('check_gradpath', 'gp_multiplied_by_the_gradient_norm'),  # misnamed
     ('check_verify_top', 'vt_names_reassigned_to_the_group'),  # misnamed
     ('check_verify_top', 'vt_scores_arguments_swapped'),  # misnamed
+    ('check_patch_heads', 'ph_copies_built_with_repeat_interleave'),  # misnamed
+    ('check_patch_heads', 'ph_prompts_cut_like_lm_inputs'),  # misnamed
+    ('check_patch_heads', 'ph_baseline_is_the_mean_patched_run'),  # misnamed
+    ('check_patch_heads', 'ph_zeros_like_instead_of_clone'),  # misnamed
+    ('check_atp_heads', 'atp_heads_sorted_within_each_layer'),  # misnamed
+    ('check_atp_heads', 'atp_token_zero_masked_as_padding'),  # misnamed
+    ('check_atp_heads', 'atp_einsum_without_an_output_spec'),  # misnamed
+    ('check_qk_fix_queries', 'qkq_new_queries_rescaled_to_the_clean_norm'),  # generic
+    ('check_qk_fix_queries', 'qkq_pattern_change_clamped_at_zero'),  # generic
+    ('check_qk_fix_queries', 'qkq_sigmoid_instead_of_softmax'),  # generic
+    ('check_qk_fix_queries', 'qkq_clean_pattern_read_from_hook_attn_scores'),  # misnamed
+    ('check_qk_fix_keys', 'qkk_softmax_applied_twice'),  # misnamed
+    ('check_qk_fix_keys', 'qkk_position_test_broadcast_on_the_last_axis'),  # misnamed
+    ('check_qk_fix_keys', 'qkk_patched_column_written_after_the_mask'),  # misnamed
+    ('check_qk_fix_keys', 'qkk_rows_sliced_but_not_the_mask'),  # misnamed
+    ('check_graddrop', 'gd_gate_index_from_enumerate'),  # generic
+    ('check_graddrop', 'gd_gradients_stacked_in_arrival_order'),  # misnamed
+    ('check_graddrop', 'gd_kept_gradients_rescaled_like_dropout'),  # misnamed
+    ('check_eap', 'eap_d_model_kept_in_the_einsum_output'),  # misnamed
+    ('check_eap', 'eap_per_example_loop_indexes_the_source_axis'),  # misnamed
+    ('check_eap_ig', 'eapig_gradients_interpolated_instead_of_inputs'),  # misnamed
+    ('check_eap_ig', 'eapig_point_missing_the_corrupt_start'),  # misnamed
+    ('check_gradpath', 'gp_scaled_step_from_the_logit_distance'),  # misnamed
+    ('check_gradpath', 'gp_heavy_ball_momentum'),  # misnamed
+    ('check_gradpath', 'gp_gradient_clamped_instead_of_its_norm'),  # misnamed
+    ('check_verify_top', 'vt_effect_of_the_first_prompt_pair_only'),  # misnamed
+    ('check_verify_top', 'vt_update_indented_under_the_node_branch'),  # misnamed
 }
