@@ -37,7 +37,8 @@ class QuickFail(Exception):
 
 @contextmanager
 def session() -> Iterator[None]:
-    """Remember the test models and references for the duration of one check call (nested: the outer one)."""
+    """Remember the test models and references for one check call (nested: the outer one), starting from what the
+    last call left when none of it was changed (:func:`_carried`), and leaving it to the next."""
     if _STATE.get() is not None:
         yield
         return
