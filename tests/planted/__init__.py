@@ -62,21 +62,16 @@ def assert_caught_and_named(check: str, mid: str, pattern: str, fn) -> None:
 def passes_quickly(check: str, fn) -> bool:
     """The check's verdict on ``fn`` without its diagnosis: the check run in quick mode (the same cases and
     guards; the first failing case stops it), as the one-line repair runs it."""
-    import contextlib
-    import io
-    import warnings
-
     import torch
 
     from scripts.plant_mistakes import check_of
-    from workbook.course.checks.quick import quick_mode, session
+    from workbook.course.checks.quick import session
+    from workbook.course.checks.repair import passes
+
+    def run(candidate) -> None:
+        with torch.enable_grad():
+            check_of(check).__wrapped__(candidate)
 
     torch.manual_seed(0)
-    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(), session(), quick_mode():
-        warnings.simplefilter("ignore")
-        try:
-            with torch.enable_grad():
-                check_of(check).__wrapped__(fn)
-        except Exception:  # noqa: BLE001 - a failing case, a diagnosis or a crash: it does not pass
-            return False
-    return True
+    with session():
+        return passes(run, fn, quick=True)

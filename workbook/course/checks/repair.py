@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from workbook.course.checks.quick import fresh, quick_mode
 from workbook.course.checks.repair_edits import Edit, edits
 
-__all__ = ["Edit", "edits", "one_line_fix", "budget", "BUDGET_ENV"]
+__all__ = ["Edit", "edits", "one_line_fix", "passes", "budget", "BUDGET_ENV"]
 
 BUDGET_ENV = "WORKBOOK_REPAIR_SECONDS"
 
@@ -71,7 +71,9 @@ def budget() -> float:
         return 20.0
 
 
-def _passes(check: Callable[[Callable], None], candidate: Callable, quick: bool) -> bool:
+def passes(check: Callable[[Callable], None], candidate: Callable, quick: bool) -> bool:
+    """Whether ``check(candidate)`` raises nothing, its printing and warnings silenced: in quick mode (inside the
+    caller's session: the first failing case stops it, the verdict without a diagnosis), or else in a fresh run."""
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -98,8 +100,8 @@ def one_line_fix(check: Callable[[Callable], None], fn: Callable, seconds: float
             if time.perf_counter() - t0 > seconds:
                 return None
             candidate = _compile(fn, edit)
-            if candidate is not None and _passes(check, candidate, quick=True) \
-                    and _passes(full_check or check, candidate, quick=False):
+            if candidate is not None and passes(check, candidate, quick=True) \
+                    and passes(full_check or check, candidate, quick=False):
                 return edit
     finally:
         bar.close()

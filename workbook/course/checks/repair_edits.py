@@ -211,7 +211,7 @@ _RANK = (r"^einsum `", r"where a (mean|sum)|median|maxim|minim", r"axis|keepdim|
 #: edits made only where one particular construct stands (a built-in sum with dim=, `x.shape()`, zip, `or`):
 #: few candidates, each a well-known slip, so they are tried first
 _FIRST = (r"built-in|holds a value, not a method|cast to float64|`or` asks|zip pairs|a generator where|"
-          r"torch.stack joins|its call `\(\)` is missing|`&` combines|inverted with `~")
+          r"torch.stack joins|its call `\(\)` is missing|`[&|]` combines|inverted with `~")
 
 
 def _rank(words: str) -> int:

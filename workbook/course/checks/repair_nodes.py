@@ -200,7 +200,8 @@ def _binop_edits(node: ast.BinOp) -> Iterator[tuple[ast.AST, str]]:
     elif isinstance(op, ast.MatMult):
         yield ast.BinOp(b, ast.MatMult(), a), "the two sides of @ are in the wrong order"
     elif isinstance(op, (ast.BitAnd, ast.BitOr)):
-        yield ast.BinOp(a, ast.Mult(), b), "`&` combines booleans: a 0/1 float mask is applied with `*`"
+        sign = "&" if isinstance(op, ast.BitAnd) else "|"
+        yield ast.BinOp(a, ast.Mult(), b), f"`{sign}` combines booleans: a 0/1 float mask is applied with `*`"
     if isinstance(op, ast.Sub) and isinstance(a, ast.Constant) and a.value == 1:
         yield ast.UnaryOp(ast.Invert(), b), f"a boolean mask is inverted with `~{unparsed(b)}`, not `1 - ...`"
     yield from _repeated_rows(node)
