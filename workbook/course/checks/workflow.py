@@ -204,10 +204,11 @@ def _values_message(got: Scores, want: Scores, est: Scores, model, task, label: 
     ):
         if close(x):
             return message + numbers
+    same = len(g) > 1 and (g - g[0]).abs().max().item() <= 1e-9 * max(g.abs().max().item(), 1e-30)
     if bool((g == g.round()).all()) and not bool((w == w.round()).all()):
         return ("your effects are whole numbers: they were truncated (int(...) of each effect, or an integer "
-                "tensor or .long()); keep them as floats." + numbers)
-    if len(g) > 1 and (g - g[0]).abs().max().item() <= 1e-9 * max(g.abs().max().item(), 1e-30):
+                "tensor or .long()); keep them as floats." + (_ALSO_JOINT if same else "") + numbers)
+    if same:
         return ("every component got the same effect: you patched them together (one joint run) and gave each the "
                 "joint effect; patch each component ALONE and report its own effect." + numbers)
     k = float((g * w).sum() / (w * w).sum().clamp_min(1e-30))
@@ -227,6 +228,11 @@ def _values_message(got: Scores, want: Scores, est: Scores, model, task, label: 
     kinds = sorted({"edges" if "->" in n else "nodes" for n in wrong})
     return (f"the effects of {wrong} are wrong ({' and '.join(kinds)}; the others match): look up each name in "
             f"the result of the call for its own kind." + numbers)
+
+
+# Equal whole numbers (all 0 when every |effect| < 1) fit a joint run whose effect rounds to 0 as well as truncation.
+_ALSO_JOINT = (" Every effect is the same number, which also happens when the components are patched together (one "
+               "joint run) and each is given the joint effect: patch each component ALONE.")
 
 
 def _edge_as_node(got: Scores, wrong: list[str], model, task, scale: float) -> str | None:
