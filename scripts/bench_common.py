@@ -184,3 +184,36 @@ def reset_peak_rss() -> bool:
         return True
     except OSError:
         return False
+
+
+def resume_floor(model, task: Task, destinations: list[str]) -> float:
+    """The matmul multiply-adds that exact patching by resuming (``workbook.patching.resume``) cannot
+    skip, per edge into ``destinations``, in bare no-grad forwards (GPT-2-shaped models; an estimate:
+    attention's softmax, the norms and the one recomputed head of a q/k/v edge are left out).
+
+    An edge into layer ``l`` recomputes that layer's MLP and every later layer (keys and values at
+    every position; queries, the output projection and the MLP of the last layer only at the
+    positions the metric reads) and unembeds the read positions; an edge into the logits only the
+    last. A bare forward runs every layer and unembeds every position."""
+    from workbook.arch.graph import parse_node
+
+    cfg = model.cfg
+    D, L, V = int(cfg.d_model), int(cfg.n_layers), int(cfg.d_vocab)
+    F = int(getattr(cfg, "d_mlp", None) or 4 * D)
+    B, P = task.batch_size, task.seq_len
+    U = task.logit_positions()
+    rows, read = B * P, B * (P if U is None else int(U.numel()))
+
+    def layer(j: int) -> int:  # k, v at every row; q, o, attention and the MLP at the rows that matter
+        rest = read if j == L - 1 else rows
+        return 2 * D * D * rows + (2 * D * D + 2 * D * F + 2 * P * D) * rest
+
+    def edge(dest: str) -> int:
+        if dest == "logits":
+            return D * V * read
+        l = parse_node(dest)["layer"]
+        own = 2 * D * F * (read if l == L - 1 else rows)
+        return own + sum(layer(j) for j in range(l + 1, L)) + D * V * read
+
+    bare = sum(layer(j) for j in range(L)) - (2 * D * D + 2 * D * F + 2 * P * D) * (read - rows) + D * V * rows
+    return statistics.mean(edge(d) for d in destinations) / bare

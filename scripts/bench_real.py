@@ -12,7 +12,10 @@ so that its peak RSS is the model plus one method. Rows:
   bare fwd+bwd, GradDrop and AtP* (their default node kinds) against their floor
   (:func:`bench_common.bare_graddrop_floor`: 2 fwd + one bwd per layer), ``patch_nodes`` of every
   head and ``verify_top`` of the top 50 EAP edges in plain forwards per head / edge, and the peak
-  RSS of every method (``VmHWM`` reset before each call, whole process).
+  RSS of every method (``VmHWM`` reset before each call, whole process). The reset hands freed
+  memory back to the OS, so the call after it faults its memory in afresh: it is done before every
+  step of that run, the reference passes too, so that a method and its floor start alike (before,
+  only the methods paid it).
 
 One SmolLM2 round takes minutes on a 2-core CPU, so the methods are timed once each: every
 method's reference pass is timed right before and/or after it, and its ratio is to the mean of
@@ -77,10 +80,11 @@ def plain_forward(model, task) -> None:
 
 
 def run_steps(steps: list[tuple[str, Callable[[], object]]], memory: tuple[str, ...] = ()) -> list[tuple]:
-    """Run ``steps`` in order; ``[(name, seconds, peak RSS GB or None)]`` (peak: steps in ``memory``)."""
+    """Run ``steps`` in order; ``[(name, seconds, peak RSS GB or None)]`` (peak: steps in ``memory``).
+    With ``memory``, every step starts from a trimmed heap (see the module docstring)."""
     log = []
     for name, fn in steps:
-        if name in memory:
+        if memory:
             reset_peak_rss()
         t0 = time.perf_counter()
         fn()

@@ -98,6 +98,7 @@ from bench_common import (  # noqa: E402
     median_time,
     peak_rss_gb,
     random_setup,
+    resume_floor,
 )
 
 from workbook.arch.graph import Graph  # noqa: E402
@@ -294,8 +295,13 @@ def bench_verify(model, task: Task, scores, k: int, every: int) -> list[Row]:
                   dt / (len(top) * t_fwd),
                   VERIFY_FWD_TARGET if len(top) >= 200 else None, "<=" if len(top) >= 200 else "", "fwd",
                   f"{dt:.3g} s / ({len(top)} x 1 bare no-grad fwd {t_fwd:.3g} s); issue #22 target 4")
+    floor = resume_floor(model, task, [n.split("->")[1] for n in top])
+    floor_row = Row(f"[gpt2-small]   verify_top's arithmetic floor for these {len(top)} edges, forwards per edge",
+                    floor, None, "", "fwd", "the matmuls that resuming from each edge's layer cannot skip "
+                    "(bench_common.resume_floor); the row above is this floor plus overheads")
     # seconds are context only (they depend on the machine); the target is the ratio row above
-    return [fwd_row, Row(f"[gpt2-small] verify_top: exact effects of the top {len(top)} EAP edges", dt, None, "", "s",
+    return [fwd_row, floor_row,
+            Row(f"[gpt2-small] verify_top: exact effects of the top {len(top)} EAP edges", dt, None, "", "s",
                 f"absolute time, info (the target is forwards per edge); fixed {fixed:.3g} s + {per_edge:.3g} s "
                 f"per edge (timed on every {every}th, {len(sample)} edges); "
                 f"most common destinations: {into}; the timed edges resume {resumed / max(1, len(sample) - 1):.3g} "

@@ -121,6 +121,25 @@ def test_memory_budget_setting():
     assert budget.copies_per_pass(model, task, 7, budget=1) == 1
 
 
+def test_cpu_passes_stop_at_the_row_cap():
+    # a CPU forward+backward pass stacks at most CPU_ROWS_PER_PASS token rows, never fewer than one
+    # copy; forward-only passes and the budget are unaffected
+    model, task = F.build("gpt2"), F.task(batch=40)
+    rows = task.batch_size * task.seq_len
+    big = budget.CPU_ROWS_PER_PASS // rows
+    assert 1 <= big < 40
+    assert budget.copies_per_pass(model, task, 40, budget=10**15) == big
+    assert budget.copies_per_pass(model, task, 40, backward=False, budget=10**15) == 40
+    wide = wb.Task(task.clean.repeat(big + 1, 1), task.corrupt.repeat(big + 1, 1), task.answer.repeat(big + 1),
+                   task.wrong.repeat(big + 1))
+    assert budget.copies_per_pass(model, wide, 40, budget=10**15) == 1
+    # EAP-IG spreads its points evenly over the passes the cap leaves
+    steps = big + 1
+    info = wb.eap_ig(model, task, steps=steps).info
+    assert info["points_per_pass"] == -(-steps // 2)
+    assert info["passes"].endswith("in 2 batched fwd+bwd")
+
+
 def test_memory_guard_trims_only_past_the_budget(monkeypatch):
     rss, trims = [10_000], []
     monkeypatch.setattr(budget, "rss_bytes", lambda: rss[0])

@@ -166,8 +166,9 @@ def eap_ig(
     """EAP-IG scores for every edge (names ``"src->dst"``; batch means, noising by default).
 
     ``steps`` = m. ``batch_steps`` runs that many path points per forward/backward; by default
-    it is chosen from the memory budget (:mod:`workbook.core.budget`): as many as fit, up to all m.
-    The result does not depend on it. ``direction="denoising"`` swaps clean and corrupt.
+    it is chosen from the memory budget (:mod:`workbook.core.budget`): as many as fit, up to all m
+    (on a CPU at most about a thousand token rows a pass), spread evenly over the passes. The
+    result does not depend on it. ``direction="denoising"`` swaps clean and corrupt.
 
     Cost (inputs variant): one corrupt caching forward and m path points in batched fused
     forward+backward passes; the clean activations come from the point ``a = 1`` (the clean
@@ -196,6 +197,8 @@ def eap_ig(
             sc.set_deltas(corr, clean)
         reserved = sc.nbytes() + steps * len(group_hooks) * graph.n_layers * corr[LEAF_HOOK].numel() * 4
         per_pass = batch_steps or copies_per_pass(model, run, steps, backward=True, reserved=reserved)
+        if not batch_steps:  # as many passes, evenly filled (5 points at 4 per pass: 3 + 2)
+            per_pass = -(-steps // -(-steps // per_pass))
         n_fb = 0
         for hook in group_hooks:
             _path_passes(
