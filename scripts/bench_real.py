@@ -17,9 +17,12 @@ so that its peak RSS is the model plus one method. Rows:
   step of that run, the reference passes too, so that a method and its floor start alike (before,
   only the methods paid it).
 
-One SmolLM2 round takes minutes on a 2-core CPU, so the methods are timed once each: every
-method's reference pass is timed right before and/or after it, and its ratio is to the mean of
-those (``rounds`` repeats the faithfulness steps; the median of the ratios is reported).
+One SmolLM2 round takes minutes on a 2-core CPU, so the methods are timed once each, in a second
+round after an untimed first (a method's first call in a process grows the heap to its peak for
+the first time: on SmolLM2 EAP-IG took 7.2-10.9 s as a first call against 7.0-7.4 s later, while
+its reference pass had long been warm): every method's reference pass is timed right before
+and/or after it, and its ratio is to the mean of those (``rounds`` repeats the faithfulness steps;
+the median of the ratios is reported).
 """
 
 from __future__ import annotations
@@ -136,6 +139,7 @@ def measure(name: str, model, task, methods: bool) -> list[Row]:
             ("fwd", fwd), ("patch_nodes", lambda: wb.patch_nodes(model, task, "head")),
             ("fwd", fwd), ("verify_top", lambda: verify_top(model, task, keep["eap"], k=50)), ("fwd", fwd),
         ]
+        run_steps(steps)  # warm-up round, untimed (see the module docstring)
         log = run_steps(steps, memory=METHODS)
         fwd_s = seconds(log, "fwd")
         unit = {"AtP": "2fwd+1bwd", "EAP": "2fwd+1bwd", "EAP-IG": "fwd+bwd", "EAP-GP": "fwd+bwd",
