@@ -204,8 +204,7 @@ def resume_floor(model, task: Task, destinations: list[str]) -> float:
     U = task.logit_positions()
     rows, read = B * P, B * (P if U is None else int(U.numel()))
 
-    def layer(j: int) -> int:  # k, v at every row; q, o, attention and the MLP at the rows that matter
-        rest = read if j == L - 1 else rows
+    def layer(rest: int) -> int:  # k, v at every row; q, o, attention and the MLP at ``rest`` rows
         return 2 * D * D * rows + (2 * D * D + 2 * D * F + 2 * P * D) * rest
 
     def edge(dest: str) -> int:
@@ -213,7 +212,7 @@ def resume_floor(model, task: Task, destinations: list[str]) -> float:
             return D * V * read
         l = parse_node(dest)["layer"]
         own = 2 * D * F * (read if l == L - 1 else rows)
-        return own + sum(layer(j) for j in range(l + 1, L)) + D * V * read
+        return own + sum(layer(read if j == L - 1 else rows) for j in range(l + 1, L)) + D * V * read
 
-    bare = sum(layer(j) for j in range(L)) - (2 * D * D + 2 * D * F + 2 * P * D) * (read - rows) + D * V * rows
+    bare = L * layer(rows) + D * V * rows
     return statistics.mean(edge(d) for d in destinations) / bare
