@@ -34,6 +34,7 @@ import re
 import torch
 
 from workbook.core.errors import WorkbookError
+from workbook.core.runs import model_device
 
 __all__ = [
     "CPU_ROWS_PER_PASS",
@@ -107,7 +108,7 @@ def copies_per_pass(
     P = task.logit_positions()
     per_copy = task.batch_size * row_bytes(model, task.seq_len, backward, None if P is None else int(P.numel()))
     n = min(wanted, (budget - reserved) // max(1, per_copy))
-    if backward and next(model.parameters()).device.type == "cpu":
+    if backward and model_device(model).type == "cpu":
         n = min(n, CPU_ROWS_PER_PASS // max(1, task.batch_size * task.seq_len))
     return int(max(1, n))
 
