@@ -320,3 +320,31 @@ def test_the_edits_cover_python_pitfalls_and_lines_in_the_wrong_place():
     assert any(b == "return out" and m.startswith("out of the loop") for b, m in moved)
     e = next(e for e in edits(pitfalls) if e.moved and e.before == "return out")
     assert e.describe().startswith("one change makes your function pass every test case: moving line ")
+
+
+def test_the_edits_cover_an_implicit_einsum_output_a_second_softmax_and_the_batch_on_axis_one():
+    """An einsum without ``->`` (it sums every letter written twice), a softmax of a pattern that is already one,
+    a sigmoid where a softmax belongs, and a loop's index on axis 0 of stacks whose batch is axis 1 (written in
+    two places, changed in both)."""
+
+    def slips(model, task, B):
+        a = torch.einsum("bphd,bphd", task.x, task.g)
+        p = task.pattern(task.k).softmax(-1)
+        s = task.scores.sigmoid()
+        out = 0.0
+        for b in range(B):
+            out = out + torch.einsum("spd,tpd->st", task.deltas[b], task.grads[b])
+        return a, p, s, out
+
+    found = edits(slips)
+    shown = {(e.before, e.after) for e in found}
+    for pair in [('a = torch.einsum("bphd,bphd", task.x, task.g)', "a = torch.einsum('bphd,bphd->h', task.x, task.g)"),
+                 ("p = task.pattern(task.k).softmax(-1)", "p = task.pattern(task.k)"),
+                 ("s = task.scores.sigmoid()", "s = task.scores.softmax(-1)"),
+                 ('out = out + torch.einsum("spd,tpd->st", task.deltas[b], task.grads[b])',
+                  'out = out + torch.einsum("spd,tpd->st", task.deltas[:, b], task.grads[:, b])')]:
+        assert pair in shown, pair
+    words = {e.words for e in found}
+    assert "einsum without `->`: it keeps only the letters written once, in alphabetical order, and sums every " \
+           "other; the output `->h` is missing" in words
+    assert "`[b]` indexes axis 0 where axis 1 belongs (`[:, b]`); written 2 times, changed in all" in words

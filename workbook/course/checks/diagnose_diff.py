@@ -149,8 +149,9 @@ def _probe_offset(c: Case) -> Finding | None:
                 return Finding(f"offset:{s}{name}", f"every value is shifted by the same constant {off:.4g} "
                                                     f"= {s}{name}: {name} is {how} every value, a wrong baseline "
                                                     "(what you subtract, or a term that belongs nowhere).")
-    return Finding("offset:?", f"every value is shifted by the same constant {off:.4g}: a wrong baseline "
-                               "(what you subtract, or where the difference starts).")
+    return Finding("offset:?", f"every value is shifted by the same constant {off:.4g}: a wrong baseline. "
+                               "The baseline should be M(clean), the unpatched clean run's metric, subtracted once "
+                               "(check what you subtract, or where the difference starts).")
 
 
 def _probe_constant(c: Case) -> Finding | None:

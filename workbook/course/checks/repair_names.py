@@ -59,11 +59,16 @@ def roles(a: str, b: str) -> str:
 
 def einsum_swaps(s: str) -> Iterator[tuple[str, str]]:
     """Equations with two letters of one term swapped, then with one letter of a term replaced by another letter of
-    the equation (a d_head letter written twice as d and e)."""
-    lhs, _, rhs = s.partition("->")
+    the equation (a d_head letter written twice as d and e); an equation without ``->`` first gets one or two
+    output letters written out."""
+    lhs, arrow, rhs = s.partition("->")
     terms = lhs.split(",") + [rhs]
-    yield from _einsum_transpositions(terms)
     letters = sorted({c for c in s if c.isalpha()})
+    if not arrow:  # the implicit output: the letters written once, alphabetical; one or two output letters tried
+        for out in [a for a in letters] + [a + b for a in letters for b in letters if a != b]:
+            yield f"{lhs}->{out}", (f"without `->`: it keeps only the letters written once, in alphabetical order, "
+                                    f"and sums every other; the output `->{out}` is missing")
+    yield from _einsum_transpositions(terms)
     for t, term in enumerate(terms):
         for i, c in enumerate(term):
             for other in letters:

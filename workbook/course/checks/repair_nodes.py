@@ -5,15 +5,15 @@ What is tried, by kind of node:
 
 - a call: a reduction swapped (sum / mean / median / max / min, a norm for a sum), an axis given to a reduction
   over everything, a sum over the last axis inserted, an extra ``abs`` / transpose / ``sqrt`` / ``detach`` /
-  clamp / rounding / cast to float64 dropped, a clamp where ``abs`` belongs, Python's built-in ``sum(x, dim=)``
-  made the tensor's ``.sum``, parentheses after a value (``x.shape()``) dropped, ``exp`` where ``softmax``
-  belongs, two arguments swapped, the last argument or a keyword dropped, a boolean keyword toggled,
-  ``masked_fill``'s value 0;
+  clamp / rounding / cast to float64 / softmax / sigmoid dropped, a clamp where ``abs`` belongs, Python's
+  built-in ``sum(x, dim=)`` made the tensor's ``.sum``, parentheses after a value (``x.shape()``) dropped,
+  ``exp`` or ``sigmoid`` where ``softmax`` belongs, two arguments swapped, the last argument or a keyword
+  dropped, a boolean keyword toggled, ``masked_fill``'s value 0;
 - an operator: a difference's operands swapped, a term or factor dropped, ``+``/``-``, ``*``/``/``, ``//``, a
   power dropped, misplaced parentheses (``x / L - 1`` and ``x / (L - 1)``), ``@``'s operands swapped;
 - a constant: an integer one up or down, another axis, einsum letters, a hook name's twin or another hook
   name of the function, a value written in where an argument of the function belongs, a fixed index where the
-  enclosing loop's variable belongs;
+  enclosing loop's variable belongs, the loop's index on axis 0 where axis 1 belongs (``x[b]`` for ``x[:, b]``);
 - a method named without its call (``x.clone``); ``&`` where ``*`` belongs; ``1 - mask`` for ``~mask``;
 - a name or attribute: its twin (``clean``/``corr``, ``q``/``k``, ``n_layers``/``n_heads``, ``e_c``/``e_n``);
 - ``zip(a, b)``: every pair (two nested loops);
@@ -49,7 +49,14 @@ _DROP_CALL = {"abs": "the absolute value |.| is extra (it drops the sign)", "neg
               **dict.fromkeys(("clamp", "clamp_min", "clip"), "the clamp is extra (it cuts off values)"),
               **dict.fromkeys(("round", "floor", "ceil", "trunc"), _ROUND),
               "item": "the .item() is extra (it takes a one-element tensor and gives a Python number)",
-              "double": "the cast to float64 is extra (the model computes in float32)"}
+              "double": "the cast to float64 is extra (the model computes in float32)",
+              **dict.fromkeys(("softmax", "log_softmax"), "the softmax is extra (the value it is applied to is "
+                                                          "already normalised, or normalised twice)"),
+              "sigmoid": "the sigmoid is extra", "tanh": "the tanh is extra"}
+#: element-wise maps written where a softmax over the last axis belongs
+_NOT_SOFTMAX = {"exp": "an exp where a softmax belongs (exp without the division by the row's sum)",
+                "sigmoid": "a sigmoid where a softmax belongs (each entry squashed on its own: the rows no longer "
+                           "sum to 1)"}
 #: attributes that hold a value (a tensor, a size, a number), never called
 _VALUES = {"shape", "T", "mT", "grad", "data", "dtype", "device", "batch_size", "seq_len", "n_edges", "edge_mask",
            "n_layers", "n_heads", "d_head", "d_model", "n_ctx", "d_vocab"}
@@ -113,10 +120,9 @@ def _call_edits(node: ast.Call) -> Iterator[tuple[ast.AST, str]]:
             yield f.value, _DROP_CALL[attr]
         elif node.args:
             yield node.args[0], _DROP_CALL[attr]
-    if attr == "exp" and (is_method(node) or node.args):
+    if attr in _NOT_SOFTMAX and (is_method(node) or node.args):
         x = f.value if is_method(node) else node.args[0]
-        yield ast.Call(ast.Attribute(x, "softmax", ast.Load()), [ast.Constant(-1)], []), \
-            "an exp where a softmax belongs (exp without the division by the row's sum)"
+        yield ast.Call(ast.Attribute(x, "softmax", ast.Load()), [ast.Constant(-1)], []), _NOT_SOFTMAX[attr]
     if attr == "stack" and not is_method(node) and node.args:
         yield ast.Call(ast.Attribute(ast.Name("torch", ast.Load()), "tensor", ast.Load()), node.args[:1], []), \
             "torch.stack joins tensors: a list of Python numbers becomes one with torch.tensor"
@@ -264,12 +270,17 @@ def _constant_edits(node: ast.Constant, parent: ast.AST | None, scope: Scope) ->
 
 
 def _index_edits(node: ast.AST, parent: ast.AST | None, scope: Scope) -> Iterator[tuple[ast.AST, str]]:
-    """A fixed index (``names[0]``, ``x[:, 0]``) where a variable of the loop around it belongs."""
+    """A fixed index (``names[0]``, ``x[:, 0]``) where a variable of the loop around it belongs; the loop's index on
+    axis 0 where axis 1 belongs (``x[b]`` for ``x[:, b]``)."""
     loops = scope.loop_vars.get(id(node), [])
     if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and isinstance(node.slice, ast.Constant):
         for var, it in loops:
             if isinstance(it, ast.Name) and it.id == node.value.id:
                 yield ast.Name(var, ast.Load()), f"`{unparsed(node)}` is fixed where the loop's `{var}` belongs"
+    if isinstance(node, ast.Subscript) and isinstance(node.value, (ast.Name, ast.Attribute)) and any(  # other axis
+            isinstance(node.slice, ast.Name) and node.slice.id == var for var, _ in loops):
+        yield ast.Subscript(node.value, ast.Tuple([ast.Slice(), node.slice], ast.Load()), ast.Load()), \
+            f"`[{node.slice.id}]` indexes axis 0 where axis 1 belongs (`[:, {node.slice.id}]`)"
     if isinstance(node, ast.Constant) and type(node.value) is int and (
             isinstance(parent, ast.Subscript) or isinstance(parent, ast.Tuple) and getattr(parent, "index", False)):
         for var, _ in loops:

@@ -21,6 +21,10 @@ KEPT_AXIS = {
              "so average over the batch (.mean(0)).",
     "seq": "the position axis is kept (one score per position); the positions are not summed, and the exercise's "
            "scores sum over them.",
+    "d_model": "the d_model axis is kept: the product of delta and gradient is not summed over d_model (a dot "
+               "product sums over it; leave its letter out of the einsum output, or .sum(-1)).",
+    "d_head": "the d_head axis is kept: the product is not summed over d_head (a dot product sums over it; leave "
+              "its letter out of the einsum output, or .sum(-1)).",
 }
 
 
