@@ -49,7 +49,7 @@ def test_a_key_error_says_which_dict_lacks_the_key_and_what_it_holds():
     assert "the dict grads has no entry 'hook_embed'" in said and "destination inputs" in said
     other = {"a": 1}
     said = explain_crash(_raise(lambda: other["b"]), DIMS, is_library)
-    assert "never stored in it" in said
+    assert "holds only the names its call asked for" in said
 
 
 def test_the_hook_name_trap_is_left_to_its_own_message():
@@ -223,3 +223,34 @@ def test_plain_python_and_torch_slips_are_explained(capsys, learner, words):
     assert not C.check_patch_heads(learner)
     out = capsys.readouterr().out
     assert words in out and "Fix it and re-run" not in out, out
+
+
+def test_an_argument_of_the_wrong_kind_is_named_from_the_called_functions_own_parameters():
+    from workbook.core.runs import cache_activations_and_grads
+
+    tokens = torch.zeros(2, 3, dtype=torch.long)
+
+    def learner():
+        return cache_activations_and_grads(None, tokens, [], [])  # the tokens where the task belongs
+
+    said = explain_crash(_raise(learner), DIMS, is_library)
+    assert said.startswith("the call cache_activations_and_grads(model, task, act_names, grad_names")
+    assert "`task` got a Tensor of shape [2, 3] where a Task belongs (the tokens instead of the task?)" in said
+
+
+def test_a_dict_added_dict_values_a_string_in_arithmetic_a_missing_axis_and_a_class_for_its_constructor():
+    from workbook.arch.graph import Graph
+
+    total, grads, effects, step_size, g = 0.0, {"a": torch.ones(2)}, {"x": 1.0}, "unit", torch.ones(3)
+    said = explain_crash(_raise(lambda: total + grads), DIMS, is_library)
+    assert said.startswith("a dict cannot be added to a number or to another dict")
+    said = explain_crash(_raise(lambda: torch.tensor(effects.values())), DIMS, is_library)
+    assert said.startswith("torch.tensor takes a list") and "[d[n] for n in names]" in said
+    said = explain_crash(_raise(lambda: g * step_size), DIMS, is_library)
+    assert said.startswith("`step_size` is the string 'unit' here, used in arithmetic")
+    model = object()
+    said = explain_crash(_raise(lambda: Graph(model)), DIMS, is_library)
+    assert said.startswith("Graph(...) builds the object from all its parts") and "Graph.from_model(...)" in said
+    act = torch.zeros(4, 6, 8)  # [batch, seq, d_head]: one head's slice handed back where [4, 6, 2, 8] belongs
+    said = explain_crash(_raise(lambda: act.view(4, 6, 2, 8)), DIMS, is_library)
+    assert "it lacks axis 2 (size 2 = n_heads)" in said and "A hook must hand back its whole activation" in said

@@ -204,3 +204,17 @@ def test_crossed_examples_are_named_on_copies_of_one_pair():
     assert msg is not None and "examples are crossed" in msg
     means_first = batch_mean(lambda m, t: crossed(m, t) / t.batch_size, CASES, reference=lambda m, t: refs[id(m)])
     assert means_first is not None and "crossed" not in means_first  # the product of the batch means is another mistake
+
+
+def test_the_weights_of_the_prompt_pairs_in_a_batch_result_are_named():
+    from workbook.course.checks.pair_weights import pair_weights
+
+    g = torch.Generator().manual_seed(0)
+    s = [torch.randn(5, 7, generator=g) for _ in range(4)]
+    assert pair_weights(sum(s) / 4, s) is None  # the mean: nothing to say
+    assert pair_weights(torch.stack(s).amax(0), s) is None  # no weighted sum
+    assert "only the last pair counts" in pair_weights(s[3] / 4, s)
+    said = pair_weights((2 * s[0] + s[1] + s[2] + s[3]) / 8, s)
+    assert "the first pair (pair 0) is counted twice" in said and "divided by 8 instead of B = 4" in said
+    assert "pair(s) [0] are left out" in pair_weights((s[1] + s[2] + s[3]) / 4, s)
+    assert "divided by 3 instead of B = 4 (B - 1" in pair_weights(sum(s) / 3, s)

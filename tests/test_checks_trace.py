@@ -66,7 +66,7 @@ def test_clean_values_from_the_corrupt_tokens_are_named(case):
 def test_gradients_of_the_corrupt_run_are_named(case):
     model, task, quantities = case
     found = _clues(lambda m, t: _qk(m, t, grads_on=t.corrupt), model, task, quantities)
-    assert found and "the gradient is taken on the corrupt run" in found[0]
+    assert found and "a corrupt-run gradient: the gradient is taken on the corrupt run" in found[0]
     assert _clues(lambda m, t: _qk(m, t, grads_on=t.corrupt), model, task, quantities, grad_run=None) == []
 
 

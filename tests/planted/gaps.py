@@ -298,7 +298,6 @@ KNOWN_GAPS = {
     ('check_verify_top', 'vt_scores_arguments_swapped'),  # misnamed
     ('check_patch_heads', 'ph_copies_built_with_repeat_interleave'),  # misnamed
     ('check_patch_heads', 'ph_prompts_cut_like_lm_inputs'),  # misnamed
-    ('check_patch_heads', 'ph_baseline_is_the_mean_patched_run'),  # misnamed
     ('check_patch_heads', 'ph_zeros_like_instead_of_clone'),  # misnamed
     ('check_atp_heads', 'atp_heads_sorted_within_each_layer'),  # misnamed
     ('check_atp_heads', 'atp_token_zero_masked_as_padding'),  # misnamed
@@ -314,7 +313,6 @@ KNOWN_GAPS = {
     ('check_graddrop', 'gd_gate_index_from_enumerate'),  # generic
     ('check_graddrop', 'gd_gradients_stacked_in_arrival_order'),  # misnamed
     ('check_graddrop', 'gd_kept_gradients_rescaled_like_dropout'),  # misnamed
-    ('check_eap', 'eap_d_model_kept_in_the_einsum_output'),  # misnamed
     ('check_eap', 'eap_per_example_loop_indexes_the_source_axis'),  # misnamed
     ('check_eap_ig', 'eapig_gradients_interpolated_instead_of_inputs'),  # misnamed
     ('check_eap_ig', 'eapig_point_missing_the_corrupt_start'),  # misnamed
@@ -323,30 +321,14 @@ KNOWN_GAPS = {
     ('check_gradpath', 'gp_gradient_clamped_instead_of_its_norm'),  # misnamed
     ('check_verify_top', 'vt_effect_of_the_first_prompt_pair_only'),  # misnamed
     ('check_verify_top', 'vt_update_indented_under_the_node_branch'),  # misnamed
-    ('check_patch_heads', 'ph_hook_returns_the_head_slice'),  # misnamed (round 22, unseen)
-    ('check_patch_heads', 'ph_baseline_subtracted_from_the_row_inside_the_head_loop'),  # misnamed (round 22, unseen)
-    ('check_atp_heads', 'atp_running_total_across_layers'),  # misnamed (round 22, unseen)
-    ('check_atp_heads', 'atp_no_gradient_names_requested'),  # misnamed (round 22, unseen)
-    ('check_atp_heads', 'atp_gradient_change_times_clean_activation'),  # misnamed (round 22, unseen)
-    ('check_qk_fix_queries', 'qkq_diagonal_key_left_out_of_the_sum'),  # misnamed (round 22, unseen)
-    ('check_qk_fix_queries', 'qkq_scale_read_from_the_head_axis'),  # generic (round 22, unseen)
-    ('check_qk_fix_keys', 'qkk_sequence_length_read_from_the_head_axis'),  # misnamed (round 22, unseen)
-    ('check_graddrop', 'gd_normaliser_counts_downstream_layers'),  # misnamed (round 22, unseen)
-    ('check_graddrop', 'gd_drop_layer_compared_not_assigned'),  # misnamed (round 22, unseen)
-    ('check_graddrop', 'gd_answer_logit_backpropagated'),  # misnamed (round 22, unseen)
-    ('check_eap', 'eap_scores_overwritten_in_the_batch_loop'),  # misnamed (round 22, unseen)
-    ('check_eap', 'eap_graph_built_from_the_model_object'),  # generic (round 22, unseen)
-    ('check_eap', 'eap_gradients_requested_only_at_the_logits'),  # misnamed (round 22, unseen)
-    ('check_eap', 'eap_first_prompt_pair_counted_twice'),  # misnamed (round 22, unseen)
-    ('check_eap_ig', 'eapig_direction_scaled_in_place'),  # misnamed (round 22, unseen)
-    ('check_eap_ig', 'eapig_gradient_dicts_added'),  # generic (round 22, unseen)
-    ('check_eap_ig', 'eapig_tokens_passed_as_the_task'),  # misnamed (round 22, unseen)
-    ('check_gradpath', 'gp_task_passed_as_the_tokens'),  # misnamed (round 22, unseen)
-    ('check_gradpath', 'gp_step_size_argument_used_in_the_update'),  # misnamed (round 22, unseen)
-    ('check_gradpath', 'gp_cdist_pairs_every_position'),  # misnamed (round 22, unseen)
-    ('check_verify_top', 'vt_top_half_positive_half_negative'),  # misnamed (round 22, unseen)
-    ('check_verify_top', 'vt_tensor_from_dict_values'),  # generic (round 22, unseen)
-    ('check_verify_top', 'vt_names_as_a_generator'),  # misnamed (round 22, unseen)
-    ('check_verify_top', 'vt_patch_nodes_arguments_in_the_wrong_order'),  # misnamed (round 22, unseen)
-    ('check_verify_top', 'vt_node_effect_as_the_sum_of_its_edges'),  # misnamed (round 22, unseen)
+    ('check_patch_heads', 'ph_baseline_subtracted_from_the_row_inside_the_head_loop'),  # misnamed (round 22)
+    ('check_qk_fix_queries', 'qkq_diagonal_key_left_out_of_the_sum'),  # misnamed (round 22)
+    ('check_qk_fix_queries', 'qkq_scale_read_from_the_head_axis'),  # generic (round 22)
+    ('check_qk_fix_keys', 'qkk_sequence_length_read_from_the_head_axis'),  # misnamed (round 22)
+    ('check_graddrop', 'gd_answer_logit_backpropagated'),  # misnamed (round 22)
+    ('check_eap', 'eap_gradients_requested_only_at_the_logits'),  # misnamed (round 22)
+    ('check_eap_ig', 'eapig_direction_scaled_in_place'),  # misnamed (round 22)
+    ('check_gradpath', 'gp_cdist_pairs_every_position'),  # misnamed (round 22)
+    ('check_verify_top', 'vt_top_half_positive_half_negative'),  # misnamed (round 22)
+    ('check_verify_top', 'vt_node_effect_as_the_sum_of_its_edges'),  # misnamed (round 22)
 }

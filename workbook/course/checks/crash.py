@@ -12,7 +12,10 @@ local variables, at the moment of the error) and says, in words:
   ``hook.name`` trap when it holds the name TransformerLens 4 reports, else a name that was never
   cached into it);
 * for an operation on ``None``: which variable or dict entry is None (a ``.grad`` of a non-leaf);
-* for an unexpected keyword argument: the function's real signature.
+* for an unexpected keyword argument: the function's real signature;
+* for any error raised inside a function the line called: a parameter holding another type than its
+  annotation; a dict added, a dict's values given to torch.tensor, a string in arithmetic, a class called
+  where its ``from_...`` constructor belongs (:mod:`.crash_calls`).
 
 It never runs the learner's code again and never evaluates expressions: it only reads values
 already bound in the frame. Returns None when it has nothing specific to say.
@@ -28,6 +31,7 @@ import types
 
 import torch
 
+from workbook.course.checks.crash_calls import missing_axis, wrong_argument, wrong_value
 from workbook.course.checks.hook_names import alias_of, canonical_of
 
 __all__ = ["explain_crash", "learner_tb_frame", "name_size"]
@@ -158,14 +162,18 @@ def _key(err: KeyError, values: dict[str, object], dims: dict[str, int]) -> str 
         if other is not None and other in d:
             return None  # the hook.name trap: hook_names says it
     n, d = next(iter(holders.items()))
+    asked = (" A cache holds only the names its call asked for: cache_activations(model, tokens, names) and "
+             "cache_activations_and_grads(model, task, act_names, grad_names) fill their dicts with exactly those "
+             "lists, so this name was not in the list given for this dict.")
     if not d:
-        return (f"the dict {n} has no entry {key!r}: it is empty (filled after you read it, cleared too early, or "
-                "never filled: a hook that never ran).")
+        return (f"the dict {n} has no entry {key!r}: it is empty (no names were asked for it, e.g. an empty "
+                "grad_names or act_names list; or filled after you read it, cleared too early, or never filled: a "
+                "hook that never ran).")
     roles = _roles(key, d)
     return (f"the dict {n} has no entry {key!r}: it holds {len(d)} other entries (e.g. {list(d)[:3]})." + (roles or
-            " The name was never stored in it: was it filled from another list of names (activation names and "
-            "gradient names swapped, sources and destinations swapped), or overwritten by a later assignment "
-            "(one kind's results replacing another's) instead of updated?"))
+            asked + " Or it was filled from another list of names (activation names and gradient names swapped, "
+            "sources and destinations swapped), or overwritten by a later assignment (one kind's results replacing "
+            "another's) instead of updated."))
 
 
 GRAD_NONE = ("A .grad is None on a tensor that is not a leaf (an activation inside the model): after backward() only "
@@ -315,6 +323,12 @@ def explain_crash(err: BaseException, dims: dict[str, int], is_library) -> str |
     except Exception:  # noqa: BLE001 - explaining must never raise
         return None
     text = str(err)
+    try:
+        said = wrong_argument(err, frame) or wrong_value(err, line, values, {**frame.f_globals, **frame.f_locals})
+    except Exception:  # noqa: BLE001 - explaining must never raise
+        said = None
+    if said:
+        return said
     if isinstance(err, KeyError):
         return _score_lookup(err) or _unknown_hook(err, frame, dims) or _key(err, values, dims)
     if isinstance(err, TypeError):
@@ -324,6 +338,7 @@ def explain_crash(err: BaseException, dims: dict[str, int], is_library) -> str |
     if isinstance(err, AttributeError):
         return _attribute(text, values) or _none_attribute(text, line) or _tuple_used(values)
     if isinstance(err, (RuntimeError, IndexError, ValueError)):
-        said = _hook_pair(text, line) or _string_index(line, values) or _broadcast(text, dims) or _index(text, dims)
+        said = _hook_pair(text, line) or _string_index(line, values) or missing_axis(text, dims) or \
+            _broadcast(text, dims) or _index(text, dims)
         return said + _shapes(values, dims) if said else None
     return None

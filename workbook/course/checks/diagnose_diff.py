@@ -255,9 +255,11 @@ def diagnose(cases: list[Case], hints: list[tuple[str, str]] = (), fn: Callable 
         if bad.any():
             idx = tuple(int(i) for i in bad.nonzero()[0])
             return (f"on {c.label} your result has {int(bad.sum())} NaN or inf values (first at {c.label_of(idx)}) "
-                    "where the expected values are finite: a 0/0 (a norm of a zero gradient: clamp it, "
-                    "`.clamp_min(1e-12)`), a softmax over a row that is all -inf (a mask on the wrong side, or "
-                    "the softmax taken over another axis than the keys, e.g. the heads), a log of 0, or a "
+                    "where the expected values are finite: a division by zero (a denominator that is 0 for some "
+                    "entries, such as a count of later layers or positions that is 0 at the last one), a 0/0 (a "
+                    "norm of a zero gradient: clamp it, `.clamp_min(1e-12)`), a softmax over a row that is all "
+                    "-inf (a mask on the wrong side, or the softmax taken over another axis than the keys, e.g. the "
+                    "heads), a log of 0, or a "
                     "log_softmax where a softmax belongs (log-probabilities are -inf at masked entries, and "
                     "-inf - (-inf) is NaN).")
     failing = [c for c in cases if not c.passes]

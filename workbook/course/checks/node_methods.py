@@ -362,8 +362,8 @@ def check_graddrop(fn: Callable) -> None:
                     "weighs large passes more and changes the units)."),
         ("accumulate", "gradients accumulate across your backward passes: pass l sees the sum of passes 0..l. "
                        "Clear what you stored (or zero .grad) before each metric.backward(...)."),
-        ("plain_abs", "no pass drops anything: each pass gives plain AtP. The gating hook must return zeros for "
-                      "layer l's hook_attn_out/hook_mlp_out in pass l (is it registered as a BACKWARD hook, and "
+        ("plain_abs", "nothing is dropped in any pass: each pass gives plain AtP. The gating hook must return zeros "
+                      "for layer l's hook_attn_out/hook_mlp_out in pass l (is it registered as a BACKWARD hook, and "
                       "does it read the current layer?)."),
         ("first_ex", "these are the scores of the FIRST prompt pair only: take |estimate| per pair and pass, then "
                      "average over ALL pairs."),

@@ -37,6 +37,7 @@ import torch
 from workbook.core.task import Task
 from workbook.course.checks.case import close_to
 from workbook.course.checks.gradpath_objectives import objective_of_first_step
+from workbook.course.checks.pair_weights import pair_weights
 
 __all__ = ["identical_prompts", "batch_mean", "pair_probes", "steps_probe", "first_step_geometry", "once", "PROBE_REL",
            "CROSSED_CAUSE"]
@@ -166,6 +167,9 @@ def batch_mean(fn: Callable, cases: list[tuple[str, object, Task]], *args, refer
                         f"by entry, not their mean: the pairs are combined with a {which.lower()} (median/max/min "
                         "over the batch axis) where the method averages them; use .mean(0) over the pairs. "
                         f"(Seen on {label}.)")
+        weighted = pair_weights(full, singles)
+        if weighted:
+            return weighted + f" (Seen on {label}.)"
         crossed = _crossed(fn, model, task, args, singles[0])
         if crossed:
             return crossed + f" (Seen on {label}.)"

@@ -186,6 +186,14 @@ def probe_flat_axis(c: Case) -> Finding | None:
         spread_got = (c.got - c.got.mean(i, keepdim=True)).abs().max().item()
         spread_want = (c.want - c.want.mean(i, keepdim=True)).abs().max().item()
         if spread_got <= 1e-6 * c.scale and spread_want > REL_PROBE * c.scale:
+            if c.close(c.want.sum(i, keepdim=True).expand_as(c.want), REL_PROBE):
+                whole = (" (such as the whole layer's output hook_attn_out, which sums its heads)" if ax == "head"
+                         else "")
+                return Finding(f"total:{ax}", f"every {ax} holds the TOTAL over all {ax}s: either one quantity for "
+                                              f"all of them{whole} is written for each {ax}, or a running total is "
+                                              f"never reset: added to in place (+=) and stored for each {ax}, every "
+                                              f"stored entry is the same tensor and ends as the sum (start each {ax} "
+                                              f"from zero, or .clone() what you store).")
             return Finding(f"flat:{ax}", f"your values do not depend on the {ax}: every {ax} gets the same number "
                                          f"(the {ax} index is not used where it should be, e.g. a whole layer patched "
                                          f"or summed for each {ax}, or a late-bound loop variable).")

@@ -274,9 +274,9 @@ def _run_clue(s: Snapshot, ids: list[Quantity], grad_run: str | None) -> str | N
         return (f"your `{s.name}` (line {s.line}) holds a gradient, {q.describe()}, where an activation belongs: "
                 "the gradients and the activations are swapped")
     if grad_run and all(q.kind == "grad" and q.run != grad_run for q in ids):
-        return (f"your `{s.name}` (line {s.line}) holds {q.describe()}: the gradient is taken on the {q.run} "
-                f"run, where this method linearises around the {grad_run} run (its gradient comes from a "
-                f"backward pass on task.{grad_run})")
+        return (f"your `{s.name}` (line {s.line}) holds {q.describe()}: a {q.run}-run gradient: the gradient is "
+                f"taken on the {q.run} run, where this method linearises around the {grad_run} run (its gradient "
+                f"comes from a backward pass on task.{grad_run})")
     return None
 
 

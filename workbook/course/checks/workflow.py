@@ -111,6 +111,11 @@ def _names_message(got: list[str], want: list[str], est: Scores, label: str) -> 
             return "right components, but smallest |score| first: keep the estimate's order (largest first)."
         return f"right components in the wrong order {list(got)}: keep the estimate's order {want}."
     by_abs = est.order(absolute=True)
+    if not len(got) and k:
+        return (f"you returned no names at all where k = {k} were asked: the list you return was never filled. A "
+                "generator or iterator (a (... for ...) expression, zip, map, filter) can be looped over only once: "
+                "a second loop over it sees nothing, so build a list ([... for ...]); or the loop that fills your "
+                "list never runs (its condition is never true).")
     if len(got) != k and list(got) == by_abs[:len(got)]:
         off = {-1: "one component short", 1: "one component too many"}.get(len(got) - k, "not k of them")
         return (f"you returned the top {len(got)} names where k = {k} were asked: right as far as they go, but {off}: "

@@ -1,0 +1,144 @@
+"""Crash reports about the objects a learner's failing line handed over (part of :func:`.crash.explain_crash`).
+
+* :func:`wrong_argument`: the error was raised inside a function that the learner's line called, and one of
+  that call's parameters holds an object of another type than its annotation (a Tensor where a ``Task``
+  belongs, a list where a ``str`` belongs; an unannotated ``task``, ``tokens`` or ``scores`` by the workbook's
+  naming convention): an argument in the wrong place or the wrong object. Read off the callee's own frame (its
+  bound parameters), never by calling anything.
+* :func:`missing_axis`: a reshape inside the model that fails because a tensor handed back (by a hook) lacks
+  one axis;
+* :func:`wrong_value`: a ``dict`` met by ``+``, ``torch.tensor`` of a dict's values, a string used in
+  arithmetic, a class called without the arguments of its constructor where a ``from_...`` constructor builds
+  it from something else.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import types
+
+import torch
+
+from workbook.core.scores import Scores
+from workbook.core.task import Task
+
+__all__ = ["wrong_argument", "wrong_value", "missing_axis", "CONVENTION"]
+
+#: the workbook's parameter names that always hold one kind of object, for functions that leave them unannotated
+CONVENTION = {"task": "Task", "tokens": "torch.Tensor", "scores": "Scores"}
+_KNOWN = {"Task": Task, "Scores": Scores, "torch": torch}
+
+
+def _resolve(name: str, space: dict) -> type | None:
+    """The class an annotation names (``Task``, ``torch.Tensor``, ``list``) in the callee's module, or None."""
+    import builtins
+
+    head = name.split(".")[0]
+    obj = space.get(head, _KNOWN.get(head, getattr(builtins, head, None)))
+    for part in name.split(".")[1:]:
+        obj = getattr(obj, part, None)
+    if not inspect.isclass(obj) or getattr(obj, "__module__", "") in ("typing", "collections.abc", "typing_extensions"):
+        return None  # typing's special forms (Any, Sequence) are no classes to test against
+    return obj
+
+
+def _accepts(annotation: str, value, space: dict) -> bool | None:
+    """Whether ``value`` fits the annotation written as ``annotation`` (None when a part of it does not name a
+    class of the callee's module: a protocol, an alias or a type variable says too little)."""
+    kinds = [re.sub(r"\[.*", "", a.strip()) for a in annotation.split("|")]
+    if value is None or any(k == "None" for k in kinds):
+        return None
+    classes = [_resolve(k, space) for k in kinds]
+    if not classes or any(c is None or c is object for c in classes):
+        return None
+    if float in classes and isinstance(value, int):
+        return True
+    return isinstance(value, tuple(classes))
+
+
+def _shown(value) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"a Tensor of shape {list(value.shape)}"
+    text = repr(value)
+    return f"a {type(value).__name__} " + (text if len(text) <= 50 else text[:47] + "...")
+
+
+def wrong_argument(err: BaseException, learner: types.FrameType) -> str | None:
+    """A parameter of the function called from the learner's failing line that holds an object of another type
+    than its annotation, read from the first frame after ``learner`` in ``err``'s traceback."""
+    tb = err.__traceback__
+    while tb is not None and tb.tb_frame is not learner:
+        tb = tb.tb_next
+    callee = tb.tb_next.tb_frame if tb is not None and tb.tb_next is not None else None
+    if callee is None:
+        return None
+    fn = callee.f_globals.get(callee.f_code.co_name)
+    if not inspect.isfunction(fn) or fn.__code__ is not callee.f_code:
+        return None
+    sig = inspect.signature(fn)
+    wrong = []
+    for name, p in sig.parameters.items():
+        ann = p.annotation if isinstance(p.annotation, str) else getattr(p.annotation, "__name__", None)
+        if p.annotation is inspect.Parameter.empty:
+            ann = CONVENTION.get(name)
+        if not ann or name not in callee.f_locals:
+            continue
+        if _accepts(ann, callee.f_locals[name], callee.f_globals) is False:
+            value = callee.f_locals[name]
+            hint = (" (the tokens instead of the task?)" if ann == "Task" and isinstance(value, torch.Tensor) else
+                    " (the task instead of its tokens, task.clean?)" if isinstance(value, Task) and "Tensor" in ann
+                    else "")
+            wrong.append(f"`{name}` got {_shown(value)} where a {ann} belongs{hint}")
+    if not wrong:
+        return None
+    params = ", ".join(sig.parameters)
+    return (f"the call {fn.__name__}({params}) on this line got the wrong object: " + "; ".join(wrong) +
+            ". An argument is in the wrong position, or another object was passed where that one belongs: pass "
+            "each by keyword to be sure.")
+
+
+def wrong_value(err: BaseException, line: str, values: dict[str, object], scope: dict[str, object]) -> str | None:
+    """What an error about an operand or a constructor says about the values on the failing ``line``."""
+    text = str(err)
+    if re.search(r"unsupported operand type\(s\) for [^:]+: '\w+' and 'dict'|'dict' and '\w+'", text):
+        return ("a dict cannot be added to a number or to another dict: add the tensors it holds entry by entry "
+                "({k: total[k] + grads[k] for k in grads}), or turn each dict into one tensor first (stack its "
+                "entries) and add the tensors.")
+    if "Could not infer dtype of dict_values" in text or "Could not infer dtype of dict_keys" in text:
+        return ("torch.tensor takes a list (of numbers or tensors), not a dict's .values() view: write "
+                "torch.tensor([d[n] for n in names]) in the order of your names (a dict's values follow the order "
+                "in which its entries were added, which need not be that order).")
+    if isinstance(err, TypeError):
+        for name, v in values.items():
+            if isinstance(v, str) and re.search(rf"(?<![\w.])({name}\s*[*/+\-@]|[*/+\-@]\s*{name}\b)", line):
+                return (f"`{name}` is the string {v!r} here, used in arithmetic: a number or tensor belongs there "
+                        f"(the value computed from `{name}`, not `{name}` itself?).")
+    m = re.search(r"(\w+)\.__init__\(\) missing \d+ required positional argument", text)
+    cls = scope.get(m.group(1)) if m else None
+    if inspect.isclass(cls):
+        makers = [n for n, a in vars(cls).items() if n.startswith("from_") and isinstance(a, classmethod)]
+        if makers:
+            alt = " or ".join(f"{cls.__name__}.{n}(...)" for n in makers)
+            return (f"{cls.__name__}(...) builds the object from all its parts ({cls.__name__}"
+                    f"{inspect.signature(cls)}); to build it from what you have, use its constructor {alt}.")
+    return None
+
+
+def missing_axis(text: str, dims: dict[str, int]) -> str | None:
+    """``shape '[16, 12, 4, 16]' is invalid for input of size 3072``: the tensor lacks one axis of that shape (a
+    hook that handed back a slice of its activation), named in the model's sizes."""
+    m = re.search(r"shape '\[([-\d, ]+)\]' is invalid for input of size (\d+)", text)
+    if not m:
+        return None
+    shape, n = [int(x) for x in m.group(1).split(",")], int(m.group(2))
+    for i, size in enumerate(shape):
+        rest = shape[:i] + shape[i + 1:]
+        if size > 1 and all(x > 0 for x in rest) and torch.Size(rest).numel() == n:
+            named = [k for k, v in dims.items() if v == size]
+            what = f"{size} = {' or '.join(named)}" if named else str(size)
+            return (f"a tensor that should be {shape} has {n} entries: it lacks axis {i} (size {what}). A hook "
+                    f"must hand back its whole activation, with the shape it received: a hook that returns a slice "
+                    f"(act[:, :, h]) instead of the edited activation, or a sum, mean or index that dropped that "
+                    f"axis, gives the model a tensor it cannot reshape.")
+    return None
