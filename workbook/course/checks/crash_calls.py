@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import builtins
 import inspect
 import re
 import types
@@ -32,8 +33,6 @@ _KNOWN = {"Task": Task, "Scores": Scores, "torch": torch}
 
 def _resolve(name: str, space: dict) -> type | None:
     """The class an annotation names (``Task``, ``torch.Tensor``, ``list``) in the callee's module, or None."""
-    import builtins
-
     head = name.split(".")[0]
     obj = space.get(head, _KNOWN.get(head, getattr(builtins, head, None)))
     for part in name.split(".")[1:]:
@@ -47,7 +46,7 @@ def _accepts(annotation: str, value, space: dict) -> bool | None:
     """Whether ``value`` fits the annotation written as ``annotation`` (None when a part of it does not name a
     class of the callee's module: a protocol, an alias or a type variable says too little)."""
     kinds = [re.sub(r"\[.*", "", a.strip()) for a in annotation.split("|")]
-    if value is None or any(k == "None" for k in kinds):
+    if value is None or "None" in kinds:  # optional parameters are left to the other reports
         return None
     classes = [_resolve(k, space) for k in kinds]
     if not classes or any(c is None or c is object for c in classes):
