@@ -60,15 +60,15 @@ def pair_weights(full: torch.Tensor, singles: list[torch.Tensor]) -> str | None:
                        "(`x = ...` where `x = x + ...` or `+=` belongs), or one pair is indexed where the loop's "
                        "index or the whole batch belongs.")
 
-    def divisor(c: float) -> str:
+    def divisor(c: float, also: str = " also") -> str:
         if near(c, 1 / B):
             return ""
         k = 1 / c
-        return f" Each pair is also divided by {k:.4g} instead of B = {B}" + (
+        return f" Each pair is{also} divided by {k:.4g} instead of B = {B}" + (
             " (B - 1: the wrong count as denominator)." if near(k, B - 1) else ".")
 
     if not zero and all(near(x, ws[0]) for x in ws):
-        return lead + f"every pair has the same weight, but the wrong one.{divisor(ws[0])}"
+        return lead + f"every pair has the same weight, but not 1/B.{divisor(ws[0], also='')}"
     for b in kept:  # one pair twice as heavy as every other kept pair
         others = [ws[c] for c in kept if c != b]
         if others and all(near(x, others[0]) for x in others) and near(ws[b], 2 * others[0]):
