@@ -65,7 +65,7 @@ def einsum_swaps(s: str) -> Iterator[tuple[str, str]]:
     terms = lhs.split(",") + [rhs]
     letters = sorted({c for c in s if c.isalpha()})
     if not arrow:  # the implicit output: the letters written once, alphabetical; one or two output letters tried
-        for out in [a for a in letters] + [a + b for a in letters for b in letters if a != b]:
+        for out in letters + [a + b for a in letters for b in letters if a != b]:
             yield f"{lhs}->{out}", (f"without `->`: it keeps only the letters written once, in alphabetical order, "
                                     f"and sums every other; the output `->{out}` is missing")
     yield from _einsum_transpositions(terms)
