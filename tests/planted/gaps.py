@@ -189,7 +189,6 @@ KNOWN_GAPS = {
     ('check_qk_fix_keys', 'qkk_keys_prescaled_and_scores_scaled_again'),  # misnamed
     ('check_qk_fix_keys', 'qkk_score_scale_left_out_of_the_patched_pattern'),  # misnamed
     ('check_qk_fix_keys', 'qkk_softmax_over_the_head_axis'),  # generic
-    ('check_graddrop', 'gd_gate_returns_the_detached_gradient'),  # misnamed
     ('check_graddrop', 'gd_gate_zeroes_the_gradient_in_place'),  # misnamed
     ('check_graddrop', 'gd_negative_passes_clamped_to_zero'),  # misnamed
     ('check_graddrop', 'gd_first_passes_gradients_kept_for_every_pass'),  # misnamed
@@ -325,20 +324,15 @@ KNOWN_GAPS = {
     ('check_qk_fix_queries', 'qkq_diagonal_key_left_out_of_the_sum'),  # misnamed (round 22)
     ('check_qk_fix_queries', 'qkq_scale_read_from_the_head_axis'),  # generic (round 22)
     ('check_qk_fix_keys', 'qkk_sequence_length_read_from_the_head_axis'),  # misnamed (round 22)
-    ('check_graddrop', 'gd_answer_logit_backpropagated'),  # misnamed (round 22)
     ('check_eap', 'eap_gradients_requested_only_at_the_logits'),  # misnamed (round 22)
     ('check_eap_ig', 'eapig_direction_scaled_in_place'),  # misnamed (round 22)
     ('check_gradpath', 'gp_cdist_pairs_every_position'),  # misnamed (round 22)
     ('check_verify_top', 'vt_top_half_positive_half_negative'),  # misnamed (round 22)
     ('check_verify_top', 'vt_node_effect_as_the_sum_of_its_edges'),  # misnamed (round 22)
-    ('check_patch_heads', 'ph_hand_written_metric_indexes_every_answer'),  # misnamed (round 23, unseen)
     ('check_patch_heads', 'ph_corrupt_head_rescaled_to_the_clean_norm'),  # misnamed (round 23, unseen)
-    ('check_patch_heads', 'ph_kl_divergence_instead_of_the_task_metric'),  # misnamed (round 23, unseen)
     ('check_patch_heads', 'ph_effects_clamped_at_zero'),  # misnamed (round 23, unseen)
-    ('check_atp_heads', 'atp_every_hook_z_made_a_detached_leaf'),  # misnamed (round 23, unseen)
     ('check_atp_heads', 'atp_clean_and_corrupt_batched_then_split_interleaved'),  # misnamed (round 23, unseen)
     ('check_atp_heads', 'atp_estimates_rescaled_to_sum_to_the_metric_change'),  # misnamed (round 23, unseen)
-    ('check_atp_heads', 'atp_mean_of_ragged_chunk_means'),  # misnamed (round 23, unseen)
     ('check_atp_heads', 'atp_layernorm_scales_frozen'),  # misnamed (round 23, unseen)
     ('check_qk_fix_queries', 'qkq_pattern_change_matrix_multiplied_with_the_gradient'),  # generic (round 23, unseen)
     ('check_qk_fix_queries', 'qkq_corrupt_query_rescaled_to_the_clean_norm'),  # generic (round 23, unseen)
@@ -348,18 +342,13 @@ KNOWN_GAPS = {
     ('check_qk_fix_keys', 'qkk_rows_concatenated_in_the_wrong_order'),  # misnamed (round 23, unseen)
     ('check_qk_fix_keys', 'qkk_last_corrupt_key_written_at_every_position'),  # misnamed (round 23, unseen)
     ('check_graddrop', 'gd_metric_taken_on_probabilities'),  # misnamed (round 23, unseen)
-    ('check_graddrop', 'gd_grab_hook_copy_pasted_into_the_activations_dict'),  # misnamed (round 23, unseen)
     ('check_eap', 'eap_bos_slice_on_the_batch_axis'),  # misnamed (round 23, unseen)
-    ('check_eap', 'eap_dest_grads_dict_not_stacked'),  # generic (round 23, unseen)
     ('check_eap', 'eap_divided_by_len_of_the_grads_dict'),  # misnamed (round 23, unseen)
-    ('check_eap', 'eap_returns_a_scores_object'),  # misnamed (round 23, unseen)
-    ('check_eap_ig', 'eapig_divided_by_the_last_loop_index'),  # misnamed (round 23, unseen)
     ('check_eap_ig', 'eapig_m_minus_1_intervals'),  # misnamed (round 23, unseen)
     ('check_eap_ig', 'eapig_endpoints_from_hook_pos_embed'),  # misnamed (round 23, unseen)
     ('check_eap_ig', 'eapig_median_over_points'),  # misnamed (round 23, unseen)
     ('check_gradpath', 'gp_target_is_the_logit_change'),  # misnamed (round 23, unseen)
     ('check_verify_top', 'vt_median_over_prompt_pairs'),  # misnamed (round 23, unseen)
     ('check_verify_top', 'vt_k_counted_in_heads'),  # misnamed (round 23, unseen)
-    ('check_verify_top', 'vt_per_example_sum_divided_by_k'),  # misnamed (round 23, unseen)
     ('check_verify_top', 'vt_per_example_mean_over_the_wrong_axis'),  # misnamed (round 23, unseen)
 }

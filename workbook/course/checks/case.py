@@ -14,7 +14,7 @@ import torch
 
 from workbook.course.checks.quick import QuickFail, quick
 
-__all__ = ["Case", "Finding", "close_to", "REL", "REL_PROBE"]
+__all__ = ["Case", "Finding", "close_to", "not_a_tensor", "count_ratios", "REL", "REL_PROBE"]
 
 REL = 2e-3  # a case passes when max|got - want| <= REL * max|want| (float32 sums of tiny models)
 REL_PROBE = 2e-2  # a relation holds when it reproduces the learner's numbers to this share of their scale
@@ -76,3 +76,28 @@ def close_to(a: torch.Tensor, b: torch.Tensor, rel: float, scale: float | None =
 class Finding:
     key: str  # must be the same on every failing case for the probe to count
     text: str  # the diagnosis, in words
+
+
+def not_a_tensor(out: object, want: str) -> str:
+    """The failure for a result that is not the tensor asked for; a workbook ``Scores`` gets its own words."""
+    if type(out).__name__ == "Scores":
+        return (f"return {want}, got a Scores object: this exercise asks for the plain torch.Tensor, not a "
+                "wb.Scores (names + values); return the tensor itself, before any wrapping")
+    return f"return {want}, got {type(out).__name__}."
+
+
+def count_ratios(k: float, counts: dict[str, float]) -> list[tuple[str, str]]:
+    """``(expression, words)`` for each way of writing ``k`` as a ratio of two ``counts`` (whole numbers >= 2,
+    each also -1 and +1): ``m/(m - 1)`` for a sum over m points divided by m - 1. A wrong count in a
+    normalisation gives such a ratio exactly, so the match is to 1e-3 (float32 rounding, not a coincidence band)."""
+    whole = {n: int(v) for n, v in counts.items() if float(v).is_integer() and v >= 2}
+    terms = list(whole.items()) + [(f"{n} - 1", v - 1) for n, v in whole.items() if v > 2] + [
+        (f"{n} + 1", v + 1) for n, v in whole.items()]
+    out = []
+    for a, va in terms:
+        for b, vb in terms:
+            if a != b and va != vb and abs(va / vb - k) <= 1e-3 * abs(k):
+                top, bottom = (f"({a})" if " " in a else a), (f"({b})" if " " in b else b)
+                out.append((f"{top}/{bottom}", f"(= {va}/{vb} here): the wrong count in a normalisation, divided by "
+                                               f"{b} where {a} belongs (or multiplied by {a} where {b} belongs)."))
+    return out

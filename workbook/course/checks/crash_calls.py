@@ -7,9 +7,9 @@
   bound parameters), never by calling anything.
 * :func:`missing_axis`: a reshape inside the model that fails because a tensor handed back (by a hook) lacks
   one axis;
-* :func:`wrong_value`: a ``dict`` met by ``+``, ``torch.tensor`` of a dict's values, a string used in
-  arithmetic, a class called without the arguments of its constructor where a ``from_...`` constructor builds
-  it from something else.
+* :func:`wrong_value`: a ``dict`` met by ``+`` or handed where one tensor belongs, ``torch.tensor`` of a
+  dict's values, a string used in arithmetic, a class called without the arguments of its constructor where a
+  ``from_...`` constructor builds it from something else.
 """
 
 from __future__ import annotations
@@ -108,6 +108,16 @@ def wrong_value(err: BaseException, line: str, values: dict[str, object], scope:
         return ("torch.tensor takes a list (of numbers or tensors), not a dict's .values() view: write "
                 "torch.tensor([d[n] for n in names]) in the order of your names (a dict's values follow the order "
                 "in which its entries were added, which need not be that order).")
+    if isinstance(err, TypeError) and re.search(r"(but )?got dict\b|not dict\b|'dict' object", text):
+        dicts = [n for n, v in values.items() if isinstance(v, dict) and re.search(rf"\b{n}\b", line)]
+        if dicts:
+            d = values[dicts[0]]
+            keys = ", ".join(repr(k) for k in list(d)[:2]) + (", ..." if len(d) > 2 else "")
+            dest = any(re.search(r"_input$|hook_mlp_in$|resid_post$", str(k)) for k in d)
+            helper = f"graph.stack_dest_grads({dicts[0]})" if dest else f"graph.stack_sources({dicts[0]})"
+            return (f"`{dicts[0]}` is a dict ({keys}: one tensor per hook), used where one tensor belongs: stack "
+                    f"its entries into one tensor first, in the graph's order: {helper} (a dict of "
+                    f"{'destination gradients' if dest else 'source activations'}).")
     if isinstance(err, TypeError):
         for name, v in values.items():
             if isinstance(v, str) and re.search(rf"(?<![\w.])({name}\s*[*/+\-@]|[*/+\-@]\s*{name}\b)", line):

@@ -22,7 +22,7 @@ from typing import Callable
 
 import torch
 
-from workbook.course.checks.case import REL, REL_PROBE, Case, Finding
+from workbook.course.checks.case import REL, REL_PROBE, Case, Finding, count_ratios
 from workbook.course.checks.case import close_to as _close
 from workbook.course.checks.properties import CROSSED_CAUSE, once
 from workbook.course.checks.shapes import shape_message
@@ -132,9 +132,18 @@ def _probe_scale(c: Case) -> list[Finding] | None:
                 out.append(Finding(f"scale:{s}{name}", f"your numbers are the expected ones times {s}{name} "
                                                        f"({name} = {value:.4g} here): {why}"
                                                        f"{' (and the sign is flipped)' if s else ''}."))
+    out += _count_ratios(c, k)
     out.append(Finding("scale:?", f"your numbers are proportional to the expected ones but {k:.3g} times as large; "
                                   "a normalisation or step size is off."))
     return out
+
+
+def _count_ratios(c: Case, k: float) -> list[Finding]:
+    """``k`` as a ratio of two of the case's counts (:func:`~.case.count_ratios`); :func:`_agreeing` keeps the
+    ratios that fit every case."""
+    counts = {n: v for n, v in c.factors.items() if n.isidentifier()}
+    return [Finding(f"scale:{expr}", f"your numbers are the expected ones times {expr} {words}")
+            for expr, words in count_ratios(k, counts)]
 
 
 def _probe_offset(c: Case) -> Finding | None:

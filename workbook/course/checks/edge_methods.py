@@ -26,6 +26,7 @@ from workbook.attribution.eap_ig import eap_ig
 from workbook.core.runs import cache_activations, cache_activations_and_grads
 from workbook.core.task import Task
 from workbook.course.checks._runner import CheckFailed, learner_check
+from workbook.course.checks.case import not_a_tensor
 from workbook.course.checks.cases import call_guarded, describe_model, dims_of, factors_of, separating_cases
 from workbook.course.checks.diagnose_diff import ZERO_TEXT, Case, diagnose, shape_message
 from workbook.course.checks.gradpath_variants import GP_HINTS, gradpath_variants
@@ -292,7 +293,7 @@ def _edge_check(fn, chapter: int, variants_fn, hints: dict[str, str], extra_args
         dims = _edge_dims(model, task, graph)
         out = call_guarded(fn, model, task, *extra_args, twice=i == len(all_cases) - 1, dims=dims, label=label)
         if not isinstance(out, torch.Tensor):
-            raise CheckFailed(f"return one torch.Tensor [n_sources, n_destinations], got a {type(out).__name__}.")
+            raise CheckFailed(not_a_tensor(out, "one torch.Tensor [n_sources, n_destinations]"))
         out = out.detach()
         if tuple(out.shape) != (dims["n_sources"], dims["n_destinations"]):
             raise CheckFailed(_edge_shape_failure(fn, all_cases[i:], extra_args, tuple(out.shape), dims))

@@ -22,7 +22,7 @@ from workbook.core.task import Task
 from workbook.course.checks._runner import CheckFailed, learner_check
 from workbook.course.checks.atp_variants import atp_recipe_variants, z_parts
 from workbook.course.checks.atp_variants import recipe_hints as atp_recipe_hints
-from workbook.course.checks.case import REL, close_to
+from workbook.course.checks.case import REL, close_to, not_a_tensor
 from workbook.course.checks.cases import (
     SHARP,
     call_guarded,
@@ -46,7 +46,7 @@ from workbook.course.checks.properties import pair_probes
 from workbook.course.checks.qk_variants import qk_fix_variant, qk_reference, recipe_hints
 from workbook.course.checks.quick import in_quick_order, remembered
 from workbook.course.checks.shapes import shape_failure
-from workbook.course.checks.source_lines import describe_numbers
+from workbook.course.checks.source_lines import describe_numbers, own_metric
 from workbook.course.checks.trace import case_clue
 from workbook.models import zoo
 from workbook.models.loading import build_gpt2
@@ -116,7 +116,8 @@ def _run(fn: Callable, chapter: int, axes: tuple[str, ...], build_ref: Callable,
     if sharp is not None:
         message = _exact_instead(fn, message, cases, all_cases, axes, build_ref, hints, sharp)
     if message:
-        raise CheckFailed(message)
+        own = own_metric(fn)
+        raise CheckFailed(own + message[0].upper() + message[1:] if own else message)
 
 
 def _exact_instead(fn: Callable, message: str | None, cases: list[Case], all_cases: list[tuple], axes: tuple[str, ...],
@@ -145,7 +146,7 @@ def _collect(fn: Callable, all_cases: list[tuple], axes: tuple[str, ...], build_
         shape = tuple(dims[a] for a in axes)
         out = call_guarded(fn, model, task, twice=twice and i == len(all_cases) - 1, dims=dims, label=label)
         if not isinstance(out, torch.Tensor):
-            raise CheckFailed(f"return a torch.Tensor, got {type(out).__name__}.")
+            raise CheckFailed(not_a_tensor(out, "a torch.Tensor"))
         if tuple(out.shape) != shape:
             raise CheckFailed(shape_failure(fn, all_cases[i:], (), tuple(out.shape), axes, dims_of))
         ref, variants, extra = remembered((build_ref, id(model), id(task)), lambda: build_ref(model, task),

@@ -4,7 +4,8 @@ A method's estimate on a batch is the mean of its estimates on each prompt pair 
 batch is ``sum_b w_b f(pair b)`` with every ``w_b = 1/B``. Many slips in a loop over the pairs keep that linear
 form with other weights: an accumulator overwritten instead of added to keeps only the last pair, one started
 from the first pair's value and then added to for every pair counts that pair twice, a loop that stops one early
-drops a pair, a sum divided by ``B - 1`` weighs each pair ``1/(B - 1)``. :func:`pair_weights` fits the weights
+drops a pair, a sum divided by ``B - 1`` weighs each pair ``1/(B - 1)``, a mean of the means of chunks of
+unequal size weighs the pairs of a small chunk more. :func:`pair_weights` fits the weights
 by least squares (float64) and, when they reproduce the learner's batch result exactly (up to float32
 rounding), says which pairs are weighted how. Nothing is approximated beyond the fit's rounding.
 """
@@ -78,4 +79,26 @@ def pair_weights(full: torch.Tensor, singles: list[torch.Tensor]) -> str | None:
     if zero and all(near(ws[b], ws[kept[0]]) for b in kept):
         return lead + (f"pair(s) {zero} are left out: a loop over the pairs that skips them (e.g. range(1, B) or "
                        f"range(B - 1)), or a slice of the batch.{divisor(ws[kept[0]])}")
+    return _chunks(ws, near, lead)
+
+
+def _chunks(ws: list[float], near, lead: str) -> str | None:
+    """Weights that are a mean of per-chunk means: consecutive chunks of sizes ``s_c``, each pair weighing
+    ``1/(n * s_c)`` for ``n`` chunks; said only when the chunks are not all of one size (then it is the mean)."""
+    B = len(ws)
+    if any(x <= 0 for x in ws):
+        return None
+    for n in range(2, B):
+        sizes, b = [], 0
+        while b < B:
+            s = 1 / (n * ws[b])
+            if abs(s - round(s)) > 1e-3 * s or round(s) < 1 or b + round(s) > B or not all(
+                    near(x, ws[b]) for x in ws[b:b + round(s)]):
+                break
+            sizes.append(round(s))
+            b += round(s)
+        if b == B and len(sizes) == n and len(set(sizes)) > 1:
+            return lead + (f"it is the mean of {n} chunk means, chunks of {sizes} pairs in order: a mean of means "
+                           "weighs a pair of a small chunk more than one of a big chunk. Weight each chunk's mean by "
+                           "its size (or add up the chunks' sums and divide by B once).")
     return None  # weights without one of these patterns: too easily a coincidence of few distinct entries

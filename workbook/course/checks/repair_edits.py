@@ -77,6 +77,9 @@ def _scope(tree: ast.Module, nodes: list[ast.AST]) -> Scope:
         if isinstance(loop, (ast.For, ast.While)):
             scope.in_loop |= {id(n) for stmt in loop.body for n in ast.walk(stmt)}
         if isinstance(loop, ast.For) and isinstance(loop.target, ast.Name):
+            it = loop.iter
+            if isinstance(it, ast.Call) and callee(it) == "range" and len(it.args) == 1:
+                scope.loop_counts[loop.target.id] = it.args[0]
             for stmt in loop.body:
                 for n in ast.walk(stmt):
                     scope.loop_vars.setdefault(id(n), []).append((loop.target.id, loop.iter))

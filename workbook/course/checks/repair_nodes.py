@@ -19,6 +19,8 @@ What is tried, by kind of node:
 - ``zip(a, b)``: every pair (two nested loops);
 - ``a or b``: ``a if a is not None else b`` (a tensor has no single truth value);
 - a slice: a bound dropped, its bound on the other side (``[k:]`` for ``[:k]``), one index for a slice;
+- a small recipe (:mod:`.repair_recipes`): a median for a mean, a sum over a wrong count, a 16-bit cast, ``@`` for
+  ``*``, a rescaling by norms, a loop variable read after its loop;
 - a statement: an update or write deleted, ``+=`` and ``=``, a missing ``.clone()``, a discarded result, an
   in-place change made a new tensor, a skip or a hook's ``return`` deleted, the result's sign.
 """
@@ -30,6 +32,7 @@ import copy
 from typing import Iterator
 
 from workbook.course.checks.repair_names import STR_TWINS, TWINS, einsum_swaps, roles, swap_tokens
+from workbook.course.checks.repair_recipes import recipe_edits
 from workbook.course.checks.repair_scope import Scope, callee, is_method
 from workbook.course.checks.repair_source import unparsed
 from workbook.course.checks.repair_statements import statement_edits
@@ -374,4 +377,5 @@ def node_edits(node: ast.AST, parent: ast.AST | None, scope: Scope) -> Iterator[
         yield ast.IfExp(ast.Compare(a, [ast.IsNot()], [ast.Constant(None)]), a, b), \
             "`or` asks a tensor for one True/False: test a missing value with `is None`"
     yield from _index_edits(node, parent, scope)
+    yield from recipe_edits(node, scope)
     yield from statement_edits(node, scope)

@@ -13,7 +13,8 @@ __all__ = ["Scope", "callee", "is_method"]
 class Scope:
     """What the edits of one node may read about the function around it: every name in it, the nodes inside a
     ``for``/``while`` body, the loop variables around each node (``(name, iterable)``, comprehensions included),
-    the nodes inside a nested ``def``, the parameters with a constant default, and the hook names written."""
+    the nodes inside a nested ``def``, the parameters with a constant default, the hook names written,
+    and the counts of ``range`` loops."""
 
     names: set[str]
     in_loop: set[int] = field(default_factory=set)
@@ -21,6 +22,8 @@ class Scope:
     nested: set[int] = field(default_factory=set)
     params: dict[str, object] = field(default_factory=dict)
     hooks: list[str] = field(default_factory=list)
+    #: ``for k in range(m)`` loops' variables and their counts ``m`` (read after the loop, ``k`` is ``m - 1``)
+    loop_counts: dict[str, ast.AST] = field(default_factory=dict)
 
 
 def callee(call: ast.Call) -> str | None:

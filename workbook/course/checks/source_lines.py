@@ -14,7 +14,7 @@ from typing import Callable
 
 import torch
 
-__all__ = ["LINE_PATTERNS", "point_at", "describe_numbers"]
+__all__ = ["LINE_PATTERNS", "point_at", "describe_numbers", "own_metric"]
 
 LINE_PATTERNS: dict[str, tuple[str, ...]] = {  # tried in order: the first pattern any line matches wins
     "sign": (r"corr\w*(\[[^\]]*\])?\s*-\s*\w*clean", r"clean\w*(\[[^\]]*\])?\s*-\s*\w*corr", r"-\s*base", r"\s-\s"),
@@ -45,7 +45,33 @@ def point_at(fn: Callable | None, key: str) -> str:
         rx = re.compile(pattern)
         for k, c in code:
             if rx.search(c):
-                return f" Look at line {k}: `{c}`."
+                last = key.startswith("subset") and re.search(r"\[(:, *)*-1\]", c)
+                return f" Look at line {k}: `{c}`" + (
+                    ": it reads index -1, the last entry, for every entry (the loop's own index, or the whole "
+                    "axis, belongs there)." if last else ".")
+    return ""
+
+
+_TASK_METRIC = re.compile(r"metric_value|per_example|metric_fn|task\.metric\b|cache_activations_and_grads|logit_diff")
+_OWN_METRIC = re.compile(r"kl_div|log_softmax|\.softmax\(|def \w*metric|logits?\[|\)\[:, *-1\]")
+
+
+def own_metric(fn: Callable | None) -> str:
+    """`` Your function measures ...`` when ``fn`` never reads the task's metric (``task.metric_value``, its
+    ``per_example``, or a workbook helper that takes it) but computes something of its own from the logits; or ""."""
+    try:
+        lines, start = inspect.getsourcelines(fn)
+    except (OSError, TypeError):
+        return ""
+    code = [(k, line.split("#")[0].strip()) for k, line in enumerate(lines[1:], start=start + 1)]
+    if any(_TASK_METRIC.search(c) for _, c in code):
+        return ""
+    for k, c in code:
+        if _OWN_METRIC.search(c):
+            return (f"Your function measures with its own metric (line {k}: `{c}`) and never with the task's, "
+                    "task.metric_value(logits) (the task's metric averaged over the prompt pairs: for a logit "
+                    "difference, each pair's answer against its own wrong answer): unless yours equals it on every "
+                    "prompt pair, that alone changes every number. ")
     return ""
 
 

@@ -92,12 +92,18 @@ def _slice_match(c: Case, i: int) -> list[bool | None]:
     return out
 
 
+_THROUGH_LATER = (" Or is the effect that passes through later layers lost? In the last layer the direct effect is the "
+                  "whole effect, in earlier ones it is not: later layers held at their clean values (patching), or the "
+                  "graph cut at each hook (a .detach() or a fresh leaf tensor put in, so the gradient reaches each "
+                  "layer only along its direct path to the logits).")
+
+
 def _subset_last(ax: str, tail: str) -> Finding:
     return Finding(f"subset:{ax}:last", f"only the last {ax} is right{tail}; every other {ax} differs. Did you use "
                                         f"index -1 (or only the {ax} where the metric is read), is a {ax} index off by "
                                         f"one (clamped at the end), or were the earlier entries overwritten by later "
                                         f"iterations (a list holding the same tensor, edited in place: append a "
-                                        f".clone())?")
+                                        f".clone())?" + (_THROUGH_LATER if ax == "layer" else ""))
 
 
 def _subset_all_but_last(ax: str, tail: str) -> Finding:

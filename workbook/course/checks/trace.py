@@ -272,7 +272,8 @@ def _run_clue(s: Snapshot, ids: list[Quantity], grad_run: str | None) -> str | N
                 "cache_activations_and_grads, or .grad after backward, not the activation)")
     if _ACT.match(s.var) and all(q.kind == "grad" for q in ids):
         return (f"your `{s.name}` (line {s.line}) holds a gradient, {q.describe()}, where an activation belongs: "
-                "the gradients and the activations are swapped")
+                "gradients are written into the activations' dict (a hook that stores gradients, copied from the one "
+                "that stores activations and still writing into its dict?), or the two are swapped")
     if grad_run and all(q.kind == "grad" and q.run != grad_run for q in ids):
         return (f"your `{s.name}` (line {s.line}) holds {q.describe()}: a {q.run}-run gradient: the gradient is "
                 f"taken on the {q.run} run, where this method linearises around the {grad_run} run (its gradient "

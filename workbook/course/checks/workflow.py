@@ -18,6 +18,7 @@ from workbook.arch.graph import Graph
 from workbook.core.errors import WorkbookError
 from workbook.core.scores import Scores
 from workbook.course.checks._runner import CheckFailed, learner_check
+from workbook.course.checks.case import count_ratios
 from workbook.course.checks.cases import call_guarded, describe_model, separating_cases
 from workbook.course.checks.quick import quick, remembered
 from workbook.models import zoo
@@ -218,13 +219,7 @@ def _values_message(got: Scores, want: Scores, est: Scores, model, task, label: 
                 "joint effect; patch each component ALONE and report its own effect." + numbers)
     k = float((g * w).sum() / (w * w).sum().clamp_min(1e-30))
     if abs(k) > 1e-3 and close(k * w):
-        named = {"1/(M(clean) - M(corrupt))": 1 / (clean_m - corr_m), "1/M(clean)": 1 / clean_m,
-                 "B": task.batch_size, "1/B": 1 / task.batch_size}
-        hit = next((n for n, v in named.items() if abs(k - v) <= 2e-2 * abs(v)), None)
-        what = {"1/(M(clean) - M(corrupt))": "divided by the gap M(clean) - M(corrupt): you normalised them",
-                "1/M(clean)": "divided by M(clean): you made them relative", "B": "times B: summed over the batch",
-                "1/B": "divided by B once too often"}.get(hit, f"all {k:.3g} times the expected ones: a normalisation "
-                                                               "crept in")
+        what = _proportional(k, clean_m, corr_m, task, model, len(want.names))
         return (f"your effects are proportional to the expected ones, {what}; verification reports the raw noising "
                 "effect M(clean with c := corrupt) - M(clean) of each component, as patching returns it." + numbers)
     as_node = _edge_as_node(got, wrong, model, task, scale)
@@ -233,6 +228,21 @@ def _values_message(got: Scores, want: Scores, est: Scores, model, task, label: 
     kinds = sorted({"edges" if "->" in n else "nodes" for n in wrong})
     return (f"the effects of {wrong} are wrong ({' and '.join(kinds)}; the others match): look up each name in "
             f"the result of the call for its own kind." + numbers)
+
+
+def _proportional(k: float, clean_m: float, corr_m: float, task, model, n_names: int) -> str:
+    """What a factor ``k`` between the learner's effects and the exact ones says: a normalisation by a baseline,
+    the batch size, or the ratio of two counts."""
+    named = {"1/(M(clean) - M(corrupt))": 1 / (clean_m - corr_m), "1/M(clean)": 1 / clean_m,
+             "B": task.batch_size, "1/B": 1 / task.batch_size}
+    hit = next((n for n, v in named.items() if abs(k - v) <= 2e-2 * abs(v)), None)
+    ratios = count_ratios(k, {"B": task.batch_size, "k": n_names, "n_layers": model.cfg.n_layers,
+                              "n_heads": model.cfg.n_heads})
+    fallback = f"times {ratios[0][0]} {ratios[0][1][:-1]}" if ratios else \
+        f"all {k:.3g} times the expected ones: a normalisation crept in"
+    return {"1/(M(clean) - M(corrupt))": "divided by the gap M(clean) - M(corrupt): you normalised them",
+            "1/M(clean)": "divided by M(clean): you made them relative", "B": "times B: summed over the batch",
+            "1/B": "divided by B once too often"}.get(hit, fallback)
 
 
 # Equal whole numbers (all 0 when every |effect| < 1) fit a joint run whose effect rounds to 0 as well as truncation.

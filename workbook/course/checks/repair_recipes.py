@@ -1,0 +1,143 @@
+"""One-node edits of a learner's function that replace a whole small recipe, for :mod:`.repair_nodes`.
+
+Each edit undoes one realistic slip that a single-token change cannot:
+
+- ``x.median(0).values`` (or ``.max`` / ``.min``, ``[0]`` for ``.values``) where the mean over that axis belongs;
+- ``x.sum(0) / n`` where the mean over that axis belongs (the count ``n`` is the wrong one);
+- a cast to a low precision (``.bfloat16()``, ``.half()``, ``.to(torch.float16)``) dropped;
+- ``a @ b`` (``torch.matmul``) where the element-wise product ``a * b`` belongs;
+- a rescaling dropped (``v / v.norm() * w.norm()`` or ``est * total / est.sum()`` keeps only the first factor);
+- ``x[:, idx]`` where each row's own index belongs (``x[torch.arange(B), idx]``);
+- a loop's variable read after its loop, where the number of passes belongs (``k`` is one short after
+  ``for k in range(m)``).
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Iterator
+
+from workbook.course.checks.repair_scope import Scope, callee, is_method
+from workbook.course.checks.repair_source import unparsed
+
+__all__ = ["recipe_edits"]
+
+_ORDER_STATS = {"median": "a median", "max": "a maximum", "min": "a minimum", "mode": "a mode"}
+_LOW = {"bfloat16": "bfloat16", "half": "float16", "float16": "float16"}
+_LOW_WORDS = ("the cast to {} is extra: a 16-bit float keeps about 3 significant digits, and a softmax or a "
+              "difference of nearly equal values computed in it is visibly off (the model computes in float32)")
+
+
+def _mean_call(x: ast.AST, args: list, keywords: list) -> ast.Call:
+    dims = [kw for kw in keywords if kw.arg in ("dim", "keepdim")]
+    return ast.Call(ast.Attribute(x, "mean", ast.Load()), args[:1], dims)
+
+
+def _operand(call: ast.Call) -> tuple[ast.AST | None, list]:
+    """The tensor a reduction is applied to and the remaining positional arguments."""
+    if is_method(call):
+        return call.func.value, list(call.args)
+    return (call.args[0], list(call.args[1:])) if call.args else (None, [])
+
+
+def _order_stat(node: ast.AST) -> Iterator[tuple[ast.AST, str]]:
+    """``x.median(0).values`` / ``torch.median(x, dim=0)[0]`` as ``x.mean(0)``."""
+    inner = None
+    if isinstance(node, ast.Attribute) and node.attr == "values" and isinstance(node.value, ast.Call):
+        inner = node.value
+    elif isinstance(node, ast.Subscript) and isinstance(node.value, ast.Call) and isinstance(
+            node.slice, ast.Constant) and node.slice.value == 0:
+        inner = node.value
+    if inner is None or callee(inner) not in _ORDER_STATS:
+        return
+    x, rest = _operand(inner)
+    if x is not None and (rest or inner.keywords):
+        yield _mean_call(x, rest, inner.keywords), \
+            f"{_ORDER_STATS[callee(inner)]} over that axis where the mean belongs (the method averages)"
+
+
+def _sum_over_count(node: ast.BinOp) -> Iterator[tuple[ast.AST, str]]:
+    """``x.sum(0) / n`` as ``x.mean(0)``: the sum is right, the count divided by is not."""
+    left = node.left
+    if isinstance(node.op, ast.Div) and isinstance(left, ast.Call) and callee(left) == "sum":
+        x, rest = _operand(left)
+        if x is not None and (rest or left.keywords):
+            yield _mean_call(x, rest, left.keywords), \
+                f"the sum is divided by `{unparsed(node.right)}`, which is not the number of entries summed: " \
+                "take the mean over that axis"
+
+
+def _low_precision(node: ast.Call) -> Iterator[tuple[ast.AST, str]]:
+    attr = callee(node)
+    if attr in _LOW and is_method(node) and not node.args:
+        yield node.func.value, _LOW_WORDS.format(_LOW[attr])
+    if attr == "to" and is_method(node):
+        for arg in list(node.args) + [kw.value for kw in node.keywords if kw.arg == "dtype"]:
+            if isinstance(arg, ast.Attribute) and arg.attr in ("bfloat16", "float16", "half"):
+                yield node.func.value, _LOW_WORDS.format(_LOW[arg.attr])
+
+
+def _matmul(node: ast.AST) -> Iterator[tuple[ast.AST, str]]:
+    words = "a matrix product `@` where the element-wise product `*` belongs (each entry times its own gradient)"
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.MatMult):
+        yield ast.BinOp(node.left, ast.Mult(), node.right), words
+    if isinstance(node, ast.Call) and callee(node) in ("matmul", "mm", "bmm") and not is_method(node) and len(
+            node.args) == 2:
+        yield ast.BinOp(node.args[0], ast.Mult(), node.args[1]), words
+
+
+def _has_norm(node: ast.AST) -> bool:
+    return any(isinstance(n, ast.Call) and callee(n) in ("norm", "vector_norm") for n in ast.walk(node))
+
+
+def _rescaled(node: ast.BinOp) -> Iterator[tuple[ast.AST, str]]:
+    """``v / v.norm() * w.norm()`` or ``est * total / est.sum()``: every factor after the first dropped at once."""
+    chain, first = [], node
+    while isinstance(first, ast.BinOp) and isinstance(first.op, (ast.Mult, ast.Div)):
+        chain.append(first.right)
+        first = first.left
+    if len(chain) < 2:
+        return
+    if all(_has_norm(f) for f in chain) and not _has_norm(first):
+        yield first, f"the rescaling by norms is extra: `{unparsed(first)}` goes in as it is (patching copies the " \
+                     "value, its size included)"
+    else:
+        yield first, f"the rescaling of `{unparsed(first)}` is extra: the method's values are used as they come " \
+                     "(not normalised to a total, a norm or a range)"
+
+
+def _after_loop(node: ast.AST, scope: Scope) -> Iterator[tuple[ast.AST, str]]:
+    if not (isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)):
+        return
+    count = scope.loop_counts.get(node.id)
+    if count is not None and node.id not in {v for v, _ in scope.loop_vars.get(id(node), [])}:
+        yield count, f"after `for {node.id} in range({unparsed(count)})`, `{node.id}` holds its last value " \
+                     f"{unparsed(count)} - 1, not the number of passes {unparsed(count)}"
+
+
+def _every_row(node: ast.AST, scope: Scope) -> Iterator[tuple[ast.AST, str]]:
+    """``x[:, idx]`` (every row at every index of ``idx``: a [B, B] table) as ``x[torch.arange(len(idx)), idx]``."""
+    if not (isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Tuple) and len(node.slice.elts) == 2):
+        return
+    first, idx = node.slice.elts
+    loops = {v for v, _ in scope.loop_vars.get(id(node), [])}
+    if isinstance(first, ast.Slice) and first.lower is None and first.upper is None and isinstance(
+            idx, (ast.Attribute, ast.Name)) and not (isinstance(idx, ast.Name) and idx.id in loops):
+        rows = ast.Call(ast.Attribute(ast.Name("torch", ast.Load()), "arange", ast.Load()),
+                        [ast.Call(ast.Name("len", ast.Load()), [idx], [])], [])
+        yield ast.Subscript(node.value, ast.Tuple([rows, idx], ast.Load()), ast.Load()), \
+            f"`[:, {unparsed(idx)}]` takes every row at every index in `{unparsed(idx)}` (a [B, B] table): row b's " \
+            f"own entry is `[torch.arange(B), {unparsed(idx)}]`"
+
+
+def recipe_edits(node: ast.AST, scope: Scope) -> Iterator[tuple[ast.AST, str]]:
+    """``(replacement, words)`` for the recipes above that ``node`` is the root of."""
+    yield from _order_stat(node)
+    yield from _matmul(node)
+    yield from _after_loop(node, scope)
+    yield from _every_row(node, scope)
+    if isinstance(node, ast.BinOp):
+        yield from _sum_over_count(node)
+        yield from _rescaled(node)
+    if isinstance(node, ast.Call):
+        yield from _low_precision(node)
