@@ -62,11 +62,24 @@ def divided_by_the_last_index(x, m):
     return total / k
 
 
+def midpoint_of_the_ends(x, m):
+    start = (x.mean(0) + x[0]) / 2
+    return start
+
+
+def an_extra_difference(x, m):
+    clean, corr = x.mean(0), x.mean(0) * 3
+    return clean + (corr - clean) * 0.5
+
+
 @pytest.mark.parametrize("fn, after, words", [
+    (an_extra_difference, "`return clean + (clean - clean) * 0.5`", "that makes `clean - clean` zero: this difference "
+                                                                   "feeds an extra term"),
+    (midpoint_of_the_ends, "`start = x.mean(0)`", "the midpoint of `x.mean(0)` and `x[0]` where `x.mean(0)` itself"),
     (median_of_rows, "`return x.mean(0)`", "a median over that axis where the mean belongs"),
     (sum_over_wrong_count, "`return x.mean(0)`", "the sum is divided by `3`"),
     (half_precision, "`return (x.mean(0).float() * 1.0).double()`", "the cast to bfloat16 is extra"),
-    (rescaled, "`return v`", "the rescaling of `v` is extra"),
+    (rescaled, "`return v`", "the factors after `v` are extra"),
     (divided_by_the_last_index, "`return total / m`", "`k` holds its last value m - 1"),
 ])
 def test_a_whole_recipe_slip_gets_its_repair(repair_on, fn, after, words):

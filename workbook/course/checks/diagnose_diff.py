@@ -132,7 +132,8 @@ def _probe_scale(c: Case) -> list[Finding] | None:
                 out.append(Finding(f"scale:{s}{name}", f"your numbers are the expected ones times {s}{name} "
                                                        f"({name} = {value:.4g} here): {why}"
                                                        f"{' (and the sign is flipped)' if s else ''}."))
-    out += _count_ratios(c, k)
+    if not out:  # a named factor says more than a ratio of counts (and B/seq is both)
+        out += _count_ratios(c, k)
     out.append(Finding("scale:?", f"your numbers are proportional to the expected ones but {k:.3g} times as large; "
                                   "a normalisation or step size is off."))
     return out

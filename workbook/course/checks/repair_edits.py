@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from workbook.course.checks.repair_nodes import AXIS_CALLS, node_edits
+from workbook.course.checks.repair_recipes import zeroed_difference
 from workbook.course.checks.repair_scope import Scope, callee
 from workbook.course.checks.repair_source import (
     body_nodes,
@@ -129,6 +130,8 @@ def edits(fn: Callable) -> list[Edit]:
             if shown is None:
                 continue
             edited = replaced(tree, i, new)
+            if edited is not None and isinstance(new, ast.Name):  # a twin that turns a difference into x - x
+                words = f"{words}; {zeroed_difference(tree, edited)}" if zeroed_difference(tree, edited) else words
             if edited is not None:
                 span = node.end_lineno - node.lineno + 1 if new is None else 1
                 out.append(Edit(node.lineno + offset, shown[0], shown[1], words, edited, span=span))

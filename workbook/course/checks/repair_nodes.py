@@ -13,7 +13,7 @@ What is tried, by kind of node:
   power dropped, misplaced parentheses (``x / L - 1`` and ``x / (L - 1)``), ``@``'s operands swapped;
 - a constant: an integer one up or down, another axis, einsum letters, a hook name's twin or another hook
   name of the function, a value written in where an argument of the function belongs, a fixed index where the
-  enclosing loop's variable belongs, the loop's index on axis 0 where axis 1 belongs (``x[b]`` for ``x[:, b]``);
+  enclosing loop's variable belongs, the loop's index on axis 0 where axis 1 or 2 belongs (``x[b]`` for ``x[:, b]``);
 - a method named without its call (``x.clone``); ``&`` where ``*`` belongs; ``1 - mask`` for ``~mask``;
 - a name or attribute: its twin (``clean``/``corr``, ``q``/``k``, ``n_layers``/``n_heads``, ``e_c``/``e_n``);
 - ``zip(a, b)``: every pair (two nested loops);
@@ -71,7 +71,8 @@ _NORMS = ("norm", "vector_norm")
 AXIS_CALLS = {"sum", "mean", "softmax", "log_softmax", "transpose", "flip", "unsqueeze", "squeeze", "cat", "stack",
               "cumsum", "max", "min", "amax", "median", "norm", "argmax", "topk", "diff", "roll", "movedim",
               "vector_norm"}
-_OPS = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!="}
+_OPS = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!=", ast.Is: "is",
+        ast.IsNot: "is not", ast.In: "in", ast.NotIn: "not in"}
 _CMP_SWAP = {ast.Lt: (ast.LtE, ast.Gt), ast.LtE: (ast.Lt, ast.GtE), ast.Gt: (ast.GtE, ast.Lt),
              ast.GtE: (ast.Gt, ast.LtE), ast.Eq: (ast.NotEq,), ast.NotEq: (ast.Eq,), ast.Is: (ast.IsNot,),
              ast.IsNot: (ast.Is,), ast.In: (ast.NotIn,), ast.NotIn: (ast.In,)}
@@ -274,16 +275,18 @@ def _constant_edits(node: ast.Constant, parent: ast.AST | None, scope: Scope) ->
 
 def _index_edits(node: ast.AST, parent: ast.AST | None, scope: Scope) -> Iterator[tuple[ast.AST, str]]:
     """A fixed index (``names[0]``, ``x[:, 0]``) where a variable of the loop around it belongs; the loop's index on
-    axis 0 where axis 1 belongs (``x[b]`` for ``x[:, b]``)."""
+    axis 0 where axis 1 or 2 belongs (``x[b]`` for ``x[:, b]``, ``x[h]`` for ``x[:, :, h]``)."""
     loops = scope.loop_vars.get(id(node), [])
     if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and isinstance(node.slice, ast.Constant):
         for var, it in loops:
             if isinstance(it, ast.Name) and it.id == node.value.id:
                 yield ast.Name(var, ast.Load()), f"`{unparsed(node)}` is fixed where the loop's `{var}` belongs"
-    if isinstance(node, ast.Subscript) and isinstance(node.value, (ast.Name, ast.Attribute)) and any(  # other axis
+    if isinstance(node, ast.Subscript) and isinstance(node.value, (ast.Name, ast.Attribute, ast.Subscript)) and any(
             isinstance(node.slice, ast.Name) and node.slice.id == var for var, _ in loops):
-        yield ast.Subscript(node.value, ast.Tuple([ast.Slice(), node.slice], ast.Load()), ast.Load()), \
-            f"`[{node.slice.id}]` indexes axis 0 where axis 1 belongs (`[:, {node.slice.id}]`)"
+        for axis in (1, 2):
+            lead = ", ".join([":"] * axis)
+            yield ast.Subscript(node.value, ast.Tuple([ast.Slice()] * axis + [node.slice], ast.Load()), node.ctx), \
+                f"`[{node.slice.id}]` indexes axis 0 where axis {axis} belongs (`[{lead}, {node.slice.id}]`)"
     if isinstance(node, ast.Constant) and type(node.value) is int and (
             isinstance(parent, ast.Subscript) or isinstance(parent, ast.Tuple) and getattr(parent, "index", False)):
         for var, _ in loops:
@@ -330,7 +333,7 @@ def _compare_edits(node: ast.Compare) -> Iterator[tuple[ast.AST, str]]:
     for op in _CMP_SWAP[type(node.ops[0])]:
         new = ast.Compare(node.left, [op()], node.comparators)
         was, now = _OPS.get(type(node.ops[0]), "this test"), _OPS.get(op, "its negation")
-        kind = ("the condition is inverted" if now in ("==", "!=", "its negation") else
+        kind = ("the condition is inverted" if now in ("==", "!=", "is", "is not", "in", "not in") else
                 "the comparison points the wrong way" if now.strip("=") != was.strip("=") else
                 "the boundary case is off by one")
         yield new, f"{kind}: `{was}` where `{now}` belongs"

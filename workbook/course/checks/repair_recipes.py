@@ -8,6 +8,7 @@ Each edit undoes one realistic slip that a single-token change cannot:
 - ``a @ b`` (``torch.matmul``) where the element-wise product ``a * b`` belongs;
 - a rescaling dropped (``v / v.norm() * w.norm()`` or ``est * total / est.sum()`` keeps only the first factor);
 - ``x[:, idx]`` where each row's own index belongs (``x[torch.arange(B), idx]``);
+- a midpoint ``(a + b) / 2`` where one end belongs;
 - a loop's variable read after its loop, where the number of passes belongs (``k`` is one short after
   ``for k in range(m)``).
 """
@@ -20,7 +21,7 @@ from typing import Iterator
 from workbook.course.checks.repair_scope import Scope, callee, is_method
 from workbook.course.checks.repair_source import unparsed
 
-__all__ = ["recipe_edits"]
+__all__ = ["recipe_edits", "zeroed_difference"]
 
 _ORDER_STATS = {"median": "a median", "max": "a maximum", "min": "a minimum", "mode": "a mode"}
 _LOW = {"bfloat16": "bfloat16", "half": "float16", "float16": "float16"}
@@ -102,8 +103,8 @@ def _rescaled(node: ast.BinOp) -> Iterator[tuple[ast.AST, str]]:
         yield first, f"the rescaling by norms is extra: `{unparsed(first)}` goes in as it is (patching copies the " \
                      "value, its size included)"
     else:
-        yield first, f"the rescaling of `{unparsed(first)}` is extra: the method's values are used as they come " \
-                     "(not normalised to a total, a norm or a range)"
+        yield first, f"the factors after `{unparsed(first)}` are extra: it goes in as it is (not rescaled to a " \
+                     "total, a percentage, a norm or a range)"
 
 
 def _after_loop(node: ast.AST, scope: Scope) -> Iterator[tuple[ast.AST, str]]:
@@ -130,6 +131,28 @@ def _every_row(node: ast.AST, scope: Scope) -> Iterator[tuple[ast.AST, str]]:
             f"own entry is `[torch.arange(B), {unparsed(idx)}]`"
 
 
+def _midpoint(node: ast.BinOp) -> Iterator[tuple[ast.AST, str]]:
+    """``(a + b) / 2`` as ``a`` or ``b``: a midpoint where one end belongs."""
+    add = node.left
+    if isinstance(node.op, ast.Div) and isinstance(node.right, ast.Constant) and node.right.value == 2 and isinstance(
+            add, ast.BinOp) and isinstance(add.op, ast.Add):
+        for end in (add.left, add.right):
+            yield end, f"the midpoint of `{unparsed(add.left)}` and `{unparsed(add.right)}` where " \
+                       f"`{unparsed(end)}` itself belongs"
+
+
+def zeroed_difference(before: ast.AST, after: ast.AST) -> str | None:
+    """`` that makes `a - a` zero ...`` when an edit of the function ``before`` (giving ``after``) makes a difference
+    of two equal expressions (``corr[x] - clean[x]`` with ``clean`` for ``corr``): the edit passes because the term
+    built from that difference vanishes, which is what its words should say."""
+    def zeros(tree: ast.AST) -> set[str]:
+        return {unparsed(n) for n in ast.walk(tree) if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Sub) and
+                unparsed(n.left) == unparsed(n.right)}
+
+    new = zeros(after) - zeros(before)
+    return f"that makes `{min(new)}` zero: this difference feeds an extra term (drop it)" if new else None
+
+
 def recipe_edits(node: ast.AST, scope: Scope) -> Iterator[tuple[ast.AST, str]]:
     """``(replacement, words)`` for the recipes above that ``node`` is the root of."""
     yield from _order_stat(node)
@@ -139,5 +162,6 @@ def recipe_edits(node: ast.AST, scope: Scope) -> Iterator[tuple[ast.AST, str]]:
     if isinstance(node, ast.BinOp):
         yield from _sum_over_count(node)
         yield from _rescaled(node)
+        yield from _midpoint(node)
     if isinstance(node, ast.Call):
         yield from _low_precision(node)

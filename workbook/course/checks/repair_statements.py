@@ -45,12 +45,15 @@ def _assign_edits(node: ast.Assign, in_loop: bool) -> Iterator[tuple]:
                                             for n in ast.walk(node.value)):
         yield None, "this reassignment is extra"
     if isinstance(target, ast.Subscript):
-        yield None, "this write is extra"
+        zero = isinstance(node.value, ast.Constant) and node.value.value == 0
+        yield None, "this write is extra" + (f": it sets `{ast.unparse(target)}` to 0, leaving those entries out"
+                                             if zero else "")
     if isinstance(target, ast.Name) and isinstance(node.value, (ast.Subscript, ast.Name)):
         yield ast.Assign([target], ast.Call(ast.Attribute(node.value, "clone", ast.Load()), [], [])), \
             f"`{target.id}` is the stored tensor itself, not a copy: editing it in place changes where it " \
             "came from (.clone() it)"
-    if in_loop and isinstance(target, (ast.Subscript, ast.Name)):
+    if in_loop and isinstance(target, (ast.Subscript, ast.Name)) and not (  # `+= 0` is deleting the line
+            isinstance(node.value, ast.Constant) and node.value.value == 0):
         yield ast.AugAssign(target, ast.Add(), node.value), "it assigns (=) where it should accumulate (+=)"
 
 

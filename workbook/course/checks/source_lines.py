@@ -52,7 +52,7 @@ def point_at(fn: Callable | None, key: str) -> str:
     return ""
 
 
-_TASK_METRIC = re.compile(r"metric_value|per_example|metric_fn|task\.metric\b|cache_activations_and_grads|logit_diff")
+_TASK_METRIC = re.compile(r"metric_value|per_example|metric_fn|task\.metric\b|cache_activations_and_grads")
 _OWN_METRIC = re.compile(r"kl_div|log_softmax|\.softmax\(|def \w*metric|logits?\[|\)\[:, *-1\]")
 
 
@@ -64,7 +64,9 @@ def own_metric(fn: Callable | None) -> str:
     except (OSError, TypeError):
         return ""
     code = [(k, line.split("#")[0].strip()) for k, line in enumerate(lines[1:], start=start + 1)]
-    if any(_TASK_METRIC.search(c) for _, c in code):
+    helper = any(re.search(r"\blogit_diff\(", c) for _, c in code) and not any(
+        c.startswith("def logit_diff") for _, c in code)  # the workbook's own, not one written here
+    if helper or any(_TASK_METRIC.search(c) for _, c in code):
         return ""
     for k, c in code:
         if _OWN_METRIC.search(c):

@@ -22,6 +22,7 @@ from workbook.course.checks.case import count_ratios
 from workbook.course.checks.cases import call_guarded, describe_model, separating_cases
 from workbook.course.checks.quick import quick, remembered
 from workbook.models import zoo
+from workbook.patching.edges import patch_edges
 from workbook.patching.nodes import node_kind_of, patch_nodes
 from workbook.patching.verify import verify_top
 
@@ -30,8 +31,9 @@ __all__ = ["check_verify_top", "probe_scores"]
 K = 5
 
 
-def probe_scores(model, kind: str) -> Scores:
-    """A made-up estimate whose top ``K`` by |score| mixes kinds and signs (``kind``: node/edge/mixed).
+def probe_scores(model, kind: str, batch: int = 8) -> Scores:
+    """A made-up estimate whose top ``K`` by |score| mixes kinds and signs (``kind``: node/edge/mixed), with
+    ``per_example`` values for ``batch`` prompt pairs whose mean is the estimate.
 
     Top ``K`` (by |score|, in this order): a key, a head, an edge, an MLP and a query
     (``mixed``), a head, an MLP, another head, a key and a query (``node``), or five edges, one out of
@@ -57,8 +59,16 @@ def probe_scores(model, kind: str) -> Scores:
     values = dict(zip(top + rest, [-5.0, 4.0, -3.0, 2.5, -2.0] + [0.1 * (i + 1) * (-1) ** i for i in range(len(rest))]))
     # stored in neither the |score| order nor its reverse, so "the first k as stored" is not the top k
     stored = rest[:2] + [top[3], top[0]] + rest[2:4] + [top[4], top[1], top[2]] + rest[4:]
-    return Scores(stored, torch.tensor([values[n] for n in stored]), method="a made-up estimate",
-                  kind="edge" if kind == "edge" else "node")
+    mean = torch.tensor([values[n] for n in stored])
+    # the pairs spread the top names widely, the first of the rest very widely and the others hardly, and most pairs
+    # sit above the mean: a ranking by anything but |mean| (a ratio to the spread, the largest or the mean |value|
+    # of the pairs, their median) comes out in another order
+    z = torch.ones(batch)
+    z[::4] = -(batch - len(range(0, batch, 4))) / len(range(0, batch, 4))
+    spread = torch.tensor([3.0 * abs(values[n]) if n in top else 10.0 if n == rest[0] else 0.01 for n in stored])
+    per_example = mean + z[:, None] * spread
+    return Scores(stored, mean, method="a made-up estimate", kind="edge" if kind == "edge" else "node",
+                  per_example=per_example)
 
 
 def _cases() -> list[tuple[str, object, object, Scores, int]]:
@@ -71,10 +81,10 @@ def _cases() -> list[tuple[str, object, object, Scores, int]]:
 def _build_cases() -> list[tuple[str, object, object, Scores, int]]:
     model, task = zoo.load_model("mixture"), zoo.load_task("mixture", n=8, seed=0, task="ioi")
     label = f"the chapter's mixture model on IOI ({describe_model(model, task)})"
-    out = [(label, model, task, probe_scores(model, "mixed"), K),
-           (label, model, task, probe_scores(model, "edge"), K - 1)]
+    out = [(label, model, task, probe_scores(model, "mixed", task.batch_size), K),
+           (label, model, task, probe_scores(model, "edge", task.batch_size), K - 1)]
     for rlabel, m, t in separating_cases()[:1]:
-        out.append((rlabel, m, t, probe_scores(m, "node"), K - 2))
+        out.append((rlabel, m, t, probe_scores(m, "node", t.batch_size), K - 2))
     return out
 
 
@@ -139,6 +149,12 @@ def _names_message(got: list[str], want: list[str], est: Scores, label: str) -> 
     for names, message in alternatives:
         if set(got) == set(names):
             return message
+    said = [what for names, what in _pair_rankings(est, k) if set(got) == set(names)]
+    if said:
+        return (f"you ranked by {said[0]}" + (f" (or by {' or by '.join(said[1:])}: the same names here)" if said[1:]
+                                               else "") + "; verification takes the top k by |score|, the estimate's "
+                "batch mean (scores.order(absolute=True)[:k]): how large the estimated effect is, not how consistent "
+                "or extreme it is over the pairs.")
     if len(got) == 1 and got[0] in (by_abs[k:k + 1] + by_abs[k - 1:k]) and got[0] != by_abs[0]:
         return (f"you returned one name, {got[0]!r}, the {k if got[0] in by_abs[k:k + 1] else k - 1}-th of the "
                 "ranking: an index [k] picks a single name where the slice [:k] takes the top k.")
@@ -152,6 +168,20 @@ def _names_message(got: list[str], want: list[str], est: Scores, label: str) -> 
     return (f"on {label}: the {' and '.join(kinds)} of the top k are missing from your result ({missing})"
             + (f", and {extra} are there instead" if extra else "") + ": handle every kind of name the exercise "
             "lists (heads, MLPs, .q/.k nodes, edges 'src->dst'), each verified by the patching call of its kind.")
+
+
+def _pair_rankings(est: Scores, k: int) -> list[tuple[list[str], str]]:
+    """The top k by other statistics of the estimate's per-prompt-pair values than |mean|, with their names."""
+    if est.per_example is None or est.per_example.shape[0] < 2:
+        return []
+    pe = est.per_example.double()
+    by = lambda v: est.with_values(v).order(absolute=True)[:k]  # noqa: E731 - four one-line rankings
+    return [(by(pe.abs().mean(0)), "the mean absolute value over the prompt pairs (|.| taken per prompt pair, "
+                                   "before the mean)"),
+            (by(pe.mean(0).abs() / pe.std(0).clamp_min(1e-12)), "a signal-to-noise ratio (|mean| / std over the "
+                                                                 "prompt pairs)"),
+            (by(pe.abs().max(0).values), "the largest |value| on any one prompt pair"),
+            (by(pe.median(0).values), "the median over the prompt pairs")]
 
 
 def _values_message(got: Scores, want: Scores, est: Scores, model, task, label: str) -> str | None:
@@ -210,6 +240,9 @@ def _values_message(got: Scores, want: Scores, est: Scores, model, task, label: 
     ):
         if close(x):
             return message + numbers
+    said = _pair_statistic(close, model, task, list(want.names))
+    if said:
+        return said + numbers
     same = len(g) > 1 and (g - g[0]).abs().max().item() <= 1e-9 * max(g.abs().max().item(), 1e-30)
     if bool((g == g.round()).all()) and not bool((w == w.round()).all()):
         return ("your effects are whole numbers: they were truncated (int(...) of each effect, or an integer "
@@ -228,6 +261,40 @@ def _values_message(got: Scores, want: Scores, est: Scores, model, task, label: 
     kinds = sorted({"edges" if "->" in n else "nodes" for n in wrong})
     return (f"the effects of {wrong} are wrong ({' and '.join(kinds)}; the others match): look up each name in "
             f"the result of the call for its own kind." + numbers)
+
+
+def _per_pair_effects(model, task, names: list[str]) -> torch.Tensor | None:
+    """The exact noising effect of each name on each prompt pair alone, ``[B, len(names)]`` (float64)."""
+    groups: dict[str, list[str]] = {}
+    for n in names:
+        groups.setdefault(node_kind_of(n), []).append(n)
+    cols = {}
+    for what, group in groups.items():
+        res = patch_edges(model, task, edges=group) if what == "edge" else patch_nodes(model, task, what, nodes=group)
+        if res.per_example is None:
+            return None
+        cols.update({n: res.per_example[:, res.names.index(n)].double() for n in group})
+    return torch.stack([cols[n] for n in names], 1)
+
+
+def _pair_statistic(close, model, task, names: list[str]) -> str | None:
+    """Effects that are another statistic of the prompt pairs' own effects than their mean (``close(x)``: the
+    learner's effects equal ``x``)."""
+    pe = _per_pair_effects(model, task, names)
+    if pe is None or pe.shape[0] < 2:
+        return None
+    mean = "verification reports the mean over the prompt pairs (what patching returns as each name's value)"
+    for x, what in (
+        (pe.gather(0, pe.abs().argmax(0, keepdim=True))[0], "the effect of the one prompt pair where it is largest "
+                                                             "(the max |effect| over the pairs)"),
+        (pe.median(0).values, "the median over the prompt pairs"),
+        (pe.abs().mean(0), "the mean of |effect| over the prompt pairs (the signs no longer cancel)"),
+        (pe[0], "the effect on the first prompt pair only"),
+        (pe[-1], "the effect on the last prompt pair only"),
+    ):
+        if close(x):
+            return f"your effects are {what}, not their mean: {mean}."
+    return None
 
 
 def _proportional(k: float, clean_m: float, corr_m: float, task, model, n_names: int) -> str:
