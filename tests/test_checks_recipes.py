@@ -62,6 +62,11 @@ def divided_by_the_last_index(x, m):
     return total / k
 
 
+def damped(x, m):
+    noise = x.std(0)
+    return x.mean(0) + 0.5 * noise
+
+
 def midpoint_of_the_ends(x, m):
     start = (x.mean(0) + x[0]) / 2
     return start
@@ -104,6 +109,14 @@ def test_a_matmul_where_an_elementwise_product_belongs_is_repaired(repair_on):
     assert "a matrix product `@` where the element-wise product `*` belongs" in buf.getvalue()
 
 
+def test_a_damped_value_gets_the_edit_that_cuts_it_to_zero():
+    from workbook.course.checks.repair_edits import edits
+
+    said = [e.describe() for e in edits(damped)]
+    assert any("`return x.mean(0) + torch.zeros_like(noise)`" in d and "scaled by 0.5 where it is cut to zero" in d
+               for d in said)
+
+
 def test_count_ratios_name_a_wrong_divisor_exactly_and_nothing_else():
     found = dict(count_ratios(4 / 3, {"m": 4, "B": 6, "seq": 7}))
     assert "m/(m - 1)" in found and "divided by m - 1 where m belongs" in found["m/(m - 1)"]
@@ -132,9 +145,42 @@ def test_a_metric_of_the_learners_own_is_named_and_the_tasks_metric_is_not():
     assert own_metric(tasks) == ""
 
 
+def test_a_number_where_a_name_belongs_is_named_from_the_failing_line():
+    err = TypeError("argument of type 'float' is not iterable")
+    said = wrong_value(err, 'if "->" in name:', {"name": 0.25}, {})
+    assert said is not None and "`name` is a float 0.25 here" in said
+
+
 def test_a_dict_where_one_tensor_belongs_names_the_stacking_helper():
     grads = {"blocks.0.hook_q_input": torch.ones(1), "blocks.0.hook_k_input": torch.ones(1)}
     line = 'scores = torch.einsum("sbpd,tbpd->st", deltas, grads)'
     err = TypeError("expected Tensor as element 1 in argument 1, but got dict")
     said = wrong_value(err, line, {"grads": grads, "deltas": torch.ones(1)}, {})
     assert said is not None and "graph.stack_dest_grads(grads)" in said
+
+
+def test_an_argument_the_function_never_reads_is_named():
+    from workbook.course.checks.source_lines import unused_arguments
+
+    def ignores_steps(model, task, steps: int):
+        return model(task)
+
+    def reads_all(model, task, steps: int):
+        return model(task) * steps
+
+    assert "never reads its argument `steps`" in unused_arguments(ignores_steps)
+    assert unused_arguments(reads_all) == ""
+
+
+def test_a_size_counted_where_the_count_argument_belongs_gets_its_repair():
+    from workbook.course.checks.repair_edits import edits
+
+    def loops_over_the_batch(x, task, steps: int):
+        total = 0
+        for k in range(task.batch_size):
+            total = total + x[k]
+        return total / steps
+
+    said = [e.describe() for e in edits(loops_over_the_batch)]
+    assert any("`for k in range(steps):`" in d and "`task.batch_size` is counted where the argument `steps` belongs"
+               in d for d in said)

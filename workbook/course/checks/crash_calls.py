@@ -118,6 +118,13 @@ def wrong_value(err: BaseException, line: str, values: dict[str, object], scope:
             return (f"`{dicts[0]}` is a dict ({keys}: one tensor per hook), used where one tensor belongs: stack "
                     f"its entries into one tensor first, in the graph's order: {helper} (a dict of "
                     f"{'destination gradients' if dest else 'source activations'}).")
+    m = re.search(r"argument of type '(\w+)' is not iterable", text)
+    found = re.search(r"\bin\s+([A-Za-z_]\w*)\b", line) if m else None
+    if found and found.group(1) in values:
+        v = values[found.group(1)]
+        return (f"`{found.group(1)}` is {_shown(v)} here, and `x in {found.group(1)}` needs a string or a collection: "
+                f"a {type(v).__name__} reached a place where a name (a str) belongs (values taken for names, e.g. a "
+                f"dict's .values() where its keys belong, or a list of scores where a list of names belongs?).")
     if isinstance(err, TypeError):
         for name, v in values.items():
             if isinstance(v, str) and re.search(rf"(?<![\w.])({name}\s*[*/+\-@]|[*/+\-@]\s*{name}\b)", line):

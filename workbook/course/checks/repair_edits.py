@@ -72,6 +72,8 @@ def _scope(tree: ast.Module, nodes: list[ast.AST]) -> Scope:
     for a, d in zip(args[len(args) - len(func.args.defaults):], func.args.defaults):
         if isinstance(d, ast.Constant) and type(d.value) in (int, float, str):
             scope.params[a.arg] = d.value
+    scope.int_params = [a.arg for a in args if (isinstance(a.annotation, ast.Name) and a.annotation.id == "int") or
+                        type(scope.params.get(a.arg)) is int]
     scope.hooks = list(dict.fromkeys(n.value for n in nodes if isinstance(n, ast.Constant) and isinstance(
         n.value, str) and re.fullmatch(r"(blocks\.\d+\.)?(\w+\.)?hook_\w+", n.value)))
     for loop in ast.walk(func):
@@ -130,7 +132,7 @@ def edits(fn: Callable) -> list[Edit]:
             if shown is None:
                 continue
             edited = replaced(tree, i, new)
-            if edited is not None and isinstance(new, ast.Name):  # a twin that turns a difference into x - x
+            if edited is not None and new is not None:  # a twin or an index that turns a difference into x - x
                 words = f"{words}; {zeroed_difference(tree, edited)}" if zeroed_difference(tree, edited) else words
             if edited is not None:
                 span = node.end_lineno - node.lineno + 1 if new is None else 1

@@ -9,6 +9,8 @@ Each edit undoes one realistic slip that a single-token change cannot:
 - a rescaling dropped (``v / v.norm() * w.norm()`` or ``est * total / est.sum()`` keeps only the first factor);
 - ``x[:, idx]`` where each row's own index belongs (``x[torch.arange(B), idx]``);
 - a midpoint ``(a + b) / 2`` where one end belongs;
+- ``x.gather(-1, i).squeeze(-1)`` where the sum over that axis belongs; ``0.5 * g`` where ``g`` is cut to zero;
+- a model's or task's size where the function's own count argument belongs (``task.batch_size`` for ``steps``);
 - a loop's variable read after its loop, where the number of passes belongs (``k`` is one short after
   ``for k in range(m)``).
 """
@@ -153,15 +155,47 @@ def zeroed_difference(before: ast.AST, after: ast.AST) -> str | None:
     return f"that makes `{min(new)}` zero: this difference feeds an extra term (drop it)" if new else None
 
 
+def _one_entry(node: ast.Call) -> Iterator[tuple[ast.AST, str]]:
+    """``x.gather(-1, idx).squeeze(-1)`` as ``x.sum(-1)``: one entry taken where the whole axis counts."""
+    inner = node.func.value if is_method(node) else None
+    if callee(node) == "squeeze" and isinstance(inner, ast.Call) and callee(inner) == "gather" and is_method(
+            inner) and inner.args:
+        yield ast.Call(ast.Attribute(inner.func.value, "sum", ast.Load()), inner.args[:1], []), \
+            f"only the entry at `{unparsed(inner.args[1]) if len(inner.args) > 1 else 'the index'}` is taken where " \
+            "the sum over that axis belongs (every entry of it counts)"
+
+
+def _damped(node: ast.BinOp) -> Iterator[tuple[ast.AST, str]]:
+    """``0.5 * g`` as ``0 * g``: a value scaled down where it is cut to zero."""
+    if isinstance(node.op, ast.Mult):
+        for const, other in ((node.left, node.right), (node.right, node.left)):
+            if isinstance(const, ast.Constant) and type(const.value) is float and 0 < abs(const.value) < 1:
+                yield ast.Call(ast.Attribute(ast.Name("torch", ast.Load()), "zeros_like", ast.Load()), [other], []), \
+                    f"`{unparsed(other)}` is scaled by {const.value} where it is cut to zero (zeros, not a share)"
+
+
+_SIZES = ("batch_size", "seq_len", "n_layers", "n_heads", "d_head", "n_ctx")
+
+
+def _other_count(node: ast.AST, scope: Scope) -> Iterator[tuple[ast.AST, str]]:
+    """A model's or task's size (``task.batch_size``) where the function's own count argument belongs (``steps``)."""
+    if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load) and node.attr in _SIZES:
+        for p in scope.int_params:
+            yield ast.Name(p, ast.Load()), f"`{unparsed(node)}` is counted where the argument `{p}` belongs"
+
+
 def recipe_edits(node: ast.AST, scope: Scope) -> Iterator[tuple[ast.AST, str]]:
     """``(replacement, words)`` for the recipes above that ``node`` is the root of."""
     yield from _order_stat(node)
     yield from _matmul(node)
     yield from _after_loop(node, scope)
     yield from _every_row(node, scope)
+    yield from _other_count(node, scope)
     if isinstance(node, ast.BinOp):
         yield from _sum_over_count(node)
         yield from _rescaled(node)
         yield from _midpoint(node)
+        yield from _damped(node)
     if isinstance(node, ast.Call):
         yield from _low_precision(node)
+        yield from _one_entry(node)

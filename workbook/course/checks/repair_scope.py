@@ -24,6 +24,8 @@ class Scope:
     hooks: list[str] = field(default_factory=list)
     #: ``for k in range(m)`` loops' variables and their counts ``m`` (read after the loop, ``k`` is ``m - 1``)
     loop_counts: dict[str, ast.AST] = field(default_factory=dict)
+    #: the function's parameters that hold a count (annotated ``int`` or with an int default)
+    int_params: list[str] = field(default_factory=list)
 
 
 def callee(call: ast.Call) -> str | None:

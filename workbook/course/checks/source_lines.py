@@ -14,7 +14,7 @@ from typing import Callable
 
 import torch
 
-__all__ = ["LINE_PATTERNS", "point_at", "describe_numbers", "own_metric"]
+__all__ = ["LINE_PATTERNS", "point_at", "describe_numbers", "own_metric", "unused_arguments"]
 
 LINE_PATTERNS: dict[str, tuple[str, ...]] = {  # tried in order: the first pattern any line matches wins
     "sign": (r"corr\w*(\[[^\]]*\])?\s*-\s*\w*clean", r"clean\w*(\[[^\]]*\])?\s*-\s*\w*corr", r"-\s*base", r"\s-\s"),
@@ -75,6 +75,29 @@ def own_metric(fn: Callable | None) -> str:
                     "difference, each pair's answer against its own wrong answer): unless yours equals it on every "
                     "prompt pair, that alone changes every number. ")
     return ""
+
+
+def unused_arguments(fn: Callable | None) -> str:
+    """``Your function never reads its argument `steps` ...`` for the learner's parameters that its body never
+    reads (``*args``/``**kwargs`` and ``_``-names aside), or "": an exercise's every argument shapes its result."""
+    import ast
+    import textwrap
+
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    except (OSError, TypeError, SyntaxError):
+        return ""
+    func = tree.body[0] if tree.body and isinstance(tree.body[0], (ast.FunctionDef, ast.AsyncFunctionDef)) else None
+    if func is None:
+        return ""
+    params = [a.arg for a in func.args.posonlyargs + func.args.args + func.args.kwonlyargs if not a.arg.startswith("_")]
+    read = {n.id for stmt in func.body for n in ast.walk(stmt) if isinstance(n, ast.Name)}
+    unused = [p for p in params if p not in read]
+    if not unused:
+        return ""
+    names = " and ".join(f"`{p}`" for p in unused)
+    return (f"Your function never reads its argument{'s' * (len(unused) > 1)} {names}: each argument of the exercise "
+            "shapes the result (a number fixed in the code, or another count read in its place?). ")
 
 
 def describe_numbers(c, n: int = 3, rel: float = 2e-2) -> str:

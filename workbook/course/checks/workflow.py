@@ -31,6 +31,9 @@ __all__ = ["check_verify_top", "probe_scores"]
 K = 5
 
 
+SCALE = 0.0113  # the made-up estimates' size: below 0.06, and no round number
+
+
 def probe_scores(model, kind: str, batch: int = 8) -> Scores:
     """A made-up estimate whose top ``K`` by |score| mixes kinds and signs (``kind``: node/edge/mixed), with
     ``per_example`` values for ``batch`` prompt pairs whose mean is the estimate.
@@ -56,7 +59,9 @@ def probe_scores(model, kind: str, batch: int = 8) -> Scores:
             [top_nodes[1], top_nodes[2], f"L0H{H - 1}", top_nodes[0], top_nodes[3]]
         rest = [f"L0H{h}" for h in range(H - 1)] + [f"MLP{L - 1}", "MLP0", f"L{L - 1}H{H - 1}"]
         rest = [r for r in rest if r not in top]
-    values = dict(zip(top + rest, [-5.0, 4.0, -3.0, 2.5, -2.0] + [0.1 * (i + 1) * (-1) ** i for i in range(len(rest))]))
+    # small and uneven, as real estimates are (a ranking on values rounded to a decimal or two is all ties)
+    values = dict(zip(top + rest, [SCALE * v for v in [-5.0, 4.0, -3.0, 2.5, -2.0] +
+                                   [0.1 * (i + 1) * (-1) ** i for i in range(len(rest))]]))
     # stored in neither the |score| order nor its reverse, so "the first k as stored" is not the top k
     stored = rest[:2] + [top[3], top[0]] + rest[2:4] + [top[4], top[1], top[2]] + rest[4:]
     mean = torch.tensor([values[n] for n in stored])
@@ -65,7 +70,8 @@ def probe_scores(model, kind: str, batch: int = 8) -> Scores:
     # of the pairs, their median) comes out in another order
     z = torch.ones(batch)
     z[::4] = -(batch - len(range(0, batch, 4))) / len(range(0, batch, 4))
-    spread = torch.tensor([3.0 * abs(values[n]) if n in top else 10.0 if n == rest[0] else 0.01 for n in stored])
+    spread = torch.tensor([3.0 * abs(values[n]) if n in top else SCALE * (10.0 if n == rest[0] else 0.01)
+                           for n in stored])
     per_example = mean + z[:, None] * spread
     return Scores(stored, mean, method="a made-up estimate", kind="edge" if kind == "edge" else "node",
                   per_example=per_example)
@@ -165,9 +171,27 @@ def _names_message(got: list[str], want: list[str], est: Scores, label: str) -> 
     kinds = sorted({("edges" if "->" in n else "queries" if n.endswith(".q") else "keys" if n.endswith(".k")
                      else "MLPs" if n.startswith("MLP") else "heads") for n in missing})
     extra = [n for n in got if n not in want]
+    kept = {node_kind_of(n) for n in got}
+    if extra and set(got) != set([n for n in by_abs if node_kind_of(n) in kept][:len(got)]):
+        shown = ", ".join(f"{n} ({float(est[n]):.3g})" for n in extra if n in est.names)
+        return (f"on {label}: your names are not the top k by |score|: {shown or extra} stand where {missing} belong, "
+                "and they are not the next ones of their own kind either. The names and the scores do not line up: "
+                "an index from one ordering (an argsort of the values) applied to another list (sorted(names), a "
+                "dict's keys), or a ranking by something else than |score|.")
     return (f"on {label}: the {' and '.join(kinds)} of the top k are missing from your result ({missing})"
             + (f", and {extra} are there instead" if extra else "") + ": handle every kind of name the exercise "
             "lists (heads, MLPs, .q/.k nodes, edges 'src->dst'), each verified by the patching call of its kind.")
+
+
+def _whole_numbers(g: torch.Tensor, w: torch.Tensor, n_names: int, same: bool) -> str | None:
+    """Effects that are whole numbers where the exact ones are not: ranks, or values truncated."""
+    if not bool((g == g.round()).all()) or bool((w == w.round()).all()):
+        return None
+    if g.min() >= 0 and g.max() >= 1 and g.max() <= n_names:
+        return ("your effects are whole numbers between 0 and the number of names: ranks or positions (where a "
+                "name stands in an ordering), not effects; report each name's patched effect itself, res[name].")
+    return ("your effects are whole numbers: they were truncated (int(...) of each effect, or an integer tensor or "
+            ".long()); keep them as floats." + (_ALSO_JOINT if same else ""))
 
 
 def _pair_rankings(est: Scores, k: int) -> list[tuple[list[str], str]]:
@@ -244,9 +268,9 @@ def _values_message(got: Scores, want: Scores, est: Scores, model, task, label: 
     if said:
         return said + numbers
     same = len(g) > 1 and (g - g[0]).abs().max().item() <= 1e-9 * max(g.abs().max().item(), 1e-30)
-    if bool((g == g.round()).all()) and not bool((w == w.round()).all()):
-        return ("your effects are whole numbers: they were truncated (int(...) of each effect, or an integer "
-                "tensor or .long()); keep them as floats." + (_ALSO_JOINT if same else "") + numbers)
+    said = _whole_numbers(g, w, len(est), same)
+    if said:
+        return said + numbers
     if same:
         return ("every component got the same effect: you patched them together (one joint run) and gave each the "
                 "joint effect; patch each component ALONE and report its own effect." + numbers)
