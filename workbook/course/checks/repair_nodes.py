@@ -3,12 +3,12 @@ node of the function's ``ast``, each replacement (``None`` deletes a statement) 
 
 What is tried, by kind of node:
 
-- a call: a reduction swapped (sum / mean / median / max / min, a norm for a sum), an axis given to a reduction
-  over everything, a sum over the last axis inserted, an extra ``abs`` / transpose / ``sqrt`` / ``detach`` /
-  clamp / rounding / cast to float64 / softmax / sigmoid dropped, a clamp where ``abs`` belongs, Python's
-  built-in ``sum(x, dim=)`` made the tensor's ``.sum``, parentheses after a value (``x.shape()``) dropped,
-  ``exp`` or ``sigmoid`` where ``softmax`` belongs, two arguments swapped, the last argument or a keyword
-  dropped, a boolean keyword toggled, ``masked_fill``'s value 0;
+- a call: a reduction swapped (sum / mean / median / max / min / std / var / logsumexp, a norm for a sum), an
+  axis given to a reduction over everything, a sum over the last axis inserted, an extra ``abs`` / ``sign`` /
+  transpose / ``sqrt`` / ``detach`` / clamp / rounding / cast to float64 / softmax / sigmoid dropped, a clamp
+  where ``abs`` belongs, Python's built-in ``sum(x, dim=)`` made the tensor's ``.sum``, parentheses after a
+  value (``x.shape()``) dropped, ``exp`` or ``sigmoid`` where ``softmax`` belongs, two arguments swapped, the
+  last argument or a keyword dropped, a boolean keyword toggled, ``masked_fill``'s value 0;
 - an operator: a difference's operands swapped, a term or factor dropped, ``+``/``-``, ``*``/``/``, ``//``, a
   power dropped, misplaced parentheses (``x / L - 1`` and ``x / (L - 1)``), ``@``'s operands swapped;
 - a constant: an integer one up or down, another axis, einsum letters, a hook name's twin or another hook
@@ -40,9 +40,11 @@ from workbook.course.checks.repair_statements import statement_edits
 __all__ = ["node_edits", "AXIS_CALLS"]
 
 _REDUCE = {"sum": ("mean",), "mean": ("sum",), "median": ("mean",), "max": ("mean",), "min": ("mean",),
-           "amax": ("mean",), "amin": ("mean",), "nanmean": ("sum",), "nansum": ("mean",)}
+           "amax": ("mean",), "amin": ("mean",), "nanmean": ("sum",), "nansum": ("mean",), "std": ("mean",),
+           "var": ("mean",), "logsumexp": ("sum",)}
 _NOUN = {"sum": "a sum", "mean": "a mean", "median": "a median", "max": "a maximum", "min": "a minimum",
-         "amax": "a maximum", "amin": "a minimum", "nanmean": "a mean", "nansum": "a sum"}
+         "amax": "a maximum", "amin": "a minimum", "nanmean": "a mean", "nansum": "a sum",
+         "std": "a standard deviation (the spread)", "var": "a variance (the spread)", "logsumexp": "a logsumexp"}
 _ROUND = "the rounding is extra (it changes the values)"
 _DROP_CALL = {"abs": "the absolute value |.| is extra (it drops the sign)", "neg": "the negation is extra",
               "sqrt": "the square root is extra", "square": "the square is extra", "t": "the transpose is extra",
@@ -55,7 +57,8 @@ _DROP_CALL = {"abs": "the absolute value |.| is extra (it drops the sign)", "neg
               "double": "the cast to float64 is extra (the model computes in float32)",
               **dict.fromkeys(("softmax", "log_softmax"), "the softmax is extra (the value it is applied to is "
                                                           "already normalised, or normalised twice)"),
-              "sigmoid": "the sigmoid is extra", "tanh": "the tanh is extra"}
+              "sigmoid": "the sigmoid is extra", "tanh": "the tanh is extra",
+              "sign": "the sign() is extra (it keeps only each entry's direction, +1 or -1, not its size)"}
 #: element-wise maps written where a softmax over the last axis belongs
 _NOT_SOFTMAX = {"exp": "an exp where a softmax belongs (exp without the division by the row's sum)",
                 "sigmoid": "a sigmoid where a softmax belongs (each entry squashed on its own: the rows no longer "

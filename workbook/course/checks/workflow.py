@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import torch
 
-from workbook.arch.graph import Graph
 from workbook.core.errors import WorkbookError
 from workbook.core.scores import Scores
 from workbook.course.checks._runner import CheckFailed, learner_check
 from workbook.course.checks.case import count_ratios
 from workbook.course.checks.cases import call_guarded, describe_model, separating_cases
+from workbook.course.checks.probe_estimates import K, probe_scores, tied_scores
 from workbook.course.checks.quick import quick, remembered
 from workbook.models import zoo
 from workbook.patching.edges import patch_edges
@@ -28,53 +28,6 @@ from workbook.patching.verify import verify_top
 
 __all__ = ["check_verify_top", "probe_scores"]
 
-K = 5
-
-
-SCALE = 0.0113  # the made-up estimates' size: below 0.06, and no round number
-
-
-def probe_scores(model, kind: str, batch: int = 8) -> Scores:
-    """A made-up estimate whose top ``K`` by |score| mixes kinds and signs (``kind``: node/edge/mixed), with
-    ``per_example`` values for ``batch`` prompt pairs whose mean is the estimate.
-
-    Top ``K`` (by |score|, in this order): a key, a head, an edge, an MLP and a query
-    (``mixed``), a head, an MLP, another head, a key and a query (``node``), or five edges, one out of
-    the embedding and one into the logits among them (``edge``); the signed order, the alphabetical
-    order and the order in which the names are stored all differ from it.
-    """
-    L, H = model.cfg.n_layers, model.cfg.n_heads
-    graph = Graph.from_model(model)
-    edges = [e for e in graph.edges if not e.startswith("embed") and not e.endswith("logits")]
-    ends = [e for e in graph.edges if e.startswith("embed->") and not e.endswith("logits")][-1:] + \
-        [e for e in graph.edges if e.endswith("->logits") and not e.startswith("embed")][:1]
-    top_nodes = [f"L{L - 1}H{H - 1}.k", f"L{L - 2}H0", f"MLP{L - 2}", f"L{L - 1}H0.q"]
-    if kind == "edge":  # an edge out of the embedding and one into the logits: a filter on either is seen
-        top = edges[-1:] + ends[:1] + edges[:1] + ends[1:] + edges[1:2]
-        rest = [e for e in edges if e not in top][:6]
-    else:
-        # mixed: the edge sits in the middle of the top k, so a result without edges is not just "one short"
-        # node: two heads around an MLP, so results grouped by kind (heads, then MLPs) come out of order
-        top = top_nodes[:2] + [edges[len(edges) // 2]] + top_nodes[2:] if kind == "mixed" else \
-            [top_nodes[1], top_nodes[2], f"L0H{H - 1}", top_nodes[0], top_nodes[3]]
-        rest = [f"L0H{h}" for h in range(H - 1)] + [f"MLP{L - 1}", "MLP0", f"L{L - 1}H{H - 1}"]
-        rest = [r for r in rest if r not in top]
-    # small and uneven, as real estimates are (a ranking on values rounded to a decimal or two is all ties)
-    values = dict(zip(top + rest, [SCALE * v for v in [-5.0, 4.0, -3.0, 2.5, -2.0] +
-                                   [0.1 * (i + 1) * (-1) ** i for i in range(len(rest))]]))
-    # stored in neither the |score| order nor its reverse, so "the first k as stored" is not the top k
-    stored = rest[:2] + [top[3], top[0]] + rest[2:4] + [top[4], top[1], top[2]] + rest[4:]
-    mean = torch.tensor([values[n] for n in stored])
-    # the pairs spread the top names widely, the first of the rest very widely and the others hardly, and most pairs
-    # sit above the mean: a ranking by anything but |mean| (a ratio to the spread, the largest or the mean |value|
-    # of the pairs, their median) comes out in another order
-    z = torch.ones(batch)
-    z[::4] = -(batch - len(range(0, batch, 4))) / len(range(0, batch, 4))
-    spread = torch.tensor([3.0 * abs(values[n]) if n in top else SCALE * (10.0 if n == rest[0] else 0.01)
-                           for n in stored])
-    per_example = mean + z[:, None] * spread
-    return Scores(stored, mean, method="a made-up estimate", kind="edge" if kind == "edge" else "node",
-                  per_example=per_example)
 
 
 def _cases() -> list[tuple[str, object, object, Scores, int]]:
@@ -91,6 +44,7 @@ def _build_cases() -> list[tuple[str, object, object, Scores, int]]:
            (label, model, task, probe_scores(model, "edge", task.batch_size), K - 1)]
     for rlabel, m, t in separating_cases()[:1]:
         out.append((rlabel, m, t, probe_scores(m, "node", t.batch_size), K - 2))
+        out.append((rlabel, m, t, tied_scores(m), K - 2))
     return out
 
 
@@ -113,7 +67,8 @@ def _names_message(got: list[str], want: list[str], est: Scores, label: str) -> 
     dups = sorted({n for n in got if list(got).count(n) > 1})
     if dups:
         return (f"your result lists {dups} more than once: a pick (an argmax) repeated without removing what it "
-                "already chose; take k distinct names, scores.order(absolute=True)[:k].")
+                "already chose, or a name found from its value (names[values.index(v)]: among equal values it "
+                "finds the first every time); take k distinct names, scores.order(absolute=True)[:k].")
     if len(got) > k + 1 and set(want) <= set(got):
         return (f"you returned {len(got)} names where k = {k} were asked: return only the top k names, ranked by "
                 "|score| across every kind together (not k per kind or per group, and no unverified extras).")
