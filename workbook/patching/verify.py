@@ -15,7 +15,7 @@ from workbook.core.task import Task
 from workbook.patching.edges import patch_edges
 from workbook.patching.nodes import patch_nodes
 
-__all__ = ["verify_top"]
+__all__ = ["verify_top", "patch_each"]
 
 
 def verify_top(model, task: Task, scores: Scores, k: int = 5) -> Scores:
@@ -31,7 +31,15 @@ def verify_top(model, task: Task, scores: Scores, k: int = 5) -> Scores:
     if k < 1:
         raise WorkbookError(f"k must be >= 1, got {k}.")
     names = scores.order(absolute=True)[:k]
-    exact: dict[str, float] = {}
+    exact = {n: float(res[n]) for n, res in patch_each(model, task, names).items()}
+    return Scores(names, torch.tensor([exact[n] for n in names]), method="activation patching",
+                  kind=scores.kind, info={"forward_passes": len(names) + 1, "passes": f"{len(names)} patched fwd"})
+
+
+def patch_each(model, task: Task, names: list[str]) -> dict[str, Scores]:
+    """Activation-patch each of ``names`` alone, one :func:`patch_nodes` / :func:`patch_edges` call per kind (heads,
+    MLPs, ``.q``/``.k``/``.v`` nodes, neurons, edges): ``{name: the Scores of its kind's call}``, whose
+    ``res[name]`` is the batch-mean noising effect and ``res.per_example`` holds each prompt pair's own."""
     groups: dict[str, list[str]] = {}
     for n in names:
         if "->" in n:
@@ -44,8 +52,8 @@ def verify_top(model, task: Task, scores: Scores, k: int = 5) -> Scores:
             groups.setdefault("neuron", []).append(n)
         else:
             groups.setdefault("head", []).append(n)
+    out: dict[str, Scores] = {}
     for what, group in groups.items():
         res = patch_edges(model, task, edges=group) if what == "edge" else patch_nodes(model, task, what, nodes=group)
-        exact.update({n: float(res[n]) for n in group})
-    return Scores(names, torch.tensor([exact[n] for n in names]), method="activation patching",
-                  kind=scores.kind, info={"forward_passes": len(names) + 1, "passes": f"{len(names)} patched fwd"})
+        out.update(dict.fromkeys(group, res))
+    return out

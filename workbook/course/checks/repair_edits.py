@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from workbook.course.checks.repair_nodes import AXIS_CALLS, node_edits
-from workbook.course.checks.repair_recipes import zeroed_difference
+from workbook.course.checks.repair_recipes import zero_differences, zeroed_difference
 from workbook.course.checks.repair_scope import Scope, callee
 from workbook.course.checks.repair_source import (
     body_nodes,
@@ -123,6 +123,7 @@ def edits(fn: Callable) -> list[Edit]:
     scope = _scope(tree, nodes)
     whiles = {id(n) for loop in ast.walk(tree) if isinstance(loop, ast.While) for n in ast.walk(loop.test)}
     out, sites, kth = [], {}, {}
+    zeros = zero_differences(tree)
     for i, node in enumerate(nodes):
         if id(node) in whiles:
             continue
@@ -132,8 +133,8 @@ def edits(fn: Callable) -> list[Edit]:
             if shown is None:
                 continue
             edited = replaced(tree, i, new)
-            if edited is not None and new is not None:  # a twin or an index that turns a difference into x - x
-                words = f"{words}; {zeroed_difference(tree, edited)}" if zeroed_difference(tree, edited) else words
+            zeroed = zeroed_difference(edited, zeros) if edited is not None and new is not None else None
+            words = f"{words}; {zeroed}" if zeroed else words  # a twin or an index that turns a difference into x - x
             if edited is not None:
                 span = node.end_lineno - node.lineno + 1 if new is None else 1
                 out.append(Edit(node.lineno + offset, shown[0], shown[1], words, edited, span=span))

@@ -23,7 +23,7 @@ from typing import Iterator
 from workbook.course.checks.repair_scope import Scope, callee, is_method
 from workbook.course.checks.repair_source import unparsed
 
-__all__ = ["recipe_edits", "zeroed_difference"]
+__all__ = ["recipe_edits", "zero_differences", "zeroed_difference"]
 
 _ORDER_STATS = {"median": "a median", "max": "a maximum", "min": "a minimum", "mode": "a mode"}
 _LOW = {"bfloat16": "bfloat16", "half": "float16", "float16": "float16"}
@@ -143,15 +143,18 @@ def _midpoint(node: ast.BinOp) -> Iterator[tuple[ast.AST, str]]:
                        f"`{unparsed(end)}` itself belongs"
 
 
-def zeroed_difference(before: ast.AST, after: ast.AST) -> str | None:
-    """`` that makes `a - a` zero ...`` when an edit of the function ``before`` (giving ``after``) makes a difference
-    of two equal expressions (``corr[x] - clean[x]`` with ``clean`` for ``corr``): the edit passes because the term
-    built from that difference vanishes, which is what its words should say."""
-    def zeros(tree: ast.AST) -> set[str]:
-        return {unparsed(n) for n in ast.walk(tree) if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Sub) and
-                unparsed(n.left) == unparsed(n.right)}
+def zero_differences(tree: ast.AST) -> set[str]:
+    """The differences of two equal expressions (``x - x``) written in ``tree``, as code."""
+    return {unparsed(n) for n in ast.walk(tree) if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Sub) and
+            unparsed(n.left) == unparsed(n.right)}
 
-    new = zeros(after) - zeros(before)
+
+def zeroed_difference(after: ast.AST, before: set[str]) -> str | None:
+    """`` that makes `a - a` zero ...`` when an edit (giving the function ``after``) makes a difference of two equal
+    expressions that the function (its :func:`zero_differences`: ``before``) did not have (``corr[x] - clean[x]``
+    with ``clean`` for ``corr``): the edit passes because the term built from that difference vanishes, which is
+    what its words should say."""
+    new = zero_differences(after) - before
     return f"that makes `{min(new)}` zero: this difference feeds an extra term (drop it)" if new else None
 
 

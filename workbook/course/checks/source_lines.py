@@ -8,8 +8,10 @@ console, a builtin) gives an empty string.
 
 from __future__ import annotations
 
+import ast
 import inspect
 import re
+import textwrap
 from typing import Callable
 
 import torch
@@ -80,9 +82,6 @@ def own_metric(fn: Callable | None) -> str:
 def unused_arguments(fn: Callable | None) -> str:
     """``Your function never reads its argument `steps` ...`` for the learner's parameters that its body never
     reads (``*args``/``**kwargs`` and ``_``-names aside), or "": an exercise's every argument shapes its result."""
-    import ast
-    import textwrap
-
     try:
         tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
     except (OSError, TypeError, SyntaxError):

@@ -22,9 +22,8 @@ from workbook.course.checks.cases import call_guarded, describe_model, separatin
 from workbook.course.checks.probe_estimates import K, probe_scores, tied_scores
 from workbook.course.checks.quick import quick, remembered
 from workbook.models import zoo
-from workbook.patching.edges import patch_edges
 from workbook.patching.nodes import node_kind_of, patch_nodes
-from workbook.patching.verify import verify_top
+from workbook.patching.verify import patch_each, verify_top
 
 __all__ = ["check_verify_top", "probe_scores"]
 
@@ -244,16 +243,10 @@ def _values_message(got: Scores, want: Scores, est: Scores, model, task, label: 
 
 def _per_pair_effects(model, task, names: list[str]) -> torch.Tensor | None:
     """The exact noising effect of each name on each prompt pair alone, ``[B, len(names)]`` (float64)."""
-    groups: dict[str, list[str]] = {}
-    for n in names:
-        groups.setdefault(node_kind_of(n), []).append(n)
-    cols = {}
-    for what, group in groups.items():
-        res = patch_edges(model, task, edges=group) if what == "edge" else patch_nodes(model, task, what, nodes=group)
-        if res.per_example is None:
-            return None
-        cols.update({n: res.per_example[:, res.names.index(n)].double() for n in group})
-    return torch.stack([cols[n] for n in names], 1)
+    each = patch_each(model, task, names)
+    if any(res.per_example is None for res in each.values()):
+        return None
+    return torch.stack([each[n].per_example[:, each[n].names.index(n)].double() for n in names], 1)
 
 
 def _pair_statistic(close, model, task, names: list[str]) -> str | None:
