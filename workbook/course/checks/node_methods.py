@@ -42,6 +42,7 @@ from workbook.course.checks.neighbours import (
     patch_head_positions,
     zero_ablation,
 )
+from workbook.course.checks.pass_count import pass_count_note
 from workbook.course.checks.properties import pair_probes
 from workbook.course.checks.qk_variants import qk_fix_variant, qk_reference, recipe_hints
 from workbook.course.checks.quick import in_quick_order, remembered
@@ -93,7 +94,7 @@ def _cases(chapter: int) -> list[tuple[str, object, Task]]:
 
 def _run(fn: Callable, chapter: int, axes: tuple[str, ...], build_ref: Callable, hints: list[tuple[str, str]],
          identical: dict | None = None, grad_run: str | None = "clean", plain_grads: bool = True,
-         sharp: tuple[str, Callable] | None = None) -> None:
+         sharp: tuple[str, Callable] | None = None, passes: str = "") -> None:
     """Run ``fn`` on the chapter's case and the separating cases; raise :class:`CheckFailed` with a diagnosis.
 
     ``build_ref(model, task) -> (reference, {variant key: tensor}, {factor name: value})``;
@@ -102,7 +103,8 @@ def _run(fn: Callable, chapter: int, axes: tuple[str, ...], build_ref: Callable,
     (not GradDrop's), for the trace's late clue (:func:`~workbook.course.checks.trace.foreign_gradient`).
     ``sharp``: ``(hint, exact_on)`` for a first-order estimate: when every case passes, one more model with
     peaked attention (:data:`cases.SHARP`), where the estimate and the exact effect ``exact_on(model, task)``
-    differ; a function that gives the exact effect there is told ``hint``.
+    differ; a function that gives the exact effect there is told ``hint``. ``passes``: the method that runs one
+    backward pass per layer (GradDrop): a pass count that is another size leads the message (:mod:`.pass_count`).
     """
     all_cases = _cases(chapter)
     cases = _collect(fn, all_cases, axes, build_ref)
@@ -115,6 +117,9 @@ def _run(fn: Callable, chapter: int, axes: tuple[str, ...], build_ref: Callable,
     message = diagnose(cases, hints, fn, properties=props, clue=clue)
     if sharp is not None:
         message = _exact_instead(fn, message, cases, all_cases, axes, build_ref, hints, sharp)
+    if message and passes:
+        lead = pass_count_note(fn, all_cases[1:2], passes)
+        message = lead + message[0].upper() + message[1:] if lead else message
     if message:
         own = own_metric(fn)
         raise CheckFailed(own + message[0].upper() + message[1:] if own else message)
@@ -390,4 +395,4 @@ def check_graddrop(fn: Callable) -> None:
                       "factor 1/B; multiply the gradients by B (task.batch_size) before |estimate| per example."),
         ("scale:B", "values are B times too large: you multiplied the gradients by B and also summed (instead of "
                     "averaging) over the prompt pairs, or multiplied by B twice."),
-    ], plain_grads=False)  # GradDrop's gradients are the metric's with layers dropped, not its own
+    ], plain_grads=False, passes="GradDrop")  # its gradients are the metric's with layers dropped, not its own

@@ -38,6 +38,7 @@ from workbook.core.task import Task
 from workbook.course.checks.case import close_to
 from workbook.course.checks.gradpath_objectives import objective_of_first_step
 from workbook.course.checks.pair_weights import pair_weights
+from workbook.course.checks.path_points import points_note
 
 __all__ = ["identical_prompts", "batch_mean", "pair_probes", "steps_probe", "first_step_geometry", "once", "PROBE_REL",
            "CROSSED_CAUSE"]
@@ -174,7 +175,7 @@ def batch_mean(fn: Callable, cases: list[tuple[str, object, Task]], *args, refer
         if crossed:
             return crossed + f" (Seen on {label}.)"
         right = reference is not None and not _off(mean, torch.as_tensor(reference(model, task)).double())
-        mixed = _which_mix(full, model, task, reference_on) if right and reference_on is not None else None
+        mixed = _which_mix(full, model, task, reference_on, right) if reference_on is not None else None
         if right and mixed is None and reference_on is not None:
             mixed = _which_side(fn, model, task, args, reference_on)
         if mixed:
@@ -260,11 +261,12 @@ def steps_probe(fn: Callable, cases: list[tuple[str, object, Task]], steps: int,
         return (f"your scores with m = {steps} steps are the right scores of m = {s} steps: the points or their "
                 f"count are off ({how}): take alpha_k = k/m for k = 1..m, m points in all, and divide the sum by m.")
     if one_right and what == "EAP-IG":
+        points = points_note(fn, runs[0][0], runs[0][1], steps)
         return ("with m = 1 (one point, the clean input: plain EAP) your scores are right, with more steps they are "
                 "not: the mistake is in the interpolation, not in the scoring. The points are "
                 "e(alpha) = e_corrupt + alpha (e_clean - e_corrupt) for alpha = k/m, k = 1..m (embeddings, not "
                 "token ids), each point's gradient taken AT that point and weighted 1/m, and the delta is the same "
-                "corrupt - clean difference at every step.")
+                "corrupt - clean difference at every step." + (" " + points if points else ""))
     if at_corrupt and not one_right:
         return ("with m = 1 your single point is the CORRUPT input (alpha = 0), where it must be the clean one: your "
                 "alphas start at 0 (k = 0..m-1, or torch.linspace(0, 1, m)); the points are alpha = k/m for "
@@ -361,15 +363,22 @@ def _which_side(fn: Callable, model, task: Task, args: tuple, reference_on: Call
                             ablation="a batch-mean clean activation or gradient")
 
 
-def _which_mix(full: torch.Tensor, model, task: Task, reference_on: Callable) -> str | None:
-    """Whether ``full`` is the right answer with every pair's corrupt prompt replaced by the first pair's,
-    or by the next/previous pair's (a batch index shifted by one)."""
+def _which_mix(full: torch.Tensor, model, task: Task, reference_on: Callable, right: bool) -> str | None:
+    """Whether ``full`` is the right answer with every pair's corrupt prompt replaced by another prompt: when
+    each pair alone is ``right``, the first pair's or the next/previous pair's corrupt prompt (a batch index
+    shifted by one); when not, the next/previous pair's CLEAN prompt (a resample-ablation within the clean run)."""
     B = task.batch_size
     tries = {"first": task.corrupt[:1].expand(B, -1), "next": task.corrupt.roll(-1, 0),
-             "previous": task.corrupt.roll(1, 0)}
+             "previous": task.corrupt.roll(1, 0)} if right else {
+        "next": task.clean.roll(-1, 0), "previous": task.clean.roll(1, 0)}
     for which, corrupt in tries.items():
         other = replace(task, corrupt=corrupt.clone())
         if not _off(full, torch.as_tensor(reference_on(model, other)).double()):
+            if not right:
+                return (f"every prompt pair got the {which} pair's CLEAN values where its own corrupt values belong: "
+                        "the patch writes in another prompt's activation from the clean run (the clean batch "
+                        "shifted by one, a resample-ablation within the clean prompts), not the corrupt run's "
+                        "value of the same pair; read the corrupt cache at the same example.")
             if which == "first":
                 return ("every prompt pair got the FIRST pair's corrupt values: the corrupt activation (or delta) "
                         "of example 0 is used for every example (an index [0] or a broadcast over the batch); take "

@@ -9,7 +9,10 @@ Each edit undoes one realistic slip that a single-token change cannot:
 - a rescaling dropped (``v / v.norm() * w.norm()`` or ``est * total / est.sum()`` keeps only the first factor);
 - ``x[:, idx]`` where each row's own index belongs (``x[torch.arange(B), idx]``);
 - a midpoint ``(a + b) / 2`` where one end belongs;
-- ``x.gather(-1, i).squeeze(-1)`` where the sum over that axis belongs; ``0.5 * g`` where ``g`` is cut to zero;
+- ``x.gather(-1, i).squeeze(-1)`` where the sum over that axis belongs; ``0.5 * g`` or a clamp/relu of ``g``
+  (``g.clamp_min(0)``) where ``g`` is cut to zero;
+- a conditional expression ``a if cond else b`` where one branch belongs in every case (a condition that leaves
+  some entries out);
 - a model's or task's size where the function's own count argument belongs (``task.batch_size`` for ``steps``);
 - a loop's variable read after its loop, where the number of passes belongs (``k`` is one short after
   ``for k in range(m)``).
@@ -177,6 +180,28 @@ def _damped(node: ast.BinOp) -> Iterator[tuple[ast.AST, str]]:
                     f"`{unparsed(other)}` is scaled by {const.value} where it is cut to zero (zeros, not a share)"
 
 
+_CUTS = ("clamp", "clamp_min", "clamp_max", "clip", "relu")
+
+
+def _partly_cut(node: ast.Call) -> Iterator[tuple[ast.AST, str]]:
+    """``g.clamp_min(0)`` / ``torch.relu(g)`` as ``torch.zeros_like(g)``: one sign kept where all of ``g`` is cut."""
+    name = callee(node)
+    if name not in _CUTS:
+        return
+    value = node.func.value if is_method(node) else (node.args[0] if node.args else None)
+    if isinstance(value, (ast.Name, ast.Attribute, ast.Subscript)):
+        yield ast.Call(ast.Attribute(ast.Name("torch", ast.Load()), "zeros_like", ast.Load()), [value], []), \
+            f"`{unparsed(node)}` keeps part of `{unparsed(value)}` (the values of one sign) where all of it is " \
+            "cut to zero (zeros_like, not a clamp)"
+
+
+def _one_branch(node: ast.IfExp) -> Iterator[tuple[ast.AST, str]]:
+    """``a if cond else b`` as ``a`` (or ``b``): the condition is extra."""
+    for keep, other in ((node.body, node.orelse), (node.orelse, node.body)):
+        yield keep, f"the condition `{unparsed(node.test)}` is extra: every case takes `{unparsed(keep)}` (never " \
+                    f"`{unparsed(other)}`)"
+
+
 _SIZES = ("batch_size", "seq_len", "n_layers", "n_heads", "d_head", "n_ctx")
 
 
@@ -194,6 +219,8 @@ def recipe_edits(node: ast.AST, scope: Scope) -> Iterator[tuple[ast.AST, str]]:
     yield from _after_loop(node, scope)
     yield from _every_row(node, scope)
     yield from _other_count(node, scope)
+    if isinstance(node, ast.IfExp):
+        yield from _one_branch(node)
     if isinstance(node, ast.BinOp):
         yield from _sum_over_count(node)
         yield from _rescaled(node)
@@ -202,3 +229,4 @@ def recipe_edits(node: ast.AST, scope: Scope) -> Iterator[tuple[ast.AST, str]]:
     if isinstance(node, ast.Call):
         yield from _low_precision(node)
         yield from _one_entry(node)
+        yield from _partly_cut(node)

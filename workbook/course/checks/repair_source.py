@@ -137,6 +137,8 @@ def shown_lines(lines: list[str], node: ast.AST, new: ast.AST | None,
     line (else None); the edited part is put in parentheses where the operators around it need them."""
     ln = getattr(node, "lineno", None)
     block = new is None and isinstance(node, ast.stmt)  # a statement deleted: its first line is shown
+    if isinstance(node, ast.IfExp) and ln is not None and new is not None and ln < node.end_lineno <= len(lines):
+        return _spread(lines, node, new)
     if ln is None or (getattr(node, "end_lineno", ln) != ln and not block) or ln > len(lines):
         return None
     raw = code_only(lines[ln - 1]).encode()
@@ -151,4 +153,13 @@ def shown_lines(lines: list[str], node: ast.AST, new: ast.AST | None,
     if isinstance(node, ast.GeneratorExp) and raw[a:a + 1] == b"(" and not text.startswith("("):
         text = f"({text})"  # a call's only argument: the generator's span includes the call's parentheses
     after = (raw[:a].decode(errors="replace") + text + raw[b:].decode(errors="replace")).strip()
+    return (before, after) if after != before else None
+
+
+def _spread(lines: list[str], node: ast.expr, new: ast.AST) -> tuple[str, str] | None:
+    """``shown_lines`` for an expression written over several lines: those lines joined into one."""
+    first, last = code_only(lines[node.lineno - 1]).encode(), code_only(lines[node.end_lineno - 1]).encode()
+    before = " ".join(code_only(line).strip() for line in lines[node.lineno - 1:node.end_lineno])
+    after = (first[:node.col_offset].decode(errors="replace").strip() + unparsed(new)
+             + last[node.end_col_offset:].decode(errors="replace")).strip()
     return (before, after) if after != before else None
