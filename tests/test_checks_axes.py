@@ -175,3 +175,11 @@ def test_a_condition_that_leaves_entries_out_gets_the_edit_that_drops_it():
     said = [(e.before, e.after, e.words) for e in edits(gated)]
     assert any(after == "return torch.stack([x[i].sum()"
                and "the condition `i < layer` is extra" in words for _, after, words in said), said
+
+
+def test_an_edit_inside_an_f_string_is_shown_in_the_whole_f_string():
+    def names(L):
+        return [f"blocks.{l}.attn.hook_pattern" for l in range(L)]
+
+    shown = [e.after for e in edits(names) if "hook_attn_scores" in e.words]
+    assert shown and all(a == "return [f'blocks.{l}.attn.hook_attn_scores' for l in range(L)]" for a in shown), shown

@@ -4,8 +4,8 @@ Learner signatures (noising; shapes in brackets):
 
 * ``eap_fn(model, task) -> Tensor[n_sources, n_destinations]`` batch-mean edge matrix in
   :class:`~workbook.arch.graph.Graph` order, zero where there is no edge;
-* ``eap_ig_fn(model, task, steps) -> Tensor[n_sources, n_destinations]`` (inputs variant,
-  ``alpha = k/m, k = 1..m``);
+* ``eap_ig_fn(model, task, steps) -> Tensor[n_sources, n_destinations]`` (inputs variant, ``alpha = k/m``; also run
+  with m = 1, plain EAP: :mod:`.step_counts`);
 * ``gradpath_fn(model, task, steps, step_size) -> Tensor[steps + 1, B, P, d_model]`` path
   points starting at the clean embedding (see :func:`workbook.attribution.eap_gp.gradpath`).
 
@@ -34,6 +34,7 @@ from workbook.course.checks.neighbours import METRIC_WORDS, other_metrics
 from workbook.course.checks.properties import batch_mean, pair_probes, steps_probe
 from workbook.course.checks.quick import in_quick_order, remembered
 from workbook.course.checks.shapes import off_edge_words, shape_failure
+from workbook.course.checks.step_counts import one_step_failure
 from workbook.course.checks.trace import case_clue
 from workbook.models.loading import build_gpt2
 from workbook.models.specimens import build
@@ -130,7 +131,6 @@ def reference_eap_matrix(model, task: Task) -> torch.Tensor:
     _, clean, g = cache_activations_and_grads(model, task, list(graph.source_hooks), list(graph.dest_hooks))
     deltas = graph.stack_sources(corr) - graph.stack_sources(clean)
     return _mean_matrix(edge_scores_from_grads(deltas, graph.stack_dest_grads(g), graph))
-
 
 
 def _matrix(scores, graph: Graph) -> torch.Tensor:
@@ -344,8 +344,11 @@ def _ig_factors(steps: int) -> dict[str, float]:
 @learner_check
 def check_eap_ig(eap_ig_fn, steps: int = 4) -> None:
     """``eap_ig_fn(model, task, steps) -> [n_sources, n_destinations]`` against EAP-IG (inputs)."""
+    reference = lambda m, t, s: _matrix(eap_ig(m, t, s), Graph.from_model(m))  # noqa: E731
     _edge_check(eap_ig_fn, 3, eap_ig_variants, IG_HINTS, extra_args=(steps,), factors=_ig_factors,
-                steps_reference=lambda m, t, s: _matrix(eap_ig(m, t, s), Graph.from_model(m)))
+                steps_reference=reference)
+    if steps != 1 and (failed := one_step_failure(eap_ig_fn, _check_cases(3)[1:2], reference)):
+        raise CheckFailed(failed)
 
 
 def _gradpath_case(fn, label, model, task, steps, step_size, twice) -> Case:
@@ -373,12 +376,9 @@ def _gradpath_case(fn, label, model, task, steps, step_size, twice) -> Case:
 
 @learner_check
 def check_gradpath(gradpath_fn, steps: int = 3, step_sizes_to_try=("scaled", "unit")) -> None:
-    """``gradpath_fn(model, task, steps, step_size) -> [steps + 1, B, P, D]`` against the reference.
-
-    Runs the chapter's specimen and two separating random models with each step-size rule in
-    ``step_sizes_to_try`` (so a function that ignores ``step_size`` fails one of them); messages
-    compare displacements from ``e_clean``.
-    """
+    """``gradpath_fn(model, task, steps, step_size) -> [steps + 1, B, P, D]`` against the reference, on the chapter's
+    specimen and two separating random models with each step-size rule in ``step_sizes_to_try`` (so a function that
+    ignores ``step_size`` fails one of them); messages compare displacements from ``e_clean``."""
     base = _check_cases(4)
     runs = [(c, s_) for s_ in step_sizes_to_try for c in base]
     cases = [_gradpath_case(gradpath_fn, label, model, task, steps, step_size, twice=i == 0)

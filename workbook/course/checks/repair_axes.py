@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import dataclasses
 import inspect
 import io
 import re
@@ -32,9 +33,10 @@ from workbook.course.checks.repair_nodes import AXIS_CALLS
 from workbook.course.checks.repair_scope import callee, is_method
 from workbook.course.checks.repair_source import unparsed
 
-__all__ = ["axis_note", "axis_labels"]
+__all__ = ["axis_note", "axis_labels", "with_axis_named"]
 
 _PLAIN = (ast.Name, ast.Attribute, ast.Subscript, ast.Constant, ast.Slice, ast.Tuple, ast.Load, ast.keyword,
+          ast.JoinedStr, ast.FormattedValue,
           ast.UnaryOp, ast.unaryop, ast.BinOp, ast.operator, ast.Compare, ast.cmpop)
 #: calls that only compute (no state changes), allowed inside an operand that is read again
 _PURE = {"einsum", "masked_fill", "softmax", "log_softmax", "sum", "mean", "norm", "flatten", "view", "reshape",
@@ -177,6 +179,15 @@ def axis_note(check: Callable[[Callable], None], fn: Callable, edit: Edit) -> st
             if held:
                 notes.append(f"`{q}` is {v} on a test case: the number of {' / '.join(map(_plural, held))}")
     return "; ".join(n for n in notes if n)
+
+
+def with_axis_named(edit: Edit, note: str) -> Edit:
+    """``edit`` with "over that axis" in its words made "over the heads (axis 2)" when ``note`` names the axis."""
+    found = re.match(r"axis (-?\d+) of .*? holds (the [^:(]+?)(?: \(|:)", note)
+    if not found or "over that axis" not in edit.words:
+        return edit
+    return dataclasses.replace(edit, words=edit.words.replace(
+        "over that axis", f"over {found.group(2)} (axis {found.group(1)})"))
 
 
 def _axis_words(call: tuple[str, int], shape: tuple[int, ...], after: set, model, task: Task) -> str:

@@ -79,6 +79,9 @@ def _scope(tree: ast.Module, nodes: list[ast.AST]) -> Scope:
     scope.hooks = list(dict.fromkeys(n.value for n in nodes if isinstance(n, ast.Constant) and isinstance(
         n.value, str) and re.fullmatch(r"(blocks\.\d+\.)?(\w+\.)?hook_\w+", n.value)))
     for loop in ast.walk(func):
+        if isinstance(loop, ast.Assign) and len(loop.targets) == 1 and isinstance(loop.targets[0], ast.Name) \
+                and isinstance(loop.value, ast.Subscript):
+            scope.views.setdefault(loop.targets[0].id, loop.value)
         if isinstance(loop, (ast.For, ast.While)):
             scope.in_loop |= {id(n) for stmt in loop.body for n in ast.walk(stmt)}
         if isinstance(loop, ast.For) and isinstance(loop.target, ast.Name):

@@ -19,7 +19,7 @@ _COPY_SUFFIX = re.compile(r"^(?P<base>\w+?)(_?\d+|_new|_patched|_p|_orig|_copy)$
 #: pairs of hook-name parts (inside string constants) written one for the other
 STR_TWINS = [("hook_q", "hook_k"), ("hook_k", "hook_v"), ("hook_q", "hook_v"), ("resid_pre", "resid_post"),
              ("resid_pre", "resid_mid"), ("mlp_in", "mlp_out"), ("attn_out", "mlp_out"), ("hook_z", "hook_result"),
-             ("hook_pattern", "hook_attn_scores"), ("clean", "corrupt")]
+             ("hook_pattern", "hook_attn_scores"), ("hook_v", "hook_z"), ("clean", "corrupt")]
 
 
 def swap_tokens(name: str, names: set[str]) -> Iterator[str]:

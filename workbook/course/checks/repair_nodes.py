@@ -247,7 +247,8 @@ def _constant_edits(node: ast.Constant, parent: ast.AST | None, scope: Scope) ->
     v = node.value
     if isinstance(v, bool):
         return
-    axis = (isinstance(parent, ast.Call) and callee(parent) in AXIS_CALLS) or (
+    axis = (isinstance(parent, ast.Call) and callee(parent) in AXIS_CALLS and not (
+        isinstance(parent.func, ast.Name) and parent.func.id in ("max", "min", "sum"))) or (
         isinstance(parent, ast.keyword) and parent.arg in ("dim", "axis")) or getattr(parent, "axes", False)
     if isinstance(v, int):
         in_sum = isinstance(parent, ast.BinOp) and isinstance(parent.op, (ast.Add, ast.Sub))
@@ -350,6 +351,12 @@ def node_edits(node: ast.AST, parent: ast.AST | None, scope: Scope) -> Iterator[
         if isinstance(parent, ast.withitem) and callee(node) in ("no_grad", "inference_mode"):
             yield ast.parse("torch.enable_grad()", mode="eval").body, "it runs under torch.no_grad(): no gradient"
     elif isinstance(node, ast.BinOp):
+        if isinstance(parent, ast.Subscript) and parent.slice is node and isinstance(node.op, (ast.Add, ast.Sub)) \
+                and isinstance(node.right, ast.Constant) and node.right.value == 1:
+            side = "before" if isinstance(node.op, ast.Sub) else "after"
+            yield node.left, f"`{unparsed(parent)}` reads the entry {side} `{unparsed(parent.value)}" \
+                             f"[{unparsed(node.left)}]`: an index off by one (the neighbouring layer's, position's " \
+                             "or head's entry)"
         yield from _binop_edits(node)
     elif isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.Not)):
         yield node.operand, "the minus sign is extra" if isinstance(node.op, ast.USub) else "the `not` is extra"

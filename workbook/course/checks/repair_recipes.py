@@ -11,6 +11,8 @@ Each edit undoes one realistic slip that a single-token change cannot:
 - a midpoint ``(a + b) / 2`` where one end belongs;
 - ``x.gather(-1, i).squeeze(-1)`` where the sum over that axis belongs; ``0.5 * g`` or a clamp/relu of ``g``
   (``g.clamp_min(0)``) where ``g`` is cut to zero;
+- a name rebound where a slice is written (``head = act[:, :, h]; head = value`` for ``act[:, :, h] = value``);
+- a bound ``max(steps, 2)`` (``min``) where the value itself belongs;
 - a conditional expression ``a if cond else b`` where one branch belongs in every case (a condition that leaves
   some entries out);
 - a model's or task's size where the function's own count argument belongs (``task.batch_size`` for ``steps``);
@@ -21,6 +23,7 @@ Each edit undoes one realistic slip that a single-token change cannot:
 from __future__ import annotations
 
 import ast
+import copy
 from typing import Iterator
 
 from workbook.course.checks.repair_scope import Scope, callee, is_method
@@ -195,6 +198,31 @@ def _partly_cut(node: ast.Call) -> Iterator[tuple[ast.AST, str]]:
             "cut to zero (zeros_like, not a clamp)"
 
 
+def _rebound(node: ast.AST, scope: Scope) -> Iterator[tuple[ast.AST, str]]:
+    """``head = value`` after ``head = act[:, :, h]`` as ``act[:, :, h] = value``: the name is rebound, the slice
+    is never written."""
+    if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
+        return
+    name, view = node.targets[0].id, scope.views.get(node.targets[0].id)
+    if view is None or view is node.value or unparsed(view) == unparsed(node.value):
+        return
+    target = copy.deepcopy(view)
+    target.ctx = ast.Store()
+    yield ast.Assign([target], node.value), \
+        f"`{name} = ...` only rebinds the name `{name}`: nothing is written into `{unparsed(view)}`, the slice " \
+        f"`{name}` was taken from (assign into the slice itself)"
+
+
+def _bound(node: ast.Call) -> Iterator[tuple[ast.AST, str]]:
+    """``max(steps, 2)`` as ``steps``: a bound that changes the value it is given."""
+    f = node.func
+    if isinstance(f, ast.Name) and f.id in ("max", "min") and len(node.args) == 2 and not node.keywords:
+        for keep, bound in ((node.args[0], node.args[1]), (node.args[1], node.args[0])):
+            side = "below" if f.id == "max" else "above"
+            yield keep, f"`{unparsed(node)}` changes `{unparsed(keep)}` when it is {side} `{unparsed(bound)}`: " \
+                        "the bound is extra (use the value as given)"
+
+
 def _one_branch(node: ast.IfExp) -> Iterator[tuple[ast.AST, str]]:
     """``a if cond else b`` as ``a`` (or ``b``): the condition is extra."""
     for keep, other in ((node.body, node.orelse), (node.orelse, node.body)):
@@ -219,6 +247,7 @@ def recipe_edits(node: ast.AST, scope: Scope) -> Iterator[tuple[ast.AST, str]]:
     yield from _after_loop(node, scope)
     yield from _every_row(node, scope)
     yield from _other_count(node, scope)
+    yield from _rebound(node, scope)
     if isinstance(node, ast.IfExp):
         yield from _one_branch(node)
     if isinstance(node, ast.BinOp):
@@ -230,3 +259,4 @@ def recipe_edits(node: ast.AST, scope: Scope) -> Iterator[tuple[ast.AST, str]]:
         yield from _low_precision(node)
         yield from _one_entry(node)
         yield from _partly_cut(node)
+        yield from _bound(node)

@@ -14,7 +14,7 @@ class Scope:
     """What the edits of one node may read about the function around it: every name in it, the nodes inside a
     ``for``/``while`` body, the loop variables around each node (``(name, iterable)``, comprehensions included),
     the nodes inside a nested ``def``, the parameters with a constant default, the hook names written,
-    and the counts of ``range`` loops."""
+    the counts of ``range`` loops and the names bound to a slice."""
 
     names: set[str]
     in_loop: set[int] = field(default_factory=set)
@@ -26,6 +26,8 @@ class Scope:
     loop_counts: dict[str, ast.AST] = field(default_factory=dict)
     #: the function's parameters that hold a count (annotated ``int`` or with an int default)
     int_params: list[str] = field(default_factory=list)
+    #: names bound to a slice of another value (``head = act[:, :, h]``): name -> that subscript
+    views: dict[str, ast.AST] = field(default_factory=dict)
 
 
 def callee(call: ast.Call) -> str | None:

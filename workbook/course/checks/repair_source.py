@@ -135,6 +135,10 @@ def shown_lines(lines: list[str], node: ast.AST, new: ast.AST | None,
                 parent: ast.AST | None = None) -> tuple[str, str] | None:
     """``(line as written, line edited)``, comments left out, when ``node`` (a child of ``parent``) sits on one
     line (else None); the edited part is put in parentheses where the operators around it need them."""
+    if isinstance(parent, ast.JoinedStr) and new is not None:  # a piece of an f-string: show the whole f-string
+        whole = copy.copy(parent)
+        whole.values = [new if v is node else v for v in parent.values]
+        return shown_lines(lines, parent, whole)
     ln = getattr(node, "lineno", None)
     block = new is None and isinstance(node, ast.stmt)  # a statement deleted: its first line is shown
     if isinstance(node, ast.IfExp) and ln is not None and new is not None and ln < node.end_lineno <= len(lines):

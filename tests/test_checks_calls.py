@@ -1,0 +1,96 @@
+"""The probes added on round 27 (issue 23): effects kept between verify_top calls, the noising and denoising effects
+averaged, EAP-IG run with one step, a name rebound where a slice is written, a bound on a count, and a one-line fix's
+"over that axis" made "over the heads (axis 2)"."""
+
+import contextlib
+import io
+
+import torch
+
+import workbook as wb
+from workbook.arch.graph import Graph
+from workbook.course.checks._runner import learner_check
+from workbook.course.checks.cases import separating_cases
+from workbook.course.checks.edge_methods import check_eap_ig
+from workbook.course.checks.repair_axes import with_axis_named
+from workbook.course.checks.repair_edits import Edit, edits
+from workbook.course.checks.step_counts import one_step_failure
+from workbook.course.checks.workflow import check_verify_top
+from workbook.patching.verify import verify_top
+
+CASES = separating_cases()
+
+
+def _said(check, fn) -> str:
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        ok = learner_check(check.__wrapped__)(fn)
+    assert not ok
+    return buf.getvalue()
+
+
+def test_effects_kept_between_calls_are_named():
+    kept: dict[str, float] = {}
+
+    def memoised(model, task, scores, k):  # a cache keyed by the name only
+        names = scores.order(absolute=True)[:k]
+        todo = [n for n in names if n not in kept]
+        if todo:
+            kept.update(verify_top(model, task, wb.Scores(todo, torch.tensor([scores[n] for n in todo]), "x",
+                                                          scores.kind), len(todo)).to_dict())
+        return wb.Scores(names, torch.tensor([kept[n] for n in names]), "activation patching", scores.kind)
+
+    assert "those of an earlier call on another task" in _said(check_verify_top, memoised)
+
+
+def test_noising_and_denoising_averaged_are_named():
+    def averaged(model, task, scores, k):
+        noise, denoise = verify_top(model, task, scores, k), verify_top(model, task.swapped(), scores, k)
+        return noise.with_values((noise.values - denoise.values) / 2)
+
+    assert "the mean of the noising effect and minus the denoising one" in _said(check_verify_top, averaged)
+
+
+def _ig(steps_of):
+    def fn(model, task, steps):
+        graph = Graph.from_model(model)
+        out = torch.zeros(graph.edge_mask.shape)
+        out[graph.edge_mask] = wb.eap_ig(model, task, steps_of(steps)).values
+        return out
+    return fn
+
+
+def test_eap_ig_with_one_step_must_be_plain_eap():
+    def reference(model, task, steps):
+        return _ig(lambda s: s)(model, task, steps)
+
+    assert one_step_failure(_ig(lambda s: s), CASES[:1], reference) is None
+    said = one_step_failure(_ig(lambda s: max(s, 2)), CASES[:1], reference)
+    assert said is not None and "EAP-IG's with m = 2 points" in said, said
+    assert "the step count you are given is changed" in _said(check_eap_ig, _ig(lambda s: max(s, 2)))
+
+
+def test_a_rebound_name_and_a_bound_get_their_edits():
+    def rebound(act, value, h):
+        head = act[:, h]
+        head = value  # noqa: F841 - the slip under test
+        return act
+
+    def bounded(steps):
+        steps = max(steps, 2)
+        return steps
+
+    said = {(e.after, e.words) for e in edits(rebound)}
+    assert any(a == "act[:, h] = value" and "only rebinds the name `head`" in w for a, w in said), said
+    said = {(e.after, e.words) for e in edits(bounded)}
+    assert any(a == "steps = steps" and "the bound is extra" in w for a, w in said), said
+
+
+def test_over_that_axis_is_named_from_the_note():
+    edit = Edit(3, "y = x.mean(2)", "y = x", "a mean over that axis is extra", None)
+    note = "axis 2 of `x` holds the heads: [batch 6, pos 7, head 5, d_head 4] on a test case"
+    assert with_axis_named(edit, note).words == "a mean over the heads (axis 2) is extra"
+    query = ("axis -2 of `g` holds the query positions (one row per query): [batch 6, head 5, query 7, key 7] on a "
+             "test case")
+    assert with_axis_named(edit, query).words == "a mean over the query positions (axis -2) is extra"
+    assert with_axis_named(edit, "").words == edit.words
