@@ -6,9 +6,11 @@ runs the learner's own (unedited) function once on the first test case the check
 ``sys.settrace`` (only frames of the function's own lines, nested hooks included), and reads the shape of the
 value the axis call reduces at that line. The test models have a distinct size for each dimension (batch,
 positions, layers, heads, d_head, d_model, vocabulary), so each size names its axis; the two trailing
-position axes of an attention pattern or score are its query rows and key columns. Nothing is guessed
-from names: a size shared by two dimensions is given as both. Skipped while another tracer (a debugger,
-coverage) is active, and for operands that are not plain reads (a call could change state).
+position axes of an attention pattern or score are its query rows and key columns. A count quoted in the
+fix's words and read on that line (``e_c.shape[1]`` in "dividing by `e_c.shape[1]` is extra") is named the same
+way ("7 on a test case: the number of positions"). Nothing is guessed from names: a size shared by two
+dimensions is given as both. Skipped while another tracer (a debugger, coverage) is active, and for
+expressions that are not plain reads (a call could change state).
 """
 
 from __future__ import annotations
