@@ -8,7 +8,7 @@ likely mistake through ``CheckFailed("...")``, ``(variant key or predicate, "mes
 or string-valued dicts (``{"sign": "the sign is flipped ..."}``). :func:`diagnoses` collects
 those messages from the check, from the same-module functions it calls (binding constant
 arguments, so ``_check_qk(fn, "q")`` renders its f-strings with ``kind = "q"``) and from the
-module constants it names. Parts of an f-string that are not constant print as ``…``.
+module constants it names (also those it imports from another module of the package). Parts of an f-string that are not constant print as ``…``.
 ``scripts/workshop_docs.py`` puts them in the instructor guide, so the guide follows the checks.
 """
 
@@ -72,6 +72,14 @@ class _Module:
         self.functions = {n.name: n for n in self.tree.body if isinstance(n, ast.FunctionDef)}
         self.constants = {t.id: n.value for n in self.tree.body if isinstance(n, ast.Assign)
                           for t in n.targets if isinstance(t, ast.Name)}
+        root = next((p for p in path.parents if (p / "workbook").is_dir()), None)
+        for n in self.tree.body:  # message tables imported from another module of the package (checks/edge_hints.py)
+            if isinstance(n, ast.ImportFrom) and n.module and n.module.startswith("workbook.") and root is not None:
+                other = root / (n.module.replace(".", "/") + ".py")
+                if other.is_file():
+                    theirs = _Module(other).constants
+                    self.constants.update({a.name: theirs[a.name] for a in n.names
+                                           if a.name in theirs and a.name not in self.constants})
 
     def messages(self, fn: ast.FunctionDef, env: dict, seen: set, out: list) -> None:
         if fn.name in seen:

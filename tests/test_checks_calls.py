@@ -94,3 +94,25 @@ def test_over_that_axis_is_named_from_the_note():
              "test case")
     assert with_axis_named(edit, query).words == "a mean over the query positions (axis -2) is extra"
     assert with_axis_named(edit, "").words == edit.words
+
+
+def test_a_max_normaliser_and_a_floor_division_written_twice_get_their_edits():
+    def normalised(e, sc):
+        a = (e // sc).exp()
+        b = (e * 2 // sc).exp()
+        return a / a.max(-1, keepdim=True).values + b
+
+    said = {(e.after, e.words) for e in edits(normalised)}
+    assert any(a == "return a / a.sum(-1, keepdim=True) + b" and "where the sum belongs" in w for a, w in said), said
+    assert any("floor division" in w and "written 2 times, changed in all" in w for _, w in said), said
+
+
+def test_an_empty_list_joined_and_an_integer_key_are_explained():
+    from workbook.course.checks.crash_calls import empty_list, int_key
+
+    said = empty_list("torch.cat(): expected a non-empty list of Tensors", {"vals": [], "out": torch.zeros(2)},
+                      {"batch": 5})
+    assert said is not None and "`vals` is empty" in said and "B = 5 here" in said
+    said = int_key(KeyError(0), {"corr": {"blocks.0.attn.hook_z": torch.zeros(1)}})
+    assert said is not None and "looked it up with the integer 0" in said
+    assert int_key(KeyError("x"), {"corr": {"blocks.0.attn.hook_z": 1}}) is None

@@ -31,7 +31,7 @@ import types
 
 import torch
 
-from workbook.course.checks.crash_calls import missing_axis, wrong_argument, wrong_value
+from workbook.course.checks.crash_calls import empty_list, int_key, missing_axis, wrong_argument, wrong_value
 from workbook.course.checks.hook_names import alias_of, canonical_of
 
 __all__ = ["explain_crash", "learner_tb_frame", "name_size"]
@@ -330,7 +330,7 @@ def explain_crash(err: BaseException, dims: dict[str, int], is_library) -> str |
     if said:
         return said
     if isinstance(err, KeyError):
-        return _score_lookup(err) or _unknown_hook(err, frame, dims) or _key(err, values, dims)
+        return _score_lookup(err) or int_key(err, values) or _unknown_hook(err, frame, dims) or _key(err, values, dims)
     if isinstance(err, TypeError):
         said = _keyword(text, frame) or _method_indexed(text, line) or _shadowed(text, line, values) or (
             _none(values, line) if "NoneType" in text else None) or _tuple_used(values)
@@ -339,6 +339,6 @@ def explain_crash(err: BaseException, dims: dict[str, int], is_library) -> str |
         return _attribute(text, values) or _none_attribute(text, line) or _tuple_used(values)
     if isinstance(err, (RuntimeError, IndexError, ValueError)):
         said = _hook_pair(text, line) or _string_index(line, values) or missing_axis(text, dims) or \
-            _broadcast(text, dims) or _index(text, dims)
+            _broadcast(text, dims) or _index(text, dims) or empty_list(text, values, dims)
         return said + _shapes(values, dims) if said else None
     return None

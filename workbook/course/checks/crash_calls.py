@@ -9,7 +9,9 @@
   one axis;
 * :func:`wrong_value`: a ``dict`` met by ``+`` or handed where one tensor belongs, ``torch.tensor`` of a
   dict's values, a string used in arithmetic, a class called without the arguments of its constructor where a
-  ``from_...`` constructor builds it from something else.
+  ``from_...`` constructor builds it from something else;
+* :func:`empty_list`: ``torch.cat``/``torch.stack`` of an empty list (the loop that fills it never ran);
+* :func:`int_key`: a dict keyed by hook names looked up with an integer (a layer number).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import torch
 from workbook.core.scores import Scores
 from workbook.core.task import Task
 
-__all__ = ["wrong_argument", "wrong_value", "missing_axis", "CONVENTION"]
+__all__ = ["wrong_argument", "wrong_value", "missing_axis", "empty_list", "int_key", "CONVENTION"]
 
 #: the workbook's parameter names that always hold one kind of object, for functions that leave them unannotated
 CONVENTION = {"task": "Task", "tokens": "torch.Tensor", "scores": "Scores"}
@@ -158,3 +160,32 @@ def missing_axis(text: str, dims: dict[str, int]) -> str | None:
                     f"(act[:, :, h]) instead of the edited activation, or a sum, mean or index that dropped that "
                     f"axis, gives the model a tensor it cannot reshape.")
     return None
+
+
+def empty_list(text: str, values: dict[str, object], dims: dict[str, int]) -> str | None:
+    """``torch.cat``/``torch.stack`` of an empty list: which list on the line is empty, and why a loop fills none."""
+    if "non-empty" not in text:
+        return None
+    empty = [n for n, v in values.items() if isinstance(v, (list, tuple)) and not v and not n.startswith("_")]
+    which = f"`{empty[0]}` is empty" if empty else "the list is empty"
+    batch = f" (B = {dims['batch']} here)" if "batch" in dims else ""
+    return (f"{which} when it is joined: the loop that fills it never ran on this test model, or its condition never "
+            f"held. A range that is empty on a small batch{batch} (an integer division such as B // k that rounds "
+            "down to 0) skips every pair, and a batch cut into chunks must keep the last, shorter chunk (the "
+            "remainder): every prompt pair counts.")
+
+
+def int_key(err: BaseException, values: dict[str, object]) -> str | None:
+    """A ``KeyError`` for an integer on a dict keyed by hook names: a layer number used where its hook's name
+    belongs."""
+    key = err.args[0] if isinstance(err, KeyError) and err.args else None
+    if not isinstance(key, int) or isinstance(key, bool):
+        return None
+    named = [(n, v) for n, v in values.items() if isinstance(v, dict) and v and all(
+        isinstance(k, str) for k in v) and key not in v]
+    if not named:
+        return None
+    n, d = named[0]
+    return (f"`{n}` is keyed by hook names (e.g. {list(d)[0]!r}), and you looked it up with the integer {key} (a "
+            f"layer number): build that layer's hook name (names[{key}], or the f-string with the layer in it) and "
+            "look that up.")

@@ -146,7 +146,9 @@ def edits(fn: Callable) -> list[Edit]:
                 if new is not None and isinstance(node, ast.expr):  # the k-th edit in these words of each site
                     kth[i, words] = kth.get((i, words), -1) + 1
                     key = (words, kth[i, words], callee(node) if isinstance(node, ast.Call) else
-                           ast.dump(node.slice) if isinstance(node, ast.Subscript) else ast.dump(node))
+                           ast.dump(node.slice) if isinstance(node, ast.Subscript) else
+                           (type(node.op).__name__, ast.dump(node.right)) if isinstance(node, ast.BinOp) else
+                           ast.dump(node))
                     sites.setdefault(key, []).append((i, node, new, len(out) - 1, parent))
     out = _with_every_site(out, sites, tree, nodes, lines, offset)
     for stmt, loop, where, words in moves(tree.body[0]):

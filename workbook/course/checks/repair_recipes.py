@@ -4,6 +4,7 @@ Each edit undoes one realistic slip that a single-token change cannot:
 
 - ``x.median(0).values`` (or ``.max`` / ``.min``, ``[0]`` for ``.values``) where the mean over that axis belongs;
 - ``x.sum(0) / n`` where the mean over that axis belongs (the count ``n`` is the wrong one);
+- ``e / e.max(-1, keepdim=True).values`` where the row sum belongs (a normaliser);
 - a cast to a low precision (``.bfloat16()``, ``.half()``, ``.to(torch.float16)``) dropped;
 - ``a @ b`` (``torch.matmul``) where the element-wise product ``a * b`` belongs;
 - a rescaling dropped (``v / v.norm() * w.norm()`` or ``est * total / est.sum()`` keeps only the first factor);
@@ -63,6 +64,23 @@ def _order_stat(node: ast.AST) -> Iterator[tuple[ast.AST, str]]:
     if x is not None and (rest or inner.keywords):
         yield _mean_call(x, rest, inner.keywords), \
             f"{_ORDER_STATS[callee(inner)]} over that axis where the mean belongs (the method averages)"
+
+
+def _max_normaliser(node: ast.BinOp) -> Iterator[tuple[ast.AST, str]]:
+    """``e / e.max(-1, keepdim=True).values`` as ``e / e.sum(-1, keepdim=True)``: normalised by the largest entry
+    where the sum belongs (the rows must sum to 1)."""
+    right = node.right
+    inner = right.value if isinstance(right, ast.Attribute) and right.attr == "values" else (
+        right.value if isinstance(right, ast.Subscript) and isinstance(right.slice, ast.Constant) else right)
+    if not (isinstance(node.op, ast.Div) and isinstance(inner, ast.Call) and callee(inner) in ("max", "amax")):
+        return
+    x, rest = _operand(inner)
+    if x is not None and (rest or inner.keywords):
+        dims = [kw for kw in inner.keywords if kw.arg in ("dim", "keepdim")]
+        total = ast.Call(ast.Attribute(x, "sum", ast.Load()), rest[:1], dims)
+        yield ast.BinOp(node.left, ast.Div(), total), \
+            f"dividing by the largest entry `{unparsed(right)}` where the sum belongs: normalised rows sum to 1 (a " \
+            "softmax divides by the sum of the exponentials)"
 
 
 def _sum_over_count(node: ast.BinOp) -> Iterator[tuple[ast.AST, str]]:
@@ -252,6 +270,7 @@ def recipe_edits(node: ast.AST, scope: Scope) -> Iterator[tuple[ast.AST, str]]:
         yield from _one_branch(node)
     if isinstance(node, ast.BinOp):
         yield from _sum_over_count(node)
+        yield from _max_normaliser(node)
         yield from _rescaled(node)
         yield from _midpoint(node)
         yield from _damped(node)
