@@ -412,7 +412,8 @@ set was then brought to five mistakes per exercise by a third writer (`held_out2
 measured once with those revisions (6a1ef65): 1 of 4 named, none passed. Two of its misses patch the top edges
 together (a running prefix, or all of them but one), which the verify_top check reads as "edges verified by
 patching a node"; the third moves only the last position's embedding, which the check reads as plain EAP. Round 28
-as a whole: 28 of 45 named with the repair (62 %), none passed.
+as a whole: 28 of 45 named with the repair (62 %), none passed. Revised on #28c: edge effects that equal joint
+patching (a running set down the ranking, or a leave-one-out within the top k) are named (`checks/joint_edges.py`).
 
 The rounds since 22 land at 36-66 % named with the repair, with no trend: each revision names most of the set it
 was revised on (most of its misses that were revised on are named afterwards), and each new blind set is written against the list of

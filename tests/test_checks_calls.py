@@ -116,3 +116,19 @@ def test_an_empty_list_joined_and_an_integer_key_are_explained():
     said = int_key(KeyError(0), {"corr": {"blocks.0.attn.hook_z": torch.zeros(1)}})
     assert said is not None and "looked it up with the integer 0" in said
     assert int_key(KeyError("x"), {"corr": {"blocks.0.attn.hook_z": 1}}) is None
+
+
+def test_edges_patched_together_are_named():
+    from workbook.patching.edges import edge_patched_metric
+
+    def running_set(model, task, scores, k):  # edge i patched with every edge ranked above it
+        names = scores.order(absolute=True)[:k]
+        nodes = [n for n in names if "->" not in n]
+        out = verify_top(model, task, wb.Scores(nodes, torch.tensor([scores[n] for n in nodes]), "x", "node"),
+                         len(nodes)).to_dict() if nodes else {}
+        edges = [n for n in names if "->" in n]
+        clean = task.baselines(model)[0]
+        out.update({e: edge_patched_metric(model, task, edges[:i + 1]) - clean for i, e in enumerate(edges)})
+        return wb.Scores(names, torch.tensor([out[n] for n in names]), "activation patching", scores.kind)
+
+    assert "TOGETHER with every edge ranked above it" in _said(check_verify_top, running_set)

@@ -491,6 +491,4 @@ KNOWN_GAPS = {
     ('check_gradpath', 'gp_distance_over_the_answer_logits_only'),  # misnamed (round 28, unseen)
     ('check_gradpath', 'gp_contrastive_objective_minus_the_clean_distance'),  # misnamed (round 28, unseen)
     ('check_eap_ig', 'eapig_point_interpolated_at_the_last_position_only'),  # misnamed (round 28c, unseen)
-    ('check_verify_top', 'vt_edges_patched_cumulatively_down_the_ranking'),  # misnamed (round 28c, unseen)
-    ('check_verify_top', 'vt_edges_scored_by_leaving_each_out_of_the_top_k'),  # misnamed (round 28c, unseen)
 }

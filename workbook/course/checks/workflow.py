@@ -19,6 +19,7 @@ from workbook.core.scores import Scores
 from workbook.course.checks._runner import CheckFailed, learner_check
 from workbook.course.checks.case import count_ratios
 from workbook.course.checks.cases import call_guarded, describe_model, separating_cases
+from workbook.course.checks.joint_edges import joint_edges_message
 from workbook.course.checks.probe_estimates import K, probe_scores, tied_scores
 from workbook.course.checks.quick import quick, remembered
 from workbook.models import zoo
@@ -340,9 +341,9 @@ def _edge_as_node(got: Scores, wrong: list[str], model, task, scale: float) -> s
             return (f"your effect for each edge is the effect of patching {what}: an edge patch changes only what "
                     "the destination reads FROM THAT SOURCE (the rest of its input stays clean), so verify edges with "
                     "wb.patch_edges(model, task, edges=[...]), not wb.patch_nodes.")
-    return ("only the edges' effects are wrong: verify an edge with wb.patch_edges(model, task, edges=[...]) (the "
-            "destination reads the corrupt value of that one source, everything else clean), not by patching a "
-            "node.")
+    return joint_edges_message(got, model, task, scale) or (
+        "only the edges' effects are wrong: verify an edge with wb.patch_edges(model, task, edges=[...]) (the "
+        "destination reads the corrupt value of that one source, everything else clean), not by patching a node.")
 
 
 @learner_check
