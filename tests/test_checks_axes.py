@@ -183,3 +183,33 @@ def test_an_edit_inside_an_f_string_is_shown_in_the_whole_f_string():
 
     shown = [e.after for e in edits(names) if "hook_attn_scores" in e.words]
     assert shown and all(a == "return [f'blocks.{l}.attn.hook_attn_scores' for l in range(L)]" for a in shown), shown
+
+
+def z_sums(model, task):
+    """[L, B, T, H]: each head's output z summed over d_head."""
+    names = [f"blocks.{l}.attn.hook_z" for l in range(model.cfg.n_layers)]
+    _, cache = cache_activations(model, task.clean, names)
+    return torch.stack([cache[n].sum(-1) for n in names])
+
+
+def averaged_over_the_heads(model, task):
+    names = [f"blocks.{l}.attn.hook_z" for l in range(model.cfg.n_layers)]
+    _, cache = cache_activations(model, task.clean, names)
+    return torch.stack([cache[n].mean(2, keepdim=True).expand_as(cache[n]).sum(-1) for n in names])
+
+
+@learner_check
+def check_z_sums(fn) -> None:
+    """A toy check on the separating test models: ``fn(model, task)`` must equal :func:`z_sums`."""
+    for _, model, task in CASES:
+        got, want = fn(model, task), z_sums(model, task)
+        if got.shape != want.shape or not torch.allclose(got, want, atol=1e-5):
+            raise CheckFailed("values differ from the reference")
+
+
+def test_over_that_axis_is_named_as_what_the_axis_holds(repair_on):
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        check_z_sums(averaged_over_the_heads)
+    text = buf.getvalue()
+    assert "a mean over the heads (axis 2) is extra; axis 2 of `cache[n]` holds the heads" in text, text

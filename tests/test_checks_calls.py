@@ -1,6 +1,6 @@
 """The probes added on round 27 (issue 23): effects kept between verify_top calls, the noising and denoising effects
-averaged, EAP-IG run with one step, a name rebound where a slice is written, a bound on a count, and a one-line fix's
-"over that axis" made "over the heads (axis 2)"."""
+averaged, EAP-IG run with one step, a name rebound where a slice is written, a bound on a count, a row normalised by
+its maximum, a floor division written twice, an empty list joined, an integer key, and edges patched together."""
 
 import contextlib
 import io
@@ -12,8 +12,7 @@ from workbook.arch.graph import Graph
 from workbook.course.checks._runner import learner_check
 from workbook.course.checks.cases import separating_cases
 from workbook.course.checks.edge_methods import check_eap_ig
-from workbook.course.checks.repair_axes import with_axis_named
-from workbook.course.checks.repair_edits import Edit, edits
+from workbook.course.checks.repair_edits import edits
 from workbook.course.checks.step_counts import one_step_failure
 from workbook.course.checks.workflow import check_verify_top
 from workbook.patching.verify import verify_top
@@ -84,16 +83,6 @@ def test_a_rebound_name_and_a_bound_get_their_edits():
     assert any(a == "act[:, h] = value" and "only rebinds the name `head`" in w for a, w in said), said
     said = {(e.after, e.words) for e in edits(bounded)}
     assert any(a == "steps = steps" and "the bound is extra" in w for a, w in said), said
-
-
-def test_over_that_axis_is_named_from_the_note():
-    edit = Edit(3, "y = x.mean(2)", "y = x", "a mean over that axis is extra", None)
-    note = "axis 2 of `x` holds the heads: [batch 6, pos 7, head 5, d_head 4] on a test case"
-    assert with_axis_named(edit, note).words == "a mean over the heads (axis 2) is extra"
-    query = ("axis -2 of `g` holds the query positions (one row per query): [batch 6, head 5, query 7, key 7] on a "
-             "test case")
-    assert with_axis_named(edit, query).words == "a mean over the query positions (axis -2) is extra"
-    assert with_axis_named(edit, "").words == edit.words
 
 
 def test_a_max_normaliser_and_a_floor_division_written_twice_get_their_edits():

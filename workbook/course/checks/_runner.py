@@ -33,7 +33,7 @@ from workbook.course.checks.hook_names import hook_name_trap
 from workbook.course.checks.known_errors import known_error
 from workbook.course.checks.quick import session
 from workbook.course.checks.repair import one_line_fix
-from workbook.course.checks.repair_axes import axis_note, with_axis_named
+from workbook.course.checks.repair_axes import described
 from workbook.course.checks.source_lines import unused_arguments
 
 __all__ = ["CheckFailed", "CheckResult", "learner_check", "assert_close_named", "learner_line", "STRICT_ENV",
@@ -125,10 +125,7 @@ def learner_check(fn: Callable) -> Callable:
                 fn(candidate, *args, **kwargs)
 
         found = one_line_fix(check, learner_fn)
-        if found is None:
-            return ""
-        note = axis_note(check, learner_fn, found)
-        return with_axis_named(found, note).describe(note) + " "
+        return "" if found is None else described(check, learner_fn, found).describe() + " "
 
     def _verdict(learner_fn: Callable, *args, strict: bool | None = None, **kwargs) -> bool:
         strict = os.environ.get(STRICT_ENV, "0") == "1" if strict is None else strict

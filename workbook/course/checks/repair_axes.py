@@ -35,7 +35,7 @@ from workbook.course.checks.repair_nodes import AXIS_CALLS
 from workbook.course.checks.repair_scope import callee, is_method
 from workbook.course.checks.repair_source import unparsed
 
-__all__ = ["axis_note", "axis_labels", "with_axis_named"]
+__all__ = ["described", "axis_note", "axis_labels"]
 
 _PLAIN = (ast.Name, ast.Attribute, ast.Subscript, ast.Constant, ast.Slice, ast.Tuple, ast.Load, ast.keyword,
           ast.JoinedStr, ast.FormattedValue,
@@ -155,13 +155,21 @@ def _first_case(check: Callable[[Callable], None], fn: Callable, line: int, expr
     return seen.get("values", {}), seen.get("model"), seen.get("task")
 
 
-def axis_note(check: Callable[[Callable], None], fn: Callable, edit: Edit) -> str:
-    """Words on what ``edit`` changes, read on a test case: the axis it changes or drops ("axis -2 of `g` holds
-    the query positions: [batch 6, head 5, query 7, key 7] on a test case"), and a quoted count in its words
-    that is one of the model's or task's sizes ("`e.shape[1]` is 7 = the positions"); "" when there is none or
-    it cannot be read."""
+def described(check: Callable[[Callable], None], fn: Callable, edit: Edit) -> Edit:
+    """``edit`` with its words made concrete on a test case: "over that axis" becomes "over the heads (axis 2)", and
+    what the changed axis holds and what a quoted count counts are added (:func:`axis_note`)."""
+    note, axis_words = axis_note(check, fn, edit)
+    words = edit.words.replace("over that axis", f"over {axis_words}") if axis_words else edit.words
+    return dataclasses.replace(edit, words=words + ("; " + note if note else ""))
+
+
+def axis_note(check: Callable[[Callable], None], fn: Callable, edit: Edit) -> tuple[str, str]:
+    """``(words, axis)`` on what ``edit`` changes, read on a test case: the axis it changes or drops ("axis -2 of `g`
+    holds the query positions: [batch 6, head 5, query 7, key 7] on a test case"; ``axis``: "the query positions
+    (axis -2)"), and a quoted count in its words that is one of the model's or task's sizes ("`e.shape[1]` is 7 on a
+    test case: the number of positions"); ``("", "")`` when there is none or it cannot be read."""
     if sys.gettrace() is not None or not edit.before:
-        return ""
+        return "", ""
     after = set(_axis_calls(edit.after)) if edit.after else set()
     changed = [c for c in _axis_calls(edit.before) if c not in after]
     axis_call = changed[0] if len(changed) == 1 else None
@@ -169,33 +177,25 @@ def axis_note(check: Callable[[Callable], None], fn: Callable, edit: Edit) -> st
               and not (q.isidentifier() and q in ("torch", "model", "task"))]
     exprs = ([axis_call[0]] if axis_call else []) + quoted
     if not exprs:
-        return ""
+        return "", ""
     values, model, task = _first_case(check, fn, edit.line, exprs)
-    notes = []
-    if axis_call and isinstance(values.get(axis_call[0]), tuple):
-        notes.append(_axis_words(axis_call, values[axis_call[0]], after, model, task))
+    notes, axis_words = [], ""
+    shape = values.get(axis_call[0]) if axis_call else None
+    if isinstance(shape, tuple) and -len(shape) <= axis_call[1] < len(shape):
+        notes.append(_axis_words(axis_call, shape, after, model, task))
+        held = axis_labels(shape, model, task)[axis_call[1]]
+        axis_words = f"{_what(held).split(' (')[0]} (axis {axis_call[1]})"
     for q in quoted:
         v = values.get(q)
         if isinstance(v, int) and not isinstance(v, bool) and v > 1 and q != str(v):
             held = [w for w in axis_labels((v,), model, task)[0].split("/") if w != "?"]
             if held:
                 notes.append(f"`{q}` is {v} on a test case: the number of {' / '.join(map(_plural, held))}")
-    return "; ".join(n for n in notes if n)
-
-
-def with_axis_named(edit: Edit, note: str) -> Edit:
-    """``edit`` with "over that axis" in its words made "over the heads (axis 2)" when ``note`` names the axis."""
-    found = re.match(r"axis (-?\d+) of .*? holds (the [^:(]+?)(?: \(|:)", note)
-    if not found or "over that axis" not in edit.words:
-        return edit
-    return dataclasses.replace(edit, words=edit.words.replace(
-        "over that axis", f"over {found.group(2)} (axis {found.group(1)})"))
+    return "; ".join(n for n in notes if n), axis_words
 
 
 def _axis_words(call: tuple[str, int], shape: tuple[int, ...], after: set, model, task: Task) -> str:
     operand, axis = call
-    if not -len(shape) <= axis < len(shape):
-        return ""
     words = axis_labels(shape, model, task)
     dims = ", ".join(f"{w} {s}" for w, s in zip(words, shape))
     value = f"`{operand}`" if len(operand) <= 50 else "the value it works on"

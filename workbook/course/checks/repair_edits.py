@@ -53,16 +53,14 @@ class Edit:
     span: int = 1
     moved: str = ""
 
-    def describe(self, note: str = "") -> str:
-        """The fix in words; ``note`` (what the changed axis holds, :mod:`.repair_axes`) joins the edit's words."""
+    def describe(self) -> str:
         where = f"line {self.line}" + (f" (and the same change on line {', '.join(map(str, self.also))})"
                                        if self.also else "")
         block = f" and the {'block' if self.before.endswith(':') else 'lines'} under it" if self.span > 1 else ""
         change = (f"moving line {self.line} (`{self.before}`) {self.moved}" if self.moved else
                   f"deleting line {self.line} (`{self.before}`){block}" if not self.after else
                   f"{where}, `{self.before}` -> `{self.after}`")
-        words = self.words + ("; " + note if note else "")
-        return f"one change makes your function pass every test case: {change} ({words})."
+        return f"one change makes your function pass every test case: {change} ({self.words})."
 
 
 def _scope(tree: ast.Module, nodes: list[ast.AST]) -> Scope:
