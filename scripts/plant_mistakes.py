@@ -223,8 +223,8 @@ rounds 5-9 at 40-64 %, rounds 17-28 (with the one-line repair, below) at 44 %, 4
 | 28c | `held_out28c.py` (inline; a third writer, after) | round 25: revised on #28 (6a1ef65) | 4 | 1 | 3 | 0 | 0 |
 | 28c | the same, repair off | round 25 without the repair (6a1ef65) | 4 | 1 | 3 | 0 | 0 |
 
-**The one-line repair (round 13, `workbook/course/checks/repair.py`).** When a check fails, each
-one-node edit of the learner's own function (`repair_edits.py`: a sum for a mean, an extra abs,
+**The one-line repair (round 13, `workbook/course/checks/repair/search.py`).** When a check fails, each
+one-node edit of the learner's own function (`repair/edits.py`: a sum for a mean, an extra abs,
 transpose or clamp, an integer one up or down, another axis, einsum letters, a twin name such as
 `corr`/`clean` or `q`/`k`, two operands or arguments swapped, a term or factor dropped, a comparison, a
 slice bound, a filter, `+=` and `=`, a deleted statement, `torch.no_grad`) is run through the same
@@ -293,7 +293,7 @@ edits (a clamp or a reduction dropped, two adjacent arguments swapped, a compreh
 `/`, an einsum letter replaced by another); the counts of the last section are with them. Round 18 was
 measured unseen; nothing was revised on it (one display fix: an edited assignment printed as `?`).
 
-Round 15 (c897431) revised the repair on the misses of rounds 16-18 (`repair_nodes.py`, `repair_statements.py`):
+Round 15 (c897431) revised the repair on the misses of rounds 16-18 (`repair/nodes.py`, `repair/statements.py`):
 a slip written in several places (the same slice on both sides of an assignment, the same `.exp()` in the clean
 and the patched pattern) is also edited in all of them at once; misplaced parentheses; a slice's bound on the
 other side (`[k:]` for `[:k]`) or a slice where one index belongs; a fixed index or a reduction where the loop's
@@ -343,7 +343,7 @@ bfloat16, a corrupt head rescaled to the clean one's norm): each changes every n
 reference, which the relations, the properties and a one-line edit cannot name.
 
 Round 20 (984408d) was revised on round 23 (22 of its 45 named with the repair before it). The repair
-tries whole small recipes (`repair_recipes.py`): a median (`.median(0).values`) or a sum over a wrong count
+tries whole small recipes (`repair/recipes.py`): a median (`.median(0).values`) or a sum over a wrong count
 (`x.sum(0) / k`) where the mean belongs, a cast to bfloat16 or float16 dropped, `@` where the element-wise `*`
 belongs, a chain of rescaling factors dropped at once (`v / v.norm() * w.norm()`, `est * total / est.sum()`), a
 loop's variable read after its loop (`k` after `for k in range(m)` is m - 1), `x[:, idx]` where each row's own entry

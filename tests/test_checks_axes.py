@@ -1,5 +1,5 @@
-"""The probes added on round 26 (issue 23): what the axis or count of a one-line fix holds (repair_axes), a clamp
-where a gradient is cut to zero (repair_recipes), another prompt's clean values patched in (properties._which_mix)
+"""The probes added on round 26 (issue 23): what the axis or count of a one-line fix holds (repair.axes), a clamp
+where a gradient is cut to zero (repair.recipes), another prompt's clean values patched in (properties._which_mix)
 and a GradDrop that runs another number of backward passes than one per layer (pass_count)."""
 
 import contextlib
@@ -14,8 +14,8 @@ from workbook.course.checks import CheckFailed, learner_check
 from workbook.course.checks.cases import separating_cases
 from workbook.course.checks.properties import batch_mean
 from workbook.course.checks.repair import BUDGET_ENV
-from workbook.course.checks.repair_axes import _axis_calls, axis_labels
-from workbook.course.checks.repair_edits import edits
+from workbook.course.checks.repair.axes import _axis_calls, axis_labels
+from workbook.course.checks.repair.edits import edits
 
 CASES = separating_cases()
 

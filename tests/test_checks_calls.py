@@ -12,7 +12,7 @@ from workbook.arch.graph import Graph
 from workbook.course.checks._runner import learner_check
 from workbook.course.checks.cases import separating_cases
 from workbook.course.checks.edge_methods import check_eap_ig
-from workbook.course.checks.repair_edits import edits
+from workbook.course.checks.repair.edits import edits
 from workbook.course.checks.step_counts import one_step_failure
 from workbook.course.checks.workflow import check_verify_top
 from workbook.patching.verify import verify_top

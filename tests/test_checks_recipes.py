@@ -1,4 +1,4 @@
-"""The probes added on round 23 (issue 23): whole-recipe repairs (workbook.course.checks.repair_recipes), a
+"""The probes added on round 23 (issue 23): whole-recipe repairs (workbook.course.checks.repair.recipes), a
 scale that is a ratio of two counts (case.count_ratios), a mean of chunk means (pair_weights), a metric of the
 learner's own (source_lines.own_metric) and a dict handed where one tensor belongs (crash_calls.wrong_value)."""
 
@@ -115,7 +115,7 @@ def test_a_matmul_where_an_elementwise_product_belongs_is_repaired(repair_on):
 
 
 def test_a_damped_value_gets_the_edit_that_cuts_it_to_zero():
-    from workbook.course.checks.repair_edits import edits
+    from workbook.course.checks.repair.edits import edits
 
     said = [e.describe() for e in edits(damped)]
     assert any("`return x.mean(0) + torch.zeros_like(noise)`" in d and "scaled by 0.5 where it is cut to zero" in d
@@ -178,7 +178,7 @@ def test_an_argument_the_function_never_reads_is_named():
 
 
 def test_a_size_counted_where_the_count_argument_belongs_gets_its_repair():
-    from workbook.course.checks.repair_edits import edits
+    from workbook.course.checks.repair.edits import edits
 
     def loops_over_the_batch(x, task, steps: int):
         total = 0

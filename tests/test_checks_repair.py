@@ -1,4 +1,4 @@
-"""The one-line repair of a failing learner check (workbook.course.checks.repair, .repair_edits, .quick)."""
+"""The one-line repair of a failing learner check (workbook.course.checks.repair: .search, .edits; .quick)."""
 
 import contextlib
 import io
@@ -9,7 +9,7 @@ import torch
 from workbook.course.checks import CheckFailed, learner_check
 from workbook.course.checks.quick import QuickFail, in_quick_order, quick, quick_mode, remembered, session
 from workbook.course.checks.repair import BUDGET_ENV, budget, one_line_fix
-from workbook.course.checks.repair_edits import edits
+from workbook.course.checks.repair.edits import edits
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ prompts, a cache entry edited in place. A crash is explained from the values on 
 instead of crashing; TransformerLens 4's ``hook.name`` trap is named (``hook_names``). When a check
 fails, ``repair`` looks for one edit of one line of your function (a sum for a mean, a bound one short,
 two operands swapped, another axis, a twin variable such as ``corr_q`` for ``clean_q``, ...;
-``repair_edits``) that makes it pass every test case, running the check in a verdict-only mode
+``repair.edits``) that makes it pass every test case, running the check in a verdict-only mode
 (``quick``) and once more in full, and puts it first in the message (``WORKBOOK_REPAIR_SECONDS``,
 default 20; 0 turns it off).
 """

@@ -32,8 +32,7 @@ from workbook.course.checks.crash import explain_crash
 from workbook.course.checks.hook_names import hook_name_trap
 from workbook.course.checks.known_errors import known_error
 from workbook.course.checks.quick import session
-from workbook.course.checks.repair import one_line_fix
-from workbook.course.checks.repair_axes import described
+from workbook.course.checks.repair import described, one_line_fix
 from workbook.course.checks.source_lines import unused_arguments
 
 __all__ = ["CheckFailed", "CheckResult", "learner_check", "assert_close_named", "learner_line", "STRICT_ENV",

@@ -1,4 +1,4 @@
-"""What the edits of :mod:`.repair_nodes` and :mod:`.repair_statements` may read about a learner's function: the
+"""What the edits of :mod:`.nodes` and :mod:`.statements` may read about a learner's function: the
 :class:`Scope` around a node, and the name of a call."""
 
 from __future__ import annotations

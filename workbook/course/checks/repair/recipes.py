@@ -1,4 +1,4 @@
-"""One-node edits of a learner's function that replace a whole small recipe, for :mod:`.repair_nodes`.
+"""One-node edits of a learner's function that replace a whole small recipe, for :mod:`.nodes`.
 
 Each edit undoes one realistic slip that a single-token change cannot:
 
@@ -27,8 +27,8 @@ import ast
 import copy
 from typing import Iterator
 
-from workbook.course.checks.repair_scope import Scope, callee, is_method
-from workbook.course.checks.repair_source import unparsed
+from workbook.course.checks.repair.scope import Scope, callee, is_method
+from workbook.course.checks.repair.source import unparsed
 
 __all__ = ["recipe_edits", "zero_differences", "zeroed_difference"]
 

@@ -1,4 +1,4 @@
-"""The one-node edits of a learner's function that :mod:`.repair_edits` collects: ``node_edits`` gives, for one
+"""The one-node edits of a learner's function that :mod:`.edits` collects: ``node_edits`` gives, for one
 node of the function's ``ast``, each replacement (``None`` deletes a statement) with the change in words.
 
 What is tried, by kind of node:
@@ -19,7 +19,7 @@ What is tried, by kind of node:
 - ``zip(a, b)``: every pair (two nested loops);
 - ``a or b``: ``a if a is not None else b`` (a tensor has no single truth value);
 - a slice: a bound dropped, its bound on the other side (``[k:]`` for ``[:k]``), one index for a slice;
-- a small recipe (:mod:`.repair_recipes`): a median for a mean, a sum over a wrong count, a 16-bit cast, ``@`` for
+- a small recipe (:mod:`.recipes`): a median for a mean, a sum over a wrong count, a 16-bit cast, ``@`` for
   ``*``, a rescaling by norms, a loop variable read after its loop;
 - a statement: an update or write deleted, ``+=`` and ``=``, a missing ``.clone()``, a discarded result, an
   in-place change made a new tensor, a skip or a hook's ``return`` deleted, the result's sign.
@@ -31,11 +31,11 @@ import ast
 import copy
 from typing import Iterator
 
-from workbook.course.checks.repair_names import STR_TWINS, TWINS, einsum_swaps, roles, swap_tokens
-from workbook.course.checks.repair_recipes import recipe_edits
-from workbook.course.checks.repair_scope import Scope, callee, is_method
-from workbook.course.checks.repair_source import unparsed
-from workbook.course.checks.repair_statements import statement_edits
+from workbook.course.checks.repair.names import STR_TWINS, TWINS, einsum_swaps, roles, swap_tokens
+from workbook.course.checks.repair.recipes import recipe_edits
+from workbook.course.checks.repair.scope import Scope, callee, is_method
+from workbook.course.checks.repair.source import unparsed
+from workbook.course.checks.repair.statements import statement_edits
 
 __all__ = ["node_edits", "AXIS_CALLS"]
 

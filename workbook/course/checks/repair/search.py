@@ -3,9 +3,9 @@
 A slip on one line (a loop bound one short, a sum where a mean belongs, two operands swapped, the wrong
 axis, a twin variable such as ``corr_q`` read for ``clean_q``) often leaves numbers with no simple
 relation to the reference, so no property names it; undoing the slip makes the function pass.
-:func:`one_line_fix` tries the generic edits of :mod:`.repair_edits`, most common slips first: each is
+:func:`one_line_fix` tries the generic edits of :mod:`.edits`, most common slips first: each is
 compiled in the learner's own globals (and closure) and run through the same check in quick mode
-(:mod:`.quick`: the first failing case stops it; the test models and references are computed once per
+(:mod:`..quick`: the first failing case stops it; the test models and references are computed once per
 check call). The first edit that passes is run through the check once more in full, with nothing
 reused, before it is reported. Nothing is approximated: a reported fix passes the check that the
 learner's function failed. Only the learner's function is edited (not the helpers it calls), one node
@@ -28,7 +28,7 @@ from typing import Callable
 from tqdm.auto import tqdm
 
 from workbook.course.checks.quick import fresh, quick_mode
-from workbook.course.checks.repair_edits import Edit, edits
+from workbook.course.checks.repair.edits import Edit, edits
 
 __all__ = ["Edit", "edits", "one_line_fix", "passes", "budget", "BUDGET_ENV"]
 

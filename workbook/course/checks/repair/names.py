@@ -1,4 +1,4 @@
-"""Names that a learner's slip swaps (for :mod:`.repair_nodes`): twin variables (``clean_q`` / ``corr_q``, ``q`` /
+"""Names that a learner's slip swaps (for :mod:`.nodes`): twin variables (``clean_q`` / ``corr_q``, ``q`` /
 ``k``, ``e_c`` / ``e_n``, an edited copy ``k2`` and its original ``k``), twin hook names (``hook_q`` / ``hook_k``) and
 the einsum equations one letter away from the learner's."""
 

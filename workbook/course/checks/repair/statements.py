@@ -1,4 +1,4 @@
-"""Edits of one statement of a learner's function (for :mod:`.repair_nodes`): an update or a write deleted, ``+=``
+"""Edits of one statement of a learner's function (for :mod:`.nodes`): an update or a write deleted, ``+=``
 and ``=``, ``+=`` on a list for ``.append``, a missing ``.clone()``, a discarded result kept, an in-place change made
 a new tensor, a skip or a hook's ``return`` deleted, the result's sign; and (:func:`moves`) a line moved into or
 out of a loop (indented or dedented)."""
@@ -8,7 +8,7 @@ from __future__ import annotations
 import ast
 from typing import Iterator
 
-from workbook.course.checks.repair_scope import Scope, callee
+from workbook.course.checks.repair.scope import Scope, callee
 
 __all__ = ["statement_edits", "moves"]
 

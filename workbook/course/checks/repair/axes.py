@@ -30,10 +30,10 @@ import torch
 from workbook.arch.graph import Graph
 from workbook.core.task import Task
 from workbook.course.checks.quick import quick_mode
-from workbook.course.checks.repair_edits import Edit
-from workbook.course.checks.repair_nodes import AXIS_CALLS
-from workbook.course.checks.repair_scope import callee, is_method
-from workbook.course.checks.repair_source import unparsed
+from workbook.course.checks.repair.edits import Edit
+from workbook.course.checks.repair.nodes import AXIS_CALLS
+from workbook.course.checks.repair.scope import callee, is_method
+from workbook.course.checks.repair.source import unparsed
 
 __all__ = ["described", "axis_note", "axis_labels"]
 

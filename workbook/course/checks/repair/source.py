@@ -1,4 +1,4 @@
-"""The learner's function as an ``ast`` to edit one node at a time (:mod:`.repair_edits`): its source, the
+"""The learner's function as an ``ast`` to edit one node at a time (:mod:`.edits`): its source, the
 nodes of its body, one node replaced, and the edited line as the learner would read it (comments left out:
 they are the learner's, not part of a diagnosis)."""
 

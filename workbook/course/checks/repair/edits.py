@@ -1,7 +1,7 @@
-"""The edits that :mod:`.repair` tries on a learner's function (:func:`edits`).
+"""The edits that :mod:`.search` tries on a learner's function (:func:`edits`).
 
 Generic Python and PyTorch edits of one node of the function's own source (the ``ast`` of
-``inspect.getsource``; its signature and docstring are left alone), listed in :mod:`.repair_nodes`: a reduction
+``inspect.getsource``; its signature and docstring are left alone), listed in :mod:`.nodes`: a reduction
 swapped, an extra call dropped, an integer one up or down, another axis, einsum letters, a twin name or hook, a
 difference's operands swapped, a term dropped, misplaced parentheses, a slice's bound, a fixed index where the
 loop's variable belongs, a statement deleted, ... When the same slip is written in several places (the same
@@ -19,10 +19,10 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-from workbook.course.checks.repair_nodes import AXIS_CALLS, node_edits
-from workbook.course.checks.repair_recipes import zero_differences, zeroed_difference
-from workbook.course.checks.repair_scope import Scope, callee
-from workbook.course.checks.repair_source import (
+from workbook.course.checks.repair.nodes import AXIS_CALLS, node_edits
+from workbook.course.checks.repair.recipes import zero_differences, zeroed_difference
+from workbook.course.checks.repair.scope import Scope, callee
+from workbook.course.checks.repair.source import (
     body_nodes,
     code_only,
     function_source,
@@ -32,7 +32,7 @@ from workbook.course.checks.repair_source import (
     shown_lines,
     unparsed,
 )
-from workbook.course.checks.repair_statements import moves
+from workbook.course.checks.repair.statements import moves
 
 __all__ = ["Edit", "edits"]
 
@@ -64,7 +64,7 @@ class Edit:
 
 
 def _scope(tree: ast.Module, nodes: list[ast.AST]) -> Scope:
-    """What :func:`~.repair_nodes.node_edits` reads about the function around each node."""
+    """What :func:`~.nodes.node_edits` reads about the function around each node."""
     func = tree.body[0]
     scope = Scope(names={n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} |
                   {a.arg for a in ast.walk(tree) if isinstance(a, ast.arg)})
