@@ -30,6 +30,7 @@ from workbook.course.checks.source_lines import describe_numbers as _describe
 from workbook.course.checks.source_lines import point_at
 from workbook.course.checks.structure import (
     probe_flat_axis,
+    probe_flat_index,
     probe_groups,
     probe_one_slice,
     probe_shift,
@@ -164,6 +165,35 @@ def _probe_offset(c: Case) -> Finding | None:
                                "(check what you subtract, or where the difference starts).")
 
 
+def _probe_affine(c: Case) -> Finding | None:
+    """Yours = a * expected + b for one a != 1 and one b != 0 over all entries (a scale and an offset at once):
+    named as a standardisation (z-score) or a centring when a and b are the entries' own statistics."""
+    want, got = c.want.flatten(), c.got.flatten()
+    if want.numel() < 4 or want.std().item() <= REL_PROBE * c.scale:
+        return None
+    a = ((got - got.mean()) * (want - want.mean())).sum().item() / ((want - want.mean()) ** 2).sum().item()
+    b = got.mean().item() - a * want.mean().item()
+    fit = a * want + b
+    if abs(a) <= 1e-9 or (got - fit).abs().max().item() > REL_PROBE * c.scale * max(abs(a), 1e-9):
+        return None
+    mean = want.mean().item()
+    for unbiased in (True, False):  # a z-score of near-zero values is nearly a plain factor: named first
+        std = want.std(unbiased=unbiased).item()
+        if abs(a * std - 1) <= 1e-3 and abs(b + mean / std) <= 1e-3 * max(abs(mean / std), 1):
+            return Finding("affine:zscore", "your numbers are the expected ones standardised (z-scored) over all "
+                                            f"entries: minus their mean ({mean:.3g}), divided by their standard "
+                                            f"deviation ({std:.3g}). The estimates are used as they are: drop the "
+                                            "normalisation.")
+    if abs(a - 1) <= REL_PROBE or abs(b) <= REL_PROBE * c.scale * abs(a):
+        return None  # a plain offset or a plain factor: the probes before this one
+    if abs(b + a * mean) <= 1e-3 * max(abs(a * mean), abs(b), 1e-9):
+        return Finding("affine:centred", f"your numbers are the expected ones centred (their mean, {mean:.3g}, "
+                                          f"subtracted) and multiplied by {a:.3g}: drop the centring and the factor.")
+    return Finding("affine:?", f"your numbers are the expected ones times {a:.3g} plus {b:.3g} (a scale and an "
+                               "offset at once): a normalisation (subtract a statistic, divide by another) or a wrong "
+                               "baseline together with a wrong factor.")
+
+
 def _probe_constant(c: Case) -> Finding | None:
     v = c.got.flatten()
     if v.numel() < 3 or (v - v.mean()).abs().max().item() > 1e-6 * max(v.abs().max().item(), c.scale):
@@ -196,7 +226,8 @@ def _probe_zero(c: Case) -> Finding | None:
 
 
 PROBES = (_probe_zero, _probe_constant, _probe_sign, _probe_abs, _probe_abs_inside, _probe_scale, _probe_offset,
-          probe_swap, probe_shift, probe_one_slice, probe_flat_axis, probe_groups, probe_subset)
+          _probe_affine, probe_swap, probe_flat_index, probe_shift, probe_one_slice, probe_flat_axis, probe_groups,
+          probe_subset)
 
 
 def describe_numbers(c: Case, n: int = 3) -> str:

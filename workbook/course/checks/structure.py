@@ -13,8 +13,8 @@ from __future__ import annotations
 from workbook.course.checks.case import REL_PROBE, Case, Finding
 from workbook.course.checks.case import close_to as _close
 
-__all__ = ["probe_swap", "probe_shift", "probe_one_slice", "probe_flat_axis", "probe_groups", "probe_subset",
-           "shift_text"]
+__all__ = ["probe_swap", "probe_flat_index", "probe_shift", "probe_one_slice", "probe_flat_axis", "probe_groups",
+           "probe_subset", "shift_text"]
 
 def probe_swap(c: Case) -> Finding | None:
     n = c.want.dim()
@@ -40,6 +40,51 @@ def probe_swap(c: Case) -> Finding | None:
             if c.want.shape[i] == 2:  # with two entries a shift by one (with wrap-around) is also a flip
                 found += [Finding(f"shift:{c.axes[i]}:{s}", shift_text(c.axes[i], s)) for s in (1, -1)]
             return found
+    return None
+
+
+#: wrong slots of a flat buffer over the first two axes (i, j; counts a, b), last write winning; the right one
+#: is i * b + j. Each is written with the axes' first letters.
+FLAT_SLOTS = (
+    ("{i} + {j}", lambda i, j, a, b: i + j),
+    ("{i} * n_{I}s + {j}", lambda i, j, a, b: i * a + j),
+    ("{j} * n_{J}s + {i}", lambda i, j, a, b: j * b + i),
+    ("{j} * n_{I}s + {i}", lambda i, j, a, b: j * a + i),
+)
+
+
+def _stored_at(want, slot) -> object | None:
+    """``want`` written entry by entry into a zero flat buffer at ``slot(i, j)`` (loops i outer, j inner) and
+    viewed back; None when a slot falls outside the buffer (that index would crash)."""
+    a, b = want.shape[:2]
+    flat = want.new_zeros((a * b,) + tuple(want.shape[2:]))
+    for i in range(a):
+        for j in range(b):
+            k = slot(i, j, a, b)
+            if not 0 <= k < a * b:
+                return None
+            flat[k] = want[i, j]
+    return flat.view(want.shape)
+
+
+def probe_flat_index(c: Case) -> Finding | None:
+    """Your values are the expected ones written into a flat buffer at a wrong slot (entries collide, the last write
+    wins, other slots stay 0) and viewed back as [first axis, second axis]."""
+    if c.want.dim() < 2 or min(c.want.shape[:2]) < 2:
+        return None
+    ax_i, ax_j = c.axes[0], c.axes[1]
+    for text, slot in FLAT_SLOTS:
+        stored = _stored_at(c.want, slot)
+        if stored is None or _close(stored, c.want, REL_PROBE, c.scale) or not c.close(stored, REL_PROBE):
+            continue
+        expr = text.format(i=ax_i[0], j=ax_j[0], I=ax_i, J=ax_j)
+        return Finding(f"flat_index:{text}",
+                       f"your values are the expected ones stored at the wrong flat index: the entry of "
+                       f"{ax_i} {ax_i[0]}, {ax_j} {ax_j[0]} goes to slot {expr} of a flat buffer, where "
+                       f"{ax_i[0]} * n_{ax_j}s + {ax_j[0]} belongs, so entries collide (a later write overwrites "
+                       f"an earlier one) and the slots nothing reaches stay 0 after the reshape to "
+                       f"[{ax_i}, {ax_j}]. Compute the slot from both counts, or write out[{ax_i[0]}, {ax_j[0]}] "
+                       f"directly.")
     return None
 
 

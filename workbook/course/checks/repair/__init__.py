@@ -11,8 +11,10 @@ Layers, lowest first (each module imports only the ones above it in this list):
 - ``edits``: all candidate edits of a function, most common slips first (:class:`~.edits.Edit`);
 - ``search``: :func:`one_line_fix`, which runs the check on each edit in quick mode within a time budget
   (``WORKBOOK_REPAIR_SECONDS``, default 20 s; 0 turns it off) and confirms the first pass in full;
-- ``axes``: :func:`described`, the fix's words made concrete (what the axis or count it changes holds on a
-  test case).
+- ``meaning``: what a fix means for the method, read off its line (a clamp of a product before the sum, a
+  difference subtracted the opposite way, a condition on state kept across calls);
+- ``axes``: :func:`described`, the fix's words made concrete (what the axis, count or zeroed index it changes
+  holds on a test case) with its meaning.
 
 Nothing is approximated: a reported fix passes the check the learner's function failed.
 """

@@ -31,6 +31,7 @@ from workbook.arch.graph import Graph
 from workbook.core.task import Task
 from workbook.course.checks.quick import quick_mode
 from workbook.course.checks.repair.edits import Edit
+from workbook.course.checks.repair.meaning import meaning
 from workbook.course.checks.repair.nodes import AXIS_CALLS
 from workbook.course.checks.repair.scope import callee, is_method
 from workbook.course.checks.repair.source import unparsed
@@ -157,10 +158,12 @@ def _first_case(check: Callable[[Callable], None], fn: Callable, line: int, expr
 
 def described(check: Callable[[Callable], None], fn: Callable, edit: Edit) -> Edit:
     """``edit`` with its words made concrete on a test case: "over that axis" becomes "over the heads (axis 2)", and
-    what the changed axis holds and what a quoted count counts are added (:func:`axis_note`)."""
+    what the changed axis holds and what a quoted count counts are added (:func:`axis_note`), and what the change
+    means for the method where its line shows it (:func:`~.meaning.meaning`)."""
     note, axis_words = axis_note(check, fn, edit)
     words = edit.words.replace("over that axis", f"over {axis_words}") if axis_words else edit.words
-    return dataclasses.replace(edit, words=words + ("; " + note if note else ""))
+    notes = [n for n in (meaning(fn, edit), note) if n]
+    return dataclasses.replace(edit, words=words + "".join("; " + n for n in notes))
 
 
 def axis_note(check: Callable[[Callable], None], fn: Callable, edit: Edit) -> tuple[str, str]:
@@ -175,11 +178,14 @@ def axis_note(check: Callable[[Callable], None], fn: Callable, edit: Edit) -> tu
     axis_call = changed[0] if len(changed) == 1 else None
     quoted = [q for q in dict.fromkeys(re.findall(r"`([^`]+)`", edit.words)) if q in edit.before and _plain(q)
               and not (q.isidentifier() and q in ("torch", "model", "task"))]
-    exprs = ([axis_call[0]] if axis_call else []) + quoted
+    zeroed = _zeroed_indices(edit.words)
+    exprs = ([axis_call[0]] if axis_call else []) + quoted + ([zeroed[0]] if zeroed else [])
     if not exprs:
         return "", ""
     values, model, task = _first_case(check, fn, edit.line, exprs)
     notes, axis_words = [], ""
+    if zeroed and isinstance(values.get(zeroed[0]), tuple):
+        notes.append(_zeroed_words(zeroed, values[zeroed[0]], model, task))
     shape = values.get(axis_call[0]) if axis_call else None
     if isinstance(shape, tuple) and -len(shape) <= axis_call[1] < len(shape):
         notes.append(_axis_words(axis_call, shape, after, model, task))
@@ -192,6 +198,30 @@ def axis_note(check: Callable[[Callable], None], fn: Callable, edit: Edit) -> tu
             if held:
                 notes.append(f"`{q}` is {v} on a test case: the number of {' / '.join(map(_plural, held))}")
     return "; ".join(n for n in notes if n), axis_words
+
+
+def _zeroed_indices(words: str) -> tuple[str, list[tuple[int, int]]] | None:
+    """For "it sets `g[:, 0]` to 0": ``("g", [(axis 1, index 0)])``, the fixed indices of the zeroed entries."""
+    found = re.search(r"it sets `([^`]+)` to 0", words)
+    node = ast.parse(found.group(1), mode="eval").body if found and _plain(found.group(1)) else None
+    if not isinstance(node, ast.Subscript):
+        return None
+    parts = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+    if any(isinstance(p, ast.Constant) and p.value is Ellipsis for p in parts):
+        return None
+    fixed = [(i, p.value) for i, p in enumerate(parts) if isinstance(p, ast.Constant) and type(p.value) is int]
+    return (unparsed(node.value), fixed) if fixed else None
+
+
+def _zeroed_words(zeroed: tuple[str, list[tuple[int, int]]], shape: tuple[int, ...], model, task: Task) -> str:
+    base, fixed = zeroed
+    words = axis_labels(shape, model, task)
+    if any(i >= len(shape) for i, _ in fixed):
+        return ""
+    one = {"pos": "position", "batch": "prompt pair", "query": "query position", "key": "key position"}
+    which = " and ".join(f"{one.get(words[i], words[i])} {k}" for i, k in fixed)
+    dims = ", ".join(f"{w} {s}" for w, s in zip(words, shape))
+    return f"those entries of `{base}` are {which}: {which} is zeroed ([{dims}] on a test case)"
 
 
 def _axis_words(call: tuple[str, int], shape: tuple[int, ...], after: set, model, task: Task) -> str:

@@ -214,6 +214,7 @@ def _binop_edits(node: ast.BinOp) -> Iterator[tuple[ast.AST, str]]:
         yield ast.BinOp(b, ast.MatMult(), a), "the two sides of @ are in the wrong order"
     elif isinstance(op, (ast.BitAnd, ast.BitOr)):
         sign = "&" if isinstance(op, ast.BitAnd) else "|"
+        yield a, f"the mask `{unparsed(b)}` is extra" if sign == "&" else f"`| {unparsed(b)}` is extra"
         yield ast.BinOp(a, ast.Mult(), b), f"`{sign}` combines booleans: a 0/1 float mask is applied with `*`"
     if isinstance(op, ast.Sub) and isinstance(a, ast.Constant) and a.value == 1:
         yield ast.UnaryOp(ast.Invert(), b), f"a boolean mask is inverted with `~{unparsed(b)}`, not `1 - ...`"
