@@ -26,6 +26,7 @@ from workbook.attribution.eap_ig import eap_ig
 from workbook.core.runs import cache_activations, cache_activations_and_grads
 from workbook.core.task import Task
 from workbook.course.checks._runner import CheckFailed, learner_check
+from workbook.course.checks.batch_order import order_lead
 from workbook.course.checks.case import not_a_tensor
 from workbook.course.checks.cases import call_guarded, describe_model, dims_of, factors_of, separating_cases
 from workbook.course.checks.diagnose_diff import Case, diagnose, shape_message
@@ -80,6 +81,9 @@ def _edge_groups(graph: Graph) -> dict[str, torch.Tensor]:
            "edges out of heads": [s_.startswith("L") for s_ in src]}
     out = {k: torch.tensor(v)[None, :].expand(len(src), -1) & graph.edge_mask for k, v in col.items()}
     out.update({k: torch.tensor(v)[:, None].expand(-1, len(dst)) & graph.edge_mask for k, v in row.items()})
+    span = torch.tensor([[graph.dest_layer(d) - graph.source_layer(s_) for d in dst] for s_ in src])
+    out.update({"edges spanning at most one layer": (span <= 1) & graph.edge_mask,
+                "edges spanning more than one layer": (span > 1) & graph.edge_mask})
     return out
 
 
@@ -242,6 +246,7 @@ def _edge_check(fn, chapter: int, variants_fn, hints: dict[str, str], extra_args
     message = diagnose(cases, list(hints.items()), fn, properties=props,
                        clue=case_clue(fn, all_cases[:2], *extra_args, grad_run=None if extra_args else "clean",
                                       plain_grads=not extra_args))
+    message = order_lead(fn, all_cases, message, extra_args)
     if message:
         raise CheckFailed(message)
 

@@ -6,8 +6,9 @@ recording hook on the first block's input (``blocks.0.hook_resid_pre``: the embe
 put on it, plus the position embedding, which is the same in every run) and, for every forward pass that runs
 with gradients on, reads which point it is: per prompt pair, ``alpha = <r - r_corrupt, d> / |d|^2`` with
 ``d = r_clean - r_corrupt``, and how far ``r`` lies off that straight line (``|r - r_corrupt - alpha d| / |d|``).
-The note shows those alphas next to ``k/m``; when they agree and lie on the line, it says so, which puts the
-mistake after the points (weights, the sum, the delta). Exact: nothing is estimated.
+The note first says what the alphas mean (a named slip such as a step over the remaining distance; or that they
+agree with ``k/m`` and lie on the line, which puts the mistake after the points: weights, the sum, the delta), then
+shows them next to ``k/m``. Exact: nothing is estimated.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch
 
 from workbook.core.runs import cache_activations
 from workbook.core.task import Task
+from workbook.course.checks.point_weights import weights_note
 
 __all__ = ["path_alphas", "points_note"]
 
@@ -27,10 +29,28 @@ HOOK = "blocks.0.hook_resid_pre"
 OFF_LINE = 1e-3  # of |d|: float32 interpolation of embeddings is exact to ~1e-6 of it
 
 
+#: point sequences of known slips, ``alpha(k, m)`` for k = 1..m, and what they mean
+NAMED_POINTS = (
+    (lambda k, m: 1 - (1 - 1 / m) ** k,
+     "your points are alpha = 1 - (1 - 1/m)^k: each step covers 1/m of the distance REMAINING from the current point "
+     "(point += (e_clean - point) / m), so the steps shrink and the last point never reaches the clean input; "
+     "step from e_corrupt by k/m of the whole difference"),
+    (lambda k, m: k / (m + 1),
+     "your points are alpha = k/(m + 1): divided by m + 1 where m belongs, so the last point stops short of the "
+     "clean input"),
+)
+
+
 def path_alphas(fn: Callable, model, task: Task, steps: int) -> tuple[list[torch.Tensor], list[float]] | None:
     """``(alphas, off)`` of each forward pass with gradients on in ``fn(model, task, steps)``: its alpha per
     prompt pair ``[B]`` and its largest distance from the straight line (in units of ``|d|``); None when ``fn``
     raises or the clean and corrupt inputs do not differ."""
+    got = _traced(fn, model, task, steps)
+    return None if got is None else got[:2]
+
+
+def _traced(fn: Callable, model, task: Task, steps: int) -> tuple[list[torch.Tensor], list[float], object] | None:
+    """:func:`path_alphas` and what ``fn`` returned."""
     _, clean = cache_activations(model, task.clean, [HOOK])
     _, corr = cache_activations(model, task.corrupt, [HOOK])
     r_n = corr[HOOK].double().flatten(1)
@@ -47,7 +67,7 @@ def path_alphas(fn: Callable, model, task: Task, steps: int) -> tuple[list[torch
 
     try:
         with contextlib.redirect_stdout(io.StringIO()), model.hooks(fwd_hooks=[(HOOK, record)]):
-            fn(model, task, steps)
+            out = fn(model, task, steps)
     except Exception:  # noqa: BLE001 - a crash is diagnosed elsewhere
         return None
     alphas, off = [], []
@@ -55,15 +75,15 @@ def path_alphas(fn: Callable, model, task: Task, steps: int) -> tuple[list[torch
         a = ((r - r_n) * d).sum(1) / size
         alphas.append(a)
         off.append(float(((r - r_n - a[:, None] * d).norm(dim=1) / size.sqrt()).max()))
-    return alphas, off
+    return alphas, off, out
 
 
 def points_note(fn: Callable, model, task: Task, steps: int) -> str:
     """The learner's EAP-IG points in words, next to ``alpha = k/m``; "" when they cannot be read."""
-    got = path_alphas(fn, model, task, steps)
+    got = _traced(fn, model, task, steps)
     if got is None or not got[0]:
         return ""
-    alphas, off = got
+    alphas, off, out = got
     want = [k / steps for k in range(1, steps + 1)]
     per_pass = [float(a.mean()) for a in alphas]
     shown = ", ".join(f"{a:.3g}" for a in per_pass[:8]) + (", ..." if len(per_pass) > 8 else "")
@@ -85,9 +105,16 @@ def points_note(fn: Callable, model, task: Task, steps: int) -> str:
         notes.append("some of your points lie before the corrupt input (alpha < 0)")
     elif any(abs(a) <= 1e-4 for a in per_pass):
         notes.append("one of your points is the corrupt input itself (alpha = 0), where EAP-IG takes no gradient")
+    for alpha_of, words in NAMED_POINTS:
+        named = [alpha_of(k, steps) for k in range(1, steps + 1)]
+        if len(per_pass) == steps and max(off) <= OFF_LINE and any(abs(a - w) > 1e-4 for a, w in zip(named, want)) \
+                and all(abs(a - w) <= 1e-4 for a, w in zip(per_pass, named)):
+            notes.append(words)
     right = len(per_pass) == steps and spread <= 1e-4 and max(off) <= OFF_LINE and all(
         abs(a - w) <= 1e-4 for a, w in zip(sorted(per_pass), want))
-    if right:
+    if right and (weights := weights_note(out, model, task, steps)):
+        notes.append(weights)
+    elif right:
         notes.append("your points are right: the mistake is in what you do with their gradients (each weighted "
                      "1/m, summed over the m points, multiplied by the one corrupt - clean delta)")
-    return " ".join([text] + [n[0].upper() + n[1:] + "." for n in notes])
+    return " ".join([n[0].upper() + n[1:] + "." for n in notes] + [text])  # what they mean, then the points

@@ -154,7 +154,8 @@ def batch_mean(fn: Callable, cases: list[tuple[str, object, Task]], *args, refer
         B = task.batch_size
         if not _off(full, mean * B):
             return (f"your result on the batch is the SUM of your results on each prompt pair alone (B = {B} "
-                    f"times their mean): average over the pairs, do not sum. (Seen on {label}.)")
+                    f"times their mean): it sums over the prompt pairs where it averages (a sum over the batch axis, "
+                    f"or a stack on another axis that puts the batch where a sum is taken). (Seen on {label}.)")
         for b, which in ((0, "first"), (B - 1, "last")):
             if not _off(full, singles[b]):
                 return (f"your result on the batch equals your result on the {which} prompt pair alone: the other "
@@ -263,8 +264,9 @@ def steps_probe(fn: Callable, cases: list[tuple[str, object, Task]], steps: int,
     if one_right and what == "EAP-IG":
         points = points_note(fn, runs[0][0], runs[0][1], steps)
         return ("with m = 1 (one point, the clean input: plain EAP) your scores are right, with more steps they are "
-                "not: the mistake is in the interpolation, not in the scoring. The points are "
-                "e(alpha) = e_corrupt + alpha (e_clean - e_corrupt) for alpha = k/m, k = 1..m (embeddings, not "
+                "not: the mistake is in the path (its points, or how their gradients are combined), not in the "
+                "scoring. The points are e(alpha) = e_corrupt + alpha (e_clean - e_corrupt) for alpha = k/m, "
+                "k = 1..m (embeddings, not "
                 "token ids), each point's gradient taken AT that point and weighted 1/m, and the delta is the same "
                 "corrupt - clean difference at every step." + (" " + points if points else ""))
     if at_corrupt and not one_right:
@@ -288,7 +290,7 @@ def first_step_geometry(firsts: list[tuple[torch.Tensor, torch.Tensor]]) -> str 
     """GradPath's first step (points ``[2, B, P, D]``, learner's and reference's): length or direction off?"""
     length_ok = direction_ok = True
     along_sign = bool(firsts)
-    ratios: list[torch.Tensor] = []
+    ratios: list[tuple[torch.Tensor, int, torch.Tensor]] = []
     for mine, ref in firsts:
         if mine.shape != ref.shape or mine.shape[0] != 2 or _off(mine[0], ref[0]):
             return None  # another start or layout: the other probes say it
@@ -297,7 +299,7 @@ def first_step_geometry(firsts: list[tuple[torch.Tensor, torch.Tensor]]) -> str 
         if bool((n_r <= 1e-12).any()):
             return None
         length_ok = length_ok and bool(((n_d - n_r).abs() <= 1e-2 * n_r).all())
-        ratios.append((n_d / n_r, d.shape[1]))
+        ratios.append((n_d / n_r, d.shape[1], n_r))
         cos = (d * r).sum(1) / (n_d * n_r).clamp_min(1e-30)
         direction_ok = direction_ok and bool((cos >= 0.999).all())
         sr = r.sign()
@@ -313,13 +315,16 @@ def first_step_geometry(firsts: list[tuple[torch.Tensor, torch.Tensor]]) -> str 
                 "some positions or logits only, a distance between embeddings, or the other end as target).")
     if direction_ok and not length_ok:
         for what, of_n in (("sqrt(n)", lambda n: n ** 0.5), ("1/sqrt(n)", lambda n: n ** -0.5)):
-            if all(bool(((r - of_n(n)).abs() <= 1e-2 * of_n(n)).all()) for r, n in ratios):
+            if all(bool(((r - of_n(n)).abs() <= 1e-2 * of_n(n)).all()) for r, n, _ in ratios):
                 how = ("divided by the RMS of the gradient (norm / sqrt(n)) instead of its L2 norm, so each step is "
                        "sqrt(n) times too long" if what == "sqrt(n)" else "divided by the norm times sqrt(n) (an "
                        "average over the n = positions x d_model entries), so each step is sqrt(n) times too short")
                 return (f"your first step points the right way but its length is eta x {what} (n = positions x "
                         f"d_model): you {how}. Divide by g.flatten(1).norm(dim=1), the L2 norm of each example's "
                         "whole gradient.")
+        if all(bool(((r * eta * eta - 1).abs() <= 1e-2).all()) for r, _, eta in ratios):  # a step of 1/eta
+            return ("your first step points the right way but is 1/eta long where eta belongs: you divided by the "
+                    "step size eta where you multiply by it (the step is eta * g / ||g||).")
         return ("your first step points the right way but has the wrong length: each example moves by its own eta "
                 "(step_sizes(step_size, e_clean, e_corrupt, steps)), along the gradient divided by that example's "
                 "L2 norm over all its positions and dimensions.")

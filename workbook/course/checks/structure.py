@@ -123,7 +123,11 @@ def probe_one_slice(c: Case) -> Finding | None:
                                                           f"after the loop ended (a lambda or hook defined in a loop "
                                                           f"captures it late; bind it with a default argument, e.g. "
                                                           f"`l=l`), or an index that writes every {ax} at once "
-                                                          f"(out[:, :, s] where out[l, :, s] belongs).")
+                                                          f"(out[:, :, s] where out[l, :, s] belongs)" + (
+                                                              f", or a slice that writes every {ax} up to the "
+                                                              f"current one (out[l, :, :s + 1] where out[l, :, s] "
+                                                              "belongs: the last iteration writes them all)"
+                                                              if which == "last" else "") + ".")
     return None
 
 
@@ -226,7 +230,7 @@ def probe_groups(c: Case) -> list[Finding] | None:
         zero = all(c.got[c.groups[g]].abs().max().item() <= 1e-9 for g in bad)
         found.append(Finding("groups:" + ",".join(sorted(bad)), f"right for {', '.join(good)} but wrong for "
                                                                  f"{', '.join(bad)}{' (0 there)' if zero else ''}."))
-    return found or None
+    return sorted(found, key=lambda f: f.key.count(",")) or None  # the family with the fewest wrong groups first
 
 
 def probe_flat_axis(c: Case) -> Finding | None:

@@ -18,8 +18,10 @@ from workbook.core.errors import WorkbookError
 from workbook.core.scores import Scores
 from workbook.course.checks._runner import CheckFailed, learner_check
 from workbook.course.checks.case import count_ratios
-from workbook.course.checks.cases import call_guarded, describe_model, separating_cases
+from workbook.course.checks.cases import SHARP, call_guarded, describe_model, separating_cases
+from workbook.course.checks.earlier_calls import stale_effects_message, stale_names_message
 from workbook.course.checks.joint_edges import joint_edges_message
+from workbook.course.checks.node_positions import positions_summed_message
 from workbook.course.checks.probe_estimates import K, probe_scores, tied_scores
 from workbook.course.checks.quick import quick, remembered
 from workbook.models import zoo
@@ -48,6 +50,8 @@ def _build_cases() -> list[tuple[str, object, object, Scores, int]]:
         # the same names on another task of the same model: effects kept from an earlier call show here
         out.append((f"{rlabel}, its clean and corrupt prompts swapped", m, t.swapped(),
                     probe_scores(m, "node", t.batch_size), K - 2))
+    for rlabel, m, t in separating_cases(**SHARP):  # peaked attention: patches of single positions do not add up
+        out.append((rlabel, m, t, probe_scores(m, "node", t.batch_size), K - 1))
     return out
 
 
@@ -166,20 +170,6 @@ def _pair_rankings(est: Scores, k: int) -> list[tuple[list[str], str]]:
             (by(pe.median(0).values), "the median over the prompt pairs")]
 
 
-def _stale_message(got: Scores, want: Scores, before: dict[str, float]) -> str | None:
-    """The effects of an earlier call on another task of the same model, returned again for the same names."""
-    names = [n for n in want.names if n in before and n in set(got.names)]
-    scale = max(max((abs(float(want[n])) for n in want.names), default=0.0), 1e-9)
-    if not names or all(abs(before[n] - float(want[n])) <= 2e-3 * scale for n in names):
-        return None
-    if all(abs(float(got[n]) - before[n]) <= 2e-3 * scale for n in names):
-        return ("your effects for " + ", ".join(names[:3]) + " are those of an earlier call on another task (the "
-                "same names, the same numbers): something is kept between calls (a cache keyed by the name only, a "
-                "module-level dict, a dict as a default argument); compute each call's effects from its own model "
-                "and task.")
-    return None
-
-
 def _qk_message(got: Scores, want: Scores, wrong: list[str], model, task, scale: float) -> str | None:
     """When only ``.q``/``.k`` names are wrong: their effects are the whole head's, or the other input's."""
     head_of = {n: n.rsplit(".", 1)[0] for n in want.names if n.endswith((".q", ".k"))}
@@ -195,6 +185,9 @@ def _qk_message(got: Scores, want: Scores, wrong: list[str], model, task, scale:
         return ("your effects for the .k names are those of the queries (or the .q names those of the keys): a "
                 ".k name is patched with patch_nodes(model, task, 'k', ...), a .q name with 'q'; read the kind "
                 "from the name's suffix.")
+    if all(abs(float(got[n]) - float(want[n]) - other[flip[n]]) <= 2e-3 * scale for n in wrong):
+        return ("your effects for the .q/.k names are the query's effect plus the key's (both inputs of the head "
+                "patched, one at a time, and added): a .q name patches only the query input, a .k name only the key.")
     return None
 
 
@@ -265,7 +258,7 @@ def _values_message(got: Scores, want: Scores, est: Scores, model, task, label: 
         what = _proportional(k, clean_m, corr_m, task, model, len(want.names))
         return (f"your effects are proportional to the expected ones, {what}; verification reports the raw noising "
                 "effect M(clean with c := corrupt) - M(clean) of each component, as patching returns it." + numbers)
-    as_node = _edge_as_node(got, wrong, model, task, scale)
+    as_node = _edge_as_node(got, wrong, model, task, scale) or positions_summed_message(got, wrong, model, task, scale)
     if as_node:
         return as_node + numbers
     kinds = sorted({"edges" if "->" in n else "nodes" for n in wrong})
@@ -351,6 +344,7 @@ def check_verify_top(learner_fn) -> None:
     """Learner check for ``verify_top_k(model, task, scores, k) -> Scores``: names, order and effects."""
     lengths: dict[int, int] = {}  # k -> how many names the learner returned
     seen: dict[int, dict[str, float]] = {}  # id(model) -> the effects of the calls before, by name
+    earlier: list[list[str]] = []  # each earlier call's estimate, its names by |score|
     for label, model, task, est, k in _cases():
         want = remembered(("verify_top", id(model), id(task), id(est), k), lambda: verify_top(model, task, est, k),
                           model, task, est)
@@ -378,5 +372,7 @@ def check_verify_top(learner_fn) -> None:
         if message is None:
             message = _values_message(got, want, est, model, task, label)
         if message is not None:
-            raise CheckFailed(_stale_message(got, want, seen.get(id(model), {})) or message)
+            raise CheckFailed(stale_effects_message(got, want, seen.get(id(model), {}))
+                              or stale_names_message(got, want, earlier) or message)
         seen.setdefault(id(model), {}).update({n: float(want[n]) for n in want.names})
+        earlier.append(list(est.order(absolute=True)))

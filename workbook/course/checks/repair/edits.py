@@ -220,7 +220,8 @@ def _shown_sites(lines: list[str], changes: list[tuple[ast.AST, ast.AST, ast.AST
 
 
 _RANK = (r"^einsum `", r"where a (mean|sum)|median|maxim|minim", r"axis|keepdim|transpose|permute|einsum the letters",
-         r"off by one|slice", r"where `|belongs", r"sign|swapped|wrong order|absolute|clamp|filter|^the mask `", r"extra")
+         r"off by one|slice", r"where `|belongs", r"sign|swapped|wrong order|absolute|clamp|filter|^the mask `",
+         r"extra")
 
 
 #: edits made only where one particular construct stands (a built-in sum with dim=, `x.shape()`, zip, `or`):

@@ -9,7 +9,11 @@ the line shows it:
 - ``x - (y - x)`` where ``x + (y - x)`` belongs moves ``x`` the opposite way along the difference (the patched
   value is ``y`` itself);
 - a condition on state kept from an earlier call (``hasattr(the_function, ...)``, ``key in A_MODULE_DICT``, a
-  module-level value tested against None) decides whether a stored result is reused: the state is kept across calls.
+  module-level value tested against None) decides whether a stored result is reused: the state is kept across calls;
+- a twin name swapped on a cache lookup (``corr[...hook_k]`` where ``clean[...]`` belongs) reads that run's
+  quantity, named from the hook ("the corrupt run's keys");
+- a ``linspace`` whose count is one off (``steps + 1``) gives one point too many;
+- a fixed pair index moved (``task.clean[0]`` -> ``task.clean[1]``): one pair's prompts are read for every pair.
 
 Each returns "" when the line does not show it. Nothing is evaluated; only the line's ``ast`` is read.
 """
@@ -17,6 +21,7 @@ Each returns "" when the line does not show it. Nothing is evaluated; only the l
 from __future__ import annotations
 
 import ast
+import re
 from typing import Callable
 
 from workbook.course.checks.repair.edits import Edit
@@ -81,6 +86,57 @@ def _stored_state(tree: ast.AST, fn: Callable) -> str:
     return ""
 
 
+#: what a hook holds, for "the corrupt run's keys (hook_k)"
+_HOLDS = {"q": "queries", "k": "keys", "v": "values", "z": "head outputs z", "pattern": "attention pattern",
+          "attn_scores": "attention scores", "result": "head outputs", "attn_out": "attention outputs",
+          "mlp_out": "MLP outputs", "resid_pre": "residual stream", "resid_mid": "residual stream",
+          "resid_post": "residual stream", "embed": "token embeddings", "q_input": "query inputs",
+          "k_input": "key inputs", "v_input": "value inputs", "mlp_in": "MLP inputs"}
+
+
+def _which_run(tree: ast.AST, after: ast.AST | None, words: str) -> str:
+    """For "`corr` where `clean` belongs": which quantity of which run is read, from the hook name it indexes."""
+    found = re.match(r"`(\w+)` where `(\w+)` belongs: the (\w+) run's values read where the (\w+) run's", words)
+    if not found:
+        return ""
+    kept = {unparsed(n) for n in ast.walk(after)} if after is not None else set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id == found.group(1) \
+                and unparsed(node) not in kept:
+            hook = re.search(r"hook_(\w+?)[\"']", unparsed(node.slice))
+            held = _HOLDS.get(hook.group(1)) if hook else None
+            if held:
+                return (f"here the {found.group(3)} run's {held} (hook_{hook.group(1)}) are read where the "
+                        f"{found.group(4)} run's {held} belong")
+    return ""
+
+
+def _point_count(tree: ast.AST, words: str) -> str:
+    """For "adding `1` is extra" on the count of a ``linspace``: one point too many (or too few)."""
+    found = re.match(r"(adding|subtracting) `1` is extra", words)
+    if not found:
+        return ""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "linspace":
+            count = node.args[2] if len(node.args) > 2 else next(
+                (k.value for k in node.keywords if k.arg == "steps"), None)
+            if isinstance(count, ast.BinOp) and isinstance(count.right, ast.Constant) and count.right.value == 1:
+                more = "too many" if found.group(1) == "adding" else "too few"
+                return (f"linspace's third argument is the number of points, so `{unparsed(count)}` gives one point "
+                        f"{more}, and their spacing is no longer the step between them")
+    return ""
+
+
+def _one_pair(before: str, words: str) -> str:
+    """For a fix that moves ``task.clean[0]`` to another index: one pair's tokens are read for every pair."""
+    found = re.search(r"\btask\.(clean|corrupt|answer|wrong)\[(\d+)\]", before)
+    if not found or "belongs" not in words:
+        return ""
+    return (f"`{found.group(0)}` is prompt pair {found.group(2)}'s alone: a value read from one pair is used for every "
+            "pair, and the fix only picks a pair for which that happens to be right on the test cases; compute it "
+            "from each pair's own prompts")
+
+
 def meaning(fn: Callable, edit: Edit) -> str:
     """What ``edit`` changes in the method's terms, read off its line (see the module docstring); "" if nothing."""
     tree = _parsed(edit.before)
@@ -94,4 +150,4 @@ def meaning(fn: Callable, edit: Edit) -> str:
         return _opposite_way(tree)
     if words.startswith(("the `not` is extra", "the condition is inverted")):
         return _stored_state(tree, fn)
-    return ""
+    return _which_run(tree, after, words) or _point_count(tree, words) or _one_pair(edit.before, words)

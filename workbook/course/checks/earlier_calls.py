@@ -1,0 +1,43 @@
+"""verify_top results carried over from an earlier call of the learner's function, for :mod:`.workflow`'s check.
+
+The check calls the learner's ``verify_top_k`` several times in one run (other estimates, other k, the same names on
+another task). A function that keeps state between calls (a cache keyed by the name only, a ranking stored on the
+function, a module-level dict, a dict as a default argument) returns what it computed before:
+:func:`stale_effects_message` names effects of an earlier call returned again for the same names,
+:func:`stale_names_message` names a ranking of an earlier call's estimate returned for this call's.
+"""
+
+from __future__ import annotations
+
+from workbook.core.scores import Scores
+
+__all__ = ["stale_effects_message", "stale_names_message"]
+
+KEPT = ("something is kept between calls (a cache keyed by the name only, a ranking or result stored on the "
+        "function or in a module-level variable, a dict as a default argument)")
+
+
+def stale_effects_message(got: Scores, want: Scores, before: dict[str, float]) -> str | None:
+    """The effects of an earlier call on another task of the same model (``before``: name -> exact effect there),
+    returned again for the same names; else None."""
+    names = [n for n in want.names if n in before and n in set(got.names)]
+    scale = max(max((abs(float(want[n])) for n in want.names), default=0.0), 1e-9)
+    if not names or all(abs(before[n] - float(want[n])) <= 2e-3 * scale for n in names):
+        return None
+    if all(abs(float(got[n]) - before[n]) <= 2e-3 * scale for n in names):
+        return (f"your effects for {', '.join(names[:3])} are those of an earlier call on another task (the same "
+                f"names, the same numbers): {KEPT}; compute each call's effects from its own model and task.")
+    return None
+
+
+def stale_names_message(got: Scores, want: Scores, earlier: list[list[str]]) -> str | None:
+    """This call's names are the top of an earlier call's estimate (``earlier``: each earlier estimate's names by
+    |score|), not of this call's; else None."""
+    names = list(got.names)
+    if not names or set(names) == set(want.names):
+        return None
+    for ranking in earlier:
+        if names == ranking[:len(names)]:
+            return (f"your names {names[:4]} are the top of the estimate of an earlier call, not of this call's "
+                    f"scores: {KEPT}; rank this call's own scores on every call.")
+    return None
