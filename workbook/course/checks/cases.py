@@ -33,21 +33,23 @@ __all__ = ["SEPARATING", "SHARP", "separating_cases", "dims_of", "factors_of", "
 SEPARATING = ((31, 3, 5, 4, 6, 7), (32, 4, 2, 7, 5, 6))
 
 
-def separating_cases(d_vocab: int = 23, rows=SEPARATING,
-                     init_range: float | None = None) -> list[tuple[str, object, Task]]:
+def separating_cases(d_vocab: int = 23, rows=SEPARATING, init_range: float | None = None,
+                     layer_scaled: bool = False) -> list[tuple[str, object, Task]]:
     """``[(label, model, task)]``: random GPT-2s with all sizes different (see module docstring).
 
     ``init_range``: the weights' initial standard deviation (GPT-2's 0.02 by default, which leaves attention
-    near uniform and the model near linear; 0.2 gives peaked attention, see :data:`SHARP`). Built once per check
-    call (:func:`~workbook.course.checks.quick.remembered`)."""
-    return list(remembered(("separating", d_vocab, tuple(rows), init_range),
-                           lambda: _separating(d_vocab, rows, init_range)))
+    near uniform and the model near linear; 0.2 gives peaked attention, see :data:`SHARP`). ``layer_scaled``:
+    attention scores divided by ``sqrt(d_head) * (layer + 1)`` (GPT-2's ``scale_attn_by_inverse_layer_idx``), so
+    each layer has its own scale. Built once per check call (:func:`~workbook.course.checks.quick.remembered`)."""
+    return list(remembered(("separating", d_vocab, tuple(rows), init_range, layer_scaled),
+                           lambda: _separating(d_vocab, rows, init_range, layer_scaled)))
 
 
-def _separating(d_vocab: int, rows, init_range: float | None) -> list[tuple[str, object, Task]]:
+def _separating(d_vocab: int, rows, init_range: float | None, layer_scaled: bool) -> list[tuple[str, object, Task]]:
     out = []
     for seed, L, H, dh, B, T in rows:
         more = {} if init_range is None else {"initializer_range": init_range}
+        more.update({"scale_attn_by_inverse_layer_idx": True} if layer_scaled else {})
         model = build_gpt2(seed=seed, n_layers=L, n_heads=H, d_model=H * dh, d_mlp=4 * H * dh + 4,
                            d_vocab=d_vocab, n_ctx=max(8, T), **more)
         g = torch.Generator().manual_seed(seed)
@@ -57,7 +59,8 @@ def _separating(d_vocab: int, rows, init_range: float | None) -> list[tuple[str,
         answer = clean[:, T // 2]
         wrong = (answer + 1 + torch.arange(B)) % d_vocab
         task = Task(clean, corrupt, answer, wrong)
-        sharp = "" if init_range is None else f", weights of scale {init_range:g} (peaked attention)"
+        sharp = ("" if init_range is None else f", weights of scale {init_range:g} (peaked attention)") + (
+            ", attention scaled by 1/(layer + 1)" if layer_scaled else "")
         out.append((f"a random model ({L} layers x {H} heads, d_head {dh}{sharp}; {B} prompts x {T} tokens)", model,
                     task))
     return out
@@ -65,8 +68,9 @@ def _separating(d_vocab: int, rows, init_range: float | None) -> list[tuple[str,
 
 #: one separating model with weights 10x GPT-2's initial scale: its attention is peaked, so a first-order estimate
 #: (the QK fix) and the exact effect it estimates differ by 10-30 % there, where the near-uniform attention of the
-#: other test models makes them agree to 0.3 %
-SHARP = {"rows": SEPARATING[:1], "init_range": 0.2}
+#: other test models makes them agree to 0.3 %; it is far from linear, so slips that a near-linear model hides
+#: (an edge zeroed, positions patched one at a time) show; and each layer has its own attention scale
+SHARP = {"rows": SEPARATING[:1], "init_range": 0.2, "layer_scaled": True}
 
 
 def describe_model(model, task: Task) -> str:

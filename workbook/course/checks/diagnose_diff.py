@@ -29,6 +29,7 @@ from workbook.course.checks.shapes import shape_message
 from workbook.course.checks.source_lines import describe_numbers as _describe
 from workbook.course.checks.source_lines import point_at
 from workbook.course.checks.structure import (
+    probe_diagonal,
     probe_flat_axis,
     probe_flat_index,
     probe_groups,
@@ -186,6 +187,12 @@ def _probe_affine(c: Case) -> Finding | None:
                                             "normalisation.")
     if abs(a - 1) <= REL_PROBE or abs(b) <= REL_PROBE * c.scale * abs(a):
         return None  # a plain offset or a plain factor: the probes before this one
+    clean = c.scalars.get("M(clean)")
+    if clean is not None and abs(a + 1) <= 1e-3 and abs(b + 2 * clean) <= 1e-2 * max(abs(clean), c.scale):
+        return Finding("affine:negated_patched", "your numbers are -(expected) - 2 M(clean): the patched run is "
+                                                 "measured with the metric negated (answer and wrong swapped for it, "
+                                                 "or -M) while M(clean) is measured as it is; measure both runs with "
+                                                 "the task's own metric.")
     if abs(b + a * mean) <= 1e-3 * max(abs(a * mean), abs(b), 1e-9):
         return Finding("affine:centred", f"your numbers are the expected ones centred (their mean, {mean:.3g}, "
                                           f"subtracted) and multiplied by {a:.3g}: drop the centring and the factor.")
@@ -226,8 +233,8 @@ def _probe_zero(c: Case) -> Finding | None:
 
 
 PROBES = (_probe_zero, _probe_constant, _probe_sign, _probe_abs, _probe_abs_inside, _probe_scale, _probe_offset,
-          _probe_affine, probe_swap, probe_flat_index, probe_shift, probe_one_slice, probe_flat_axis, probe_groups,
-          probe_subset)
+          _probe_affine, probe_swap, probe_diagonal, probe_flat_index, probe_shift, probe_one_slice, probe_flat_axis,
+          probe_groups, probe_subset)
 
 
 def describe_numbers(c: Case, n: int = 3) -> str:

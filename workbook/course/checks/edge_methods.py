@@ -28,7 +28,7 @@ from workbook.core.task import Task
 from workbook.course.checks._runner import CheckFailed, learner_check
 from workbook.course.checks.batch_order import order_lead
 from workbook.course.checks.case import not_a_tensor
-from workbook.course.checks.cases import call_guarded, describe_model, dims_of, factors_of, separating_cases
+from workbook.course.checks.cases import SHARP, call_guarded, describe_model, dims_of, factors_of, separating_cases
 from workbook.course.checks.diagnose_diff import Case, diagnose, shape_message
 from workbook.course.checks.edge_hints import EAP_HINTS, IG_HINTS
 from workbook.course.checks.gradpath_variants import GP_HINTS, gradpath_variants
@@ -68,7 +68,7 @@ def _check_cases(chapter: int) -> list[tuple[str, object, Task]]:
     name = {3: "flat_region", 4: "path_saturation"}[chapter]
     model, task = remembered(("specimen", name), lambda: build(name))
     return in_quick_order([(f"the {name} specimen, the chapter's model ({describe_model(model, task)})", model, task)]
-                          + separating_cases())
+                          + separating_cases() + separating_cases(**SHARP))
 
 
 def _edge_groups(graph: Graph) -> dict[str, torch.Tensor]:

@@ -100,6 +100,9 @@ KNOWN_ERRORS = (
      r"attribute)",
      "a method used without its call: `x.clone` (or .detach, .sum, ...) is the method itself, not its result; "
      "call it, x.clone()."),
+    (r"'type' object does not support the context manager protocol|'type' object has no attribute '__enter__'",
+     "a context manager's class used without its call: `with torch.enable_grad:` (or no_grad, inference_mode) names "
+     "the class; call it, `with torch.enable_grad():`, with the parentheses."),
     (r"Subtraction, the `-` operator, with a bool tensor is not supported",
      "a boolean mask is inverted with ~mask (or mask.logical_not()); 1 - mask works only on a 0/1 float mask."),
     (r"hook '.*' has changed the size of value",

@@ -10,11 +10,13 @@ agrees on its key.
 
 from __future__ import annotations
 
+import torch
+
 from workbook.course.checks.case import REL_PROBE, Case, Finding
 from workbook.course.checks.case import close_to as _close
 
-__all__ = ["probe_swap", "probe_flat_index", "probe_shift", "probe_one_slice", "probe_flat_axis", "probe_groups",
-           "probe_subset", "shift_text"]
+__all__ = ["probe_swap", "probe_diagonal", "probe_flat_index", "probe_shift", "probe_one_slice", "probe_flat_axis",
+           "probe_groups", "probe_subset", "shift_text"]
 
 def probe_swap(c: Case) -> Finding | None:
     n = c.want.dim()
@@ -65,6 +67,21 @@ def _stored_at(want, slot) -> object | None:
                 return None
             flat[k] = want[i, j]
     return flat.view(want.shape)
+
+
+def probe_diagonal(c: Case) -> Finding | None:
+    """Yours are the expected values with the entries [i, i] of the first two axes set to 0 (a fill_diagonal_)."""
+    if c.want.dim() < 2 or min(c.want.shape[:2]) < 2:
+        return None
+    n = min(c.want.shape[:2])
+    cleared = c.want.clone()
+    cleared[torch.arange(n), torch.arange(n)] = 0
+    if _close(cleared, c.want, REL_PROBE, c.scale) or not c.close(cleared, REL_PROBE):
+        return None
+    a, b = c.axes[0], c.axes[1]
+    return Finding("diagonal", f"your values are the expected ones with the entries where {a} index = {b} index "
+                               f"(the diagonal, [i, i]) set to 0: a fill_diagonal_ or an identity mask, which removes "
+                               f"real entries ({a} i and {b} i are different things that happen to share an index).")
 
 
 def probe_flat_index(c: Case) -> Finding | None:
@@ -148,6 +165,11 @@ _THROUGH_LATER = (" Or is the effect that passes through later layers lost? In t
 
 
 def _subset_last(ax: str, tail: str) -> Finding:
+    if tail:  # every other slice is 0: the buffer made again in each iteration, or those entries never written
+        return Finding(f"subset:{ax}:last", f"only the last {ax} is right and every other {ax} of yours is 0: the "
+                                            f"output is re-created (torch.zeros) inside the {ax} loop, so each "
+                                            f"iteration wipes the {ax}s written before and only the last one is left, "
+                                            f"or the earlier {ax}s are never written (an index -1 or a fixed index).")
     return Finding(f"subset:{ax}:last", f"only the last {ax} is right{tail}; every other {ax} differs. Did you use "
                                         f"index -1 (or only the {ax} where the metric is read), is a {ax} index off by "
                                         f"one (clamped at the end), or were the earlier entries overwritten by later "
@@ -169,12 +191,16 @@ def _subset_all_but_first(ax: str, tail: str) -> Finding:
 
 
 def _subset_first(ax: str, tail: str) -> Finding:
+    per_layer = (" Or a per-layer quantity is computed once, for layer 0, outside the layer loop (such as the "
+                 "attention scale attn_scale(model, 0), where each layer has its own: attn_scale(model, l))"
+                 if ax == "layer" else "")
     return Finding(f"subset:{ax}:first", f"only the first {ax} is right{tail}; every later {ax} differs: something "
                                          f"carries over from one iteration of your loop to the next (an activation or "
                                          f"cache edited in place and reused, a hook that stays registered, a patch or "
                                          f"running sum never reset), the later {ax}s read another {ax}'s values (a "
                                          f"list of names indexed by {ax} that holds several names per {ax}, e.g. q "
-                                         f"and k interleaved), or the loop stops early or an index is off by one.")
+                                         f"and k interleaved), or the loop stops early or an index is off by one."
+                                         + per_layer + ("." if per_layer else ""))
 
 
 def probe_subset(c: Case) -> list[Finding] | None:
@@ -190,7 +216,7 @@ def probe_subset(c: Case) -> list[Finding] | None:
         n = len(match)
         bad = [j for j in range(n) if match[j] is False]
         zero = all(c.got.select(i, j).abs().max().item() <= 1e-9 for j in bad)
-        tail = " (yours are 0 there)" if zero else ""
+        tail = " (yours are 0 where they differ)" if zero else ""
         ok = [bool(v) for v in match]  # a slice that is ~0 on both sides does not count as right
         if n == 2 and ok == [False, True]:  # two slices: "only the last" is also "all but the first"
             found += [_subset_last(ax, tail), _subset_all_but_first(ax, tail)]

@@ -12,6 +12,8 @@ alphabetical order, kinds not handled, |effect|, a flipped sign, the estimate's 
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
 from workbook.core.errors import WorkbookError
@@ -42,8 +44,11 @@ def _cases() -> list[tuple[str, object, object, Scores, int]]:
 def _build_cases() -> list[tuple[str, object, object, Scores, int]]:
     model, task = zoo.load_model("mixture"), zoo.load_task("mixture", n=8, seed=0, task="ioi")
     label = f"the chapter's mixture model on IOI ({describe_model(model, task)})"
+    sva = zoo.load_task("mixture", n=8, seed=0, task="sva")  # a task with its own metric (a probability difference)
     out = [(label, model, task, probe_scores(model, "mixed", task.batch_size), K),
-           (label, model, task, probe_scores(model, "edge", task.batch_size), K - 1)]
+           (label, model, task, probe_scores(model, "edge", task.batch_size), K - 1),
+           (f"the chapter's mixture model on agreement, whose metric is a probability difference "
+            f"({describe_model(model, sva)})", model, sva, probe_scores(model, "node", sva.batch_size), K)]
     for rlabel, m, t in separating_cases()[:1]:
         out.append((rlabel, m, t, probe_scores(m, "node", t.batch_size), K - 2))
         out.append((rlabel, m, t, tied_scores(m), K - 2))
@@ -211,7 +216,20 @@ def _values_message(got: Scores, want: Scores, est: Scores, model, task, label: 
     if close(d):
         return ("these are denoising effects (clean values patched into the corrupt run, minus M(corrupt)): "
                 "verification here is noising, M(clean with c := corrupt) - M(clean)." + numbers)
+    if task.metric != "logit_diff":
+        plain = verify_top(model, dataclasses.replace(task, metric="logit_diff"), est, len(want))
+        if close(torch.tensor([float(plain[n]) for n in want.names])):
+            return ("your effects are measured with the logit difference, not this task's own metric (here "
+                    f"{getattr(task.metric, '__name__', task.metric)}): the task was rebuilt or scored without its "
+                    "metric (wb.make_task falls back to the logit difference); patch with the task you were given."
+                    + numbers)
     wrong = [n for n, a, b in zip(want.names, g.tolist(), w.tolist()) if abs(a - b) > 2e-3 * scale]
+    kinds = {node_kind_of(n) for n in wrong}
+    if all(float(got[n]) == 0 for n in wrong) and all(
+            sum(node_kind_of(n) == kind and float(got[n]) != 0 for n in want.names) == 1 for kind in kinds):
+        return (f"the effects of {wrong} are 0 and one name of each kind keeps its effect: the names are grouped by "
+                "kind, but each group is rebuilt for every name (groups[kind] = [name]) where the name is added to "
+                "it (.append), so only the last name of each kind is patched." + numbers)
     said = _qk_message(got, want, wrong, model, task, scale)
     if said:
         return said + numbers
