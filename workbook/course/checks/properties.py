@@ -116,9 +116,9 @@ def identical_prompts(fn: Callable, cases: list[tuple[str, object, Task]], *args
 
 
 MIXES = ("(most often the deltas and the gradients averaged over the batch before they are multiplied: the product "
-         "of the means instead of the mean of the per-pair products; or an absolute "
-         "value or a normalisation applied after averaging over pairs, a norm or step length computed over the "
-         "whole batch, or one pair's activations read for another, as with a shifted or reversed batch index)")
+         "of the means instead of the mean of the per-pair products; or an absolute value, a square or a "
+         "normalisation applied after averaging over pairs, a norm or step length computed over the whole batch, "
+         "or one pair's activations read for another, as with a shifted or reversed batch index)")
 
 
 def batch_mean(fn: Callable, cases: list[tuple[str, object, Task]], *args, reference: Callable | None = None,

@@ -12,8 +12,6 @@ alphabetical order, kinds not handled, |effect|, a flipped sign, the estimate's 
 
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 
 from workbook.core.errors import WorkbookError
@@ -23,9 +21,9 @@ from workbook.course.checks.case import count_ratios
 from workbook.course.checks.cases import SHARP, call_guarded, describe_model, separating_cases
 from workbook.course.checks.earlier_calls import stale_effects_message, stale_names_message
 from workbook.course.checks.joint_edges import joint_edges_message
-from workbook.course.checks.node_positions import positions_summed_message
 from workbook.course.checks.probe_estimates import K, probe_scores, tied_scores
 from workbook.course.checks.quick import quick, remembered
+from workbook.course.checks.top_effects import metric_or_groups_message, positions_summed_message
 from workbook.models import zoo
 from workbook.patching.nodes import node_kind_of, patch_nodes
 from workbook.patching.verify import patch_each, verify_top
@@ -216,20 +214,10 @@ def _values_message(got: Scores, want: Scores, est: Scores, model, task, label: 
     if close(d):
         return ("these are denoising effects (clean values patched into the corrupt run, minus M(corrupt)): "
                 "verification here is noising, M(clean with c := corrupt) - M(clean)." + numbers)
-    if task.metric != "logit_diff":
-        plain = verify_top(model, dataclasses.replace(task, metric="logit_diff"), est, len(want))
-        if close(torch.tensor([float(plain[n]) for n in want.names])):
-            return ("your effects are measured with the logit difference, not this task's own metric (here "
-                    f"{getattr(task.metric, '__name__', task.metric)}): the task was rebuilt or scored without its "
-                    "metric (wb.make_task falls back to the logit difference); patch with the task you were given."
-                    + numbers)
     wrong = [n for n, a, b in zip(want.names, g.tolist(), w.tolist()) if abs(a - b) > 2e-3 * scale]
-    kinds = {node_kind_of(n) for n in wrong}
-    if all(float(got[n]) == 0 for n in wrong) and all(
-            sum(node_kind_of(n) == kind and float(got[n]) != 0 for n in want.names) == 1 for kind in kinds):
-        return (f"the effects of {wrong} are 0 and one name of each kind keeps its effect: the names are grouped by "
-                "kind, but each group is rebuilt for every name (groups[kind] = [name]) where the name is added to "
-                "it (.append), so only the last name of each kind is patched." + numbers)
+    said = metric_or_groups_message(got, want, est, model, task, wrong, close)
+    if said:
+        return said + numbers
     said = _qk_message(got, want, wrong, model, task, scale)
     if said:
         return said + numbers
