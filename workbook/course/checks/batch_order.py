@@ -18,9 +18,10 @@ from typing import Callable
 
 import torch
 
-from workbook.course.checks.case import REL, close_to
+from workbook.course.checks.case import REL, Case, close_to
+from workbook.course.checks.earlier_calls import stale_lead
 
-__all__ = ["ORDER_TEXT", "order_lead"]
+__all__ = ["ORDER_TEXT", "leads", "order_lead"]
 
 ORDER_TEXT = ("your result changes when the same prompt pairs come in another order (the batch rolled by one, on "
               "{label}), although it is a mean over the pairs, which no order changes: something of one pair is used "
@@ -59,3 +60,10 @@ def order_lead(fn: Callable, cases: list[tuple[str, object, object]], message: s
         if again is not None and again.shape == first.shape and close_to(again, first, REL, scale):
             return ORDER_TEXT.format(label=label) + " " + message[0].upper() + message[1:]
     return message
+
+
+def leads(fn: Callable, all_cases: list[tuple[str, object, object]], cases: list[Case], message: str | None,
+          extra_args: tuple = ()) -> str | None:
+    """``message`` led by what is true of the learner's function across calls: a result kept from an earlier call
+    (:func:`~.earlier_calls.stale_lead`), or one that depends on the order of the prompt pairs (:func:`order_lead`)."""
+    return stale_lead(cases, order_lead(fn, all_cases, message, extra_args))

@@ -25,8 +25,8 @@ from workbook.course.checks.crash import explain_crash
 from workbook.course.checks.quick import remembered
 from workbook.models.loading import build_gpt2
 
-__all__ = ["SEPARATING", "SHARP", "separating_cases", "dims_of", "factors_of", "call_guarded", "describe_model",
-           "head_label"]
+__all__ = ["SEPARATING", "SHARP", "SWAPPED", "swapped_case", "separating_cases", "dims_of", "factors_of",
+           "call_guarded", "describe_model", "head_label"]
 
 # (seed, n_layers, n_heads, d_head, batch, seq): in a row no two of n_layers, n_layers - 1, n_heads,
 # d_head, batch and seq are equal; across rows n_layers, batch and seq differ.
@@ -64,6 +64,16 @@ def _separating(d_vocab: int, rows, init_range: float | None, layer_scaled: bool
         out.append((f"a random model ({L} layers x {H} heads, d_head {dh}{sharp}; {B} prompts x {T} tokens)", model,
                     task))
     return out
+
+
+SWAPPED = ", its clean and corrupt prompts swapped"
+
+
+def swapped_case() -> list[tuple[str, object, Task]]:
+    """The first separating model once more, on its task with clean and corrupt swapped: a second call on the same
+    model with another task, where a result kept from the earlier call (a cache keyed by the model) shows."""
+    label, model, task = separating_cases()[0]
+    return [(label + SWAPPED, model, task.swapped())]
 
 
 #: one separating model with weights 10x GPT-2's initial scale: its attention is peaked, so a first-order estimate

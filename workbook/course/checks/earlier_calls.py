@@ -10,8 +10,10 @@ function, a module-level dict, a dict as a default argument) returns what it com
 from __future__ import annotations
 
 from workbook.core.scores import Scores
+from workbook.course.checks.case import REL, Case, close_to
+from workbook.course.checks.cases import SWAPPED
 
-__all__ = ["stale_effects_message", "stale_names_message"]
+__all__ = ["stale_effects_message", "stale_lead", "stale_names_message"]
 
 KEPT = ("something is kept between calls (a cache keyed by the name only, a ranking or result stored on the "
         "function or in a module-level variable, a dict as a default argument)")
@@ -41,3 +43,22 @@ def stale_names_message(got: Scores, want: Scores, earlier: list[list[str]]) -> 
             return (f"your names {names[:4]} are the top of the estimate of an earlier call, not of this call's "
                     f"scores: {KEPT}; rank this call's own scores on every call.")
     return None
+
+
+def stale_lead(cases: list[Case], message: str | None) -> str | None:
+    """``message`` led by the finding that a case on a task with clean and corrupt swapped (:data:`~.cases.SWAPPED`)
+    got the very result of the case on the same model's own task, where the expected results differ: state kept
+    between calls. ``message`` as it is otherwise (None when the check passed)."""
+    if not message:
+        return message
+    by_label = {c.label: c for c in cases}
+    for c in cases:
+        first = by_label.get(c.label.removesuffix(SWAPPED)) if c.label.endswith(SWAPPED) else None
+        if first is None or first.got.shape != c.got.shape or close_to(first.want, c.want, REL, c.scale):
+            continue
+        same = close_to(c.got, first.got, REL, max(first.scale, c.scale))
+        if same and not c.passes and c.got.abs().max().item() > 1e-2 * c.scale:  # a ~0 result repeats trivially
+            return (f"on {c.label} your result is the one your function gave on the same model's own task, one call "
+                    f"earlier: {KEPT}; compute everything from the model and task of each call. "
+                    + message[0].upper() + message[1:])
+    return message

@@ -26,9 +26,17 @@ from workbook.attribution.eap_ig import eap_ig
 from workbook.core.runs import cache_activations, cache_activations_and_grads
 from workbook.core.task import Task
 from workbook.course.checks._runner import CheckFailed, learner_check
-from workbook.course.checks.batch_order import order_lead
+from workbook.course.checks.batch_order import leads
 from workbook.course.checks.case import not_a_tensor
-from workbook.course.checks.cases import SHARP, call_guarded, describe_model, dims_of, factors_of, separating_cases
+from workbook.course.checks.cases import (
+    SHARP,
+    call_guarded,
+    describe_model,
+    dims_of,
+    factors_of,
+    separating_cases,
+    swapped_case,
+)
 from workbook.course.checks.diagnose_diff import Case, diagnose, shape_message
 from workbook.course.checks.edge_hints import EAP_HINTS, IG_HINTS
 from workbook.course.checks.gradpath_variants import GP_HINTS, gradpath_variants
@@ -63,12 +71,14 @@ def _specimen_cases() -> list[tuple]:
     return [build("flat_region")]
 
 
-def _check_cases(chapter: int) -> list[tuple[str, object, Task]]:
-    """The chapter's specimen first (its numbers go in the messages), then the separating models."""
+def _check_cases(chapter: int, again: bool = False) -> list[tuple[str, object, Task]]:
+    """The chapter's specimen first (its numbers go in the messages), then the separating models; ``again``: the
+    first of them once more on its swapped task (a second call on one model, for EAP-IG and GradPath, whose
+    endpoints a learner may cache per model)."""
     name = {3: "flat_region", 4: "path_saturation"}[chapter]
     model, task = remembered(("specimen", name), lambda: build(name))
     return in_quick_order([(f"the {name} specimen, the chapter's model ({describe_model(model, task)})", model, task)]
-                          + separating_cases() + separating_cases(**SHARP))
+                          + separating_cases() + (swapped_case() if again else []) + separating_cases(**SHARP))
 
 
 def _edge_groups(graph: Graph) -> dict[str, torch.Tensor]:
@@ -207,7 +217,7 @@ def _edge_check(fn, chapter: int, variants_fn, hints: dict[str, str], extra_args
     ``steps_reference(model, task, steps)``: the reference at another step count (EAP-IG), for
     :func:`properties.steps_probe`."""
     cases = []
-    all_cases = _check_cases(chapter)
+    all_cases = _check_cases(chapter, again=bool(extra_args))
     for i, (label, model, task) in enumerate(all_cases):
         graph = Graph.from_model(model)
         dims = _edge_dims(model, task, graph)
@@ -246,7 +256,7 @@ def _edge_check(fn, chapter: int, variants_fn, hints: dict[str, str], extra_args
     message = diagnose(cases, list(hints.items()), fn, properties=props,
                        clue=case_clue(fn, all_cases[:2], *extra_args, grad_run=None if extra_args else "clean",
                                       plain_grads=not extra_args))
-    message = order_lead(fn, all_cases, message, extra_args)
+    message = leads(fn, all_cases, cases, message, extra_args)
     if message:
         raise CheckFailed(message)
 
@@ -300,7 +310,7 @@ def check_gradpath(gradpath_fn, steps: int = 3, step_sizes_to_try=("scaled", "un
     """``gradpath_fn(model, task, steps, step_size) -> [steps + 1, B, P, D]`` against the reference, on the chapter's
     specimen and two separating random models with each step-size rule in ``step_sizes_to_try`` (so a function that
     ignores ``step_size`` fails one of them); messages compare displacements from ``e_clean``."""
-    base = _check_cases(4)
+    base = _check_cases(4, again=True)
     runs = [(c, s_) for s_ in step_sizes_to_try for c in base]
     cases = [_gradpath_case(gradpath_fn, label, model, task, steps, step_size, twice=i == 0)
              for i, ((label, model, task), step_size) in enumerate(runs)]

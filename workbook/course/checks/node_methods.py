@@ -22,7 +22,7 @@ from workbook.core.task import Task
 from workbook.course.checks._runner import CheckFailed, learner_check
 from workbook.course.checks.atp_variants import atp_recipe_variants, z_parts
 from workbook.course.checks.atp_variants import recipe_hints as atp_recipe_hints
-from workbook.course.checks.batch_order import order_lead
+from workbook.course.checks.batch_order import leads
 from workbook.course.checks.case import REL, close_to, not_a_tensor
 from workbook.course.checks.cases import (
     SHARP,
@@ -115,7 +115,7 @@ def _run(fn: Callable, chapter: int, axes: tuple[str, ...], build_ref: Callable,
                            reference_on=lambda m, t: build_ref(m, t)[0], **(identical or {}))
 
     clue = case_clue(fn, all_cases[:2], grad_run=grad_run, plain_grads=plain_grads and grad_run is not None)
-    message = order_lead(fn, all_cases, diagnose(cases, hints, fn, properties=props, clue=clue))
+    message = leads(fn, all_cases, cases, diagnose(cases, hints, fn, properties=props, clue=clue))
     if sharp is not None:
         message = _exact_instead(fn, message, cases, all_cases, axes, build_ref, hints, sharp)
     if message and passes:

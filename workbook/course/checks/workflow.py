@@ -50,6 +50,7 @@ def _build_cases() -> list[tuple[str, object, object, Scores, int]]:
     for rlabel, m, t in separating_cases()[:1]:
         out.append((rlabel, m, t, probe_scores(m, "node", t.batch_size), K - 2))
         out.append((rlabel, m, t, tied_scores(m), K - 2))
+        out.append((f"{rlabel}, k larger than the estimate", m, t, tied_scores(m, 3), 4))  # every name, no more
         # the same names on another task of the same model: effects kept from an earlier call show here
         out.append((f"{rlabel}, its clean and corrupt prompts swapped", m, t.swapped(),
                     probe_scores(m, "node", t.batch_size), K - 2))
