@@ -1,10 +1,12 @@
-"""verify_top results carried over from an earlier call of the learner's function, for :mod:`.workflow`'s check.
+"""Results carried over from an earlier call of the learner's function.
 
-The check calls the learner's ``verify_top_k`` several times in one run (other estimates, other k, the same names on
-another task). A function that keeps state between calls (a cache keyed by the name only, a ranking stored on the
-function, a module-level dict, a dict as a default argument) returns what it computed before:
-:func:`stale_effects_message` names effects of an earlier call returned again for the same names,
-:func:`stale_names_message` names a ranking of an earlier call's estimate returned for this call's.
+A check calls the learner's function several times in one run. A function that keeps state between calls (a cache
+keyed by the name or the model only, a ranking stored on the function, a module-level dict, a dict as a default
+argument) returns what it computed before. For verify_top (:mod:`.workflow`), which calls it with other estimates,
+other k and the same names on another task: :func:`stale_effects_message` names effects of an earlier call returned
+again for the same names, :func:`stale_names_message` a ranking of an earlier call's estimate returned for this
+call's. For EAP-IG and GradPath, whose cases include the first separating model once more on its swapped task
+(:func:`~.cases.swapped_case`): :func:`stale_lead` names a result that repeats the earlier call's.
 """
 
 from __future__ import annotations
