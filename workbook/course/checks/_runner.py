@@ -30,6 +30,7 @@ import torch
 from workbook.core.errors import WorkbookError
 from workbook.course.checks.crash import explain_crash
 from workbook.course.checks.hook_names import hook_name_trap
+from workbook.course.checks.kept_state import kept_state_lead
 from workbook.course.checks.known_errors import known_error
 from workbook.course.checks.quick import session
 from workbook.course.checks.repair import described, one_line_fix
@@ -118,11 +119,15 @@ def learner_check(fn: Callable) -> Callable:
             return _verdict(learner_fn, *args, strict=strict, **kwargs)
 
     def _fix(learner_fn: Callable, *args, **kwargs) -> str:
-        """A one-line edit that makes ``learner_fn`` pass (:mod:`.repair`), as the message's first sentence."""
+        """The message's first sentence: the state ``learner_fn`` keeps between calls when emptying it makes the check
+        pass (:mod:`.kept_state`), else a one-line edit that makes it pass (:mod:`.repair`)."""
         def check(candidate: Callable) -> None:
             with torch.enable_grad():
                 fn(candidate, *args, **kwargs)
 
+        kept = kept_state_lead(check, learner_fn)
+        if kept:
+            return kept
         found = one_line_fix(check, learner_fn)
         return "" if found is None else described(check, learner_fn, found).describe() + " "
 
