@@ -87,7 +87,7 @@ def an_extra_difference(x, m):
     (midpoint_of_the_ends, "`start = x.mean(0)`", "the midpoint of `x.mean(0)` and `x[0]` where `x.mean(0)` itself"),
     (median_of_rows, "`return x.mean(0)`", "a median over that axis where the mean belongs"),
     (spread_of_rows, "`return x.mean(0)`", "a standard deviation (the spread) where a mean belongs"),
-    (sum_over_wrong_count, "`return x.mean(0)`", "the sum is divided by `3`"),
+    (sum_over_wrong_count, "`return x.mean(0)`", "the sum's denominator `3`"),
     (half_precision, "`return (x.mean(0).float() * 1.0).double()`", "the cast to bfloat16 is extra"),
     (rescaled, "`return v`", "the factors after `v` are extra"),
     (divided_by_the_last_index, "`return total / m`", "`k` holds its last value m - 1"),

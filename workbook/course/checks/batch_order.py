@@ -12,7 +12,9 @@ front of the check's diagnosis.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import io
+import re
 import warnings
 from typing import Callable
 
@@ -21,13 +23,34 @@ import torch
 from workbook.course.checks.case import REL, Case, close_to
 from workbook.course.checks.earlier_calls import stale_lead
 
-__all__ = ["ORDER_TEXT", "leads", "order_lead"]
+__all__ = ["ORDER_TEXT", "index_zero_lines", "leads", "order_lead"]
 
 ORDER_TEXT = ("your result changes when the same prompt pairs come in another order (the batch rolled by one, on "
               "{label}), although it is a mean over the pairs, which no order changes: something of one pair is used "
               "for all of them, such as a position, token or length read from the first pair (an index [0] on the "
               "batch axis, e.g. task.clean[0]), or a value carried over from one pair to the next. Compute every "
               "per-pair quantity from that pair's own prompts.")
+
+
+def index_zero_lines(fn: Callable) -> str:
+    """" The index [0] in `g[0]` (line 12) may be it: ..." for the learner's expressions (its own source) that index
+    something with [0], other than a shape, a size or a split string: the usual way one pair's value reaches every
+    pair; "" when there is none."""
+    try:
+        lines, start = inspect.getsourcelines(fn)
+    except (OSError, TypeError):
+        return ""
+    found = []
+    for i, line in enumerate(lines):
+        code = line.split("#")[0]
+        for m in re.finditer(r"([\w.]+(\([^()]*\))?)\[0\]", code):
+            if not re.search(r"(shape|size\(\)|\.size|split\([^)]*\))$", m.group(1)):
+                found.append(f"`{m.group(0)}` (line {start + i})")
+                break
+    if not found:
+        return ""
+    return (f" The index [0] in {' and '.join(found[:2])} may be it: it keeps the first entry of an axis, the first "
+            "prompt pair's when that axis is the batch.")
 
 
 def _call(fn: Callable, model, task, extra_args: tuple) -> torch.Tensor | None:
@@ -58,7 +81,7 @@ def order_lead(fn: Callable, cases: list[tuple[str, object, object]], message: s
             continue
         again = _call(fn, model, task, extra_args)
         if again is not None and again.shape == first.shape and close_to(again, first, REL, scale):
-            return ORDER_TEXT.format(label=label) + " " + message[0].upper() + message[1:]
+            return ORDER_TEXT.format(label=label) + index_zero_lines(fn) + " " + message[0].upper() + message[1:]
     return message
 
 

@@ -5,6 +5,9 @@
   ``n_layers`` where ``n_heads`` belongs, or sums the wrong axis, gives a wrong shape or wrong
   numbers instead of passing by coincidence. The two models also differ from each other in
   every size, so a scale factor (``B``, ``seq``, ``L-1``) is identified by two values.
+* :func:`swapped_case`, :func:`small_change_case`, :func:`nonlinear_metric_case`: the first separating model once
+  more, on its task swapped, changed in one token only, or measured with the probability difference;
+  :func:`random_cases`: small random GPT-2s kept for scripts and tests.
 * :func:`call_guarded`: calls the learner's function and fails when it changed its inputs
   (task tokens, model weights, a hook left on the model) or when a second call gives other
   numbers (something accumulates between calls).
@@ -13,6 +16,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from typing import Callable
@@ -25,8 +29,9 @@ from workbook.course.checks.crash import explain_crash
 from workbook.course.checks.quick import remembered
 from workbook.models.loading import build_gpt2
 
-__all__ = ["SEPARATING", "SHARP", "SWAPPED", "swapped_case", "separating_cases", "dims_of", "factors_of",
-           "call_guarded", "describe_model", "head_label"]
+__all__ = ["SEPARATING", "SHARP", "SWAPPED", "SMALL", "NONLINEAR", "swapped_case", "small_change_case",
+           "nonlinear_metric_case", "separating_cases", "random_cases", "dims_of", "factors_of", "call_guarded",
+           "describe_model", "head_label"]
 
 # (seed, n_layers, n_heads, d_head, batch, seq): in a row no two of n_layers, n_layers - 1, n_heads,
 # d_head, batch and seq are equal; across rows n_layers, batch and seq differ.
@@ -67,6 +72,8 @@ def _separating(d_vocab: int, rows, init_range: float | None, layer_scaled: bool
 
 
 SWAPPED = ", its clean and corrupt prompts swapped"
+SMALL = ", its corrupt prompts equal to the clean ones but for one token of one pair"
+NONLINEAR = ", its metric the probability difference (not linear in the logits)"
 
 
 def swapped_case() -> list[tuple[str, object, Task]]:
@@ -74,6 +81,27 @@ def swapped_case() -> list[tuple[str, object, Task]]:
     model with another task, where a result kept from the earlier call (a cache keyed by the model) shows."""
     label, model, task = separating_cases()[0]
     return [(label + SWAPPED, model, task.swapped())]
+
+
+def small_change_case() -> list[tuple[str, object, Task]]:
+    """The first separating model once more, on a task whose corrupt prompts equal the clean ones but for one token
+    of one pair: every component's output changes only a little, but the effects are not 0 (a component skipped
+    when its change looks small shows)."""
+    def made() -> list[tuple[str, object, Task]]:
+        label, model, task = separating_cases()[0]
+        corrupt = task.clean.clone()
+        corrupt[0, -2] = (task.clean[0, -2] + 1) % model.cfg.d_vocab
+        return [(label + SMALL, model, dataclasses.replace(task, corrupt=corrupt))]
+    return list(remembered(("small change",), made))
+
+
+def nonlinear_metric_case() -> list[tuple[str, object, Task]]:
+    """The first separating model once more, its task measured with the probability difference, which is not linear
+    in the logits (a metric applied to a difference of logits, right with the logit difference, shows)."""
+    def made() -> list[tuple[str, object, Task]]:
+        label, model, task = separating_cases()[0]
+        return [(label + NONLINEAR, model, dataclasses.replace(task, metric="prob_diff"))]
+    return list(remembered(("nonlinear metric",), made))
 
 
 #: one separating model with weights 10x GPT-2's initial scale: its attention is peaked, so a first-order estimate
@@ -206,3 +234,19 @@ def call_guarded(fn: Callable, model, task: Task, *args, twice: bool = False, di
         if problem:
             raise CheckFailed(problem)
     return out.detach() if isinstance(out, torch.Tensor) else out
+
+
+def random_cases(n_layers: int = 2, seeds: tuple[int, ...] = (101, 202)) -> list[tuple[str, object, Task]]:
+    """Small random GPT-2 models with a clean/corrupt task each: ``[(label, model, task)]``.
+
+    Kept for scripts and tests; the checks themselves use :func:`cases.separating_cases`.
+    """
+    out = []
+    for seed in seeds:
+        model = build_gpt2(seed=seed, n_layers=n_layers, d_model=32, n_heads=2, d_vocab=20, d_mlp=32)
+        g = torch.Generator().manual_seed(seed)
+        clean = torch.randint(0, 20, (3, 6), generator=g)
+        corr = clean.clone()
+        corr[:, 1:4] = torch.randint(0, 20, (3, 3), generator=g)
+        out.append((f"random model (seed {seed})", model, Task(clean, corr, clean[:, 2], corr[:, 2])))
+    return out

@@ -173,7 +173,7 @@ def _key(err: KeyError, values: dict[str, object], dims: dict[str, int]) -> str 
     return (f"the dict {n} has no entry {key!r}: it holds {len(d)} other entries (e.g. {list(d)[:3]})." + (roles or
             asked + " Or it was filled from another list of names (activation names and gradient names swapped, "
             "sources and destinations swapped), or overwritten by a later assignment (one kind's results replacing "
-            "another's) instead of updated."))
+            "another's) instead of updated.") + _kind_missing(key, d))
 
 
 GRAD_NONE = ("A .grad is None on a tensor that is not a leaf (an activation inside the model): after backward() only "
@@ -189,6 +189,24 @@ def _none(values: dict[str, object], line: str) -> str | None:
     if ".grad" in line:
         return "a .grad on that line is None. " + GRAD_NONE
     return None
+
+
+def _component_kind(name: str) -> str | None:
+    """A component name's kind, for verify_top's names: "edge", "q", "k", "v", "MLP", "head"; None for another key."""
+    for kind, pattern in (("edge", r".+->.+"), ("q", r"L\d+H\d+\.q"), ("k", r"L\d+H\d+\.k"), ("v", r"L\d+H\d+\.v"),
+                          ("MLP", r"MLP\d+"), ("head", r"L\d+H\d+")):
+        if re.fullmatch(pattern, name):
+            return kind
+    return None
+
+
+def _kind_missing(key: str, d: dict) -> str:
+    """For a component name missing from a dict of component names: no name of its kind is there at all."""
+    kind, held = _component_kind(key), {_component_kind(k) for k in d if isinstance(k, str)}
+    if kind is None or None in held or kind in held:
+        return ""
+    return (f" No {kind} name is in it at all (it holds {', '.join(sorted(held))} names): the {kind}s' group was "
+            "never patched, its selection of names (a test of each name's kind) matched none of them.")
 
 
 _SOURCE = re.compile(r"hook_embed$|hook_pos_embed$|attn\.hook_z$|attn\.hook_result$|hook_mlp_out$|hook_attn_out$")

@@ -372,6 +372,11 @@ def _look(where: Callable[[], str | None] | None) -> str:
 def _no_relation(c: Case, numbers: str) -> str:
     r = torch.corrcoef(torch.stack([c.got.flatten(), c.want.flatten()]))[0, 1].item() if c.want.numel() > 1 else 0.0
     ratio = c.got.norm().item() / max(c.want.norm().item(), 1e-12)
+    if bool((c.got >= c.want.abs() - 1e-6 * c.scale).all()) and ratio > 1.5:
+        return (f"every value of yours is at least the expected one's magnitude (overall {ratio:.2g} times the "
+                "expected) and none is negative: magnitudes taken before the sum bound the sum from above, such as a "
+                "product of norms ||delta|| x ||grad|| where the dot product delta . grad belongs, or |.| of each "
+                f"term (per position or entry) where the terms are summed first.{numbers}")
     return (f"your values differ from the reference with no simple relation (not a sign, a scale, an offset, a "
             f"shift or a subset): their correlation with the expected values is {r:.2f} and their overall size "
             f"{ratio:.2g} times the expected.{numbers}")

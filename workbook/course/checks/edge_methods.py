@@ -38,12 +38,14 @@ from workbook.course.checks.cases import (
     swapped_case,
 )
 from workbook.course.checks.diagnose_diff import Case, diagnose, shape_message
+from workbook.course.checks.edge_columns import columns_message
 from workbook.course.checks.edge_hints import EAP_HINTS, IG_HINTS
 from workbook.course.checks.gradpath_variants import GP_HINTS, gradpath_variants
 from workbook.course.checks.neighbours import other_metrics
 from workbook.course.checks.properties import batch_mean, pair_probes, steps_probe
 from workbook.course.checks.quick import in_quick_order, remembered
 from workbook.course.checks.shapes import off_edge_words, shape_failure
+from workbook.course.checks.source_lines import describe_numbers
 from workbook.course.checks.step_counts import one_step_failure
 from workbook.course.checks.trace import case_clue
 from workbook.models.loading import build_gpt2
@@ -253,9 +255,10 @@ def _edge_check(fn, chapter: int, variants_fn, hints: dict[str, str], extra_args
                 eap_ig(m, t, 1, alphas="corrupt_end"), Graph.from_model(m)))
         return found
 
-    message = diagnose(cases, list(hints.items()), fn, properties=props,
-                       clue=case_clue(fn, all_cases[:2], *extra_args, grad_run=None if extra_args else "clean",
-                                      plain_grads=not extra_args))
+    message = columns_message(cases) or diagnose(
+        cases, list(hints.items()), fn, properties=props,
+        clue=case_clue(fn, all_cases[:2], *extra_args, grad_run=None if extra_args else "clean",
+                       plain_grads=not extra_args))
     message = leads(fn, all_cases, cases, message, extra_args)
     if message:
         raise CheckFailed(message)
@@ -305,6 +308,9 @@ def _gradpath_case(fn, label, model, task, steps, step_size, twice) -> Case:
                 name_of=lambda idx: f"point {idx[0]}, example {idx[1]}, position {idx[2]}, dim {idx[3]}")
 
 
+NUMERIC_STEP = 0.5  # one more run of the first separating model, with a number as step_size
+
+
 @learner_check
 def check_gradpath(gradpath_fn, steps: int = 3, step_sizes_to_try=("scaled", "unit")) -> None:
     """``gradpath_fn(model, task, steps, step_size) -> [steps + 1, B, P, D]`` against the reference, on the chapter's
@@ -315,6 +321,13 @@ def check_gradpath(gradpath_fn, steps: int = 3, step_sizes_to_try=("scaled", "un
     cases = [_gradpath_case(gradpath_fn, label, model, task, steps, step_size, twice=i == 0)
              for i, ((label, model, task), step_size) in enumerate(runs)]
     sep = base[1:]
+    numeric = _gradpath_case(gradpath_fn, *base[1], steps, NUMERIC_STEP, twice=False) if all(
+        c.passes for c in cases) else None  # one more run, with a number as step_size
+    if numeric is not None and not numeric.passes:
+        raise CheckFailed(f"your path is right with step_size 'unit' and 'scaled' but not with a numeric step_size: "
+                          f"with a number, the step length is that number itself (eta = {NUMERIC_STEP} for every "
+                          "example), not a share of the straight path's length nor scaled by anything else. "
+                          + describe_numbers(numeric))
 
     def props() -> str | None:
         for step_size in step_sizes_to_try:

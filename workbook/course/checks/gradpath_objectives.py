@@ -32,6 +32,8 @@ OBJECTIVE_TEXT = {
     "added": "the model run with the point ADDED to the token embedding (a hook returning t + point) instead of "
              "the point replacing it",
     "metric": "the task metric (the logit difference) instead of the output distance to the corrupt run",
+    "centred": "the distance between centred logits (each position's mean over the vocabulary subtracted) instead "
+               "of between the raw logits",
     "embedding": "the distance to e_corrupt in embedding space (a straight line) instead of the output distance",
 }
 
@@ -64,7 +66,12 @@ def _objectives(model, task: Task) -> dict[str, Callable[[torch.Tensor], torch.T
         "added": lambda x: (out(x, add=True) - target).square().sum(),
         "metric": lambda x: task.metric_value(out(x)) * task.batch_size,
         "embedding": lambda x: (x - e_corrupt).square().sum(),
+        "centred": lambda x: (_centred(out(x)) - _centred(target)).square().sum(),
     }
+
+
+def _centred(logits: torch.Tensor) -> torch.Tensor:
+    return logits - logits.mean(-1, keepdim=True)
 
 
 def _directions(model, task: Task, start: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -31,9 +31,11 @@ from workbook.course.checks.cases import (
     dims_of,
     factors_of,
     head_label,
+    random_cases,
     separating_cases,
 )
 from workbook.course.checks.diagnose_diff import Case, diagnose
+from workbook.course.checks.extra_cases import extra_cases_message
 from workbook.course.checks.graddrop_variants import DROP_HINTS, drop_set_variants
 from workbook.course.checks.neighbours import (
     ATP_POSITION_HINTS,
@@ -51,28 +53,11 @@ from workbook.course.checks.shapes import shape_failure
 from workbook.course.checks.source_lines import describe_numbers, own_metric
 from workbook.course.checks.trace import case_clue
 from workbook.models import zoo
-from workbook.models.loading import build_gpt2
 from workbook.models.specimens import build
 from workbook.patching.nodes import patch_nodes
 
 __all__ = ["check_patch_heads", "check_atp_heads", "check_qk_fix_queries", "check_qk_fix_keys", "check_graddrop",
            "random_cases", "qk_fix_variant", "chapter_case"]
-
-
-def random_cases(n_layers: int = 2, seeds: tuple[int, ...] = (101, 202)) -> list[tuple[str, object, Task]]:
-    """Small random GPT-2 models with a clean/corrupt task each: ``[(label, model, task)]``.
-
-    Kept for scripts and tests; the checks themselves use :func:`cases.separating_cases`.
-    """
-    out = []
-    for seed in seeds:
-        model = build_gpt2(seed=seed, n_layers=n_layers, d_model=32, n_heads=2, d_vocab=20, d_mlp=32)
-        g = torch.Generator().manual_seed(seed)
-        clean = torch.randint(0, 20, (3, 6), generator=g)
-        corr = clean.clone()
-        corr[:, 1:4] = torch.randint(0, 20, (3, 3), generator=g)
-        out.append((f"random model (seed {seed})", model, Task(clean, corr, clean[:, 2], corr[:, 2])))
-    return out
 
 
 def chapter_case(chapter: int) -> tuple[str, object, Task]:
@@ -95,7 +80,7 @@ def _cases(chapter: int) -> list[tuple[str, object, Task]]:
 
 def _run(fn: Callable, chapter: int, axes: tuple[str, ...], build_ref: Callable, hints: list[tuple[str, str]],
          identical: dict | None = None, grad_run: str | None = "clean", plain_grads: bool = True,
-         sharp: tuple[str, Callable] | None = None, passes: str = "") -> None:
+         sharp: tuple[str, Callable] | None = None, passes: str = "", extra: tuple[str, ...] = ()) -> None:
     """Run ``fn`` on the chapter's case and the separating cases; raise :class:`CheckFailed` with a diagnosis.
 
     ``build_ref(model, task) -> (reference, {variant key: tensor}, {factor name: value})``;
@@ -106,6 +91,7 @@ def _run(fn: Callable, chapter: int, axes: tuple[str, ...], build_ref: Callable,
     peaked attention (:data:`cases.SHARP`), where the estimate and the exact effect ``exact_on(model, task)``
     differ; a function that gives the exact effect there is told ``hint``. ``passes``: the method that runs one
     backward pass per layer (GradDrop): a pass count that is another size leads the message (:mod:`.pass_count`).
+    ``extra``: names of :data:`~.extra_cases.EXTRA`, cases run when every other one passed.
     """
     all_cases = _cases(chapter)
     cases = _collect(fn, all_cases, axes, build_ref)
@@ -118,6 +104,9 @@ def _run(fn: Callable, chapter: int, axes: tuple[str, ...], build_ref: Callable,
     message = leads(fn, all_cases, cases, diagnose(cases, hints, fn, properties=props, clue=clue))
     if sharp is not None:
         message = _exact_instead(fn, message, cases, all_cases, axes, build_ref, hints, sharp)
+    if not message and extra:
+        message = extra_cases_message(fn, extra, lambda more: _collect(fn, more, axes, build_ref, twice=False),
+                                      lambda more: diagnose(more, hints, fn))
     if message and passes:
         lead = pass_count_note(fn, all_cases[1:2], passes)
         message = lead + message[0].upper() + message[1:] if lead else message
@@ -199,7 +188,8 @@ def _patch_ref(model, task):
 @learner_check
 def check_patch_heads(fn: Callable) -> None:
     """``fn(model, task) -> Tensor[n_layers, n_heads]``: M(clean, head := corrupt) - M(clean)."""
-    _run(fn, 0, ("n_layers", "n_heads"), _patch_ref, identical={"kind": "patching"}, grad_run=None, hints=[
+    _run(fn, 0, ("n_layers", "n_heads"), _patch_ref, identical={"kind": "patching"}, grad_run=None,
+         extra=("small", "nonlinear"), hints=[
         ("last", "you patched only the last position: a head's output at EVERY position can matter (a later "
                  "head reads earlier positions); write the corrupt values into act[:, :, h] for all positions."),
         ("den", "you patched clean activations into the corrupt run (denoising); here we noise: corrupt "
@@ -236,7 +226,7 @@ def _atp_ref(model, task):
 @learner_check
 def check_atp_heads(fn: Callable) -> None:
     """``fn(model, task) -> Tensor[n_layers, n_heads]``: noising AtP of each head output (hook_z)."""
-    _run(fn, 0, ("n_layers", "n_heads"), _atp_ref, [
+    _run(fn, 0, ("n_layers", "n_heads"), _atp_ref, extra=("small",), hints=[
         ("last", "you summed only the last position: the metric is read at the last position, but a head's "
                  "output at every position reaches it (through later heads); sum (Δz · grad) over ALL positions "
                  "and d_head."),

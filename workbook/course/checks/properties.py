@@ -78,9 +78,9 @@ IDENTICAL_TEXT = {
                 "value must be 0, but yours are not (largest {got:.3g}; on the real task the values go up to "
                 "{scale:.3g}). Part of your result is not a delta (corrupt minus clean) of the same prompt "
                 "pair: a clean activation used where its delta z(corrupt) - z(clean) belongs (activation times "
-                "gradient), a value written in that is not the corrupt run's own (the delta itself, the clean "
-                "value plus something, an ablation to 0 or a mean, another pair's or position's activation, "
-                "another hook), or a baseline other than M(clean)."),
+                "gradient) or the corrupt activation itself (clean not subtracted), a value written in that is not "
+                "the corrupt run's own (the delta itself, the clean value plus something, an ablation to 0 or a "
+                "mean, another pair's or position's activation, another hook), or a baseline other than M(clean)."),
     "patching": ("with the corrupt prompts set equal to the clean ones the corrupt activation IS the clean one, so "
                  "writing it in changes nothing and every effect must be 0, but yours are not (largest {got:.3g}; on "
                  "the real task the values go up to {scale:.3g}). So what you write into head h is not the corrupt "
@@ -289,7 +289,7 @@ def steps_probe(fn: Callable, cases: list[tuple[str, object, Task]], steps: int,
 def first_step_geometry(firsts: list[tuple[torch.Tensor, torch.Tensor]]) -> str | None:
     """GradPath's first step (points ``[2, B, P, D]``, learner's and reference's): length or direction off?"""
     length_ok = direction_ok = True
-    along_sign = bool(firsts)
+    along_sign, flipped = bool(firsts), False
     ratios: list[tuple[torch.Tensor, int, torch.Tensor]] = []
     for mine, ref in firsts:
         if mine.shape != ref.shape or mine.shape[0] != 2 or _off(mine[0], ref[0]):
@@ -302,8 +302,14 @@ def first_step_geometry(firsts: list[tuple[torch.Tensor, torch.Tensor]]) -> str 
         ratios.append((n_d / n_r, d.shape[1], n_r))
         cos = (d * r).sum(1) / (n_d * n_r).clamp_min(1e-30)
         direction_ok = direction_ok and bool((cos >= 0.999).all())
+        flipped = (flipped or bool((cos <= -0.999).any())) and bool((cos.abs() >= 0.999).all())
         sr = r.sign()
         along_sign = along_sign and bool(((d * sr).sum(1) / (n_d * sr.norm(dim=1)).clamp_min(1e-30) >= 0.999).all())
+    if flipped:
+        return ("your first step lies along the gradient but goes the wrong way for some examples: their step "
+                "length eta is negative. With step_size='scaled', eta is the norm of the difference, "
+                "||e_clean - e_corrupt|| / steps, which is never negative (a difference of norms can be); a number or "
+                "'unit' is positive too.")
     if along_sign and not direction_ok:
         return ("your first step follows the SIGN of the gradient (every coordinate moved by the same amount), not "
                 "the gradient itself: divide g by its L2 norm per example (g / ||g||) and step by eta along it.")

@@ -57,6 +57,11 @@ def metric_or_groups_message(got: Scores, want: Scores, est: Scores, model, task
             return ("your effects are measured with the logit difference, not this task's own metric (here "
                     f"{getattr(task.metric, '__name__', task.metric)}): the task was rebuilt or scored without its "
                     "metric (wb.make_task falls back to the logit difference); patch with the task you were given.")
+    size = {n: sum(node_kind_of(m) == node_kind_of(n) for m in want.names) for n in want.names}
+    if any(v > 1 for v in size.values()) and close(torch.tensor([float(want[n]) * size[n] for n in want.names])):
+        return ("each of your effects is its kind's group size times the expected one: each group is patched once "
+                "per name of its kind and the effects added up (a loop over the names' kinds that visits a kind "
+                "again for each of its names); patch each group once.")
     kinds = {node_kind_of(n) for n in wrong}
     if wrong and all(float(got[n]) == 0 for n in wrong) and all(
             sum(node_kind_of(n) == kind and float(got[n]) != 0 for n in want.names) == 1 for kind in kinds):

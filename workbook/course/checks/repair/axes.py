@@ -175,7 +175,8 @@ def axis_note(check: Callable[[Callable], None], fn: Callable, edit: Edit) -> tu
         return "", ""
     after = set(_axis_calls(edit.after)) if edit.after else set()
     changed = [c for c in _axis_calls(edit.before) if c not in after]
-    axis_call = changed[0] if len(changed) == 1 else None
+    moved = [c for c in changed if c[0] in {o for o, _ in after}]  # the call whose own axis changed (its operand
+    axis_call = changed[0] if len(changed) == 1 else moved[0] if len(moved) == 1 else None  # reads the same)
     quoted = [q for q in dict.fromkeys(re.findall(r"`([^`]+)`", edit.words)) if q in edit.before and _plain(q)
               and not (q.isidentifier() and q in ("torch", "model", "task"))]
     zeroed = _zeroed_indices(edit.words)

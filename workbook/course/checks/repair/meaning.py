@@ -13,7 +13,11 @@ the line shows it:
 - a twin name swapped on a cache lookup (``corr[...hook_k]`` where ``clean[...]`` belongs) reads that run's
   quantity, named from the hook ("the corrupt run's keys");
 - a ``linspace`` whose count is one off (``steps + 1``) gives one point too many;
-- a fixed pair index moved (``task.clean[0]`` -> ``task.clean[1]``): one pair's prompts are read for every pair.
+- a fixed pair index moved (``task.clean[0]`` -> ``task.clean[1]``): one pair's prompts are read for every pair;
+- a division by a count of the edge mask (each source's scores shared among its destinations: its out-degree), or
+  by the attention scale (then applied twice);
+- a plus where a minus belongs in an interpolation (``e_n + a * (e_c + e_n)``): the points leave the segment;
+- an einsum letter in no other term: that axis summed in each term on its own (a product of sums).
 
 Each returns "" when the line does not show it. Nothing is evaluated; only the line's ``ast`` is read.
 """
@@ -137,6 +141,51 @@ def _one_pair(before: str, words: str) -> str:
             "from each pair's own prompts")
 
 
+_SCALE_NAMES = re.compile(r"^(sc|scale|scales|attn_scale\w*|sqrt_?d\w*|.*attn_scale\(.*|.*sqrt\(.*d_head.*)$")
+
+
+def _extra_divisor(words: str) -> str:
+    """For "dividing by `X` is extra": a count of edges per source or per destination (an out- or in-degree), or the
+    attention scale (then applied twice, as the scores divide by it too)."""
+    found = re.match(r"dividing by `(.+)` is extra", words)
+    if not found:
+        return ""
+    divisor = found.group(1)
+    degree = re.search(r"edge_mask\w*\.sum\((\w+|-?\d)", divisor)
+    if degree:
+        per = "source by its number of destinations (its out-degree)" if degree.group(1) in ("1", "-1") else \
+            "destination by its number of sources (its in-degree)"
+        return (f"it divides the scores of each {per}: an edge's attribution is its own product of delta and "
+                "gradient, not shared among the source's or destination's other edges")
+    if _SCALE_NAMES.match(divisor):
+        return ("this value is divided by the attention scale here and again where the scores q.k are divided by "
+                "it (the scale applied twice); scale the scores once, as the model does")
+    return ""
+
+
+def _two_ends_added(before: str, words: str) -> str:
+    """For "a plus where a minus belongs" on an interpolation (``e_n + a * (e_c + e_n)``): the points leave the
+    segment between the two ends."""
+    pair = re.search(r"\(\s*([\w.\[\]]+)\s*\+\s*([\w.\[\]]+)\s*\)", before)
+    if not words.startswith("a plus where a minus belongs") or not pair \
+            or not re.search(r"steps|alpha|\bk\s*/|linspace|\bt\b|frac", before):
+        return ""
+    return (f"`({pair.group(1)} + {pair.group(2)})` is the sum of the two ends, not the difference between them, so "
+            "the points are not between the corrupt and the clean embedding: they leave the straight segment that "
+            "the integral follows")
+
+
+def _summed_apart(words: str) -> str:
+    """For an einsum letter "in no other term": the two terms are summed over that axis each on its own."""
+    found = re.match(r"einsum `(\w)` where `(\w)` belongs in `(\w+)` \(no other term has that axis", words)
+    if not found:
+        return ""
+    return (f"with `{found.group(1)}` alone, each term is summed over that axis separately, so every entry of one "
+            "meets every entry of the other (a product of two sums) where matched entries belong (the sum of their "
+            "products); on a position axis: every source position paired with every destination position, where an "
+            "edge pairs each position with the same position")
+
+
 def meaning(fn: Callable, edit: Edit) -> str:
     """What ``edit`` changes in the method's terms, read off its line (see the module docstring); "" if nothing."""
     tree = _parsed(edit.before)
@@ -150,4 +199,5 @@ def meaning(fn: Callable, edit: Edit) -> str:
         return _opposite_way(tree)
     if words.startswith(("the `not` is extra", "the condition is inverted")):
         return _stored_state(tree, fn)
-    return _which_run(tree, after, words) or _point_count(tree, words) or _one_pair(edit.before, words)
+    return _which_run(tree, after, words) or _point_count(tree, words) or _one_pair(edit.before, words) \
+        or _extra_divisor(words) or _two_ends_added(edit.before, words) or _summed_apart(words)

@@ -90,7 +90,7 @@ def _sum_over_count(node: ast.BinOp) -> Iterator[tuple[ast.AST, str]]:
         x, rest = _operand(left)
         if x is not None and (rest or left.keywords):
             yield _mean_call(x, rest, left.keywords), \
-                f"the sum is divided by `{unparsed(node.right)}`, which is not the number of entries summed: " \
+                f"the sum's denominator `{unparsed(node.right)}` is not the number of entries summed: " \
                 "take the mean over that axis"
 
 
