@@ -34,7 +34,7 @@ from workbook.course.checks.kept_state import kept_state_lead
 from workbook.course.checks.known_errors import known_error
 from workbook.course.checks.quick import session
 from workbook.course.checks.repair import described, one_line_fix
-from workbook.course.checks.source_lines import unused_arguments
+from workbook.course.checks.source_lines import low_precision, unused_arguments
 
 __all__ = ["CheckFailed", "CheckResult", "learner_check", "assert_close_named", "learner_line", "STRICT_ENV",
            "is_library"]
@@ -147,7 +147,7 @@ def learner_check(fn: Callable) -> Callable:
             return False
         except CheckFailed as err:
             fix = _fix(learner_fn, *args, **kwargs)
-            unused, text = unused_arguments(learner_fn), str(err)
+            unused, text = unused_arguments(learner_fn) + low_precision(learner_fn), str(err)
             text = unused + text[:1].upper() + text[1:] if unused else text
             print(f"[check failed] {name}: {fix + 'What the check saw before it: ' if fix else ''}{text}")
             if strict:

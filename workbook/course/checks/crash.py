@@ -147,6 +147,23 @@ def _index(text: str, dims: dict[str, int]) -> str | None:
     return None
 
 
+def _several_values(text: str, values: dict[str, object], dims: dict[str, int], frame) -> str | None:
+    """For a tensor of several values made one number: the dict on the line whose entries hold several values."""
+    if "only one element tensors" not in text and "cannot be converted to Scalar" not in text:
+        return None
+    task = next((v for v in frame.f_locals.values() if hasattr(v, "batch_size") and hasattr(v, "corrupt")), None)
+    dims = {**({"batch": task.batch_size} if task is not None else {}), **dims}
+    for name, d in values.items():
+        entry = next(iter(d.values()), None) if isinstance(d, dict) and d else None
+        if isinstance(entry, torch.Tensor) and entry.numel() > 1:
+            per_pair = entry.dim() >= 1 and entry.shape[0] == dims.get("batch")
+            return (f"the entries of {name} hold several values each ({_shape_text(entry, dims)})" + (
+                ": one per prompt pair, never averaged over them (a per-example result where the mean over the "
+                "batch belongs: take .mean(0), or the value the call already averaged)" if per_pair else "")
+                + "; one number per entry belongs.")
+    return None
+
+
 def _key(err: KeyError, values: dict[str, object], dims: dict[str, int]) -> str | None:
     key = err.args[0] if err.args else None
     if not isinstance(key, str):
@@ -356,7 +373,8 @@ def explain_crash(err: BaseException, dims: dict[str, int], is_library) -> str |
     if isinstance(err, AttributeError):
         return _attribute(text, values) or _none_attribute(text, line) or _tuple_used(values)
     if isinstance(err, (RuntimeError, IndexError, ValueError)):
-        said = _hook_pair(text, line) or _string_index(line, values) or missing_axis(text, dims) or \
-            _broadcast(text, dims) or _index(text, dims) or empty_list(text, values, dims)
+        said = _several_values(text, values, dims, frame) or _hook_pair(text, line) \
+            or _string_index(line, values) or missing_axis(text, dims) or _broadcast(text, dims) \
+            or _index(text, dims) or empty_list(text, values, dims)
         return said + _shapes(values, dims) if said else None
     return None

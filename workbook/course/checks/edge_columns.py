@@ -10,7 +10,8 @@ a loop). Then a column of theirs holds, exactly, the expected scores of ANOTHER 
 destination but equals, on the sources both destinations read from, the expected column of another destination
 (whose scores differ from its own). It speaks only when most wrong columns are explained so, and names the pattern:
 a query input's gradient used for the key and value inputs, one destination's scores in several columns, a constant
-shift, or another order.
+shift, or another order. :func:`row_offset_message` finds scores off by one number per source (something added to
+every destination's gradient alike).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import torch
 
 from workbook.course.checks.case import Case
 
-__all__ = ["columns_message"]
+__all__ = ["columns_message", "row_offset_message"]
 
 _TOL = 1e-3  # a column equals another's when it reproduces it to this share of that column's own size
 
@@ -90,3 +91,29 @@ def columns_message(cases: list[Case]) -> str | None:
                 f"{len(wrong)} wrong columns hold another destination's scores on {case.label}: {examples}). "
                 "Stack the destination gradients with graph.stack_dest_grads, or in exactly graph.destinations' order.")
     return None
+
+
+def row_offset_message(cases: list[Case]) -> str | None:
+    """On the first failing case: when the learner's scores differ from the expected ones by an amount that depends
+    on the source only (one number per source row, on every edge it has, not the same for all rows), what that
+    says; None otherwise."""
+    case = next((c for c in cases if not c.passes and c.got.dim() == 2 and c.got.shape == c.want.shape), None)
+    if case is None:
+        return None
+    diff = case.got - case.want
+    live = (case.want.abs() > 0) | (case.got.abs() > 0)
+    offsets = []
+    for s in range(diff.shape[0]):
+        row = diff[s][live[s]]
+        if row.numel() < 2:
+            continue
+        if (row.max() - row.min()).item() > 1e-3 * max(row.abs().max().item(), 1e-12):
+            return None
+        offsets.append(row.mean().item())
+    big = [o for o in offsets if abs(o) > 1e-3 * case.scale]
+    if len(big) < 2 or max(big) - min(big) <= 1e-3 * max(abs(o) for o in big):
+        return None
+    return (f"your scores differ from the expected ones by an amount that depends on the source only (the same on "
+            f"every edge out of a source, another for each source, on {case.label}): something is added to every "
+            "destination's gradient alike, such as a running total of the gradients that starts at 1 instead of 0 "
+            "(then each source's summed delta lands on all of its edges).")

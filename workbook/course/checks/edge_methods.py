@@ -38,7 +38,7 @@ from workbook.course.checks.cases import (
     swapped_case,
 )
 from workbook.course.checks.diagnose_diff import Case, diagnose, shape_message
-from workbook.course.checks.edge_columns import columns_message
+from workbook.course.checks.edge_columns import columns_message, row_offset_message
 from workbook.course.checks.edge_hints import EAP_HINTS, IG_HINTS
 from workbook.course.checks.gradpath_variants import GP_HINTS, gradpath_variants
 from workbook.course.checks.neighbours import other_metrics
@@ -255,7 +255,7 @@ def _edge_check(fn, chapter: int, variants_fn, hints: dict[str, str], extra_args
                 eap_ig(m, t, 1, alphas="corrupt_end"), Graph.from_model(m)))
         return found
 
-    message = columns_message(cases) or diagnose(
+    message = columns_message(cases) or row_offset_message(cases) or diagnose(
         cases, list(hints.items()), fn, properties=props,
         clue=case_clue(fn, all_cases[:2], *extra_args, grad_run=None if extra_args else "clean",
                        plain_grads=not extra_args))

@@ -34,9 +34,9 @@ def _small_lead(case: Case) -> str:
 
 def _nonlinear_lead(case: Case) -> str:
     return (f"your values are right with the logit difference, which is linear in the logits, but not on {case.label}: "
-            "something is combined before the metric, such as the metric applied to the logit difference of the two "
-            "runs (patched minus clean logits); apply the metric to each run's own logits and subtract, "
-            "metric(patched) - metric(clean). ")
+            "use the task's own metric (task.metric_value, not the logit difference written by hand or set in its "
+            "place), applied to each run's own logits, and nothing combined before it (such as the metric of the "
+            "patched minus the clean logits): metric(patched) - metric(clean). ")
 
 
 #: name -> (the case, the lead for a failure on it)

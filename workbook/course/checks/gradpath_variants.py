@@ -57,6 +57,8 @@ def gradpath_variants(model, task: Task, steps: int, step_size="scaled") -> dict
     # step_size ignored: the path taken with the other step-size rule
     other = "unit" if step_size != "unit" else "scaled"
     out["ignores_step_size"] = walk(e_c, eta=step_sizes(other, e_c, e_n, steps).view(-1, 1, 1))
+    out["steps_kept"] = torch.cat([ref[:1], ref[:-1] - ref[1:]])  # the step vectors eta g/|g| appended, not the
+    out["moves_kept"] = torch.cat([ref[:1], ref[1:] - ref[:-1]])  # points (or the moves, minus them)
     return out
 
 
@@ -82,6 +84,10 @@ GP_HINTS = {
     "one point per step (steps + 1 in all).",
     "zero": "your path never moves: every point is e_clean. Update gamma from the new point "
     "in each step (gamma = leaf - eta * g / |g|), and append the NEW gamma.",
+    "steps_kept": "after the first, your points are the step vectors (each eta g/||g||), not the points: append "
+    "the new point gamma - eta g/||g||, the position reached, not the step that reached it.",
+    "moves_kept": "after the first, your points are the moves between points (each -eta g/||g||), not the points: "
+    "append the new point gamma - eta g/||g||, the position reached, not the step that reached it.",
     "ignores_step_size": "your steps do not depend on step_size: the check asked for one step-size rule and got the "
     "path of the other. Take eta from step_sizes(step_size, e_clean, e_corrupt, steps) (one "
     "length per example).",

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dis
 import functools
 import inspect
+import re
 import types
 from dataclasses import dataclass
 from typing import Callable
@@ -179,6 +180,25 @@ def _culprits(check: Callable[[Callable], None], fn: Callable, kept: list[Kept])
     return []
 
 
+def _read_at(fn: Callable, kept: Kept) -> str:
+    """" (filled on line 12: `code`)" for the first line of ``fn``'s body that writes into ``kept`` (else the first
+    that names it), or ""."""
+    found = re.search(r"`([\w.]+)", kept.what)
+    try:
+        lines, start = inspect.getsourcelines(inspect.unwrap(fn))
+    except (OSError, TypeError):
+        return ""
+    if not found:
+        return ""
+    name = re.escape(found.group(1).rsplit(".", 1)[-1])
+    body = [(k, line.split("#")[0].strip()) for k, line in enumerate(lines[1:], start=start + 1)]
+    filled = [(k, c) for k, c in body if re.search(
+        rf"\b{name}\s*(\[[^\]]*\])?\s*=[^=]|\b{name}\.(update|append|setdefault|extend|add)\(", c)]
+    named = filled or [(k, c) for k, c in body if re.search(rf"\b{name}\b", c)]
+    return f" (filled on line {named[0][0]}: `{named[0][1]}`)" if filled else \
+        f" (line {named[0][0]}: `{named[0][1]}`)" if named else ""
+
+
 def kept_state_lead(check: Callable[[Callable], None], fn: Callable) -> str:
     """A sentence naming the state ``fn`` keeps between calls when the check passes with it emptied before every
     call (and only then); "" otherwise. ``check(candidate)`` raises when ``candidate`` fails."""
@@ -188,7 +208,7 @@ def kept_state_lead(check: Callable[[Callable], None], fn: Callable) -> str:
     culprits = _culprits(check, fn, kept)
     if not culprits:
         return ""
-    what = " and ".join(k.what for k in culprits[:2])
+    what = " and ".join(k.what for k in culprits[:2]) + _read_at(fn, culprits[0])
     return (f"your function keeps state between calls in {what}: an earlier call (on another model or task) left "
             "something there that a later call reads (a cached run, mask, size or result of the earlier call). "
             "Emptied before every call, your function passes every test case. Compute everything from the model "

@@ -114,6 +114,13 @@ KNOWN_ERRORS = (
     (r"linspace only supports 0-dimensional start and end tensors",
      "torch.linspace spaces numbers, not tensors: take the weights alpha = torch.linspace(0, 1, m + 1) and form "
      "each point as start + alpha[k] * (end - start)."),
+    (r"upper bound and lower bound inconsistent with step sign|arange.*step must be nonzero",
+     "torch.arange(start, end, step)'s third argument is the spacing between values, not their number: for m points "
+     "use torch.linspace(start, end, m), or torch.arange(1, m + 1) / m for k/m with k = 1..m."),
+    (r"One of the differentiated Tensors does not require grad",
+     "torch.autograd.grad(output, inputs) differentiates with respect to its second argument, which must be a tensor "
+     "the output was computed from with requires_grad=True (the leaf you built the run on), not a fixed target "
+     "(a detached tensor, such as the corrupt logits)."),
     (r"'float' object is not iterable.*(autograd\.grad|backward)|'float' object has no attribute 'backward'",
      "the value you differentiate is a Python number: .item() or float() cut it from the graph. Keep it a tensor "
      "until after the gradient."),

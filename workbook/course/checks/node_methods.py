@@ -226,7 +226,7 @@ def _atp_ref(model, task):
 @learner_check
 def check_atp_heads(fn: Callable) -> None:
     """``fn(model, task) -> Tensor[n_layers, n_heads]``: noising AtP of each head output (hook_z)."""
-    _run(fn, 0, ("n_layers", "n_heads"), _atp_ref, extra=("small",), hints=[
+    _run(fn, 0, ("n_layers", "n_heads"), _atp_ref, extra=("small", "nonlinear"), hints=[
         ("last", "you summed only the last position: the metric is read at the last position, but a head's "
                  "output at every position reaches it (through later heads); sum (Δz · grad) over ALL positions "
                  "and d_head."),

@@ -29,14 +29,16 @@ NAMED_WEIGHTS = (
 )
 
 
-def weights_note(got: object, model, task: Task, steps: int) -> str:
+def weights_note(got: object, model, task: Task, steps: int, with_corrupt: bool = False) -> str:
     """Words on the weights of the learner's points (``got``: its ``[n_sources, n_destinations]`` scores), "" when the
-    scores are not a weighted sum of the per-point scores or the weights cannot be told apart."""
+    scores are not a weighted sum of the per-point scores or the weights cannot be told apart. ``with_corrupt``: the
+    corrupt end (k = 0, alpha = 0) is one of the points fitted, and named only when it gets a weight."""
     mask = Graph.from_model(model).edge_mask
     if steps < 2 or not isinstance(got, torch.Tensor) or tuple(got.shape) != tuple(mask.shape):
         return ""
+    first = 0 if with_corrupt else 1
     per_point = torch.stack([eap_ig(model, task, 1, alphas=[k / steps]).values.double()
-                             for k in range(1, steps + 1)])  # [m, n_edges]
+                             for k in range(first, steps + 1)])  # [m (+ 1), n_edges]
     sv = torch.linalg.svdvals(per_point)
     g = got.detach().double()[mask]
     if sv[-1] <= 1e-4 * sv[0] or g.abs().max() <= 0:
@@ -45,6 +47,8 @@ def weights_note(got: object, model, task: Task, steps: int) -> str:
     if (per_point.T @ w - g).abs().max() > 2e-3 * g.abs().max():
         return ""
     units = (w * steps).tolist()
+    if with_corrupt:
+        return _with_corrupt_end(units, steps)
     if all(abs(u - 1) <= 1e-2 for u in units):
         return ""
     shown = ", ".join(f"{u:.3g}" for u in units)
@@ -54,3 +58,22 @@ def weights_note(got: object, model, task: Task, steps: int) -> str:
         if all(abs(u - weight(k, steps)) <= 1e-2 * steps for k, u in enumerate(units, 1)):
             return f"{text}: {words}"
     return text
+
+
+#: weights in units of 1/m for k = 0..m that give the corrupt end a weight, and their names
+ENDS_WEIGHTED = (
+    (lambda k, m: 0.5 if k in (0, m) else 1.0, "the trapezoid rule"),
+    (lambda k, m: (1 if k in (0, m) else 4 if k % 2 else 2) / 3, "Simpson's rule"),
+)
+
+
+def _with_corrupt_end(units: list[float], steps: int) -> str:
+    """Words for weights ``units`` (x 1/m, k = 0..m) whose k = 0 weight is not 0; "" otherwise."""
+    if abs(units[0]) <= 1e-2:
+        return ""
+    shown = ", ".join(f"{u:.3g}" for u in units)
+    rule = next((f" ({name})" for weight, name in ENDS_WEIGHTED
+                 if all(abs(u - weight(k, steps)) <= 1e-2 for k, u in enumerate(units))), "")
+    return (f"your gradients are weighted [{shown}] x 1/m at alpha = k/m for k = 0..{steps}{rule}: the corrupt end "
+            "(k = 0, alpha = 0) gets a weight, and the points are not weighted equally; EAP-IG takes the plain mean "
+            "of the m points k = 1..m, each 1/m")

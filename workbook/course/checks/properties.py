@@ -37,8 +37,10 @@ import torch
 from workbook.core.task import Task
 from workbook.course.checks.case import close_to
 from workbook.course.checks.gradpath_objectives import objective_of_first_step
+from workbook.course.checks.identical_words import IDENTICAL_TEXT
 from workbook.course.checks.pair_weights import pair_weights
 from workbook.course.checks.path_points import points_note
+from workbook.course.checks.point_weights import weights_note
 
 __all__ = ["identical_prompts", "batch_mean", "pair_probes", "steps_probe", "first_step_geometry", "once", "PROBE_REL",
            "CROSSED_CAUSE"]
@@ -71,32 +73,6 @@ def _quiet(fn: Callable, *args) -> torch.Tensor | None:
 
 def _scale(*ts: torch.Tensor) -> float:
     return max([t.abs().max().item() for t in ts if t is not None and t.numel()] + [1e-9])
-
-
-IDENTICAL_TEXT = {
-    "default": ("with the corrupt prompts set equal to the clean ones nothing changes when you patch, so every "
-                "value must be 0, but yours are not (largest {got:.3g}; on the real task the values go up to "
-                "{scale:.3g}). Part of your result is not a delta (corrupt minus clean) of the same prompt "
-                "pair: a clean activation used where its delta z(corrupt) - z(clean) belongs (activation times "
-                "gradient) or the corrupt activation itself (clean not subtracted), a value written in that is not "
-                "the corrupt run's own (the delta itself, the clean value plus something, an ablation to 0 or a "
-                "mean, another pair's or position's activation, another hook), or a baseline other than M(clean)."),
-    "patching": ("with the corrupt prompts set equal to the clean ones the corrupt activation IS the clean one, so "
-                 "writing it in changes nothing and every effect must be 0, but yours are not (largest {got:.3g}; on "
-                 "the real task the values go up to {scale:.3g}). So what you write into head h is not the corrupt "
-                 "run's own activation of that same layer, head, position and prompt pair: read from another "
-                 "layer's cache (a layer index off by one), averaged over positions or over the batch, another "
-                 "head's slice, another hook, the corrupt value added to the clean one instead of replacing it, a "
-                 "delta or an ablation value; or the baseline is not M(clean) of the "
-                 "same unpatched run."),
-    "pattern": ("with the corrupt prompts set equal to the clean ones, your 'patched' attention pattern should be "
-                "the clean pattern itself (the patched {noun} IS the clean {noun}), so every value must be 0; "
-                "yours are not (largest {got:.3g}; real values up to {scale:.3g}). Your two patterns are not "
-                "computed the same way, or not the way the model computes them: recompute the pattern with the "
-                "model's own recipe (scores q.k divided by attn_scale, causal mask, softmax over the keys, this "
-                "layer's and head's q and k, clean everywhere except the one patched {noun}) and subtract the "
-                "clean pattern computed the same way."),
-}
 
 
 def identical_prompts(fn: Callable, cases: list[tuple[str, object, Task]], *args, kind: str = "default",
@@ -273,6 +249,8 @@ def steps_probe(fn: Callable, cases: list[tuple[str, object, Task]], steps: int,
         return ("with m = 1 your single point is the CORRUPT input (alpha = 0), where it must be the clean one: your "
                 "alphas start at 0 (k = 0..m-1, or torch.linspace(0, 1, m)); the points are alpha = k/m for "
                 "k = 1..m, so the last one is the clean input and m = 1 is plain EAP.")
+    if not one_right and what == "EAP-IG" and (weights := weights_note(mine, model, task, steps, with_corrupt=True)):
+        return weights + "."
     if what == "GradPath" and not one_right:
         geometry = first_step_geometry(firsts)
         if geometry is not None and "another direction" in geometry:

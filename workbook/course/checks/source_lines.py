@@ -16,7 +16,7 @@ from typing import Callable
 
 import torch
 
-__all__ = ["LINE_PATTERNS", "point_at", "describe_numbers", "own_metric", "unused_arguments"]
+__all__ = ["LINE_PATTERNS", "point_at", "describe_numbers", "own_metric", "unused_arguments", "low_precision"]
 
 LINE_PATTERNS: dict[str, tuple[str, ...]] = {  # tried in order: the first pattern any line matches wins
     "sign": (r"corr\w*(\[[^\]]*\])?\s*-\s*\w*clean", r"clean\w*(\[[^\]]*\])?\s*-\s*\w*corr", r"-\s*base", r"\s-\s"),
@@ -76,6 +76,25 @@ def own_metric(fn: Callable | None) -> str:
                     "task.metric_value(logits) (the task's metric averaged over the prompt pairs: for a logit "
                     "difference, each pair's answer against its own wrong answer): unless yours equals it on every "
                     "prompt pair, that alone changes every number. ")
+    return ""
+
+
+_LOW = re.compile(r"\bautocast\b|\bbfloat16\b|\bfloat16\b|\.half\(\)|\btorch\.half\b|\.bfloat16\(\)")
+
+
+def low_precision(fn: Callable | None) -> str:
+    """``Your function computes in low precision ...`` when a line of ``fn`` runs or casts in bfloat16 or float16
+    (``torch.autocast``, ``.half()``), or ""."""
+    try:
+        lines, start = inspect.getsourcelines(fn)
+    except (OSError, TypeError):
+        return ""
+    for k, line in enumerate(lines, start=start):
+        code = line.split("#")[0].strip()
+        if _LOW.search(code):
+            return (f"Your function computes in low precision (line {k}: `{code}`): bfloat16 keeps about 3 "
+                    "significant digits and float16 about 4, so an effect, a difference of two nearly equal metrics, "
+                    "loses most of its own; compute in the model's float32 (or float64). ")
     return ""
 
 

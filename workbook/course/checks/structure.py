@@ -185,9 +185,11 @@ def _subset_all_but_last(ax: str, tail: str) -> Finding:
 
 
 def _subset_all_but_first(ax: str, tail: str) -> Finding:
+    nothing = (" If yours are 0 there, layer 0 may get no gradient at all: the point where the gradient is taken (a "
+               "leaf, a hook) sits after it.") if ax == "layer" and tail else ""
     return Finding(f"subset:{ax}:all_but_first", f"every {ax} is right except the first one{tail}: the first {ax} is "
                                                  f"dropped, replaced or computed differently (a loop or slice that "
-                                                 f"starts at 1, or a start value overwritten).")
+                                                 f"starts at 1, or a start value overwritten).{nothing}")
 
 
 def _subset_first(ax: str, tail: str) -> Finding:

@@ -212,9 +212,11 @@ def _values_message(got: Scores, want: Scores, est: Scores, model, task, label: 
         return "you returned M(patched) without subtracting M(clean)." + numbers
     denoise = verify_top(model, task.swapped(), est, len(want))
     d = torch.tensor([float(denoise[n]) for n in want.names], dtype=torch.float64)
-    if close(d):
-        return ("these are denoising effects (clean values patched into the corrupt run, minus M(corrupt)): "
-                "verification here is noising, M(clean with c := corrupt) - M(clean)." + numbers)
+    if close(d) or close(-d):
+        minus = close(-d) and not close(d)
+        return (f"these are {'minus the ' if minus else ''}denoising effects (clean values patched into the corrupt "
+                "run, minus M(corrupt)): verification here is noising, M(clean with c := corrupt) - M(clean)"
+                + (", which is not the denoising effect negated." if minus else ".") + numbers)
     wrong = [n for n, a, b in zip(want.names, g.tolist(), w.tolist()) if abs(a - b) > 2e-3 * scale]
     said = metric_or_groups_message(got, want, est, model, task, wrong, close)
     if said:

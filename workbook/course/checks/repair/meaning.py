@@ -17,7 +17,8 @@ the line shows it:
 - a division by a count of the edge mask (each source's scores shared among its destinations: its out-degree), or
   by the attention scale (then applied twice);
 - a plus where a minus belongs in an interpolation (``e_n + a * (e_c + e_n)``): the points leave the segment;
-- an einsum letter in no other term: that axis summed in each term on its own (a product of sums).
+- an einsum letter in no other term: that axis summed in each term on its own (a product of sums);
+- a mean over axis 0 of an attention pattern: one batch-averaged pattern for every pair.
 
 Each returns "" when the line does not show it. Nothing is evaluated; only the line's ``ast`` is read.
 """
@@ -186,6 +187,15 @@ def _summed_apart(words: str) -> str:
             "edge pairs each position with the same position")
 
 
+def _pattern_averaged(before: str, after: str, words: str) -> str:
+    """For a mean over axis 0 extra on a line that computes an attention pattern (a softmax): one pattern for all."""
+    if "over that axis is extra" not in words or "softmax" not in before or not re.search(r"\.mean\(\s*0", before) \
+            or re.search(r"\.mean\(\s*0", after or ""):
+        return ""
+    return ("the pattern computed here is then a batch-averaged attention pattern, one shared by every prompt pair "
+            "(axis 0), where each pair has its own")
+
+
 def meaning(fn: Callable, edit: Edit) -> str:
     """What ``edit`` changes in the method's terms, read off its line (see the module docstring); "" if nothing."""
     tree = _parsed(edit.before)
@@ -200,4 +210,5 @@ def meaning(fn: Callable, edit: Edit) -> str:
     if words.startswith(("the `not` is extra", "the condition is inverted")):
         return _stored_state(tree, fn)
     return _which_run(tree, after, words) or _point_count(tree, words) or _one_pair(edit.before, words) \
-        or _extra_divisor(words) or _two_ends_added(edit.before, words) or _summed_apart(words)
+        or _extra_divisor(words) or _two_ends_added(edit.before, words) or _summed_apart(words) \
+        or _pattern_averaged(edit.before, edit.after, words)
