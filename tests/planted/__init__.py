@@ -2,12 +2,12 @@
 
 Each module's ``MISTAKES`` holds ``(check name, mistake id, expected cause regex, wrong function)``.
 ``planted`` and ``batch2`` were written while the probes were built; ``held_out1``-``held_out3``,
-``held_out`` (#4), ``held_out5``-``held_out31`` (with ``held_out29ef``) and ``held_out14n``/``held_out15n``
+``held_out`` (#4), ``held_out5``-``held_out32`` (with ``held_out29ef``) and ``held_out14n``/``held_out15n``
 were each written blind (the writer never saw the checks or their messages), measured once unseen, and then
 the probes were revised on them, so they count as development sets now (:data:`DEV`). :data:`UNSEEN` names the
-newest blind round's set (round 32: ``held_out32``, three writers' parts ``held_out32a``-``held_out32c``,
+newest blind round's set (round 33: ``held_out33``, three writers' parts ``held_out33a``-``held_out33c``,
 written against the list of ideas already planted, each wrong solution written out inline as a learner would,
-like ``held_out16``-``held_out31``: :data:`INLINE`). Round 29 came in two halves measured at different commits:
+like ``held_out16``-``held_out32``: :data:`INLINE`). Round 29 came in two halves measured at different commits:
 ``held_out29`` (parts a-d) and ``held_out29ef`` (parts e and f).
 The counts are in docs/checks_planted.md (``scripts/plant_mistakes.py``).
 """
@@ -18,13 +18,13 @@ DEV = ("planted", "batch2", "held_out1", "held_out2", "held_out3", "held_out", "
        "held_out8", "held_out9", "held_out10", "held_out11", "held_out12", "held_out13", "held_out14", "held_out14n",
        "held_out15", "held_out15n", "held_out16", "held_out17", "held_out18", "held_out19", "held_out20", "held_out21",
        "held_out22", "held_out23", "held_out24", "held_out25", "held_out26", "held_out27", "held_out28",
-       "held_out29", "held_out29ef", "held_out30", "held_out31")
-UNSEEN = ("held_out32",)
+       "held_out29", "held_out29ef", "held_out30", "held_out31", "held_out32")
+UNSEEN = ("held_out33",)
 #: the sets whose wrong solutions are written out inline (a slip on a line of the learner's own function): the
 #: one-line repair (workbook.course.checks.repair) is measured on them
 INLINE = ("held_out16", "held_out17", "held_out18", "held_out19", "held_out20", "held_out21", "held_out22",
           "held_out23", "held_out24", "held_out25", "held_out26", "held_out27", "held_out28", "held_out29",
-          "held_out29ef", "held_out30", "held_out31", "held_out32")
+          "held_out29ef", "held_out30", "held_out31", "held_out32", "held_out33")
 
 
 def mistakes(*names: str) -> list:

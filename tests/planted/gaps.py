@@ -553,4 +553,11 @@ KNOWN_GAPS = {
     ('check_eap_ig', 'eapig_straight_through_without_subtracting_t'),  # misnamed (round 32, unseen)
     ('check_eap_ig', 'eapig_difference_typed_as_a_sum'),  # misnamed (round 32, unseen)
     ('check_eap_ig', 'eapig_corrupt_weight_off_by_one'),  # misnamed (round 32, unseen)
+    ('check_qk_fix_queries', 'qkq_clean_pattern_averaged_over_prompts'),  # misnamed (round 33, unseen)
+    ('check_qk_fix_keys', 'qkk_gradient_row_s_for_every_query_row'),  # misnamed (round 33, unseen)
+    ('check_qk_fix_keys', 'qkk_reference_pattern_with_every_key_corrupt'),  # generic (round 33, unseen)
+    ('check_qk_fix_keys', 'qkk_closed_form_other_keys_not_divided_by_old_remainder'),  # misnamed (round 33, unseen)
+    ('check_qk_fix_keys', 'qkk_new_score_column_read_from_the_corrupt_run'),  # misnamed (round 33, unseen)
+    ('check_graddrop', 'gd_gate_returns_ones_not_zeros'),  # misnamed (round 33, unseen)
+    ('check_eap', 'eap_mlp_destination_gradient_after_its_layernorm'),  # misnamed (round 33, unseen)
 }
