@@ -9,7 +9,6 @@ KNOWN_GAPS = {
     ('check_qk_fix_queries', 'corrupt keys too'),  # misnamed
     ('check_qk_fix_keys', 'per query, not per key'),  # generic
     ('check_gradpath', 'start point missing'),  # misnamed
-    ('check_eap_ig', 'alpha = k/(m+1)'),  # misnamed
     ('check_patch_heads', 'indexes the position axis'),  # generic
     ('check_qk_fix_keys', 'loop skips the last key'),  # misnamed
     ('check_graddrop', 'abs of each factor'),  # generic
@@ -21,7 +20,6 @@ KNOWN_GAPS = {
     ('check_eap_ig', 'both endpoints clean'),  # misnamed
     ('check_atp_heads', 'positions summed before the product'),  # misnamed
     ('check_atp_heads', 'abs per position before summing'),  # generic
-    ('check_atp_heads', 'batch mean as sum / (B - 1)'),  # misnamed
     ('check_qk_fix_keys', 'corrupt query written as the key'),  # misnamed
     ('check_qk_fix_keys', 'keys s.. patched (slice)'),  # misnamed
     ('check_graddrop', 'gradient stopped at layer inputs'),  # misnamed
@@ -214,7 +212,6 @@ KNOWN_GAPS = {
     ('check_verify_top', 'vt_effects_given_the_estimates_sign'),  # misnamed
     ('check_patch_heads', 'ph_heads_from_h_to_the_end'),  # misnamed
     ('check_patch_heads', 'ph_language_model_loss'),  # generic
-    ('check_patch_heads', 'ph_effect_squared'),  # misnamed
     ('check_patch_heads', 'ph_corrupt_value_averaged_over_heads'),  # misnamed
     ('check_patch_heads', 'ph_row_stored_one_layer_up'),  # misnamed
     ('check_atp_heads', 'atp_norm_instead_of_sum'),  # generic
@@ -318,7 +315,6 @@ KNOWN_GAPS = {
     ('check_gradpath', 'gp_scaled_step_from_the_logit_distance'),  # misnamed
     ('check_gradpath', 'gp_heavy_ball_momentum'),  # misnamed
     ('check_gradpath', 'gp_gradient_clamped_instead_of_its_norm'),  # misnamed
-    ('check_verify_top', 'vt_effect_of_the_first_prompt_pair_only'),  # misnamed
     ('check_verify_top', 'vt_update_indented_under_the_node_branch'),  # misnamed
     ('check_patch_heads', 'ph_baseline_subtracted_from_the_row_inside_the_head_loop'),  # misnamed (round 22)
     ('check_qk_fix_queries', 'qkq_diagonal_key_left_out_of_the_sum'),  # misnamed (round 22)
@@ -327,7 +323,6 @@ KNOWN_GAPS = {
     ('check_eap', 'eap_gradients_requested_only_at_the_logits'),  # misnamed (round 22)
     ('check_eap_ig', 'eapig_direction_scaled_in_place'),  # misnamed (round 22)
     ('check_gradpath', 'gp_cdist_pairs_every_position'),  # misnamed (round 22)
-    ('check_verify_top', 'vt_top_half_positive_half_negative'),  # misnamed (round 22)
     ('check_verify_top', 'vt_node_effect_as_the_sum_of_its_edges'),  # misnamed (round 22)
     ('check_patch_heads', 'ph_corrupt_head_rescaled_to_the_clean_norm'),  # misnamed (round 23, unseen)
     ('check_patch_heads', 'ph_effects_clamped_at_zero'),  # misnamed (round 23, unseen)
@@ -342,13 +337,11 @@ KNOWN_GAPS = {
     ('check_qk_fix_keys', 'qkk_rows_concatenated_in_the_wrong_order'),  # misnamed (round 23, unseen)
     ('check_qk_fix_keys', 'qkk_last_corrupt_key_written_at_every_position'),  # misnamed (round 23, unseen)
     ('check_graddrop', 'gd_metric_taken_on_probabilities'),  # misnamed (round 23, unseen)
-    ('check_eap', 'eap_bos_slice_on_the_batch_axis'),  # misnamed (round 23, unseen)
     ('check_eap', 'eap_divided_by_len_of_the_grads_dict'),  # misnamed (round 23, unseen)
     ('check_eap_ig', 'eapig_m_minus_1_intervals'),  # misnamed (round 23, unseen)
     ('check_eap_ig', 'eapig_endpoints_from_hook_pos_embed'),  # misnamed (round 23, unseen)
     ('check_eap_ig', 'eapig_median_over_points'),  # misnamed (round 23, unseen)
     ('check_gradpath', 'gp_target_is_the_logit_change'),  # misnamed (round 23, unseen)
-    ('check_verify_top', 'vt_median_over_prompt_pairs'),  # misnamed (round 23, unseen)
     ('check_verify_top', 'vt_k_counted_in_heads'),  # misnamed (round 23, unseen)
     ('check_verify_top', 'vt_per_example_mean_over_the_wrong_axis'),  # misnamed (round 23, unseen)
     ('check_patch_heads', 'ph_batch_axis_indexed_with_the_head'),  # generic (round 24, unseen)
@@ -367,7 +360,6 @@ KNOWN_GAPS = {
     ('check_eap', 'eap_gradient_taken_with_the_source_already_corrupted'),  # misnamed (round 24, unseen)
     ('check_eap', 'eap_caches_aliased_by_a_memoising_helper'),  # misnamed (round 24, unseen)
     ('check_eap_ig', 'eapig_one_path_point_per_prompt_pair'),  # misnamed (round 24, unseen)
-    ('check_eap_ig', 'eapig_alpha_written_steps_over_k'),  # misnamed (round 24, unseen)
     ('check_eap_ig', 'eapig_points_weighted_by_the_metric_increment'),  # misnamed (round 24, unseen)
     ('check_eap_ig', 'eapig_per_point_scores_returned_unaveraged'),  # misnamed (round 24, unseen)
     ('check_gradpath', 'gp_polyak_step_length'),  # misnamed (round 24, unseen)
@@ -402,7 +394,6 @@ KNOWN_GAPS = {
     ('check_eap', 'eap_relative_source_change'),  # misnamed (round 25, unseen)
     ('check_eap', 'eap_scores_clamped_to_unit_range'),  # misnamed (round 25, unseen)
     ('check_eap_ig', 'eapig_alpha_written_k_plus_one_over_steps'),  # misnamed (round 25, unseen)
-    ('check_eap_ig', 'eapig_spherical_interpolation'),  # misnamed (round 25, unseen)
     ('check_eap_ig', 'eapig_normalisers_added'),  # misnamed (round 25, unseen)
     ('check_eap_ig', 'eapig_points_counted_by_the_batch_size'),  # misnamed (round 25, unseen)
     ('check_gradpath', 'gp_objective_keeps_the_point_near_e_clean'),  # misnamed (round 25, unseen)
@@ -499,7 +490,6 @@ KNOWN_GAPS = {
     ('check_gradpath', 'gp_first_position_held_fixed'),  # misnamed (round 29)
     ('check_gradpath', 'gp_norm_floored_at_one'),  # misnamed (round 29)
     ('check_graddrop', 'gd_gradient_scaled_in_place_in_the_grab_hook'),  # misnamed (round 29)
-    ('check_eap', 'eap_graph_built_once_across_calls'),  # misnamed (round 29)
     ('check_qk_fix_keys', 'qkk_gradient_rows_not_aligned_with_the_sliced_rows'),  # misnamed (round 29, second half)
     ('check_qk_fix_queries', 'qkq_key_at_t_patched_along_with_the_query'),  # generic (round 29, second half)
     ('check_eap', 'eap_graph_built_as_parallel_blocks'),  # misnamed (round 29, second half)
@@ -515,19 +505,15 @@ KNOWN_GAPS = {
     ('check_eap', 'eap_qkv_gradients_summed_per_head'),  # misnamed (round 30)
     ('check_eap_ig', 'eapig_every_other_point'),  # misnamed (round 30)
     ('check_eap_ig', 'eapig_endpoints_read_from_the_stacked_sources_on_the_batch_axis'),  # misnamed (round 30)
-    ('check_patch_heads', 'ph_corrupt_cache_memoised_across_calls'),  # misnamed (round 31, unseen)
     ('check_patch_heads', 'ph_logits_log_softmaxed_over_the_batch_axis'),  # misnamed (round 31, unseen)
     ('check_patch_heads', 'ph_logits_averaged_over_prompt_pairs_before_the_metric'),  # misnamed (round 31, unseen)
     ('check_patch_heads', 'ph_baselines_tuple_used_as_the_clean_metric'),  # generic (round 31, unseen)
     ('check_atp_heads', 'atp_batch_and_position_reductions_swapped'),  # misnamed (round 31, unseen)
-    ('check_atp_heads', 'atp_activations_and_gradients_memoised_across_calls'),  # misnamed (round 31, unseen)
-    ('check_qk_fix_queries', 'qkq_causal_mask_cached_from_the_first_call'),  # misnamed (round 31, unseen)
     ('check_qk_fix_queries', 'qkq_mask_unsqueezed_on_the_wrong_axis'),  # misnamed (round 31, unseen)
     ('check_qk_fix_queries', 'qkq_attn_scale_of_layer_plus_one'),  # generic (round 31, unseen)
     ('check_qk_fix_keys', 'qkk_resoftmax_over_keys_up_to_s_only'),  # misnamed (round 31, unseen)
     ('check_qk_fix_keys', 'qkk_pattern_closures_late_bound_to_the_last_layer'),  # misnamed (round 31, unseen)
     ('check_qk_fix_keys', 'qkk_abs_of_each_query_rows_contribution'),  # misnamed (round 31, unseen)
-    ('check_graddrop', 'gd_corrupt_values_memoised_across_calls'),  # misnamed (round 31, unseen)
     ('check_graddrop', 'gd_pass_keeps_only_layer_l'),  # generic (round 31, unseen)
     ('check_graddrop', 'gd_batch_rescale_done_in_the_gate_hook'),  # misnamed (round 31, unseen)
     ('check_graddrop', 'gd_max_of_graddrop_and_abs_atp'),  # misnamed (round 31, unseen)
@@ -537,7 +523,6 @@ KNOWN_GAPS = {
     ('check_eap_ig', 'eapig_gradients_times_the_embedding_difference'),  # misnamed (round 31, unseen)
     ('check_gradpath', 'gp_distance_as_per_position_euclidean_norms'),  # misnamed (round 31, unseen)
     ('check_gradpath', 'gp_points_renormalised_to_the_clean_embedding_norm'),  # misnamed (round 31, unseen)
-    ('check_gradpath', 'gp_endpoints_memoised_per_model'),  # misnamed (round 31, unseen)
     ('check_verify_top', 'vt_direct_effects_from_effect_split'),  # misnamed (round 31, unseen)
     ('check_verify_top', 'vt_top_k_read_by_index'),  # generic (round 31, unseen)
     ('check_verify_top', 'vt_selected_by_rank_at_most_k'),  # misnamed (round 31, unseen)
